@@ -1,0 +1,29 @@
+"""Value types shared by several payloads."""
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")]
+"""A business identifier from the brand's masters: 1-64 characters, no spaces (safe in URLs and keys)."""
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
+"""A non-negative amount in the brand's currency."""
+
+Quantity = Annotated[int, Field(gt=0, le=1_000_000)]
+"""Selling units (pieces), strictly positive: a zero or negative line is a data-entry error."""
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True)
+
+
+class GeoPoint(Payload):
+    """A WGS84 position as reported by the device, with its accuracy radius."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, description="Accuracy radius in metres.")

@@ -1,0 +1,89 @@
+"""Reference (master) data events. Each one is an upsert of the entity it names: a later occurred_at wins.
+
+Every service builds its own copy of the masters it needs from these events, so no service queries
+another's database.
+"""
+
+from typing import Literal
+
+from pydantic import Field
+
+from sellthrough_contracts.common import GeoPoint, Id, Money, Name, Payload
+from sellthrough_contracts.envelope import Envelope
+
+
+class GeographyPayload(Payload):
+    geo_id: Id
+    level: Literal["zone", "region"]
+    name: Name
+    parent_id: Id | None = Field(default=None, description="The zone of a region; empty for a zone.")
+
+
+class GeographyDefined(Envelope):
+    event_type: Literal["GeographyDefined"] = "GeographyDefined"
+    payload: GeographyPayload
+
+    def partition_key(self) -> str:
+        return self.payload.geo_id
+
+
+class DistributorPayload(Payload):
+    distributor_id: Id
+    name: Name
+    region_id: Id
+
+
+class DistributorRegistered(Envelope):
+    event_type: Literal["DistributorRegistered"] = "DistributorRegistered"
+    payload: DistributorPayload
+
+    def partition_key(self) -> str:
+        return self.payload.distributor_id
+
+
+class OutletPayload(Payload):
+    outlet_id: Id
+    name: Name
+    distributor_id: Id = Field(description="The distributor that serves this outlet.")
+    channel: Name = Field(description="Trade channel, e.g. grocery, chemist, modern trade.")
+    outlet_class: Name = Field(description="Outlet class or tier, e.g. A, B, C.")
+    location: GeoPoint
+    beat_id: Id | None = None
+
+
+class OutletRegistered(Envelope):
+    event_type: Literal["OutletRegistered"] = "OutletRegistered"
+    payload: OutletPayload
+
+    def partition_key(self) -> str:
+        return self.payload.outlet_id
+
+
+class SkuPayload(Payload):
+    sku_id: Id
+    name: Name
+    brand: Name
+    category: Name
+    list_price: Money = Field(description="Price to retailer per selling unit.")
+
+
+class SkuRegistered(Envelope):
+    event_type: Literal["SkuRegistered"] = "SkuRegistered"
+    payload: SkuPayload
+
+    def partition_key(self) -> str:
+        return self.payload.sku_id
+
+
+class RepPayload(Payload):
+    rep_id: Id
+    name: Name
+    distributor_id: Id = Field(description="The distributor whose outlets this rep covers.")
+
+
+class RepRegistered(Envelope):
+    event_type: Literal["RepRegistered"] = "RepRegistered"
+    payload: RepPayload
+
+    def partition_key(self) -> str:
+        return self.payload.rep_id

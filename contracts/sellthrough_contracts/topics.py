@@ -1,0 +1,37 @@
+"""Kafka topics and which event types travel on each."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    event_types: frozenset[str]
+    description: str
+
+
+REFERENCE = Topic(
+    name="sellthrough.reference.v1",
+    partitions=3,
+    event_types=frozenset(
+        {"GeographyDefined", "DistributorRegistered", "OutletRegistered", "SkuRegistered", "RepRegistered"}
+    ),
+    description="Master data upserts, keyed by the entity id.",
+)
+
+TRADE = Topic(
+    name="sellthrough.trade.v1",
+    partitions=6,
+    event_types=frozenset({"OrderCaptured", "PrimaryInvoiced", "StockCounted"}),
+    description="Orders, invoices and counts, keyed by distributor id so each distributor's events stay in order.",
+)
+
+TOPICS: tuple[Topic, ...] = (REFERENCE, TRADE)
+
+_TOPIC_BY_EVENT_TYPE = {event_type: topic for topic in TOPICS for event_type in topic.event_types}
+
+
+def topic_for(event_type: str) -> Topic:
+    """The topic an event type is published on. Raises KeyError for a type no topic carries."""
+    return _TOPIC_BY_EVENT_TYPE[event_type]

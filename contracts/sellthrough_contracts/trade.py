@@ -1,0 +1,84 @@
+"""Trade events: what moved between manufacturer, distributor and retailer.
+
+All are keyed by distributor id so a consumer sees one distributor's events in order.
+"""
+
+from datetime import date
+
+from pydantic import AwareDatetime, Field
+
+from sellthrough_contracts.common import GeoPoint, Id, Money, Payload, Quantity
+from sellthrough_contracts.envelope import Envelope
+from typing import Literal
+
+
+class OrderLine(Payload):
+    sku_id: Id
+    quantity: Quantity
+    unit_price: Money = Field(description="Price per selling unit charged to the retailer.")
+
+
+class OrderCapturedPayload(Payload):
+    order_id: Id = Field(description="Order number on the device; unique per rep.")
+    outlet_id: Id
+    distributor_id: Id
+    rep_id: Id
+    visit_id: Id | None = None
+    gps: GeoPoint | None = Field(default=None, description="Where the device was when the order was taken.")
+    lines: list[OrderLine] = Field(min_length=1, max_length=500)
+
+
+class OrderCaptured(Envelope):
+    """A retailer order taken by a rep at the outlet. `occurred_at` is the capture time on the device."""
+
+    event_type: Literal["OrderCaptured"] = "OrderCaptured"
+    payload: OrderCapturedPayload
+
+    def partition_key(self) -> str:
+        return self.payload.distributor_id
+
+
+class InvoiceLine(Payload):
+    sku_id: Id
+    quantity: Quantity
+    unit_price: Money
+
+
+class PrimaryInvoicedPayload(Payload):
+    invoice_number: Id = Field(description="ERP invoice number; unique per manufacturer.")
+    distributor_id: Id
+    invoice_date: date
+    lines: list[InvoiceLine] = Field(min_length=1, max_length=2000)
+
+
+class PrimaryInvoiced(Envelope):
+    """A manufacturer -> distributor invoice, published by an ERP connector."""
+
+    event_type: Literal["PrimaryInvoiced"] = "PrimaryInvoiced"
+    payload: PrimaryInvoicedPayload
+
+    def partition_key(self) -> str:
+        return self.payload.distributor_id
+
+
+class CountLine(Payload):
+    sku_id: Id
+    quantity: int = Field(ge=0, le=10_000_000, description="Counted units; zero is a valid count.")
+
+
+class StockCountedPayload(Payload):
+    count_id: Id
+    distributor_id: Id
+    outlet_id: Id | None = Field(default=None, description="Set when the count was taken at an outlet.")
+    counted_at: AwareDatetime
+    lines: list[CountLine] = Field(min_length=1, max_length=5000)
+
+
+class StockCounted(Envelope):
+    """A physical stock count by a distributor or auditor."""
+
+    event_type: Literal["StockCounted"] = "StockCounted"
+    payload: StockCountedPayload
+
+    def partition_key(self) -> str:
+        return self.payload.distributor_id

@@ -1,0 +1,1 @@
+"""Development and test stack: real PostgreSQL and a real Kafka-compatible broker, no Docker, no root."""

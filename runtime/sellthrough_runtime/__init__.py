@@ -1,0 +1,1 @@
+"""Shared runtime for Sellthrough services. Domain code never lives here."""

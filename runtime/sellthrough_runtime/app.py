@@ -1,0 +1,146 @@
+"""The FastAPI application every service is built from: lifespan (migrations, pool, background
+tasks), problem+json errors, /healthz, /readyz, /metrics, and HTTP metrics."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sellthrough_runtime.auth import TokenRegistry
+from sellthrough_runtime.db import create_pool, migrate
+from sellthrough_runtime.logs import configure_logging
+from sellthrough_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from sellthrough_runtime.problems import install_problem_handlers, problem_response
+from sellthrough_runtime.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[], Awaitable[None]]
+"""A long-running background job (consumer, relay). It is restarted with backoff if it fails."""
+
+
+@dataclass
+class ServiceContext:
+    service: str
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+StartJobs = Callable[[ServiceContext], Awaitable[dict[str, Job]]]
+"""Builds a service's background jobs once the pool exists; returns them by name."""
+
+
+async def supervise(name: str, job: Job) -> None:
+    """Run `job` forever: if it fails (broker down at start, lost connection), log and start it again."""
+    backoff = 0.5
+    while True:
+        started = time.monotonic()
+        try:
+            await job()
+            log.warning("background job returned; restarting", extra={"job": name})
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a supervisor must outlive the job it restarts
+            log.exception("background job failed; restarting", extra={"job": name, "backoff_s": backoff})
+        if time.monotonic() - started > 60:
+            backoff = 0.5
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, 10.0)
+
+
+async def _kafka_reachable(bootstrap_servers: str) -> bool:
+    host, _, port = bootstrap_servers.split(",")[0].strip().rpartition(":")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host or "localhost", int(port)), 1.0)
+    except (OSError, TimeoutError, ValueError):
+        return False
+    writer.close()
+    return True
+
+
+def create_service_app(
+    *,
+    service: str,
+    schema: str,
+    migrations_dir: Path,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter] = (),
+    start_jobs: StartJobs | None = None,
+    description: str = "",
+) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(service, settings.log_level)
+        await migrate(settings.database_url, schema, migrations_dir)
+        pool = await create_pool(
+            settings.database_url, schema, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        context = ServiceContext(service=service, settings=settings, pool=pool)
+        app.state.context = context
+        app.state.tokens = TokenRegistry.from_file(settings.tokens_file)
+        jobs = await start_jobs(context) if start_jobs else {}
+        tasks = [asyncio.create_task(supervise(name, job), name=f"{service}:{name}") for name, job in jobs.items()]
+        log.info("service started", extra={"jobs": sorted(jobs)})
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await pool.close()
+            log.info("service stopped")
+
+    app = FastAPI(
+        title=f"Sellthrough {service}",
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    install_problem_handlers(app)
+
+    @app.middleware("http")
+    async def record_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", tags=["operations"], operation_id="healthz")
+    async def healthz() -> dict[str, str]:
+        """Alive: the process answers."""
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", tags=["operations"], operation_id="readyz", response_model=None)
+    async def readyz(request: Request) -> dict[str, object] | ORJSONResponse:
+        """Ready: Postgres answers and the Kafka bootstrap server accepts connections."""
+        context: ServiceContext = request.app.state.context
+        checks: dict[str, bool] = {}
+        try:
+            await context.pool.fetchval("SELECT 1")
+            checks["postgres"] = True
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            checks["postgres"] = False
+        checks["kafka"] = await _kafka_reachable(settings.kafka_bootstrap_servers)
+        if all(checks.values()):
+            return {"status": "ready", "checks": checks}
+        return problem_response(503, "not-ready", "A dependency is unreachable.", checks=checks)
+
+    @app.get("/metrics", tags=["operations"], operation_id="metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app

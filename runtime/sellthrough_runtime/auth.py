@@ -1,0 +1,99 @@
+"""Bearer-token authentication. Tokens are configured in a file of sha256 hashes, never in code.
+
+Token file (JSON):
+    {"tokens": [{"sha256": "<hex sha256 of the token>", "role": "rep", "subject": "REP-0001",
+                 "expires_at": "2027-01-01T00:00:00Z"}]}
+Roles:
+- rep: posts field events, only as itself (actor and rep id must be its subject);
+- connector: posts connector events (primary invoices, stock counts), as itself;
+- admin: posts reference data and may post any event as any actor (back-fills, demo data);
+- analyst: reads projections; cannot write.
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from pydantic import AwareDatetime, BaseModel
+
+from sellthrough_runtime.problems import ProblemError
+
+log = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    REP = "rep"
+    CONNECTOR = "connector"
+    ADMIN = "admin"
+    ANALYST = "analyst"
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: Role
+    subject: str
+
+
+class TokenEntry(BaseModel):
+    sha256: str
+    role: Role
+    subject: str
+    expires_at: AwareDatetime | None = None
+
+
+class TokenFile(BaseModel):
+    tokens: list[TokenEntry]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenRegistry:
+    def __init__(self, entries: list[TokenEntry]) -> None:
+        self._by_hash = {entry.sha256.lower(): entry for entry in entries}
+
+    @classmethod
+    def from_file(cls, path: Path | None) -> "TokenRegistry":
+        if path is None:
+            log.warning("no tokens file configured: every request will be refused with 401")
+            return cls([])
+        return cls(TokenFile.model_validate_json(path.read_bytes()).tokens)
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        challenge = {"WWW-Authenticate": 'Bearer realm="sellthrough"'}
+        if not authorization:
+            raise ProblemError(401, "unauthorized", "A bearer token is required.", headers=challenge)
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ProblemError(401, "unauthorized", "Use 'Authorization: Bearer <token>'.", headers=challenge)
+        entry = self._by_hash.get(hash_token(token.strip()))
+        if entry is None:
+            raise ProblemError(401, "unauthorized", "The token is not valid.", headers=challenge)
+        if entry.expires_at is not None and entry.expires_at <= datetime.now(UTC):
+            raise ProblemError(401, "token-expired", "The token has expired.", headers=challenge)
+        return Principal(entry.role, entry.subject)
+
+
+def authenticated(request: Request) -> Principal:
+    registry: TokenRegistry = request.app.state.tokens
+    return registry.authenticate(request.headers.get("authorization"))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticated)]
+
+
+def require_roles(*roles: Role) -> object:
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise ProblemError(
+                403, "forbidden", f"Role '{principal.role}' may not do this; needs one of {sorted(roles)}."
+            )
+        return principal
+
+    return Depends(check)

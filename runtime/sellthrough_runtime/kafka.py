@@ -1,0 +1,55 @@
+"""Kafka clients configured the one way this system uses them.
+
+No idempotent or transactional producer: exactly-once effects come from the outbox and from consumers
+that store offsets and event ids in Postgres (some brokers, Tansu among them, reject both features).
+"""
+
+import logging
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from sellthrough_contracts import TOPICS, Topic
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=15_000,
+    )
+
+
+def make_consumer(bootstrap_servers: str, group_id: str, client_id: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_uncommitted",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...] = TOPICS, replication: int = 1) -> None:
+    """Create any missing topic with its configured partition count."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="sellthrough-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t.name, t.partitions, replication) for t in topics if t.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+            log.info("topics created", extra={"topics": [t.name for t in missing]})
+    finally:
+        await admin.close()

@@ -1,0 +1,37 @@
+"""Prometheus metrics shared by all services. Defined once per process; `service` is a label."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "sellthrough_http_requests_total", "HTTP requests by route and status.", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "sellthrough_http_request_seconds", "HTTP request latency.", ["service", "method", "route"]
+)
+EVENTS_INGESTED = Counter(
+    "sellthrough_events_ingested_total",
+    "Events received over HTTP by outcome (accepted, duplicate, rejected) and reason.",
+    ["service", "event_type", "outcome", "reason"],
+)
+OUTBOX_PUBLISHED = Counter("sellthrough_outbox_published_total", "Outbox rows published to Kafka.", ["service"])
+OUTBOX_BACKLOG = Gauge("sellthrough_outbox_backlog", "Outbox rows not yet published.", ["service"])
+OUTBOX_PUBLISH_SECONDS = Histogram(
+    "sellthrough_outbox_publish_seconds", "Time to publish one outbox batch with acks=all.", ["service"]
+)
+CONSUMER_APPLIED = Counter(
+    "sellthrough_consumer_events_applied_total", "Events applied by a consumer.", ["group", "topic", "partition"]
+)
+CONSUMER_SKIPPED_DUPLICATES = Counter(
+    "sellthrough_consumer_duplicates_total", "Redelivered events recognised and skipped.", ["group"]
+)
+CONSUMER_BATCH_SIZE = Histogram(
+    "sellthrough_consumer_batch_size",
+    "Records per applied batch.",
+    ["group"],
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+)
+CONSUMER_BATCH_SECONDS = Histogram("sellthrough_consumer_batch_seconds", "Time to apply one batch.", ["group"])
+CONSUMER_LAG = Gauge(
+    "sellthrough_consumer_lag", "Partition end offset minus the next offset stored.", ["group", "topic", "partition"]
+)
+DEAD_LETTERS = Counter("sellthrough_dead_letters_total", "Records sent to the dead-letter table.", ["group", "reason"])

@@ -1,0 +1,113 @@
+"""RFC 9457 problem details: every error a client sees is application/problem+json, never a bare 500."""
+
+import logging
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://sellthrough.dev/problems/"
+
+
+class ProblemError(Exception):
+    """Raise anywhere in a request to answer with a problem+json body."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.headers = headers
+        self.extensions = extensions
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> ORJSONResponse:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extensions)
+    return ORJSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+_STATUS_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    429: "too-many-requests",
+}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, error: ProblemError) -> ORJSONResponse:
+        return problem_response(
+            error.status, error.slug, error.title, error.detail,
+            instance=request.url.path, headers=error.headers, **error.extensions,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> ORJSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+            for e in error.errors()
+        ]
+        return problem_response(
+            422, "invalid-request", "The request parameters are not valid.",
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors), instance=request.url.path, errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> ORJSONResponse:
+        slug = _STATUS_SLUGS.get(error.status_code, "http-error")
+        return problem_response(
+            error.status_code, slug, str(error.detail), instance=request.url.path,
+            headers=getattr(error, "headers", None),
+        )
+
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.CannotConnectNowError)
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(OSError)
+    async def _unavailable(request: Request, error: Exception) -> ORJSONResponse:
+        log.warning("database unavailable", extra={"path": request.url.path, "error": repr(error)})
+        return problem_response(
+            503, "unavailable", "The service cannot reach its database; retry shortly.",
+            instance=request.url.path, headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> ORJSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return problem_response(500, "internal", "Internal error; it has been logged.", instance=request.url.path)

@@ -1,0 +1,40 @@
+"""Configuration read from the environment, never from code. One object per process, built at start-up."""
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service shares. Variables: DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, SELLTHROUGH_*."""
+
+    model_config = SettingsConfigDict(env_prefix="SELLTHROUGH_", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL URL; every service keeps its tables in its own schema.",
+    )
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    tokens_file: Path | None = Field(
+        default=None, description="JSON file of API tokens (sha256 hashes, roles, subjects); see docs."
+    )
+    business_timezone: str = Field(default="UTC", description="Time zone whose calendar days sales roll up into.")
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    consumer_batch_max: int = Field(default=2000, ge=1, description="Most records applied in one transaction.")
+    log_level: str = "INFO"
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone, at start-up rather than on the first event
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.business_timezone)

@@ -1,0 +1,1 @@
+"""order-capture: the front door for field and connector events."""

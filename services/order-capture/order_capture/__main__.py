@@ -1,0 +1,3 @@
+from order_capture.main import run
+
+run()

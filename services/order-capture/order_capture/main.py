@@ -1,0 +1,53 @@
+"""Composition root for order-capture: builds the app from settings; nothing is wired at import time."""
+
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+from sellthrough_contracts.topics import REFERENCE
+from sellthrough_runtime.app import Job, ServiceContext, create_service_app
+from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.outbox import OutboxRelay
+
+from order_capture.api import router
+from order_capture.masters import WANTED_TYPES, apply_reference_events
+from order_capture.settings import OrderCaptureSettings
+
+SERVICE = "order-capture"
+SCHEMA = "order_capture"
+
+
+async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
+    settings = context.settings
+    relay = OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE)
+    context.extras["relay"] = relay
+    return {
+        "outbox-relay": relay.run,
+        "reference-consumer": consumer_job(
+            pool=context.pool,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id="order-capture.reference",
+            topics=[REFERENCE.name],
+            handler=apply_reference_events,
+            wanted_types=WANTED_TYPES,
+            batch_max=settings.consumer_batch_max,
+        ),
+    }
+
+
+def create_app(settings: OrderCaptureSettings | None = None) -> FastAPI:
+    settings = settings or OrderCaptureSettings()
+    return create_service_app(
+        service=SERVICE,
+        schema=SCHEMA,
+        migrations_dir=Path(__file__).parent / "migrations",
+        settings=settings,
+        routers=[router],
+        start_jobs=_start_jobs,
+        description="Ingest of field and connector events: validated, authorised, idempotent, published via outbox.",
+    )
+
+
+def run() -> None:
+    settings = OrderCaptureSettings()
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)

@@ -1,0 +1,46 @@
+"""Who may post what. Checked on the raw event, before full validation, so a forbidden batch is refused
+whole (403) even if some of its events are also malformed."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from sellthrough_contracts.topics import REFERENCE
+from sellthrough_runtime.auth import Principal, Role
+
+FIELD_EVENT_TYPES = frozenset({"OrderCaptured"})
+CONNECTOR_EVENT_TYPES = frozenset({"PrimaryInvoiced", "StockCounted"})
+
+ALLOWED_TYPES: Mapping[Role, frozenset[str]] = {
+    Role.REP: FIELD_EVENT_TYPES,
+    Role.CONNECTOR: CONNECTOR_EVENT_TYPES,
+    Role.ADMIN: FIELD_EVENT_TYPES | CONNECTOR_EVENT_TYPES | REFERENCE.event_types,
+    Role.ANALYST: frozenset(),
+}
+
+# Payload fields that name the acting rep: a rep may not post an order on another rep's behalf.
+_REP_FIELDS = {"OrderCaptured": "rep_id"}
+
+
+def violation(principal: Principal, raw: Mapping[str, Any]) -> str | None:
+    """Why this principal may not post this event, or None if it may (or if the event is too malformed to
+    tell: validation rejects it then)."""
+    event_type = raw.get("event_type")
+    if not isinstance(event_type, str):
+        return None
+    if event_type not in ALLOWED_TYPES[principal.role] and _is_known(event_type):
+        return f"role '{principal.role}' may not post {event_type}"
+    if principal.role is Role.ADMIN:
+        return None
+    actor = raw.get("actor")
+    if actor != principal.subject:
+        return f"actor '{actor}' is not the token's subject '{principal.subject}'"
+    rep_field = _REP_FIELDS.get(event_type)
+    payload = raw.get("payload")
+    if principal.role is Role.REP and rep_field and isinstance(payload, Mapping):
+        if payload.get(rep_field) != principal.subject:
+            return f"payload.{rep_field} '{payload.get(rep_field)}' is not the token's rep '{principal.subject}'"
+    return None
+
+
+def _is_known(event_type: str) -> bool:
+    return any(event_type in allowed for allowed in ALLOWED_TYPES.values())

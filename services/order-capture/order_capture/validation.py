@@ -1,0 +1,147 @@
+"""Per-event validation: contract, clock, and references to known masters. Pure: no I/O."""
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import orjson
+from pydantic import ValidationError
+from sellthrough_contracts import Envelope, parse_event
+from sellthrough_contracts.trade import OrderCaptured, PrimaryInvoiced, StockCounted
+
+
+class Reason(StrEnum):
+    """Why one event of a batch was rejected. Stable strings: clients branch on them."""
+
+    NOT_AN_OBJECT = "not_an_object"
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    INVALID_FIELDS = "invalid_fields"
+    OCCURRED_IN_FUTURE = "occurred_in_future"
+    UNKNOWN_OUTLET = "unknown_outlet"
+    UNKNOWN_SKU = "unknown_sku"
+    UNKNOWN_REP = "unknown_rep"
+    UNKNOWN_DISTRIBUTOR = "unknown_distributor"
+    OUTLET_NOT_SERVED_BY_DISTRIBUTOR = "outlet_not_served_by_distributor"
+    EVENT_ID_REUSED = "event_id_reused"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: Reason
+    detail: str
+    event_id: UUID | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KnownMasters:
+    """The masters a batch refers to, as this service knows them (ids not found are simply absent)."""
+
+    outlet_distributor: Mapping[str, str]
+    skus: frozenset[str]
+    reps: frozenset[str]
+    distributors: frozenset[str]
+
+
+@dataclass(frozen=True)
+class References:
+    outlets: set[str] = field(default_factory=set)
+    skus: set[str] = field(default_factory=set)
+    reps: set[str] = field(default_factory=set)
+    distributors: set[str] = field(default_factory=set)
+
+
+def content_hash(event: Envelope) -> bytes:
+    """Fingerprint of what the client sent, to tell an honest retry from a reused event_id."""
+    canonical = event.model_dump(mode="json", exclude={"recorded_at", "key"})
+    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).digest()
+
+
+def parse(raw: Any, now: datetime, future_tolerance: timedelta) -> Envelope | Rejection:
+    """Contract and clock checks for one event of a batch."""
+    if not isinstance(raw, dict):
+        return Rejection(Reason.NOT_AN_OBJECT, "each event must be a JSON object")
+    try:
+        event = parse_event(raw)
+    except ValidationError as error:
+        event_id = _event_id_of(raw)
+        if any(e["type"] in ("union_tag_invalid", "union_tag_not_found") for e in error.errors()):
+            return Rejection(Reason.UNKNOWN_EVENT_TYPE, f"unknown event_type {raw.get('event_type')!r}", event_id)
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]), "message": e["msg"]}
+            for e in error.errors(include_url=False)
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return Rejection(Reason.INVALID_FIELDS, detail, event_id, errors)
+    if event.occurred_at > now + future_tolerance:
+        return Rejection(
+            Reason.OCCURRED_IN_FUTURE,
+            f"occurred_at {event.occurred_at.isoformat()} is ahead of server time {now.isoformat()} "
+            f"by more than {int(future_tolerance.total_seconds())}s; check the device clock",
+            event.event_id,
+        )
+    return event
+
+
+def references_of(events: list[Envelope]) -> References:
+    refs = References()
+    for event in events:
+        if isinstance(event, OrderCaptured):
+            refs.outlets.add(event.payload.outlet_id)
+            refs.reps.add(event.payload.rep_id)
+            refs.skus.update(line.sku_id for line in event.payload.lines)
+        elif isinstance(event, PrimaryInvoiced | StockCounted):
+            refs.distributors.add(event.payload.distributor_id)
+            refs.skus.update(line.sku_id for line in event.payload.lines)
+            if isinstance(event, StockCounted) and event.payload.outlet_id:
+                refs.outlets.add(event.payload.outlet_id)
+    return refs
+
+
+def check_references(event: Envelope, known: KnownMasters) -> Rejection | None:
+    """Refuse events that name masters this service has never seen."""
+    if isinstance(event, OrderCaptured):
+        p = event.payload
+        served_by = known.outlet_distributor.get(p.outlet_id)
+        if served_by is None:
+            return Rejection(Reason.UNKNOWN_OUTLET, f"outlet '{p.outlet_id}' is not registered", event.event_id)
+        if served_by != p.distributor_id:
+            return Rejection(
+                Reason.OUTLET_NOT_SERVED_BY_DISTRIBUTOR,
+                f"outlet '{p.outlet_id}' is served by '{served_by}', not '{p.distributor_id}'",
+                event.event_id,
+            )
+        if p.rep_id not in known.reps:
+            return Rejection(Reason.UNKNOWN_REP, f"rep '{p.rep_id}' is not registered", event.event_id)
+        return _unknown_skus(event, [line.sku_id for line in p.lines], known)
+    if isinstance(event, PrimaryInvoiced | StockCounted):
+        p2 = event.payload
+        if p2.distributor_id not in known.distributors:
+            return Rejection(
+                Reason.UNKNOWN_DISTRIBUTOR, f"distributor '{p2.distributor_id}' is not registered", event.event_id
+            )
+        if isinstance(event, StockCounted) and event.payload.outlet_id:
+            if event.payload.outlet_id not in known.outlet_distributor:
+                return Rejection(
+                    Reason.UNKNOWN_OUTLET, f"outlet '{event.payload.outlet_id}' is not registered", event.event_id
+                )
+        return _unknown_skus(event, [line.sku_id for line in p2.lines], known)
+    return None
+
+
+def _unknown_skus(event: Envelope, sku_ids: list[str], known: KnownMasters) -> Rejection | None:
+    unknown = sorted({sku for sku in sku_ids if sku not in known.skus})
+    if unknown:
+        return Rejection(Reason.UNKNOWN_SKU, f"SKUs not registered: {', '.join(unknown)}", event.event_id)
+    return None
+
+
+def _event_id_of(raw: dict[str, Any]) -> UUID | None:
+    try:
+        return UUID(str(raw.get("event_id")))
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""query-api: projections built for reads, and the drill-down API over them."""

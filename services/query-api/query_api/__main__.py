@@ -1,0 +1,3 @@
+from query_api.main import run
+
+run()

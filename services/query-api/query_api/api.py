@@ -1,0 +1,101 @@
+"""HTTP API of query-api: drill-down over secondary sales."""
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
+from sellthrough_runtime.app import ServiceContext
+from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.problems import ProblemError
+
+from query_api.drilldown import PARENT_LEVEL, DrillQuery, Level, drill, parent_exists
+
+router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+
+MAX_RANGE_DAYS = 366
+UNASSIGNED = "Unassigned (reference data not received yet)"
+
+
+class SalesRow(BaseModel):
+    id: str | None = Field(description="Id of the node at the requested level; null for sales not yet placed.")
+    name: str | None
+    value: Decimal = Field(description="Secondary sales value (sum of quantity x unit price).")
+    units: int
+    lines: int = Field(description="Order lines counted.")
+
+
+class SalesTotal(BaseModel):
+    value: Decimal
+    units: int
+    lines: int
+    rows: int = Field(description="Number of nodes, which may exceed the rows returned (see limit).")
+
+
+class Freshness(BaseModel):
+    newest_occurred_at: AwareDatetime | None = Field(description="Capture time of the newest order applied.")
+    newest_recorded_at: AwareDatetime | None = Field(description="Server time of the newest order applied.")
+
+
+class SalesResponse(BaseModel):
+    level: Level
+    parent_id: str | None
+    date_from: date
+    date_to: date
+    brand: str | None
+    sku_id: str | None
+    rows: list[SalesRow]
+    total: SalesTotal
+    freshness: Freshness
+
+
+@router.get("/sales", response_model=SalesResponse, operation_id="get_sales", tags=["sales"])
+async def get_sales(
+    request: Request,
+    level: Annotated[Level, Query(description="Drill level of the rows returned.")] = Level.NATIONAL,
+    parent_id: Annotated[
+        str | None, Query(max_length=64, description="Only nodes under this parent (a zone for level=region, ...).")
+    ] = None,
+    date_from: Annotated[date | None, Query(alias="from", description="First day, inclusive (default: 29 days before `to`).")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="Last day, inclusive (default: today).")] = None,
+    brand: Annotated[str | None, Query(max_length=200)] = None,
+    sku_id: Annotated[str | None, Query(alias="sku", max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> SalesResponse:
+    """Secondary sales at one drill level, largest first, with the total over all nodes."""
+    context: ServiceContext = request.app.state.context
+    date_to = date_to or datetime.now(context.settings.zone).date()
+    date_from = date_from or date_to - timedelta(days=29)
+    if date_from > date_to:
+        raise ProblemError(422, "invalid-range", f"'from' ({date_from}) is after 'to' ({date_to}).")
+    if (date_to - date_from).days >= MAX_RANGE_DAYS:
+        raise ProblemError(422, "invalid-range", f"A range covers at most {MAX_RANGE_DAYS} days.")
+    if parent_id is not None and level in (Level.NATIONAL, Level.ZONE):
+        raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
+
+    async with context.pool.acquire() as conn:
+        if parent_id is not None and not await parent_exists(conn, level, parent_id):
+            raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
+        result = await drill(conn, DrillQuery(level, parent_id, date_from, date_to, brand, sku_id, limit))
+        freshness = await conn.fetchrow(
+            "SELECT newest_occurred_at, newest_recorded_at FROM projection_freshness WHERE projection = 'sales_daily'"
+        )
+
+    return SalesResponse(
+        level=level,
+        parent_id=parent_id,
+        date_from=date_from,
+        date_to=date_to,
+        brand=brand,
+        sku_id=sku_id,
+        rows=[
+            SalesRow(id=r.id, name=r.name if r.id is not None else UNASSIGNED, value=r.value, units=r.units,
+                     lines=r.lines)
+            for r in result.rows
+        ],
+        total=SalesTotal(value=result.total_value, units=result.total_units, lines=result.total_lines,
+                         rows=result.row_count),
+        freshness=Freshness(**dict(freshness)) if freshness else Freshness(newest_occurred_at=None,
+                                                                          newest_recorded_at=None),
+    )

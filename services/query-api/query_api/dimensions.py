@@ -1,0 +1,85 @@
+"""Dimension tables from reference events. Upserts keep the newest occurred_at, so arrival order is irrelevant."""
+
+from collections.abc import Sequence
+
+import asyncpg
+from sellthrough_contracts import Envelope
+from sellthrough_contracts.reference import (
+    DistributorRegistered,
+    GeographyDefined,
+    OutletRegistered,
+    RepRegistered,
+    SkuRegistered,
+)
+
+REFERENCE_TYPES = frozenset(
+    {"GeographyDefined", "DistributorRegistered", "OutletRegistered", "SkuRegistered", "RepRegistered"}
+)
+
+_UPSERT_ZONE = """
+INSERT INTO zones (zone_id, name, occurred_at) VALUES ($1, $2, $3)
+ON CONFLICT (zone_id) DO UPDATE SET name = excluded.name, occurred_at = excluded.occurred_at
+WHERE zones.occurred_at <= excluded.occurred_at
+"""
+_UPSERT_REGION = """
+INSERT INTO regions (region_id, name, zone_id, occurred_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (region_id) DO UPDATE SET name = excluded.name, zone_id = excluded.zone_id,
+    occurred_at = excluded.occurred_at
+WHERE regions.occurred_at <= excluded.occurred_at
+"""
+_UPSERT_DISTRIBUTOR = """
+INSERT INTO distributors (distributor_id, name, region_id, occurred_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (distributor_id) DO UPDATE SET name = excluded.name, region_id = excluded.region_id,
+    occurred_at = excluded.occurred_at
+WHERE distributors.occurred_at <= excluded.occurred_at
+"""
+_UPSERT_OUTLET = """
+INSERT INTO outlets (outlet_id, name, distributor_id, channel, outlet_class, lat, lon, occurred_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (outlet_id) DO UPDATE SET name = excluded.name, distributor_id = excluded.distributor_id,
+    channel = excluded.channel, outlet_class = excluded.outlet_class, lat = excluded.lat, lon = excluded.lon,
+    occurred_at = excluded.occurred_at
+WHERE outlets.occurred_at <= excluded.occurred_at
+"""
+_UPSERT_SKU = """
+INSERT INTO skus (sku_id, name, brand, category, list_price, occurred_at) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (sku_id) DO UPDATE SET name = excluded.name, brand = excluded.brand, category = excluded.category,
+    list_price = excluded.list_price, occurred_at = excluded.occurred_at
+WHERE skus.occurred_at <= excluded.occurred_at
+"""
+_UPSERT_REP = """
+INSERT INTO reps (rep_id, name, distributor_id, occurred_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (rep_id) DO UPDATE SET name = excluded.name, distributor_id = excluded.distributor_id,
+    occurred_at = excluded.occurred_at
+WHERE reps.occurred_at <= excluded.occurred_at
+"""
+
+
+async def apply_reference_events(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+    rows: dict[str, list[tuple[object, ...]]] = {}
+    for event in events:
+        if isinstance(event, GeographyDefined):
+            p = event.payload
+            if p.level == "zone":
+                rows.setdefault(_UPSERT_ZONE, []).append((p.geo_id, p.name, event.occurred_at))
+            else:
+                rows.setdefault(_UPSERT_REGION, []).append((p.geo_id, p.name, p.parent_id, event.occurred_at))
+        elif isinstance(event, DistributorRegistered):
+            d = event.payload
+            rows.setdefault(_UPSERT_DISTRIBUTOR, []).append((d.distributor_id, d.name, d.region_id, event.occurred_at))
+        elif isinstance(event, OutletRegistered):
+            o = event.payload
+            rows.setdefault(_UPSERT_OUTLET, []).append(
+                (o.outlet_id, o.name, o.distributor_id, o.channel, o.outlet_class, o.location.lat, o.location.lon,
+                 event.occurred_at)
+            )
+        elif isinstance(event, SkuRegistered):
+            s = event.payload
+            rows.setdefault(_UPSERT_SKU, []).append(
+                (s.sku_id, s.name, s.brand, s.category, s.list_price, event.occurred_at)
+            )
+        elif isinstance(event, RepRegistered):
+            r = event.payload
+            rows.setdefault(_UPSERT_REP, []).append((r.rep_id, r.name, r.distributor_id, event.occurred_at))
+    for statement, values in rows.items():
+        await conn.executemany(statement, values)

@@ -1,0 +1,68 @@
+"""Composition root for query-api."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import asyncpg
+import uvicorn
+from fastapi import FastAPI
+from sellthrough_contracts import Envelope
+from sellthrough_contracts.topics import REFERENCE, TRADE
+from sellthrough_runtime.app import Job, ServiceContext, create_service_app
+from sellthrough_runtime.consumer import Handler, consumer_job
+from sellthrough_runtime.settings import ServiceSettings
+
+from query_api.api import router
+from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
+from query_api.sales import apply_orders
+
+SERVICE = "query-api"
+SCHEMA = "query_api"
+PROJECTION_GROUP = "query-api.projections"
+
+
+class QueryApiSettings(ServiceSettings):
+    http_port: int = 8004
+
+
+def projection_handler(settings: ServiceSettings) -> Handler:
+    zone = settings.zone
+
+    async def apply(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        await apply_reference_events(conn, events)
+        await apply_orders(conn, events, zone)
+
+    return apply
+
+
+async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
+    settings = context.settings
+    return {
+        "projection-consumer": consumer_job(
+            pool=context.pool,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=PROJECTION_GROUP,
+            topics=[REFERENCE.name, TRADE.name],
+            handler=projection_handler(settings),
+            wanted_types=REFERENCE_TYPES | {"OrderCaptured"},
+            batch_max=settings.consumer_batch_max,
+        ),
+    }
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or QueryApiSettings()
+    return create_service_app(
+        service=SERVICE,
+        schema=SCHEMA,
+        migrations_dir=Path(__file__).parent / "migrations",
+        settings=settings,
+        routers=[router],
+        start_jobs=_start_jobs,
+        description="Drill-down over secondary sales: national, zone, region, distributor, outlet.",
+    )
+
+
+def run() -> None:
+    settings = QueryApiSettings()
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)

@@ -1,0 +1,66 @@
+"""The daily secondary-sales projection: OrderCaptured -> (day, outlet, SKU) value, units, lines."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from sellthrough_contracts import Envelope
+from sellthrough_contracts.trade import OrderCaptured
+
+_UPSERT_SALES = """
+INSERT INTO sales_daily (day, outlet_id, sku_id, value, units, lines)
+SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::int[])
+ON CONFLICT (day, outlet_id, sku_id) DO UPDATE
+SET value = sales_daily.value + excluded.value,
+    units = sales_daily.units + excluded.units,
+    lines = sales_daily.lines + excluded.lines
+"""
+
+_RECORD_FRESHNESS = """
+INSERT INTO projection_freshness (projection, newest_occurred_at, newest_recorded_at) VALUES ($1, $2, $3)
+ON CONFLICT (projection) DO UPDATE
+SET newest_occurred_at = GREATEST(projection_freshness.newest_occurred_at, excluded.newest_occurred_at),
+    newest_recorded_at = GREATEST(projection_freshness.newest_recorded_at, excluded.newest_recorded_at),
+    updated_at = now()
+"""
+
+SalesKey = tuple[date, str, str]
+
+
+def aggregate_orders(orders: Sequence[OrderCaptured], zone: ZoneInfo) -> dict[SalesKey, tuple[Decimal, int, int]]:
+    """Sum order lines per business day (in the brand's time zone), outlet and SKU."""
+    totals: dict[SalesKey, list[Decimal | int]] = defaultdict(lambda: [Decimal(0), 0, 0])
+    for order in orders:
+        day = order.occurred_at.astimezone(zone).date()
+        for line in order.payload.lines:
+            cell = totals[(day, order.payload.outlet_id, line.sku_id)]
+            cell[0] += line.unit_price * line.quantity
+            cell[1] += line.quantity
+            cell[2] += 1
+    return {key: (Decimal(v[0]), int(v[1]), int(v[2])) for key, v in totals.items()}
+
+
+async def apply_orders(conn: asyncpg.Connection, events: Sequence[Envelope], zone: ZoneInfo) -> None:
+    orders = [e for e in events if isinstance(e, OrderCaptured)]
+    if not orders:
+        return
+    totals = aggregate_orders(orders, zone)
+    keys = list(totals)
+    await conn.execute(
+        _UPSERT_SALES,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [totals[k][0] for k in keys],
+        [totals[k][1] for k in keys],
+        [totals[k][2] for k in keys],
+    )
+    await conn.execute(
+        _RECORD_FRESHNESS,
+        "sales_daily",
+        max(o.occurred_at for o in orders),
+        max((o.recorded_at for o in orders if o.recorded_at), default=None),
+    )

@@ -1,0 +1,1 @@
+"""scheme-engine: Trade-scheme evaluation and claim assessment (issue 4)."""

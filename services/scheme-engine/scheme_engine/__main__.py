@@ -1,0 +1,3 @@
+from scheme_engine.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""stock-ledger: Distributor book stock, variances and stock alerts (issue 3)."""

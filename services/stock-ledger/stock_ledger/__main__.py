@@ -1,0 +1,3 @@
+from stock_ledger.main import run
+
+run()
