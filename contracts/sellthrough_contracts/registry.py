@@ -1,6 +1,6 @@
 """Every event type by name, and the one way to turn bytes into a typed event and back."""
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 import orjson
 from pydantic import Field, TypeAdapter
@@ -30,16 +30,14 @@ EVENT_TYPES: dict[str, type[Envelope]] = {
 }
 
 AnyEvent = Annotated[
-    Union[
-        GeographyDefined,
-        DistributorRegistered,
-        OutletRegistered,
-        SkuRegistered,
-        RepRegistered,
-        OrderCaptured,
-        PrimaryInvoiced,
-        StockCounted,
-    ],
+    GeographyDefined
+    | DistributorRegistered
+    | OutletRegistered
+    | SkuRegistered
+    | RepRegistered
+    | OrderCaptured
+    | PrimaryInvoiced
+    | StockCounted,
     Field(discriminator="event_type"),
 ]
 

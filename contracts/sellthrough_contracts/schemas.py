@@ -63,11 +63,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.check:
         drifted = drifted_files()
-        for path in drifted:
-            print(f"out of date: contracts/schemas/{path}", file=sys.stderr)
+        for name in drifted:
+            print(f"out of date: contracts/schemas/{name} (run `make schemas`)", file=sys.stderr)
         return 1 if drifted else 0
-    for path in write():
-        print(path)
+    for written in write():
+        print(written)
     return 0
 
 

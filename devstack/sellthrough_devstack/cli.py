@@ -7,8 +7,11 @@ from rich.console import Console
 
 from sellthrough_devstack import demo, stack
 
-app = typer.Typer(help="Sellthrough development stack (embedded Postgres + Tansu + the four services).",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="Sellthrough development stack (embedded Postgres + Tansu + the four services).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 console = Console()
 ROOT_OPTION = typer.Option(Path(".dev"), help="Where the stack keeps its data, logs and tokens.")
 
@@ -60,8 +63,10 @@ def _print_summary(state: stack.StackState, root: Path) -> None:
         console.print(f"{name:<14} {url}   (OpenAPI: {url}/docs)")
     console.print(f"\nTokens are in {root / 'tokens.env'}. Try:\n")
     console.print(f"  source {root / 'tokens.env'}", markup=False)
-    console.print(f'  curl -s -H "Authorization: Bearer $ANALYST_TOKEN" '
-                  f'"{state.urls.get("query-api", "")}/v1/sales?level=zone"', markup=False)
+    console.print(
+        f'  curl -s -H "Authorization: Bearer $ANALYST_TOKEN" "{state.urls.get("query-api", "")}/v1/sales?level=zone"',
+        markup=False,
+    )
 
 
 if __name__ == "__main__":

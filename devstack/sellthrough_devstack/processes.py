@@ -1,5 +1,6 @@
 """Small helpers for the child processes the dev stack runs."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -39,8 +40,12 @@ def spawn(args: list[str], log_file: Path, env: dict[str, str] | None = None) ->
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         return subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
 
 
@@ -55,13 +60,9 @@ def stop_pid(pid: int, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None
             os.kill(pid, 0)
         except ProcessLookupError:
             return
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:  # reap our own child so it does not linger as a zombie
                 return
-        except ChildProcessError:
-            pass
         time.sleep(0.05)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -10,17 +10,22 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sellthrough_runtime.auth import Role
-from sellthrough_runtime.kafka import ensure_topics
-
 from sellthrough_devstack.broker import EmbeddedBroker
 from sellthrough_devstack.postgres import EmbeddedPostgres
 from sellthrough_devstack.processes import port_open, stop_pid
 from sellthrough_devstack.services import SERVICE_MODULES, ServiceProcess
 from sellthrough_devstack.tokens import IssuedToken, issue_tokens
+from sellthrough_runtime.auth import Role
+from sellthrough_runtime.kafka import ensure_topics
 
-DEFAULT_PORTS = {"postgres": 55432, "kafka": 59092, "order-capture": 8001, "stock-ledger": 8002,
-                 "scheme-engine": 8003, "query-api": 8004}
+DEFAULT_PORTS = {
+    "postgres": 55432,
+    "kafka": 59092,
+    "order-capture": 8001,
+    "stock-ledger": 8002,
+    "scheme-engine": 8003,
+    "query-api": 8004,
+}
 
 
 @dataclass
@@ -42,8 +47,10 @@ class StackState:
 
 
 def _ports() -> dict[str, int]:
-    return {name: int(os.environ.get(f"SELLTHROUGH_DEV_{name.upper().replace('-', '_')}_PORT", port))
-            for name, port in DEFAULT_PORTS.items()}
+    return {
+        name: int(os.environ.get(f"SELLTHROUGH_DEV_{name.upper().replace('-', '_')}_PORT", port))
+        for name, port in DEFAULT_PORTS.items()
+    }
 
 
 def start(root: Path) -> tuple[StackState, dict[str, IssuedToken]]:
@@ -69,13 +76,21 @@ def start(root: Path) -> tuple[StackState, dict[str, IssuedToken]]:
             state.save()
         asyncio.run(ensure_topics(state.kafka_bootstrap_servers))
         tokens = issue_tokens(
-            [("admin", Role.ADMIN, "admin"), ("analyst", Role.ANALYST, "analyst"),
-             ("connector", Role.CONNECTOR, "erp-connector"), ("rep", Role.REP, "REP-0001")],
-            root / "tokens.json", root / "tokens.env",
+            [
+                ("admin", Role.ADMIN, "admin"),
+                ("analyst", Role.ANALYST, "analyst"),
+                ("connector", Role.CONNECTOR, "erp-connector"),
+                ("rep", Role.REP, "REP-0001"),
+            ],
+            root / "tokens.json",
+            root / "tokens.env",
         )
-        env = {"DATABASE_URL": state.database_url, "KAFKA_BOOTSTRAP_SERVERS": state.kafka_bootstrap_servers,
-               "SELLTHROUGH_TOKENS_FILE": str(root / "tokens.json"),
-               "SELLTHROUGH_BUSINESS_TIMEZONE": os.environ.get("SELLTHROUGH_BUSINESS_TIMEZONE", "Asia/Kolkata")}
+        env = {
+            "DATABASE_URL": state.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": state.kafka_bootstrap_servers,
+            "SELLTHROUGH_TOKENS_FILE": str(root / "tokens.json"),
+            "SELLTHROUGH_BUSINESS_TIMEZONE": os.environ.get("SELLTHROUGH_BUSINESS_TIMEZONE", "Asia/Kolkata"),
+        }
         for name in SERVICE_MODULES:
             _require_free(ports[name], name)
             service = ServiceProcess(name, ports[name], env, logs / f"{name}.log")

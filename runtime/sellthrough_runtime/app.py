@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sellthrough_runtime.auth import TokenRegistry
@@ -49,7 +49,7 @@ async def supervise(name: str, job: Job) -> None:
             log.warning("background job returned; restarting", extra={"job": name})
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a supervisor must outlive the job it restarts
+        except Exception:
             log.exception("background job failed; restarting", extra={"job": name, "backoff_s": backoff})
         if time.monotonic() - started > 60:
             backoff = 0.5
@@ -104,7 +104,6 @@ def create_service_app(
         description=description,
         version="0.1.0",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     install_problem_handlers(app)
 
@@ -123,7 +122,7 @@ def create_service_app(
         return {"status": "ok", "service": service}
 
     @app.get("/readyz", tags=["operations"], operation_id="readyz", response_model=None)
-    async def readyz(request: Request) -> dict[str, object] | ORJSONResponse:
+    async def readyz(request: Request) -> dict[str, object] | JSONResponse:
         """Ready: Postgres answers and the Kafka bootstrap server accepts connections."""
         context: ServiceContext = request.app.state.context
         checks: dict[str, bool] = {}

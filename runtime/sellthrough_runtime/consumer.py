@@ -11,7 +11,6 @@ are retried one by one and the ones that still fail are dead-lettered with the e
 dropped. Database outages are retried with backoff, never dead-lettered.
 """
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,9 +19,9 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
-from sellthrough_contracts import Envelope, decode_event
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
+from sellthrough_contracts import Envelope, decode_event
 from sellthrough_runtime.kafka import make_consumer
 from sellthrough_runtime.metrics import (
     CONSUMER_APPLIED,
@@ -118,8 +117,13 @@ class ExactlyOnceConsumer:
                 # a recreated topic). Re-read everything; processed_events makes the replay harmless.
                 log.warning(
                     "stored offset beyond partition end; re-reading from the beginning",
-                    extra={"group": self._group_id, "topic": tp.topic, "partition": tp.partition,
-                           "stored": next_offset, "end": ends[tp]},
+                    extra={
+                        "group": self._group_id,
+                        "topic": tp.topic,
+                        "partition": tp.partition,
+                        "stored": next_offset,
+                        "end": ends[tp],
+                    },
                 )
                 await self._consumer.seek_to_beginning(tp)
             else:
@@ -135,7 +139,7 @@ class ExactlyOnceConsumer:
     async def _apply_until_done(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(TRANSIENT_ERRORS),
-            wait=wait_exponential_jitter(initial=0.1, max=5.0),
+            wait=wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1),
             before_sleep=lambda state: log.warning(
                 "batch not applied; database unavailable, retrying",
                 extra={"group": self._group_id, "error": repr(state.outcome.exception() if state.outcome else None)},
@@ -210,8 +214,9 @@ class ExactlyOnceConsumer:
         except TRANSIENT_ERRORS:
             raise
         except Exception as batch_error:  # noqa: BLE001 - isolate the event that fails, below
-            log.warning("batch failed; applying events one by one", extra={"group": self._group_id,
-                                                                          "error": repr(batch_error)})
+            log.warning(
+                "batch failed; applying events one by one", extra={"group": self._group_id, "error": repr(batch_error)}
+            )
         dead = []
         for record, event in fresh:
             try:
@@ -227,7 +232,7 @@ class ExactlyOnceConsumer:
         if not dead:
             return
         await conn.executemany(
-            "INSERT INTO dead_letters (group_id, topic, partition, \"offset\", event_id, event_type, reason, detail, raw)"
+            'INSERT INTO dead_letters (group_id, topic, partition, "offset", event_id, event_type, reason, detail, raw)'
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             [
                 (
@@ -245,9 +250,17 @@ class ExactlyOnceConsumer:
             ],
         )
         for d in dead:
-            log.error("dead-lettered", extra={"group": self._group_id, "topic": d.record.topic,
-                                              "partition": d.record.partition, "offset": d.record.offset,
-                                              "reason": d.reason, "detail": d.detail[:500]})
+            log.error(
+                "dead-lettered",
+                extra={
+                    "group": self._group_id,
+                    "topic": d.record.topic,
+                    "partition": d.record.partition,
+                    "offset": d.record.offset,
+                    "reason": d.reason,
+                    "detail": d.detail[:500],
+                },
+            )
 
     async def _store_offsets(self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         next_offsets: dict[tuple[str, int], int] = {}
@@ -283,7 +296,7 @@ def _summarise(error: ValidationError) -> str:
 def _header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
     for key, value in record.headers or ():
         if key == name:
-            return value.decode(errors="replace")
+            return bytes(value).decode(errors="replace")
     return None
 
 
@@ -303,8 +316,13 @@ def consumer_job(
     async def run() -> None:
         consumer = make_consumer(bootstrap_servers, group_id=group_id, client_id=client_id or group_id)
         await ExactlyOnceConsumer(
-            pool=pool, consumer=consumer, group_id=group_id, topics=topics, handler=handler,
-            wanted_types=wanted_types, batch_max=batch_max,
+            pool=pool,
+            consumer=consumer,
+            group_id=group_id,
+            topics=topics,
+            handler=handler,
+            wanted_types=wanted_types,
+            batch_max=batch_max,
         ).run()
 
     return run

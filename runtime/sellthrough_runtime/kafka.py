@@ -4,11 +4,13 @@ No idempotent or transactional producer: exactly-once effects come from the outb
 that store offsets and event ids in Postgres (some brokers, Tansu among them, reject both features).
 """
 
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
 from sellthrough_contracts import TOPICS, Topic
 
 log = logging.getLogger(__name__)
@@ -46,10 +48,8 @@ async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...] = TOPI
         existing = set(await admin.list_topics())
         missing = [NewTopic(t.name, t.partitions, replication) for t in topics if t.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another instance created it first
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
             log.info("topics created", extra={"topics": [t.name for t in missing]})
     finally:
         await admin.close()

@@ -5,9 +5,7 @@ from prometheus_client import Counter, Gauge, Histogram
 HTTP_REQUESTS = Counter(
     "sellthrough_http_requests_total", "HTTP requests by route and status.", ["service", "method", "route", "status"]
 )
-HTTP_LATENCY = Histogram(
-    "sellthrough_http_request_seconds", "HTTP request latency.", ["service", "method", "route"]
-)
+HTTP_LATENCY = Histogram("sellthrough_http_request_seconds", "HTTP request latency.", ["service", "method", "route"])
 EVENTS_INGESTED = Counter(
     "sellthrough_events_ingested_total",
     "Events received over HTTP by outcome (accepted, duplicate, rejected) and reason.",

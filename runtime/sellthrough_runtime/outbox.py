@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from sellthrough_contracts import Envelope, encode_event, topic_for
 
+from sellthrough_contracts import Envelope, encode_event, topic_for
 from sellthrough_runtime.kafka import make_producer
 from sellthrough_runtime.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISH_SECONDS, OUTBOX_PUBLISHED
 
@@ -106,7 +106,9 @@ class OutboxRelay:
                 for row in rows
             ]
             await asyncio.gather(*deliveries)
-            await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
+            )
         OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)

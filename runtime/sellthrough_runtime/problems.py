@@ -6,7 +6,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,14 @@ def problem_response(
     instance: str | None = None,
     headers: dict[str, str] | None = None,
     **extensions: Any,
-) -> ORJSONResponse:
+) -> JSONResponse:
     body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     if instance:
         body["instance"] = instance
     body.update(extensions)
-    return ORJSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 _STATUS_SLUGS = {
@@ -70,28 +70,39 @@ _STATUS_SLUGS = {
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
-    async def _problem(request: Request, error: ProblemError) -> ORJSONResponse:
+    async def _problem(request: Request, error: ProblemError) -> JSONResponse:
         return problem_response(
-            error.status, error.slug, error.title, error.detail,
-            instance=request.url.path, headers=error.headers, **error.extensions,
+            error.status,
+            error.slug,
+            error.title,
+            error.detail,
+            instance=request.url.path,
+            headers=error.headers,
+            **error.extensions,
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError) -> ORJSONResponse:
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
-            for e in error.errors()
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")} for e in error.errors()
         ]
         return problem_response(
-            422, "invalid-request", "The request parameters are not valid.",
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors), instance=request.url.path, errors=errors,
+            422,
+            "invalid-request",
+            "The request parameters are not valid.",
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+            instance=request.url.path,
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, error: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         slug = _STATUS_SLUGS.get(error.status_code, "http-error")
         return problem_response(
-            error.status_code, slug, str(error.detail), instance=request.url.path,
+            error.status_code,
+            slug,
+            str(error.detail),
+            instance=request.url.path,
             headers=getattr(error, "headers", None),
         )
 
@@ -100,14 +111,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(asyncpg.CannotConnectNowError)
     @app.exception_handler(ConnectionError)
     @app.exception_handler(OSError)
-    async def _unavailable(request: Request, error: Exception) -> ORJSONResponse:
+    async def _unavailable(request: Request, error: Exception) -> JSONResponse:
         log.warning("database unavailable", extra={"path": request.url.path, "error": repr(error)})
         return problem_response(
-            503, "unavailable", "The service cannot reach its database; retry shortly.",
-            instance=request.url.path, headers={"Retry-After": "2"},
+            503,
+            "unavailable",
+            "The service cannot reach its database; retry shortly.",
+            instance=request.url.path,
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> ORJSONResponse:
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(500, "internal", "Internal error; it has been logged.", instance=request.url.path)

@@ -4,14 +4,14 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from sellthrough_contracts.topics import REFERENCE
-from sellthrough_runtime.app import Job, ServiceContext, create_service_app
-from sellthrough_runtime.consumer import consumer_job
-from sellthrough_runtime.outbox import OutboxRelay
 
 from order_capture.api import router
 from order_capture.masters import WANTED_TYPES, apply_reference_events
 from order_capture.settings import OrderCaptureSettings
+from sellthrough_contracts.topics import REFERENCE
+from sellthrough_runtime.app import Job, ServiceContext, create_service_app
+from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.outbox import OutboxRelay
 
 SERVICE = "order-capture"
 SCHEMA = "order_capture"

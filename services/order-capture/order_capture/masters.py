@@ -4,6 +4,7 @@ order in which reference events arrive does not matter."""
 from collections.abc import Sequence
 
 import asyncpg
+
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.reference import DistributorRegistered, OutletRegistered, RepRegistered, SkuRegistered
 
@@ -43,7 +44,10 @@ async def apply_reference_events(conn: asyncpg.Connection, events: Sequence[Enve
         elif isinstance(event, DistributorRegistered):
             distributors.append((event.payload.distributor_id, event.occurred_at))
     for statement, rows in (
-        (_UPSERT_OUTLET, outlets), (_UPSERT_SKU, skus), (_UPSERT_REP, reps), (_UPSERT_DISTRIBUTOR, distributors)
+        (_UPSERT_OUTLET, outlets),
+        (_UPSERT_SKU, skus),
+        (_UPSERT_REP, reps),
+        (_UPSERT_DISTRIBUTOR, distributors),
     ):
         if rows:
             await conn.executemany(statement, rows)

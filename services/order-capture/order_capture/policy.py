@@ -36,9 +36,13 @@ def violation(principal: Principal, raw: Mapping[str, Any]) -> str | None:
         return f"actor '{actor}' is not the token's subject '{principal.subject}'"
     rep_field = _REP_FIELDS.get(event_type)
     payload = raw.get("payload")
-    if principal.role is Role.REP and rep_field and isinstance(payload, Mapping):
-        if payload.get(rep_field) != principal.subject:
-            return f"payload.{rep_field} '{payload.get(rep_field)}' is not the token's rep '{principal.subject}'"
+    if (
+        principal.role is Role.REP
+        and rep_field
+        and isinstance(payload, Mapping)
+        and payload.get(rep_field) != principal.subject
+    ):
+        return f"payload.{rep_field} '{payload.get(rep_field)}' is not the token's rep '{principal.subject}'"
     return None
 
 

@@ -4,10 +4,10 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
-from sellthrough_contracts import Envelope
-from sellthrough_runtime.outbox import append_to_outbox
 
 from order_capture.validation import KnownMasters, References, content_hash
+from sellthrough_contracts import Envelope
+from sellthrough_runtime.outbox import append_to_outbox
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,12 @@ async def store_events(conn: asyncpg.Connection, events: list[Envelope]) -> Stor
         accepted = {row["event_id"] for row in inserted}
         await append_to_outbox(conn, [e for e in events if e.event_id in accepted])
         seen_before = [e.event_id for e in events if e.event_id not in accepted]
-        previous = await conn.fetch(
-            "SELECT event_id, content_hash FROM idempotency_keys WHERE event_id = ANY($1::uuid[])", seen_before
-        ) if seen_before else []
+        previous = (
+            await conn.fetch(
+                "SELECT event_id, content_hash FROM idempotency_keys WHERE event_id = ANY($1::uuid[])", seen_before
+            )
+            if seen_before
+            else []
+        )
     reused = {r["event_id"] for r in previous if bytes(r["content_hash"]) != hashes[r["event_id"]]}
     return StoreOutcome(accepted, set(seen_before) - reused, reused)

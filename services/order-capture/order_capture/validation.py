@@ -10,6 +10,7 @@ from uuid import UUID
 
 import orjson
 from pydantic import ValidationError
+
 from sellthrough_contracts import Envelope, parse_event
 from sellthrough_contracts.trade import OrderCaptured, PrimaryInvoiced, StockCounted
 
@@ -124,11 +125,14 @@ def check_references(event: Envelope, known: KnownMasters) -> Rejection | None:
             return Rejection(
                 Reason.UNKNOWN_DISTRIBUTOR, f"distributor '{p2.distributor_id}' is not registered", event.event_id
             )
-        if isinstance(event, StockCounted) and event.payload.outlet_id:
-            if event.payload.outlet_id not in known.outlet_distributor:
-                return Rejection(
-                    Reason.UNKNOWN_OUTLET, f"outlet '{event.payload.outlet_id}' is not registered", event.event_id
-                )
+        if (
+            isinstance(event, StockCounted)
+            and event.payload.outlet_id
+            and event.payload.outlet_id not in known.outlet_distributor
+        ):
+            return Rejection(
+                Reason.UNKNOWN_OUTLET, f"outlet '{event.payload.outlet_id}' is not registered", event.event_id
+            )
         return _unknown_skus(event, [line.sku_id for line in p2.lines], known)
     return None
 

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
+
+from query_api.drilldown import PARENT_LEVEL, DrillQuery, Level, drill, parent_exists
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role, require_roles
 from sellthrough_runtime.problems import ProblemError
-
-from query_api.drilldown import PARENT_LEVEL, DrillQuery, Level, drill, parent_exists
 
 router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
 
@@ -57,7 +57,9 @@ async def get_sales(
     parent_id: Annotated[
         str | None, Query(max_length=64, description="Only nodes under this parent (a zone for level=region, ...).")
     ] = None,
-    date_from: Annotated[date | None, Query(alias="from", description="First day, inclusive (default: 29 days before `to`).")] = None,
+    date_from: Annotated[
+        date | None, Query(alias="from", description="First day, inclusive (default: 29 days before `to`).")
+    ] = None,
     date_to: Annotated[date | None, Query(alias="to", description="Last day, inclusive (default: today).")] = None,
     brand: Annotated[str | None, Query(max_length=200)] = None,
     sku_id: Annotated[str | None, Query(alias="sku", max_length=64)] = None,
@@ -90,12 +92,15 @@ async def get_sales(
         brand=brand,
         sku_id=sku_id,
         rows=[
-            SalesRow(id=r.id, name=r.name if r.id is not None else UNASSIGNED, value=r.value, units=r.units,
-                     lines=r.lines)
+            SalesRow(
+                id=r.id, name=r.name if r.id is not None else UNASSIGNED, value=r.value, units=r.units, lines=r.lines
+            )
             for r in result.rows
         ],
-        total=SalesTotal(value=result.total_value, units=result.total_units, lines=result.total_lines,
-                         rows=result.row_count),
-        freshness=Freshness(**dict(freshness)) if freshness else Freshness(newest_occurred_at=None,
-                                                                          newest_recorded_at=None),
+        total=SalesTotal(
+            value=result.total_value, units=result.total_units, lines=result.total_lines, rows=result.row_count
+        ),
+        freshness=Freshness(**dict(freshness))
+        if freshness
+        else Freshness(newest_occurred_at=None, newest_recorded_at=None),
     )

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 
 import asyncpg
+
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.reference import (
     DistributorRegistered,
@@ -70,8 +71,16 @@ async def apply_reference_events(conn: asyncpg.Connection, events: Sequence[Enve
         elif isinstance(event, OutletRegistered):
             o = event.payload
             rows.setdefault(_UPSERT_OUTLET, []).append(
-                (o.outlet_id, o.name, o.distributor_id, o.channel, o.outlet_class, o.location.lat, o.location.lon,
-                 event.occurred_at)
+                (
+                    o.outlet_id,
+                    o.name,
+                    o.distributor_id,
+                    o.channel,
+                    o.outlet_class,
+                    o.location.lat,
+                    o.location.lon,
+                    event.occurred_at,
+                )
             )
         elif isinstance(event, SkuRegistered):
             s = event.payload

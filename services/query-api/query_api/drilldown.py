@@ -108,12 +108,19 @@ async def parent_exists(conn: asyncpg.Connection, level: Level, parent_id: str) 
 
 async def drill(conn: asyncpg.Connection, query: DrillQuery) -> DrillResult:
     records = await conn.fetch(
-        _DRILL_SQL, query.level.value, query.date_from, query.date_to, query.parent_id, query.brand, query.sku_id,
+        _DRILL_SQL,
+        query.level.value,
+        query.date_from,
+        query.date_to,
+        query.parent_id,
+        query.brand,
+        query.sku_id,
         query.limit,
     )
     rows = [DrillRow(r["node_id"], r["name"], r["value"], int(r["units"]), int(r["lines"])) for r in records]
     if not records:
         return DrillResult(rows, Decimal(0), 0, 0, 0)
     first = records[0]
-    return DrillResult(rows, first["total_value"], int(first["total_units"]), int(first["total_lines"]),
-                       int(first["row_count"]))
+    return DrillResult(
+        rows, first["total_value"], int(first["total_units"]), int(first["total_lines"]), int(first["row_count"])
+    )

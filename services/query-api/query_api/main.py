@@ -6,15 +6,15 @@ from pathlib import Path
 import asyncpg
 import uvicorn
 from fastapi import FastAPI
+
+from query_api.api import router
+from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
+from query_api.sales import apply_orders
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.topics import REFERENCE, TRADE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app
 from sellthrough_runtime.consumer import Handler, consumer_job
 from sellthrough_runtime.settings import ServiceSettings
-
-from query_api.api import router
-from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
-from query_api.sales import apply_orders
 
 SERVICE = "query-api"
 SCHEMA = "query_api"

@@ -7,6 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import asyncpg
+
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+
 from sellthrough_runtime.app import create_service_app
 from sellthrough_runtime.settings import ServiceSettings
 

@@ -1,0 +1,46 @@
+# Sellthrough: `make dev` runs the whole system locally, `make test` runs lint and every test.
+# Nothing needs to be running beforehand: both start their own PostgreSQL and Kafka-compatible broker.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PACKAGES := contracts runtime devstack services/order-capture services/stock-ledger services/scheme-engine services/query-api
+SOURCES  := contracts/sellthrough_contracts runtime/sellthrough_runtime devstack/sellthrough_devstack \
+            services/order-capture/order_capture services/stock-ledger/stock_ledger \
+            services/scheme-engine/scheme_engine services/query-api/query_api tests
+
+.PHONY: install dev stop status lint test schemas clean
+
+install: $(VENV)/.installed
+
+# Reinstall when any package's dependencies or the pinned versions change.
+$(VENV)/.installed: $(addsuffix /pyproject.toml,$(PACKAGES)) requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	touch $@
+
+dev: install  ## Start Postgres, the broker, the four services and demo data in the background.
+	$(BIN)/sellthrough-dev up
+
+stop:  ## Stop everything `make dev` started.
+	@if [ -x $(BIN)/sellthrough-dev ]; then $(BIN)/sellthrough-dev stop; else echo "nothing to stop"; fi
+
+status:
+	$(BIN)/sellthrough-dev status
+
+schemas: install  ## Regenerate contracts/schemas after changing an event model.
+	$(BIN)/python -m sellthrough_contracts.schemas
+
+lint: install
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/mypy $(SOURCES)
+	$(BIN)/python -m sellthrough_contracts.schemas --check
+
+# pytest exits 5 when it collected no test: treat that as a failure so the suite can never pass empty.
+test: lint
+	$(BIN)/pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
+
+clean: stop
+	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache test-artifacts

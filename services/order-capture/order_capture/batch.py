@@ -1,0 +1,108 @@
+"""How one posted batch turns into per-event results. Pure: the API module does the I/O around it."""
+
+from dataclasses import dataclass, field
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from order_capture.store import StoreOutcome
+from order_capture.validation import Reason, Rejection, content_hash
+from sellthrough_contracts import Envelope
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+class EventResult(BaseModel):
+    index: int = Field(description="Position of the event in the posted batch.")
+    event_id: UUID | None = None
+    status: Status
+    reason: str | None = Field(default=None, description="Why it was rejected; a stable code.")
+    detail: str | None = None
+    errors: list[dict[str, str]] | None = Field(default=None, description="Field errors, for invalid_fields.")
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    duplicate: int
+    rejected: int
+    results: list[EventResult]
+
+
+@dataclass
+class BatchPlan:
+    """Parsed events of a batch, with copies of the same event inside the batch set aside: a client
+    retrying within one sync may send an event twice, and the first copy decides for both."""
+
+    outcomes: list[Envelope | Rejection]
+    repeat_of: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def candidates(self) -> list[Envelope]:
+        return [o for i, o in enumerate(self.outcomes) if isinstance(o, Envelope) and i not in self.repeat_of]
+
+
+def plan_batch(outcomes: list[Envelope | Rejection]) -> BatchPlan:
+    plan = BatchPlan(list(outcomes))
+    first_index: dict[UUID, int] = {}
+    for i, outcome in enumerate(outcomes):
+        if not isinstance(outcome, Envelope):
+            continue
+        first = first_index.setdefault(outcome.event_id, i)
+        if first == i:
+            continue
+        original = outcomes[first]
+        assert isinstance(original, Envelope)
+        if content_hash(original) == content_hash(outcome):
+            plan.repeat_of[i] = first
+        else:
+            plan.outcomes[i] = Rejection(
+                Reason.EVENT_ID_REUSED, "event_id repeated in this batch with different content", outcome.event_id
+            )
+    return plan
+
+
+def results_for(plan: BatchPlan, refused: dict[UUID, Rejection], stored: StoreOutcome) -> BatchResult:
+    """`refused`: events failing reference checks; `stored`: what the idempotent insert decided."""
+    results: list[EventResult] = []
+    for i, outcome in enumerate(plan.outcomes):
+        if i in plan.repeat_of:
+            first = results[plan.repeat_of[i]]
+            result = first.model_copy(
+                update={"index": i, "status": "duplicate" if first.status != "rejected" else "rejected"}
+            )
+        elif isinstance(outcome, Rejection):
+            result = _rejected(i, outcome)
+        elif outcome.event_id in refused:
+            result = _rejected(i, refused[outcome.event_id])
+        elif outcome.event_id in stored.reused:
+            result = _rejected(
+                i,
+                Rejection(
+                    Reason.EVENT_ID_REUSED,
+                    "this event_id was already accepted with different content; use a new id for a new event",
+                    outcome.event_id,
+                ),
+            )
+        elif outcome.event_id in stored.accepted:
+            result = EventResult(index=i, event_id=outcome.event_id, status="accepted")
+        else:
+            result = EventResult(index=i, event_id=outcome.event_id, status="duplicate")
+        results.append(result)
+    return BatchResult(
+        accepted=sum(r.status == "accepted" for r in results),
+        duplicate=sum(r.status == "duplicate" for r in results),
+        rejected=sum(r.status == "rejected" for r in results),
+        results=results,
+    )
+
+
+def _rejected(index: int, rejection: Rejection) -> EventResult:
+    return EventResult(
+        index=index,
+        event_id=rejection.event_id,
+        status="rejected",
+        reason=rejection.reason.value,
+        detail=rejection.detail,
+        errors=rejection.errors or None,
+    )

@@ -1,0 +1,101 @@
+"""Real parts for every test that needs them: embedded PostgreSQL (one server per session, a fresh
+database per module) and the Tansu broker (a fresh, empty broker per module: it starts in milliseconds,
+and topic names are fixed by the contracts, so sharing one would leak events between modules)."""
+
+import asyncio
+import itertools
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sellthrough_devstack.broker import EmbeddedBroker
+from sellthrough_devstack.postgres import EmbeddedPostgres
+from sellthrough_devstack.processes import free_port
+from sellthrough_devstack.tokens import IssuedToken, issue_tokens
+from sellthrough_runtime.auth import Role
+from sellthrough_runtime.kafka import ensure_topics
+
+_database_numbers = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Infra:
+    database_url: str
+    kafka_bootstrap_servers: str
+    work_dir: Path
+
+
+@dataclass(frozen=True)
+class Tokens:
+    file: Path
+    issued: dict[str, IssuedToken]
+
+    def header(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.issued[name].token}"}
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[EmbeddedPostgres]:
+    # Not under pytest's tmp dir: that is private to this user (0700), and as root the server runs as an
+    # unprivileged user who must reach its data directory.
+    directory = Path(tempfile.mkdtemp(prefix="sellthrough-test-pg-"))
+    directory.chmod(0o755)
+    server = EmbeddedPostgres(directory / "data", free_port(), fast_unsafe=True)
+    server.start()
+    yield server
+    server.stop(mode="immediate")
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def infra(postgres_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    name = f"test_{next(_database_numbers)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(postgres_server.url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    work_dir = tmp_path_factory.mktemp("infra")
+    broker = EmbeddedBroker(free_port(), work_dir / "tansu.log")
+    broker.start()
+    asyncio.run(ensure_topics(broker.bootstrap_servers))
+    yield Infra(postgres_server.url.rsplit("/", 1)[0] + f"/{name}", broker.bootstrap_servers, work_dir)
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
+    directory = tmp_path_factory.mktemp("tokens")
+    issued = issue_tokens(
+        [
+            ("admin", Role.ADMIN, "admin"),
+            ("analyst", Role.ANALYST, "analyst"),
+            ("connector", Role.CONNECTOR, "erp-1"),
+            ("rep1", Role.REP, "REP-1"),
+            ("rep2", Role.REP, "REP-2"),
+        ],
+        directory / "tokens.json",
+        directory / "tokens.env",
+    )
+    return Tokens(directory / "tokens.json", issued)
+
+
+@pytest.fixture
+async def db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(infra.database_url)
+    yield conn
+    await conn.close()
+
+
+async def post_events(client: httpx.AsyncClient, headers: dict[str, str], events: list[dict[str, object]],
+                      ) -> httpx.Response:
+    return await client.post("/v1/events", json={"events": events}, headers=headers)
