@@ -6,13 +6,14 @@ import asyncio
 import itertools
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+
 from sellthrough_devstack.broker import EmbeddedBroker
 from sellthrough_devstack.postgres import EmbeddedPostgres
 from sellthrough_devstack.processes import free_port
@@ -96,6 +97,5 @@ async def db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
-async def post_events(client: httpx.AsyncClient, headers: dict[str, str], events: list[dict[str, object]],
-                      ) -> httpx.Response:
+async def post_events(client: httpx.AsyncClient, headers: dict[str, str], events: Sequence[object]) -> httpx.Response:
     return await client.post("/v1/events", json={"events": events}, headers=headers)

@@ -11,6 +11,8 @@ are retried one by one and the ones that still fail are dead-lettered with the e
 dropped. Database outages are retried with backoff, never dead-lettered.
 """
 
+import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,6 +33,7 @@ from sellthrough_runtime.metrics import (
     CONSUMER_SKIPPED_DUPLICATES,
     DEAD_LETTERS,
 )
+from sellthrough_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +66,13 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        return None
+        # Let the batch in flight commit first, so whoever gets these partitions starts after it.
+        async with self._owner.batch_lock:
+            return None
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self._owner.seek_to_stored_offsets(assigned)
+        async with self._owner.batch_lock:
+            await self._owner.seek_to_stored_offsets(assigned)
 
 
 class ExactlyOnceConsumer:
@@ -88,6 +94,8 @@ class ExactlyOnceConsumer:
         self._handler = handler
         self._wanted_types = wanted_types
         self._batch_max = batch_max
+        self.batch_lock = asyncio.Lock()
+        """Held while a batch is applied; rebalance callbacks wait on it so they never seek mid-batch."""
 
     async def run(self) -> None:
         """Consume until cancelled. The Kafka consumer must not be started yet; this starts and stops it."""
@@ -98,7 +106,8 @@ class ExactlyOnceConsumer:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_max)
                 records = [record for partition_records in batches.values() for record in partition_records]
                 if records:
-                    await self._apply_until_done(records)
+                    async with self.batch_lock:
+                        await self._apply_until_done(records)
                     self._report_lag(batches)
         finally:
             await self._consumer.stop()
@@ -231,9 +240,10 @@ class ExactlyOnceConsumer:
     async def _store_dead_letters(self, conn: asyncpg.Connection, dead: list[DeadLetter]) -> None:
         if not dead:
             return
+        # A record redelivered after a rebalance is recorded once: (partition, offset, content) is its identity.
         await conn.executemany(
-            'INSERT INTO dead_letters (group_id, topic, partition, "offset", event_id, event_type, reason, detail, raw)'
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            'INSERT INTO dead_letters (group_id, topic, partition, "offset", event_id, event_type, reason, detail, raw,'
+            " raw_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
             [
                 (
                     self._group_id,
@@ -245,6 +255,7 @@ class ExactlyOnceConsumer:
                     d.reason,
                     d.detail,
                     d.record.value,
+                    hashlib.sha256(d.record.value or b"").digest(),
                 )
                 for d in dead
             ],
@@ -303,18 +314,22 @@ def _header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
 def consumer_job(
     *,
     pool: asyncpg.Pool,
-    bootstrap_servers: str,
+    settings: ServiceSettings,
     group_id: str,
     topics: Sequence[str],
     handler: Handler,
     wanted_types: frozenset[str],
-    batch_max: int = 2000,
-    client_id: str | None = None,
 ) -> Callable[[], Awaitable[None]]:
     """A restartable background job: each run builds a fresh Kafka consumer (they cannot be restarted)."""
 
     async def run() -> None:
-        consumer = make_consumer(bootstrap_servers, group_id=group_id, client_id=client_id or group_id)
+        consumer = make_consumer(
+            settings.kafka_bootstrap_servers,
+            group_id=group_id,
+            client_id=group_id,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
+        )
         await ExactlyOnceConsumer(
             pool=pool,
             consumer=consumer,
@@ -322,7 +337,7 @@ def consumer_job(
             topics=topics,
             handler=handler,
             wanted_types=wanted_types,
-            batch_max=batch_max,
+            batch_max=settings.consumer_batch_max,
         ).run()
 
     return run

@@ -28,7 +28,15 @@ def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
     )
 
 
-def make_consumer(bootstrap_servers: str, group_id: str, client_id: str) -> AIOKafkaConsumer:
+def make_consumer(
+    bootstrap_servers: str,
+    group_id: str,
+    client_id: str,
+    *,
+    session_timeout_ms: int = 6000,
+    rebalance_timeout_ms: int = 5000,
+) -> AIOKafkaConsumer:
+    """Offsets are never committed to Kafka: they live in Postgres with the state they produced."""
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         group_id=group_id,
@@ -37,6 +45,9 @@ def make_consumer(bootstrap_servers: str, group_id: str, client_id: str) -> AIOK
         auto_offset_reset="earliest",
         isolation_level="read_uncommitted",
         max_partition_fetch_bytes=4 * 1024 * 1024,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=max(session_timeout_ms // 6, 100),
+        rebalance_timeout_ms=rebalance_timeout_ms,
     )
 
 

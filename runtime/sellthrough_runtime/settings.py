@@ -26,6 +26,10 @@ class ServiceSettings(BaseSettings):
     business_timezone: str = Field(default="UTC", description="Time zone whose calendar days sales roll up into.")
     db_pool_min: int = 2
     db_pool_max: int = 10
+    kafka_session_timeout_ms: int = Field(
+        default=6000, ge=1000, description="How soon a crashed consumer's partitions move to another member."
+    )
+    kafka_rebalance_timeout_ms: int = Field(default=5000, ge=1000, description="How long members get to rejoin.")
     consumer_batch_max: int = Field(default=2000, ge=1, description="Most records applied in one transaction.")
     log_level: str = "INFO"
 

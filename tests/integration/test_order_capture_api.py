@@ -9,10 +9,10 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
+
 from order_capture.main import create_app
 from order_capture.settings import OrderCaptureSettings
 from sellthrough_contracts.topics import TRADE
-
 from tests.conftest import Infra, Tokens, post_events
 from tests.support.brand import order, reference_events
 from tests.support.waiting import eventually
@@ -29,9 +29,10 @@ async def client(infra: Infra, tokens: Tokens) -> AsyncIterator[httpx.AsyncClien
         max_body_bytes=2 * 1024 * 1024,
     )
     app = create_app(settings)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://order-capture"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://order-capture") as http,
+    ):
         response = await post_events(http, tokens.header("admin"), reference_events())
         assert response.status_code == 200, response.text
         assert response.json()["accepted"] == len(reference_events())
@@ -59,9 +60,12 @@ async def test_accepted_events_are_stored_with_idempotency_record_and_published(
     assert [r["status"] for r in body["results"]] == ["accepted", "accepted"]
     for o in orders:
         assert await outbox_count(db, o["event_id"]) == 1
-        assert await db.fetchval(
-            "SELECT count(*) FROM order_capture.idempotency_keys WHERE event_id = $1", uuid.UUID(o["event_id"])
-        ) == 1
+        assert (
+            await db.fetchval(
+                "SELECT count(*) FROM order_capture.idempotency_keys WHERE event_id = $1", uuid.UUID(o["event_id"])
+            )
+            == 1
+        )
     await eventually(
         lambda: db.fetchval("SELECT count(*) FROM order_capture.outbox WHERE published_at IS NULL"),
         lambda pending: pending == 0,
@@ -97,12 +101,12 @@ async def test_a_repeat_inside_one_batch_is_a_duplicate(client: httpx.AsyncClien
     assert [r["status"] for r in response.json()["results"]] == ["accepted", "duplicate"]
 
 
-async def test_reusing_an_event_id_for_different_content_is_rejected(
-    client: httpx.AsyncClient, tokens: Tokens
-) -> None:
+async def test_reusing_an_event_id_for_different_content_is_rejected(client: httpx.AsyncClient, tokens: Tokens) -> None:
     original = order("O1", [("S1", 1)])
-    changed = {**original, "payload": {**original["payload"], "lines": [{"sku_id": "S1", "quantity": 9,
-                                                                          "unit_price": "10.50"}]}}
+    changed = {
+        **original,
+        "payload": {**original["payload"], "lines": [{"sku_id": "S1", "quantity": 9, "unit_price": "10.50"}]},
+    }
     assert (await post_events(client, tokens.header("rep1"), [original])).json()["accepted"] == 1
 
     response = await post_events(client, tokens.header("rep1"), [changed])
@@ -131,21 +135,42 @@ def _with_payload(**changes: object) -> dict[str, object]:
         pytest.param(_with_line(-3), "invalid_fields", "lines.0.quantity", id="negative-quantity"),
         pytest.param(_with_line("two"), "invalid_fields", "lines.0.quantity", id="quantity-not-a-number"),
         pytest.param(_with_payload(lines=[]), "invalid_fields", "lines", id="no-lines"),
-        pytest.param({**order("O1", [("S1", 1)]), "occurred_at": "2026-01-01T10:00:00"}, "invalid_fields",
-                     "occurred_at", id="timestamp-without-zone"),
-        pytest.param(order("O1", [("S1", 1)], occurred_at=datetime.now(UTC) + timedelta(hours=2)),
-                     "occurred_in_future", "device clock", id="future-timestamp"),
-        pytest.param({**order("O1", [("S1", 1)]), "event_type": "OrderTeleported"}, "unknown_event_type",
-                     "OrderTeleported", id="unknown-type"),
+        pytest.param(
+            {**order("O1", [("S1", 1)]), "occurred_at": "2026-01-01T10:00:00"},
+            "invalid_fields",
+            "occurred_at",
+            id="timestamp-without-zone",
+        ),
+        pytest.param(
+            order("O1", [("S1", 1)], occurred_at=datetime.now(UTC) + timedelta(hours=2)),
+            "occurred_in_future",
+            "device clock",
+            id="future-timestamp",
+        ),
+        pytest.param(
+            {**order("O1", [("S1", 1)]), "event_type": "OrderTeleported"},
+            "unknown_event_type",
+            "OrderTeleported",
+            id="unknown-type",
+        ),
         pytest.param(_with_payload(outlet_id="O-404"), "unknown_outlet", "O-404", id="unknown-outlet"),
-        pytest.param(order("O1", [("S1", 1)]) | {"payload": order("O1", [("S1", 1)])["payload"] | {
-            "lines": [{"sku_id": "S-404", "quantity": 1, "unit_price": "1.00"}]}}, "unknown_sku", "S-404",
-            id="unknown-sku"),
-        pytest.param(_with_payload(distributor_id="D2"), "outlet_not_served_by_distributor", "D1",
-                     id="wrong-distributor"),
+        pytest.param(
+            order("O1", [("S1", 1)])
+            | {
+                "payload": order("O1", [("S1", 1)])["payload"]
+                | {"lines": [{"sku_id": "S-404", "quantity": 1, "unit_price": "1.00"}]}
+            },
+            "unknown_sku",
+            "S-404",
+            id="unknown-sku",
+        ),
+        pytest.param(
+            _with_payload(distributor_id="D2"), "outlet_not_served_by_distributor", "D1", id="wrong-distributor"
+        ),
         pytest.param("just a string", "not_an_object", "JSON object", id="not-an-object"),
-        pytest.param({**order("O1", [("S1", 1)]), "event_id": "not-a-uuid"}, "invalid_fields", "event_id",
-                     id="bad-event-id"),
+        pytest.param(
+            {**order("O1", [("S1", 1)]), "event_id": "not-a-uuid"}, "invalid_fields", "event_id", id="bad-event-id"
+        ),
     ],
 )
 async def test_each_bad_event_is_rejected_with_its_reason_and_good_ones_still_accepted(
@@ -162,8 +187,9 @@ async def test_each_bad_event_is_rejected_with_its_reason_and_good_ones_still_ac
     assert good_result["status"] == "accepted"
 
 
-async def _raw_post(client: httpx.AsyncClient, headers: dict[str, str], content: bytes,
-                    content_type: str = "application/json") -> httpx.Response:
+async def _raw_post(
+    client: httpx.AsyncClient, headers: dict[str, str], content: bytes, content_type: str = "application/json"
+) -> httpx.Response:
     return await client.post("/v1/events", content=content, headers={**headers, "content-type": content_type})
 
 
@@ -173,10 +199,20 @@ async def _raw_post(client: httpx.AsyncClient, headers: dict[str, str], content:
         pytest.param(b'{"events": [{', "application/json", 400, "invalid-json", id="broken-json"),
         pytest.param(b'[{"event_type": "OrderCaptured"}]', "application/json", 422, "invalid-batch", id="bare-array"),
         pytest.param(b'{"events": []}', "application/json", 422, "empty-batch", id="empty"),
-        pytest.param(b'{"events": [' + b",".join([b"{}"] * 1001) + b"]}", "application/json", 413,
-                     "batch-too-large", id="1001-events"),
-        pytest.param(b'{"events": ["' + b"x" * (3 * 1024 * 1024) + b'"]}', "application/json", 413,
-                     "payload-too-large", id="body-too-large"),
+        pytest.param(
+            b'{"events": [' + b",".join([b"{}"] * 1001) + b"]}",
+            "application/json",
+            413,
+            "batch-too-large",
+            id="1001-events",
+        ),
+        pytest.param(
+            b'{"events": ["' + b"x" * (3 * 1024 * 1024) + b'"]}',
+            "application/json",
+            413,
+            "payload-too-large",
+            id="body-too-large",
+        ),
         pytest.param(b"events=1", "application/x-www-form-urlencoded", 415, "unsupported-media-type", id="form"),
     ],
 )
@@ -209,13 +245,27 @@ async def test_requests_without_a_valid_token_get_401(client: httpx.AsyncClient,
     ("token", "event_factory", "mentions"),
     [
         pytest.param("rep1", lambda: order("O3", [("S1", 1)]), "actor 'REP-2'", id="rep-posting-as-another-rep"),
-        pytest.param("rep1", lambda: {**order("O1", [("S1", 1)]), "actor": "REP-1"} | {
-            "payload": order("O1", [("S1", 1)])["payload"] | {"rep_id": "REP-2"}}, "payload.rep_id",
-            id="rep-naming-another-rep-in-payload"),
-        pytest.param("connector", lambda: {**order("O1", [("S1", 1)]), "actor": "erp-1"},
-                     "may not post OrderCaptured", id="connector-posting-field-event"),
-        pytest.param("rep1", lambda: reference_events()[0] | {"actor": "REP-1"}, "may not post GeographyDefined",
-                     id="rep-posting-reference-data"),
+        pytest.param(
+            "rep1",
+            lambda: (
+                {**order("O1", [("S1", 1)]), "actor": "REP-1"}
+                | {"payload": order("O1", [("S1", 1)])["payload"] | {"rep_id": "REP-2"}}
+            ),
+            "payload.rep_id",
+            id="rep-naming-another-rep-in-payload",
+        ),
+        pytest.param(
+            "connector",
+            lambda: {**order("O1", [("S1", 1)]), "actor": "erp-1"},
+            "may not post OrderCaptured",
+            id="connector-posting-field-event",
+        ),
+        pytest.param(
+            "rep1",
+            lambda: reference_events()[0] | {"actor": "REP-1"},
+            "may not post GeographyDefined",
+            id="rep-posting-reference-data",
+        ),
         pytest.param("analyst", lambda: order("O1", [("S1", 1)]), "may not post", id="analyst-writing"),
     ],
 )
@@ -235,10 +285,17 @@ async def test_tokens_may_only_post_their_own_kind_of_event_as_themselves(
 
 async def test_connector_posts_primary_invoices_as_itself(client: httpx.AsyncClient, tokens: Tokens) -> None:
     invoice = {
-        "event_id": str(uuid.uuid4()), "event_type": "PrimaryInvoiced", "actor": "erp-1", "source": "sap-export",
+        "event_id": str(uuid.uuid4()),
+        "event_type": "PrimaryInvoiced",
+        "actor": "erp-1",
+        "source": "sap-export",
         "occurred_at": datetime.now(UTC).isoformat(),
-        "payload": {"invoice_number": "INV-1", "distributor_id": "D1", "invoice_date": "2026-11-20",
-                    "lines": [{"sku_id": "S1", "quantity": 240, "unit_price": "8.00"}]},
+        "payload": {
+            "invoice_number": "INV-1",
+            "distributor_id": "D1",
+            "invoice_date": "2026-11-20",
+            "lines": [{"sku_id": "S1", "quantity": 240, "unit_price": "8.00"}],
+        },
     }
     response = await post_events(client, tokens.header("connector"), [invoice])
     assert response.json()["results"][0]["status"] == "accepted"
@@ -257,8 +314,13 @@ class _Record:
 
 
 async def _read_topic(infra: Infra, topic: str) -> list[_Record]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.kafka_bootstrap_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=infra.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     try:
         await consumer.seek_to_beginning()

@@ -17,8 +17,14 @@ REPS = {"REP-1": "D1", "REP-2": "D2", "REP-3": "D3"}
 MASTERS_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def event(event_type: str, payload: dict[str, Any], *, actor: str = "admin",
-          occurred_at: datetime | None = None, event_id: uuid.UUID | None = None) -> dict[str, Any]:
+def event(
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    actor: str = "admin",
+    occurred_at: datetime | None = None,
+    event_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
     return {
         "event_id": str(event_id or uuid.uuid4()),
         "event_type": event_type,
@@ -30,36 +36,79 @@ def event(event_type: str, payload: dict[str, Any], *, actor: str = "admin",
 
 
 def reference_events() -> list[dict[str, Any]]:
-    events = [event("GeographyDefined", {"geo_id": z, "level": "zone", "name": n, "parent_id": None},
-                    occurred_at=MASTERS_TIME) for z, n in ZONES.items()]
-    events += [event("GeographyDefined", {"geo_id": r, "level": "region", "name": n, "parent_id": z},
-                     occurred_at=MASTERS_TIME) for r, (z, n) in REGIONS.items()]
-    events += [event("DistributorRegistered", {"distributor_id": d, "name": f"Dist {d}", "region_id": r},
-                     occurred_at=MASTERS_TIME) for d, r in DISTRIBUTORS.items()]
-    events += [event("OutletRegistered", {"outlet_id": o, "name": f"Shop {o}", "distributor_id": d,
-                                          "channel": "grocery", "outlet_class": "A",
-                                          "location": {"lat": 28.6, "lon": 77.2, "accuracy_m": 5}},
-                     occurred_at=MASTERS_TIME) for o, d in OUTLETS.items()]
-    events += [event("SkuRegistered", {"sku_id": s, "name": f"Item {s}", "brand": b, "category": "c",
-                                       "list_price": p}, occurred_at=MASTERS_TIME) for s, (b, p) in SKUS.items()]
-    events += [event("RepRegistered", {"rep_id": r, "name": f"Rep {r}", "distributor_id": d},
-                     occurred_at=MASTERS_TIME) for r, d in REPS.items()]
+    events = [
+        event(
+            "GeographyDefined", {"geo_id": z, "level": "zone", "name": n, "parent_id": None}, occurred_at=MASTERS_TIME
+        )
+        for z, n in ZONES.items()
+    ]
+    events += [
+        event("GeographyDefined", {"geo_id": r, "level": "region", "name": n, "parent_id": z}, occurred_at=MASTERS_TIME)
+        for r, (z, n) in REGIONS.items()
+    ]
+    events += [
+        event(
+            "DistributorRegistered",
+            {"distributor_id": d, "name": f"Dist {d}", "region_id": r},
+            occurred_at=MASTERS_TIME,
+        )
+        for d, r in DISTRIBUTORS.items()
+    ]
+    events += [
+        event(
+            "OutletRegistered",
+            {
+                "outlet_id": o,
+                "name": f"Shop {o}",
+                "distributor_id": d,
+                "channel": "grocery",
+                "outlet_class": "A",
+                "location": {"lat": 28.6, "lon": 77.2, "accuracy_m": 5},
+            },
+            occurred_at=MASTERS_TIME,
+        )
+        for o, d in OUTLETS.items()
+    ]
+    events += [
+        event(
+            "SkuRegistered",
+            {"sku_id": s, "name": f"Item {s}", "brand": b, "category": "c", "list_price": p},
+            occurred_at=MASTERS_TIME,
+        )
+        for s, (b, p) in SKUS.items()
+    ]
+    events += [
+        event("RepRegistered", {"rep_id": r, "name": f"Rep {r}", "distributor_id": d}, occurred_at=MASTERS_TIME)
+        for r, d in REPS.items()
+    ]
     return events
 
 
-def order(outlet_id: str, lines: list[tuple[str, int]], *, occurred_at: datetime | None = None,
-          rep_id: str | None = None, event_id: uuid.UUID | None = None) -> dict[str, Any]:
+def order(
+    outlet_id: str,
+    lines: list[tuple[str, int]],
+    *,
+    occurred_at: datetime | None = None,
+    rep_id: str | None = None,
+    event_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
     distributor_id = OUTLETS[outlet_id]
     rep = rep_id or next(r for r, d in REPS.items() if d == distributor_id)
-    return event("OrderCaptured", {
-        "order_id": f"ORD-{uuid.uuid4().hex[:10]}",
-        "outlet_id": outlet_id,
-        "distributor_id": distributor_id,
-        "rep_id": rep,
-        "visit_id": None,
-        "gps": {"lat": 28.6, "lon": 77.2, "accuracy_m": 12.0},
-        "lines": [{"sku_id": s, "quantity": q, "unit_price": SKUS[s][1]} for s, q in lines],
-    }, actor=rep, occurred_at=occurred_at, event_id=event_id)
+    return event(
+        "OrderCaptured",
+        {
+            "order_id": f"ORD-{uuid.uuid4().hex[:10]}",
+            "outlet_id": outlet_id,
+            "distributor_id": distributor_id,
+            "rep_id": rep,
+            "visit_id": None,
+            "gps": {"lat": 28.6, "lon": 77.2, "accuracy_m": 12.0},
+            "lines": [{"sku_id": s, "quantity": q, "unit_price": SKUS[s][1]} for s, q in lines],
+        },
+        actor=rep,
+        occurred_at=occurred_at,
+        event_id=event_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -78,8 +127,13 @@ def expected_by_level(orders: list[dict[str, Any]], level: str) -> dict[str, Tot
         outlet = o["payload"]["outlet_id"]
         distributor = OUTLETS[outlet]
         region = DISTRIBUTORS[distributor]
-        node = {"national": "national", "zone": REGIONS[region][0], "region": region,
-                "distributor": distributor, "outlet": outlet}[level]
+        node = {
+            "national": "national",
+            "zone": REGIONS[region][0],
+            "region": region,
+            "distributor": distributor,
+            "outlet": outlet,
+        }[level]
         for line in o["payload"]["lines"]:
             value[node] += Decimal(line["unit_price"]) * line["quantity"]
             units[node] += line["quantity"]

@@ -6,8 +6,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = 15,
-                     what: str = "condition") -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = 15, what: str = "condition"
+) -> T:
     """Poll `probe` until `check` holds on its result; fail with the last result seen."""
     deadline = time.monotonic() + timeout
     last: T | None = None

@@ -28,6 +28,8 @@ CREATE TABLE dead_letters (
     reason      text        NOT NULL,
     detail      text        NOT NULL,
     raw         bytea,
-    received_at timestamptz NOT NULL DEFAULT now()
+    raw_digest  bytea       NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (group_id, topic, partition, "offset", raw_digest)
 );
 CREATE INDEX dead_letters_by_group ON dead_letters (group_id, received_at);

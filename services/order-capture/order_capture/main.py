@@ -25,12 +25,11 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
         "outbox-relay": relay.run,
         "reference-consumer": consumer_job(
             pool=context.pool,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            settings=settings,
             group_id="order-capture.reference",
             topics=[REFERENCE.name],
             handler=apply_reference_events,
             wanted_types=WANTED_TYPES,
-            batch_max=settings.consumer_batch_max,
         ),
     }
 

@@ -40,12 +40,11 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     return {
         "projection-consumer": consumer_job(
             pool=context.pool,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            settings=settings,
             group_id=PROJECTION_GROUP,
             topics=[REFERENCE.name, TRADE.name],
             handler=projection_handler(settings),
             wanted_types=REFERENCE_TYPES | {"OrderCaptured"},
-            batch_max=settings.consumer_batch_max,
         ),
     }
 

@@ -1,0 +1,113 @@
+"""Rules of the codebase that a reviewer should not have to remember."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = {
+    "order_capture": ROOT / "services/order-capture/order_capture",
+    "stock_ledger": ROOT / "services/stock-ledger/stock_ledger",
+    "scheme_engine": ROOT / "services/scheme-engine/scheme_engine",
+    "query_api": ROOT / "services/query-api/query_api",
+}
+SHARED = {
+    "sellthrough_contracts": ROOT / "contracts/sellthrough_contracts",
+    "sellthrough_runtime": ROOT / "runtime/sellthrough_runtime",
+}
+SQL_CALLS = {"execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table", "prepare", "cursor"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module.split(".")[0])
+    return modules
+
+
+def python_files(*directories: Path) -> list[Path]:
+    return sorted(p for d in directories for p in d.rglob("*.py"))
+
+
+def service_import_violations(services: dict[str, Path], root: Path = ROOT) -> list[str]:
+    violations = []
+    for name, directory in services.items():
+        others = set(services) - {name}
+        for path in python_files(directory):
+            for module in imported_modules(path) & others:
+                violations.append(f"{path.relative_to(root)} imports {module}")
+    return violations
+
+
+def test_services_never_import_each_other() -> None:
+    assert service_import_violations(SERVICES) == []
+
+
+def test_the_import_rule_catches_a_service_importing_another(tmp_path: Path) -> None:
+    fake = tmp_path / "query_api"
+    fake.mkdir()
+    (fake / "leak.py").write_text("from order_capture.store import store_events\n")
+    (tmp_path / "order_capture").mkdir()
+    services = {"query_api": fake, "order_capture": tmp_path / "order_capture"}
+    assert service_import_violations(services, root=tmp_path) == ["query_api/leak.py imports order_capture"]
+
+
+@pytest.mark.parametrize("package", sorted(SHARED))
+def test_shared_packages_do_not_depend_on_services(package: str) -> None:
+    for path in python_files(SHARED[package]):
+        assert not imported_modules(path) & set(SERVICES), path
+
+
+def test_contracts_do_no_io() -> None:
+    forbidden = {"asyncpg", "aiokafka", "httpx", "fastapi", "psycopg", "socket"}
+    for path in python_files(SHARED["sellthrough_contracts"]):
+        assert not imported_modules(path) & forbidden, path
+
+
+def _is_psycopg_composition(node: ast.expr) -> bool:
+    """psycopg's sql.SQL("... {}").format(sql.Identifier(x)) quotes what it inserts: allowed."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "SQL"
+
+
+def formatted_sql_calls(path: Path, root: Path = ROOT) -> list[str]:
+    """Calls that pass SQL built with an f-string, % or .format(): parameters must be bound instead."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SQL_CALLS):
+            continue
+        if not node.args:
+            continue
+        sql = node.args[0]
+        built = (
+            isinstance(sql, ast.JoinedStr)
+            or (isinstance(sql, ast.BinOp) and isinstance(sql.op, ast.Mod | ast.Add))
+            or (
+                isinstance(sql, ast.Call)
+                and isinstance(sql.func, ast.Attribute)
+                and sql.func.attr == "format"
+                and not _is_psycopg_composition(sql.func.value)
+            )
+        )
+        if built:
+            found.append(f"{path.relative_to(root)}:{node.lineno}")
+    return found
+
+
+def test_no_sql_is_built_by_string_formatting() -> None:
+    sources = python_files(*SERVICES.values(), *SHARED.values(), ROOT / "devstack/sellthrough_devstack")
+    assert [hit for path in sources for hit in formatted_sql_calls(path)] == []
+
+
+def test_the_sql_rule_catches_an_f_string(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "async def f(conn, t):\n"
+        '    await conn.fetch(f"SELECT * FROM {t}")\n'
+        '    await conn.execute("DELETE FROM {}".format(t))\n'
+        '    await conn.execute(sql.SQL("DROP SCHEMA {}").format(sql.Identifier(t)))\n'
+    )
+    assert formatted_sql_calls(bad, root=tmp_path) == ["bad.py:2", "bad.py:3"]

@@ -1,0 +1,142 @@
+"""order-capture's pure rules: who may post what, per-event validation, and batch results."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from order_capture.batch import plan_batch, results_for
+from order_capture.policy import violation
+from order_capture.store import StoreOutcome
+from order_capture.validation import KnownMasters, Reason, Rejection, check_references, parse, references_of
+from sellthrough_contracts import Envelope
+from sellthrough_runtime.auth import Principal, Role
+from tests.support.brand import OUTLETS, REPS, SKUS, order, reference_events
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+TOLERANCE = timedelta(minutes=5)
+KNOWN = KnownMasters(
+    outlet_distributor=OUTLETS, skus=frozenset(SKUS), reps=frozenset(REPS), distributors=frozenset({"D1", "D2", "D3"})
+)
+REP_1 = Principal(Role.REP, "REP-1")
+
+
+def parsed(raw: dict[str, object]) -> Envelope:
+    outcome = parse(raw, NOW, TOLERANCE)
+    assert isinstance(outcome, Envelope), outcome
+    return outcome
+
+
+@pytest.mark.parametrize(
+    ("principal", "raw", "allowed"),
+    [
+        (REP_1, order("O1", [("S1", 1)]), True),
+        (REP_1, order("O3", [("S1", 1)]), False),  # REP-2's outlet and actor
+        (Principal(Role.ADMIN, "admin"), order("O3", [("S1", 1)]), True),
+        (Principal(Role.CONNECTOR, "REP-1"), order("O1", [("S1", 1)]), False),
+        (Principal(Role.ANALYST, "REP-1"), order("O1", [("S1", 1)]), False),
+        (REP_1, reference_events()[0] | {"actor": "REP-1"}, False),
+        (Principal(Role.ADMIN, "admin"), reference_events()[0], True),
+        (REP_1, {"event_type": "NoSuchType", "actor": "REP-1"}, True),  # left to validation: unknown type
+        (REP_1, {"actor": "REP-1"}, True),  # left to validation: no type at all
+    ],
+)
+def test_policy(principal: Principal, raw: dict[str, object], allowed: bool) -> None:
+    assert (violation(principal, raw) is None) is allowed
+
+
+def test_an_event_within_the_clock_tolerance_is_accepted_and_beyond_it_rejected() -> None:
+    just_inside = parse(order("O1", [("S1", 1)], occurred_at=NOW + TOLERANCE), NOW, TOLERANCE)
+    beyond = parse(order("O1", [("S1", 1)], occurred_at=NOW + TOLERANCE + timedelta(seconds=1)), NOW, TOLERANCE)
+    assert isinstance(just_inside, Envelope)
+    assert isinstance(beyond, Rejection)
+    assert beyond.reason is Reason.OCCURRED_IN_FUTURE
+
+
+def test_invalid_fields_are_listed_by_path() -> None:
+    raw = order("O1", [("S1", 1), ("S2", 1)])
+    raw["payload"]["lines"][1]["quantity"] = 0
+    raw["payload"]["outlet_id"] = ""
+    outcome = parse(raw, NOW, TOLERANCE)
+    assert isinstance(outcome, Rejection)
+    assert outcome.reason is Reason.INVALID_FIELDS
+    assert {e["field"] for e in outcome.errors} == {"payload.lines.1.quantity", "payload.outlet_id"}
+    assert outcome.event_id == uuid.UUID(raw["event_id"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (order("O1", [("S1", 1)]), None),
+        (
+            order("O1", [("S1", 1)]) | {"payload": order("O1", [("S1", 1)])["payload"] | {"outlet_id": "O9"}},
+            Reason.UNKNOWN_OUTLET,
+        ),
+        (order("O1", [("S1", 1)], rep_id="REP-9"), Reason.UNKNOWN_REP),
+        (
+            order("O1", [("S1", 1)]) | {"payload": order("O1", [("S1", 1)])["payload"] | {"distributor_id": "D3"}},
+            Reason.OUTLET_NOT_SERVED_BY_DISTRIBUTOR,
+        ),
+    ],
+)
+def test_reference_checks(raw: dict[str, object], reason: Reason | None) -> None:
+    rejection = check_references(parsed(raw), KNOWN)
+    assert (rejection.reason if rejection else None) is reason
+
+
+def test_unknown_skus_are_all_named() -> None:
+    raw = order("O1", [("S1", 1)])
+    raw["payload"]["lines"] += [
+        {"sku_id": "S-X", "quantity": 1, "unit_price": "1"},
+        {"sku_id": "S-Y", "quantity": 1, "unit_price": "1"},
+    ]
+    rejection = check_references(parsed(raw), KNOWN)
+    assert rejection is not None
+    assert rejection.reason is Reason.UNKNOWN_SKU
+    assert rejection.detail == "SKUs not registered: S-X, S-Y"
+
+
+def test_references_of_collects_every_master_a_batch_names() -> None:
+    refs = references_of([parsed(order("O1", [("S1", 1), ("S3", 2)])), parsed(order("O4", [("S2", 1)]))])
+    assert refs.outlets == {"O1", "O4"}
+    assert refs.skus == {"S1", "S2", "S3"}
+    assert refs.reps == {"REP-1", "REP-3"}
+
+
+def test_batch_results_keep_order_and_mark_repeats_and_reused_ids() -> None:
+    first = order("O1", [("S1", 1)])
+    repeat = dict(first)
+    reused_in_batch = first | {"payload": first["payload"] | {"order_id": "ORD-OTHER"}}
+    stored_before = order("O2", [("S2", 1)])
+    reused_earlier = order("O1", [("S3", 1)])
+    invalid = order("O1", [("S1", 1)]) | {"event_type": "Nope"}
+    plan = plan_batch(
+        [parse(r, NOW, TOLERANCE) for r in (first, repeat, reused_in_batch, stored_before, reused_earlier, invalid)]
+    )
+    stored = StoreOutcome(
+        accepted={uuid.UUID(first["event_id"])},
+        duplicates={uuid.UUID(stored_before["event_id"])},
+        reused={uuid.UUID(reused_earlier["event_id"])},
+    )
+
+    batch = results_for(plan, {}, stored)
+
+    assert [(r.index, r.status, r.reason) for r in batch.results] == [
+        (0, "accepted", None),
+        (1, "duplicate", None),
+        (2, "rejected", "event_id_reused"),
+        (3, "duplicate", None),
+        (4, "rejected", "event_id_reused"),
+        (5, "rejected", "unknown_event_type"),
+    ]
+    assert (batch.accepted, batch.duplicate, batch.rejected) == (1, 2, 3)
+
+
+def test_a_repeat_of_a_refused_event_is_refused_for_the_same_reason() -> None:
+    bad = order("O1", [("S1", 1)], rep_id="REP-9")
+    plan = plan_batch([parse(bad, NOW, TOLERANCE), parse(dict(bad), NOW, TOLERANCE)])
+    refusal = Rejection(Reason.UNKNOWN_REP, "rep 'REP-9' is not registered", uuid.UUID(bad["event_id"]))
+
+    batch = results_for(plan, {refusal.event_id: refusal}, StoreOutcome(set(), set(), set()))  # type: ignore[dict-item]
+
+    assert [(r.status, r.reason) for r in batch.results] == [("rejected", "unknown_rep")] * 2
