@@ -17,25 +17,37 @@ ROOT_OPTION = typer.Option(Path(".dev"), help="Where the stack keeps its data, l
 
 
 @app.command()
-def up(root: Path = ROOT_OPTION, demo_data: bool = typer.Option(True, help="Load the demo brand.")) -> None:
-    """Start everything in the background, load demo data, print URLs and a curl example."""
+def up(
+    root: Path = ROOT_OPTION,
+    demo_data: bool = typer.Option(True, help="Load the demo brand."),
+    outlets: int = typer.Option(demo.DemoSize.outlets, min=1, help="Outlets in the demo brand."),
+    orders: int = typer.Option(demo.DemoSize.orders, min=0, help="Orders in the demo history."),
+) -> None:
+    """Start everything in the background, load demo data, print URLs and a working curl example."""
     root = root.resolve()
+    brand = demo.generate(demo.DemoSize(outlets=outlets, orders=orders))
     try:
         with console.status("starting PostgreSQL, the broker and the services..."):
-            state, tokens = stack.start(root)
+            state, tokens = stack.start(root, rep_id=brand.example_order_target.rep_id)
     except (RuntimeError, TimeoutError) as error:
         console.print(f"[red]could not start the stack:[/] {error}")
         raise typer.Exit(1) from None
     console.print(f"[green]stack up[/] (logs in {root / 'logs'})")
     if demo_data:
-        brand = demo.generate()
         admin = tokens["admin"].token
         counts = demo.post_all(state.urls["order-capture"], admin, brand.reference, "reference data")
         console.print(f"reference data: {counts}")
-        outlets = sum(e["event_type"] == "OutletRegistered" for e in brand.reference)
         demo.wait_for_masters(state.urls["order-capture"], admin, outlets)
         counts = demo.post_all(state.urls["order-capture"], admin, brand.orders, "orders")
         console.print(f"orders: {counts}")
+        with console.status("waiting for query-api to project the demo orders..."):
+            demo.wait_for_sales_lines(state.urls["query-api"], tokens["analyst"].token, demo.line_count(brand.orders))
+    example = root / "example.sh"
+    example.write_text(
+        demo.curl_example(
+            state.urls["order-capture"], state.urls["query-api"], root / "tokens.env", brand.example_order_target
+        )
+    )
     _print_summary(state, root)
 
 
@@ -61,12 +73,11 @@ def _print_summary(state: stack.StackState, root: Path) -> None:
     console.print(f"Kafka:      {state.kafka_bootstrap_servers}")
     for name, url in state.urls.items():
         console.print(f"{name:<14} {url}   (OpenAPI: {url}/docs)")
-    console.print(f"\nTokens are in {root / 'tokens.env'}. Try:\n")
-    console.print(f"  source {root / 'tokens.env'}", markup=False)
-    console.print(
-        f'  curl -s -H "Authorization: Bearer $ANALYST_TOKEN" "{state.urls.get("query-api", "")}/v1/sales?level=zone"',
-        markup=False,
-    )
+    example = root / "example.sh"
+    if example.exists():
+        console.print(f"\nPost an order as a rep and read it back: `bash {example}`, which runs:\n")
+        console.print(example.read_text(), markup=False, highlight=False)
+    console.print(f"Tokens for other roles are in {root / 'tokens.env'}. Stop everything with `make stop`.")
 
 
 if __name__ == "__main__":

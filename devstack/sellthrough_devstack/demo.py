@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -56,11 +57,21 @@ def _event(event_type: str, key: str, occurred_at: datetime, actor: str, payload
     }
 
 
+@dataclass(frozen=True)
+class OrderTarget:
+    """Ids that make a valid order for the README's curl example."""
+
+    rep_id: str
+    distributor_id: str
+    outlet_id: str
+    sku_id: str
+
+
 @dataclass
 class DemoBrand:
     reference: list[dict[str, Any]]
     orders: list[dict[str, Any]]
-    first_rep: str
+    example_order_target: OrderTarget
 
 
 def generate(size: DemoSize = DemoSize(), seed: int = 7, now: datetime | None = None) -> DemoBrand:
@@ -201,7 +212,49 @@ def generate(size: DemoSize = DemoSize(), seed: int = 7, now: datetime | None = 
                 },
             )
         )
-    return DemoBrand(reference, orders, reps_by_distributor[distributors[0][0]][0])
+    first = served[0]
+    target = OrderTarget(reps_by_distributor[first][0], first, outlets_by_distributor[first][0], skus[0][0])
+    return DemoBrand(reference, orders, target)
+
+
+def line_count(orders: list[dict[str, Any]]) -> int:
+    return sum(len(o["payload"]["lines"]) for o in orders)
+
+
+def wait_for_sales_lines(query_api_url: str, token: str, lines: int, timeout: float = 120) -> None:
+    """Wait until the sales projection holds `lines` order lines, so `make dev` returns with data visible."""
+    deadline = time.monotonic() + timeout
+    today = datetime.now(UTC).date()
+    since, until = str(today - timedelta(days=DemoSize.days + 2)), str(today + timedelta(days=1))
+    with httpx.Client(base_url=query_api_url, headers={"Authorization": f"Bearer {token}"}, timeout=5) as client:
+        while time.monotonic() < deadline:
+            response = client.get("/v1/sales", params={"level": "national", "from": since, "to": until})
+            response.raise_for_status()  # a 4xx here is a bug in this loader, not a reason to keep waiting
+            if response.json()["total"]["lines"] >= lines:
+                return
+            time.sleep(0.3)
+    raise TimeoutError("query-api did not project the demo orders in time; see .dev/logs/query-api.log")
+
+
+def curl_example(order_capture_url: str, query_api_url: str, tokens_env: Path, target: OrderTarget) -> str:
+    """A shell script that posts one order as a rep and reads the outlet's sales back."""
+    return f"""# Post one order as rep {target.rep_id}, then drill down to its distributor's outlets.
+source {tokens_env}
+EVENT_ID=$(cat /proc/sys/kernel/random/uuid)
+curl -s -X POST {order_capture_url}/v1/events \\
+  -H "Authorization: Bearer $REP_TOKEN" -H "Content-Type: application/json" \\
+  -d '{{"events": [{{"event_id": "'"$EVENT_ID"'", "event_type": "OrderCaptured",
+        "occurred_at": "'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'", "source": "phone-42", "actor": "{target.rep_id}",
+        "payload": {{"order_id": "ORD-'"${{EVENT_ID:0:8}}"'", "outlet_id": "{target.outlet_id}",
+                    "distributor_id": "{target.distributor_id}", "rep_id": "{target.rep_id}",
+                    "gps": {{"lat": 28.61, "lon": 77.21, "accuracy_m": 8}},
+                    "lines": [{{"sku_id": "{target.sku_id}", "quantity": 12, "unit_price": "45.00"}}]}}}}]}}'
+echo
+sleep 2  # the order travels outbox -> Kafka -> query-api; usually well under a second
+curl -s -H "Authorization: Bearer $ANALYST_TOKEN" \\
+  "{query_api_url}/v1/sales?level=outlet&parent_id={target.distributor_id}&limit=3"
+echo
+"""
 
 
 def _batches(events: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

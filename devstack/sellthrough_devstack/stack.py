@@ -53,7 +53,8 @@ def _ports() -> dict[str, int]:
     }
 
 
-def start(root: Path) -> tuple[StackState, dict[str, IssuedToken]]:
+def start(root: Path, rep_id: str) -> tuple[StackState, dict[str, IssuedToken]]:
+    """Start the stack; `rep_id` is the rep whose token is issued as REP_TOKEN (the curl example's rep)."""
     root.mkdir(parents=True, exist_ok=True)
     if (previous := StackState.load(root)) is not None and previous.pids:
         raise RuntimeError("a dev stack is already running (see .dev/stack.json); run `make stop` first")
@@ -80,7 +81,7 @@ def start(root: Path) -> tuple[StackState, dict[str, IssuedToken]]:
                 ("admin", Role.ADMIN, "admin"),
                 ("analyst", Role.ANALYST, "analyst"),
                 ("connector", Role.CONNECTOR, "erp-connector"),
-                ("rep", Role.REP, "REP-0001"),
+                ("rep", Role.REP, rep_id),
             ],
             root / "tokens.json",
             root / "tokens.env",

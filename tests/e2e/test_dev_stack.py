@@ -1,0 +1,56 @@
+"""`make dev` as a user runs it: the CLI starts everything, loads demo data, and the printed example works."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sellthrough_devstack.processes import free_port
+from sellthrough_devstack.stack import DEFAULT_PORTS
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def dev_root() -> Iterator[Path]:
+    # World-searchable (not pytest's private tmp dir): as root, Postgres runs as an unprivileged user.
+    root = Path(tempfile.mkdtemp(prefix="sellthrough-dev-test-"))
+    root.chmod(0o755)
+    env = {
+        **os.environ,
+        **{f"SELLTHROUGH_DEV_{name.upper().replace('-', '_')}_PORT": str(free_port()) for name in DEFAULT_PORTS},
+    }
+    env.pop("DATABASE_URL", None)
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    cli = [sys.executable, "-m", "sellthrough_devstack.cli"]
+    started = subprocess.run(
+        [*cli, "up", "--root", str(root), "--outlets", "200", "--orders", "300"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield root
+    finally:
+        stopped = subprocess.run([*cli, "stop", "--root", str(root)], env=env, capture_output=True, text=True)
+        assert "postgres" in stopped.stdout, stopped.stdout + stopped.stderr
+
+
+def test_up_loads_the_demo_brand_and_the_printed_example_posts_and_reads_an_order(dev_root: Path) -> None:
+    state = json.loads((dev_root / "stack.json").read_text())
+    assert set(state["urls"]) == {"order-capture", "stock-ledger", "scheme-engine", "query-api"}
+
+    run = subprocess.run(["bash", str(dev_root / "example.sh")], capture_output=True, text=True, timeout=60)
+
+    assert run.returncode == 0, run.stderr
+    posted, read = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert posted["accepted"] == 1, posted
+    assert read["level"] == "outlet"
+    assert read["total"]["value"] != "0", "the demo orders and the new one are in the drill-down"
