@@ -65,6 +65,12 @@ class SkuPayload(Payload):
     brand: Name
     category: Name
     list_price: Money = Field(description="Price to retailer per selling unit.")
+    max_cover_days: int | None = Field(
+        default=None, gt=0, le=365, description="Overstock above this many days of cover; default from settings."
+    )
+    min_cover_days: int | None = Field(
+        default=None, ge=0, le=365, description="Stock-out risk below this many days of cover; default from settings."
+    )
 
 
 class SkuRegistered(Envelope):

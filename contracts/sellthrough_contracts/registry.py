@@ -1,6 +1,6 @@
 """Every event type by name, and the one way to turn bytes into a typed event and back."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import orjson
 from pydantic import Field, TypeAdapter
@@ -13,21 +13,16 @@ from sellthrough_contracts.reference import (
     RepRegistered,
     SkuRegistered,
 )
-from sellthrough_contracts.trade import OrderCaptured, PrimaryInvoiced, StockCounted
-
-EVENT_TYPES: dict[str, type[Envelope]] = {
-    cls.model_fields["event_type"].default: cls
-    for cls in (
-        GeographyDefined,
-        DistributorRegistered,
-        OutletRegistered,
-        SkuRegistered,
-        RepRegistered,
-        OrderCaptured,
-        PrimaryInvoiced,
-        StockCounted,
-    )
-}
+from sellthrough_contracts.stock import StockAlertRaised, StockPositionChanged, StockVarianceRecorded
+from sellthrough_contracts.trade import (
+    OrderCancelled,
+    OrderCaptured,
+    OrderDelivered,
+    PrimaryInvoiced,
+    ReturnRecorded,
+    StockAdjusted,
+    StockCounted,
+)
 
 AnyEvent = Annotated[
     GeographyDefined
@@ -37,9 +32,21 @@ AnyEvent = Annotated[
     | RepRegistered
     | OrderCaptured
     | PrimaryInvoiced
-    | StockCounted,
+    | StockCounted
+    | OrderDelivered
+    | OrderCancelled
+    | ReturnRecorded
+    | StockAdjusted
+    | StockPositionChanged
+    | StockVarianceRecorded
+    | StockAlertRaised,
     Field(discriminator="event_type"),
 ]
+"""Every event type; the one list to extend when adding one."""
+
+EVENT_TYPES: dict[str, type[Envelope]] = {
+    cls.model_fields["event_type"].default: cls for cls in get_args(get_args(AnyEvent)[0])
+}
 
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
@@ -49,13 +56,16 @@ def event_type_names() -> list[str]:
 
 
 def parse_event(data: dict[str, Any]) -> Envelope:
-    """Validate a decoded JSON object as an event; raises pydantic.ValidationError."""
+    """Validate an event arriving from a client; unknown fields are refused (they are usually typos).
+
+    Raises pydantic.ValidationError."""
     return _ANY_EVENT.validate_python(data)
 
 
 def decode_event(raw: bytes) -> Envelope:
-    """Validate a JSON document (a Kafka record value) as an event; raises pydantic.ValidationError."""
-    return _ANY_EVENT.validate_json(raw)
+    """Validate a Kafka record value as an event. Unknown fields are ignored: a newer writer may have added
+    optional fields, and older readers must keep working (see compat.py). Raises pydantic.ValidationError."""
+    return _ANY_EVENT.validate_json(raw, extra="ignore")
 
 
 def encode_event(event: Envelope) -> bytes:

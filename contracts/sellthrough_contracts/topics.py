@@ -23,11 +23,29 @@ REFERENCE = Topic(
 TRADE = Topic(
     name="sellthrough.trade.v1",
     partitions=6,
-    event_types=frozenset({"OrderCaptured", "PrimaryInvoiced", "StockCounted"}),
-    description="Orders, invoices and counts, keyed by distributor id so each distributor's events stay in order.",
+    event_types=frozenset(
+        {
+            "OrderCaptured",
+            "PrimaryInvoiced",
+            "StockCounted",
+            "OrderDelivered",
+            "OrderCancelled",
+            "ReturnRecorded",
+            "StockAdjusted",
+        }
+    ),
+    description="Orders, deliveries, invoices, returns, counts and adjustments, keyed by distributor id so each "
+    "distributor's events stay in order.",
 )
 
-TOPICS: tuple[Topic, ...] = (REFERENCE, TRADE)
+STOCK = Topic(
+    name="sellthrough.stock.v1",
+    partitions=6,
+    event_types=frozenset({"StockPositionChanged", "StockVarianceRecorded", "StockAlertRaised"}),
+    description="Derived by stock-ledger: positions, count variances and alerts, keyed by distributor id.",
+)
+
+TOPICS: tuple[Topic, ...] = (REFERENCE, TRADE, STOCK)
 
 _TOPIC_BY_EVENT_TYPE = {event_type: topic for topic in TOPICS for event_type in topic.event_types}
 

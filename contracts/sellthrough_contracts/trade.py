@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from sellthrough_contracts.common import GeoPoint, Id, Money, Payload, Quantity
+from sellthrough_contracts.common import GeoPoint, Id, Money, Name, Payload, Quantity
 from sellthrough_contracts.envelope import Envelope
 
 
@@ -72,6 +72,10 @@ class StockCountedPayload(Payload):
     outlet_id: Id | None = Field(default=None, description="Set when the count was taken at an outlet.")
     counted_at: AwareDatetime
     lines: list[CountLine] = Field(min_length=1, max_length=5000)
+    purpose: Literal["count", "opening"] = Field(
+        default="count",
+        description="'opening' declares an opening balance: it sets book stock without recording a variance.",
+    )
 
 
 class StockCounted(Envelope):
@@ -79,6 +83,93 @@ class StockCounted(Envelope):
 
     event_type: Literal["StockCounted"] = "StockCounted"
     payload: StockCountedPayload
+
+    def partition_key(self) -> str:
+        return self.payload.distributor_id
+
+
+class DeliveryLine(Payload):
+    sku_id: Id
+    quantity: int = Field(ge=0, le=1_000_000, description="Units delivered; zero when a line could not be filled.")
+
+
+class OrderDeliveredPayload(Payload):
+    delivery_id: Id = Field(description="Delivery or invoice number in the distributor's system.")
+    order_id: Id = Field(description="The OrderCaptured this delivery fulfils.")
+    outlet_id: Id
+    distributor_id: Id
+    lines: list[DeliveryLine] = Field(min_length=1, max_length=500)
+
+
+class OrderDelivered(Envelope):
+    """Goods delivered against a captured order, reported by a distributor system (DMS) connector.
+
+    Once an order has a delivery, its stock effect is the delivered quantities at delivery time, not the
+    ordered ones: fill rate = delivered / ordered."""
+
+    event_type: Literal["OrderDelivered"] = "OrderDelivered"
+    payload: OrderDeliveredPayload
+
+    def partition_key(self) -> str:
+        return self.payload.distributor_id
+
+
+class OrderCancelledPayload(Payload):
+    order_id: Id
+    outlet_id: Id
+    distributor_id: Id
+    reason: Name
+
+
+class OrderCancelled(Envelope):
+    """A captured order that will not be delivered. An order already delivered is not undone: that is a return."""
+
+    event_type: Literal["OrderCancelled"] = "OrderCancelled"
+    payload: OrderCancelledPayload
+
+    def partition_key(self) -> str:
+        return self.payload.distributor_id
+
+
+class ReturnLine(Payload):
+    sku_id: Id
+    quantity: Quantity
+
+
+class ReturnRecordedPayload(Payload):
+    return_id: Id
+    distributor_id: Id
+    outlet_id: Id | None = Field(default=None, description="The retailer returning goods, for retailer returns.")
+    direction: Literal["from_retailer", "to_company"] = Field(
+        description="from_retailer adds to the distributor's stock; to_company removes from it."
+    )
+    reason: Literal["damaged", "expired", "unsold"]
+    lines: list[ReturnLine] = Field(min_length=1, max_length=500)
+
+
+class ReturnRecorded(Envelope):
+    event_type: Literal["ReturnRecorded"] = "ReturnRecorded"
+    payload: ReturnRecordedPayload
+
+    def partition_key(self) -> str:
+        return self.payload.distributor_id
+
+
+class AdjustmentLine(Payload):
+    sku_id: Id
+    quantity_delta: int = Field(ge=-1_000_000, le=1_000_000, description="Units added (+) or written off (-).")
+
+
+class StockAdjustedPayload(Payload):
+    adjustment_id: Id
+    distributor_id: Id
+    reason: Name = Field(description="Why, e.g. write-off, transfer in, breakage.")
+    lines: list[AdjustmentLine] = Field(min_length=1, max_length=500)
+
+
+class StockAdjusted(Envelope):
+    event_type: Literal["StockAdjusted"] = "StockAdjusted"
+    payload: StockAdjustedPayload
 
     def partition_key(self) -> str:
         return self.payload.distributor_id

@@ -90,6 +90,7 @@ CurrentPrincipal = Annotated[Principal, Depends(authenticated)]
 
 def require_roles(*roles: Role) -> Any:
     """A route dependency refusing (403) principals without one of `roles`."""
+
     def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles:
             raise ProblemError(

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from sellthrough_devstack.processes import free_port
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
 from tests.support.brand import OUTLETS, SKUS, Totals, expected_by_level, order, reference_events
+from tests.support.services import running_services
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -59,23 +59,10 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(infra: Infra, tokens: Tokens) -> Iterator[Stack]:
-    env = {
-        "DATABASE_URL": infra.database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
-        "SELLTHROUGH_TOKENS_FILE": str(tokens.file),
-        "SELLTHROUGH_BUSINESS_TIMEZONE": "UTC",
-    }
-    order_capture = ServiceProcess("order-capture", free_port(), env, infra.work_dir / "order-capture.log")
-    query_api = ServiceProcess("query-api", free_port(), env, infra.work_dir / "query-api.log")
-    order_capture.start()
-    query_api.start()
-    running = Stack(order_capture, query_api, tokens)
-    try:
+    with running_services(infra, tokens, ["order-capture", "query-api"]) as services:
+        running = Stack(services["order-capture"], services["query-api"], tokens)
         assert asyncio.run(running.post(reference_events()))["accepted"] == len(reference_events())
         yield running
-    finally:
-        query_api.stop()
-        order_capture.stop()
 
 
 def random_orders(count: int, seed: int) -> list[dict[str, Any]]:

@@ -9,12 +9,18 @@ T = TypeVar("T")
 async def eventually(
     probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = 15, what: str = "condition"
 ) -> T:
-    """Poll `probe` until `check` holds on its result; fail with the last result seen."""
+    """Poll `probe` until `check` holds on its result. A probe that fails an assertion (say, a 404 before the
+    data has arrived) counts as "not yet"; at the deadline the last value or failure is reported."""
     deadline = time.monotonic() + timeout
-    last: T | None = None
+    last: object = None
     while time.monotonic() < deadline:
-        last = await probe()
-        if check(last):
-            return last
+        try:
+            value = await probe()
+        except AssertionError as failure:
+            last = failure
+        else:
+            if check(value):
+                return value
+            last = value
         await asyncio.sleep(0.1)
     raise AssertionError(f"{what} not reached within {timeout}s; last value: {last!r}")

@@ -2,6 +2,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -55,6 +56,17 @@ def test_invalid_events_do_not_parse(path: tuple[object, ...], value: object) ->
     for step in path[:-1]:
         target = target[step]  # type: ignore[index]
     target[path[-1]] = value  # type: ignore[index]
+    with pytest.raises(ValidationError):
+        parse_event(raw)
+
+
+def test_readers_ignore_fields_added_by_newer_writers_but_clients_may_not_send_unknown_ones() -> None:
+    raw = order("O1", [("S1", 2)])
+    raw["added_later"] = "x"
+    raw["payload"]["lines"][0]["discount_code"] = "NEW"
+    decoded = decode_event(orjson.dumps(raw))
+    assert isinstance(decoded, OrderCaptured)
+    assert decoded.payload.lines[0].quantity == 2
     with pytest.raises(ValidationError):
         parse_event(raw)
 

@@ -7,8 +7,12 @@ from typing import Any
 from sellthrough_contracts.topics import REFERENCE
 from sellthrough_runtime.auth import Principal, Role
 
-FIELD_EVENT_TYPES = frozenset({"OrderCaptured"})
-CONNECTOR_EVENT_TYPES = frozenset({"PrimaryInvoiced", "StockCounted"})
+FIELD_EVENT_TYPES = frozenset({"OrderCaptured", "OrderCancelled", "ReturnRecorded"})
+"""What a rep records at the outlet: orders, cancellations of them, goods a retailer hands back."""
+CONNECTOR_EVENT_TYPES = frozenset(
+    {"PrimaryInvoiced", "StockCounted", "OrderDelivered", "OrderCancelled", "ReturnRecorded", "StockAdjusted"}
+)
+"""What ERP and distributor systems report. Derived events (stock, schemes) are never accepted over HTTP."""
 
 ALLOWED_TYPES: Mapping[Role, frozenset[str]] = {
     Role.REP: FIELD_EVENT_TYPES,

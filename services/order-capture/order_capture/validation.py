@@ -12,7 +12,7 @@ import orjson
 from pydantic import ValidationError
 
 from sellthrough_contracts import Envelope, parse_event
-from sellthrough_contracts.trade import OrderCaptured, PrimaryInvoiced, StockCounted
+from sellthrough_contracts.topics import REFERENCE
 
 
 class Reason(StrEnum):
@@ -88,57 +88,54 @@ def parse(raw: Any, now: datetime, future_tolerance: timedelta) -> Envelope | Re
     return event
 
 
+def _named_masters(event: Envelope) -> tuple[str | None, str | None, str | None, list[str]]:
+    """(distributor, outlet, rep, SKUs) an event's payload names, whatever its type."""
+    payload = getattr(event, "payload", None)
+    lines = getattr(payload, "lines", None) or []
+    return (
+        getattr(payload, "distributor_id", None),
+        getattr(payload, "outlet_id", None),
+        getattr(payload, "rep_id", None),
+        [line.sku_id for line in lines if hasattr(line, "sku_id")],
+    )
+
+
 def references_of(events: list[Envelope]) -> References:
     refs = References()
     for event in events:
-        if isinstance(event, OrderCaptured):
-            refs.outlets.add(event.payload.outlet_id)
-            refs.reps.add(event.payload.rep_id)
-            refs.skus.update(line.sku_id for line in event.payload.lines)
-        elif isinstance(event, PrimaryInvoiced | StockCounted):
-            refs.distributors.add(event.payload.distributor_id)
-            refs.skus.update(line.sku_id for line in event.payload.lines)
-            if isinstance(event, StockCounted) and event.payload.outlet_id:
-                refs.outlets.add(event.payload.outlet_id)
+        if event.event_type in REFERENCE.event_types:
+            continue  # master data defines masters; it is not checked against them
+        distributor, outlet, rep, skus = _named_masters(event)
+        if distributor:
+            refs.distributors.add(distributor)
+        if outlet:
+            refs.outlets.add(outlet)
+        if rep:
+            refs.reps.add(rep)
+        refs.skus.update(skus)
     return refs
 
 
 def check_references(event: Envelope, known: KnownMasters) -> Rejection | None:
-    """Refuse events that name masters this service has never seen."""
-    if isinstance(event, OrderCaptured):
-        p = event.payload
-        served_by = known.outlet_distributor.get(p.outlet_id)
+    """Refuse events that name masters this service has never seen, or an outlet with the wrong distributor."""
+    if event.event_type in REFERENCE.event_types:
+        return None
+    distributor, outlet, rep, skus = _named_masters(event)
+    if outlet is not None:
+        served_by = known.outlet_distributor.get(outlet)
         if served_by is None:
-            return Rejection(Reason.UNKNOWN_OUTLET, f"outlet '{p.outlet_id}' is not registered", event.event_id)
-        if served_by != p.distributor_id:
+            return Rejection(Reason.UNKNOWN_OUTLET, f"outlet '{outlet}' is not registered", event.event_id)
+        if distributor is not None and served_by != distributor:
             return Rejection(
                 Reason.OUTLET_NOT_SERVED_BY_DISTRIBUTOR,
-                f"outlet '{p.outlet_id}' is served by '{served_by}', not '{p.distributor_id}'",
+                f"outlet '{outlet}' is served by '{served_by}', not '{distributor}'",
                 event.event_id,
             )
-        if p.rep_id not in known.reps:
-            return Rejection(Reason.UNKNOWN_REP, f"rep '{p.rep_id}' is not registered", event.event_id)
-        return _unknown_skus(event, [line.sku_id for line in p.lines], known)
-    if isinstance(event, PrimaryInvoiced | StockCounted):
-        p2 = event.payload
-        if p2.distributor_id not in known.distributors:
-            return Rejection(
-                Reason.UNKNOWN_DISTRIBUTOR, f"distributor '{p2.distributor_id}' is not registered", event.event_id
-            )
-        if (
-            isinstance(event, StockCounted)
-            and event.payload.outlet_id
-            and event.payload.outlet_id not in known.outlet_distributor
-        ):
-            return Rejection(
-                Reason.UNKNOWN_OUTLET, f"outlet '{event.payload.outlet_id}' is not registered", event.event_id
-            )
-        return _unknown_skus(event, [line.sku_id for line in p2.lines], known)
-    return None
-
-
-def _unknown_skus(event: Envelope, sku_ids: list[str], known: KnownMasters) -> Rejection | None:
-    unknown = sorted({sku for sku in sku_ids if sku not in known.skus})
+    elif distributor is not None and distributor not in known.distributors:
+        return Rejection(Reason.UNKNOWN_DISTRIBUTOR, f"distributor '{distributor}' is not registered", event.event_id)
+    if rep is not None and rep not in known.reps:
+        return Rejection(Reason.UNKNOWN_REP, f"rep '{rep}' is not registered", event.event_id)
+    unknown = sorted({sku for sku in skus if sku not in known.skus})
     if unknown:
         return Rejection(Reason.UNKNOWN_SKU, f"SKUs not registered: {', '.join(unknown)}", event.event_id)
     return None

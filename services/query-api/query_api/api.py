@@ -1,6 +1,6 @@
 """HTTP API of query-api: drill-down over secondary sales."""
 
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
@@ -8,14 +8,12 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from query_api.drilldown import PARENT_LEVEL, DrillQuery, Level, drill, parent_exists
+from query_api.params import Brand, DateFrom, DateTo, Limit, ParentId, Sku, date_range, node_name, today_in
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role, require_roles
 from sellthrough_runtime.problems import ProblemError
 
 router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
-
-MAX_RANGE_DAYS = 366
-UNASSIGNED = "Unassigned (reference data not received yet)"
 
 
 class SalesRow(BaseModel):
@@ -54,25 +52,16 @@ class SalesResponse(BaseModel):
 async def get_sales(
     request: Request,
     level: Annotated[Level, Query(description="Drill level of the rows returned.")] = Level.NATIONAL,
-    parent_id: Annotated[
-        str | None, Query(max_length=64, description="Only nodes under this parent (a zone for level=region, ...).")
-    ] = None,
-    date_from: Annotated[
-        date | None, Query(alias="from", description="First day, inclusive (default: 29 days before `to`).")
-    ] = None,
-    date_to: Annotated[date | None, Query(alias="to", description="Last day, inclusive (default: today).")] = None,
-    brand: Annotated[str | None, Query(max_length=200)] = None,
-    sku_id: Annotated[str | None, Query(alias="sku", max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    parent_id: ParentId = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    brand: Brand = None,
+    sku_id: Sku = None,
+    limit: Limit = 500,
 ) -> SalesResponse:
     """Secondary sales at one drill level, largest first, with the total over all nodes."""
     context: ServiceContext = request.app.state.context
-    date_to = date_to or datetime.now(context.settings.zone).date()
-    date_from = date_from or date_to - timedelta(days=29)
-    if date_from > date_to:
-        raise ProblemError(422, "invalid-range", f"'from' ({date_from}) is after 'to' ({date_to}).")
-    if (date_to - date_from).days >= MAX_RANGE_DAYS:
-        raise ProblemError(422, "invalid-range", f"A range covers at most {MAX_RANGE_DAYS} days.")
+    date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
     if parent_id is not None and level in (Level.NATIONAL, Level.ZONE):
         raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
 
@@ -92,9 +81,7 @@ async def get_sales(
         brand=brand,
         sku_id=sku_id,
         rows=[
-            SalesRow(
-                id=r.id, name=r.name if r.id is not None else UNASSIGNED, value=r.value, units=r.units, lines=r.lines
-            )
+            SalesRow(id=r.id, name=node_name(r.id, r.name), value=r.value, units=r.units, lines=r.lines)
             for r in result.rows
         ],
         total=SalesTotal(

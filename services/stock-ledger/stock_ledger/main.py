@@ -1,32 +1,51 @@
-"""Composition root for stock-ledger. Its consumers arrive with their issue; today it runs its migrations (the
-runtime's outbox, offsets and dead-letter tables in its own schema) and serves health and metrics."""
+"""Composition root for stock-ledger."""
 
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
-from sellthrough_runtime.app import create_service_app
-from sellthrough_runtime.settings import ServiceSettings
+from sellthrough_contracts.topics import REFERENCE, TRADE
+from sellthrough_runtime.app import Job, ServiceContext, create_service_app
+from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.outbox import OutboxRelay
+from stock_ledger.handler import ledger_handler
+from stock_ledger.movements import STOCK_EVENT_TYPES
+from stock_ledger.settings import StockLedgerSettings
 
 SERVICE = "stock-ledger"
 SCHEMA = "stock_ledger"
+LEDGER_GROUP = "stock-ledger.ledger"
 
 
-class Settings(ServiceSettings):
-    http_port: int = 8002
+async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
+    settings = context.settings
+    assert isinstance(settings, StockLedgerSettings)
+    return {
+        "outbox-relay": OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE).run,
+        "ledger-consumer": consumer_job(
+            pool=context.pool,
+            settings=settings,
+            group_id=LEDGER_GROUP,
+            topics=[REFERENCE.name, TRADE.name],
+            handler=ledger_handler(settings),
+            wanted_types=STOCK_EVENT_TYPES | {"SkuRegistered"},
+        ),
+    }
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+def create_app(settings: StockLedgerSettings | None = None) -> FastAPI:
     return create_service_app(
         service=SERVICE,
         schema=SCHEMA,
         migrations_dir=Path(__file__).parent / "migrations",
-        settings=settings or Settings(),
-        description="Distributor book stock, variances and stock alerts (issue 3).",
+        settings=settings or StockLedgerSettings(),
+        start_jobs=_start_jobs,
+        description="Distributor book stock from invoices, orders, deliveries, returns and counts; variances; "
+        "overstock and stock-out alerts.",
     )
 
 
 def run() -> None:
-    settings = Settings()
+    settings = StockLedgerSettings()
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)

@@ -1,0 +1,207 @@
+"""One consumed batch, applied exactly once, in one Postgres transaction.
+
+1. records that are not valid events go to `dead_letters` with the reason;
+2. event ids are inserted into `processed_events`; ids already there are redeliveries and are skipped;
+3. the service's handler applies the new events (projection change);
+4. the next offset of every partition in the batch is stored in `consumer_offsets`.
+If the handler fails on a batch, its events are retried one by one in savepoints and those that still fail
+are dead-lettered with the error: never logged and dropped. Database outages (TRANSIENT_ERRORS) propagate,
+for the caller to retry the whole batch.
+"""
+
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+
+from sellthrough_contracts import Envelope, decode_event
+from sellthrough_runtime.metrics import (
+    CONSUMER_APPLIED,
+    CONSUMER_BATCH_SECONDS,
+    CONSUMER_BATCH_SIZE,
+    CONSUMER_SKIPPED_DUPLICATES,
+    DEAD_LETTERS,
+)
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[asyncpg.Connection, Sequence[Envelope]], Awaitable[None]]
+"""Applies new (never seen before) events to the service's state, inside the caller's transaction."""
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.AdminShutdownError,
+)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: ConsumerRecord[bytes, bytes]
+    reason: str
+    detail: str
+    event: Envelope | None = None
+
+
+class BatchApplier:
+    def __init__(self, *, pool: asyncpg.Pool, group_id: str, handler: Handler, wanted_types: frozenset[str]) -> None:
+        self._pool = pool
+        self._group_id = group_id
+        self._handler = handler
+        self._wanted_types = wanted_types
+
+    async def apply_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        started = time.perf_counter()
+        events, dead = self._decode(records)
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await self._claim_new(conn, events)
+            dead.extend(await self._apply(conn, fresh))
+            await self._store_dead_letters(conn, dead)
+            await self._store_offsets(conn, records)
+        CONSUMER_BATCH_SIZE.labels(self._group_id).observe(len(records))
+        CONSUMER_BATCH_SECONDS.labels(self._group_id).observe(time.perf_counter() - started)
+        CONSUMER_SKIPPED_DUPLICATES.labels(self._group_id).inc(len(events) - len(fresh))
+        for record, _ in fresh:
+            CONSUMER_APPLIED.labels(self._group_id, record.topic, str(record.partition)).inc()
+        for letter in dead:
+            DEAD_LETTERS.labels(self._group_id, letter.reason).inc()
+
+    def _decode(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> tuple[list[tuple[ConsumerRecord[bytes, bytes], Envelope]], list[DeadLetter]]:
+        events: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
+        dead: list[DeadLetter] = []
+        for record in records:
+            if record.value is None:
+                dead.append(DeadLetter(record, "empty_record", "record has no value"))
+                continue
+            try:
+                event = decode_event(record.value)
+            except ValidationError as error:
+                reason = "unknown_event_type" if _is_unknown_type(error) else "invalid_event"
+                dead.append(DeadLetter(record, reason, _summarise(error)))
+                continue
+            if event.event_type in self._wanted_types:
+                events.append((record, event))
+        return events, dead
+
+    async def _claim_new(
+        self, conn: asyncpg.Connection, events: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]
+    ) -> list[tuple[ConsumerRecord[bytes, bytes], Envelope]]:
+        if not events:
+            return []
+        inserted = await conn.fetch(
+            "INSERT INTO processed_events (group_id, event_id) SELECT $1, unnest($2::uuid[]) "
+            "ON CONFLICT DO NOTHING RETURNING event_id",
+            self._group_id,
+            [event.event_id for _, event in events],
+        )
+        new_ids = {row["event_id"] for row in inserted}
+        fresh = []
+        for record, event in events:
+            if event.event_id in new_ids:
+                new_ids.discard(event.event_id)  # a second copy in the same batch is a duplicate too
+                fresh.append((record, event))
+        return fresh
+
+    async def _apply(
+        self, conn: asyncpg.Connection, fresh: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]
+    ) -> list[DeadLetter]:
+        if not fresh:
+            return []
+        try:
+            async with conn.transaction():
+                await self._handler(conn, [event for _, event in fresh])
+            return []
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as batch_error:  # noqa: BLE001 - isolate the event that fails, below
+            log.warning(
+                "batch failed; applying events one by one", extra={"group": self._group_id, "error": repr(batch_error)}
+            )
+        dead = []
+        for record, event in fresh:
+            try:
+                async with conn.transaction():
+                    await self._handler(conn, [event])
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as error:  # noqa: BLE001 - recorded with its reason, not dropped
+                dead.append(DeadLetter(record, "handler_failed", repr(error), event))
+        return dead
+
+    async def _store_dead_letters(self, conn: asyncpg.Connection, dead: list[DeadLetter]) -> None:
+        if not dead:
+            return
+        # A record redelivered after a rebalance is recorded once: (partition, offset, content) is its identity.
+        await conn.executemany(
+            'INSERT INTO dead_letters (group_id, topic, partition, "offset", event_id, event_type, reason, detail, raw,'
+            " raw_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+            [
+                (
+                    self._group_id,
+                    d.record.topic,
+                    d.record.partition,
+                    d.record.offset,
+                    d.event.event_id if d.event else None,
+                    d.event.event_type if d.event else _header(d.record, "event_type"),
+                    d.reason,
+                    d.detail,
+                    d.record.value,
+                    hashlib.sha256(d.record.value or b"").digest(),
+                )
+                for d in dead
+            ],
+        )
+        for d in dead:
+            log.error(
+                "dead-lettered",
+                extra={
+                    "group": self._group_id,
+                    "topic": d.record.topic,
+                    "partition": d.record.partition,
+                    "offset": d.record.offset,
+                    "reason": d.reason,
+                    "detail": d.detail[:500],
+                },
+            )
+
+    async def _store_offsets(self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        next_offsets: dict[tuple[str, int], int] = {}
+        for record in records:
+            key = (record.topic, record.partition)
+            next_offsets[key] = max(next_offsets.get(key, 0), record.offset + 1)
+        await conn.executemany(
+            "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (group_id, topic, partition) DO UPDATE "
+            "SET next_offset = excluded.next_offset, updated_at = now()",
+            [(self._group_id, topic, partition, offset) for (topic, partition), offset in next_offsets.items()],
+        )
+
+
+def _is_unknown_type(error: ValidationError) -> bool:
+    return any(e["type"] in ("union_tag_invalid", "union_tag_not_found") for e in error.errors())
+
+
+def _summarise(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<event>'}: {e['msg']}" for e in error.errors(include_url=False)
+    )[:2000]
+
+
+def _header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode(errors="replace")
+    return None

@@ -1,0 +1,41 @@
+"""Query parameters shared by the read endpoints, validated the same way everywhere."""
+
+from datetime import date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Query
+
+from sellthrough_runtime.problems import ProblemError
+
+MAX_RANGE_DAYS = 366
+UNASSIGNED = "Unassigned (reference data not received yet)"
+
+DateFrom = Annotated[
+    date | None, Query(alias="from", description="First day, inclusive (default: 29 days before `to`).")
+]
+DateTo = Annotated[date | None, Query(alias="to", description="Last day, inclusive (default: today).")]
+Brand = Annotated[str | None, Query(max_length=200, description="Only this brand.")]
+Sku = Annotated[str | None, Query(alias="sku", max_length=64, description="Only this SKU.")]
+ParentId = Annotated[
+    str | None, Query(max_length=64, description="Only nodes under this parent (the level above `level`).")
+]
+Limit = Annotated[int, Query(ge=1, le=5000, description="Rows returned, largest first.")]
+
+
+def date_range(date_from: date | None, date_to: date | None, today: date) -> tuple[date, date]:
+    """Defaults to the 30 days ending today; refuses reversed or over-long ranges with a 422 problem."""
+    date_to = date_to or today
+    date_from = date_from or date_to - timedelta(days=29)
+    if date_from > date_to:
+        raise ProblemError(422, "invalid-range", f"'from' ({date_from}) is after 'to' ({date_to}).")
+    if (date_to - date_from).days >= MAX_RANGE_DAYS:
+        raise ProblemError(422, "invalid-range", f"A range covers at most {MAX_RANGE_DAYS} days.")
+    return date_from, date_to
+
+
+def today_in(zone: object) -> date:
+    return datetime.now(zone).date()  # type: ignore[arg-type]
+
+
+def node_name(node_id: str | None, name: str | None) -> str | None:
+    return name if node_id is not None else UNASSIGNED

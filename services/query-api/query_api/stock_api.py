@@ -1,0 +1,221 @@
+"""HTTP API over stock positions, alerts and sell-in vs sell-through."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
+
+from query_api.params import Brand, DateFrom, DateTo, Limit, ParentId, Sku, date_range, node_name, today_in
+from query_api.stock_queries import (
+    STOCK_PARENT,
+    StockFilter,
+    StockLevel,
+    alert_counts,
+    alert_list,
+    parent_known,
+    primary_vs_secondary,
+    stock_rows,
+)
+from sellthrough_runtime.app import ServiceContext
+from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.problems import ProblemError
+
+router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+
+Level = Annotated[
+    StockLevel,
+    Query(description="Rows per national, zone, region, distributor, or SKU (parent_id: a distributor)."),
+]
+AlertKind = Literal["overstock", "stockout_risk", "negative_stock"]
+
+
+class StockRow(BaseModel):
+    id: str | None
+    name: str | None
+    on_hand: int = Field(description="Book stock in units (sum over positions).")
+    value: float = Field(description="Stock value at list price.")
+    positions: int = Field(description="Distributor x SKU positions included.")
+    negative_positions: int = Field(description="Positions with negative book stock: sales without stock.")
+    variance_units: int = Field(description="Counted minus book stock at each position's latest count.")
+    variance_value: float = Field(description="variance_units at list price; negative is a shortage.")
+
+
+class StockTotal(BaseModel):
+    on_hand: int
+    value: float
+    rows: int
+
+
+class StockResponse(BaseModel):
+    level: StockLevel
+    parent_id: str | None
+    rows: list[StockRow]
+    total: StockTotal
+
+
+class AlertCountRow(BaseModel):
+    id: str | None
+    name: str | None
+    alerts: int
+    negative_stock: int
+    stockout_risk: int
+    overstock: int
+
+
+class Alert(BaseModel):
+    distributor_id: str
+    distributor_name: str | None
+    sku_id: str
+    sku_name: str | None
+    kind: AlertKind
+    on_hand: int
+    avg_daily_sales: float
+    days_of_cover: float | None
+    threshold_days: float | None
+    raised_at: AwareDatetime
+
+
+class AlertsResponse(BaseModel):
+    level: StockLevel
+    parent_id: str | None
+    rows: list[AlertCountRow] = Field(description="Raised alerts per node at `level`.")
+    alerts: list[Alert] = Field(description="The raised alerts under parent_id, most urgent first.")
+
+
+class SellInRow(BaseModel):
+    id: str | None
+    name: str | None
+    primary_value: Decimal
+    primary_units: int
+    secondary_value: Decimal
+    secondary_units: int
+    stock_build_units: int = Field(description="primary - secondary units: stock piling up at distributors.")
+    sell_in_per_sell_out: float | None = Field(description="primary / secondary units; above 1 is loading.")
+
+
+class SellInResponse(BaseModel):
+    level: StockLevel
+    parent_id: str | None
+    date_from: date
+    date_to: date
+    rows: list[SellInRow]
+
+
+async def _filter(
+    context: ServiceContext,
+    level: StockLevel,
+    parent_id: str | None,
+    brand: str | None,
+    sku_id: str | None,
+    limit: int,
+) -> StockFilter:
+    if parent_id is not None:
+        if level not in STOCK_PARENT:
+            raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
+        async with context.pool.acquire() as conn:
+            if not await parent_known(conn, level, parent_id):
+                raise ProblemError(404, "unknown-parent", f"No {STOCK_PARENT[level]} '{parent_id}' is known.")
+    return StockFilter(level, parent_id, brand, sku_id, limit)
+
+
+@router.get("/stock", response_model=StockResponse, operation_id="get_stock", tags=["stock"])
+async def get_stock(
+    request: Request,
+    level: Level = StockLevel.NATIONAL,
+    parent_id: ParentId = None,
+    brand: Brand = None,
+    sku_id: Sku = None,
+    limit: Limit = 500,
+) -> StockResponse:
+    """Distributor stock on hand now (book stock from the ledger), rolled up to the level asked."""
+    context: ServiceContext = request.app.state.context
+    f = await _filter(context, level, parent_id, brand, sku_id, limit)
+    async with context.pool.acquire() as conn:
+        rows = await stock_rows(conn, f)
+    first = rows[0] if rows else None
+    return StockResponse(
+        level=level,
+        parent_id=parent_id,
+        rows=[
+            StockRow(
+                id=r["node_id"],
+                name=node_name(r["node_id"], r["name"]),
+                on_hand=r["on_hand"],
+                value=r["value"],
+                positions=r["positions"],
+                negative_positions=r["negative_positions"],
+                variance_units=r["variance_units"],
+                variance_value=r["variance_value"],
+            )
+            for r in rows
+        ],
+        total=StockTotal(
+            on_hand=int(first["total_on_hand"]) if first else 0,
+            value=float(first["total_value"]) if first else 0.0,
+            rows=int(first["row_count"]) if first else 0,
+        ),
+    )
+
+
+@router.get("/alerts", response_model=AlertsResponse, operation_id="get_alerts", tags=["stock"])
+async def get_alerts(
+    request: Request,
+    level: Level = StockLevel.NATIONAL,
+    parent_id: ParentId = None,
+    brand: Brand = None,
+    sku_id: Sku = None,
+    kind: Annotated[AlertKind | None, Query(description="Only this kind of alert.")] = None,
+    limit: Limit = 500,
+) -> AlertsResponse:
+    """Raised stock alerts: overstock, stock-out risk, negative book stock."""
+    context: ServiceContext = request.app.state.context
+    f = await _filter(context, level, parent_id, brand, sku_id, limit)
+    async with context.pool.acquire() as conn:
+        counts = await alert_counts(conn, f, kind)
+        listed = await alert_list(conn, f, kind, limit)
+    return AlertsResponse(
+        level=level,
+        parent_id=parent_id,
+        rows=[
+            AlertCountRow(
+                id=r["node_id"],
+                name=node_name(r["node_id"], r["name"]),
+                **{k: r[k] for k in ("alerts", "negative_stock", "stockout_risk", "overstock")},
+            )
+            for r in counts
+        ],
+        alerts=[
+            Alert(raised_at=r["changed_at"], **{k: r[k] for k in Alert.model_fields if k != "raised_at"})
+            for r in listed
+        ],
+    )
+
+
+@router.get(
+    "/primary-vs-secondary", response_model=SellInResponse, operation_id="get_primary_vs_secondary", tags=["stock"]
+)
+async def get_primary_vs_secondary(
+    request: Request,
+    level: Level = StockLevel.NATIONAL,
+    parent_id: ParentId = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    brand: Brand = None,
+    sku_id: Sku = None,
+    limit: Limit = 500,
+) -> SellInResponse:
+    """Sell-in (primary invoices) against sell-through (secondary orders) per period: the overstock picture."""
+    context: ServiceContext = request.app.state.context
+    date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
+    f = await _filter(context, level, parent_id, brand, sku_id, limit)
+    async with context.pool.acquire() as conn:
+        rows = await primary_vs_secondary(conn, f, date_from, date_to)
+    return SellInResponse(
+        level=level,
+        parent_id=parent_id,
+        date_from=date_from,
+        date_to=date_to,
+        rows=[SellInRow(**{**r, "name": node_name(r["id"], r["name"])}) for r in rows],
+    )

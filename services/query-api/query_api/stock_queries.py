@@ -1,0 +1,189 @@
+"""Read queries over the stock, alert and primary projections. Static SQL; geography joined at read time."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import asyncpg
+
+
+class StockLevel(StrEnum):
+    NATIONAL = "national"
+    ZONE = "zone"
+    REGION = "region"
+    DISTRIBUTOR = "distributor"
+    SKU = "sku"
+
+
+STOCK_PARENT: dict[StockLevel, str] = {
+    StockLevel.REGION: "zone",
+    StockLevel.DISTRIBUTOR: "region",
+    StockLevel.SKU: "distributor",
+}
+
+# Every query places distributor-level rows (x) on the requested level ($1) the same way: national, zone,
+# region or distributor from the distributor's geography, or per SKU under a distributor.
+
+_STOCK_SQL = """
+WITH placed AS (
+    SELECT x.on_hand, x.value, latest.variance_units, latest.variance_value,
+           CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN g.zone_id WHEN 'region' THEN g.region_id
+                WHEN 'distributor' THEN x.distributor_id ELSE x.sku_id END AS node_id,
+           CASE $1 WHEN 'national' THEN 'National' WHEN 'zone' THEN g.zone_name WHEN 'region' THEN g.region_name
+                WHEN 'distributor' THEN g.distributor_name ELSE k.name END AS node_name,
+           CASE $1 WHEN 'region' THEN g.zone_id WHEN 'distributor' THEN g.region_id WHEN 'sku' THEN x.distributor_id
+                END AS parent_id
+    FROM stock_positions x
+    LEFT JOIN distributor_geography g ON g.distributor_id = x.distributor_id
+    LEFT JOIN skus k ON k.sku_id = x.sku_id
+    LEFT JOIN LATERAL (
+        SELECT v.variance_units, v.variance_value FROM stock_variances v
+        WHERE v.distributor_id = x.distributor_id AND v.sku_id = x.sku_id
+        ORDER BY v.counted_at DESC, v.count_id DESC LIMIT 1
+    ) latest ON true
+    WHERE ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR x.sku_id = $4)
+)
+SELECT node_id, max(node_name) AS name, sum(on_hand) AS on_hand, sum(value) AS value, count(*) AS positions,
+       count(*) FILTER (WHERE on_hand < 0) AS negative_positions,
+       coalesce(sum(variance_units), 0) AS variance_units, coalesce(sum(variance_value), 0) AS variance_value,
+       sum(sum(on_hand)) OVER () AS total_on_hand, sum(sum(value)) OVER () AS total_value,
+       count(*) OVER () AS row_count
+FROM placed WHERE $2::text IS NULL OR parent_id = $2
+GROUP BY node_id ORDER BY sum(value) DESC, node_id NULLS LAST LIMIT $5
+"""
+
+_ALERT_COUNTS_SQL = """
+WITH placed AS (
+    SELECT x.kind,
+           CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN g.zone_id WHEN 'region' THEN g.region_id
+                WHEN 'distributor' THEN x.distributor_id ELSE x.sku_id END AS node_id,
+           CASE $1 WHEN 'national' THEN 'National' WHEN 'zone' THEN g.zone_name WHEN 'region' THEN g.region_name
+                WHEN 'distributor' THEN g.distributor_name ELSE k.name END AS node_name,
+           CASE $1 WHEN 'region' THEN g.zone_id WHEN 'distributor' THEN g.region_id WHEN 'sku' THEN x.distributor_id
+                END AS parent_id
+    FROM stock_alerts x
+    LEFT JOIN distributor_geography g ON g.distributor_id = x.distributor_id
+    LEFT JOIN skus k ON k.sku_id = x.sku_id
+    WHERE x.status = 'raised' AND ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR x.sku_id = $4)
+      AND ($5::text IS NULL OR x.kind = $5)
+)
+SELECT node_id, max(node_name) AS name, count(*) AS alerts,
+       count(*) FILTER (WHERE kind = 'negative_stock') AS negative_stock,
+       count(*) FILTER (WHERE kind = 'stockout_risk') AS stockout_risk,
+       count(*) FILTER (WHERE kind = 'overstock') AS overstock
+FROM placed WHERE $2::text IS NULL OR parent_id = $2
+GROUP BY node_id ORDER BY count(*) DESC, node_id NULLS LAST LIMIT $6
+"""
+
+# The individual raised alerts under the requested parent (or everywhere), most urgent first.
+_ALERT_LIST_SQL = """
+WITH placed AS (
+    SELECT x.*, g.distributor_name, k.name AS sku_name,
+           CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN g.zone_id WHEN 'region' THEN g.region_id
+                WHEN 'distributor' THEN x.distributor_id ELSE x.sku_id END AS node_id,
+           CASE $1 WHEN 'national' THEN 'National' WHEN 'zone' THEN g.zone_name WHEN 'region' THEN g.region_name
+                WHEN 'distributor' THEN g.distributor_name ELSE k.name END AS node_name,
+           CASE $1 WHEN 'region' THEN g.zone_id WHEN 'distributor' THEN g.region_id WHEN 'sku' THEN x.distributor_id
+                END AS parent_id
+    FROM stock_alerts x
+    LEFT JOIN distributor_geography g ON g.distributor_id = x.distributor_id
+    LEFT JOIN skus k ON k.sku_id = x.sku_id
+    WHERE x.status = 'raised' AND ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR x.sku_id = $4)
+      AND ($5::text IS NULL OR x.kind = $5)
+)
+SELECT distributor_id, distributor_name, sku_id, sku_name, kind, on_hand, avg_daily_sales, days_of_cover,
+       threshold_days, changed_at
+FROM placed WHERE $2::text IS NULL OR parent_id = $2
+ORDER BY CASE kind WHEN 'negative_stock' THEN 0 WHEN 'stockout_risk' THEN 1 ELSE 2 END, days_of_cover NULLS LAST,
+         distributor_id, sku_id
+LIMIT $6
+"""
+
+# Secondary sales are attributed to the distributor serving the outlet; sales of outlets not yet known are
+# left out here (they appear as Unassigned in /v1/sales).
+_PRIMARY_VS_SECONDARY_SQL = """
+WITH movements AS (
+    SELECT p.distributor_id, p.sku_id, p.value AS primary_value, p.units AS primary_units,
+           0::numeric AS secondary_value, 0::bigint AS secondary_units
+    FROM primary_daily p WHERE p.day BETWEEN $6 AND $7
+    UNION ALL
+    SELECT o.distributor_id, s.sku_id, 0::numeric, 0::bigint, s.value, s.units
+    FROM sales_daily s JOIN outlets o ON o.outlet_id = s.outlet_id WHERE s.day BETWEEN $6 AND $7
+), placed AS (
+    SELECT x.primary_value, x.primary_units, x.secondary_value, x.secondary_units,
+           CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN g.zone_id WHEN 'region' THEN g.region_id
+                WHEN 'distributor' THEN x.distributor_id ELSE x.sku_id END AS node_id,
+           CASE $1 WHEN 'national' THEN 'National' WHEN 'zone' THEN g.zone_name WHEN 'region' THEN g.region_name
+                WHEN 'distributor' THEN g.distributor_name ELSE k.name END AS node_name,
+           CASE $1 WHEN 'region' THEN g.zone_id WHEN 'distributor' THEN g.region_id WHEN 'sku' THEN x.distributor_id
+                END AS parent_id
+    FROM movements x
+    LEFT JOIN distributor_geography g ON g.distributor_id = x.distributor_id
+    LEFT JOIN skus k ON k.sku_id = x.sku_id
+    WHERE ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR x.sku_id = $4)
+)
+SELECT node_id, max(node_name) AS name, sum(primary_value) AS primary_value, sum(primary_units) AS primary_units,
+       sum(secondary_value) AS secondary_value, sum(secondary_units) AS secondary_units
+FROM placed WHERE $2::text IS NULL OR parent_id = $2
+GROUP BY node_id ORDER BY sum(primary_value) DESC, node_id NULLS LAST LIMIT $5
+"""
+
+
+@dataclass(frozen=True)
+class StockFilter:
+    level: StockLevel
+    parent_id: str | None
+    brand: str | None
+    sku_id: str | None
+    limit: int
+
+
+async def stock_rows(conn: asyncpg.Connection, f: StockFilter) -> list[asyncpg.Record]:
+    return list(await conn.fetch(_STOCK_SQL, f.level.value, f.parent_id, f.brand, f.sku_id, f.limit))
+
+
+async def alert_counts(conn: asyncpg.Connection, f: StockFilter, kind: str | None) -> list[asyncpg.Record]:
+    return list(await conn.fetch(_ALERT_COUNTS_SQL, f.level.value, f.parent_id, f.brand, f.sku_id, kind, f.limit))
+
+
+async def alert_list(conn: asyncpg.Connection, f: StockFilter, kind: str | None, limit: int) -> list[asyncpg.Record]:
+    return list(await conn.fetch(_ALERT_LIST_SQL, f.level.value, f.parent_id, f.brand, f.sku_id, kind, limit))
+
+
+async def primary_vs_secondary(
+    conn: asyncpg.Connection, f: StockFilter, date_from: date, date_to: date
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        _PRIMARY_VS_SECONDARY_SQL, f.level.value, f.parent_id, f.brand, f.sku_id, f.limit, date_from, date_to
+    )
+    result = []
+    for r in rows:
+        primary_units, secondary_units = int(r["primary_units"]), int(r["secondary_units"])
+        result.append(
+            {
+                "id": r["node_id"],
+                "name": r["name"],
+                "primary_value": Decimal(r["primary_value"]),
+                "primary_units": primary_units,
+                "secondary_value": Decimal(r["secondary_value"]),
+                "secondary_units": secondary_units,
+                "stock_build_units": primary_units - secondary_units,
+                "sell_in_per_sell_out": round(primary_units / secondary_units, 3) if secondary_units else None,
+            }
+        )
+    return result
+
+
+async def parent_known(conn: asyncpg.Connection, level: StockLevel, parent_id: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            """SELECT CASE $1 WHEN 'zone' THEN EXISTS (SELECT 1 FROM zones WHERE zone_id = $2)
+                          WHEN 'region' THEN EXISTS (SELECT 1 FROM regions WHERE region_id = $2)
+                          WHEN 'distributor' THEN EXISTS (SELECT 1 FROM distributors WHERE distributor_id = $2)
+                          ELSE false END""",
+            STOCK_PARENT[level],
+            parent_id,
+        )
+    )

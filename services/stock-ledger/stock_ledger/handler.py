@@ -1,0 +1,193 @@
+"""Applies a batch of trade and reference events to the ledger and emits what changed.
+
+One call = one Postgres transaction (the consumer's): movements, counts, emitted-state bookkeeping and the
+outbox rows of derived events commit together with the consumer's offsets.
+"""
+
+from collections.abc import Sequence
+from datetime import timedelta
+from decimal import Decimal
+
+import asyncpg
+
+from sellthrough_contracts import Envelope
+from sellthrough_contracts.reference import SkuRegistered
+from sellthrough_contracts.trade import OrderCancelled, OrderDelivered
+from sellthrough_runtime.applier import Handler
+from sellthrough_runtime.outbox import append_to_outbox
+from stock_ledger import derived, ledger
+from stock_ledger.alerts import Norms, evaluate
+from stock_ledger.ledger import Key
+from stock_ledger.movements import count_lines_of, movements_of
+from stock_ledger.settings import StockLedgerSettings
+
+_UPSERT_SKU = """
+INSERT INTO skus (sku_id, list_price, max_cover_days, min_cover_days, occurred_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (sku_id) DO UPDATE SET list_price = excluded.list_price, max_cover_days = excluded.max_cover_days,
+    min_cover_days = excluded.min_cover_days, occurred_at = excluded.occurred_at
+WHERE skus.occurred_at <= excluded.occurred_at
+"""
+_DEMAND = """
+SELECT m.distributor_id, m.sku_id, -sum(m.delta) AS sold
+FROM movements m JOIN unnest($1::text[], $2::text[]) AS k(distributor_id, sku_id) USING (distributor_id, sku_id)
+WHERE m.kind IN ('order', 'delivery') AND m.active AND m.occurred_at > now() - $3::interval
+  AND m.occurred_at <= now()
+GROUP BY m.distributor_id, m.sku_id
+"""
+
+
+def ledger_handler(settings: StockLedgerSettings) -> Handler:
+    window = timedelta(days=settings.demand_window_days)
+
+    async def apply(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        skus = [e for e in events if isinstance(e, SkuRegistered)]
+        if skus:
+            await conn.executemany(
+                _UPSERT_SKU,
+                [
+                    (
+                        s.payload.sku_id,
+                        s.payload.list_price,
+                        s.payload.max_cover_days,
+                        s.payload.min_cover_days,
+                        s.occurred_at,
+                    )
+                    for s in skus
+                ],
+            )
+        settled = [
+            (e.payload.distributor_id, e.payload.order_id, isinstance(e, OrderDelivered), isinstance(e, OrderCancelled))
+            for e in events
+            if isinstance(e, OrderDelivered | OrderCancelled)
+        ]
+        touched = await ledger.record(
+            conn,
+            [m for e in events for m in movements_of(e)],
+            [c for e in events for c in count_lines_of(e)],
+            settled,
+        )
+        if not touched.since:
+            return
+        keys = sorted(touched.since)
+        catalogue = await _catalogue(conn, sorted({sku for _, sku in keys}))
+        emitted = await _emit_positions_and_alerts(conn, keys, touched, catalogue, settings, window)
+        emitted += await _emit_variances(conn, touched, catalogue)
+        await append_to_outbox(conn, emitted)
+
+    return apply
+
+
+async def _catalogue(conn: asyncpg.Connection, sku_ids: list[str]) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT sku_id, list_price, max_cover_days, min_cover_days FROM skus WHERE sku_id = ANY($1::text[])", sku_ids
+    )
+    return {r["sku_id"]: r for r in rows}
+
+
+def _price(catalogue: dict[str, asyncpg.Record], sku_id: str) -> Decimal:
+    row = catalogue.get(sku_id)
+    return Decimal(row["list_price"]) if row else Decimal(0)
+
+
+async def _emit_positions_and_alerts(
+    conn: asyncpg.Connection,
+    keys: list[Key],
+    touched: ledger.TouchedPositions,
+    catalogue: dict[str, asyncpg.Record],
+    settings: StockLedgerSettings,
+    window: timedelta,
+) -> list[Envelope]:
+    current = await ledger.positions(conn, keys)
+    stored = {
+        (r["distributor_id"], r["sku_id"]): r
+        for r in await conn.fetch(
+            "SELECT p.* FROM positions p JOIN unnest($1::text[], $2::text[]) AS k(distributor_id, sku_id) "
+            "USING (distributor_id, sku_id)",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+        )
+    }
+    demand = {
+        (r["distributor_id"], r["sku_id"]): int(r["sold"])
+        for r in await conn.fetch(_DEMAND, [k[0] for k in keys], [k[1] for k in keys], window)
+    }
+    alerts = {
+        (r["distributor_id"], r["sku_id"], r["kind"]): r
+        for r in await conn.fetch(
+            "SELECT a.* FROM alerts a JOIN unnest($1::text[], $2::text[]) AS k(distributor_id, sku_id) "
+            "USING (distributor_id, sku_id)",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+        )
+    }
+    events: list[Envelope] = []
+    position_rows, alert_rows = [], []
+    for position in current:
+        key = (position.distributor_id, position.sku_id)
+        cause = touched.cause.get(key)
+        previous = stored.get(key)
+        if previous is None or previous["on_hand"] != position.on_hand or previous["as_of"] != position.as_of:
+            version = (previous["version"] if previous else 0) + 1
+            position_rows.append((*key, position.on_hand, position.as_of, version))
+            events.append(derived.position_changed(position, _price(catalogue, position.sku_id), version, cause))
+        sku = catalogue.get(position.sku_id)
+        norms = Norms(
+            min_cover_days=sku["min_cover_days"]
+            if sku and sku["min_cover_days"] is not None
+            else settings.min_cover_days,
+            max_cover_days=sku["max_cover_days"]
+            if sku and sku["max_cover_days"] is not None
+            else settings.max_cover_days,
+        )
+        for kind, state in evaluate(position.on_hand, demand.get(key, 0), window.days, norms).items():
+            was = alerts.get((*key, kind))
+            if (was["active"] if was else False) != state.active:
+                version = (was["version"] if was else 0) + 1
+                alert_rows.append((*key, kind, state.active, version))
+                events.append(derived.alert_changed(*key, state, version, cause))
+    if position_rows:
+        await conn.executemany(
+            "INSERT INTO positions (distributor_id, sku_id, on_hand, as_of, version) VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT (distributor_id, sku_id) DO UPDATE SET on_hand = excluded.on_hand, as_of = excluded.as_of, "
+            "version = excluded.version",
+            position_rows,
+        )
+    if alert_rows:
+        await conn.executemany(
+            "INSERT INTO alerts (distributor_id, sku_id, kind, active, version) VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT (distributor_id, sku_id, kind) DO UPDATE SET active = excluded.active, "
+            "version = excluded.version",
+            alert_rows,
+        )
+    return events
+
+
+async def _emit_variances(
+    conn: asyncpg.Connection, touched: ledger.TouchedPositions, catalogue: dict[str, asyncpg.Record]
+) -> list[Envelope]:
+    books = await ledger.count_books(conn, touched)
+    if not books:
+        return []
+    stored = {
+        (r["count_event_id"], r["sku_id"]): r
+        for r in await conn.fetch(
+            "SELECT * FROM variances WHERE count_event_id = ANY($1::uuid[])", list({b.count_event_id for b in books})
+        )
+    }
+    events: list[Envelope] = []
+    rows = []
+    for book in books:
+        previous = stored.get((book.count_event_id, book.sku_id))
+        if previous is not None and previous["book"] == book.book and previous["counted"] == book.counted:
+            continue
+        revision = (previous["revision"] if previous else 0) + 1
+        rows.append((book.count_event_id, book.sku_id, book.book, book.counted, revision))
+        cause = touched.cause.get((book.distributor_id, book.sku_id))
+        events.append(derived.variance_recorded(book, _price(catalogue, book.sku_id), revision, cause))
+    await conn.executemany(
+        "INSERT INTO variances (count_event_id, sku_id, book, counted, revision) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (count_event_id, sku_id) DO UPDATE SET book = excluded.book, counted = excluded.counted, "
+        "revision = excluded.revision",
+        rows,
+    )
+    return events

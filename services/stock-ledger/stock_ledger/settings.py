@@ -1,0 +1,14 @@
+from pydantic import Field
+
+from sellthrough_runtime.settings import ServiceSettings
+
+
+class StockLedgerSettings(ServiceSettings):
+    http_port: int = 8002
+    demand_window_days: int = Field(
+        default=28, ge=1, le=365, description="Days of secondary sales averaged into daily demand for days of cover."
+    )
+    max_cover_days: float = Field(default=45, gt=0, description="Overstock above this cover, unless the SKU sets one.")
+    min_cover_days: float = Field(
+        default=7, ge=0, description="Stock-out risk below this cover, unless the SKU sets one."
+    )

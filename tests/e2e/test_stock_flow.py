@@ -1,0 +1,160 @@
+"""Invoice -> orders -> count -> variance and alerts, through order-capture, the broker, stock-ledger and
+query-api as real processes; then a stock-ledger crash mid-stream that must leave every position exact."""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from sellthrough_devstack.demo import wait_for_masters
+from sellthrough_devstack.services import ServiceProcess
+from tests.conftest import Infra, Tokens
+from tests.support.brand import OUTLETS, SKUS, event, order, reference_events
+from tests.support.services import running_services
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.e2e
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]]:
+    norms = {
+        "SELLTHROUGH_MAX_COVER_DAYS": "45",
+        "SELLTHROUGH_MIN_COVER_DAYS": "7",
+        "SELLTHROUGH_DEMAND_WINDOW_DAYS": "28",
+    }
+    with running_services(infra, tokens, ["order-capture", "stock-ledger", "query-api"], norms) as running:
+        post(running, tokens, reference_events())
+        wait_for_masters(running["order-capture"].url, tokens.issued["admin"].token, outlets=len(OUTLETS))
+        yield running
+
+
+def post(services: dict[str, ServiceProcess], tokens: Tokens, events: list[dict[str, Any]]) -> None:
+    response = httpx.post(
+        f"{services['order-capture'].url}/v1/events",
+        json={"events": events},
+        headers=tokens.header("admin"),
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["rejected"] == 0, response.json()
+
+
+async def query(services: dict[str, ServiceProcess], tokens: Tokens, path: str, **params: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=services["query-api"].url, headers=tokens.header("analyst")) as client:
+        response = await client.get(path, params=params, timeout=10)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def invoice(distributor: str, lines: list[tuple[str, int]], at: datetime) -> dict[str, Any]:
+    return event(
+        "PrimaryInvoiced",
+        {
+            "invoice_number": f"INV-{uuid.uuid4().hex[:8]}",
+            "distributor_id": distributor,
+            "invoice_date": at.date().isoformat(),
+            "lines": [{"sku_id": s, "quantity": q, "unit_price": "8.00"} for s, q in lines],
+        },
+        actor="erp-1",
+        occurred_at=at,
+    )
+
+
+def count(distributor: str, lines: list[tuple[str, int]], at: datetime) -> dict[str, Any]:
+    return event(
+        "StockCounted",
+        {
+            "count_id": f"CNT-{uuid.uuid4().hex[:8]}",
+            "distributor_id": distributor,
+            "counted_at": at.isoformat(),
+            "lines": [{"sku_id": s, "quantity": q} for s, q in lines],
+        },
+        actor="auditor",
+        occurred_at=at,
+    )
+
+
+def by_id(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {row["id"]: row for row in rows}
+
+
+async def test_invoice_orders_and_count_give_positions_variance_and_alerts(
+    services: dict[str, ServiceProcess], tokens: Tokens
+) -> None:
+    post(services, tokens, [invoice("D1", [("S1", 1000), ("S2", 10)], NOW - timedelta(days=3))])
+    post(services, tokens, [order("O1", [("S1", 5), ("S2", 9)], occurred_at=NOW - timedelta(days=1))])
+    post(services, tokens, [count("D1", [("S1", 990)], NOW - timedelta(hours=1))])
+
+    stock = await eventually(
+        lambda: query(services, tokens, "/v1/stock", level="sku", parent_id="D1"),
+        lambda body: {r["id"]: r["on_hand"] for r in body["rows"]} == {"S1": 990, "S2": 1},
+        timeout=20,
+        what="D1 positions: 1000 - 5 counted as 990, and 10 - 9",
+    )
+    s1 = by_id(stock["rows"])["S1"]
+    assert s1["variance_units"] == -5, "counted 990 against a book of 995"
+    assert s1["variance_value"] == pytest.approx(-5 * float(SKUS["S1"][1]))
+    region = await query(services, tokens, "/v1/stock", level="region", parent_id="Z1")
+    assert by_id(region["rows"])["R1"]["on_hand"] == 991
+
+    alerts = await eventually(
+        lambda: query(services, tokens, "/v1/alerts", level="distributor", parent_id="R1"),
+        lambda body: len(body["alerts"]) >= 2,
+        timeout=20,
+        what="alerts for D1",
+    )
+    kinds = {(a["sku_id"], a["kind"]) for a in alerts["alerts"]}
+    assert kinds == {("S1", "overstock"), ("S2", "stockout_risk")}
+    stockout = next(a for a in alerts["alerts"] if a["kind"] == "stockout_risk")
+    assert stockout["days_of_cover"] == pytest.approx(1 / (9 / 28), abs=0.01)
+    assert by_id(alerts["rows"])["D1"]["alerts"] == 2
+
+    sell_in = await query(
+        services,
+        tokens,
+        "/v1/primary-vs-secondary",
+        level="distributor",
+        parent_id="R1",
+        **{"from": str((NOW - timedelta(days=5)).date()), "to": str(NOW.date())},
+    )
+    d1 = by_id(sell_in["rows"])["D1"]
+    assert (d1["primary_units"], d1["secondary_units"], d1["stock_build_units"]) == (1010, 14, 996)
+
+
+async def test_a_stock_ledger_crash_mid_stream_leaves_every_position_exact(
+    services: dict[str, ServiceProcess], tokens: Tokens
+) -> None:
+    expected: dict[tuple[str, str], int] = defaultdict(int)
+    batches = []
+    for n in range(12):
+        at = NOW - timedelta(hours=20 - n)
+        batch = [invoice("D2", [("S1", 40), ("S3", 25)], at), invoice("D3", [("S2", 30)], at)]
+        batch += [order("O3", [("S1", 3), ("S3", 2)], occurred_at=at), order("O4", [("S2", 4)], occurred_at=at)]
+        batches.append(batch)
+        for d, s, q in (("D2", "S1", 37), ("D2", "S3", 23), ("D3", "S2", 26)):
+            expected[(d, s)] += q
+
+    for batch in batches[:4]:
+        post(services, tokens, batch)
+    services["stock-ledger"].kill()  # SIGKILL: whatever it was applying is rolled back, nothing half-done
+    for batch in batches[4:8]:
+        post(services, tokens, batch)
+    services["stock-ledger"].start()
+    for batch in batches[8:]:
+        post(services, tokens, batch)
+
+    async def positions() -> dict[tuple[str, str], int]:
+        result = {}
+        for distributor in ("D2", "D3"):
+            body = await query(services, tokens, "/v1/stock", level="sku", parent_id=distributor)
+            result.update({(distributor, r["id"]): r["on_hand"] for r in body["rows"]})
+        return result
+
+    await eventually(positions, lambda p: p == dict(expected), timeout=60, what="exact positions after the crash")
