@@ -4,8 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PACKAGES := contracts runtime devstack services/order-capture services/stock-ledger services/scheme-engine services/query-api
-SOURCES  := contracts/sellthrough_contracts runtime/sellthrough_runtime devstack/sellthrough_devstack \
+PACKAGES := contracts runtime devstack connectors/erp services/order-capture services/stock-ledger services/scheme-engine services/query-api
+SOURCES  := contracts/sellthrough_contracts runtime/sellthrough_runtime devstack/sellthrough_devstack connectors/erp/sellthrough_erp \
             services/order-capture/order_capture services/stock-ledger/stock_ledger \
             services/scheme-engine/scheme_engine services/query-api/query_api tests
 

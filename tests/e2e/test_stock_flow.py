@@ -1,10 +1,14 @@
 """Invoice -> orders -> count -> variance and alerts, through order-capture, the broker, stock-ledger and
 query-api as real processes; then a stock-ledger crash mid-stream that must leave every position exact."""
 
+import os
+import subprocess
+import sys
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -158,3 +162,56 @@ async def test_a_stock_ledger_crash_mid_stream_leaves_every_position_exact(
         return result
 
     await eventually(positions, lambda p: p == dict(expected), timeout=60, what="exact positions after the crash")
+
+
+def run_import(services: dict[str, ServiceProcess], tokens: Tokens, export: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CONNECTOR_TOKEN": tokens.issued["connector"].token, "COLUMNS": "200"}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sellthrough_erp.cli",
+            "import",
+            str(export),
+            "--url",
+            services["order-capture"].url,
+            "--actor",
+            "erp-1",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_erp_import_is_idempotent_by_invoice_number_and_reports_bad_rows(
+    services: dict[str, ServiceProcess], tokens: Tokens, tmp_path: Path
+) -> None:
+    day = (NOW - timedelta(days=2)).date().isoformat()
+    export = tmp_path / "invoices.csv"
+    export.write_text(
+        "invoice_number,invoice_date,distributor_id,sku_id,quantity,unit_price\n"
+        f"ERP-1,{day},D3,S1,60,8.00\nERP-1,{day},D3,S3,40,6.00\n"
+        f"ERP-2,{day},D3,S2,abc,4.00\n"
+        f"ERP-3,{day},D-UNKNOWN,S2,5,4.00\n"
+        f"ERP-4,{day},D3,S2,15,4.00\n"
+    )
+
+    first = run_import(services, tokens, export)
+    again = run_import(services, tokens, export)
+
+    assert first.returncode == 1, first.stdout + first.stderr  # some invoices were rejected
+    assert "accepted: 2  duplicate: 0  rejected: 2" in first.stdout, first.stdout
+    assert "quantity 'abc' is not a whole number" in first.stdout
+    assert "unknown_distributor" in first.stdout
+    assert "accepted: 0  duplicate: 2  rejected: 2" in again.stdout, again.stdout
+    sell_in = await eventually(
+        lambda: query(
+            services, tokens, "/v1/primary-vs-secondary", level="sku", parent_id="D3", **{"from": day, "to": day}
+        ),
+        lambda body: {r["id"]: r["primary_units"] for r in body["rows"]} == {"S1": 60, "S3": 40, "S2": 15},
+        timeout=20,
+        what="imported invoices in the primary projection, once each",
+    )
+    assert len(sell_in["rows"]) == 3

@@ -1,0 +1,1 @@
+"""ERP connector: primary invoices from an ERP export into Sellthrough."""
