@@ -215,3 +215,31 @@ async def test_erp_import_is_idempotent_by_invoice_number_and_reports_bad_rows(
         what="imported invoices in the primary projection, once each",
     )
     assert len(sell_in["rows"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "problem"),
+    [
+        ("/v1/stock", {"level": "outlet"}, 422, "invalid-request"),  # stock is held by distributors
+        ("/v1/stock", {"level": "zone", "parent_id": "Z1"}, 422, "invalid-parent"),
+        ("/v1/stock", {"level": "sku", "parent_id": "D-NOPE"}, 404, "unknown-parent"),
+        ("/v1/alerts", {"kind": "flood"}, 422, "invalid-request"),
+        ("/v1/alerts", {"limit": "0"}, 422, "invalid-request"),
+        ("/v1/primary-vs-secondary", {"from": "2026-02-01", "to": "2026-01-01"}, 422, "invalid-range"),
+        ("/v1/primary-vs-secondary", {"from": "2024-01-01", "to": "2026-01-01"}, 422, "invalid-range"),
+    ],
+)
+async def test_bad_stock_parameters_get_problem_json(
+    services: dict[str, ServiceProcess], tokens: Tokens, path: str, params: dict[str, str], status: int, problem: str
+) -> None:
+    async with httpx.AsyncClient(base_url=services["query-api"].url, headers=tokens.header("analyst")) as client:
+        response = await client.get(path, params=params)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/" + problem)
+
+
+async def test_empty_scopes_answer_with_zero_totals(services: dict[str, ServiceProcess], tokens: Tokens) -> None:
+    body = await query(services, tokens, "/v1/stock", level="distributor", sku="S-NOT-SOLD-ANYWHERE")
+    assert body["rows"] == []
+    assert body["total"] == {"on_hand": 0, "value": 0.0, "rows": 0}
