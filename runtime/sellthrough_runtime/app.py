@@ -12,6 +12,8 @@ from pathlib import Path
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sellthrough_runtime.auth import TokenRegistry
@@ -20,6 +22,7 @@ from sellthrough_runtime.logs import configure_logging
 from sellthrough_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from sellthrough_runtime.problems import install_problem_handlers, problem_response
 from sellthrough_runtime.settings import ServiceSettings
+from sellthrough_runtime.tracing import configure_tracing, tracer
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,7 @@ def create_service_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, settings.log_level)
+        configure_tracing(service)
         await migrate(settings.database_url, schema, migrations_dir)
         pool = await create_pool(
             settings.database_url, schema, min_size=settings.db_pool_min, max_size=settings.db_pool_max
@@ -108,10 +112,19 @@ def create_service_app(
     install_problem_handlers(app)
 
     @app.middleware("http")
-    async def record_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """A server span (continuing the caller's trace, if any) and the HTTP metrics, per request."""
         started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
+        with tracer.start_as_current_span(
+            f"{request.method} {request.url.path}",
+            context=propagate.extract(dict(request.headers)),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "url.path": request.url.path},
+        ) as span:
+            response = await call_next(request)
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            span.update_name(f"{request.method} {route}")
+            span.set_attributes({"http.route": route, "http.response.status_code": response.status_code})
         HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
         HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
         return response
@@ -123,9 +136,11 @@ def create_service_app(
 
     @app.get("/readyz", tags=["operations"], operation_id="readyz", response_model=None)
     async def readyz(request: Request) -> dict[str, object] | JSONResponse:
-        """Ready: Postgres answers and the Kafka bootstrap server accepts connections."""
-        context: ServiceContext = request.app.state.context
-        checks: dict[str, bool] = {}
+        """Ready: migrations applied, Postgres answers and the Kafka bootstrap server accepts connections."""
+        context: ServiceContext | None = getattr(request.app.state, "context", None)
+        if context is None:  # still migrating: the lifespan sets the context once migrations are applied
+            return problem_response(503, "not-ready", "Starting: migrations not applied yet.")
+        checks: dict[str, bool] = {"migrations": True}
         try:
             await context.pool.fetchval("SELECT 1")
             checks["postgres"] = True

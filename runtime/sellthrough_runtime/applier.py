@@ -9,14 +9,19 @@ are dead-lettered with the error: never logged and dropped. Database outages (TR
 for the caller to retry the whole batch.
 """
 
+import contextlib
+import functools
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import ConsumerRecord
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from sellthrough_contracts import Envelope, decode_event
@@ -26,7 +31,9 @@ from sellthrough_runtime.metrics import (
     CONSUMER_BATCH_SIZE,
     CONSUMER_SKIPPED_DUPLICATES,
     DEAD_LETTERS,
+    PROJECTION_FRESHNESS,
 )
+from sellthrough_runtime.tracing import applying, context_from_kafka, tracer
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +61,48 @@ class DeadLetter:
     event: Envelope | None = None
 
 
+class Freshness:
+    """Seconds since the newest applied event happened (occurred_at) and was accepted (recorded_at), read at
+    scrape time so the gauges keep growing while nothing arrives."""
+
+    def __init__(self, group_id: str) -> None:
+        self._newest: dict[str, float] = {}
+        for clock in ("occurred", "recorded"):
+            PROJECTION_FRESHNESS.labels(group_id, clock).set_function(functools.partial(self._age, clock))
+
+    def _age(self, clock: str) -> float:
+        newest = self._newest.get(clock)
+        return time.time() - newest if newest is not None else float("nan")
+
+    def saw(self, events: Sequence[Envelope]) -> None:
+        for clock, stamps in (
+            ("occurred", [e.occurred_at for e in events]),
+            ("recorded", [e.recorded_at for e in events if e.recorded_at is not None]),
+        ):
+            if stamps:
+                self._newest[clock] = max(self._newest.get(clock, 0.0), max(stamps).timestamp())
+
+
 class BatchApplier:
     def __init__(self, *, pool: asyncpg.Pool, group_id: str, handler: Handler, wanted_types: frozenset[str]) -> None:
         self._pool = pool
         self._group_id = group_id
         self._handler = handler
         self._wanted_types = wanted_types
+        self._freshness = Freshness(group_id)
 
     async def apply_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         started = time.perf_counter()
         events, dead = self._decode(records)
-        async with self._pool.acquire() as conn, conn.transaction():
-            fresh = await self._claim_new(conn, events)
-            dead.extend(await self._apply(conn, fresh))
-            await self._store_dead_letters(conn, dead)
-            await self._store_offsets(conn, records)
+        with contextlib.ExitStack() as spans:
+            async with self._pool.acquire() as conn, conn.transaction():
+                fresh = await self._claim_new(conn, events)
+                contexts = {event.event_id: spans.enter_context(self._span(record, event)) for record, event in fresh}
+                with applying(contexts):
+                    dead.extend(await self._apply(conn, fresh))
+                await self._store_dead_letters(conn, dead)
+                await self._store_offsets(conn, records)
+        self._freshness.saw([event for _, event in fresh])
         CONSUMER_BATCH_SIZE.labels(self._group_id).observe(len(records))
         CONSUMER_BATCH_SECONDS.labels(self._group_id).observe(time.perf_counter() - started)
         CONSUMER_SKIPPED_DUPLICATES.labels(self._group_id).inc(len(events) - len(fresh))
@@ -76,6 +110,24 @@ class BatchApplier:
             CONSUMER_APPLIED.labels(self._group_id, record.topic, str(record.partition)).inc()
         for letter in dead:
             DEAD_LETTERS.labels(self._group_id, letter.reason).inc()
+
+    @contextlib.contextmanager
+    def _span(self, record: ConsumerRecord[bytes, bytes], event: Envelope) -> Iterator[Context]:
+        """A consumer span per applied event, child of the span that produced it (from the Kafka headers);
+        it covers the batch transaction the event was applied in."""
+        with tracer.start_as_current_span(
+            f"apply {event.event_type}",
+            context=context_from_kafka(record.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.consumer.group.name": self._group_id,
+                "messaging.destination.name": record.topic,
+                "messaging.kafka.offset": record.offset,
+                "sellthrough.event_id": str(event.event_id),
+            },
+            end_on_exit=True,
+        ) as span:
+            yield trace.set_span_in_context(span)
 
     def _decode(
         self, records: Sequence[ConsumerRecord[bytes, bytes]]

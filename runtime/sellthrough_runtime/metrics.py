@@ -32,4 +32,9 @@ CONSUMER_BATCH_SECONDS = Histogram("sellthrough_consumer_batch_seconds", "Time t
 CONSUMER_LAG = Gauge(
     "sellthrough_consumer_lag", "Partition end offset minus the next offset stored.", ["group", "topic", "partition"]
 )
+PROJECTION_FRESHNESS = Gauge(
+    "sellthrough_projection_freshness_seconds",
+    "Now minus the newest applied event's occurred_at (clock=occurred) or recorded_at (clock=recorded).",
+    ["group", "clock"],
+)
 DEAD_LETTERS = Counter("sellthrough_dead_letters_total", "Records sent to the dead-letter table.", ["group", "reason"])

@@ -17,16 +17,17 @@ from aiokafka import AIOKafkaProducer
 from sellthrough_contracts import Envelope, encode_event, topic_for
 from sellthrough_runtime.kafka import make_producer
 from sellthrough_runtime.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISH_SECONDS, OUTBOX_PUBLISHED
+from sellthrough_runtime.tracing import carrier_for
 
 log = logging.getLogger(__name__)
 
 _INSERT = """
-INSERT INTO outbox (event_id, event_type, schema_version, topic, partition_key, value)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bytea[])
+INSERT INTO outbox (event_id, event_type, schema_version, topic, partition_key, value, trace_headers)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bytea[], $7::jsonb[])
 """
 
 _CLAIM = """
-SELECT seq, event_id, event_type, schema_version, topic, partition_key, value
+SELECT seq, event_id, event_type, schema_version, topic, partition_key, value, trace_headers
 FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
 """
 
@@ -43,6 +44,7 @@ async def append_to_outbox(conn: asyncpg.Connection, events: Sequence[Envelope])
         [topic_for(e.event_type).name for e in events],
         [e.key or e.partition_key() for e in events],
         [encode_event(e) for e in events],
+        [carrier_for(e.causation_id) for e in events],
     )
 
 
@@ -80,6 +82,7 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
                 continue
             if published < self._batch_size:
+                await self._record_backlog()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), idle_poll_seconds)
@@ -89,7 +92,6 @@ class OutboxRelay:
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(_CLAIM, self._batch_size)
             if not rows:
-                OUTBOX_BACKLOG.labels(self._service).set(0)
                 return 0
             started = time.perf_counter()
             deliveries = [
@@ -101,6 +103,7 @@ class OutboxRelay:
                         ("event_id", str(row["event_id"]).encode()),
                         ("event_type", row["event_type"].encode()),
                         ("schema_version", str(row["schema_version"]).encode()),
+                        *((name, str(value).encode()) for name, value in row["trace_headers"].items()),
                     ],
                 )
                 for row in rows
@@ -113,7 +116,7 @@ class OutboxRelay:
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
-    async def backlog(self) -> int:
+    async def _record_backlog(self) -> None:
+        # Cheap: the partial index holds only unpublished rows.
         count = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         OUTBOX_BACKLOG.labels(self._service).set(count)
-        return int(count)

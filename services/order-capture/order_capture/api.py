@@ -1,5 +1,6 @@
 """HTTP API: POST /v1/events takes a batch from a mobile client or connector."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.problems import ProblemError
 
 router = APIRouter(prefix="/v1")
+log = logging.getLogger(__name__)
 
 _REQUEST_BODY_DOC: dict[str, Any] = {
     "requestBody": {
@@ -136,9 +138,29 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
         relay.wake()
 
     batch = results_for(plan, refused, stored)
-    for outcome, result in zip(plan.outcomes, batch.results, strict=True):
+    for i, (outcome, result) in enumerate(zip(plan.outcomes, batch.results, strict=True)):
         event_type = outcome.event_type if isinstance(outcome, Envelope) else "unknown"
         EVENTS_INGESTED.labels(context.service, event_type, result.status, result.reason or "").inc()
+        if result.status == "rejected":
+            log.info(
+                "event rejected",
+                extra={
+                    "event_id": str(result.event_id),
+                    "event_type": event_type,
+                    "reason": result.reason,
+                    "detail": result.detail,
+                    "index": i,
+                },
+            )
+    log.info(
+        "batch ingested",
+        extra={
+            "principal": principal.subject,
+            "accepted": batch.accepted,
+            "duplicate": batch.duplicate,
+            "rejected": batch.rejected,
+        },
+    )
     return batch
 
 

@@ -1,0 +1,65 @@
+"""OpenTelemetry traces across HTTP and Kafka, so one order is one trace from the phone to every projection.
+
+Off by default. Set OTEL_TRACES_EXPORTER=otlp (with the standard OTEL_EXPORTER_OTLP_* variables) or
+=console to export; OTEL_SERVICE_NAME overrides the service name. Context travels as W3C `traceparent`:
+in HTTP headers, in each outbox row, and from there in the Kafka record headers.
+"""
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from uuid import UUID
+
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+tracer = trace.get_tracer("sellthrough")
+
+_applying: ContextVar[Mapping[UUID, Context] | None] = ContextVar("sellthrough_applying", default=None)
+"""While a consumer applies a batch: each event's consumer-span context, for events derived from it."""
+
+
+def configure_tracing(service: str) -> None:
+    """Install an exporting tracer provider if OTEL_TRACES_EXPORTER asks for one (and none is installed)."""
+    exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    if exporter_name == "none" or isinstance(trace.get_tracer_provider(), TracerProvider):
+        return
+    exporter: SpanExporter
+    if exporter_name == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    elif exporter_name == "console":
+        exporter = ConsoleSpanExporter()
+    else:
+        raise ValueError(f"OTEL_TRACES_EXPORTER={exporter_name!r}: use otlp, console or none")
+    provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+
+def carrier_for(causation_id: UUID | None) -> dict[str, str]:
+    """Trace headers for an event being queued now: its cause's span if it is derived from an event being
+    applied, else the current span (the HTTP request)."""
+    carrier: dict[str, str] = {}
+    contexts = _applying.get()
+    context = contexts.get(causation_id) if contexts is not None and causation_id else None
+    propagate.inject(carrier, context=context)
+    return carrier
+
+
+def context_from_kafka(headers: Sequence[tuple[str, bytes]] | None) -> Context:
+    return propagate.extract({key: bytes(value).decode(errors="replace") for key, value in headers or ()})
+
+
+@contextlib.contextmanager
+def applying(contexts: Mapping[UUID, Context]) -> Iterator[None]:
+    token = _applying.set(contexts)
+    try:
+        yield
+    finally:
+        _applying.reset(token)
