@@ -13,6 +13,7 @@ from sellthrough_contracts.reference import (
     RepRegistered,
     SkuRegistered,
 )
+from sellthrough_contracts.schemes import SchemeAmended, SchemeEnded, SchemeLaunched
 from sellthrough_contracts.stock import StockAlertRaised, StockPositionChanged, StockVarianceRecorded
 from sellthrough_contracts.trade import (
     OrderCancelled,
@@ -39,7 +40,10 @@ AnyEvent = Annotated[
     | StockAdjusted
     | StockPositionChanged
     | StockVarianceRecorded
-    | StockAlertRaised,
+    | StockAlertRaised
+    | SchemeLaunched
+    | SchemeAmended
+    | SchemeEnded,
     Field(discriminator="event_type"),
 ]
 """Every event type; the one list to extend when adding one."""

@@ -45,7 +45,14 @@ STOCK = Topic(
     description="Derived by stock-ledger: positions, count variances and alerts, keyed by distributor id.",
 )
 
-TOPICS: tuple[Topic, ...] = (REFERENCE, TRADE, STOCK)
+SCHEMES = Topic(
+    name="sellthrough.schemes.v1",
+    partitions=3,
+    event_types=frozenset({"SchemeLaunched", "SchemeAmended", "SchemeEnded"}),
+    description="Trade scheme definitions and their changes, keyed by scheme id.",
+)
+
+TOPICS: tuple[Topic, ...] = (REFERENCE, TRADE, STOCK, SCHEMES)
 
 _TOPIC_BY_EVENT_TYPE = {event_type: topic for topic in TOPICS for event_type in topic.event_types}
 

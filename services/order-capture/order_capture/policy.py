@@ -4,7 +4,7 @@ whole (403) even if some of its events are also malformed."""
 from collections.abc import Mapping
 from typing import Any
 
-from sellthrough_contracts.topics import REFERENCE
+from sellthrough_contracts.topics import REFERENCE, SCHEMES
 from sellthrough_runtime.auth import Principal, Role
 
 FIELD_EVENT_TYPES = frozenset({"OrderCaptured", "OrderCancelled", "ReturnRecorded"})
@@ -17,7 +17,7 @@ CONNECTOR_EVENT_TYPES = frozenset(
 ALLOWED_TYPES: Mapping[Role, frozenset[str]] = {
     Role.REP: FIELD_EVENT_TYPES,
     Role.CONNECTOR: CONNECTOR_EVENT_TYPES,
-    Role.ADMIN: FIELD_EVENT_TYPES | CONNECTOR_EVENT_TYPES | REFERENCE.event_types,
+    Role.ADMIN: FIELD_EVENT_TYPES | CONNECTOR_EVENT_TYPES | REFERENCE.event_types | SCHEMES.event_types,
     Role.ANALYST: frozenset(),
 }
 
