@@ -23,21 +23,17 @@ STOCK_PARENT: dict[StockLevel, str] = {
     StockLevel.SKU: "distributor",
 }
 
-# Every query places distributor-level rows (x) on the requested level ($1) the same way: national, zone,
-# region or distributor from the distributor's geography, or per SKU under a distributor.
+# Every query places distributor-level rows (x) on the requested level ($1) with the stock_node() SQL function
+# (migration 0003): national, zone, region or distributor from its geography, or per SKU under a distributor.
 
 _STOCK_SQL = """
 WITH placed AS (
     SELECT x.on_hand, x.value, latest.variance_units, latest.variance_value,
-           CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN g.zone_id WHEN 'region' THEN g.region_id
-                WHEN 'distributor' THEN x.distributor_id ELSE x.sku_id END AS node_id,
-           CASE $1 WHEN 'national' THEN 'National' WHEN 'zone' THEN g.zone_name WHEN 'region' THEN g.region_name
-                WHEN 'distributor' THEN g.distributor_name ELSE k.name END AS node_name,
-           CASE $1 WHEN 'region' THEN g.zone_id WHEN 'distributor' THEN g.region_id WHEN 'sku' THEN x.distributor_id
-                END AS parent_id
+           n.node_id, n.node_name, n.parent_id
     FROM stock_positions x
     LEFT JOIN distributor_geography g ON g.distributor_id = x.distributor_id
     LEFT JOIN skus k ON k.sku_id = x.sku_id
+    CROSS JOIN LATERAL stock_node($1, x.distributor_id, x.sku_id, k.name, g) n
     LEFT JOIN LATERAL (
         SELECT v.variance_units, v.variance_value FROM stock_variances v
         WHERE v.distributor_id = x.distributor_id AND v.sku_id = x.sku_id
@@ -57,15 +53,11 @@ GROUP BY node_id ORDER BY sum(value) DESC, node_id NULLS LAST LIMIT $5
 _ALERT_COUNTS_SQL = """
 WITH placed AS (
     SELECT x.kind,
-           CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN g.zone_id WHEN 'region' THEN g.region_id
-                WHEN 'distributor' THEN x.distributor_id ELSE x.sku_id END AS node_id,
-           CASE $1 WHEN 'national' THEN 'National' WHEN 'zone' THEN g.zone_name WHEN 'region' THEN g.region_name
-                WHEN 'distributor' THEN g.distributor_name ELSE k.name END AS node_name,
-           CASE $1 WHEN 'region' THEN g.zone_id WHEN 'distributor' THEN g.region_id WHEN 'sku' THEN x.distributor_id
-                END AS parent_id
+           n.node_id, n.node_name, n.parent_id
     FROM stock_alerts x
     LEFT JOIN distributor_geography g ON g.distributor_id = x.distributor_id
     LEFT JOIN skus k ON k.sku_id = x.sku_id
+    CROSS JOIN LATERAL stock_node($1, x.distributor_id, x.sku_id, k.name, g) n
     WHERE x.status = 'raised' AND ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR x.sku_id = $4)
       AND ($5::text IS NULL OR x.kind = $5)
 )
@@ -81,15 +73,11 @@ GROUP BY node_id ORDER BY count(*) DESC, node_id NULLS LAST LIMIT $6
 _ALERT_LIST_SQL = """
 WITH placed AS (
     SELECT x.*, g.distributor_name, k.name AS sku_name,
-           CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN g.zone_id WHEN 'region' THEN g.region_id
-                WHEN 'distributor' THEN x.distributor_id ELSE x.sku_id END AS node_id,
-           CASE $1 WHEN 'national' THEN 'National' WHEN 'zone' THEN g.zone_name WHEN 'region' THEN g.region_name
-                WHEN 'distributor' THEN g.distributor_name ELSE k.name END AS node_name,
-           CASE $1 WHEN 'region' THEN g.zone_id WHEN 'distributor' THEN g.region_id WHEN 'sku' THEN x.distributor_id
-                END AS parent_id
+           n.node_id, n.node_name, n.parent_id
     FROM stock_alerts x
     LEFT JOIN distributor_geography g ON g.distributor_id = x.distributor_id
     LEFT JOIN skus k ON k.sku_id = x.sku_id
+    CROSS JOIN LATERAL stock_node($1, x.distributor_id, x.sku_id, k.name, g) n
     WHERE x.status = 'raised' AND ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR x.sku_id = $4)
       AND ($5::text IS NULL OR x.kind = $5)
 )
@@ -113,15 +101,11 @@ WITH movements AS (
     FROM sales_daily s JOIN outlets o ON o.outlet_id = s.outlet_id WHERE s.day BETWEEN $6 AND $7
 ), placed AS (
     SELECT x.primary_value, x.primary_units, x.secondary_value, x.secondary_units,
-           CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN g.zone_id WHEN 'region' THEN g.region_id
-                WHEN 'distributor' THEN x.distributor_id ELSE x.sku_id END AS node_id,
-           CASE $1 WHEN 'national' THEN 'National' WHEN 'zone' THEN g.zone_name WHEN 'region' THEN g.region_name
-                WHEN 'distributor' THEN g.distributor_name ELSE k.name END AS node_name,
-           CASE $1 WHEN 'region' THEN g.zone_id WHEN 'distributor' THEN g.region_id WHEN 'sku' THEN x.distributor_id
-                END AS parent_id
+           n.node_id, n.node_name, n.parent_id
     FROM movements x
     LEFT JOIN distributor_geography g ON g.distributor_id = x.distributor_id
     LEFT JOIN skus k ON k.sku_id = x.sku_id
+    CROSS JOIN LATERAL stock_node($1, x.distributor_id, x.sku_id, k.name, g) n
     WHERE ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR x.sku_id = $4)
 )
 SELECT node_id, max(node_name) AS name, sum(primary_value) AS primary_value, sum(primary_units) AS primary_units,

@@ -7,7 +7,7 @@ of the set of events, so neither arrival order nor duplicates change any figure.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -119,6 +119,11 @@ class TouchedPositions:
             self.cause[key] = cause
 
 
+def _columns(rows: Sequence[Movement] | Sequence[CountLine]) -> list[list[object]]:
+    """Rows as one list per field, for the unnest() inserts (whose column order is the dataclass field order)."""
+    return [list(column) for column in zip(*(astuple(row) for row in rows), strict=True)]
+
+
 async def record(
     conn: asyncpg.Connection,
     movements: Sequence[Movement],
@@ -128,30 +133,11 @@ async def record(
     """Store a batch's movements, counts and order outcomes (distributor, order, delivered, cancelled)."""
     touched = TouchedPositions()
     if movements:
-        await conn.execute(
-            _INSERT_MOVEMENTS,
-            [m.event_id for m in movements],
-            [m.line_no for m in movements],
-            [m.distributor_id for m in movements],
-            [m.sku_id for m in movements],
-            [m.occurred_at for m in movements],
-            [m.kind for m in movements],
-            [m.delta for m in movements],
-            [m.order_id for m in movements],
-        )
+        await conn.execute(_INSERT_MOVEMENTS, *_columns(movements))
     for m in movements:
         touched.touch((m.distributor_id, m.sku_id), m.occurred_at, m.event_id)
     if counts:
-        await conn.execute(
-            _INSERT_COUNTS,
-            [c.event_id for c in counts],
-            [c.sku_id for c in counts],
-            [c.count_id for c in counts],
-            [c.distributor_id for c in counts],
-            [c.counted_at for c in counts],
-            [c.quantity for c in counts],
-            [c.purpose for c in counts],
-        )
+        await conn.execute(_INSERT_COUNTS, *_columns(counts))
     for c in counts:
         touched.touch((c.distributor_id, c.sku_id), c.counted_at, c.event_id)
     if settled_orders:
