@@ -13,7 +13,14 @@ from sellthrough_contracts.reference import (
     RepRegistered,
     SkuRegistered,
 )
-from sellthrough_contracts.schemes import SchemeAmended, SchemeEnded, SchemeLaunched
+from sellthrough_contracts.schemes import (
+    ClaimAssessed,
+    SchemeAmended,
+    SchemeApplied,
+    SchemeClaimSubmitted,
+    SchemeEnded,
+    SchemeLaunched,
+)
 from sellthrough_contracts.stock import StockAlertRaised, StockPositionChanged, StockVarianceRecorded
 from sellthrough_contracts.trade import (
     OrderCancelled,
@@ -43,7 +50,10 @@ AnyEvent = Annotated[
     | StockAlertRaised
     | SchemeLaunched
     | SchemeAmended
-    | SchemeEnded,
+    | SchemeEnded
+    | SchemeClaimSubmitted
+    | SchemeApplied
+    | ClaimAssessed,
     Field(discriminator="event_type"),
 ]
 """Every event type; the one list to extend when adding one."""

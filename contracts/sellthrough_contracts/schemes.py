@@ -25,6 +25,7 @@ every SKU). An order is targeted when every non-empty `targeting` dimension cont
 
 from decimal import Decimal
 from typing import Annotated, Literal, Self
+from uuid import UUID
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
@@ -221,3 +222,111 @@ class SchemeEnded(Envelope):
 
     def partition_key(self) -> str:
         return self.payload.scheme_id
+
+
+class ClaimLineSubmitted(Payload):
+    outlet_id: Id
+    amount: Money = Field(description="What the distributor claims for this outlet.")
+    order_id: Id | None = Field(default=None, description="The order the amount is for, when the claim names one.")
+
+
+class SchemeClaimSubmittedPayload(Payload):
+    claim_id: Id = Field(description="The distributor's claim number; unique per distributor.")
+    scheme_id: Id
+    distributor_id: Id
+    period_from: AwareDatetime = Field(description="First instant (event time) of orders claimed for.")
+    period_to: AwareDatetime = Field(description="Exclusive end of the claimed period.")
+    claimed_amount: Money
+    lines: list[ClaimLineSubmitted] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.period_to <= self.period_from:
+            raise ValueError("period_to must be after period_from (period_to is exclusive)")
+        # Money is settled in cents: a claim in fractions of a cent cannot be paid as claimed.
+        amounts = [self.claimed_amount, *(line.amount for line in self.lines)]
+        if any(amount != amount.quantize(Decimal("0.01")) for amount in amounts):
+            raise ValueError("claimed amounts must be whole cents")
+        if self.lines and sum((line.amount for line in self.lines), Decimal(0)) != self.claimed_amount:
+            raise ValueError("claim lines must add up to claimed_amount")
+        return self
+
+
+class SchemeClaimSubmitted(Envelope):
+    """A distributor's claim for a scheme's benefits it passed on, posted by a connector or an admin."""
+
+    event_type: Literal["SchemeClaimSubmitted"] = "SchemeClaimSubmitted"
+    payload: SchemeClaimSubmittedPayload
+
+    def partition_key(self) -> str:
+        return self.payload.scheme_id
+
+
+class SchemeAppliedPayload(Payload):
+    """What one order was granted under one scheme. A later `revision` for the same (scheme_id,
+    order_event_id) replaces the earlier one: budgets are re-allocated by event time when a late order
+    arrives, and a cancelled order drops to zero."""
+
+    scheme_id: Id
+    order_event_id: UUID = Field(description="The OrderCaptured event the benefit is for.")
+    order_id: Id
+    outlet_id: Id
+    distributor_id: Id
+    order_occurred_at: AwareDatetime
+    qualifying_units: int = Field(ge=0)
+    discount_value: Money
+    free_units: int = Field(ge=0)
+    free_units_cost: Money
+    limited_by: Literal["total_budget", "per_outlet_budget"] | None = None
+    revision: int = Field(ge=1)
+
+
+class SchemeApplied(Envelope):
+    event_type: Literal["SchemeApplied"] = "SchemeApplied"
+    payload: SchemeAppliedPayload
+
+    def partition_key(self) -> str:
+        return self.payload.distributor_id
+
+
+ClaimReason = Literal[
+    "no_captured_order",
+    "order_outside_validity",
+    "outlet_not_targeted",
+    "excluded_by_stacking",
+    "slab_not_reached",
+    "budget_exhausted",
+    "claimed_more_than_entitled",
+    "unknown_scheme",
+]
+
+
+class ClaimLineAssessed(Payload):
+    outlet_id: Id
+    order_id: Id | None = None
+    claimed: Money
+    entitled: Money
+    approved: Money
+    over_claim: Money
+    reasons: list[ClaimReason] = Field(default_factory=list)
+
+
+class ClaimAssessedPayload(Payload):
+    claim_id: Id
+    scheme_id: Id
+    distributor_id: Id
+    claimed: Money
+    entitled: Money
+    approved: Money
+    over_claim: Money = Field(description="claimed - approved.")
+    reasons: list[ClaimReason] = Field(default_factory=list)
+    lines: list[ClaimLineAssessed] = Field(default_factory=list)
+    revision: int = Field(ge=1, description="Raised when the claim is assessed again (the same claim resubmitted).")
+
+
+class ClaimAssessed(Envelope):
+    event_type: Literal["ClaimAssessed"] = "ClaimAssessed"
+    payload: ClaimAssessedPayload
+
+    def partition_key(self) -> str:
+        return self.payload.distributor_id

@@ -48,11 +48,18 @@ STOCK = Topic(
 SCHEMES = Topic(
     name="sellthrough.schemes.v1",
     partitions=3,
-    event_types=frozenset({"SchemeLaunched", "SchemeAmended", "SchemeEnded"}),
-    description="Trade scheme definitions and their changes, keyed by scheme id.",
+    event_types=frozenset({"SchemeLaunched", "SchemeAmended", "SchemeEnded", "SchemeClaimSubmitted"}),
+    description="Trade scheme definitions and their changes, and distributors' claims, keyed by scheme id.",
 )
 
-TOPICS: tuple[Topic, ...] = (REFERENCE, TRADE, STOCK, SCHEMES)
+SCHEME_RESULTS = Topic(
+    name="sellthrough.scheme-results.v1",
+    partitions=6,
+    event_types=frozenset({"SchemeApplied", "ClaimAssessed"}),
+    description="Derived by scheme-engine: benefits granted per order and claim assessments, keyed by distributor id.",
+)
+
+TOPICS: tuple[Topic, ...] = (REFERENCE, TRADE, STOCK, SCHEMES, SCHEME_RESULTS)
 
 _TOPIC_BY_EVENT_TYPE = {event_type: topic for topic in TOPICS for event_type in topic.event_types}
 

@@ -10,7 +10,15 @@ from sellthrough_runtime.auth import Principal, Role
 FIELD_EVENT_TYPES = frozenset({"OrderCaptured", "OrderCancelled", "ReturnRecorded"})
 """What a rep records at the outlet: orders, cancellations of them, goods a retailer hands back."""
 CONNECTOR_EVENT_TYPES = frozenset(
-    {"PrimaryInvoiced", "StockCounted", "OrderDelivered", "OrderCancelled", "ReturnRecorded", "StockAdjusted"}
+    {
+        "PrimaryInvoiced",
+        "StockCounted",
+        "OrderDelivered",
+        "OrderCancelled",
+        "ReturnRecorded",
+        "StockAdjusted",
+        "SchemeClaimSubmitted",
+    }
 )
 """What ERP and distributor systems report. Derived events (stock, schemes) are never accepted over HTTP."""
 
