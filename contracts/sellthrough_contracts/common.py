@@ -5,10 +5,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")]
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """A business identifier from the brand's masters: 1-64 characters, no spaces (safe in URLs and keys)."""
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NAME_PATTERN)]
+"""Free text such as a shop name: no control characters (a NUL byte, for one, cannot be stored)."""
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
 """A non-negative amount in the brand's currency."""

@@ -106,6 +106,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=getattr(error, "headers", None),
         )
 
+    @app.exception_handler(asyncpg.DataError)
+    async def _unstorable(request: Request, error: asyncpg.DataError) -> JSONResponse:
+        # Postgres refused a value that passed validation (say, a character it cannot store): the input's fault.
+        log.info("value refused by the database", extra={"path": request.url.path, "error": str(error)})
+        return problem_response(
+            422, "invalid-value", "A value in the request cannot be used.", str(error), instance=request.url.path
+        )
+
     @app.exception_handler(asyncpg.PostgresConnectionError)
     @app.exception_handler(asyncpg.InterfaceError)
     @app.exception_handler(asyncpg.CannotConnectNowError)

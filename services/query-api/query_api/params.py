@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Query
 
+from sellthrough_contracts.common import ID_PATTERN, NAME_PATTERN
 from sellthrough_runtime.problems import ProblemError
 
 MAX_RANGE_DAYS = 366
@@ -14,10 +15,11 @@ DateFrom = Annotated[
     date | None, Query(alias="from", description="First day, inclusive (default: 29 days before `to`).")
 ]
 DateTo = Annotated[date | None, Query(alias="to", description="Last day, inclusive (default: today).")]
-Brand = Annotated[str | None, Query(max_length=200, description="Only this brand.")]
-Sku = Annotated[str | None, Query(alias="sku", max_length=64, description="Only this SKU.")]
+Brand = Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN, description="Only this brand.")]
+Sku = Annotated[str | None, Query(alias="sku", pattern=ID_PATTERN, description="Only this SKU.")]
 ParentId = Annotated[
-    str | None, Query(max_length=64, description="Only nodes under this parent (the level above `level`).")
+    str | None,
+    Query(pattern=ID_PATTERN, description="Only nodes under this parent (the level above `level`)."),
 ]
 Limit = Annotated[int, Query(ge=1, le=5000, description="Rows returned, largest first.")]
 
