@@ -1,20 +1,39 @@
-"""Composition root for scheme-engine. Its consumers arrive with their issue; today it runs its migrations (the
-runtime's outbox, offsets and dead-letter tables in its own schema) and serves health and metrics."""
+"""Composition root for scheme-engine: the evaluation consumer and the outbox relay of its derived events."""
 
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
-from sellthrough_runtime.app import create_service_app
+from scheme_engine.handler import SCHEME_ENGINE_TYPES, scheme_handler
+from sellthrough_contracts.topics import REFERENCE, SCHEMES, TRADE
+from sellthrough_runtime.app import Job, ServiceContext, create_service_app
+from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.settings import ServiceSettings
 
 SERVICE = "scheme-engine"
 SCHEMA = "scheme_engine"
+EVALUATION_GROUP = "scheme-engine.evaluation"
 
 
 class Settings(ServiceSettings):
     http_port: int = 8003
+
+
+async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
+    settings = context.settings
+    return {
+        "outbox-relay": OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE).run,
+        "evaluation-consumer": consumer_job(
+            pool=context.pool,
+            settings=settings,
+            group_id=EVALUATION_GROUP,
+            topics=[REFERENCE.name, SCHEMES.name, TRADE.name],
+            handler=scheme_handler(),
+            wanted_types=SCHEME_ENGINE_TYPES,
+        ),
+    }
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -23,7 +42,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         schema=SCHEMA,
         migrations_dir=Path(__file__).parent / "migrations",
         settings=settings or Settings(),
-        description="Trade-scheme evaluation and claim assessment (issue 4).",
+        start_jobs=_start_jobs,
+        description="Trade-scheme evaluation of every order (SchemeApplied) and claim assessment (ClaimAssessed).",
     )
 
 

@@ -1,0 +1,97 @@
+"""SchemeApplied and ClaimAssessed events, ready for the outbox."""
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from scheme_engine.domain import ClaimAssessment
+from scheme_engine.grants import Grant
+from sellthrough_contracts import Envelope
+from sellthrough_contracts.schemes import (
+    ClaimAssessed,
+    ClaimAssessedPayload,
+    ClaimLineAssessed,
+    ClaimReason,
+    SchemeApplied,
+    SchemeAppliedPayload,
+)
+
+SOURCE = "scheme-engine"
+
+
+def _envelope_fields(occurred_at: datetime, cause: uuid.UUID) -> dict[str, object]:
+    return {
+        "event_id": uuid.uuid4(),
+        "occurred_at": occurred_at,
+        "recorded_at": datetime.now(UTC),
+        "source": SOURCE,
+        "actor": SOURCE,
+        "causation_id": cause,
+    }
+
+
+def scheme_applied(granted: Grant, revision: int) -> Envelope:
+    event = SchemeApplied(
+        **_envelope_fields(granted.occurred_at, granted.order_event_id),  # type: ignore[arg-type]
+        payload=SchemeAppliedPayload(
+            scheme_id=granted.scheme_id,
+            order_event_id=granted.order_event_id,
+            order_id=granted.order_id,
+            outlet_id=granted.outlet_id,
+            distributor_id=granted.distributor_id,
+            order_occurred_at=granted.occurred_at,
+            qualifying_units=granted.qualifying_units,
+            discount_value=granted.discount_value,
+            free_units=granted.free_units,
+            free_units_cost=granted.free_units_cost,
+            limited_by=granted.limited_by,  # type: ignore[arg-type]
+            revision=revision,
+        ),
+    )
+    return event.stamped(event.recorded_at or datetime.now(UTC))
+
+
+def claim_assessed(assessment: ClaimAssessment, occurred_at: datetime, cause: uuid.UUID, revision: int) -> Envelope:
+    event = ClaimAssessed(
+        **_envelope_fields(occurred_at, cause),  # type: ignore[arg-type]
+        payload=ClaimAssessedPayload(
+            claim_id=assessment.claim_id,
+            scheme_id=assessment.scheme_id,
+            distributor_id=assessment.distributor_id,
+            claimed=assessment.claimed_amount,
+            entitled=assessment.entitled_amount,
+            approved=assessment.approved_amount,
+            over_claim=assessment.over_claim_amount,
+            reasons=list(assessment.reasons),
+            lines=[
+                ClaimLineAssessed(
+                    outlet_id=line.outlet_id,
+                    order_id=line.order_id,
+                    claimed=line.claimed_amount,
+                    entitled=line.entitled_amount,
+                    approved=line.approved_amount,
+                    over_claim=line.over_claim_amount,
+                    reasons=list(line.reasons),
+                )
+                for line in assessment.lines
+            ],
+            revision=revision,
+        ),
+    )
+    return event.stamped(event.recorded_at or datetime.now(UTC))
+
+
+def unknown_scheme_assessment(claim_id: str, scheme_id: str, distributor_id: str, claimed: Decimal) -> ClaimAssessment:
+    """A claim for a scheme the engine never saw: nothing is entitled, everything is over-claimed."""
+    reasons: tuple[ClaimReason, ...] = ("unknown_scheme",)
+    return ClaimAssessment(
+        claim_id=claim_id,
+        scheme_id=scheme_id,
+        distributor_id=distributor_id,
+        claimed_amount=claimed,
+        entitled_amount=Decimal("0.00"),
+        over_claim_amount=claimed,
+        approved_amount=Decimal("0.00"),
+        reasons=reasons,  # type: ignore[arg-type]
+        lines=(),
+    )

@@ -1,0 +1,78 @@
+"""Applies a batch of reference, scheme and trade events and emits the benefits and assessments that changed.
+
+One call = one Postgres transaction (the consumer's). Steps:
+1. store masters, scheme events, orders and cancellations (state survives restarts; SchemesState is rebuilt
+   from the stored scheme events every batch);
+2. evaluate the orders that need it: new orders, and every stored order inside the validity window of a
+   scheme whose definition changed (a new scheme can also change how others stack on those orders); the
+   result replaces what those orders earned, and cancelled orders earn nothing;
+3. re-allocate the budget of every scheme whose earned set or definition changed (grants.py) and emit
+   SchemeApplied for the grants that changed;
+4. assess the batch's claims (claims.py) and emit ClaimAssessed.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from scheme_engine import derived, store
+from scheme_engine.claims import assess_claims
+from scheme_engine.domain import SchemeEvent, SchemesState, evaluate
+from scheme_engine.grants import reallocate
+from scheme_engine.masters import MASTER_TYPES, upsert_masters
+from sellthrough_contracts import Envelope
+from sellthrough_contracts.schemes import SchemeAmended, SchemeClaimSubmitted, SchemeEnded, SchemeLaunched
+from sellthrough_contracts.topics import SCHEMES
+from sellthrough_contracts.trade import OrderCancelled, OrderCaptured
+from sellthrough_runtime.applier import Handler
+from sellthrough_runtime.outbox import append_to_outbox
+
+SCHEME_ENGINE_TYPES = MASTER_TYPES | SCHEMES.event_types | {"OrderCaptured", "OrderCancelled"}
+
+
+def scheme_handler() -> Handler:
+    async def apply(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        await upsert_masters(conn, events)
+        scheme_events: list[SchemeEvent] = [
+            e for e in events if isinstance(e, SchemeLaunched | SchemeAmended | SchemeEnded)
+        ]
+        orders = [e for e in events if isinstance(e, OrderCaptured)]
+        claims = [e for e in events if isinstance(e, SchemeClaimSubmitted)]
+        await store.store_scheme_events(conn, scheme_events)
+        await store.store_orders(conn, orders)
+        cancelled = await store.store_cancellations(conn, [e for e in events if isinstance(e, OrderCancelled)])
+        state = await store.load_schemes(conn)
+
+        redefined = {e.payload.scheme_id for e in scheme_events}
+        to_evaluate = {o.event_id for o in orders} | set(cancelled)
+        for window in _windows(state, redefined):
+            to_evaluate.update(await store.orders_between(conn, *window))
+        touched = set(redefined)
+        if to_evaluate:
+            contexts = await store.order_contexts(conn, to_evaluate)
+            # Budgets are allocated per scheme below, from what each order earned: evaluate without a ledger.
+            earned = [benefit for order in contexts for benefit in evaluate(order, state)]
+            touched |= await store.replace_earned(conn, sorted(to_evaluate), earned)
+
+        emitted: list[Envelope] = []
+        for scheme_id in sorted(touched):
+            for grant, revision in await reallocate(conn, scheme_id, state.get(scheme_id)):
+                emitted.append(derived.scheme_applied(grant, revision))
+        emitted += await assess_claims(conn, claims, state)
+        await append_to_outbox(conn, emitted)
+
+    return apply
+
+
+def _windows(state: SchemesState, scheme_ids: set[str]) -> list[tuple[datetime, datetime]]:
+    """Event-time windows in which orders may earn under any version of these schemes."""
+    windows = []
+    for scheme_id in sorted(scheme_ids):
+        history = state.get(scheme_id)
+        versions = history.versions if history is not None else ()
+        if versions:
+            windows.append(
+                (min(v.definition.valid_from for v in versions), max(v.definition.valid_to for v in versions))
+            )
+    return windows
