@@ -10,10 +10,12 @@ from fastapi import FastAPI
 from query_api.api import router as sales_router
 from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
 from query_api.sales import apply_orders
+from query_api.schemes import SCHEME_TYPES, apply_scheme_events
+from query_api.schemes_api import router as schemes_router
 from query_api.stock import STOCK_TYPES, apply_stock_events
 from query_api.stock_api import router as stock_router
 from sellthrough_contracts import Envelope
-from sellthrough_contracts.topics import REFERENCE, STOCK, TRADE
+from sellthrough_contracts.topics import REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK, TRADE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app
 from sellthrough_runtime.applier import Handler
 from sellthrough_runtime.consumer import consumer_job
@@ -35,6 +37,7 @@ def projection_handler(settings: ServiceSettings) -> Handler:
         await apply_reference_events(conn, events)
         await apply_orders(conn, events, zone)
         await apply_stock_events(conn, events)
+        await apply_scheme_events(conn, events)
 
     return apply
 
@@ -46,9 +49,9 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
             pool=context.pool,
             settings=settings,
             group_id=PROJECTION_GROUP,
-            topics=[REFERENCE.name, TRADE.name, STOCK.name],
+            topics=[REFERENCE.name, TRADE.name, STOCK.name, SCHEMES.name, SCHEME_RESULTS.name],
             handler=projection_handler(settings),
-            wanted_types=REFERENCE_TYPES | STOCK_TYPES | {"OrderCaptured"},
+            wanted_types=REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | {"OrderCaptured"},
         ),
     }
 
@@ -60,7 +63,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         schema=SCHEMA,
         migrations_dir=Path(__file__).parent / "migrations",
         settings=settings,
-        routers=[sales_router, stock_router],
+        routers=[sales_router, stock_router, schemes_router],
         start_jobs=_start_jobs,
         description="Drill-down over secondary sales, distributor stock, stock alerts and sell-in vs sell-through.",
     )

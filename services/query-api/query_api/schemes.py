@@ -1,0 +1,122 @@
+"""Projections of scheme definitions (schemes topic) and of scheme-engine's results (scheme-results topic)."""
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from sellthrough_contracts import Envelope
+from sellthrough_contracts.schemes import ClaimAssessed, SchemeAmended, SchemeApplied, SchemeEnded, SchemeLaunched
+
+SCHEME_TYPES = frozenset({"SchemeLaunched", "SchemeAmended", "SchemeEnded", "SchemeApplied", "ClaimAssessed"})
+
+# A later recorded definition wins (occurred_at, then event id), as in the engine's budget_definition.
+_UPSERT_DEFINITION = """
+INSERT INTO scheme_definitions (scheme_id, name, benefit_kind, valid_from, valid_to, total_budget, zone_ids,
+    region_ids, distributor_ids, channels, outlet_classes, outlet_ids, sku_ids, brands, recorded_at, recorded_event)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+ON CONFLICT (scheme_id) DO UPDATE SET name = excluded.name, benefit_kind = excluded.benefit_kind,
+    valid_from = excluded.valid_from, valid_to = excluded.valid_to, total_budget = excluded.total_budget,
+    zone_ids = excluded.zone_ids, region_ids = excluded.region_ids, distributor_ids = excluded.distributor_ids,
+    channels = excluded.channels, outlet_classes = excluded.outlet_classes, outlet_ids = excluded.outlet_ids,
+    sku_ids = excluded.sku_ids, brands = excluded.brands, recorded_at = excluded.recorded_at,
+    recorded_event = excluded.recorded_event
+WHERE (scheme_definitions.recorded_at, scheme_definitions.recorded_event)
+    < (excluded.recorded_at, excluded.recorded_event)
+"""
+_UPSERT_END = """
+INSERT INTO scheme_ends (scheme_id, ended_at, recorded_at, recorded_event) VALUES ($1, $2, $3, $4)
+ON CONFLICT (scheme_id) DO UPDATE SET ended_at = excluded.ended_at, recorded_at = excluded.recorded_at,
+    recorded_event = excluded.recorded_event
+WHERE (scheme_ends.recorded_at, scheme_ends.recorded_event) < (excluded.recorded_at, excluded.recorded_event)
+"""
+_UPSERT_APPLIED = """
+INSERT INTO scheme_applied (scheme_id, order_event_id, order_id, outlet_id, distributor_id, order_occurred_at,
+    qualifying_units, discount_value, free_units, free_units_cost, revision)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (scheme_id, order_event_id) DO UPDATE SET qualifying_units = excluded.qualifying_units,
+    discount_value = excluded.discount_value, free_units = excluded.free_units,
+    free_units_cost = excluded.free_units_cost, revision = excluded.revision
+WHERE scheme_applied.revision < excluded.revision
+"""
+_UPSERT_CLAIM = """
+INSERT INTO claim_assessments (distributor_id, claim_id, scheme_id, claimed, entitled, approved, over_claim,
+    reasons, lines, assessed_at, revision)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (distributor_id, claim_id) DO UPDATE SET scheme_id = excluded.scheme_id, claimed = excluded.claimed,
+    entitled = excluded.entitled, approved = excluded.approved, over_claim = excluded.over_claim,
+    reasons = excluded.reasons, lines = excluded.lines, assessed_at = excluded.assessed_at,
+    revision = excluded.revision
+WHERE claim_assessments.revision < excluded.revision
+"""
+
+
+async def apply_scheme_events(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+    definitions, ends, applied, claims = [], [], [], []
+    for e in events:
+        if isinstance(e, SchemeLaunched | SchemeAmended):
+            d, t, products = e.payload, e.payload.targeting, e.payload.applies_to
+            definitions.append(
+                (
+                    d.scheme_id,
+                    d.name,
+                    d.benefit.kind,
+                    d.valid_from,
+                    d.valid_to,
+                    d.total_budget,
+                    t.zone_ids,
+                    t.region_ids,
+                    t.distributor_ids,
+                    t.channels,
+                    t.outlet_classes,
+                    t.outlet_ids,
+                    products.sku_ids,
+                    products.brands,
+                    e.occurred_at,
+                    e.event_id,
+                )
+            )
+        elif isinstance(e, SchemeEnded):
+            ends.append((e.payload.scheme_id, e.payload.ended_at, e.occurred_at, e.event_id))
+        elif isinstance(e, SchemeApplied):
+            a = e.payload
+            applied.append(
+                (
+                    a.scheme_id,
+                    a.order_event_id,
+                    a.order_id,
+                    a.outlet_id,
+                    a.distributor_id,
+                    a.order_occurred_at,
+                    a.qualifying_units,
+                    a.discount_value,
+                    a.free_units,
+                    a.free_units_cost,
+                    a.revision,
+                )
+            )
+        elif isinstance(e, ClaimAssessed):
+            c = e.payload
+            claims.append(
+                (
+                    c.distributor_id,
+                    c.claim_id,
+                    c.scheme_id,
+                    c.claimed,
+                    c.entitled,
+                    c.approved,
+                    c.over_claim,
+                    list(c.reasons),
+                    [line.model_dump(mode="json") for line in c.lines],
+                    e.occurred_at,
+                    c.revision,
+                )
+            )
+    for sql, rows in (
+        (_UPSERT_DEFINITION, definitions),
+        (_UPSERT_END, ends),
+        (_UPSERT_APPLIED, applied),
+        (_UPSERT_CLAIM, claims),
+    ):
+        if rows:
+            # Two revisions of one row may share a batch: the WHERE clauses keep the newest either way.
+            await conn.executemany(sql, rows)

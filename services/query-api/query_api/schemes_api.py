@@ -1,0 +1,197 @@
+"""HTTP API over scheme performance, lift and claim assessments."""
+
+from dataclasses import asdict
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
+
+from query_api.params import today_in
+from query_api.scheme_lift import lift
+from query_api.scheme_queries import GroupSales, claims, leakage, lift_inputs, scheme_figures
+from sellthrough_runtime.app import ServiceContext
+from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.problems import ProblemError
+
+router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
+SchemeIdQuery = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only this scheme.")]
+DistributorIdQuery = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only this distributor.")]
+Limit = Annotated[int, Query(ge=1, le=5000, description="Rows returned.")]
+
+
+class SchemeSummary(BaseModel):
+    scheme_id: str
+    name: str
+    benefit_kind: str
+    valid_from: AwareDatetime
+    valid_to: AwareDatetime
+    ended_at: AwareDatetime | None
+    total_budget: Decimal | None
+    outlets_reached: int = Field(description="Outlets granted a benefit.")
+    orders: int = Field(description="Orders granted a benefit.")
+    units: int = Field(description="Qualifying units on those orders.")
+    discount_value: Decimal
+    free_units: int
+    free_units_cost: Decimal
+    cost: Decimal = Field(description="discount_value + free_units_cost.")
+    claims: int
+    claimed: Decimal
+    approved: Decimal
+    over_claim: Decimal = Field(description="Leakage: claimed beyond what orders earned.")
+
+
+class SchemesResponse(BaseModel):
+    schemes: list[SchemeSummary]
+
+
+class GroupFigures(BaseModel):
+    outlets: int
+    during_units: int
+    pre_units: int
+    during_value: float
+    pre_value: float
+
+
+class LiftFigures(BaseModel):
+    period_from: date
+    period_to: date
+    pre_period_from: date
+    days: int
+    targeted: GroupFigures
+    control: GroupFigures = Field(description="Untargeted outlets of the same channel and class.")
+    targeted_growth_pct: float | None = Field(description="Targeted outlets vs their own pre-period.")
+    control_growth_pct: float | None
+    expected_units: float = Field(description="Targeted pre-period units x the control group's growth.")
+    incremental_units: float
+    cost_per_incremental_unit: float | None
+
+
+class LeakageRow(BaseModel):
+    distributor_id: str
+    claims: int
+    claimed: Decimal
+    entitled: Decimal
+    approved: Decimal
+    over_claim: Decimal
+
+
+class SchemeDetail(SchemeSummary):
+    lift: LiftFigures | None = Field(description="Null until the scheme has run a day.")
+    leakage: list[LeakageRow] = Field(description="Over-claims by distributor, largest first.")
+
+
+class ClaimLine(BaseModel):
+    outlet_id: str
+    order_id: str | None
+    claimed: Decimal
+    entitled: Decimal
+    approved: Decimal
+    over_claim: Decimal
+    reasons: list[str]
+
+
+class ClaimRow(BaseModel):
+    claim_id: str
+    scheme_id: str
+    distributor_id: str
+    claimed: Decimal
+    entitled: Decimal
+    approved: Decimal
+    over_claim: Decimal
+    reasons: list[str]
+    lines: list[ClaimLine]
+    assessed_at: datetime
+    revision: int
+
+
+class ClaimsResponse(BaseModel):
+    claims: list[ClaimRow]
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {
+        "scheme_id": row["scheme_id"],
+        "name": row["name"],
+        "benefit_kind": row["benefit_kind"],
+        "valid_from": row["valid_from"],
+        "valid_to": row["valid_to"],
+        "ended_at": row["ended_at"],
+        "total_budget": row["total_budget"],
+        "outlets_reached": row["outlets"],
+        "orders": row["orders"],
+        "units": row["units"],
+        "discount_value": row["discount_value"],
+        "free_units": row["free_units"],
+        "free_units_cost": row["free_units_cost"],
+        "cost": row["discount_value"] + row["free_units_cost"],
+        "claims": row["claims"],
+        "claimed": row["claimed"],
+        "approved": row["approved"],
+        "over_claim": row["over_claim"],
+    }
+
+
+def _group(sales: GroupSales) -> GroupFigures:
+    return GroupFigures(**asdict(sales))
+
+
+@router.get("/schemes", response_model=SchemesResponse, operation_id="list_schemes", tags=["schemes"])
+async def list_schemes(request: Request, limit: Limit = 500) -> SchemesResponse:
+    """Every scheme known, newest first, with reach, cost and claim leakage."""
+    context: ServiceContext = request.app.state.context
+    async with context.pool.acquire() as conn:
+        rows = await scheme_figures(conn, None, limit)
+    return SchemesResponse(schemes=[SchemeSummary(**_summary(row)) for row in rows])
+
+
+@router.get("/schemes/{scheme_id}", response_model=SchemeDetail, operation_id="get_scheme", tags=["schemes"])
+async def get_scheme(
+    request: Request, scheme_id: Annotated[str, Path(pattern=ID_PATTERN, description="The scheme.")]
+) -> SchemeDetail:
+    """One scheme's figures, its lift against its pre-period and comparable outlets, and leakage."""
+    context: ServiceContext = request.app.state.context
+    async with context.pool.acquire() as conn:
+        rows = await scheme_figures(conn, scheme_id, 1)
+        if not rows:
+            raise ProblemError(404, "unknown-scheme", f"No scheme '{scheme_id}' is known.")
+        inputs = await lift_inputs(conn, scheme_id, today_in(context.settings.zone), context.settings.business_timezone)
+        leaks = await leakage(conn, scheme_id)
+    summary = _summary(rows[0])
+    figures = None
+    if inputs is not None:
+        result = lift(inputs, summary["cost"])
+        figures = LiftFigures(
+            period_from=inputs.first_day,
+            period_to=inputs.last_day,
+            pre_period_from=inputs.pre_from,
+            days=inputs.days,
+            targeted=_group(inputs.targeted),
+            control=_group(inputs.control),
+            **asdict(result),
+        )
+    return SchemeDetail(
+        **summary, lift=figures, leakage=[LeakageRow(**{k: r[k] for k in LeakageRow.model_fields}) for r in leaks]
+    )
+
+
+@router.get("/claims", response_model=ClaimsResponse, operation_id="list_claims", tags=["schemes"])
+async def list_claims(
+    request: Request, scheme_id: SchemeIdQuery = None, distributor_id: DistributorIdQuery = None, limit: Limit = 500
+) -> ClaimsResponse:
+    """Claim assessments (newest revision of each), largest over-claim first."""
+    context: ServiceContext = request.app.state.context
+    async with context.pool.acquire() as conn:
+        rows = await claims(conn, scheme_id, distributor_id, limit)
+    return ClaimsResponse(
+        claims=[
+            ClaimRow(
+                **{k: row[k] for k in ClaimRow.model_fields if k != "lines"},
+                lines=[ClaimLine(**line) for line in row["lines"]],
+            )
+            for row in rows
+        ]
+    )
