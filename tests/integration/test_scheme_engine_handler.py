@@ -232,3 +232,32 @@ async def test_an_invalid_scheme_definition_is_dead_lettered_with_its_reason(
     assert await pool.fetchval("SELECT count(*) FROM scheme_events WHERE scheme_id = $1", scheme) == 0
     # The rest of the batch went ahead.
     assert await pool.fetchval("SELECT count(*) FROM orders WHERE event_id = $1", uuid.UUID(good["event_id"])) == 1
+
+
+async def test_a_claim_is_reassessed_when_a_late_order_changes_its_entitlement(
+    applier: BatchApplier, pool: asyncpg.Pool, start: datetime
+) -> None:
+    scheme = f"SCH-{uuid.uuid4().hex[:8]}"
+    claim = event(
+        "SchemeClaimSubmitted",
+        {
+            "claim_id": f"CLM-{scheme}",
+            "scheme_id": scheme,
+            "distributor_id": "D1",
+            "period_from": start.isoformat(),
+            "period_to": (start + timedelta(days=30)).isoformat(),
+            "claimed_amount": "10.50",
+        },
+        actor="erp-1",
+        occurred_at=start + timedelta(days=2),
+    )
+    await _apply(applier, [launch(scheme, start), claim])  # before the order reached the engine
+    await _apply(applier, [claim])  # a redelivery assesses nothing again
+    await _apply(applier, [order("O1", [("S1", 10)], occurred_at=start + timedelta(hours=1))])
+
+    rows = await pool.fetch("SELECT value FROM outbox WHERE event_type = 'ClaimAssessed' ORDER BY seq")
+    assessed = [p for p in (orjson.loads(r["value"])["payload"] for r in rows) if p["scheme_id"] == scheme]
+    assert [(p["revision"], Decimal(p["entitled"]), Decimal(p["over_claim"])) for p in assessed] == [
+        (1, Decimal(0), Decimal("10.50")),
+        (2, Decimal("10.50"), Decimal(0)),
+    ]

@@ -8,7 +8,8 @@ One call = one Postgres transaction (the consumer's). Steps:
    result replaces what those orders earned, and cancelled orders earn nothing;
 3. re-allocate the budget of every scheme whose earned set or definition changed (grants.py) and emit
    SchemeApplied for the grants that changed;
-4. assess the batch's claims (claims.py) and emit ClaimAssessed.
+4. assess the batch's claims, and re-assess the stored claims of every re-allocated scheme (claims.py);
+   emit ClaimAssessed for the assessments that changed.
 """
 
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from datetime import datetime
 import asyncpg
 
 from scheme_engine import derived, store
-from scheme_engine.claims import assess_claims
+from scheme_engine.claims import reassess_claims, store_claims
 from scheme_engine.domain import SchemeEvent, SchemesState, evaluate
 from scheme_engine.grants import reallocate
 from scheme_engine.masters import MASTER_TYPES, upsert_masters
@@ -59,7 +60,8 @@ def scheme_handler() -> Handler:
         for scheme_id in sorted(touched):
             for grant, revision in await reallocate(conn, scheme_id, state.get(scheme_id)):
                 emitted.append(derived.scheme_applied(grant, revision))
-        emitted += await assess_claims(conn, claims, state)
+        claimed = await store_claims(conn, claims)
+        emitted += await reassess_claims(conn, touched | claimed, state)
         await append_to_outbox(conn, emitted)
 
     return apply
