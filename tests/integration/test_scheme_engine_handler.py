@@ -261,3 +261,24 @@ async def test_a_claim_is_reassessed_when_a_late_order_changes_its_entitlement(
         (1, Decimal(0), Decimal("10.50")),
         (2, Decimal("10.50"), Decimal(0)),
     ]
+
+
+async def test_an_order_judged_before_its_masters_arrived_is_judged_again(
+    applier: BatchApplier, pool: asyncpg.Pool, start: datetime
+) -> None:
+    scheme = f"SCH-{uuid.uuid4().hex[:8]}"
+    brand, sku = f"Brand {scheme}", f"SKU-{scheme}"
+    taken = order("O1", [("S1", 1)], occurred_at=start + timedelta(hours=1))
+    taken["payload"]["lines"] = [{"sku_id": sku, "quantity": 10, "unit_price": "10.00"}]
+    await _apply(applier, [launch(scheme, start, applies_to={"brands": [brand]}), taken])
+    assert await applied_events(pool, scheme) == []  # the SKU's brand is not known yet: nothing qualifies
+
+    registered = event(
+        "SkuRegistered",
+        {"sku_id": sku, "name": "New tea", "brand": brand, "category": "tea", "list_price": "10.00"},
+        occurred_at=start,
+    )
+    await _apply(applier, [registered])
+
+    (granted,) = await applied_events(pool, scheme)
+    assert (Decimal(granted["discount_value"]), granted["revision"]) == (Decimal("10.00"), 1)

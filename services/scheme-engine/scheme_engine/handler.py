@@ -3,9 +3,10 @@
 One call = one Postgres transaction (the consumer's). Steps:
 1. store masters, scheme events, orders and cancellations (state survives restarts; SchemesState is rebuilt
    from the stored scheme events every batch);
-2. evaluate the orders that need it: new orders, and every stored order inside the validity window of a
-   scheme whose definition changed (a new scheme can also change how others stack on those orders); the
-   result replaces what those orders earned, and cancelled orders earn nothing;
+2. evaluate the orders that need it: new orders, every stored order inside the validity window of a scheme
+   whose definition changed (a new scheme can also change how others stack on those orders), and the
+   orders (inside any scheme's window) whose outlet, distributor, region or SKU master changed; the result
+   replaces what those orders earned, and cancelled orders earn nothing;
 3. re-allocate the budget of every scheme whose earned set or definition changed (grants.py) and emit
    SchemeApplied for the grants that changed;
 4. assess the batch's claims, and re-assess the stored claims of every re-allocated scheme (claims.py);
@@ -34,7 +35,7 @@ SCHEME_ENGINE_TYPES = MASTER_TYPES | SCHEMES.event_types | {"OrderCaptured", "Or
 
 def scheme_handler() -> Handler:
     async def apply(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        await upsert_masters(conn, events)
+        masters = await upsert_masters(conn, events)
         scheme_events: list[SchemeEvent] = [
             e for e in events if isinstance(e, SchemeLaunched | SchemeAmended | SchemeEnded)
         ]
@@ -49,6 +50,11 @@ def scheme_handler() -> Handler:
         to_evaluate = {o.event_id for o in orders} | set(cancelled)
         for window in _windows(state, redefined):
             to_evaluate.update(await store.orders_between(conn, *window))
+        all_schemes = _windows(state, set(state.schemes))
+        if masters and all_schemes:
+            # An order judged before its outlet's channel or its SKU's brand was known is judged again.
+            start, end = min(w[0] for w in all_schemes), max(w[1] for w in all_schemes)
+            to_evaluate.update(await store.orders_of_masters(conn, masters, start, end))
         touched = set(redefined)
         if to_evaluate:
             contexts = await store.order_contexts(conn, to_evaluate)

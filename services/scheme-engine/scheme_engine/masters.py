@@ -1,6 +1,12 @@
-"""This service's copy of the reference data targeting needs: upserts where a later occurred_at wins."""
+"""This service's copy of the reference data targeting needs: upserts where a later occurred_at wins.
+
+`upsert_masters` reports which masters actually changed, because an order evaluated before its outlet's
+channel or its SKU's brand was known must be evaluated again once they are (see handler.py).
+"""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
@@ -9,47 +15,76 @@ from sellthrough_contracts.reference import DistributorRegistered, GeographyDefi
 
 MASTER_TYPES = frozenset({"GeographyDefined", "DistributorRegistered", "OutletRegistered", "SkuRegistered"})
 
-_UPSERT_OUTLET = """
-INSERT INTO outlets (outlet_id, distributor_id, channel, outlet_class, occurred_at) VALUES ($1, $2, $3, $4, $5)
+# unnest() inserts every row in one round trip; rows are de-duplicated per key first, because one statement
+# may not update the same row twice.
+_UPSERT_OUTLETS = """
+INSERT INTO outlets (outlet_id, distributor_id, channel, outlet_class, occurred_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
 ON CONFLICT (outlet_id) DO UPDATE SET distributor_id = excluded.distributor_id, channel = excluded.channel,
     outlet_class = excluded.outlet_class, occurred_at = excluded.occurred_at
 WHERE outlets.occurred_at <= excluded.occurred_at
+RETURNING outlet_id AS id
 """
-_UPSERT_DISTRIBUTOR = """
-INSERT INTO distributors (distributor_id, region_id, occurred_at) VALUES ($1, $2, $3)
+_UPSERT_DISTRIBUTORS = """
+INSERT INTO distributors (distributor_id, region_id, occurred_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
 ON CONFLICT (distributor_id) DO UPDATE SET region_id = excluded.region_id, occurred_at = excluded.occurred_at
 WHERE distributors.occurred_at <= excluded.occurred_at
+RETURNING distributor_id AS id
 """
-_UPSERT_REGION = """
-INSERT INTO regions (region_id, zone_id, occurred_at) VALUES ($1, $2, $3)
+_UPSERT_REGIONS = """
+INSERT INTO regions (region_id, zone_id, occurred_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
 ON CONFLICT (region_id) DO UPDATE SET zone_id = excluded.zone_id, occurred_at = excluded.occurred_at
 WHERE regions.occurred_at <= excluded.occurred_at
+RETURNING region_id AS id
 """
-_UPSERT_SKU = """
-INSERT INTO skus (sku_id, brand, occurred_at) VALUES ($1, $2, $3)
+_UPSERT_SKUS = """
+INSERT INTO skus (sku_id, brand, occurred_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
 ON CONFLICT (sku_id) DO UPDATE SET brand = excluded.brand, occurred_at = excluded.occurred_at
 WHERE skus.occurred_at <= excluded.occurred_at
+RETURNING sku_id AS id
 """
 
 
-async def upsert_masters(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-    outlets, distributors, regions, skus = [], [], [], []
-    for e in events:
+@dataclass(frozen=True)
+class MasterChanges:
+    outlet_ids: list[str] = field(default_factory=list)
+    distributor_ids: list[str] = field(default_factory=list)
+    region_ids: list[str] = field(default_factory=list)
+    sku_ids: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.outlet_ids or self.distributor_ids or self.region_ids or self.sku_ids)
+
+
+async def upsert_masters(conn: asyncpg.Connection, events: Sequence[Envelope]) -> MasterChanges:
+    outlets: dict[str, tuple[Any, ...]] = {}
+    distributors: dict[str, tuple[Any, ...]] = {}
+    regions: dict[str, tuple[Any, ...]] = {}
+    skus: dict[str, tuple[Any, ...]] = {}
+    for e in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):  # the latest per key wins below
         if isinstance(e, OutletRegistered):
             p = e.payload
-            outlets.append((p.outlet_id, p.distributor_id, p.channel, p.outlet_class, e.occurred_at))
+            outlets[p.outlet_id] = (p.outlet_id, p.distributor_id, p.channel, p.outlet_class, e.occurred_at)
         elif isinstance(e, DistributorRegistered):
-            distributors.append((e.payload.distributor_id, e.payload.region_id, e.occurred_at))
+            distributors[e.payload.distributor_id] = (e.payload.distributor_id, e.payload.region_id, e.occurred_at)
         elif isinstance(e, GeographyDefined) and e.payload.level == "region":
             # Zones carry nothing targeting needs beyond their id, which regions already name.
-            regions.append((e.payload.geo_id, e.payload.parent_id, e.occurred_at))
+            regions[e.payload.geo_id] = (e.payload.geo_id, e.payload.parent_id, e.occurred_at)
         elif isinstance(e, SkuRegistered):
-            skus.append((e.payload.sku_id, e.payload.brand, e.occurred_at))
-    for sql, rows in (
-        (_UPSERT_OUTLET, outlets),
-        (_UPSERT_DISTRIBUTOR, distributors),
-        (_UPSERT_REGION, regions),
-        (_UPSERT_SKU, skus),
-    ):
-        if rows:
-            await conn.executemany(sql, rows)
+            skus[e.payload.sku_id] = (e.payload.sku_id, e.payload.brand, e.occurred_at)
+    return MasterChanges(
+        outlet_ids=await _upsert(conn, _UPSERT_OUTLETS, list(outlets.values())),
+        distributor_ids=await _upsert(conn, _UPSERT_DISTRIBUTORS, list(distributors.values())),
+        region_ids=await _upsert(conn, _UPSERT_REGIONS, list(regions.values())),
+        sku_ids=await _upsert(conn, _UPSERT_SKUS, list(skus.values())),
+    )
+
+
+async def _upsert(conn: asyncpg.Connection, sql: str, rows: list[tuple[Any, ...]]) -> list[str]:
+    if not rows:
+        return []
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    return [row["id"] for row in await conn.fetch(sql, *columns)]

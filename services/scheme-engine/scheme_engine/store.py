@@ -9,6 +9,7 @@ import orjson
 
 from scheme_engine.codec import dump_benefit, load_benefit
 from scheme_engine.domain import OrderContext, OutletProfile, SchemeBenefit, SchemeEvent, SchemesState
+from scheme_engine.masters import MasterChanges
 from sellthrough_contracts import decode_event
 from sellthrough_contracts.trade import OrderCancelled, OrderCaptured
 
@@ -83,6 +84,32 @@ async def store_cancellations(conn: asyncpg.Connection, cancels: Sequence[OrderC
 
 async def orders_between(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[UUID]:
     rows = await conn.fetch("SELECT event_id FROM orders WHERE occurred_at >= $1 AND occurred_at < $2", start, end)
+    return [row["event_id"] for row in rows]
+
+
+_ORDERS_OF_MASTERS = """
+SELECT o.event_id FROM orders o
+WHERE o.occurred_at >= $5 AND o.occurred_at < $6
+  AND (o.outlet_id = ANY($1::text[]) OR o.distributor_id = ANY($2::text[])
+       OR o.distributor_id IN (SELECT d.distributor_id FROM distributors d WHERE d.region_id = ANY($3::text[]))
+       OR EXISTS (SELECT 1 FROM jsonb_array_elements(o.body->'payload'->'lines') AS l(line)
+                  WHERE l.line->>'sku_id' = ANY($4::text[])))
+"""
+
+
+async def orders_of_masters(
+    conn: asyncpg.Connection, changes: MasterChanges, start: datetime, end: datetime
+) -> list[UUID]:
+    """Orders between start and end whose outlet, distributor, region or a SKU is among the changed masters."""
+    rows = await conn.fetch(
+        _ORDERS_OF_MASTERS,
+        changes.outlet_ids,
+        changes.distributor_ids,
+        changes.region_ids,
+        changes.sku_ids,
+        start,
+        end,
+    )
     return [row["event_id"] for row in rows]
 
 
