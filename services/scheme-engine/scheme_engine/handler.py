@@ -35,6 +35,11 @@ SCHEME_ENGINE_TYPES = MASTER_TYPES | SCHEMES.event_types | {"OrderCaptured", "Or
 
 def scheme_handler() -> Handler:
     async def apply(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        # One batch at a time across instances: a batch reads every scheme and re-allocates whole schemes, so
+        # two instances applying different partitions at once could each miss the other's orders or scheme
+        # events. The lock is held to the end of the consumer's transaction; every read below comes after
+        # it, so it sees what the previous holder committed.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('scheme-engine.evaluation'))")
         masters = await upsert_masters(conn, events)
         scheme_events: list[SchemeEvent] = [
             e for e in events if isinstance(e, SchemeLaunched | SchemeAmended | SchemeEnded)
