@@ -35,13 +35,14 @@ def up(
     console.print(f"[green]stack up[/] (logs in {root / 'logs'})")
     if demo_data:
         admin = tokens["admin"].token
-        counts = demo.post_all(state.urls["order-capture"], admin, brand.reference, "reference data")
-        console.print(f"reference data: {counts}")
-        demo.wait_for_masters(state.urls["order-capture"], admin, outlets)
-        counts = demo.post_all(state.urls["order-capture"], admin, brand.orders, "orders")
-        console.print(f"orders: {counts}")
+        posted_reference = demo.post_all(state.urls["order-capture"], admin, brand.reference, "reference data")
+        _report("reference data", posted_reference)
+        demo.wait_for_masters(state.urls["order-capture"], admin, brand.reference)
+        posted_orders = demo.post_all(state.urls["order-capture"], admin, brand.orders, "orders")
+        _report("orders", posted_orders)
         with console.status("waiting for query-api to project the demo orders..."):
-            demo.wait_for_sales_lines(state.urls["query-api"], tokens["analyst"].token, demo.line_count(brand.orders))
+            lines = demo.line_count(posted_orders.accepted)
+            demo.wait_for_sales_lines(state.urls["query-api"], tokens["analyst"].token, lines)
     example = root / "example.sh"
     example.write_text(
         demo.curl_example(
@@ -66,6 +67,12 @@ def status(root: Path = ROOT_OPTION) -> None:
         console.print("not running")
         raise typer.Exit(1)
     _print_summary(state, root.resolve())
+
+
+def _report(what: str, report: demo.PostReport) -> None:
+    console.print(f"{what}: {report.counts}")
+    for rejection in report.rejections[:10]:
+        console.print(f"  [yellow]rejected[/] {rejection}", highlight=False)
 
 
 def _print_summary(state: stack.StackState, root: Path) -> None:

@@ -4,7 +4,7 @@ brands and prices, reps, and a few weeks of orders with a weekly rhythm. Determi
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -262,11 +262,17 @@ def _batches(events: list[dict[str, Any]], size: int) -> Iterator[list[dict[str,
         yield events[start : start + size]
 
 
-def post_all(
-    base_url: str, token: str, events: list[dict[str, Any]], label: str, batch_size: int = 500
-) -> dict[str, int]:
-    """POST events in batches with a progress bar; returns counts by status. Raises on an HTTP error."""
-    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+@dataclass
+class PostReport:
+    counts: dict[str, int]
+    accepted: list[dict[str, Any]]
+    rejections: list[str]
+
+
+def post_all(base_url: str, token: str, events: list[dict[str, Any]], label: str, batch_size: int = 500) -> PostReport:
+    """POST events in batches with a progress bar; returns counts, the accepted events and why others were
+    rejected. Raises on an HTTP error."""
+    report = PostReport({"accepted": 0, "duplicate": 0, "rejected": 0}, [], [])
     with (
         httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client,
         Progress() as progress,
@@ -276,18 +282,53 @@ def post_all(
             response = client.post("/v1/events", json={"events": batch})
             response.raise_for_status()
             body = response.json()
-            for status in counts:
-                counts[status] += body[status]
+            for status in report.counts:
+                report.counts[status] += body[status]
+            for event, result in zip(batch, body["results"], strict=True):
+                if result["status"] == "accepted":
+                    report.accepted.append(event)
+                elif result["status"] == "rejected":
+                    report.rejections.append(
+                        f"{event['event_type']} {event['event_id']}: {result['reason']} ({result['detail']})"
+                    )
             progress.advance(task, len(batch))
-    return counts
+    return report
 
 
-def wait_for_masters(base_url: str, token: str, outlets: int, timeout: float = 120) -> None:
-    """Orders are validated against reference data, which reaches order-capture through Kafka: wait for it."""
+_MASTER_KINDS = {
+    "DistributorRegistered": ("distributors", "distributor_id"),
+    "OutletRegistered": ("outlets", "outlet_id"),
+    "SkuRegistered": ("skus", "sku_id"),
+    "RepRegistered": ("reps", "rep_id"),
+}
+
+
+def master_counts(reference: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """How many distinct masters of each kind order-capture checks orders against, in these events."""
+    ids: dict[str, set[str]] = {kind: set() for kind, _ in _MASTER_KINDS.values()}
+    for event in reference:
+        if event["event_type"] in _MASTER_KINDS:
+            kind, id_field = _MASTER_KINDS[event["event_type"]]
+            ids[kind].add(event["payload"][id_field])
+    return {kind: len(found) for kind, found in ids.items()}
+
+
+def wait_for_masters(
+    base_url: str,
+    token: str,
+    reference: Sequence[dict[str, Any]] | None = None,
+    *,
+    outlets: int | None = None,
+    timeout: float = 120,
+) -> None:
+    """Orders are validated against reference data, which reaches order-capture through Kafka, one partition
+    per entity key: wait until every kind of master in `reference` has arrived, not only the outlets."""
+    expected = master_counts(reference) if reference is not None else {"outlets": outlets or 0}
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=5) as client:
         while time.monotonic() < deadline:
-            if client.get("/v1/reference/status").json().get("outlets", 0) >= outlets:
+            known = client.get("/v1/reference/status").json()
+            if all(known.get(kind, 0) >= count for kind, count in expected.items()):
                 return
             time.sleep(0.2)
-    raise TimeoutError("order-capture did not receive the reference data in time; see .dev/logs")
+    raise TimeoutError(f"order-capture did not receive the reference data in time (expected {expected}); see logs")

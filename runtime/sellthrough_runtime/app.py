@@ -79,7 +79,11 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     start_jobs: StartJobs | None = None,
     description: str = "",
+    ready_without_kafka: bool = False,
 ) -> FastAPI:
+    """`ready_without_kafka`: stay ready while the broker is down (reported, not failed), for a service that
+    can still do its job then, as order-capture can: its outbox holds events until Kafka is back."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, settings.log_level)
@@ -147,7 +151,8 @@ def create_service_app(
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             checks["postgres"] = False
         checks["kafka"] = await _kafka_reachable(settings.kafka_bootstrap_servers)
-        if all(checks.values()):
+        required = {name: ok for name, ok in checks.items() if not (name == "kafka" and ready_without_kafka)}
+        if all(required.values()):
             return {"status": "ready", "checks": checks}
         return problem_response(503, "not-ready", "A dependency is unreachable.", checks=checks)
 

@@ -7,6 +7,7 @@ ended. Offsets are never committed to Kafka. Database outages are retried with b
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -29,7 +30,7 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Let the batch in flight commit first, so whoever gets these partitions starts after it.
         async with self._owner.batch_lock:
-            return None
+            self._owner.forget_lag(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self._owner.batch_lock:
@@ -116,6 +117,12 @@ class ExactlyOnceConsumer:
         ):
             with attempt:
                 await self._applier.apply_batch(records)
+
+    def forget_lag(self, revoked: Sequence[TopicPartition]) -> None:
+        """Partitions now consumed elsewhere: their lag is another member's to report, not a stale value here."""
+        for tp in revoked:
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self._group_id, tp.topic, str(tp.partition))
 
     def _report_lag(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         for tp, records in batches.items():

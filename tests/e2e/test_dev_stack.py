@@ -37,6 +37,7 @@ def dev_root() -> Iterator[Path]:
     )
     try:
         assert started.returncode == 0, started.stdout + started.stderr
+        assert started.stdout.count("'rejected': 0") == 2, "the demo brand is loaded whole: " + started.stdout
         yield root
     finally:
         stopped = subprocess.run([*cli, "stop", "--root", str(root)], env=env, capture_output=True, text=True)

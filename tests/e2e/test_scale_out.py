@@ -64,7 +64,7 @@ async def test_two_instances_split_partitions_and_produce_the_same_projection(
         )
 
     assert post(reference_events()).status_code == 200
-    wait_for_masters(services["order-capture"].url, tokens.issued["admin"].token, outlets=len(OUTLETS))
+    wait_for_masters(services["order-capture"].url, tokens.issued["admin"].token, reference_events())
     rng = random.Random(5)
     orders: list[dict[str, Any]] = [
         order(rng.choice(list(OUTLETS)), [(rng.choice(list(SKUS)), rng.randint(1, 9))]) for _ in range(400)

@@ -17,7 +17,7 @@ import pytest
 from sellthrough_devstack.demo import wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
-from tests.support.brand import OUTLETS, SKUS, event, order, reference_events
+from tests.support.brand import SKUS, event, order, reference_events
 from tests.support.services import running_services
 from tests.support.waiting import eventually
 
@@ -35,7 +35,7 @@ def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]
     }
     with running_services(infra, tokens, ["order-capture", "stock-ledger", "query-api"], norms) as running:
         post(running, tokens, reference_events())
-        wait_for_masters(running["order-capture"].url, tokens.issued["admin"].token, outlets=len(OUTLETS))
+        wait_for_masters(running["order-capture"].url, tokens.issued["admin"].token, reference_events())
         yield running
 
 

@@ -43,6 +43,7 @@ def create_app(settings: OrderCaptureSettings | None = None) -> FastAPI:
         settings=settings,
         routers=[router],
         start_jobs=_start_jobs,
+        ready_without_kafka=True,
         description="Ingest of field and connector events: validated, authorised, idempotent, published via outbox.",
     )
 
