@@ -35,7 +35,7 @@ class StockRow(BaseModel):
     id: str | None
     name: str | None
     on_hand: int = Field(description="Book stock in units (sum over positions).")
-    value: float = Field(description="Stock value at list price.")
+    value: float = Field(description="Stock value at the SKU's current list price.")
     positions: int = Field(description="Distributor x SKU positions included.")
     negative_positions: int = Field(description="Positions with negative book stock: sales without stock.")
     variance_units: int = Field(description="Counted minus book stock at each position's latest count.")

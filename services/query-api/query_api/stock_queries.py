@@ -26,16 +26,21 @@ STOCK_PARENT: dict[StockLevel, str] = {
 # Every query places distributor-level rows (x) on the requested level ($1) with the stock_node() SQL function
 # (migration 0003): national, zone, region or distributor from its geography, or per SKU under a distributor.
 
+# Stock is valued here, at the SKU's current list price, not with the value in the ledger's events: those
+# carry the price the ledger knew when it emitted them, which depends on whether the SKU's reference event
+# had arrived yet (another topic); valuing at read time is the same whatever the arrival order.
 _STOCK_SQL = """
 WITH placed AS (
-    SELECT x.on_hand, x.value, latest.variance_units, latest.variance_value,
+    SELECT x.on_hand, (x.on_hand * coalesce(k.list_price, 0))::double precision AS value,
+           latest.variance_units, (latest.variance_units * coalesce(k.list_price, 0))::double precision
+               AS variance_value,
            n.node_id, n.node_name, n.parent_id
     FROM stock_positions x
     LEFT JOIN distributor_geography g ON g.distributor_id = x.distributor_id
     LEFT JOIN skus k ON k.sku_id = x.sku_id
     CROSS JOIN LATERAL stock_node($1, x.distributor_id, x.sku_id, k.name, g) n
     LEFT JOIN LATERAL (
-        SELECT v.variance_units, v.variance_value FROM stock_variances v
+        SELECT v.variance_units FROM stock_variances v
         WHERE v.distributor_id = x.distributor_id AND v.sku_id = x.sku_id
         ORDER BY v.counted_at DESC, v.count_id DESC LIMIT 1
     ) latest ON true
