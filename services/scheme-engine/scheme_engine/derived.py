@@ -1,7 +1,7 @@
 """SchemeApplied and ClaimAssessed events, ready for the outbox."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from scheme_engine.domain import ClaimAssessment
@@ -15,25 +15,15 @@ from sellthrough_contracts.schemes import (
     SchemeApplied,
     SchemeAppliedPayload,
 )
+from sellthrough_runtime.derived import derive
 
 SOURCE = "scheme-engine"
 
 
-def _envelope_fields(occurred_at: datetime, cause: uuid.UUID) -> dict[str, object]:
-    return {
-        "event_id": uuid.uuid4(),
-        "occurred_at": occurred_at,
-        "recorded_at": datetime.now(UTC),
-        "source": SOURCE,
-        "actor": SOURCE,
-        "causation_id": cause,
-    }
-
-
 def scheme_applied(granted: Grant, revision: int) -> Envelope:
-    event = SchemeApplied(
-        **_envelope_fields(granted.occurred_at, granted.order_event_id),  # type: ignore[arg-type]
-        payload=SchemeAppliedPayload(
+    return derive(
+        SchemeApplied,
+        SchemeAppliedPayload(
             scheme_id=granted.scheme_id,
             order_event_id=granted.order_event_id,
             order_id=granted.order_id,
@@ -47,14 +37,16 @@ def scheme_applied(granted: Grant, revision: int) -> Envelope:
             limited_by=granted.limited_by,  # type: ignore[arg-type]
             revision=revision,
         ),
+        occurred_at=granted.occurred_at,
+        cause=granted.order_event_id,
+        source=SOURCE,
     )
-    return event.stamped(event.recorded_at or datetime.now(UTC))
 
 
 def claim_assessed(assessment: ClaimAssessment, occurred_at: datetime, cause: uuid.UUID, revision: int) -> Envelope:
-    event = ClaimAssessed(
-        **_envelope_fields(occurred_at, cause),  # type: ignore[arg-type]
-        payload=ClaimAssessedPayload(
+    return derive(
+        ClaimAssessed,
+        ClaimAssessedPayload(
             claim_id=assessment.claim_id,
             scheme_id=assessment.scheme_id,
             distributor_id=assessment.distributor_id,
@@ -77,8 +69,10 @@ def claim_assessed(assessment: ClaimAssessment, occurred_at: datetime, cause: uu
             ],
             revision=revision,
         ),
+        occurred_at=occurred_at,
+        cause=cause,
+        source=SOURCE,
     )
-    return event.stamped(event.recorded_at or datetime.now(UTC))
 
 
 def unknown_scheme_assessment(claim_id: str, scheme_id: str, distributor_id: str, claimed: Decimal) -> ClaimAssessment:

@@ -13,27 +13,17 @@ from sellthrough_contracts.stock import (
     StockVariancePayload,
     StockVarianceRecorded,
 )
+from sellthrough_runtime.derived import derive
 from stock_ledger.alerts import AlertState
 from stock_ledger.ledger import CountBook, Position
 
 SOURCE = "stock-ledger"
 
 
-def _envelope_fields(occurred_at: datetime, cause: uuid.UUID | None) -> dict[str, object]:
-    return {
-        "event_id": uuid.uuid4(),
-        "occurred_at": occurred_at,
-        "recorded_at": datetime.now(UTC),
-        "source": SOURCE,
-        "actor": SOURCE,
-        "causation_id": cause,
-    }
-
-
 def position_changed(position: Position, price: Decimal, version: int, cause: uuid.UUID | None) -> Envelope:
-    event = StockPositionChanged(
-        **_envelope_fields(position.as_of, cause),  # type: ignore[arg-type]
-        payload=StockPositionPayload(
+    return derive(
+        StockPositionChanged,
+        StockPositionPayload(
             distributor_id=position.distributor_id,
             sku_id=position.sku_id,
             on_hand=position.on_hand,
@@ -41,15 +31,17 @@ def position_changed(position: Position, price: Decimal, version: int, cause: uu
             as_of=position.as_of,
             version=version,
         ),
+        occurred_at=position.as_of,
+        cause=cause,
+        source=SOURCE,
     )
-    return event.stamped(event.recorded_at or datetime.now(UTC))
 
 
 def variance_recorded(count: CountBook, price: Decimal, revision: int, cause: uuid.UUID | None) -> Envelope:
     variance = count.counted - count.book
-    event = StockVarianceRecorded(
-        **_envelope_fields(count.counted_at, cause),  # type: ignore[arg-type]
-        payload=StockVariancePayload(
+    return derive(
+        StockVarianceRecorded,
+        StockVariancePayload(
             count_id=count.count_id,
             distributor_id=count.distributor_id,
             sku_id=count.sku_id,
@@ -60,16 +52,18 @@ def variance_recorded(count: CountBook, price: Decimal, revision: int, cause: uu
             variance_value=float(price * variance),
             revision=revision,
         ),
+        occurred_at=count.counted_at,
+        cause=cause,
+        source=SOURCE,
     )
-    return event.stamped(event.recorded_at or datetime.now(UTC))
 
 
 def alert_changed(
     distributor_id: str, sku_id: str, state: AlertState, version: int, cause: uuid.UUID | None
 ) -> Envelope:
-    event = StockAlertRaised(
-        **_envelope_fields(datetime.now(UTC), cause),  # type: ignore[arg-type]
-        payload=StockAlertPayload(
+    return derive(
+        StockAlertRaised,
+        StockAlertPayload(
             distributor_id=distributor_id,
             sku_id=sku_id,
             kind=state.kind,  # type: ignore[arg-type]
@@ -80,5 +74,7 @@ def alert_changed(
             threshold_days=state.threshold_days,
             version=version,
         ),
+        occurred_at=datetime.now(UTC),
+        cause=cause,
+        source=SOURCE,
     )
-    return event.stamped(event.recorded_at or datetime.now(UTC))

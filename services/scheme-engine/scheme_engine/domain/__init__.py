@@ -12,7 +12,6 @@ from scheme_engine.domain.claims import (
     ClaimAssessment,
     ClaimLine,
     ClaimLineAssessment,
-    ClaimReason,
     assess_claim,
 )
 from scheme_engine.domain.evaluation import earned_benefits, evaluate, stack
@@ -20,6 +19,7 @@ from scheme_engine.domain.history import SchemeEvent, SchemeHistory, SchemesStat
 from scheme_engine.domain.money import round_money
 from scheme_engine.domain.order import OrderContext, OrderLineContext, OutletProfile
 from scheme_engine.domain.results import BudgetLimit, FreeGoods, LineBenefit, SchemeBenefit, event_time_key
+from sellthrough_contracts.schemes import ClaimReason
 
 __all__ = [
     "BudgetLedger",

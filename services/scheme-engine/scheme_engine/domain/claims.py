@@ -37,7 +37,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
 from uuid import UUID
 
 from scheme_engine.domain.benefits import earn
@@ -45,16 +44,7 @@ from scheme_engine.domain.history import SchemeHistory
 from scheme_engine.domain.money import CENT, ZERO
 from scheme_engine.domain.order import OrderContext
 from scheme_engine.domain.results import SchemeBenefit, event_time_key
-
-ClaimReason = Literal[
-    "no_captured_order",
-    "order_outside_validity",
-    "outlet_not_targeted",
-    "excluded_by_stacking",
-    "slab_not_reached",
-    "budget_exhausted",
-    "claimed_more_than_entitled",
-]
+from sellthrough_contracts.schemes import ClaimReason
 
 
 def _check_amount(amount: Decimal, what: str) -> None:
