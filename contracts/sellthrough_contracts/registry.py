@@ -30,6 +30,7 @@ from sellthrough_contracts.trade import (
     ReturnRecorded,
     StockAdjusted,
     StockCounted,
+    VisitRecorded,
 )
 
 AnyEvent = Annotated[
@@ -53,7 +54,8 @@ AnyEvent = Annotated[
     | SchemeEnded
     | SchemeClaimSubmitted
     | SchemeApplied
-    | ClaimAssessed,
+    | ClaimAssessed
+    | VisitRecorded,
     Field(discriminator="event_type"),
 ]
 """Every event type; the one list to extend when adding one."""

@@ -32,10 +32,11 @@ TRADE = Topic(
             "OrderCancelled",
             "ReturnRecorded",
             "StockAdjusted",
+            "VisitRecorded",
         }
     ),
-    description="Orders, deliveries, invoices, returns, counts and adjustments, keyed by distributor id so each "
-    "distributor's events stay in order.",
+    description="Orders, visits, deliveries, invoices, returns, counts and adjustments, keyed by distributor id so "
+    "each distributor's events stay in order.",
 )
 
 STOCK = Topic(

@@ -38,6 +38,28 @@ class OrderCaptured(Envelope):
         return self.payload.distributor_id
 
 
+class VisitRecordedPayload(Payload):
+    visit_id: Id = Field(description="Visit id on the device; an order taken during it carries the same visit_id.")
+    outlet_id: Id
+    distributor_id: Id
+    rep_id: Id
+    productive: bool = Field(description="True when the visit produced an order.")
+    no_order_reason: Name | None = Field(
+        default=None, description="Why no order was taken, e.g. shop closed, stock sufficient, owner absent."
+    )
+    gps: GeoPoint | None = Field(default=None, description="Where the device was during the visit.")
+
+
+class VisitRecorded(Envelope):
+    """A rep's call at an outlet, productive or not: the denominator of strike rate and lines per call."""
+
+    event_type: Literal["VisitRecorded"] = "VisitRecorded"
+    payload: VisitRecordedPayload
+
+    def partition_key(self) -> str:
+        return self.payload.distributor_id
+
+
 class InvoiceLine(Payload):
     sku_id: Id
     quantity: Quantity

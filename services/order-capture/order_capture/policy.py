@@ -7,8 +7,8 @@ from typing import Any
 from sellthrough_contracts.topics import REFERENCE, SCHEMES
 from sellthrough_runtime.auth import Principal, Role
 
-FIELD_EVENT_TYPES = frozenset({"OrderCaptured", "OrderCancelled", "ReturnRecorded"})
-"""What a rep records at the outlet: orders, cancellations of them, goods a retailer hands back."""
+FIELD_EVENT_TYPES = frozenset({"OrderCaptured", "OrderCancelled", "ReturnRecorded", "VisitRecorded"})
+"""What a rep records at the outlet: visits, orders, cancellations of them, goods a retailer hands back."""
 CONNECTOR_EVENT_TYPES = frozenset(
     {
         "PrimaryInvoiced",
@@ -29,8 +29,8 @@ ALLOWED_TYPES: Mapping[Role, frozenset[str]] = {
     Role.ANALYST: frozenset(),
 }
 
-# Payload fields that name the acting rep: a rep may not post an order on another rep's behalf.
-_REP_FIELDS = {"OrderCaptured": "rep_id"}
+# Payload fields that name the acting rep: a rep may not post an order or a visit on another rep's behalf.
+_REP_FIELDS = {"OrderCaptured": "rep_id", "VisitRecorded": "rep_id"}
 
 
 def violation(principal: Principal, raw: Mapping[str, Any]) -> str | None:
