@@ -1,0 +1,232 @@
+"""The forecasting rules of query_api.forecasting: methods, classification, cover, replenishment, anomalies.
+Expected values are worked out by hand in the comments."""
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from query_api.forecasting import (
+    Croston,
+    DetectionSettings,
+    Method,
+    ReplenishmentPolicy,
+    Ses,
+    adi,
+    classify,
+    days_of_cover,
+    fit,
+    replenishment,
+    safety_stock,
+)
+
+units = st.integers(min_value=0, max_value=500)
+
+
+@pytest.mark.parametrize(
+    ("series", "expected_adi", "method"),
+    [
+        ([0, 0, 0], None, Method.NO_DEMAND),
+        ([], None, Method.NO_DEMAND),
+        ([5, 5, 5, 5], 1.0, Method.SES),
+        ([1, 1, 1, 1, 0], 1.25, Method.SES),  # 5 days / 4 demand days
+        ([1, 1, 1, 0], 4 / 3, Method.SBA),  # 1.333 > 1.32
+        ([1] * 25 + [0] * 8, 1.32, Method.SES),  # exactly the cut-off is still regular
+        ([0, 0, 3, 0, 0, 3], 3.0, Method.SBA),
+    ],
+)
+def test_classification_by_average_demand_interval(
+    series: list[int], expected_adi: float | None, method: Method
+) -> None:
+    assert adi(series) == (None if expected_adi is None else pytest.approx(expected_adi))
+    assert classify(series) is method
+
+
+@pytest.mark.parametrize(
+    ("series", "level", "mad"),
+    [
+        ([10, 20], 12.0, 10.0),  # l = 10 + 0.2 * (20 - 10); one error of 10
+        ([4, 6, 5], 4.52, 1.3),  # l: 4 -> 4.4 (error 2) -> 4.52 (error 0.6); MAD (2 + 0.6) / 2
+        ([7], 7.0, 0.0),  # one day: the level is that day, no error yet
+    ],
+)
+def test_ses_hand_computed(series: list[int], level: float, mad: float) -> None:
+    result = fit(series)
+    assert result.method is Method.SES
+    assert result.daily == pytest.approx(level)
+    assert result.mad == pytest.approx(mad)
+
+
+@pytest.mark.parametrize(
+    ("series", "croston", "sba"),
+    [
+        # demand 3 every 3rd day: size 3, interval 3 -> 1 unit a day; SBA 1 * (1 - 0.1 / 2)
+        ([0, 0, 3, 0, 0, 3, 0, 0, 3], 1.0, 0.95),
+        # first demand 4 after 2 days: z 4, p 2; then 2 after 4 days: z 4 + 0.1 * (2 - 4) = 3.8,
+        # p 2 + 0.1 * (4 - 2) = 2.2; rate 3.8 / 2.2
+        ([0, 4, 0, 0, 0, 2], 3.8 / 2.2, 3.8 / 2.2 * 0.95),
+        ([0, 0, 0], 0.0, 0.0),
+    ],
+)
+def test_croston_hand_computed(series: list[int], croston: float, sba: float) -> None:
+    plain, corrected = Croston(sba=False), Croston()
+    for y in series:
+        plain.update(y)
+        corrected.update(y)
+    assert plain.forecast() == pytest.approx(croston)
+    assert corrected.forecast() == pytest.approx(sba)
+
+
+def test_fit_uses_sba_for_intermittent_demand() -> None:
+    result = fit([0, 0, 3, 0, 0, 3, 0, 0, 3])
+    assert result.method is Method.SBA
+    assert result.daily == pytest.approx(0.95)
+
+
+@given(c=st.integers(min_value=0, max_value=10_000), n=st.integers(min_value=1, max_value=60))
+def test_a_constant_series_forecasts_that_constant(c: int, n: int) -> None:
+    result = fit([c] * n)
+    assert result.daily == pytest.approx(c)
+    assert result.mad == 0
+    assert result.anomalies == []
+    low, high = result.interval()
+    assert low == pytest.approx(c)
+    assert high == pytest.approx(c)
+
+
+@given(start=units, c=units, n=st.integers(min_value=0, max_value=80))
+def test_ses_converges_geometrically_to_a_new_level(start: int, c: int, n: int) -> None:
+    model = Ses()
+    model.update(start)
+    for _ in range(n):
+        model.update(c)
+    assert abs(model.forecast() - c) <= abs(start - c) * 0.8**n + 1e-9
+
+
+@given(size=st.integers(min_value=1, max_value=100), every=st.integers(min_value=2, max_value=10), k=st.integers(1, 8))
+def test_croston_on_regular_intermittent_demand_is_size_over_interval(size: int, every: int, k: int) -> None:
+    series = ([0] * (every - 1) + [size]) * k
+    plain = Croston(sba=False)
+    for y in series:
+        plain.update(y)
+    assert plain.forecast() == pytest.approx(size / every)
+    assert fit(series, DetectionSettings(k=1e9)).daily == pytest.approx(size / every * 0.95)
+
+
+@pytest.mark.parametrize(
+    ("daily", "mad", "on_hand", "policy", "expected"),
+    [
+        (10, 0, 60, ReplenishmentPolicy(), 80),  # 10 x (7 + 7) - 60
+        (10, 0, 200, ReplenishmentPolicy(), 0),  # already covered: never negative
+        (10, 0, 60, ReplenishmentPolicy(safety_days=3), 110),  # 10 x 17 - 60
+        (10, 0, -20, ReplenishmentPolicy(), 160),  # negative book stock must be made good too
+        # safety stock 1.65 x 1.25 x 2 x sqrt(14) = 15.434: 140 + 15.434 - 60 = 95.43 -> 96
+        (10, 2, 60, ReplenishmentPolicy(), 96),
+        (0, 0, 0, ReplenishmentPolicy(), 0),
+    ],
+)
+def test_replenishment_hand_computed(
+    daily: float, mad: float, on_hand: int, policy: ReplenishmentPolicy, expected: int
+) -> None:
+    assert replenishment(daily, mad, on_hand, policy) == expected
+
+
+def test_safety_stock_formula() -> None:
+    assert safety_stock(2, ReplenishmentPolicy()) == pytest.approx(1.65 * 1.25 * 2 * math.sqrt(14))
+    assert safety_stock(2, ReplenishmentPolicy(safety_z=0)) == 0
+
+
+@given(
+    daily=st.floats(min_value=0, max_value=1000),
+    mad=st.floats(min_value=0, max_value=100),
+    on_hand=st.integers(min_value=-1000, max_value=100_000),
+    lead=st.integers(min_value=0, max_value=60),
+    extra=st.integers(min_value=1, max_value=60),
+)
+def test_replenishment_is_never_negative_and_grows_with_lead_time(
+    daily: float, mad: float, on_hand: int, lead: int, extra: int
+) -> None:
+    shorter = replenishment(daily, mad, on_hand, ReplenishmentPolicy(lead_time_days=lead))
+    longer = replenishment(daily, mad, on_hand, ReplenishmentPolicy(lead_time_days=lead + extra))
+    assert 0 <= shorter <= longer
+
+
+@pytest.mark.parametrize(("on_hand", "daily", "cover"), [(60, 10, 6.0), (0, 5, 0.0), (-10, 5, -2.0), (10, 0, None)])
+def test_days_of_cover(on_hand: int, daily: float, cover: float | None) -> None:
+    assert days_of_cover(on_hand, daily) == cover
+
+
+def test_a_surge_is_flagged_and_clipped() -> None:
+    # 14 steady days: MAD 0, so the band is 3 x the 1-unit floor. Day 14 (20) is 10 above: a surge; it enters the
+    # model as 13, so the level becomes 10 + 0.2 x 3 = 10.6 and MAD (13 x 0 + 3) / 14.
+    result = fit([10] * 14 + [20])
+    assert [(a.index, a.kind, a.actual, a.expected, a.threshold) for a in result.anomalies] == [
+        (14, "surge", 20, 10, 3)
+    ]
+    assert result.daily == pytest.approx(10.6)
+    assert result.mad == pytest.approx(3 / 14)
+
+
+def test_a_dip_is_flagged() -> None:
+    result = fit([10] * 14 + [0])
+    assert [(a.index, a.kind, a.deviation) for a in result.anomalies] == [(14, "dip", -10)]
+    assert result.daily == pytest.approx(10 - 0.2 * 3)  # entered as 7
+
+
+@pytest.mark.parametrize(
+    ("series", "detection"),
+    [
+        ([10] * 14 + [13], DetectionSettings()),  # exactly k x MAD away: not beyond it
+        ([10] * 13 + [20], DetectionSettings()),  # 13 days of history, 14 needed
+        ([10] * 14 + [20], DetectionSettings(k=11)),  # band 11 units
+        ([10] * 14 + [20], DetectionSettings(mad_floor=4)),  # band 12 units
+        ([10] * 5 + [20], DetectionSettings(min_history=6)),
+    ],
+)
+def test_no_anomaly_within_the_band_or_without_enough_history(series: list[int], detection: DetectionSettings) -> None:
+    assert fit(series, detection).anomalies == []
+
+
+def test_band_uses_mad_of_the_days_before() -> None:
+    # alternating 8/12 around a level near 10: errors about 2-4, so MAD > 1 and the band is wider than the floor
+    series = [8, 12] * 10
+    result = fit([*series, 30])
+    (surge,) = result.anomalies
+    assert surge.index == 20
+    prior = fit(series)
+    assert surge.threshold == pytest.approx(3 * prior.mad)
+    assert surge.expected == pytest.approx(prior.daily)
+
+
+@settings(max_examples=150)
+@given(
+    series=st.lists(units, min_size=1, max_size=60),
+    k=st.floats(min_value=1, max_value=6),
+    min_history=st.integers(min_value=1, max_value=20),
+)
+def test_anomalies_are_only_beyond_k_mad_after_min_history(series: list[int], k: float, min_history: int) -> None:
+    detection = DetectionSettings(k=k, min_history=min_history)
+    result = fit(series, detection)
+    for a in result.anomalies:
+        assert a.index >= min_history
+        assert abs(a.actual - a.expected) > a.threshold >= k * detection.mad_floor
+        assert a.kind == ("surge" if a.actual > a.expected else "dip")
+        # the band is k x the MAD of the days before, recomputed independently from the prefix
+        prefix = fit(series[: a.index], detection, result.method)
+        assert a.threshold == pytest.approx(k * max(prefix.mad, detection.mad_floor))
+        assert a.expected == pytest.approx(prefix.daily)
+    assert result.daily >= 0
+    assert result.mad >= 0
+    low, high = result.interval()
+    assert 0 <= low <= result.daily <= high
+
+
+@pytest.mark.parametrize(("new_level", "last_flagged"), [(15, 23), (30, 40)])
+def test_a_lasting_level_shift_stops_being_flagged(new_level: int, last_flagged: int) -> None:
+    # Each clipped day moves the level and grows MAD, so the band catches up: a 50% step is accepted after
+    # four days, a tripling (a far bigger step against a 1-unit band) after three weeks.
+    result = fit([10] * 20 + [new_level] * 60)
+    assert [a.index for a in result.anomalies] == list(range(20, last_flagged + 1))
+    assert {a.kind for a in result.anomalies} == {"surge"}
+    assert result.daily == pytest.approx(new_level, abs=0.01)
