@@ -1,0 +1,29 @@
+"""The live dashboard page: static HTML, one script and one stylesheet, served without a token (the page asks
+the user for an analyst token and sends it to the JSON APIs, which keep requiring it)."""
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from sellthrough_runtime.problems import ProblemError
+
+ASSETS = Path(__file__).parent / "dashboard"
+MEDIA_TYPES = {"index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css"}
+NO_STORE = {"Cache-Control": "no-cache"}
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/dashboard")
+async def dashboard_page() -> FileResponse:
+    """The dashboard itself (index.html)."""
+    return FileResponse(ASSETS / "index.html", media_type=MEDIA_TYPES["index.html"], headers=NO_STORE)
+
+
+@router.get("/dashboard/{name}")
+async def dashboard_asset(name: str) -> FileResponse:
+    """The page's script and stylesheet; nothing else in the folder is served."""
+    if name not in MEDIA_TYPES:
+        raise ProblemError(404, "not-found", f"No dashboard file '{name}'.")
+    return FileResponse(ASSETS / name, media_type=MEDIA_TYPES[name], headers=NO_STORE)

@@ -1,0 +1,388 @@
+// Sellthrough live dashboard: reads the query-api JSON APIs with the analyst token the user pasted,
+// drills national > zone > region > distributor > outlet, and polls every 3 s. No dependencies.
+"use strict";
+
+const LEVELS = ["national", "zone", "region", "distributor", "outlet"];
+const POLL_MS = 3000;
+const TOKEN_KEY = "sellthrough.token";
+const OPTIONAL = ["/v1/kpis", "/v1/sales/by", "/v1/outlets/ranking", "/v1/forecasts", "/v1/anomalies"];
+
+const state = {
+  path: [{ level: "national", id: null, name: "National" }],
+  filters: { brand: "", sku: "", from: "", to: "", rep: "" },
+  optional: {},
+  generation: 0,
+  timer: null,
+  rendered: {},
+};
+
+const $ = (id) => document.getElementById(id);
+const money = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const count = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+const fmtMoney = (v) => (v === null || v === undefined ? "–" : money.format(Number(v)));
+const fmtCount = (v) => (v === null || v === undefined ? "–" : count.format(Number(v)));
+const esc = (s) =>
+  String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+class AuthError extends Error {}
+
+async function api(path, params = {}) {
+  const query = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== "") query.set(k, v);
+  const qs = query.toString();
+  const response = await fetch(path + (qs ? "?" + qs : ""), {
+    headers: { Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY), Accept: "application/json" },
+  });
+  if (response.status === 401 || response.status === 403) {
+    let detail = "";
+    try { detail = (await response.json()).title || ""; } catch (e) { /* not JSON */ }
+    throw new AuthError(
+      response.status === 401
+        ? `The token was refused (401${detail ? ": " + detail : ""}). Paste a valid analyst token.`
+        : `This token may not read the dashboard data (403${detail ? ": " + detail : ""}). Use an analyst token.`,
+    );
+  }
+  if (!response.ok) {
+    const error = new Error(`${path}: HTTP ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
+  return response.json();
+}
+
+// ---- drill scope -------------------------------------------------------------------------------------------
+const current = () => state.path[state.path.length - 1];
+const parentOf = (node) => (node.level === "national" ? null : node.id);
+function salesScope() {
+  const node = current();
+  if (node.level === "outlet") {
+    const distributor = state.path[state.path.length - 2];
+    return { level: "outlet", parent_id: distributor.id, outlet: node.id };
+  }
+  return { level: LEVELS[LEVELS.indexOf(node.level) + 1], parent_id: parentOf(node) };
+}
+function stockScope(scope) {
+  // Stock levels stop at the distributor; below it, rows are per SKU of that distributor.
+  return scope.level === "outlet" ? { level: "sku", parent_id: scope.parent_id } : scope;
+}
+const salesFilters = () => ({
+  from: state.filters.from, to: state.filters.to, brand: state.filters.brand, sku: state.filters.sku,
+});
+
+// ---- data --------------------------------------------------------------------------------------------------
+async function optionalApi(path, params) {
+  if (!state.optional[path]) return null;
+  try { return await api(path, params); } catch (e) { if (e instanceof AuthError) throw e; return null; }
+}
+
+async function load() {
+  const scope = salesScope();
+  const stock = stockScope(scope);
+  const f = salesFilters();
+  const [sales, stockBody, pvs, alerts, schemes] = await Promise.all([
+    api("/v1/sales", { level: scope.level, parent_id: scope.parent_id, ...f, limit: 5000 }),
+    api("/v1/stock", { level: stock.level, parent_id: stock.parent_id, brand: f.brand, sku: f.sku }),
+    api("/v1/primary-vs-secondary", { level: stock.level, parent_id: stock.parent_id, ...f }),
+    api("/v1/alerts", { level: stock.level, parent_id: stock.parent_id, brand: f.brand, sku: f.sku }),
+    api("/v1/schemes"),
+  ]);
+  const data = { scope, sales, stock: stockBody, pvs, alerts, schemes };
+  data.trend = await loadTrend(scope, sales.date_to);
+  if (scope.outlet) data.bySku = await loadOutletBySku(scope, stockBody);
+  data.kpis = await optionalApi("/v1/kpis", { ...f, rep: state.filters.rep });
+  return data;
+}
+
+function outletRow(body, outletId) {
+  return body.rows.find((r) => r.id === outletId) || { id: outletId, value: "0", units: 0, lines: 0 };
+}
+
+async function loadTrend(scope, dateTo) {
+  const end = new Date(dateTo + "T00:00:00Z");
+  const days = [];
+  for (let i = 13; i >= 0; i--) days.push(new Date(end.getTime() - i * 86400000).toISOString().slice(0, 10));
+  const f = salesFilters();
+  const bodies = await Promise.all(
+    days.map((d) =>
+      api("/v1/sales", {
+        level: scope.level, parent_id: scope.parent_id, brand: f.brand, sku: f.sku, from: d, to: d,
+        limit: scope.outlet ? 5000 : 1,
+      }),
+    ),
+  );
+  return days.map((d, i) => ({
+    day: d,
+    value: Number(scope.outlet ? outletRow(bodies[i], scope.outlet).value : bodies[i].total.value),
+  }));
+}
+
+async function loadOutletBySku(scope, stockBody) {
+  // /v1/sales has no outlet filter: an outlet's sales per SKU are its row at level=outlet, filtered by each
+  // SKU the distributor holds stock positions in (from /v1/stock?level=sku, which needs stock-ledger's data).
+  const skus = state.filters.sku ? [{ id: state.filters.sku, name: state.filters.sku }] : stockBody.rows;
+  const f = salesFilters();
+  const bodies = await Promise.all(
+    skus.map((s) => api("/v1/sales", { level: "outlet", parent_id: scope.parent_id, ...f, sku: s.id, limit: 5000 })),
+  );
+  return skus
+    .map((s, i) => ({ ...outletRow(bodies[i], scope.outlet), id: s.id, name: s.name }))
+    .filter((r) => r.lines > 0);
+}
+
+// ---- rendering ---------------------------------------------------------------------------------------------
+function setIfChanged(id, html) {
+  if (state.rendered[id] === html) return;
+  const el = $(id);
+  el.innerHTML = html;
+  if (state.rendered[id] !== undefined) el.querySelectorAll("[data-flash]").forEach((n) => n.classList.add("flash"));
+  state.rendered[id] = html;
+}
+
+function renderCrumbs() {
+  const items = state.path.map((node, i) => {
+    const label = `${esc(node.name)}<span class="sr-only"> (${node.level})</span>`;
+    return i === state.path.length - 1
+      ? `<li aria-current="page" data-testid="crumb-${node.level}">${label}</li>`
+      : `<li><button type="button" data-crumb="${i}" data-testid="crumb-${node.level}">${label}</button></li>`;
+  });
+  $("crumbs").innerHTML = items.join("");
+}
+
+function card(key, label, value) {
+  return `<div><dt>${esc(label)}</dt><dd data-testid="card-${key}" data-flash>${esc(value)}</dd></div>`;
+}
+
+function renderCards(d) {
+  const s = d.scope.outlet ? outletRow(d.sales, d.scope.outlet) : d.sales.total;
+  const primary = d.pvs.rows.reduce(
+    (a, r) => ({ value: a.value + Number(r.primary_value), units: a.units + r.primary_units }), { value: 0, units: 0 });
+  const cost = d.schemes.schemes.reduce((a, r) => a + Number(r.cost), 0);
+  const over = d.schemes.schemes.reduce((a, r) => a + Number(r.over_claim), 0);
+  const below = d.scope.outlet ? " (distributor)" : "";
+  setIfChanged("cards", [
+    card("secondary-value", "Secondary sales value", fmtMoney(s.value)),
+    card("secondary-units", "Secondary units", fmtCount(s.units)),
+    card("secondary-lines", "Order lines", fmtCount(s.lines)),
+    card("primary-value", "Primary (sell-in) value" + below, fmtMoney(primary.value)),
+    card("primary-units", "Primary units" + below, fmtCount(primary.units)),
+    card("stock-units", "Stock on hand, units" + below, fmtCount(d.stock.total.on_hand)),
+    card("stock-value", "Stock value" + below, fmtMoney(d.stock.total.value)),
+    card("alerts", "Stock alerts" + below, fmtCount(d.alerts.alerts.length)),
+    card("scheme-cost", "Scheme cost (all schemes)", fmtMoney(cost)),
+    card("scheme-overclaim", "Over-claimed (all schemes)", fmtMoney(over)),
+  ].join(""));
+  const f = d.sales;
+  $("status").textContent =
+    `Live: ${f.date_from} to ${f.date_to}; updated ${new Date().toLocaleTimeString()}` +
+    (f.freshness.newest_recorded_at ? `; newest order recorded ${new Date(f.freshness.newest_recorded_at).toLocaleString()}` : "");
+}
+
+function renderRows(d) {
+  const scope = d.scope;
+  const note = $("outlet-note");
+  let rows;
+  let heading;
+  if (scope.outlet) {
+    rows = d.bySku;
+    heading = "SKU";
+    note.hidden = false;
+    note.textContent =
+      "Outlet view: this outlet's sales per SKU, for the SKUs its distributor holds stock positions in " +
+      "(or the SKU filter). The sales API has no outlet filter, so each SKU is one /v1/sales?level=outlet call.";
+  } else {
+    rows = d.sales.rows;
+    heading = scope.level[0].toUpperCase() + scope.level.slice(1);
+    note.hidden = true;
+  }
+  const stockById = Object.fromEntries(d.stock.rows.map((r) => [r.id, r]));
+  const pvsById = Object.fromEntries(d.pvs.rows.map((r) => [r.id, r]));
+  const alertsById = Object.fromEntries(d.alerts.rows.map((r) => [r.id, r]));
+  const body = rows.map((r) => {
+    const key = esc(r.id ?? "unassigned");
+    const name = esc(r.name ?? r.id);
+    const drillable = !scope.outlet && r.id !== null;
+    const cell = drillable
+      ? `<button type="button" class="drill" data-drill="${esc(r.id)}" data-name="${name}" data-testid="drill-${key}">${name}</button>`
+      : name;
+    const st = stockById[r.id], pv = pvsById[r.id], al = alertsById[r.id];
+    return `<tr data-testid="row-${key}"><th scope="row">${cell}</th>` +
+      `<td class="num" data-testid="value-${key}" data-flash>${fmtMoney(r.value)}</td>` +
+      `<td class="num" data-testid="units-${key}" data-flash>${fmtCount(r.units)}</td>` +
+      `<td class="num" data-testid="lines-${key}" data-flash>${fmtCount(r.lines)}</td>` +
+      `<td class="num">${pv ? fmtMoney(pv.primary_value) : "–"}</td>` +
+      `<td class="num">${st ? fmtCount(st.on_hand) : "–"}</td>` +
+      `<td class="num">${al ? fmtCount(al.alerts) : "–"}</td></tr>`;
+  });
+  const empty = `<tr><td colspan="7">No sales in this period${scope.outlet ? " for the SKUs known" : ""}.</td></tr>`;
+  setIfChanged("rows",
+    `<table data-testid="rows-table" data-level="${scope.outlet ? "sku" : scope.level}">` +
+    `<caption class="sr-only">${heading} rows</caption><thead><tr>` +
+    `<th scope="col">${heading}</th><th scope="col" class="num">Secondary value</th>` +
+    `<th scope="col" class="num">Units</th><th scope="col" class="num">Lines</th>` +
+    `<th scope="col" class="num">Primary value</th><th scope="col" class="num">Stock units</th>` +
+    `<th scope="col" class="num">Alerts</th></tr></thead><tbody>${body.join("") || empty}</tbody></table>`);
+  renderBars(rows);
+}
+
+function renderBars(rows) {
+  const top = rows.filter((r) => Number(r.value) > 0).slice(0, 12);
+  if (!top.length) return setIfChanged("bars", `<p class="note">No sales to chart.</p>`);
+  const max = Math.max(...top.map((r) => Number(r.value)));
+  const rowH = 22, labelW = 130, width = 480, barW = width - labelW - 90;
+  const bars = top.map((r, i) => {
+    const w = Math.max(1, (Number(r.value) / max) * barW), y = i * rowH;
+    return `<text x="0" y="${y + 15}">${esc(String(r.name ?? r.id).slice(0, 22))}</text>` +
+      `<rect x="${labelW}" y="${y + 4}" width="${w.toFixed(1)}" height="14" fill="#3b82f6"><title>${esc(r.name)}: ${fmtMoney(r.value)}</title></rect>` +
+      `<text x="${labelW + w + 4}" y="${y + 15}">${fmtMoney(r.value)}</text>`;
+  });
+  setIfChanged("bars", `<svg role="img" aria-label="Secondary sales value per row" viewBox="0 0 ${width} ${top.length * rowH}" width="100%">${bars.join("")}</svg>`);
+}
+
+function renderTrend(points) {
+  const width = 480, height = 140, pad = 28;
+  const max = Math.max(1, ...points.map((p) => p.value));
+  const x = (i) => pad + (i * (width - 2 * pad)) / (points.length - 1);
+  const y = (v) => height - pad - (v / max) * (height - 2 * pad);
+  const line = points.map((p, i) => `${x(i).toFixed(1)},${y(p.value).toFixed(1)}`).join(" ");
+  const dots = points.map((p, i) =>
+    `<circle cx="${x(i).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="3" fill="#0f766e"><title>${p.day}: ${fmtMoney(p.value)}</title></circle>`).join("");
+  const labels = [0, points.length - 1].map((i) =>
+    `<text x="${x(i)}" y="${height - 8}" text-anchor="middle">${points[i].day.slice(5)}</text>`).join("");
+  setIfChanged("trend",
+    `<svg role="img" aria-label="Secondary sales value per day" viewBox="0 0 ${width} ${height}" width="100%">` +
+    `<line x1="${pad}" y1="${height - pad}" x2="${width - pad}" y2="${height - pad}" stroke="#999"/>` +
+    `<text x="${pad}" y="12">max ${fmtMoney(max)}</text>` +
+    `<polyline points="${line}" fill="none" stroke="#0f766e" stroke-width="2"/>${dots}${labels}</svg>`);
+}
+
+function renderAlerts(alerts) {
+  const rows = alerts.alerts.slice(0, 50).map((a) =>
+    `<tr><td>${esc(a.distributor_name ?? a.distributor_id)}</td><td>${esc(a.sku_name ?? a.sku_id)}</td>` +
+    `<td class="kind-${esc(a.kind)}">${esc(a.kind.replace("_", " "))}</td><td class="num">${fmtCount(a.on_hand)}</td>` +
+    `<td class="num">${a.days_of_cover === null ? "–" : a.days_of_cover.toFixed(1)}</td></tr>`);
+  setIfChanged("alerts", rows.length
+    ? `<table><thead><tr><th scope="col">Distributor</th><th scope="col">SKU</th><th scope="col">Alert</th>` +
+      `<th scope="col" class="num">On hand</th><th scope="col" class="num">Days of cover</th></tr></thead>` +
+      `<tbody>${rows.join("")}</tbody></table>`
+    : `<p class="note">No stock alerts raised here.</p>`);
+}
+
+function renderSchemes(body) {
+  const rows = body.schemes.map((s) =>
+    `<tr><th scope="row">${esc(s.name)}</th><td class="num">${fmtCount(s.outlets_reached)}</td>` +
+    `<td class="num">${fmtCount(s.orders)}</td><td class="num">${fmtCount(s.units)}</td>` +
+    `<td class="num">${fmtMoney(s.cost)}</td><td class="num">${fmtMoney(s.claimed)}</td>` +
+    `<td class="num">${fmtMoney(s.over_claim)}</td></tr>`);
+  setIfChanged("schemes", rows.length
+    ? `<table><thead><tr><th scope="col">Scheme</th><th scope="col" class="num">Outlets</th>` +
+      `<th scope="col" class="num">Orders</th><th scope="col" class="num">Units</th><th scope="col" class="num">Cost</th>` +
+      `<th scope="col" class="num">Claimed</th><th scope="col" class="num">Over-claim</th></tr></thead>` +
+      `<tbody>${rows.join("")}</tbody></table>`
+    : `<p class="note">No schemes launched yet.</p>`);
+}
+
+function renderExtra(d) {
+  const present = OPTIONAL.filter((p) => state.optional[p]);
+  $("extra-section").hidden = !present.length;
+  $("rep-filter").hidden = !state.optional["/v1/kpis"];
+  if (!present.length) return;
+  const scalars = d.kpis
+    ? Object.entries(d.kpis).filter(([, v]) => v === null || typeof v !== "object")
+        .map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join("")
+    : "";
+  setIfChanged("extra", (scalars ? `<dl class="cards">${scalars}</dl>` : "") +
+    `<p class="note">Also available on this server: ${present.map(esc).join(", ")}.</p>`);
+}
+
+function render(d) {
+  renderCrumbs();
+  renderCards(d);
+  renderRows(d);
+  renderTrend(d.trend);
+  renderAlerts(d.alerts);
+  renderSchemes(d.schemes);
+  renderExtra(d);
+}
+
+// ---- control -----------------------------------------------------------------------------------------------
+function showLogin(message) {
+  clearTimeout(state.timer);
+  $("app").hidden = true;
+  $("login").hidden = false;
+  $("status").textContent = "Not connected.";
+  const error = $("auth-error");
+  error.hidden = !message;
+  error.textContent = message || "";
+}
+
+async function refresh() {
+  const generation = ++state.generation;
+  clearTimeout(state.timer);
+  try {
+    const data = await load();
+    if (generation !== state.generation) return;
+    render(data);
+  } catch (e) {
+    if (generation !== state.generation) return;
+    if (e instanceof AuthError) return showLogin(e.message);
+    $("status").textContent = `Could not refresh (${e.message}); retrying.`;
+  }
+  state.timer = setTimeout(refresh, POLL_MS);
+}
+
+async function detectOptional() {
+  // Newer endpoints are used only where this server has them: 404 means absent; 422 (missing params) present.
+  await Promise.all(OPTIONAL.map(async (path) => {
+    try { await api(path); state.optional[path] = true; } catch (e) {
+      if (e instanceof AuthError) throw e;
+      state.optional[path] = e.status !== undefined && e.status !== 404 && e.status !== 405;
+    }
+  }));
+}
+
+async function connect() {
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("auth-error").hidden = true;
+  state.rendered = {};
+  try { await detectOptional(); } catch (e) { if (e instanceof AuthError) return showLogin(e.message); }
+  await refresh();
+}
+
+function drillTo(node) {
+  state.path.push(node);
+  state.rendered = {};
+  renderCrumbs();
+  refresh();
+}
+
+$("token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+  $("token").value = "";
+  connect();
+});
+$("forget").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); showLogin(""); });
+$("filters").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  for (const key of Object.keys(state.filters)) state.filters[key] = String(form.get(key) || "").trim();
+  state.rendered = {};
+  refresh();
+});
+$("rows").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-drill]");
+  if (!button) return;
+  const level = salesScope().level;
+  drillTo({ level, id: button.dataset.drill, name: button.dataset.name });
+});
+$("crumbs").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-crumb]");
+  if (!button) return;
+  state.path = state.path.slice(0, Number(button.dataset.crumb) + 1);
+  state.rendered = {};
+  renderCrumbs();
+  refresh();
+});
+
+if (sessionStorage.getItem(TOKEN_KEY)) connect(); else showLogin("");

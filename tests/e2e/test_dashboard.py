@@ -1,0 +1,195 @@
+"""The live dashboard in headless Chromium (Debian's package, driven by Playwright): drill from national to
+one outlet by clicking, every figure shown equal to the JSON API's, and a new order on screen within seconds."""
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sellthrough_devstack.demo import wait_for_masters
+from sellthrough_devstack.services import ServiceProcess
+from tests.conftest import Infra, Tokens
+from tests.support.brand import DISTRIBUTORS, SKUS, event, order, reference_events
+from tests.support.services import running_services
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ORDERS = [
+    ("O1", [("S1", 5), ("S3", 2)]),
+    ("O1", [("S2", 3)]),
+    ("O2", [("S1", 1)]),
+    ("O3", [("S3", 4), ("S2", 2)]),
+    ("O4", [("S1", 7)]),
+    ("O5", [("S2", 6), ("S3", 1)]),
+]
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        "Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True
+    )
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+
+def money(value: str | Decimal | float) -> str:
+    return f"{Decimal(str(value)):,.2f}"
+
+
+def invoice(distributor: str) -> dict[str, Any]:
+    return event(
+        "PrimaryInvoiced",
+        {
+            "invoice_number": f"INV-{uuid.uuid4().hex[:8]}",
+            "distributor_id": distributor,
+            "invoice_date": (datetime.now(UTC) - timedelta(days=2)).date().isoformat(),
+            "lines": [{"sku_id": s, "quantity": 40, "unit_price": "8.00"} for s in SKUS],
+        },
+        actor="erp-1",
+        occurred_at=datetime.now(UTC) - timedelta(days=2),
+    )
+
+
+class Api:
+    def __init__(self, services: dict[str, ServiceProcess], tokens: Tokens) -> None:
+        self.capture = httpx.Client(base_url=services["order-capture"].url, headers=tokens.header("admin"), timeout=30)
+        self.query = httpx.Client(base_url=services["query-api"].url, headers=tokens.header("analyst"), timeout=10)
+
+    def post(self, events: list[dict[str, Any]]) -> None:
+        response = self.capture.post("/v1/events", json={"events": events})
+        assert response.status_code == 200, response.text
+        assert response.json()["rejected"] == 0, response.json()
+
+    def get(self, path: str, **params: str) -> dict[str, Any]:
+        response = self.query.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def wait_for_lines(self, lines: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.get("/v1/sales")["total"]["lines"] < lines:
+            assert time.monotonic() < deadline, "orders did not reach query-api in time"
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]]:
+    with running_services(infra, tokens, ["order-capture", "stock-ledger", "query-api"]) as running:
+        api = Api(running, tokens)
+        api.post(reference_events())
+        wait_for_masters(running["order-capture"].url, tokens.issued["admin"].token, reference_events())
+        api.post([invoice(d) for d in DISTRIBUTORS])
+        api.post([order(outlet, lines) for outlet, lines in ORDERS])
+        api.wait_for_lines(sum(len(lines) for _, lines in ORDERS))
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def expect_rows(page: Page, body: dict[str, Any]) -> None:
+    """Every row of the API's answer is on the page with the same value, units and lines."""
+    assert body["rows"], "nothing to compare"
+    expect(page.get_by_test_id("rows-table").locator("tbody tr")).to_have_count(len(body["rows"]))
+    for row in body["rows"]:
+        expect(page.get_by_test_id(f"value-{row['id']}")).to_have_text(money(row["value"]))
+        expect(page.get_by_test_id(f"units-{row['id']}")).to_have_text(f"{row['units']:,}")
+        expect(page.get_by_test_id(f"lines-{row['id']}")).to_have_text(f"{row['lines']:,}")
+
+
+def expect_level(page: Page, api: Api, level: str, parent_id: str | None = None) -> dict[str, Any]:
+    params = {"level": level, **({"parent_id": parent_id} if parent_id else {})}
+    body = api.get("/v1/sales", **params)
+    expect(page.get_by_test_id("rows-table")).to_have_attribute("data-level", level)
+    expect_rows(page, body)
+    expect(page.get_by_test_id("card-secondary-value")).to_have_text(money(body["total"]["value"]))
+    expect(page.get_by_test_id("card-secondary-units")).to_have_text(f"{body['total']['units']:,}")
+    stock = api.get("/v1/stock", **(params if level != "outlet" else {"level": "sku", "parent_id": parent_id or ""}))
+    expect(page.get_by_test_id("card-stock-units")).to_have_text(f"{stock['total']['on_hand']:,}")
+    return body
+
+
+def test_drill_down_matches_the_api_and_updates_live(
+    services: dict[str, ServiceProcess], tokens: Tokens, browser: Browser
+) -> None:
+    api = Api(services, tokens)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{services['query-api'].url}/dashboard")
+    page.get_by_test_id("token-input").fill(tokens.issued["analyst"].token)
+    page.get_by_test_id("token-submit").click()
+
+    expect_level(page, api, "zone")
+    page.get_by_test_id("drill-Z1").click()
+    expect_level(page, api, "region", "Z1")
+    page.get_by_test_id("drill-R1").click()
+    expect_level(page, api, "distributor", "R1")
+    page.get_by_test_id("drill-D1").click()
+    expect_level(page, api, "outlet", "D1")
+    page.get_by_test_id("drill-O1").click()
+
+    # The outlet view: the outlet's own figures, and its sales per SKU of its distributor.
+    outlet = next(r for r in api.get("/v1/sales", level="outlet", parent_id="D1")["rows"] if r["id"] == "O1")
+    expect(page.get_by_test_id("crumb-outlet")).to_contain_text(outlet["name"])
+    expect(page.get_by_test_id("card-secondary-value")).to_have_text(money(outlet["value"]))
+    by_sku = {s: api.get("/v1/sales", level="outlet", parent_id="D1", sku=s)["rows"] for s in ("S1", "S2", "S3")}
+    for sku, rows in by_sku.items():
+        row = next((r for r in rows if r["id"] == "O1"), None)
+        if row is not None:
+            expect(page.get_by_test_id(f"value-{sku}")).to_have_text(money(row["value"]))
+
+    # A new order at this outlet reaches the page within seconds, without reloading.
+    api.post([order("O1", [("S1", 10)])])
+    started = time.monotonic()
+    expect(page.get_by_test_id("card-secondary-value")).to_have_text(
+        money(Decimal(outlet["value"]) + Decimal(SKUS["S1"][1]) * 10), timeout=15_000
+    )
+    assert time.monotonic() - started < 15
+
+    # Breadcrumbs lead back up; the national view shows the new order too.
+    page.get_by_test_id("crumb-distributor").click()
+    expect_level(page, api, "outlet", "D1")
+    page.get_by_test_id("crumb-national").click()
+    expect_level(page, api, "zone")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    page.close()
+
+
+def test_a_bad_token_is_explained(services: dict[str, ServiceProcess], browser: Browser) -> None:
+    page = browser.new_page()
+    page.goto(f"{services['query-api'].url}/dashboard")
+    page.get_by_test_id("token-input").fill("not-a-token")
+    page.get_by_test_id("token-submit").click()
+    expect(page.get_by_test_id("auth-error")).to_contain_text("401")
+    expect(page.get_by_test_id("token-input")).to_be_visible()
+    page.close()
+
+
+def test_the_page_needs_no_token_but_the_data_does(services: dict[str, ServiceProcess]) -> None:
+    url = services["query-api"].url
+    assert httpx.get(f"{url}/dashboard").status_code == 200
+    assert httpx.get(f"{url}/dashboard/app.js").headers["content-type"].startswith("text/javascript")
+    assert httpx.get(f"{url}/dashboard/main.py").status_code == 404
+    assert httpx.get(f"{url}/v1/sales").status_code == 401
