@@ -22,10 +22,11 @@ def up(
     demo_data: bool = typer.Option(True, help="Load the demo brand."),
     outlets: int = typer.Option(demo.DemoSize.outlets, min=1, help="Outlets in the demo brand."),
     orders: int = typer.Option(demo.DemoSize.orders, min=0, help="Orders in the demo history."),
+    days: int = typer.Option(demo.DemoSize.days, min=14, max=365, help="Days of demo history, ending yesterday."),
 ) -> None:
     """Start everything in the background, load demo data, print URLs and a working curl example."""
     root = root.resolve()
-    brand = demo.generate(demo.DemoSize(outlets=outlets, orders=orders))
+    brand = demo.generate(demo.DemoSize(outlets=outlets, orders=orders, days=days))
     try:
         with console.status("starting PostgreSQL, the broker and the services..."):
             state, tokens = stack.start(root, rep_id=brand.example_order_target.rep_id)
@@ -38,11 +39,16 @@ def up(
         posted_reference = demo.post_all(state.urls["order-capture"], admin, brand.reference, "reference data")
         _report("reference data", posted_reference)
         demo.wait_for_masters(state.urls["order-capture"], admin, brand.reference)
-        posted_orders = demo.post_all(state.urls["order-capture"], admin, brand.orders, "orders")
-        _report("orders", posted_orders)
+        # Schemes before the orders they apply to; reported together with the history as one trade load.
+        posted_schemes = demo.post_all(state.urls["order-capture"], admin, brand.schemes, "schemes")
+        posted_history = demo.post_all(
+            state.urls["order-capture"], admin, brand.history, "trade history", batch_size=1000
+        )
+        posted_trade = posted_schemes.merged(posted_history)
+        _report("schemes and trade history", posted_trade)
         with console.status("waiting for query-api to project the demo orders..."):
-            lines = demo.line_count(posted_orders.accepted)
-            demo.wait_for_sales_lines(state.urls["query-api"], tokens["analyst"].token, lines)
+            lines = demo.line_count(posted_trade.accepted)
+            demo.wait_for_sales_lines(state.urls["query-api"], tokens["analyst"].token, lines, days=days)
     example = root / "example.sh"
     example.write_text(
         demo.curl_example(

@@ -1,11 +1,10 @@
-"""A small, believable brand for `make dev`: geography, distributors, outlets with coordinates, SKUs with
-brands and prices, reps, and a few weeks of orders with a weekly rhythm. Deterministic for a given seed."""
+"""A believable brand for `make dev`: masters (demo_brand.py) and 90 days of trade history (demo_history.py),
+plus posting them to order-capture and waiting until they are visible. Deterministic for a given seed."""
 
 import random
 import time
-import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,48 +12,19 @@ from typing import Any
 import httpx
 from rich.progress import Progress
 
-ZONES = {
-    "Z-NORTH": ("North", 28.6, 77.2),
-    "Z-SOUTH": ("South", 12.97, 77.59),
-    "Z-EAST": ("East", 22.57, 88.36),
-    "Z-WEST": ("West", 19.07, 72.88),
-}
-BRANDS = {
-    "Sunrise Tea": "Beverages",
-    "Koko Biscuits": "Biscuits",
-    "Glow Soap": "Personal care",
-    "Crispo Chips": "Snacks",
-    "Fresh Mint": "Oral care",
-    "Aqua Pure": "Beverages",
-    "Golden Ghee": "Dairy",
-    "Spark Detergent": "Home care",
-    "Tasty Noodles": "Foods",
-    "Choco Bar": "Confectionery",
-}
-CHANNELS = ("grocery", "grocery", "grocery", "chemist", "general store", "modern trade")
-NAMESPACE = uuid.UUID("6f1c1f0e-52c4-4f63-9a43-2f1a3e4d5c6b")
+from sellthrough_devstack.demo_brand import build_masters
+from sellthrough_devstack.demo_history import build_history, day_start
 
 
 @dataclass(frozen=True)
 class DemoSize:
     regions_per_zone: int = 3
     distributors: int = 40
-    outlets: int = 2000
+    outlets: int = 5000
     skus: int = 150
     reps: int = 100
-    orders: int = 3000
-    days: int = 30
-
-
-def _event(event_type: str, key: str, occurred_at: datetime, actor: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid5(NAMESPACE, f"{event_type}:{key}")),
-        "event_type": event_type,
-        "occurred_at": occurred_at.isoformat(),
-        "source": "demo-loader",
-        "actor": actor,
-        "payload": payload,
-    }
+    orders: int = 30000
+    days: int = 90
 
 
 @dataclass(frozen=True)
@@ -72,160 +42,44 @@ class DemoBrand:
     reference: list[dict[str, Any]]
     orders: list[dict[str, Any]]
     example_order_target: OrderTarget
+    schemes: list[dict[str, Any]] = field(default_factory=list)
+    # Orders, deliveries, invoices, stock counts and claims in occurred_at order: what `make dev` posts last.
+    history: list[dict[str, Any]] = field(default_factory=list)
+    overstocked: list[str] = field(default_factory=list)
 
 
 def generate(size: DemoSize = DemoSize(), seed: int = 7, now: datetime | None = None) -> DemoBrand:
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
-    masters_time = now - timedelta(days=size.days + 1)
-    reference: list[dict[str, Any]] = []
-    regions: list[tuple[str, float, float]] = []
-    for zone_id, (zone_name, lat, lon) in ZONES.items():
-        reference.append(
-            _event(
-                "GeographyDefined",
-                zone_id,
-                masters_time,
-                "admin",
-                {"geo_id": zone_id, "level": "zone", "name": zone_name, "parent_id": None},
-            )
-        )
-        for r in range(size.regions_per_zone):
-            region_id = f"R-{zone_id[2:]}-{r + 1}"
-            regions.append((region_id, lat + rng.uniform(-2, 2), lon + rng.uniform(-2, 2)))
-            reference.append(
-                _event(
-                    "GeographyDefined",
-                    region_id,
-                    masters_time,
-                    "admin",
-                    {"geo_id": region_id, "level": "region", "name": f"{zone_name} {r + 1}", "parent_id": zone_id},
-                )
-            )
-    distributors = []
-    for d in range(size.distributors):
-        region_id, lat, lon = regions[d % len(regions)]
-        distributor_id = f"D-{d + 1:04d}"
-        distributors.append((distributor_id, lat + rng.uniform(-0.5, 0.5), lon + rng.uniform(-0.5, 0.5)))
-        reference.append(
-            _event(
-                "DistributorRegistered",
-                distributor_id,
-                masters_time,
-                "admin",
-                {"distributor_id": distributor_id, "name": f"Distributor {d + 1}", "region_id": region_id},
-            )
-        )
-    skus = []
-    brand_names = list(BRANDS)
-    for s in range(size.skus):
-        brand = brand_names[s % len(brand_names)]
-        sku_id = f"SKU-{s + 1:04d}"
-        price = round(rng.choice([10, 20, 35, 50, 90, 150, 240]) * rng.uniform(0.9, 1.1), 2)
-        skus.append((sku_id, price, rng.paretovariate(1.2)))
-        reference.append(
-            _event(
-                "SkuRegistered",
-                sku_id,
-                masters_time,
-                "admin",
-                {
-                    "sku_id": sku_id,
-                    "name": f"{brand} {s // len(brand_names) + 1}",
-                    "brand": brand,
-                    "category": BRANDS[brand],
-                    "list_price": f"{price:.2f}",
-                },
-            )
-        )
-    outlets_by_distributor: dict[str, list[str]] = {}
-    for o in range(size.outlets):
-        distributor_id, lat, lon = distributors[o % len(distributors)]
-        outlet_id = f"O-{o + 1:06d}"
-        outlets_by_distributor.setdefault(distributor_id, []).append(outlet_id)
-        reference.append(
-            _event(
-                "OutletRegistered",
-                outlet_id,
-                masters_time,
-                "admin",
-                {
-                    "outlet_id": outlet_id,
-                    "name": f"Store {o + 1}",
-                    "distributor_id": distributor_id,
-                    "channel": rng.choice(CHANNELS),
-                    "outlet_class": rng.choice("AABBBCCCC"),
-                    "location": {
-                        "lat": round(lat + rng.uniform(-0.1, 0.1), 6),
-                        "lon": round(lon + rng.uniform(-0.1, 0.1), 6),
-                        "accuracy_m": 10.0,
-                    },
-                },
-            )
-        )
-    reps_by_distributor: dict[str, list[str]] = {}
-    for r in range(size.reps):
-        distributor_id = distributors[r % len(distributors)][0]
-        rep_id = f"REP-{r + 1:04d}"
-        reps_by_distributor.setdefault(distributor_id, []).append(rep_id)
-        reference.append(
-            _event(
-                "RepRegistered",
-                rep_id,
-                masters_time,
-                "admin",
-                {"rep_id": rep_id, "name": f"Rep {r + 1}", "distributor_id": distributor_id},
-            )
-        )
-
-    weights = [w for _, _, w in skus]
-    served = sorted(set(outlets_by_distributor) & set(reps_by_distributor))  # distributors with outlets and reps
-    orders = []
-    weekday_factor = (1.0, 1.1, 1.0, 1.2, 1.4, 1.6, 0.3)  # Monday..Sunday: weekend stocking, quiet Sunday
-    day_weights = [weekday_factor[(now - timedelta(days=d)).weekday()] for d in range(size.days)]
-    for n in range(size.orders):
-        days_ago = rng.choices(range(size.days), weights=day_weights)[0]
-        at = (now - timedelta(days=days_ago)).replace(hour=rng.randint(9, 19), minute=rng.randint(0, 59))
-        at = min(at, now - timedelta(minutes=1))
-        distributor_id = rng.choice(served)
-        outlet_id = rng.choice(outlets_by_distributor[distributor_id])
-        rep_id = rng.choice(reps_by_distributor[distributor_id])
-        chosen = rng.choices(skus, weights=weights, k=rng.randint(1, 6))
-        lines = {
-            sku_id: {"sku_id": sku_id, "quantity": rng.randint(1, 24), "unit_price": f"{price:.2f}"}
-            for sku_id, price, _ in chosen
-        }
-        orders.append(
-            _event(
-                "OrderCaptured",
-                f"order-{n}",
-                at,
-                rep_id,
-                {
-                    "order_id": f"ORD-{n + 1:07d}",
-                    "outlet_id": outlet_id,
-                    "distributor_id": distributor_id,
-                    "rep_id": rep_id,
-                    "visit_id": None,
-                    "gps": None,
-                    "lines": list(lines.values()),
-                },
-            )
-        )
-    first = served[0]
-    target = OrderTarget(reps_by_distributor[first][0], first, outlets_by_distributor[first][0], skus[0][0])
-    return DemoBrand(reference, orders, target)
+    masters = build_masters(
+        rng,
+        day_start(now, size.days) - timedelta(days=1),
+        regions_per_zone=size.regions_per_zone,
+        distributors=size.distributors,
+        outlets=size.outlets,
+        skus=size.skus,
+        reps=size.reps,
+    )
+    history = build_history(rng, masters, now, size.days, size.orders)
+    # Stable sort: on a tie the order comes before its delivery, an opening balance before an invoice.
+    trade = sorted([*history.trade, *history.orders, *history.claims], key=lambda e: e["occurred_at"])
+    beat = next(b for b in masters.beats if b.outlets)
+    target = OrderTarget(beat.rep_id, beat.distributor_id, beat.outlets[0].outlet_id, masters.skus[0].sku_id)
+    return DemoBrand(masters.reference, history.orders, target, history.schemes, trade, history.overstocked)
 
 
-def line_count(orders: list[dict[str, Any]]) -> int:
-    return sum(len(o["payload"]["lines"]) for o in orders)
+def line_count(events: list[dict[str, Any]]) -> int:
+    """Order lines among `events` (invoices and deliveries have lines too, but are not secondary sales)."""
+    return sum(len(e["payload"]["lines"]) for e in events if e["event_type"] == "OrderCaptured")
 
 
-def wait_for_sales_lines(query_api_url: str, token: str, lines: int, timeout: float = 120) -> None:
+def wait_for_sales_lines(
+    query_api_url: str, token: str, lines: int, timeout: float = 180, days: int = DemoSize.days
+) -> None:
     """Wait until the sales projection holds `lines` order lines, so `make dev` returns with data visible."""
     deadline = time.monotonic() + timeout
     today = datetime.now(UTC).date()
-    since, until = str(today - timedelta(days=DemoSize.days + 2)), str(today + timedelta(days=1))
+    since, until = str(today - timedelta(days=days + 2)), str(today + timedelta(days=1))
     with httpx.Client(base_url=query_api_url, headers={"Authorization": f"Bearer {token}"}, timeout=5) as client:
         while time.monotonic() < deadline:
             response = client.get("/v1/sales", params={"level": "national", "from": since, "to": until})
@@ -267,6 +121,10 @@ class PostReport:
     counts: dict[str, int]
     accepted: list[dict[str, Any]]
     rejections: list[str]
+
+    def merged(self, other: "PostReport") -> "PostReport":
+        counts = {status: self.counts[status] + other.counts[status] for status in self.counts}
+        return PostReport(counts, [*self.accepted, *other.accepted], [*self.rejections, *other.rejections])
 
 
 def post_all(base_url: str, token: str, events: list[dict[str, Any]], label: str, batch_size: int = 500) -> PostReport:

@@ -1,25 +1,138 @@
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import pytest
+
 from sellthrough_contracts import parse_event
 from sellthrough_contracts.reference import OutletRegistered, RepRegistered, SkuRegistered
-from sellthrough_contracts.trade import OrderCaptured
-from sellthrough_devstack.demo import DemoSize, generate
+from sellthrough_contracts.schemes import SchemeClaimSubmitted, SchemeLaunched
+from sellthrough_contracts.trade import OrderCaptured, OrderDelivered, PrimaryInvoiced, StockCounted
+from sellthrough_devstack.demo import DemoBrand, DemoSize, generate, line_count
+from sellthrough_devstack.demo_brand import BEAT_DAYS
+from sellthrough_devstack.demo_history import OVERSTOCK_FACTOR, WEEKDAY_FACTOR
+
+NOW = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+SIZE = DemoSize(distributors=12, outlets=600, skus=40, reps=30, orders=1500, days=42)
 
 
-def test_demo_brand_is_valid_deterministic_and_consistent() -> None:
-    size = DemoSize(distributors=6, outlets=60, skus=20, reps=12, orders=200, days=14)
-    brand = generate(size, seed=3)
-    again = generate(size, seed=3)
+@pytest.fixture(scope="module")
+def brand() -> DemoBrand:
+    return generate(SIZE, seed=3, now=NOW)
+
+
+def test_demo_brand_is_deterministic_for_a_seed(brand: DemoBrand) -> None:
+    again = generate(SIZE, seed=3, now=NOW)
+    assert again.reference == brand.reference
+    assert again.schemes == brand.schemes
+    assert again.history == brand.history
+
+
+def test_every_event_passes_the_contract_and_nothing_is_in_the_future(brand: DemoBrand) -> None:
+    events = [parse_event(e) for e in [*brand.reference, *brand.schemes, *brand.history]]
+    assert all(e.occurred_at < NOW for e in events)
+    assert len({e.event_id for e in events}) == len(events)
+    assert [e["occurred_at"] for e in brand.history] == sorted(e["occurred_at"] for e in brand.history)
+
+
+def test_orders_come_from_a_rep_of_the_distributor_on_the_outlets_beat_day(brand: DemoBrand) -> None:
     reference = [parse_event(e) for e in brand.reference]
-    orders = [parse_event(e) for e in brand.orders]
-
-    assert [e["event_id"] for e in brand.orders] == [e["event_id"] for e in again.orders]
-    outlets = {e.payload.outlet_id: e.payload.distributor_id for e in reference if isinstance(e, OutletRegistered)}
+    outlets = {e.payload.outlet_id: e.payload for e in reference if isinstance(e, OutletRegistered)}
     reps = {e.payload.rep_id: e.payload.distributor_id for e in reference if isinstance(e, RepRegistered)}
     skus = {e.payload.sku_id for e in reference if isinstance(e, SkuRegistered)}
-    assert (len(outlets), len(skus)) == (60, 20)
-    assert len(orders) == 200
+    assert (len(outlets), len(skus), len(reps)) == (600, 40, 30)
+    orders = [parse_event(e) for e in brand.orders]
+    assert len(orders) == 1500
+    assert line_count(brand.history) == sum(len(o["payload"]["lines"]) for o in brand.orders)
     for o in orders:
         assert isinstance(o, OrderCaptured)
-        assert outlets[o.payload.outlet_id] == o.payload.distributor_id
+        outlet = outlets[o.payload.outlet_id]
+        assert outlet.distributor_id == o.payload.distributor_id
         assert reps[o.payload.rep_id] == o.payload.distributor_id
-        assert {line.sku_id for line in o.payload.lines} <= skus
         assert o.actor == o.payload.rep_id
+        assert {line.sku_id for line in o.payload.lines} <= skus
+        # Beat ids read BEAT-<rep number>-<weekday>: the rep walks that beat on that weekday only.
+        assert outlet.beat_id == f"BEAT-{o.payload.rep_id[4:]}-{BEAT_DAYS[o.occurred_at.weekday()]}"
+
+
+def test_deliveries_fulfil_existing_orders_never_beyond_the_ordered_units(brand: DemoBrand) -> None:
+    orders = {o.payload.order_id: o for o in map(parse_event, brand.orders) if isinstance(o, OrderCaptured)}
+    deliveries = [e for e in map(parse_event, brand.history) if isinstance(e, OrderDelivered)]
+    assert 0.5 * len(orders) < len(deliveries) < len(orders)
+    short = 0
+    for d in deliveries:
+        order = orders[d.payload.order_id]
+        assert (d.payload.outlet_id, d.payload.distributor_id) == (
+            order.payload.outlet_id,
+            order.payload.distributor_id,
+        )
+        assert d.occurred_at > order.occurred_at
+        ordered = {line.sku_id: line.quantity for line in order.payload.lines}
+        assert {line.sku_id for line in d.payload.lines} == set(ordered)
+        assert all(line.quantity <= ordered[line.sku_id] for line in d.payload.lines)
+        short += any(line.quantity < ordered[line.sku_id] for line in d.payload.lines)
+    assert 0.05 * len(deliveries) < short < 0.3 * len(deliveries), "some short fills, so fill rate means something"
+
+
+def test_weekly_seasonality_saturday_peak_and_no_sunday_beats(brand: DemoBrand) -> None:
+    orders: dict[int, int] = defaultdict(int)
+    units: dict[int, int] = defaultdict(int)
+    for o in map(parse_event, brand.orders):
+        assert isinstance(o, OrderCaptured)
+        orders[o.occurred_at.weekday()] += 1
+        units[o.occurred_at.weekday()] += sum(line.quantity for line in o.payload.lines)
+    assert orders[6] == 0, "no beats on Sunday"
+    designed = WEEKDAY_FACTOR[5] / WEEKDAY_FACTOR[0]  # Saturday against Monday and Wednesday (both 1.0)
+    saturday_basket = units[5] / orders[5]
+    midweek_basket = (units[0] + units[2]) / (orders[0] + orders[2])
+    assert designed * 0.85 < saturday_basket / midweek_basket < designed * 1.15
+    # More orders on Saturday too, though fewer than designed: an outlet orders at most once per visit.
+    assert 1.1 < orders[5] / ((orders[0] + orders[2]) / 2) < designed * 1.1
+
+
+def test_invoices_and_counts_name_known_masters_and_overstock_is_as_designed(brand: DemoBrand) -> None:
+    reference = [parse_event(e) for e in brand.reference]
+    skus = {e.payload.sku_id for e in reference if isinstance(e, SkuRegistered)}
+    distributors = {e.payload.distributor_id for e in reference if isinstance(e, OutletRegistered)}
+    history = [parse_event(e) for e in brand.history]
+    invoiced: dict[str, int] = defaultdict(int)
+    sold: dict[str, int] = defaultdict(int)
+    counts = openings = 0
+    for e in history:
+        if isinstance(e, PrimaryInvoiced):
+            assert e.payload.distributor_id in distributors
+            assert {line.sku_id for line in e.payload.lines} <= skus
+            invoiced[e.payload.distributor_id] += sum(line.quantity for line in e.payload.lines)
+        elif isinstance(e, StockCounted):
+            assert e.payload.distributor_id in distributors
+            assert {line.sku_id for line in e.payload.lines} <= skus
+            openings += e.payload.purpose == "opening"
+            counts += e.payload.purpose == "count"
+        elif isinstance(e, OrderCaptured):
+            sold[e.payload.distributor_id] += sum(line.quantity for line in e.payload.lines)
+    assert openings == len(sold)
+    assert counts >= 2
+    assert brand.overstocked
+    assert set(brand.overstocked) <= set(sold)
+    for distributor_id, units in sold.items():
+        ratio = invoiced[distributor_id] / units
+        expected = OVERSTOCK_FACTOR if distributor_id in brand.overstocked else 1.0
+        assert expected * 0.95 < ratio < expected * 1.15, (distributor_id, ratio)
+
+
+def test_schemes_and_claims_are_valid_and_target_real_zones_and_distributors(brand: DemoBrand) -> None:
+    schemes = [parse_event(e) for e in brand.schemes]
+    assert all(isinstance(s, SchemeLaunched) for s in schemes)
+    kinds = {s.payload.benefit.kind for s in schemes if isinstance(s, SchemeLaunched)}
+    assert {"percent_discount", "quantity_slabs", "buy_x_get_y"} <= kinds
+    assert all(s.payload.total_budget for s in schemes if isinstance(s, SchemeLaunched))
+    claims = [e for e in map(parse_event, brand.history) if isinstance(e, SchemeClaimSubmitted)]
+    assert len(claims) == 2
+    outlets = {
+        e.payload.outlet_id: e.payload.distributor_id
+        for e in map(parse_event, brand.reference)
+        if isinstance(e, OutletRegistered)
+    }
+    scheme_ids = {s.payload.scheme_id for s in schemes if isinstance(s, SchemeLaunched)}
+    for claim in claims:
+        assert claim.payload.scheme_id in scheme_ids
+        assert all(outlets[line.outlet_id] == claim.payload.distributor_id for line in claim.payload.lines)
