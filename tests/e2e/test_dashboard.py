@@ -166,13 +166,14 @@ def test_drill_down_matches_the_api_and_updates_live(
         money(Decimal(outlet["value"]) + Decimal(SKUS["S1"][1]) * 10), timeout=15_000
     )
     assert time.monotonic() - started < 15
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-outlet.png"), full_page=True)
 
     # Breadcrumbs lead back up; the national view shows the new order too.
     page.get_by_test_id("crumb-distributor").click()
     expect_level(page, api, "outlet", "D1")
     page.get_by_test_id("crumb-national").click()
     expect_level(page, api, "zone")
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     page.close()
 

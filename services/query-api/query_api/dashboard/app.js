@@ -89,7 +89,9 @@ async function load() {
   const data = { scope, sales, stock: stockBody, pvs, alerts, schemes };
   data.trend = await loadTrend(scope, sales.date_to);
   if (scope.outlet) data.bySku = await loadOutletBySku(scope, stockBody);
-  data.kpis = await optionalApi("/v1/kpis", { ...f, rep: state.filters.rep });
+  data.kpis = await optionalApi("/v1/kpis", {
+    level: scope.level, parent_id: scope.parent_id, ...f, rep: state.filters.rep, limit: 5000,
+  });
   return data;
 }
 
@@ -131,10 +133,16 @@ async function loadOutletBySku(scope, stockBody) {
 
 // ---- rendering ---------------------------------------------------------------------------------------------
 function setIfChanged(id, html) {
+  // Replaces a block only when its content changed, and highlights the figures that changed.
   if (state.rendered[id] === html) return;
   const el = $(id);
+  const before = new Map([...el.querySelectorAll("[data-flash]")].map((n) => [n.dataset.testid, n.textContent]));
   el.innerHTML = html;
-  if (state.rendered[id] !== undefined) el.querySelectorAll("[data-flash]").forEach((n) => n.classList.add("flash"));
+  if (state.rendered[id] !== undefined) {
+    el.querySelectorAll("[data-flash]").forEach((n) => {
+      if (before.has(n.dataset.testid) && before.get(n.dataset.testid) !== n.textContent) n.classList.add("flash");
+    });
+  }
   state.rendered[id] = html;
 }
 
@@ -183,17 +191,21 @@ function renderRows(d) {
   let rows;
   let heading;
   if (scope.outlet) {
-    rows = d.bySku;
+    rows = [...d.bySku].sort((a, b) => Number(b.value) - Number(a.value));
     heading = "SKU";
     note.hidden = false;
     note.textContent =
       "Outlet view: this outlet's sales per SKU, for the SKUs its distributor holds stock positions in " +
-      "(or the SKU filter). The sales API has no outlet filter, so each SKU is one /v1/sales?level=outlet call.";
+      "(or the SKU filter); primary value, stock units and alerts are the distributor's for that SKU. The sales " +
+      "API has no outlet filter, so each SKU is one /v1/sales?level=outlet&sku= call.";
   } else {
     rows = d.sales.rows;
     heading = scope.level[0].toUpperCase() + scope.level.slice(1);
     note.hidden = true;
   }
+  $("rows-title").textContent = scope.outlet
+    ? `Sales by SKU at ${current().name}`
+    : `${heading === "Outlet" ? "Outlets" : heading + "s"} in ${current().name} (click a name to drill down)`;
   const stockById = Object.fromEntries(d.stock.rows.map((r) => [r.id, r]));
   const pvsById = Object.fromEntries(d.pvs.rows.map((r) => [r.id, r]));
   const alertsById = Object.fromEntries(d.alerts.rows.map((r) => [r.id, r]));
@@ -281,17 +293,32 @@ function renderSchemes(body) {
     : `<p class="note">No schemes launched yet.</p>`);
 }
 
+const KPI_FIELDS = [
+  ["value_change_pct", "Value vs previous period", (v) => (v === null ? "–" : `${v > 0 ? "+" : ""}${v.toFixed(1)} %`)],
+  ["orders", "Orders (productive calls)", fmtCount],
+  ["lines_per_call", "Lines per call", (v) => (v === null ? "–" : v.toFixed(2))],
+  ["visits", "Visits", fmtCount],
+  ["strike_rate", "Strike rate", (v) => (v === null ? "–" : `${(v * 100).toFixed(1)} %`)],
+  ["active_outlets", "Active outlets", fmtCount],
+  ["dormant_outlets", "Dormant outlets", fmtCount],
+  ["fill_rate", "Fill rate", (v) => (v === null ? "–" : `${(v * 100).toFixed(1)} %`)],
+];
+
 function renderExtra(d) {
+  // Optional: /v1/kpis when this server has it (rep filter too); other newer endpoints are only listed.
   const present = OPTIONAL.filter((p) => state.optional[p]);
   $("extra-section").hidden = !present.length;
   $("rep-filter").hidden = !state.optional["/v1/kpis"];
   if (!present.length) return;
-  const scalars = d.kpis
-    ? Object.entries(d.kpis).filter(([, v]) => v === null || typeof v !== "object")
-        .map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join("")
+  let figures = d.kpis ? d.kpis.total : null;
+  if (d.kpis && d.scope.outlet) figures = d.kpis.rows.find((r) => r.id === d.scope.outlet) || null;
+  const cards = figures
+    ? KPI_FIELDS.filter(([k]) => k in figures)
+        .map(([k, label, fmt]) => card(`kpi-${k.replaceAll("_", "-")}`, label, fmt(figures[k]))).join("")
     : "";
-  setIfChanged("extra", (scalars ? `<dl class="cards">${scalars}</dl>` : "") +
-    `<p class="note">Also available on this server: ${present.map(esc).join(", ")}.</p>`);
+  setIfChanged("extra", (cards ? `<dl class="cards">${cards}</dl>` : "") +
+    `<p class="note">KPIs from /v1/kpis for this scope${state.filters.rep ? " and rep " + esc(state.filters.rep) : ""}. ` +
+    `Also on this server: ${present.map(esc).join(", ")}.</p>`);
 }
 
 function render(d) {
