@@ -63,9 +63,13 @@ def test_ses_hand_computed(series: list[int], level: float, mad: float) -> None:
     [
         # demand 3 every 3rd day: size 3, interval 3 -> 1 unit a day; SBA 1 * (1 - 0.1 / 2)
         ([0, 0, 3, 0, 0, 3, 0, 0, 3], 1.0, 0.95),
-        # first demand 4 after 2 days: z 4, p 2; then 2 after 4 days: z 4 + 0.1 * (2 - 4) = 3.8,
-        # p 2 + 0.1 * (4 - 2) = 2.2; rate 3.8 / 2.2
-        ([0, 4, 0, 0, 0, 2], 3.8 / 2.2, 3.8 / 2.2 * 0.95),
+        # z starts at 4; the second demand (2, four days later) gives z 4 + 0.1 * (2 - 4) = 3.8 and the first
+        # interval, p = 4: rate 3.8 / 4 = 0.95
+        ([0, 4, 0, 0, 0, 2], 0.95, 0.95 * 0.95),
+        # a single demand: rate = size / days seen (6 / 3), decaying as days pass without demand
+        ([6, 0, 0], 2.0, 1.9),
+        # intervals 4 then 2: p 4 -> 4 + 0.1 * (2 - 4) = 3.8; z stays 6
+        ([6, 0, 0, 0, 6, 0, 6], 6 / 3.8, 6 / 3.8 * 0.95),
         ([0, 0, 0], 0.0, 0.0),
     ],
 )

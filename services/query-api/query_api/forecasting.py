@@ -16,12 +16,14 @@ Method by demand pattern (Syntetos-Boylan classification)
   single days. Weekly seasonality (Holt-Winters) is not modelled: distributors' secondary sales in the demo
   and test data have no weekday pattern to validate it on.
 - Intermittent: Croston's method with the Syntetos-Boylan approximation (SBA). Only days with demand update
-  the estimates: demand size z_t = z + alpha * (y_t - z) and interval p_t = p + alpha * (q - p), where q is the
-  days since the previous demand (for the first demand: days since the series started, counting that day);
-  z and p start at the first demand's size and interval. Croston's daily rate is z / p; it is biased upwards,
-  and SBA multiplies it by (1 - alpha / 2). ``alpha = 0.1`` (``CROSTON_ALPHA``), the low end Syntetos and
-  Boylan recommend: estimates move only on demand days, which are few. Known limit: between demands the
-  forecast does not decay, so a SKU that stopped selling keeps its last rate until it sells again.
+  the estimates: demand size z = z + alpha * (y_t - z) and interval p = p + alpha * (q - p), where q is the
+  days since the previous demand. z starts at the first demand's size and p at the first interval between two
+  demands (the series starts at the first day with sales, so the days before the first demand say nothing
+  about the interval); until a second demand, the rate is z / days seen so far. Croston's daily rate is z / p;
+  it is biased upwards, and SBA multiplies it by (1 - alpha / 2). ``alpha = 0.1`` (``CROSTON_ALPHA``), the
+  low end Syntetos and Boylan recommend: estimates move only on demand days, which are few. Known limit: once
+  an interval is known, the forecast does not decay between demands, so a SKU that stopped selling keeps its
+  last rate until it sells again (the TSB variant would fix that).
 
 Error measure and prediction interval
 - MAD = mean absolute one-step-ahead error over the series (the first day only initialises). For normally
@@ -107,24 +109,26 @@ class Croston:
     sba: bool = True
     size: float | None = None
     interval: float | None = None
+    days_seen: int = 0
     days_since_demand: int = 0
 
     def forecast(self) -> float:
-        if self.size is None or self.interval is None:
+        if self.size is None:
             return 0.0
-        rate = self.size / self.interval
+        rate = self.size / (self.interval if self.interval is not None else self.days_seen)
         return rate * (1 - self.alpha / 2) if self.sba else rate
 
     def update(self, y: float) -> None:
+        self.days_seen += 1
         self.days_since_demand += 1
         if y <= 0:
             return
         q = self.days_since_demand
-        if self.size is None or self.interval is None:
-            self.size, self.interval = y, float(q)
+        if self.size is None:
+            self.size = y
         else:
             self.size += self.alpha * (y - self.size)
-            self.interval += self.alpha * (q - self.interval)
+            self.interval = float(q) if self.interval is None else self.interval + self.alpha * (q - self.interval)
         self.days_since_demand = 0
 
 
