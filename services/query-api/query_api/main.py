@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from query_api.api import router as sales_router
 from query_api.dashboard import router as dashboard_router
 from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
+from query_api.forecast_api import router as forecast_router
 from query_api.sales import apply_orders
 from query_api.schemes import SCHEME_TYPES, apply_scheme_events
 from query_api.schemes_api import router as schemes_router
@@ -64,7 +65,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         schema=SCHEMA,
         migrations_dir=Path(__file__).parent / "migrations",
         settings=settings,
-        routers=[dashboard_router, sales_router, stock_router, schemes_router],
+        routers=[dashboard_router, sales_router, stock_router, schemes_router, forecast_router],
         start_jobs=_start_jobs,
         description="Drill-down over secondary sales, distributor stock, stock alerts and sell-in vs sell-through.",
     )
