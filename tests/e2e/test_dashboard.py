@@ -48,6 +48,8 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
+expect.set_options(timeout=10_000)  # the page polls every 3 s; a loaded CI machine answers slower
+
 
 def money(value: str | Decimal | float) -> str:
     return f"{Decimal(str(value)):,.2f}"
@@ -175,16 +177,29 @@ def test_drill_down_matches_the_api_and_updates_live(
     page.get_by_test_id("crumb-national").click()
     expect_level(page, api, "zone")
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    # Filters go to the API as they are: brand and dates.
+    yesterday, today = str(datetime.now(UTC).date() - timedelta(days=1)), str(datetime.now(UTC).date())
+    page.get_by_test_id("filter-brand").fill("Koko Biscuits")
+    page.get_by_test_id("filter-from").fill(yesterday)
+    page.get_by_test_id("filter-to").fill(today)
+    page.get_by_test_id("filter-apply").click()
+    filtered = api.get("/v1/sales", level="zone", brand="Koko Biscuits", **{"from": yesterday, "to": today})
+    expect(page.get_by_test_id("card-secondary-value")).to_have_text(money(filtered["total"]["value"]))
+    expect_rows(page, filtered)
     page.close()
 
 
-def test_a_bad_token_is_explained(services: dict[str, ServiceProcess], browser: Browser) -> None:
+def test_a_bad_token_is_explained(services: dict[str, ServiceProcess], tokens: Tokens, browser: Browser) -> None:
     page = browser.new_page()
     page.goto(f"{services['query-api'].url}/dashboard")
     page.get_by_test_id("token-input").fill("not-a-token")
     page.get_by_test_id("token-submit").click()
     expect(page.get_by_test_id("auth-error")).to_contain_text("401")
     expect(page.get_by_test_id("token-input")).to_be_visible()
+    page.get_by_test_id("token-input").fill(tokens.issued["rep1"].token)  # a valid token, but not an analyst's
+    page.get_by_test_id("token-submit").click()
+    expect(page.get_by_test_id("auth-error")).to_contain_text("403")
     page.close()
 
 
