@@ -11,6 +11,8 @@ from query_api.api import router as sales_router
 from query_api.dashboard import router as dashboard_router
 from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
 from query_api.forecast_api import router as forecast_router
+from query_api.kpi_api import router as kpi_router
+from query_api.kpis import KPI_TYPES, apply_kpi_events
 from query_api.sales import apply_orders
 from query_api.schemes import SCHEME_TYPES, apply_scheme_events
 from query_api.schemes_api import router as schemes_router
@@ -40,6 +42,7 @@ def projection_handler(settings: ServiceSettings) -> Handler:
         await apply_orders(conn, events, zone)
         await apply_stock_events(conn, events)
         await apply_scheme_events(conn, events)
+        await apply_kpi_events(conn, events, zone)
 
     return apply
 
@@ -53,7 +56,7 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
             group_id=PROJECTION_GROUP,
             topics=[REFERENCE.name, TRADE.name, STOCK.name, SCHEMES.name, SCHEME_RESULTS.name],
             handler=projection_handler(settings),
-            wanted_types=REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | {"OrderCaptured"},
+            wanted_types=REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | {"OrderCaptured"},
         ),
     }
 
@@ -65,7 +68,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         schema=SCHEMA,
         migrations_dir=Path(__file__).parent / "migrations",
         settings=settings,
-        routers=[dashboard_router, sales_router, stock_router, schemes_router, forecast_router],
+        routers=[dashboard_router, sales_router, stock_router, schemes_router, kpi_router, forecast_router],
         start_jobs=_start_jobs,
         description="Drill-down over secondary sales, distributor stock, stock alerts and sell-in vs sell-through.",
     )

@@ -1,0 +1,323 @@
+"""HTTP API of the KPIs: drill-level KPIs, sales breakdowns, outlet rankings, underperforming regions.
+
+Every endpoint answers JSON, or with `format=csv` its table as text/csv with a header row.
+"""
+
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime, BaseModel, Field
+
+from query_api.drilldown import PARENT_LEVEL, Level, parent_exists
+from query_api.kpi_figures import KpiFigures, KpiRow, change_pct, figures, sum_measures, to_csv
+from query_api.kpi_queries import KPI_PROJECTIONS, KpiFilter, freshness, kpi_measures, outlet_ranking, sales_by
+from query_api.params import Brand, DateFrom, DateTo, Limit, ParentId, Sku, date_range, node_name, today_in
+from sellthrough_contracts.common import ID_PATTERN
+from sellthrough_runtime.app import ServiceContext
+from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.problems import ProblemError
+
+router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+
+Rep = Annotated[str | None, Query(alias="rep", pattern=ID_PATTERN, description="Only this rep's orders and visits.")]
+Format = Annotated[
+    Literal["json", "csv"], Query(alias="format", description="`csv` answers the rows as text/csv with a header.")
+]
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with format=csv."}
+}
+
+
+class Dimension(StrEnum):
+    BRAND = "brand"
+    SKU = "sku"
+    REP = "rep"
+    DISTRIBUTOR = "distributor"
+    REGION = "region"
+
+
+class Freshness(BaseModel):
+    newest_occurred_at: AwareDatetime | None = Field(description="Source time of the newest event applied.")
+    newest_recorded_at: AwareDatetime | None = Field(description="Server time of the newest event applied.")
+
+
+class Period(BaseModel):
+    date_from: date
+    date_to: date
+    previous_from: date = Field(description="First day of the previous period of equal length.")
+    previous_to: date
+    brand: str | None
+    sku_id: str | None
+    rep_id: str | None
+
+
+class KpiResponse(Period):
+    level: Level
+    parent_id: str | None
+    dormant_days: int
+    rows: list[KpiRow] = Field(description="Nodes at `level`, largest secondary value first.")
+    total: KpiFigures = Field(description="Over every node under the parent, whatever `limit`.")
+    freshness: dict[str, Freshness] = Field(description="Per projection: kpi_sales, kpi_visits, kpi_deliveries.")
+
+
+class BreakdownRow(BaseModel):
+    id: str | None
+    name: str | None
+    value: Decimal
+    units: int
+    lines: int
+    share_pct: float | None = Field(description="Share of the total value, in %.")
+    previous_value: Decimal
+    value_change_pct: float | None
+
+
+class BreakdownResponse(Period):
+    dimension: Dimension
+    rows: list[BreakdownRow]
+    total_value: Decimal
+    total_units: int
+
+
+class RankedOutlet(BaseModel):
+    rank: int
+    id: str
+    name: str | None
+    distributor_id: str | None
+    value: Decimal
+    units: int
+    lines: int
+
+
+class RankingResponse(Period):
+    order: Literal["top", "bottom"]
+    rows: list[RankedOutlet]
+
+
+class RegionDecline(BaseModel):
+    id: str | None
+    name: str | None
+    value: Decimal
+    previous_value: Decimal
+    value_change_pct: float
+
+
+class UnderperformingResponse(Period):
+    threshold_pct: float
+    rows: list[RegionDecline] = Field(description="Regions whose value fell by more than threshold_pct, worst first.")
+
+
+def _period(
+    request: Request, date_from: date | None, date_to: date | None, brand: str | None, sku: str | None, rep: str | None
+) -> KpiFilter:
+    context: ServiceContext = request.app.state.context
+    start, end = date_range(date_from, date_to, today_in(context.settings.zone))
+    return KpiFilter(start, end, brand, sku, rep)
+
+
+def _period_fields(f: KpiFilter) -> dict[str, Any]:
+    return {
+        "date_from": f.date_from,
+        "date_to": f.date_to,
+        "previous_from": f.previous_from,
+        "previous_to": f.date_from - timedelta(days=1),
+        "brand": f.brand,
+        "sku_id": f.sku_id,
+        "rep_id": f.rep_id,
+    }
+
+
+def _csv(model: type[BaseModel], rows: list[Any], name: str) -> Response:
+    return Response(
+        to_csv(model, rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+@router.get("/kpis", response_model=KpiResponse, responses=CSV_RESPONSE, operation_id="get_kpis", tags=["kpis"])
+async def get_kpis(
+    request: Request,
+    level: Annotated[Level, Query(description="Drill level of the rows returned.")] = Level.NATIONAL,
+    parent_id: ParentId = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    brand: Brand = None,
+    sku_id: Sku = None,
+    rep_id: Rep = None,
+    dormant_days: Annotated[
+        int,
+        Query(ge=1, le=366, description="An outlet without an order in this many days (ending at `to`) is dormant."),
+    ] = 30,
+    limit: Limit = 500,
+    fmt: Format = "json",
+) -> KpiResponse | Response:
+    """Secondary sales with period-over-period change, primary vs secondary, contribution to the parent, active
+    and dormant outlets, lines per call, strike rate and fill rate, per node at one drill level."""
+    context: ServiceContext = request.app.state.context
+    f = _period(request, date_from, date_to, brand, sku_id, rep_id)
+    if parent_id is not None and level in (Level.NATIONAL, Level.ZONE):
+        raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
+    async with context.pool.acquire() as conn:
+        if parent_id is not None and not await parent_exists(conn, level, parent_id):
+            raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
+        nodes = await kpi_measures(conn, level, parent_id, f, f.date_to - timedelta(days=dormant_days - 1))
+        fresh = await freshness(conn)
+    with_primary = level is not Level.OUTLET
+    total_measures = sum_measures([measures for _, measures in nodes.values()])
+    parent_value = total_measures.get("value", Decimal(0))
+    rows = [
+        KpiRow(id=node_id, name=node_name(node_id, name), **figures(measures, parent_value, with_primary).model_dump())
+        for node_id, (name, measures) in nodes.items()
+    ]
+    rows.sort(key=lambda r: (-r.value, r.id is None, r.id or ""))
+    rows = rows[:limit]
+    if fmt == "csv":
+        return _csv(KpiRow, rows, "kpis")
+    return KpiResponse(
+        **_period_fields(f),
+        level=level,
+        parent_id=parent_id,
+        dormant_days=dormant_days,
+        rows=rows,
+        total=figures(total_measures, parent_value, with_primary),
+        freshness={
+            p: Freshness(
+                newest_occurred_at=fresh[p]["newest_occurred_at"] if p in fresh else None,
+                newest_recorded_at=fresh[p]["newest_recorded_at"] if p in fresh else None,
+            )
+            for p in KPI_PROJECTIONS
+        },
+    )
+
+
+@router.get(
+    "/sales/by", response_model=BreakdownResponse, responses=CSV_RESPONSE, operation_id="get_sales_by", tags=["kpis"]
+)
+async def get_sales_by(
+    request: Request,
+    dimension: Annotated[Dimension, Query(description="Break secondary sales down by this.")],
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    brand: Brand = None,
+    sku_id: Sku = None,
+    rep_id: Rep = None,
+    limit: Limit = 500,
+    fmt: Format = "json",
+) -> BreakdownResponse | Response:
+    """Secondary sales per brand, SKU, rep, distributor or region, largest first, with the previous period."""
+    context: ServiceContext = request.app.state.context
+    f = _period(request, date_from, date_to, brand, sku_id, rep_id)
+    async with context.pool.acquire() as conn:
+        records = await sales_by(conn, dimension.value, f)
+    # Only what sold in the period; the previous period's figure is context, not a row of its own.
+    current = [r for r in records if r["lines"]]
+    total_value = sum((Decimal(r["value"]) for r in current), Decimal(0))
+    rows = [
+        BreakdownRow(
+            id=r["id"],
+            name=node_name(r["id"], r["name"]),
+            value=r["value"],
+            units=int(r["units"]),
+            lines=int(r["lines"]),
+            share_pct=round(float(r["value"] * 100 / total_value), 2) if total_value else None,
+            previous_value=r["previous_value"],
+            value_change_pct=change_pct(r["value"], r["previous_value"]),
+        )
+        for r in current
+    ]
+    if fmt == "csv":
+        return _csv(BreakdownRow, rows[:limit], f"sales-by-{dimension.value}")
+    return BreakdownResponse(
+        **_period_fields(f),
+        dimension=dimension,
+        rows=rows[:limit],
+        total_value=total_value,
+        total_units=sum(r.units for r in rows),
+    )
+
+
+@router.get(
+    "/outlets/ranking",
+    response_model=RankingResponse,
+    responses=CSV_RESPONSE,
+    operation_id="get_outlet_ranking",
+    tags=["kpis"],
+)
+async def get_outlet_ranking(
+    request: Request,
+    order: Annotated[Literal["top", "bottom"], Query(description="Best or worst sellers first.")] = "top",
+    n: Annotated[int, Query(ge=1, le=1000, description="Outlets returned.")] = 10,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    brand: Brand = None,
+    sku_id: Sku = None,
+    rep_id: Rep = None,
+    fmt: Format = "json",
+) -> RankingResponse | Response:
+    """Top or bottom N outlets by secondary value; known outlets that sold nothing count as zero."""
+    context: ServiceContext = request.app.state.context
+    f = _period(request, date_from, date_to, brand, sku_id, rep_id)
+    async with context.pool.acquire() as conn:
+        records = await outlet_ranking(conn, f, order, n)
+    rows = [
+        RankedOutlet(
+            rank=i,
+            id=r["id"],
+            name=r["name"],
+            distributor_id=r["distributor_id"],
+            value=r["value"],
+            units=int(r["units"]),
+            lines=int(r["lines"]),
+        )
+        for i, r in enumerate(records, start=1)
+    ]
+    if fmt == "csv":
+        return _csv(RankedOutlet, rows, f"outlets-{order}")
+    return RankingResponse(**_period_fields(f), order=order, rows=rows)
+
+
+@router.get(
+    "/regions/underperforming",
+    response_model=UnderperformingResponse,
+    responses=CSV_RESPONSE,
+    operation_id="get_underperforming_regions",
+    tags=["kpis"],
+)
+async def get_underperforming_regions(
+    request: Request,
+    threshold_pct: Annotated[
+        float, Query(ge=0, le=100, description="Minimum fall in value against the previous period, in %.")
+    ] = 10,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    brand: Brand = None,
+    sku_id: Sku = None,
+    rep_id: Rep = None,
+    fmt: Format = "json",
+) -> UnderperformingResponse | Response:
+    """Regions whose secondary value fell by more than `threshold_pct` against the previous period of equal
+    length. Regions without sales in the previous period have no base to fall from and are not listed."""
+    context: ServiceContext = request.app.state.context
+    f = _period(request, date_from, date_to, brand, sku_id, rep_id)
+    async with context.pool.acquire() as conn:
+        records = await sales_by(conn, Dimension.REGION.value, f)
+    rows = []
+    for r in records:
+        change = change_pct(r["value"], r["previous_value"])
+        if change is not None and -change > threshold_pct:
+            rows.append(
+                RegionDecline(
+                    id=r["id"],
+                    name=node_name(r["id"], r["name"]),
+                    value=r["value"],
+                    previous_value=r["previous_value"],
+                    value_change_pct=change,
+                )
+            )
+    rows.sort(key=lambda row: (row.value_change_pct, row.id or ""))
+    if fmt == "csv":
+        return _csv(RegionDecline, rows, "underperforming-regions")
+    return UnderperformingResponse(**_period_fields(f), threshold_pct=threshold_pct, rows=rows)

@@ -1,0 +1,201 @@
+"""Read queries over the KPI projections. Static SQL only; geography, brands and names joined at read time.
+
+The drill-level KPI query returns one (node, measure, amount) row per measure, so each source table adds its
+measures with a plain UNION ALL; rates, changes and shares are computed from the sums in kpi_figures.py.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+import asyncpg
+
+from query_api.drilldown import Level
+
+# $1 level, $2 parent_id, $3 from, $4 to, $5 previous period's first day (it ends the day before $3),
+# $6 brand, $7 sku, $8 rep, $9 first day of the dormancy window (which ends at $4).
+# Call measures (orders, visits) have no SKU, so brand and SKU filters do not apply to them; primary sales have
+# no rep and are attributed to distributors, so they are left out at outlet level.
+_KPI_SQL = """
+WITH sources AS (
+    SELECT s.outlet_id, NULL::text AS distributor_id, m.measure, m.amount
+    FROM kpi_sales_daily s
+    LEFT JOIN skus k ON k.sku_id = s.sku_id
+    CROSS JOIN LATERAL (VALUES
+        ('value', CASE WHEN s.day >= $3 THEN s.value ELSE 0 END),
+        ('units', CASE WHEN s.day >= $3 THEN s.units ELSE 0 END),
+        ('lines', CASE WHEN s.day >= $3 THEN s.lines ELSE 0 END),
+        ('previous_value', CASE WHEN s.day < $3 THEN s.value ELSE 0 END),
+        ('previous_units', CASE WHEN s.day < $3 THEN s.units ELSE 0 END)
+    ) AS m(measure, amount)
+    WHERE s.day BETWEEN $5 AND $4
+      AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR s.sku_id = $7)
+      AND ($8::text IS NULL OR s.rep_id = $8)
+    UNION ALL
+    SELECT NULL, p.distributor_id, m.measure, m.amount
+    FROM primary_daily p
+    LEFT JOIN skus k ON k.sku_id = p.sku_id
+    CROSS JOIN LATERAL (VALUES ('primary_value', p.value), ('primary_units', p.units)) AS m(measure, amount)
+    WHERE p.day BETWEEN $3 AND $4 AND $1 <> 'outlet'
+      AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR p.sku_id = $7)
+    UNION ALL
+    SELECT o.outlet_id, NULL, m.measure, m.amount
+    FROM kpi_orders_daily o
+    CROSS JOIN LATERAL (VALUES ('orders', o.orders), ('order_lines', o.lines)) AS m(measure, amount)
+    WHERE o.day BETWEEN $3 AND $4 AND ($8::text IS NULL OR o.rep_id = $8)
+    UNION ALL
+    SELECT v.outlet_id, NULL, m.measure, m.amount
+    FROM kpi_visits_daily v
+    CROSS JOIN LATERAL (VALUES ('visits', v.visits), ('productive_visits', v.productive)) AS m(measure, amount)
+    WHERE v.day BETWEEN $3 AND $4 AND ($8::text IS NULL OR v.rep_id = $8)
+    UNION ALL
+    -- Fill rate: ordered units of the period's orders that have a delivery, against the units delivered for
+    -- them (capped at the ordered quantity, so an over-delivered line cannot hide a short one).
+    SELECT u.outlet_id, NULL, m.measure, m.amount
+    FROM kpi_order_units u
+    LEFT JOIN skus k ON k.sku_id = u.sku_id
+    CROSS JOIN LATERAL (
+        SELECT coalesce(sum(d.units), 0) AS units FROM kpi_deliveries d
+        WHERE d.distributor_id = u.distributor_id AND d.order_id = u.order_id AND d.sku_id = u.sku_id
+    ) delivered
+    CROSS JOIN LATERAL (VALUES
+        ('fill_ordered_units', u.units), ('fill_delivered_units', least(delivered.units, u.units))
+    ) AS m(measure, amount)
+    WHERE u.day BETWEEN $3 AND $4
+      AND EXISTS (SELECT 1 FROM kpi_deliveries d WHERE d.distributor_id = u.distributor_id AND d.order_id = u.order_id)
+      AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR u.sku_id = $7)
+      AND ($8::text IS NULL OR u.rep_id = $8)
+    UNION ALL
+    -- Every known outlet is active (an order matching the filters in the dormancy window) or dormant.
+    SELECT o.outlet_id, NULL, m.measure, m.amount
+    FROM outlets o
+    CROSS JOIN LATERAL (
+        SELECT EXISTS (
+            SELECT 1 FROM kpi_sales_daily s LEFT JOIN skus k ON k.sku_id = s.sku_id
+            WHERE s.outlet_id = o.outlet_id AND s.day BETWEEN $9 AND $4
+              AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR s.sku_id = $7)
+              AND ($8::text IS NULL OR s.rep_id = $8)
+        ) AS yes
+    ) active
+    CROSS JOIN LATERAL (VALUES
+        ('active_outlets', active.yes::int), ('dormant_outlets', (NOT active.yes)::int)
+    ) AS m(measure, amount)
+), placed AS (
+    SELECT x.measure, x.amount,
+           CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN g.zone_id WHEN 'region' THEN g.region_id
+                   WHEN 'distributor' THEN g.distributor_id ELSE x.outlet_id END AS node_id,
+           CASE $1 WHEN 'national' THEN 'National' WHEN 'zone' THEN g.zone_name WHEN 'region' THEN g.region_name
+                   WHEN 'distributor' THEN g.distributor_name ELSE o.name END AS node_name,
+           CASE $1 WHEN 'region' THEN g.zone_id WHEN 'distributor' THEN g.region_id
+                   WHEN 'outlet' THEN g.distributor_id END AS parent_id
+    FROM sources x
+    LEFT JOIN outlets o ON o.outlet_id = x.outlet_id
+    LEFT JOIN distributor_geography g ON g.distributor_id = coalesce(o.distributor_id, x.distributor_id)
+)
+SELECT node_id, max(node_name) AS name, measure, sum(amount)::numeric AS amount
+FROM placed
+WHERE $2::text IS NULL OR parent_id = $2
+GROUP BY node_id, measure
+"""
+
+# Sales per brand, SKU, rep, distributor or region ($1) in the period [$2, $3] and the previous one [$7, $2).
+_SALES_BY_SQL = """
+SELECT CASE $1 WHEN 'brand' THEN k.brand WHEN 'sku' THEN s.sku_id WHEN 'rep' THEN s.rep_id
+               WHEN 'distributor' THEN o.distributor_id ELSE g.region_id END AS id,
+       max(CASE $1 WHEN 'brand' THEN k.brand WHEN 'sku' THEN k.name WHEN 'rep' THEN r.name
+                   WHEN 'distributor' THEN g.distributor_name ELSE g.region_name END) AS name,
+       coalesce(sum(s.value) FILTER (WHERE s.day >= $2), 0) AS value,
+       coalesce(sum(s.units) FILTER (WHERE s.day >= $2), 0) AS units,
+       coalesce(sum(s.lines) FILTER (WHERE s.day >= $2), 0) AS lines,
+       coalesce(sum(s.value) FILTER (WHERE s.day < $2), 0) AS previous_value
+FROM kpi_sales_daily s
+LEFT JOIN skus k ON k.sku_id = s.sku_id
+LEFT JOIN reps r ON r.rep_id = s.rep_id
+LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
+LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
+WHERE s.day BETWEEN $7 AND $3
+  AND ($4::text IS NULL OR k.brand = $4) AND ($5::text IS NULL OR s.sku_id = $5)
+  AND ($6::text IS NULL OR s.rep_id = $6)
+GROUP BY 1
+ORDER BY 3 DESC, 1 NULLS LAST
+"""
+
+# Every known outlet (with zero sales if it sold nothing) plus outlets with sales not yet in reference data.
+_RANKING_SQL = """
+WITH totals AS (
+    SELECT s.outlet_id, s.value, s.units, s.lines
+    FROM kpi_sales_daily s
+    LEFT JOIN skus k ON k.sku_id = s.sku_id
+    WHERE s.day BETWEEN $1 AND $2
+      AND ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR s.sku_id = $4)
+      AND ($5::text IS NULL OR s.rep_id = $5)
+    UNION ALL
+    SELECT outlet_id, 0, 0, 0 FROM outlets
+)
+SELECT t.outlet_id AS id, max(o.name) AS name, max(o.distributor_id) AS distributor_id,
+       sum(t.value) AS value, sum(t.units) AS units, sum(t.lines) AS lines
+FROM totals t
+LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
+GROUP BY t.outlet_id
+ORDER BY CASE WHEN $6 = 'top' THEN sum(t.value) ELSE -sum(t.value) END DESC, t.outlet_id
+LIMIT $7
+"""
+
+KPI_PROJECTIONS = ("kpi_sales", "kpi_visits", "kpi_deliveries")
+_FRESHNESS_SQL = """
+SELECT projection, newest_occurred_at, newest_recorded_at FROM projection_freshness WHERE projection = ANY($1::text[])
+"""
+
+
+@dataclass(frozen=True)
+class KpiFilter:
+    date_from: date
+    date_to: date
+    brand: str | None
+    sku_id: str | None
+    rep_id: str | None
+
+    @property
+    def previous_from(self) -> date:
+        """First day of the previous period of equal length, which ends the day before date_from."""
+        return self.date_from - timedelta(days=(self.date_to - self.date_from).days + 1)
+
+
+async def kpi_measures(
+    conn: asyncpg.Connection, level: Level, parent_id: str | None, f: KpiFilter, dormant_from: date
+) -> dict[str | None, tuple[str | None, dict[str, Decimal]]]:
+    """Per node id: its name and the sum of each measure."""
+    records = await conn.fetch(
+        _KPI_SQL,
+        level.value,
+        parent_id,
+        f.date_from,
+        f.date_to,
+        f.previous_from,
+        f.brand,
+        f.sku_id,
+        f.rep_id,
+        dormant_from,
+    )
+    nodes: dict[str | None, tuple[str | None, dict[str, Decimal]]] = {}
+    for r in records:
+        name, measures = nodes.setdefault(r["node_id"], (r["name"], {}))
+        measures[r["measure"]] = Decimal(r["amount"])
+        if name is None and r["name"] is not None:
+            nodes[r["node_id"]] = (r["name"], measures)
+    return nodes
+
+
+async def sales_by(conn: asyncpg.Connection, dimension: str, f: KpiFilter) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(_SALES_BY_SQL, dimension, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, f.previous_from)
+    )
+
+
+async def outlet_ranking(conn: asyncpg.Connection, f: KpiFilter, order: str, n: int) -> list[asyncpg.Record]:
+    return list(await conn.fetch(_RANKING_SQL, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, order, n))
+
+
+async def freshness(conn: asyncpg.Connection) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch(_FRESHNESS_SQL, list(KPI_PROJECTIONS))
+    return {r["projection"]: r for r in rows}

@@ -1,0 +1,131 @@
+"""KPI projections: sales by rep, orders, visits, and ordered vs delivered units (fill rate).
+
+Every table is additive per event: the consumer applies each event exactly once, so sums never double count.
+Business days are in the brand's time zone, as in sales_daily.
+"""
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from query_api.sales import _RECORD_FRESHNESS
+from sellthrough_contracts import Envelope
+from sellthrough_contracts.trade import OrderCaptured, OrderDelivered, VisitRecorded
+
+KPI_TYPES = frozenset({"OrderCaptured", "VisitRecorded", "OrderDelivered"})
+
+_UPSERT_SALES = """
+INSERT INTO kpi_sales_daily (day, rep_id, outlet_id, sku_id, value, units, lines)
+SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[], $7::int[])
+ON CONFLICT (day, rep_id, outlet_id, sku_id) DO UPDATE
+SET value = kpi_sales_daily.value + excluded.value, units = kpi_sales_daily.units + excluded.units,
+    lines = kpi_sales_daily.lines + excluded.lines
+"""
+_UPSERT_ORDERS = """
+INSERT INTO kpi_orders_daily (day, rep_id, outlet_id, orders, lines)
+SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::int[], $5::int[])
+ON CONFLICT (day, rep_id, outlet_id) DO UPDATE
+SET orders = kpi_orders_daily.orders + excluded.orders, lines = kpi_orders_daily.lines + excluded.lines
+"""
+_UPSERT_VISITS = """
+INSERT INTO kpi_visits_daily (day, rep_id, outlet_id, visits, productive)
+SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::int[], $5::int[])
+ON CONFLICT (day, rep_id, outlet_id) DO UPDATE
+SET visits = kpi_visits_daily.visits + excluded.visits, productive = kpi_visits_daily.productive + excluded.productive
+"""
+_UPSERT_ORDER_UNITS = """
+INSERT INTO kpi_order_units (distributor_id, order_id, sku_id, day, rep_id, outlet_id, units)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::text[], $6::text[], $7::bigint[])
+ON CONFLICT (distributor_id, order_id, sku_id) DO UPDATE SET units = kpi_order_units.units + excluded.units
+"""
+_UPSERT_DELIVERIES = """
+INSERT INTO kpi_deliveries (distributor_id, delivery_id, sku_id, order_id, day, outlet_id, units)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::bigint[])
+ON CONFLICT (distributor_id, delivery_id, sku_id) DO UPDATE SET units = kpi_deliveries.units + excluded.units
+"""
+
+
+@dataclass
+class KpiRows:
+    """One batch aggregated per table key, ready for unnest() upserts."""
+
+    sales: dict[tuple[date, str, str, str], list[Decimal | int]] = field(
+        default_factory=lambda: defaultdict(lambda: [Decimal(0), 0, 0])
+    )
+    orders: dict[tuple[date, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    visits: dict[tuple[date, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    order_units: dict[tuple[str, str, str, date, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    deliveries: dict[tuple[str, str, str, str, date, str], int] = field(default_factory=lambda: defaultdict(int))
+
+
+def aggregate_kpi_events(events: Sequence[Envelope], zone: ZoneInfo) -> KpiRows:
+    rows = KpiRows()
+    for event in events:
+        day = event.occurred_at.astimezone(zone).date()
+        if isinstance(event, OrderCaptured):
+            p = event.payload
+            order = rows.orders[(day, p.rep_id, p.outlet_id)]
+            order[0] += 1
+            order[1] += len(p.lines)
+            for line in p.lines:
+                cell = rows.sales[(day, p.rep_id, p.outlet_id, line.sku_id)]
+                cell[0] += line.unit_price * line.quantity
+                cell[1] += line.quantity
+                cell[2] += 1
+                rows.order_units[(p.distributor_id, p.order_id, line.sku_id, day, p.rep_id, p.outlet_id)] += (
+                    line.quantity
+                )
+        elif isinstance(event, VisitRecorded):
+            v = event.payload
+            visit = rows.visits[(day, v.rep_id, v.outlet_id)]
+            visit[0] += 1
+            visit[1] += int(v.productive)
+        elif isinstance(event, OrderDelivered):
+            d = event.payload
+            for delivered in d.lines:
+                key = (d.distributor_id, d.delivery_id, delivered.sku_id, d.order_id, day, d.outlet_id)
+                rows.deliveries[key] += delivered.quantity
+    return rows
+
+
+def _columns(keys: Sequence[tuple[Any, ...]], values: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Row-wise keys and values to the column arrays unnest() takes."""
+    width = len(keys[0]) + len(values[0])
+    return [[(*k, *v)[i] for k, v in zip(keys, values, strict=True)] for i in range(width)]
+
+
+async def _upsert(conn: asyncpg.Connection, statement: str, table: Mapping[Any, Any]) -> None:
+    if not table:
+        return
+    keys = list(table)
+    values = [v if isinstance(v, list) else [v] for v in (table[k] for k in keys)]
+    await conn.execute(statement, *_columns(keys, values))
+
+
+async def _freshness(conn: asyncpg.Connection, projection: str, events: Sequence[Envelope]) -> None:
+    if events:
+        await conn.execute(
+            _RECORD_FRESHNESS,
+            projection,
+            max(e.occurred_at for e in events),
+            max((e.recorded_at for e in events if e.recorded_at), default=None),
+        )
+
+
+async def apply_kpi_events(conn: asyncpg.Connection, events: Sequence[Envelope], zone: ZoneInfo) -> None:
+    rows = aggregate_kpi_events(events, zone)
+    await _upsert(conn, _UPSERT_SALES, rows.sales)
+    await _upsert(conn, _UPSERT_ORDERS, rows.orders)
+    await _upsert(conn, _UPSERT_VISITS, rows.visits)
+    await _upsert(conn, _UPSERT_ORDER_UNITS, rows.order_units)
+    await _upsert(conn, _UPSERT_DELIVERIES, rows.deliveries)
+    # One freshness row per projection: the API reports how current each figure is.
+    await _freshness(conn, "kpi_sales", [e for e in events if isinstance(e, OrderCaptured)])
+    await _freshness(conn, "kpi_visits", [e for e in events if isinstance(e, VisitRecorded)])
+    await _freshness(conn, "kpi_deliveries", [e for e in events if isinstance(e, OrderDelivered)])
