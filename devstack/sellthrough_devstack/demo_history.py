@@ -22,7 +22,7 @@ OVERSTOCK_FACTOR = 3.0  # overstocked distributors are invoiced ~3x what they se
 CLASS_FACTOR = {"A": 2.0, "B": 1.2, "C": 0.7}  # bigger shops buy more per order
 DELIVERED_SHARE = 0.7  # the rest have no DMS delivery yet, so fill rate is computed on part of the orders
 SHORT_FILL_SHARE = 0.15
-OPENING_COVER_DAYS = 7
+OPENING_COVER_DAYS = 12  # about two weeks of stock, comfortably between the ledger's cover norms
 
 
 @dataclass
@@ -53,13 +53,18 @@ def build_history(rng: random.Random, masters: Masters, now: datetime, days: int
     return history
 
 
+def _rhythm(date: datetime, day: int, days: int) -> float:
+    """Weekly seasonality times the gentle trend, for day `day` of `days`."""
+    return WEEKDAY_FACTOR[date.weekday()] * (1 + TREND * day / max(days - 1, 1))
+
+
 def _orders(rng: random.Random, m: Masters, start: datetime, days: int, target: int) -> list[dict[str, Any]]:
     # Every (beat, day on the beat's weekday, outlet) is a visit; `target` of them become orders, drawn with
     # weight = weekday factor x trend (Efraimidis-Spirakis keys: weighted sampling without replacement).
     keyed: list[tuple[float, int, Outlet, str, datetime]] = []
     for day in range(days):
         date = start + timedelta(days=day)
-        weight = WEEKDAY_FACTOR[date.weekday()] * (1 + TREND * day / max(days - 1, 1))
+        weight = _rhythm(date, day, days)
         if weight <= 0:
             continue
         for beat in m.beats:
@@ -73,8 +78,9 @@ def _orders(rng: random.Random, m: Masters, start: datetime, days: int, target: 
     for n, (_, _, outlet, rep_id, date) in enumerate(chosen):
         # Reps work 09:30-18:30 in India (04:00-13:00 UTC): the same calendar day in the brand's time zone.
         at = date + timedelta(hours=4, minutes=rng.randint(0, 540))
-        # The weekday factor sizes the basket as well as the odds of an order: Saturday is stocking-up day.
-        size = CLASS_FACTOR[outlet.outlet_class] * WEEKDAY_FACTOR[date.weekday()]
+        # The rhythm sizes the basket as well as the odds of an order: the odds saturate when most visits
+        # become orders, so basket size is what keeps the Saturday peak and the trend visible in the totals.
+        size = CLASS_FACTOR[outlet.outlet_class] * _rhythm(date, (date - start).days, days)
         lines = {}
         for sku in rng.choices(m.skus, weights=weights, k=rng.randint(1, 6)):
             base = 24 if sku.price < 40 else 12 if sku.price < 120 else 4
@@ -235,7 +241,7 @@ def _schemes(start: datetime, days: int) -> list[dict[str, Any]]:
             },
             "applies_to": {"sku_ids": [], "brands": ["Koko Biscuits"]},
             "targeting": {"channels": ["grocery"], "zone_ids": ["Z-SOUTH", "Z-WEST"]},
-            "total_budget": "60000.00",
+            "total_budget": "20000.00",  # runs out before the scheme ends: late orders show budget_exhausted
             "per_outlet_budget": "1500.00",
         },
         {
@@ -258,7 +264,8 @@ def _schemes(start: datetime, days: int) -> list[dict[str, Any]]:
                 "slabs": [{"min_value": "500.00", "percent": "4"}, {"min_value": "2000.00", "percent": "7"}],
             },
             "applies_to": {"sku_ids": [], "brands": ["Crispo Chips"]},
-            "targeting": {"channels": ["modern trade"]},
+            # Exclusive, so kept out of the North: the tea scheme's claims there stay simple to check.
+            "targeting": {"channels": ["modern trade"], "zone_ids": ["Z-SOUTH", "Z-EAST", "Z-WEST"]},
             "total_budget": "30000.00",
             "exclusive": True,
             "priority": 10,

@@ -1,5 +1,6 @@
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -9,7 +10,7 @@ from sellthrough_contracts.schemes import SchemeClaimSubmitted, SchemeLaunched
 from sellthrough_contracts.trade import OrderCaptured, OrderDelivered, PrimaryInvoiced, StockCounted
 from sellthrough_devstack.demo import DemoBrand, DemoSize, generate, line_count
 from sellthrough_devstack.demo_brand import BEAT_DAYS
-from sellthrough_devstack.demo_history import OVERSTOCK_FACTOR, WEEKDAY_FACTOR
+from sellthrough_devstack.demo_history import OVERSTOCK_FACTOR, TREND, WEEKDAY_FACTOR, percent_entitlement
 
 NOW = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 SIZE = DemoSize(distributors=12, outlets=600, skus=40, reps=30, orders=1500, days=42)
@@ -136,3 +137,34 @@ def test_schemes_and_claims_are_valid_and_target_real_zones_and_distributors(bra
     for claim in claims:
         assert claim.payload.scheme_id in scheme_ids
         assert all(outlets[line.outlet_id] == claim.payload.distributor_id for line in claim.payload.lines)
+
+
+def test_a_gentle_upward_trend(brand: DemoBrand) -> None:
+    units_per_day: dict[date, int] = defaultdict(int)
+    for o in brand.orders:
+        units_per_day[datetime.fromisoformat(o["occurred_at"]).date()] += sum(
+            li["quantity"] for li in o["payload"]["lines"]
+        )
+    # Whole weeks (the same mix of weekdays) from each end of the history.
+    ordered = [units_per_day[d] for d in sorted(units_per_day)]
+    first_weeks, last_weeks = sum(ordered[:12]), sum(ordered[-12:])
+    assert 1.0 + TREND / 2 < last_weeks / first_weeks < 1.0 + 3 * TREND
+
+
+def test_one_claim_is_honest_and_one_padded(brand: DemoBrand) -> None:
+    sku_brand = {e["payload"]["sku_id"]: e["payload"]["brand"] for e in brand.reference if "brand" in e["payload"]}
+    tea = parse_event(brand.schemes[0])
+    assert isinstance(tea, SchemeLaunched)
+    honest, padded = [parse_event(e) for e in brand.history if e["event_type"] == "SchemeClaimSubmitted"]
+    for claim in (honest, padded):
+        assert isinstance(claim, SchemeClaimSubmitted)
+        entitled: dict[str, Decimal] = defaultdict(Decimal)
+        for order in brand.orders:
+            at, payload = datetime.fromisoformat(order["occurred_at"]), order["payload"]
+            if claim.payload.period_from <= at < claim.payload.period_to and (
+                payload["distributor_id"] == claim.payload.distributor_id
+            ):
+                entitled[payload["outlet_id"]] += percent_entitlement(order, sku_brand, "Sunrise Tea", Decimal(8), 6)
+        claimed = {line.outlet_id: line.amount for line in claim.payload.lines}
+        over = {o for o, amount in claimed.items() if amount != entitled[o]}
+        assert len(over) == (0 if claim is honest else 1)
