@@ -201,3 +201,12 @@ async def test_bad_parameters_get_problem_json(
 async def test_reps_cannot_read_forecasts(services: dict[str, ServiceProcess], tokens: Tokens) -> None:
     response = await get(services, tokens, "/v1/forecasts", token="rep1", distributor_id="D1")
     assert response.status_code == 403, response.text
+
+
+async def test_openapi_documents_both_endpoints(services: dict[str, ServiceProcess]) -> None:
+    async with httpx.AsyncClient(base_url=services["query-api"].url) as client:
+        spec = (await client.get("/openapi.json")).json()
+    for path, model in (("/v1/forecasts", "ForecastResponse"), ("/v1/anomalies", "AnomaliesResponse")):
+        ok = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert ok == {"$ref": f"#/components/schemas/{model}"}
+    assert "ses_weekly" in spec["components"]["schemas"]["Method"]["enum"]

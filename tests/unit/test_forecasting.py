@@ -12,12 +12,14 @@ from query_api.forecasting import (
     DetectionSettings,
     Method,
     ReplenishmentPolicy,
+    SeasonalSes,
     Ses,
     adi,
     classify,
     days_of_cover,
     fit,
     replenishment,
+    run,
     safety_stock,
 )
 
@@ -234,3 +236,52 @@ def test_a_lasting_level_shift_stops_being_flagged(new_level: int, last_flagged:
     assert [a.index for a in result.anomalies] == list(range(20, last_flagged + 1))
     assert {a.kind for a in result.anomalies} == {"surge"}
     assert result.daily == pytest.approx(new_level, abs=0.01)
+
+
+def test_seasonal_ses_hand_computed() -> None:
+    model = SeasonalSes()
+    for y in [10, 10, 10, 10, 10, 10, 3]:
+        assert not model.ready()
+        model.update(y)
+    # level = 63 / 7 = 9; season = y - 9: 1 on six days, -6 on the seventh
+    assert (model.level, model.season) == (9, [1, 1, 1, 1, 1, 1, -6])
+    assert model.forecast() == 10
+    model.update(12)  # level 9 + 0.2 x (12 - 1 - 9) = 9.4; season 1 + 0.1 x (12 - 9.4 - 1) = 1.16
+    assert model.level == pytest.approx(9.4)
+    assert model.season[0] == pytest.approx(1.16)
+    assert model.forecast() == pytest.approx(10.4)  # day 1 of the week
+    assert model.forecast(5) == pytest.approx(3.4)  # the seventh day: 9.4 - 6
+    assert model.forecast(6) == pytest.approx(10.56)  # day 0 again, with its updated index
+
+
+WEEK = [10, 9, 10, 11, 13, 16, 0]  # closed on the seventh day
+
+
+def test_a_weekly_pattern_is_forecast_by_weekday_and_closed_days_are_not_dips() -> None:
+    result = fit(WEEK * 4)
+    assert result.method is Method.SEASONAL
+    assert result.week == pytest.approx(WEEK)
+    assert [result.on_day(i) for i in (0, 6, 7, 13)] == [10, 0, 10, 0]
+    assert result.daily == pytest.approx(69 / 7)
+    assert result.mad == 0
+    assert result.anomalies == []
+    # plain SES on the same days calls every closed day after the first two weeks a dip: why ses_weekly exists
+    assert {(a.index % 7, a.kind) for a in run(WEEK * 4, Method.SES).anomalies} == {(6, "dip")}
+
+
+def test_a_dip_against_the_weekday_shape_is_flagged() -> None:
+    result = fit([*WEEK * 4, 10, 9, 10, 11, 13, 4])  # the sixth day (usually 16) sells 4
+    assert result.method is Method.SEASONAL
+    assert [(a.index, a.kind, a.expected, a.threshold) for a in result.anomalies] == [(33, "dip", 16, 3)]
+
+
+@pytest.mark.parametrize(
+    ("series", "method"),
+    [
+        (WEEK * 3 + WEEK[:6], Method.SES),  # 27 days: too few to judge a weekly model
+        ([10] * 28, Method.SES),  # no pattern: no gain
+        (WEEK * 4, Method.SEASONAL),
+    ],
+)
+def test_weekly_model_only_when_enough_days_and_a_clear_gain(series: list[int], method: Method) -> None:
+    assert fit(series).method is method

@@ -56,16 +56,21 @@ class ForecastRow(BaseModel):
     sku_id: str
     sku_name: str | None
     method: Method = Field(
-        description="ses: regular demand (ADI <= 1.32); croston_sba: intermittent demand (ADI > 1.32); "
+        description="ses: regular demand (ADI <= 1.32); ses_weekly: regular demand with a weekday pattern "
+        "(additive Holt-Winters, 7-day season); croston_sba: intermittent demand (ADI > 1.32); "
         "no_demand: no sales in the history."
     )
     adi: float | None = Field(description="Average demand interval: history days / days with sales.")
     history_days: int = Field(description="Days in the series: from the first day with sales to yesterday.")
-    daily_forecast: float = Field(description="Forecast units per day (flat over the horizon).")
+    daily_forecast: float = Field(
+        description="Forecast units per day (ses_weekly: the mean over the next 7 days); used for cover and orders."
+    )
     mad: float = Field(description="Mean absolute one-step-ahead error over the history, in units per day.")
     forecast: list[DayForecast]
     horizon_units: float = Field(description="Forecast units over the whole horizon.")
-    on_hand: int | None = Field(description="Book stock from the stock ledger; null when it has no position.")
+    on_hand: int | None = Field(
+        description="Book stock from the stock ledger; null when it has no position (then taken as 0)."
+    )
     days_of_cover: float | None = Field(description="on_hand / daily_forecast; null without forecast demand.")
     safety_stock: float = Field(description="safety_z x 1.25 x MAD x sqrt(lead time + review days).")
     suggested_order: int = Field(
@@ -149,7 +154,6 @@ async def get_forecasts(
     for sku in skus:
         s = series.get((distributor_id, sku))
         result = fit(s.units if s else [])
-        low, high = result.interval()
         stock_units = stock.get(sku)
         rows.append(
             ForecastRow(
@@ -161,15 +165,10 @@ async def get_forecasts(
                 daily_forecast=round(result.daily, 4),
                 mad=round(result.mad, 4),
                 forecast=[
-                    DayForecast(
-                        day=today + timedelta(days=i),
-                        units=round(result.daily, 4),
-                        low=round(low, 4),
-                        high=round(high, 4),
-                    )
+                    _day(today + timedelta(days=i), result.on_day(i), result.band(result.on_day(i)))
                     for i in range(horizon_days)
                 ],
-                horizon_units=round(result.daily * horizon_days, 4),
+                horizon_units=round(sum(result.on_day(i) for i in range(horizon_days)), 4),
                 on_hand=stock_units,
                 days_of_cover=_rounded(days_of_cover(stock_units or 0, result.daily)),
                 safety_stock=round(safety_stock(result.mad, policy), 4),
@@ -265,3 +264,7 @@ async def get_anomalies(
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+def _day(day: date, units: float, band: tuple[float, float]) -> DayForecast:
+    return DayForecast(day=day, units=round(units, 4), low=round(band[0], 4), high=round(band[1], 4))

@@ -13,8 +13,17 @@ Method by demand pattern (Syntetos-Boylan classification)
   l_t = l_{t-1} + alpha * (y_t - l_{t-1}); the one-step-ahead forecast of day t is l_{t-1}, and the forecast
   for every future day is the last level (SES has no trend or season). ``alpha = 0.2`` (``SES_ALPHA``): about
   the last 9 days carry 90% of the weight, which follows a real change within two weeks without chasing
-  single days. Weekly seasonality (Holt-Winters) is not modelled: distributors' secondary sales in the demo
-  and test data have no weekday pattern to validate it on.
+  single days.
+- Regular with a weekly pattern: additive Holt-Winters without trend, season 7 days (``ses_weekly``). The
+  first week initialises it: level = that week's mean, s_d = y_d - level for each day of the week. Then
+  forecast(t) = level + s_{t mod 7} (at least 0), level = level + alpha * (y_t - s_d - level) and
+  s_d = s_d + gamma * (y_t - level - s_d), ``alpha = 0.2``, ``gamma = 0.1`` (``SEASON_GAMMA``: a weekday's
+  shape moves slower than the level). It is chosen over SES when there are at least 28 days (one week to
+  start, three to judge) and its one-step MAD from day 7 on is at least 20% below SES's over the same days
+  (``SEASONAL_GAIN``): a closed Sunday is then forecast as zero instead of being flagged as a dip every week.
+  Its daily forecast (for cover and ordering) is the mean over the next 7 days; the per-day forecast keeps
+  the weekday shape. The calendar weekday is never needed: the series is contiguous, so day t's weekday is
+  t mod 7 from the first day.
 - Intermittent: Croston's method with the Syntetos-Boylan approximation (SBA). Only days with demand update
   the estimates: demand size z = z + alpha * (y_t - z) and interval p = p + alpha * (q - p), where q is the
   days since the previous demand. z starts at the first demand's size and p at the first interval between two
@@ -52,18 +61,23 @@ Days of cover and replenishment
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 ADI_CUTOFF = 1.32
 SES_ALPHA = 0.2
 CROSTON_ALPHA = 0.1
+SEASON = 7
+SEASON_GAMMA = 0.1
+SEASONAL_MIN_DAYS = 28
+SEASONAL_GAIN = 0.2
 SIGMA_PER_MAD = 1.25  # sigma / MAD for normally distributed errors (sqrt(pi / 2) ~= 1.2533)
 
 
 class Method(StrEnum):
     SES = "ses"
+    SEASONAL = "ses_weekly"
     SBA = "croston_sba"
     NO_DEMAND = "no_demand"
 
@@ -82,8 +96,11 @@ def classify(series: Sequence[float]) -> Method:
 
 
 class OneStepModel(Protocol):
-    def forecast(self) -> float:
-        """Forecast for the next day, given the days seen so far."""
+    def ready(self) -> bool:
+        """Whether forecast() is a real forecast yet (else the days seen only initialise the model)."""
+
+    def forecast(self, ahead: int = 0) -> float:
+        """Forecast for the day `ahead` days after the next one, given the days seen so far."""
 
     def update(self, y: float) -> None:
         """Take in the next day's demand."""
@@ -94,11 +111,46 @@ class Ses:
     alpha: float = SES_ALPHA
     level: float | None = None
 
-    def forecast(self) -> float:
+    def ready(self) -> bool:
+        return self.level is not None
+
+    def forecast(self, ahead: int = 0) -> float:
         return 0.0 if self.level is None else self.level
 
     def update(self, y: float) -> None:
         self.level = y if self.level is None else self.level + self.alpha * (y - self.level)
+
+
+@dataclass
+class SeasonalSes:
+    """Additive Holt-Winters without trend, season of 7 days."""
+
+    alpha: float = SES_ALPHA
+    gamma: float = SEASON_GAMMA
+    first_week: list[float] = field(default_factory=list)
+    level: float = 0.0
+    season: list[float] = field(default_factory=list)
+    days_seen: int = 0
+
+    def ready(self) -> bool:
+        return bool(self.season)
+
+    def forecast(self, ahead: int = 0) -> float:
+        if not self.season:
+            return sum(self.first_week) / len(self.first_week) if self.first_week else 0.0
+        return max(0.0, self.level + self.season[(self.days_seen + ahead) % SEASON])
+
+    def update(self, y: float) -> None:
+        d = self.days_seen % SEASON
+        self.days_seen += 1
+        if not self.season:
+            self.first_week.append(y)
+            if len(self.first_week) == SEASON:
+                self.level = sum(self.first_week) / SEASON
+                self.season = [v - self.level for v in self.first_week]
+            return
+        self.level += self.alpha * (y - self.season[d] - self.level)
+        self.season[d] += self.gamma * (y - self.level - self.season[d])
 
 
 @dataclass
@@ -112,7 +164,10 @@ class Croston:
     days_seen: int = 0
     days_since_demand: int = 0
 
-    def forecast(self) -> float:
+    def ready(self) -> bool:
+        return self.days_seen > 0
+
+    def forecast(self, ahead: int = 0) -> float:
         if self.size is None:
             return 0.0
         rate = self.size / (self.interval if self.interval is not None else self.days_seen)
@@ -135,6 +190,8 @@ class Croston:
 def model_for(method: Method) -> OneStepModel:
     if method is Method.SES:
         return Ses()
+    if method is Method.SEASONAL:
+        return SeasonalSes()
     return Croston()  # no demand: never updated by a positive day, so it forecasts zero
 
 
@@ -162,41 +219,68 @@ class Anomaly:
 class Fit:
     method: Method
     adi: float | None
-    daily: float  # forecast daily demand
+    daily: float  # forecast daily demand (for ses_weekly: the mean over the next 7 days)
     mad: float  # mean absolute one-step-ahead error (0 with fewer than two days)
     anomalies: list[Anomaly]
+    week: tuple[float, ...] = ()  # forecasts for the next 7 days; day i of a horizon is week[i % 7]
+    errors: tuple[tuple[int, float], ...] = ()  # (day index, absolute one-step error, after clipping)
+
+    def on_day(self, ahead: int) -> float:
+        """Forecast for the day `ahead` days after the last day of the history (0: the next day)."""
+        return self.week[ahead % SEASON] if self.week else self.daily
+
+    def mad_from(self, index: int) -> float:
+        tail = [e for t, e in self.errors if t >= index]
+        return sum(tail) / len(tail) if tail else 0.0
 
     def interval(self, z: float = 1.96) -> tuple[float, float]:
         """Daily prediction interval: forecast +/- z * 1.25 * MAD, never below zero."""
+        return self.band(self.daily, z)
+
+    def band(self, forecast: float, z: float = 1.96) -> tuple[float, float]:
         half = z * SIGMA_PER_MAD * self.mad
-        return max(0.0, self.daily - half), self.daily + half
+        return max(0.0, forecast - half), forecast + half
 
 
 def fit(
     series: Sequence[float], settings: DetectionSettings = DetectionSettings(), method: Method | None = None
 ) -> Fit:
-    """Run the method (by default the one classify() picks) over the series one day at a time, flagging
-    anomalies and clipping them (see above)."""
-    method = method or classify(series)
+    """Fit the method given, or choose one: classify() by ADI, and for regular demand SES or ses_weekly,
+    whichever the rule in the module docstring prefers."""
+    if method is not None:
+        return run(series, method, settings)
+    method = classify(series)
+    plain = run(series, method, settings)
+    if method is not Method.SES or len(series) < SEASONAL_MIN_DAYS:
+        return plain
+    seasonal = run(series, Method.SEASONAL, settings)
+    if seasonal.mad_from(SEASON) < (1 - SEASONAL_GAIN) * plain.mad_from(SEASON):
+        return seasonal
+    return plain
+
+
+def run(series: Sequence[float], method: Method, settings: DetectionSettings = DetectionSettings()) -> Fit:
+    """Run one method over the series a day at a time, flagging anomalies and clipping them (see above)."""
     model = model_for(method)
-    errors: list[float] = []
+    errors: list[tuple[int, float]] = []
     anomalies: list[Anomaly] = []
     for t, y in enumerate(series):
-        if t == 0:
-            model.update(y)  # the first day initialises the model: there is no forecast to compare it with
+        if not model.ready():
+            model.update(y)  # initialising days (SES: the first; ses_weekly: the first week) are not forecasts
             continue
         expected = model.forecast()
-        mad = sum(errors) / len(errors) if errors else 0.0
+        mad = sum(e for _, e in errors) / len(errors) if errors else 0.0
         threshold = settings.k * max(mad, settings.mad_floor)
         deviation = y - expected
         if t >= settings.min_history and abs(deviation) > threshold:
             kind = "surge" if deviation > 0 else "dip"
             anomalies.append(Anomaly(t, kind, y, expected, threshold))
             y = max(0.0, expected + math.copysign(threshold, deviation))
-        errors.append(abs(y - expected))
+        errors.append((t, abs(y - expected)))
         model.update(y)
-    mad = sum(errors) / len(errors) if errors else 0.0
-    return Fit(method, adi(series), model.forecast(), mad, anomalies)
+    mad = sum(e for _, e in errors) / len(errors) if errors else 0.0
+    week = tuple(model.forecast(i) for i in range(SEASON))
+    return Fit(method, adi(series), sum(week) / SEASON, mad, anomalies, week, tuple(errors))
 
 
 @dataclass(frozen=True)
