@@ -345,6 +345,7 @@ function showLogin(message) {
 async function refresh() {
   const generation = ++state.generation;
   clearTimeout(state.timer);
+  if (document.hidden) return; // no polling in a background tab; visibilitychange resumes it
   try {
     const data = await load();
     if (generation !== state.generation) return;
@@ -410,6 +411,10 @@ $("crumbs").addEventListener("click", (event) => {
   state.rendered = {};
   renderCrumbs();
   refresh();
+});
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && !$("app").hidden) refresh();
 });
 
 if (sessionStorage.getItem(TOKEN_KEY)) connect(); else showLogin("");
