@@ -200,6 +200,8 @@ def test_a_bad_token_is_explained(services: dict[str, ServiceProcess], tokens: T
     page.get_by_test_id("token-input").fill(tokens.issued["rep1"].token)  # a valid token, but not an analyst's
     page.get_by_test_id("token-submit").click()
     expect(page.get_by_test_id("auth-error")).to_contain_text("403")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-login.png"))
     page.close()
 
 

@@ -39,7 +39,7 @@ async function api(path, params = {}) {
     throw new AuthError(
       response.status === 401
         ? `The token was refused (401${detail ? ": " + detail : ""}). Paste a valid analyst token.`
-        : `This token may not read the dashboard data (403${detail ? ": " + detail : ""}). Use an analyst token.`,
+        : "This token is valid but its role may not read the dashboard data (403). Use an analyst token.",
     );
   }
   if (!response.ok) {
