@@ -2,11 +2,13 @@
 Expected values are worked out by hand in the comments."""
 
 import math
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from query_api.forecast_queries import Series, dense_series
 from query_api.forecasting import (
     Croston,
     DetectionSettings,
@@ -285,3 +287,16 @@ def test_a_dip_against_the_weekday_shape_is_flagged() -> None:
 )
 def test_weekly_model_only_when_enough_days_and_a_clear_gain(series: list[int], method: Method) -> None:
     assert fit(series).method is method
+
+
+def test_series_start_at_the_first_sale_and_are_zero_filled_to_the_last_day() -> None:
+    d = date(2026, 3, 1)
+    rows = [
+        {"distributor_id": "D1", "sku_id": "S1", "day": d + timedelta(days=2), "units": 5},
+        {"distributor_id": "D1", "sku_id": "S1", "day": d + timedelta(days=4), "units": 7},
+        {"distributor_id": "D1", "sku_id": "S2", "day": d, "units": 1, "node_id": "R1"},
+    ]
+    series = dense_series(rows, d + timedelta(days=5))
+    assert series[("D1", "S1")] == Series(d + timedelta(days=2), [5, 0, 7, 0])
+    assert series[("D1", "S2")] == Series(d, [1, 0, 0, 0, 0, 0], "R1")
+    assert series[("D1", "S1")].day(2) == d + timedelta(days=4)

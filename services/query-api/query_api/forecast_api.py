@@ -4,6 +4,7 @@ distributor x SKU. The rules are in query_api/forecasting.py (pure); this module
 The history ends yesterday (in the business time zone): today is not over, and its partial sales would look
 like a dip and drag the forecast down."""
 
+import asyncio
 from datetime import date, timedelta
 from typing import Annotated
 
@@ -11,6 +12,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from query_api.forecast_queries import (
+    Key,
+    Series,
     distributor_name,
     distributor_names,
     distributor_units,
@@ -19,6 +22,7 @@ from query_api.forecast_queries import (
     sku_names,
 )
 from query_api.forecasting import (
+    Anomaly,
     DetectionSettings,
     Method,
     ReplenishmentPolicy,
@@ -225,15 +229,9 @@ async def get_anomalies(
             if date_from <= date_to
             else {}
         )
-        found = []
-        for (distributor, sku), s in series.items():
-            result = fit(s.units, detection)
-            for a in result.anomalies:
-                if date_from <= s.day(a.index) <= date_to:
-                    found.append((distributor, sku, s, result.method, a))
-        # newest first, then the most extreme against its own band
-        found.sort(key=lambda f: (-f[2].day(f[4].index).toordinal(), -abs(f[4].deviation) / f[4].threshold))
-        found = found[:limit]
+    # Thousands of series at national level take seconds of CPU: off the event loop, and with no connection held.
+    found = (await asyncio.to_thread(_judge, series, detection, date_from, date_to))[:limit]
+    async with context.pool.acquire() as conn:
         distributors = await distributor_names(conn, [f[0] for f in found])
         skus = await sku_names(conn, [f[1] for f in found])
     return AnomaliesResponse(
@@ -264,6 +262,22 @@ async def get_anomalies(
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+Found = tuple[str, str, Series, Method, Anomaly]
+
+
+def _judge(series: dict[Key, Series], detection: DetectionSettings, date_from: date, date_to: date) -> list[Found]:
+    """Every anomaly in [date_from, date_to], each day judged against the days before it; newest first, then
+    the most extreme against its own band."""
+    found = []
+    for (distributor, sku), s in series.items():
+        result = fit(s.units, detection)
+        for a in result.anomalies:
+            if date_from <= s.day(a.index) <= date_to:
+                found.append((distributor, sku, s, result.method, a))
+    found.sort(key=lambda f: (-f[2].day(f[4].index).toordinal(), -abs(f[4].deviation) / f[4].threshold))
+    return found
 
 
 def _day(day: date, units: float, band: tuple[float, float]) -> DayForecast:

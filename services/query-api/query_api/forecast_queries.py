@@ -3,9 +3,10 @@ Static SQL. Secondary sales belong to the distributor serving the outlet now (ou
 as everywhere); sales of outlets not yet known cannot be placed and are left out."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -56,7 +57,7 @@ class Series:
         return self.first_day + timedelta(days=index)
 
 
-def dense_series(rows: Iterable[asyncpg.Record], last_day: date) -> dict[Key, Series]:
+def dense_series(rows: Iterable[Mapping[str, Any]], last_day: date) -> dict[Key, Series]:
     """One series per (distributor, SKU). It starts at the first day with sales, not at the window's start:
     a SKU listed three weeks ago has no demand history before that, rather than weeks of zero demand."""
     days: dict[Key, dict[date, int]] = defaultdict(dict)

@@ -263,13 +263,14 @@ def run(series: Sequence[float], method: Method, settings: DetectionSettings = D
     """Run one method over the series a day at a time, flagging anomalies and clipping them (see above)."""
     model = model_for(method)
     errors: list[tuple[int, float]] = []
+    total = 0.0  # running sum of the errors: MAD is needed every day
     anomalies: list[Anomaly] = []
     for t, y in enumerate(series):
         if not model.ready():
             model.update(y)  # initialising days (SES: the first; ses_weekly: the first week) are not forecasts
             continue
         expected = model.forecast()
-        mad = sum(e for _, e in errors) / len(errors) if errors else 0.0
+        mad = total / len(errors) if errors else 0.0
         threshold = settings.k * max(mad, settings.mad_floor)
         deviation = y - expected
         if t >= settings.min_history and abs(deviation) > threshold:
@@ -277,8 +278,9 @@ def run(series: Sequence[float], method: Method, settings: DetectionSettings = D
             anomalies.append(Anomaly(t, kind, y, expected, threshold))
             y = max(0.0, expected + math.copysign(threshold, deviation))
         errors.append((t, abs(y - expected)))
+        total += abs(y - expected)
         model.update(y)
-    mad = sum(e for _, e in errors) / len(errors) if errors else 0.0
+    mad = total / len(errors) if errors else 0.0
     week = tuple(model.forecast(i) for i in range(SEASON))
     return Fit(method, adi(series), sum(week) / SEASON, mad, anomalies, week, tuple(errors))
 
