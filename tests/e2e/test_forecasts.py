@@ -210,3 +210,11 @@ async def test_openapi_documents_both_endpoints(services: dict[str, ServiceProce
         ok = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert ok == {"$ref": f"#/components/schemas/{model}"}
     assert "ses_weekly" in spec["components"]["schemas"]["Method"]["enum"]
+
+
+async def test_a_distributor_without_sales_or_stock_has_no_rows(
+    services: dict[str, ServiceProcess], tokens: Tokens
+) -> None:
+    body = await query(services, tokens, "/v1/forecasts", distributor_id="D3")
+    assert (body["distributor_name"], body["rows"]) == ("Dist D3", [])
+    assert (await query(services, tokens, "/v1/anomalies", level="sku", parent_id="D3"))["rows"] == []

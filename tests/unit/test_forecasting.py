@@ -300,3 +300,16 @@ def test_series_start_at_the_first_sale_and_are_zero_filled_to_the_last_day() ->
     assert series[("D1", "S1")] == Series(d + timedelta(days=2), [5, 0, 7, 0])
     assert series[("D1", "S2")] == Series(d, [1, 0, 0, 0, 0, 0], "R1")
     assert series[("D1", "S1")].day(2) == d + timedelta(days=4)
+
+
+@given(
+    open_days=st.lists(st.integers(min_value=1, max_value=50), min_size=6, max_size=6),
+    seventh=st.integers(min_value=0, max_value=50),
+    weeks=st.integers(min_value=4, max_value=8),
+)
+def test_any_repeated_week_is_forecast_exactly(open_days: list[int], seventh: int, weeks: int) -> None:
+    week = [*open_days, seventh]
+    result = fit(week * weeks)
+    assert result.method in (Method.SES, Method.SEASONAL)  # SES only when every day sells the same
+    assert [result.on_day(i) for i in range(14)] == pytest.approx(week * 2)
+    assert result.anomalies == []
