@@ -84,6 +84,8 @@ def _report(what: str, report: demo.PostReport) -> None:
 def _print_summary(state: stack.StackState, root: Path) -> None:
     console.print(f"PostgreSQL: {state.database_url}")
     console.print(f"Kafka:      {state.kafka_bootstrap_servers}")
+    if "query-api" in state.urls:
+        console.print(f"Dashboard:  {state.urls['query-api']}/dashboard   (paste ANALYST_TOKEN from tokens.env)")
     for name, url in state.urls.items():
         console.print(f"{name:<14} {url}   (OpenAPI: {url}/docs)")
     example = root / "example.sh"

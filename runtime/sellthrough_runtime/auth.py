@@ -94,7 +94,9 @@ def require_roles(*roles: Role) -> Any:
     def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles:
             raise ProblemError(
-                403, "forbidden", f"Role '{principal.role}' may not do this; needs one of {sorted(roles)}."
+                403,
+                "forbidden",
+                f"Role '{principal.role.value}' may not do this; needs one of {sorted(r.value for r in roles)}.",
             )
         return principal
 
