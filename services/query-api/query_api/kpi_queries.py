@@ -17,69 +17,86 @@ from query_api.drilldown import Level
 # Call measures (orders, visits) have no SKU, so brand and SKU filters do not apply to them; primary sales have
 # no rep and are attributed to distributors, so they are left out at outlet level.
 _KPI_SQL = """
-WITH sources AS (
-    SELECT s.outlet_id, NULL::text AS distributor_id, m.measure, m.amount
+WITH sales AS (
+    SELECT s.outlet_id,
+           sum(s.value) FILTER (WHERE s.day >= $3) AS value, sum(s.units) FILTER (WHERE s.day >= $3) AS units,
+           sum(s.lines) FILTER (WHERE s.day >= $3) AS lines,
+           sum(s.value) FILTER (WHERE s.day < $3) AS previous_value,
+           sum(s.units) FILTER (WHERE s.day < $3) AS previous_units
     FROM kpi_sales_daily s
     LEFT JOIN skus k ON k.sku_id = s.sku_id
-    CROSS JOIN LATERAL (VALUES
-        ('value', CASE WHEN s.day >= $3 THEN s.value ELSE 0 END),
-        ('units', CASE WHEN s.day >= $3 THEN s.units ELSE 0 END),
-        ('lines', CASE WHEN s.day >= $3 THEN s.lines ELSE 0 END),
-        ('previous_value', CASE WHEN s.day < $3 THEN s.value ELSE 0 END),
-        ('previous_units', CASE WHEN s.day < $3 THEN s.units ELSE 0 END)
-    ) AS m(measure, amount)
     WHERE s.day BETWEEN $5 AND $4
       AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR s.sku_id = $7)
       AND ($8::text IS NULL OR s.rep_id = $8)
-    UNION ALL
-    SELECT NULL, p.distributor_id, m.measure, m.amount
+    GROUP BY s.outlet_id
+), primary_sales AS (
+    SELECT p.distributor_id, sum(p.value) AS value, sum(p.units) AS units
     FROM primary_daily p
     LEFT JOIN skus k ON k.sku_id = p.sku_id
-    CROSS JOIN LATERAL (VALUES ('primary_value', p.value), ('primary_units', p.units)) AS m(measure, amount)
     WHERE p.day BETWEEN $3 AND $4 AND $1 <> 'outlet'
       AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR p.sku_id = $7)
-    UNION ALL
-    SELECT o.outlet_id, NULL, m.measure, m.amount
-    FROM kpi_orders_daily o
-    CROSS JOIN LATERAL (VALUES ('orders', o.orders), ('order_lines', o.lines)) AS m(measure, amount)
-    WHERE o.day BETWEEN $3 AND $4 AND ($8::text IS NULL OR o.rep_id = $8)
-    UNION ALL
-    SELECT v.outlet_id, NULL, m.measure, m.amount
-    FROM kpi_visits_daily v
-    CROSS JOIN LATERAL (VALUES ('visits', v.visits), ('productive_visits', v.productive)) AS m(measure, amount)
-    WHERE v.day BETWEEN $3 AND $4 AND ($8::text IS NULL OR v.rep_id = $8)
-    UNION ALL
-    -- Fill rate: ordered units of the period's orders that have a delivery, against the units delivered for
-    -- them (capped at the ordered quantity, so an over-delivered line cannot hide a short one).
-    SELECT u.outlet_id, NULL, m.measure, m.amount
+    GROUP BY p.distributor_id
+), calls AS (
+    SELECT outlet_id, sum(orders) AS orders, sum(lines) AS order_lines, sum(visits) AS visits,
+           sum(productive) AS productive
+    FROM (
+        SELECT outlet_id, orders, lines, 0 AS visits, 0 AS productive FROM kpi_orders_daily
+        WHERE day BETWEEN $3 AND $4 AND ($8::text IS NULL OR rep_id = $8)
+        UNION ALL
+        SELECT outlet_id, 0, 0, visits, productive FROM kpi_visits_daily
+        WHERE day BETWEEN $3 AND $4 AND ($8::text IS NULL OR rep_id = $8)
+    ) c
+    GROUP BY outlet_id
+), fill_lines AS (
+    -- Each ordered line of the period's orders, with every delivery line of its order (joined on the order, so
+    -- an order with a delivery that left this SKU out still counts it as ordered and not delivered).
+    SELECT u.outlet_id, max(u.units) AS ordered,
+           least(coalesce(sum(d.units) FILTER (WHERE d.sku_id = u.sku_id), 0), max(u.units)) AS delivered
     FROM kpi_order_units u
+    JOIN kpi_deliveries d ON d.distributor_id = u.distributor_id AND d.order_id = u.order_id
     LEFT JOIN skus k ON k.sku_id = u.sku_id
-    CROSS JOIN LATERAL (
-        SELECT coalesce(sum(d.units), 0) AS units FROM kpi_deliveries d
-        WHERE d.distributor_id = u.distributor_id AND d.order_id = u.order_id AND d.sku_id = u.sku_id
-    ) delivered
-    CROSS JOIN LATERAL (VALUES
-        ('fill_ordered_units', u.units), ('fill_delivered_units', least(delivered.units, u.units))
-    ) AS m(measure, amount)
     WHERE u.day BETWEEN $3 AND $4
-      AND EXISTS (SELECT 1 FROM kpi_deliveries d WHERE d.distributor_id = u.distributor_id AND d.order_id = u.order_id)
       AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR u.sku_id = $7)
       AND ($8::text IS NULL OR u.rep_id = $8)
-    UNION ALL
+    GROUP BY u.distributor_id, u.order_id, u.sku_id, u.outlet_id
+), fill AS (
+    -- Fill rate: ordered units of the period's orders that have a delivery, against the units delivered for
+    -- them (capped at the ordered quantity, so an over-delivered line cannot hide a short one).
+    SELECT outlet_id, sum(ordered) AS ordered, sum(delivered) AS delivered FROM fill_lines GROUP BY outlet_id
+), active AS (
     -- Every known outlet is active (an order matching the filters in the dormancy window) or dormant.
-    SELECT o.outlet_id, NULL, m.measure, m.amount
+    SELECT o.outlet_id, EXISTS (
+        SELECT 1 FROM kpi_sales_daily s LEFT JOIN skus k ON k.sku_id = s.sku_id
+        WHERE s.outlet_id = o.outlet_id AND s.day BETWEEN $9 AND $4
+          AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR s.sku_id = $7)
+          AND ($8::text IS NULL OR s.rep_id = $8)
+    ) AS yes
     FROM outlets o
-    CROSS JOIN LATERAL (
-        SELECT EXISTS (
-            SELECT 1 FROM kpi_sales_daily s LEFT JOIN skus k ON k.sku_id = s.sku_id
-            WHERE s.outlet_id = o.outlet_id AND s.day BETWEEN $9 AND $4
-              AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR s.sku_id = $7)
-              AND ($8::text IS NULL OR s.rep_id = $8)
-        ) AS yes
-    ) active
-    CROSS JOIN LATERAL (VALUES
-        ('active_outlets', active.yes::int), ('dormant_outlets', (NOT active.yes)::int)
-    ) AS m(measure, amount)
+), sources AS (
+    -- Each source is summed per outlet (or distributor) first, then spread into (measure, amount) rows.
+    SELECT a.outlet_id, NULL::text AS distributor_id, m.measure, m.amount
+    FROM sales a
+    CROSS JOIN LATERAL (VALUES ('value', a.value), ('units', a.units), ('lines', a.lines),
+        ('previous_value', a.previous_value), ('previous_units', a.previous_units)) AS m(measure, amount)
+    UNION ALL
+    SELECT NULL, a.distributor_id, m.measure, m.amount
+    FROM primary_sales a
+    CROSS JOIN LATERAL (VALUES ('primary_value', a.value), ('primary_units', a.units)) AS m(measure, amount)
+    UNION ALL
+    SELECT a.outlet_id, NULL, m.measure, m.amount
+    FROM calls a
+    CROSS JOIN LATERAL (VALUES ('orders', a.orders), ('order_lines', a.order_lines), ('visits', a.visits),
+        ('productive_visits', a.productive)) AS m(measure, amount)
+    UNION ALL
+    SELECT a.outlet_id, NULL, m.measure, m.amount
+    FROM fill a
+    CROSS JOIN LATERAL (VALUES ('fill_ordered_units', a.ordered), ('fill_delivered_units', a.delivered))
+        AS m(measure, amount)
+    UNION ALL
+    SELECT a.outlet_id, NULL, m.measure, m.amount
+    FROM active a
+    CROSS JOIN LATERAL (VALUES ('active_outlets', a.yes::int), ('dormant_outlets', (NOT a.yes)::int))
+        AS m(measure, amount)
 ), placed AS (
     SELECT x.measure, x.amount,
            CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN g.zone_id WHEN 'region' THEN g.region_id
@@ -92,7 +109,7 @@ WITH sources AS (
     LEFT JOIN outlets o ON o.outlet_id = x.outlet_id
     LEFT JOIN distributor_geography g ON g.distributor_id = coalesce(o.distributor_id, x.distributor_id)
 )
-SELECT node_id, max(node_name) AS name, measure, sum(amount)::numeric AS amount
+SELECT node_id, max(node_name) AS name, measure, coalesce(sum(amount), 0)::numeric AS amount
 FROM placed
 WHERE $2::text IS NULL OR parent_id = $2
 GROUP BY node_id, measure
