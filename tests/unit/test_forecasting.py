@@ -209,7 +209,7 @@ def test_band_uses_mad_of_the_days_before() -> None:
 
 @settings(max_examples=150)
 @given(
-    series=st.lists(units, min_size=1, max_size=60),
+    series=st.lists(st.one_of(st.just(0), units), min_size=1, max_size=60),
     k=st.floats(min_value=1, max_value=6),
     min_history=st.integers(min_value=1, max_value=20),
 )
@@ -222,8 +222,13 @@ def test_anomalies_are_only_beyond_k_mad_after_min_history(series: list[int], k:
         assert a.kind == ("surge" if a.actual > a.expected else "dip")
         # the band is k x the MAD of the days before, recomputed independently from the prefix
         prefix = fit(series[: a.index], detection, result.method)
-        assert a.threshold == pytest.approx(k * max(prefix.mad, detection.mad_floor))
-        assert a.expected == pytest.approx(prefix.daily)
+        if result.method is Method.SBA:  # intermittent: the size against the usual size, surges only
+            assert a.kind == "surge"
+            assert a.threshold == pytest.approx(k * max(prefix.size_mad, detection.mad_floor))
+            assert a.expected == pytest.approx(prefix.size)
+        else:
+            assert a.threshold == pytest.approx(k * max(prefix.mad, detection.mad_floor))
+            assert a.expected == pytest.approx(prefix.daily)
     assert result.daily >= 0
     assert result.mad >= 0
     low, high = result.interval()
@@ -313,3 +318,17 @@ def test_any_repeated_week_is_forecast_exactly(open_days: list[int], seventh: in
     assert result.method in (Method.SES, Method.SEASONAL)  # SES only when every day sells the same
     assert [result.on_day(i) for i in range(14)] == pytest.approx(week * 2)
     assert result.anomalies == []
+
+
+def test_intermittent_demand_is_judged_on_its_size() -> None:
+    usual = [0, 0, 0, 4] * 5  # ADI 4; every order is 4 units, far above the daily rate of ~1
+    assert fit(usual).anomalies == []
+    result = fit([*usual, 0, 0, 0, 20])
+    assert result.method is Method.SBA
+    # size MAD 0: the band is 3 x the 1-unit floor above the usual size, 4
+    assert [(a.index, a.kind, a.expected, a.threshold) for a in result.anomalies] == [(23, "surge", 4, 3)]
+    assert result.size == pytest.approx(4 + 0.1 * 3)  # the 20 entered z as 7
+    assert fit([*usual, 0, 0, 0, 7]).anomalies == []  # exactly at the band's edge
+    # 3 earlier orders are too few (min_demands 4), though the 15 days are enough history
+    assert fit([0, 0, 0, 4] * 3 + [0, 0, 20]).anomalies == []
+    assert fit([0, 0, 0, 4] * 3 + [0, 0, 20], DetectionSettings(min_demands=3)).anomalies != []

@@ -49,6 +49,12 @@ Anomalies (dips and surges)
   anomaly hides, while a lasting change still moves the level (each clipped day moves it a little and grows
   MAD) and stops being flagged: a 50% step after about four days, a tripling after about three weeks.
   Forecast and MAD are therefore computed on the cleaned series.
+- Intermittent demand (croston_sba) is judged on demand size instead: most days sell nothing and a demand day
+  always lies far above the daily rate, so comparing days with the rate would flag every order. A demand day
+  is a surge when its size exceeds the smoothed size z by more than k * max(size MAD, mad_floor), the size
+  MAD being the mean |y - z| over earlier demand days; it needs ``min_history`` days and ``min_demands`` (4)
+  earlier demand days. Its size enters z clipped to z + k * size MAD. A day without demand is never a dip
+  for intermittent demand (that is its pattern), so a SKU that stops selling is not reported here.
 
 Days of cover and replenishment
 - Days of cover = on hand / forecast daily demand (None without demand; zero or negative stock gives <= 0).
@@ -200,6 +206,7 @@ class DetectionSettings:
     k: float = 3.0
     min_history: int = 14
     mad_floor: float = 1.0
+    min_demands: int = 4  # intermittent demand: earlier demand days needed before a size is judged
 
 
 @dataclass(frozen=True)
@@ -208,7 +215,7 @@ class Anomaly:
     kind: str  # "surge" or "dip"
     actual: float
     expected: float
-    threshold: float  # k * max(MAD, mad_floor) at that day
+    threshold: float  # k * max(MAD, mad_floor) at that day (intermittent demand: of the size MAD)
 
     @property
     def deviation(self) -> float:
@@ -223,6 +230,8 @@ class Fit:
     mad: float  # mean absolute one-step-ahead error (0 with fewer than two days)
     anomalies: list[Anomaly]
     week: tuple[float, ...] = ()  # forecasts for the next 7 days; day i of a horizon is week[i % 7]
+    size: float | None = None  # intermittent demand: the smoothed demand size z
+    size_mad: float = 0.0  # intermittent demand: mean |size - z| over demand days after the first
     errors: tuple[tuple[int, float], ...] = ()  # (day index, absolute one-step error, after clipping)
 
     def on_day(self, ahead: int) -> float:
@@ -263,26 +272,39 @@ def run(series: Sequence[float], method: Method, settings: DetectionSettings = D
     """Run one method over the series a day at a time, flagging anomalies and clipping them (see above)."""
     model = model_for(method)
     errors: list[tuple[int, float]] = []
-    total = 0.0  # running sum of the errors: MAD is needed every day
+    total = 0.0  # running sums: MAD is needed every day
+    size_errors, size_total = 0, 0.0
     anomalies: list[Anomaly] = []
     for t, y in enumerate(series):
         if not model.ready():
             model.update(y)  # initialising days (SES: the first; ses_weekly: the first week) are not forecasts
             continue
         expected = model.forecast()
-        mad = total / len(errors) if errors else 0.0
-        threshold = settings.k * max(mad, settings.mad_floor)
-        deviation = y - expected
-        if t >= settings.min_history and abs(deviation) > threshold:
-            kind = "surge" if deviation > 0 else "dip"
-            anomalies.append(Anomaly(t, kind, y, expected, threshold))
-            y = max(0.0, expected + math.copysign(threshold, deviation))
+        if isinstance(model, Croston):
+            if y > 0 and model.size is not None:
+                size_mad = size_total / size_errors if size_errors else 0.0
+                threshold = settings.k * max(size_mad, settings.mad_floor)
+                judged = t >= settings.min_history and size_errors + 1 >= settings.min_demands
+                if judged and y - model.size > threshold:
+                    anomalies.append(Anomaly(t, "surge", y, model.size, threshold))
+                    y = model.size + threshold
+                size_errors, size_total = size_errors + 1, size_total + abs(y - model.size)
+        else:
+            mad = total / len(errors) if errors else 0.0
+            threshold = settings.k * max(mad, settings.mad_floor)
+            deviation = y - expected
+            if t >= settings.min_history and abs(deviation) > threshold:
+                kind = "surge" if deviation > 0 else "dip"
+                anomalies.append(Anomaly(t, kind, y, expected, threshold))
+                y = max(0.0, expected + math.copysign(threshold, deviation))
         errors.append((t, abs(y - expected)))
         total += abs(y - expected)
         model.update(y)
     mad = total / len(errors) if errors else 0.0
     week = tuple(model.forecast(i) for i in range(SEASON))
-    return Fit(method, adi(series), sum(week) / SEASON, mad, anomalies, week, tuple(errors))
+    size_mad = size_total / size_errors if size_errors else 0.0
+    size = model.size if isinstance(model, Croston) else None
+    return Fit(method, adi(series), sum(week) / SEASON, mad, anomalies, week, size, size_mad, tuple(errors))
 
 
 @dataclass(frozen=True)
