@@ -261,6 +261,8 @@ async def test_sales_by_brand_rep_and_sku(
     ]
     regions = (await get(services, tokens, "/v1/sales/by", dimension="region", rep="REP-1", **PERIOD)).json()
     assert [(r["id"], Decimal(r["value"])) for r in regions["rows"]] == [("R1", Decimal("154"))]
+    north = (await get(services, tokens, "/v1/sales/by", dimension="distributor", within="Z1", **PERIOD)).json()
+    assert [(r["id"], Decimal(r["value"])) for r in north["rows"]] == [("D1", Decimal(154)), ("D2", Decimal("47.5"))]
 
 
 async def test_top_and_bottom_outlets(
@@ -274,6 +276,8 @@ async def test_top_and_bottom_outlets(
     ]
     bottom = (await get(services, tokens, "/v1/outlets/ranking", order="bottom", n="2", **PERIOD)).json()
     assert [(r["id"], Decimal(r["value"])) for r in bottom["rows"]] == [("O5", Decimal(0)), ("O2", Decimal(20))]
+    under_d1 = (await get(services, tokens, "/v1/outlets/ranking", order="bottom", within="D1", **PERIOD)).json()
+    assert [r["id"] for r in under_d1["rows"]] == ["O2", "O1"]
 
 
 async def test_underperforming_regions(
@@ -284,6 +288,10 @@ async def test_underperforming_regions(
     assert [(r["id"], r["value_change_pct"]) for r in body["rows"]] == [("R1", -26.67), ("R3", -15.94)]
     body = (await get(services, tokens, "/v1/regions/underperforming", threshold_pct="20", **PERIOD)).json()
     assert [r["id"] for r in body["rows"]] == ["R1"]
+    south = {"threshold_pct": "10", "within": "Z2", **PERIOD}
+    assert [r["id"] for r in (await get(services, tokens, "/v1/regions/underperforming", **south)).json()["rows"]] == [
+        "R3"
+    ]
 
 
 async def test_csv_export(services: dict[str, ServiceProcess], tokens: Tokens, national: dict[str, Any]) -> None:
@@ -341,6 +349,7 @@ async def test_an_empty_range_gives_zero_figures(
         ("/v1/sales/by", {"dimension": "colour"}, 422),
         ("/v1/outlets/ranking", {"order": "middle"}, 422),
         ("/v1/outlets/ranking", {"n": "0"}, 422),
+        ("/v1/outlets/ranking", {"within": "Z9"}, 404),
         ("/v1/regions/underperforming", {"threshold_pct": "-1"}, 422),
     ],
 )

@@ -3,6 +3,7 @@
 Every endpoint answers JSON, or with `format=csv` its table as text/csv with a header row.
 """
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -13,7 +14,15 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from query_api.drilldown import PARENT_LEVEL, Level, parent_exists
 from query_api.kpi_figures import KpiFigures, KpiRow, change_pct, figures, sum_measures, to_csv
-from query_api.kpi_queries import KPI_PROJECTIONS, KpiFilter, freshness, kpi_measures, outlet_ranking, sales_by
+from query_api.kpi_queries import (
+    KPI_PROJECTIONS,
+    KpiFilter,
+    freshness,
+    kpi_measures,
+    node_known,
+    outlet_ranking,
+    sales_by,
+)
 from query_api.params import Brand, DateFrom, DateTo, Limit, ParentId, Sku, date_range, node_name, today_in
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.app import ServiceContext
@@ -23,6 +32,7 @@ from sellthrough_runtime.problems import ProblemError
 router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
 
 Rep = Annotated[str | None, Query(alias="rep", pattern=ID_PATTERN, description="Only this rep's orders and visits.")]
+Within = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only under this zone, region or distributor id.")]
 Format = Annotated[
     Literal["json", "csv"], Query(alias="format", description="`csv` answers the rows as text/csv with a header.")
 ]
@@ -52,6 +62,7 @@ class Period(BaseModel):
     brand: str | None
     sku_id: str | None
     rep_id: str | None
+    within: str | None = Field(default=None, description="The zone, region or distributor the rows are under.")
 
 
 class KpiResponse(Period):
@@ -117,6 +128,15 @@ def _period(
     return KpiFilter(start, end, brand, sku, rep)
 
 
+async def _scoped(f: KpiFilter, context: ServiceContext, within: str | None) -> KpiFilter:
+    if within is None:
+        return f
+    async with context.pool.acquire() as conn:
+        if not await node_known(conn, within):
+            raise ProblemError(404, "unknown-node", f"No zone, region or distributor '{within}' is known.")
+    return replace(f, within=within)
+
+
 def _period_fields(f: KpiFilter) -> dict[str, Any]:
     return {
         "date_from": f.date_from,
@@ -126,6 +146,7 @@ def _period_fields(f: KpiFilter) -> dict[str, Any]:
         "brand": f.brand,
         "sku_id": f.sku_id,
         "rep_id": f.rep_id,
+        "within": f.within,
     }
 
 
@@ -204,12 +225,13 @@ async def get_sales_by(
     brand: Brand = None,
     sku_id: Sku = None,
     rep_id: Rep = None,
+    within: Within = None,
     limit: Limit = 500,
     fmt: Format = "json",
 ) -> BreakdownResponse | Response:
     """Secondary sales per brand, SKU, rep, distributor or region, largest first, with the previous period."""
     context: ServiceContext = request.app.state.context
-    f = _period(request, date_from, date_to, brand, sku_id, rep_id)
+    f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within)
     async with context.pool.acquire() as conn:
         records = await sales_by(conn, dimension.value, f)
     # Only what sold in the period; the previous period's figure is context, not a row of its own.
@@ -255,11 +277,12 @@ async def get_outlet_ranking(
     brand: Brand = None,
     sku_id: Sku = None,
     rep_id: Rep = None,
+    within: Within = None,
     fmt: Format = "json",
 ) -> RankingResponse | Response:
     """Top or bottom N outlets by secondary value; known outlets that sold nothing count as zero."""
     context: ServiceContext = request.app.state.context
-    f = _period(request, date_from, date_to, brand, sku_id, rep_id)
+    f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within)
     async with context.pool.acquire() as conn:
         records = await outlet_ranking(conn, f, order, n)
     rows = [
@@ -296,12 +319,13 @@ async def get_underperforming_regions(
     brand: Brand = None,
     sku_id: Sku = None,
     rep_id: Rep = None,
+    within: Within = None,
     fmt: Format = "json",
 ) -> UnderperformingResponse | Response:
     """Regions whose secondary value fell by more than `threshold_pct` against the previous period of equal
     length. Regions without sales in the previous period have no base to fall from and are not listed."""
     context: ServiceContext = request.app.state.context
-    f = _period(request, date_from, date_to, brand, sku_id, rep_id)
+    f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within)
     async with context.pool.acquire() as conn:
         records = await sales_by(conn, Dimension.REGION.value, f)
     rows = []

@@ -115,7 +115,8 @@ WHERE $2::text IS NULL OR parent_id = $2
 GROUP BY node_id, measure
 """
 
-# Sales per brand, SKU, rep, distributor or region ($1) in the period [$2, $3] and the previous one [$7, $2).
+# Sales per brand, SKU, rep, distributor or region ($1) in the period [$2, $3] and the previous one [$7, $2),
+# optionally only under one zone, region or distributor ($8).
 _SALES_BY_SQL = """
 SELECT CASE $1 WHEN 'brand' THEN k.brand WHEN 'sku' THEN s.sku_id WHEN 'rep' THEN s.rep_id
                WHEN 'distributor' THEN o.distributor_id ELSE g.region_id END AS id,
@@ -133,11 +134,13 @@ LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
 WHERE s.day BETWEEN $7 AND $3
   AND ($4::text IS NULL OR k.brand = $4) AND ($5::text IS NULL OR s.sku_id = $5)
   AND ($6::text IS NULL OR s.rep_id = $6)
+  AND ($8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id))
 GROUP BY 1
 ORDER BY 3 DESC, 1 NULLS LAST
 """
 
-# Every known outlet (with zero sales if it sold nothing) plus outlets with sales not yet in reference data.
+# Every known outlet (with zero sales if it sold nothing) plus outlets with sales not yet in reference data;
+# optionally only under one zone, region or distributor ($8).
 _RANKING_SQL = """
 WITH totals AS (
     SELECT s.outlet_id, s.value, s.units, s.lines
@@ -153,6 +156,8 @@ SELECT t.outlet_id AS id, max(o.name) AS name, max(o.distributor_id) AS distribu
        sum(t.value) AS value, sum(t.units) AS units, sum(t.lines) AS lines
 FROM totals t
 LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
+LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
+WHERE $8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id)
 GROUP BY t.outlet_id
 ORDER BY CASE WHEN $6 = 'top' THEN sum(t.value) ELSE -sum(t.value) END DESC, t.outlet_id
 LIMIT $7
@@ -171,6 +176,7 @@ class KpiFilter:
     brand: str | None
     sku_id: str | None
     rep_id: str | None
+    within: str | None = None
 
     @property
     def previous_from(self) -> date:
@@ -205,12 +211,25 @@ async def kpi_measures(
 
 async def sales_by(conn: asyncpg.Connection, dimension: str, f: KpiFilter) -> list[asyncpg.Record]:
     return list(
-        await conn.fetch(_SALES_BY_SQL, dimension, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, f.previous_from)
+        await conn.fetch(
+            _SALES_BY_SQL, dimension, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, f.previous_from, f.within
+        )
     )
 
 
 async def outlet_ranking(conn: asyncpg.Connection, f: KpiFilter, order: str, n: int) -> list[asyncpg.Record]:
-    return list(await conn.fetch(_RANKING_SQL, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, order, n))
+    return list(await conn.fetch(_RANKING_SQL, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, order, n, f.within))
+
+
+async def node_known(conn: asyncpg.Connection, node_id: str) -> bool:
+    """Whether a zone, region or distributor has this id."""
+    return bool(await conn.fetchval(_NODE_KNOWN_SQL, node_id))
+
+
+_NODE_KNOWN_SQL = """
+SELECT EXISTS (SELECT 1 FROM zones WHERE zone_id = $1) OR EXISTS (SELECT 1 FROM regions WHERE region_id = $1)
+    OR EXISTS (SELECT 1 FROM distributors WHERE distributor_id = $1)
+"""
 
 
 async def freshness(conn: asyncpg.Connection) -> dict[str, asyncpg.Record]:
