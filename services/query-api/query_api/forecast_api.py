@@ -108,9 +108,14 @@ class AnomalyRow(BaseModel):
     day: date
     kind: str = Field(description="surge (above the band) or dip (below it).")
     units: int = Field(description="Secondary units sold that day.")
-    expected: float = Field(description="One-step-ahead forecast for that day from the days before.")
+    expected: float = Field(
+        description="One-step-ahead forecast for that day from the days before; for croston_sba (intermittent "
+        "demand, judged on order size) the usual demand size on a day with demand."
+    )
     deviation: float = Field(description="units - expected.")
-    threshold: float = Field(description="k x max(MAD, 1 unit): the band's half-width that day.")
+    threshold: float = Field(
+        description="k x max(MAD, 1 unit): the band's half-width that day (croston_sba: MAD of demand sizes)."
+    )
     method: Method
 
 
@@ -212,7 +217,8 @@ async def get_anomalies(
     limit: Limit = 500,
 ) -> AnomaliesResponse:
     """Days whose secondary units per distributor x SKU fell outside the one-step forecast +/- k x MAD (dips
-    and surges). Each day is judged against the days before it, including up to `history_days` before `from`.
+    and surges); for intermittent demand, days whose order size exceeded the usual size + k x size MAD.
+    Each day is judged against the days before it, including up to `history_days` before `from`.
     Today is never judged (it is not over), so `to` is at most yesterday."""
     context: ServiceContext = request.app.state.context
     today = today_in(context.settings.zone)
