@@ -35,7 +35,8 @@ Method by demand pattern (Syntetos-Boylan classification)
   last rate until it sells again (the TSB variant would fix that).
 
 Error measure and prediction interval
-- MAD = mean absolute one-step-ahead error over the series (the first day only initialises). For normally
+- MAD = mean absolute one-step-ahead error over the series (days that only initialise the model are left
+  out: the first day, or ses_weekly's first week; flagged days count clipped). For normally
   distributed errors sigma ~= 1.25 * MAD, so the daily interval is forecast +/- z * 1.25 * MAD (``z = 1.96``,
   about 95%), floored at zero.
 
@@ -53,8 +54,10 @@ Anomalies (dips and surges)
   always lies far above the daily rate, so comparing days with the rate would flag every order. A demand day
   is a surge when its size exceeds the smoothed size z by more than k * max(size MAD, mad_floor), the size
   MAD being the mean |y - z| over earlier demand days; it needs ``min_history`` days and ``min_demands`` (4)
-  earlier demand days. Its size enters z clipped to z + k * size MAD. A day without demand is never a dip
-  for intermittent demand (that is its pattern), so a SKU that stops selling is not reported here.
+  earlier demand days. Its size enters z clipped to the band's edge. A day without demand is never a dip for
+  intermittent demand (that is its pattern), so a SKU that stops selling is not reported here. Weekday shape
+  of order sizes is not modelled for intermittent demand: on the demo brand (skewed sizes, Saturday baskets
+  1.6x) k = 3 flags about 4% of demand days, k = 4 about 2%.
 
 Days of cover and replenishment
 - Days of cover = on hand / forecast daily demand (None without demand; zero or negative stock gives <= 0).
