@@ -15,10 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from sellthrough_devstack.demo import wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
+from tests.e2e.test_fuzz_api import check, operations
 from tests.support.brand import OUTLETS, event, order, reference_events
 from tests.support.services import running_services
 from tests.support.waiting import eventually
@@ -344,6 +346,8 @@ async def test_an_empty_range_gives_zero_figures(
         ("/v1/kpis", {"level": "region", "parent_id": "Z9"}, 404),
         ("/v1/kpis", {"dormant_days": "0"}, 422),
         ("/v1/kpis", {"format": "xml"}, 422),
+        ("/v1/kpis", {"from": "0001-01-05", "to": "0001-01-10"}, 422),
+        ("/v1/sales/by", {"dimension": "sku", "to": "0001-01-01"}, 422),
         ("/v1/kpis", {"rep": "bad rep id"}, 422),
         ("/v1/sales/by", {}, 422),
         ("/v1/sales/by", {"dimension": "colour"}, 422),
@@ -373,3 +377,23 @@ async def test_a_rep_may_not_post_another_reps_visit(services: dict[str, Service
     async with httpx.AsyncClient(base_url=services["order-capture"].url) as client:
         response = await client.post("/v1/events", json={"events": [other]}, headers=tokens.header("rep1"))
     assert response.status_code == 403, response.text
+
+
+KPI_PATHS = ("/v1/kpis", "/v1/sales/by", "/v1/outlets/ranking", "/v1/regions/underperforming")
+
+
+def test_kpi_endpoints_never_fail_with_a_server_error(services: dict[str, ServiceProcess], tokens: Tokens) -> None:
+    """The shared fuzz test stops at the first failing operation; these are fuzzed on their own, with data."""
+    fuzzed = []
+    for operation in operations(services["query-api"]):
+        if operation.path not in KPI_PATHS:
+            continue
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def run(case: Any) -> None:
+            check(case, services["query-api"].url, tokens.header("analyst"))
+
+        run()
+        fuzzed.append(operation.path)
+    assert sorted(fuzzed) == sorted(KPI_PATHS)

@@ -23,7 +23,18 @@ from query_api.kpi_queries import (
     outlet_ranking,
     sales_by,
 )
-from query_api.params import Brand, DateFrom, DateTo, Limit, ParentId, Sku, date_range, node_name, today_in
+from query_api.params import (
+    MAX_RANGE_DAYS,
+    Brand,
+    DateFrom,
+    DateTo,
+    Limit,
+    ParentId,
+    Sku,
+    date_range,
+    node_name,
+    today_in,
+)
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role, require_roles
@@ -124,7 +135,14 @@ def _period(
     request: Request, date_from: date | None, date_to: date | None, brand: str | None, sku: str | None, rep: str | None
 ) -> KpiFilter:
     context: ServiceContext = request.app.state.context
-    start, end = date_range(date_from, date_to, today_in(context.settings.zone))
+    too_early = ProblemError(422, "invalid-range", "The range, or the period before it, starts before year 1.")
+    try:
+        start, end = date_range(date_from, date_to, today_in(context.settings.zone))
+    except OverflowError:  # a default `from` before year 1
+        raise too_early from None
+    # The previous period and the dormancy window (each at most MAX_RANGE_DAYS) reach back before `from`.
+    if start - date.min < timedelta(days=MAX_RANGE_DAYS):
+        raise too_early
     return KpiFilter(start, end, brand, sku, rep)
 
 
