@@ -243,3 +243,12 @@ async def test_empty_scopes_answer_with_zero_totals(services: dict[str, ServiceP
     body = await query(services, tokens, "/v1/stock", level="distributor", sku="S-NOT-SOLD-ANYWHERE")
     assert body["rows"] == []
     assert body["total"] == {"on_hand": 0, "value": 0.0, "rows": 0}
+
+
+async def test_a_range_ending_at_the_start_of_the_calendar_is_refused_not_a_crash(
+    services: dict[str, ServiceProcess], tokens: Tokens
+) -> None:
+    async with httpx.AsyncClient(base_url=services["query-api"].url, headers=tokens.header("analyst")) as client:
+        response = await client.get("/v1/primary-vs-secondary", params={"to": "0001-01-01"})
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/invalid-range")

@@ -27,7 +27,10 @@ Limit = Annotated[int, Query(ge=1, le=5000, description="Rows returned, largest 
 def date_range(date_from: date | None, date_to: date | None, today: date) -> tuple[date, date]:
     """Defaults to the 30 days ending today; refuses reversed or over-long ranges with a 422 problem."""
     date_to = date_to or today
-    date_from = date_from or date_to - timedelta(days=29)
+    try:
+        date_from = date_from or date_to - timedelta(days=29)
+    except OverflowError:  # `to` in the first days of year 1: no default `from` exists
+        raise ProblemError(422, "invalid-range", f"'to' ({date_to}) is too early; give 'from' as well.") from None
     if date_from > date_to:
         raise ProblemError(422, "invalid-range", f"'from' ({date_from}) is after 'to' ({date_to}).")
     if (date_to - date_from).days >= MAX_RANGE_DAYS:
