@@ -252,3 +252,27 @@ async def test_a_range_ending_at_the_start_of_the_calendar_is_refused_not_a_cras
         response = await client.get("/v1/primary-vs-secondary", params={"to": "0001-01-01"})
     assert response.status_code == 422, response.text
     assert response.json()["type"].endswith("/invalid-range")
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "header"),
+    [
+        ("/v1/sales", {"level": "distributor"}, "id,name,value,units,lines"),
+        ("/v1/stock", {"level": "sku", "parent_id": "D1"}, "id,name,on_hand,value"),
+        ("/v1/alerts", {}, "distributor_id,distributor_name,sku_id"),
+        ("/v1/primary-vs-secondary", {"level": "distributor"}, "id,name,primary_value"),
+    ],
+)
+async def test_tables_export_as_csv_with_the_same_rows_as_json(
+    services: dict[str, ServiceProcess], tokens: Tokens, path: str, params: dict[str, str], header: str
+) -> None:
+    async with httpx.AsyncClient(base_url=services["query-api"].url, headers=tokens.header("analyst")) as client:
+        as_json = (await client.get(path, params=params)).json()
+        as_csv = await client.get(path, params={**params, "format": "csv"})
+    assert as_csv.status_code == 200
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    lines = as_csv.text.strip().splitlines()
+    assert lines[0].startswith(header)
+    rows = as_json["alerts"] if path == "/v1/alerts" else as_json["rows"]  # alerts exports the alerts themselves
+    assert len(lines) - 1 == len(rows)
+    assert rows, "the module's earlier tests left data to export"

@@ -4,9 +4,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
+from query_api.csv_export import Format, csv_response
 from query_api.drilldown import PARENT_LEVEL, DrillQuery, Level, drill, parent_exists
 from query_api.params import Brand, DateFrom, DateTo, Limit, ParentId, Sku, date_range, node_name, today_in
 from sellthrough_runtime.app import ServiceContext
@@ -58,7 +59,8 @@ async def get_sales(
     brand: Brand = None,
     sku_id: Sku = None,
     limit: Limit = 500,
-) -> SalesResponse:
+    fmt: Format = "json",
+) -> SalesResponse | Response:
     """Secondary sales at one drill level, largest first, with the total over all nodes."""
     context: ServiceContext = request.app.state.context
     date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
@@ -73,7 +75,7 @@ async def get_sales(
             "SELECT newest_occurred_at, newest_recorded_at FROM projection_freshness WHERE projection = 'sales_daily'"
         )
 
-    return SalesResponse(
+    response = SalesResponse(
         level=level,
         parent_id=parent_id,
         date_from=date_from,
@@ -91,3 +93,6 @@ async def get_sales(
         if freshness
         else Freshness(newest_occurred_at=None, newest_recorded_at=None),
     )
+    if fmt == "csv":
+        return csv_response(SalesRow, response.rows, "sales")
+    return response

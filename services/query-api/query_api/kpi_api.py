@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
+from query_api.csv_export import CSV_RESPONSE, Format, csv_response
 from query_api.drilldown import PARENT_LEVEL, Level, parent_exists
-from query_api.kpi_figures import KpiFigures, KpiRow, change_pct, figures, sum_measures, to_csv
+from query_api.kpi_figures import KpiFigures, KpiRow, change_pct, figures, sum_measures
 from query_api.kpi_queries import (
     KPI_PROJECTIONS,
     KpiFilter,
@@ -44,12 +45,6 @@ router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.
 
 Rep = Annotated[str | None, Query(alias="rep", pattern=ID_PATTERN, description="Only this rep's orders and visits.")]
 Within = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only under this zone, region or distributor id.")]
-Format = Annotated[
-    Literal["json", "csv"], Query(alias="format", description="`csv` answers the rows as text/csv with a header.")
-]
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with format=csv."}
-}
 
 
 class Dimension(StrEnum):
@@ -168,14 +163,6 @@ def _period_fields(f: KpiFilter) -> dict[str, Any]:
     }
 
 
-def _csv(model: type[BaseModel], rows: list[Any], name: str) -> Response:
-    return Response(
-        to_csv(model, rows),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
-
-
 @router.get("/kpis", response_model=KpiResponse, responses=CSV_RESPONSE, operation_id="get_kpis", tags=["kpis"])
 async def get_kpis(
     request: Request,
@@ -214,7 +201,7 @@ async def get_kpis(
     rows.sort(key=lambda r: (-r.value, r.id is None, r.id or ""))
     rows = rows[:limit]
     if fmt == "csv":
-        return _csv(KpiRow, rows, "kpis")
+        return csv_response(KpiRow, rows, "kpis")
     return KpiResponse(
         **_period_fields(f),
         level=level,
@@ -269,7 +256,7 @@ async def get_sales_by(
         for r in current
     ]
     if fmt == "csv":
-        return _csv(BreakdownRow, rows[:limit], f"sales-by-{dimension.value}")
+        return csv_response(BreakdownRow, rows[:limit], f"sales-by-{dimension.value}")
     return BreakdownResponse(
         **_period_fields(f),
         dimension=dimension,
@@ -316,7 +303,7 @@ async def get_outlet_ranking(
         for i, r in enumerate(records, start=1)
     ]
     if fmt == "csv":
-        return _csv(RankedOutlet, rows, f"outlets-{order}")
+        return csv_response(RankedOutlet, rows, f"outlets-{order}")
     return RankingResponse(**_period_fields(f), order=order, rows=rows)
 
 
@@ -361,5 +348,5 @@ async def get_underperforming_regions(
             )
     rows.sort(key=lambda row: (row.value_change_pct, row.id or ""))
     if fmt == "csv":
-        return _csv(RegionDecline, rows, "underperforming-regions")
+        return csv_response(RegionDecline, rows, "underperforming-regions")
     return UnderperformingResponse(**_period_fields(f), threshold_pct=threshold_pct, rows=rows)

@@ -3,8 +3,6 @@
 Rates are null rather than zero when their denominator is zero: "no visits" is not a strike rate of 0.
 """
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
@@ -86,16 +84,3 @@ def sum_measures(nodes: Sequence[Mapping[str, Decimal]]) -> dict[str, Decimal]:
         for name, amount in measures.items():
             total[name] = total.get(name, Decimal(0)) + amount
     return total
-
-
-def to_csv(model: type[BaseModel], rows: Sequence[BaseModel]) -> str:
-    """A header row of the model's fields, then one line per row; nulls are empty cells."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    leading = [c for c in ("rank", "id", "name") if c in model.model_fields]  # identify the row before its figures
-    columns = leading + [c for c in model.model_fields if c not in leading]
-    writer.writerow(columns)
-    for row in rows:
-        data = row.model_dump()
-        writer.writerow(["" if data[c] is None else data[c] for c in columns])
-    return out.getvalue()

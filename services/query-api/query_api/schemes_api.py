@@ -5,9 +5,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
+from query_api.csv_export import Format, csv_response
 from query_api.params import today_in
 from query_api.scheme_lift import lift
 from query_api.scheme_queries import GroupSales, claims, leakage, lift_inputs, scheme_figures
@@ -140,12 +141,15 @@ def _group(sales: GroupSales) -> GroupFigures:
 
 
 @router.get("/schemes", response_model=SchemesResponse, operation_id="list_schemes", tags=["schemes"])
-async def list_schemes(request: Request, limit: Limit = 500) -> SchemesResponse:
+async def list_schemes(request: Request, limit: Limit = 500, fmt: Format = "json") -> SchemesResponse | Response:
     """Every scheme known, newest first, with reach, cost and claim leakage."""
     context: ServiceContext = request.app.state.context
     async with context.pool.acquire() as conn:
         rows = await scheme_figures(conn, None, limit)
-    return SchemesResponse(schemes=[SchemeSummary(**_summary(row)) for row in rows])
+    response = SchemesResponse(schemes=[SchemeSummary(**_summary(row)) for row in rows])
+    if fmt == "csv":
+        return csv_response(SchemeSummary, response.schemes, "schemes")
+    return response
 
 
 @router.get("/schemes/{scheme_id}", response_model=SchemeDetail, operation_id="get_scheme", tags=["schemes"])

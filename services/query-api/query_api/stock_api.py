@@ -4,9 +4,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
+from query_api.csv_export import Format, csv_response
 from query_api.params import Brand, DateFrom, DateTo, Limit, ParentId, Sku, date_range, node_name, today_in
 from query_api.stock_queries import (
     STOCK_PARENT,
@@ -128,14 +129,15 @@ async def get_stock(
     brand: Brand = None,
     sku_id: Sku = None,
     limit: Limit = 500,
-) -> StockResponse:
+    fmt: Format = "json",
+) -> StockResponse | Response:
     """Distributor stock on hand now (book stock from the ledger), rolled up to the level asked."""
     context: ServiceContext = request.app.state.context
     f = await _filter(context, level, parent_id, brand, sku_id, limit)
     async with context.pool.acquire() as conn:
         rows = await stock_rows(conn, f)
     first = rows[0] if rows else None
-    return StockResponse(
+    response = StockResponse(
         level=level,
         parent_id=parent_id,
         rows=[
@@ -157,6 +159,9 @@ async def get_stock(
             rows=int(first["row_count"]) if first else 0,
         ),
     )
+    if fmt == "csv":
+        return csv_response(StockRow, response.rows, "stock")
+    return response
 
 
 @router.get("/alerts", response_model=AlertsResponse, operation_id="get_alerts", tags=["stock"])
@@ -168,14 +173,15 @@ async def get_alerts(
     sku_id: Sku = None,
     kind: Annotated[AlertKind | None, Query(description="Only this kind of alert.")] = None,
     limit: Limit = 500,
-) -> AlertsResponse:
+    fmt: Format = "json",
+) -> AlertsResponse | Response:
     """Raised stock alerts: overstock, stock-out risk, negative book stock."""
     context: ServiceContext = request.app.state.context
     f = await _filter(context, level, parent_id, brand, sku_id, limit)
     async with context.pool.acquire() as conn:
         counts = await alert_counts(conn, f, kind)
         listed = await alert_list(conn, f, kind, limit)
-    return AlertsResponse(
+    response = AlertsResponse(
         level=level,
         parent_id=parent_id,
         rows=[
@@ -191,6 +197,9 @@ async def get_alerts(
             for r in listed
         ],
     )
+    if fmt == "csv":
+        return csv_response(Alert, response.alerts, "alerts")
+    return response
 
 
 @router.get(
@@ -205,17 +214,21 @@ async def get_primary_vs_secondary(
     brand: Brand = None,
     sku_id: Sku = None,
     limit: Limit = 500,
-) -> SellInResponse:
+    fmt: Format = "json",
+) -> SellInResponse | Response:
     """Sell-in (primary invoices) against sell-through (secondary orders) per period: the overstock picture."""
     context: ServiceContext = request.app.state.context
     date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
     f = await _filter(context, level, parent_id, brand, sku_id, limit)
     async with context.pool.acquire() as conn:
         rows = await primary_vs_secondary(conn, f, date_from, date_to)
-    return SellInResponse(
+    response = SellInResponse(
         level=level,
         parent_id=parent_id,
         date_from=date_from,
         date_to=date_to,
         rows=[SellInRow(**{**r, "name": node_name(r["id"], r["name"])}) for r in rows],
     )
+    if fmt == "csv":
+        return csv_response(SellInRow, response.rows, "primary-vs-secondary")
+    return response
