@@ -13,6 +13,7 @@ from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
 from query_api.forecast_api import router as forecast_router
 from query_api.kpi_api import router as kpi_router
 from query_api.kpis import KPI_TYPES, apply_kpi_events
+from query_api.map_api import router as map_router
 from query_api.sales import apply_orders
 from query_api.schemes import SCHEME_TYPES, apply_scheme_events
 from query_api.schemes_api import router as schemes_router
@@ -68,7 +69,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         schema=SCHEMA,
         migrations_dir=Path(__file__).parent / "migrations",
         settings=settings,
-        routers=[dashboard_router, sales_router, stock_router, schemes_router, kpi_router, forecast_router],
+        routers=[dashboard_router, sales_router, stock_router, schemes_router, kpi_router, forecast_router, map_router],
         start_jobs=_start_jobs,
         description="Drill-down over secondary sales, distributor stock, stock alerts and sell-in vs sell-through.",
     )

@@ -5,7 +5,9 @@
 const LEVELS = ["national", "zone", "region", "distributor", "outlet"];
 const POLL_MS = 3000;
 const TOKEN_KEY = "sellthrough.token";
-const OPTIONAL = ["/v1/kpis", "/v1/sales/by", "/v1/outlets/ranking", "/v1/forecasts", "/v1/anomalies"];
+const OPTIONAL = [
+  "/v1/kpis", "/v1/sales/by", "/v1/outlets/ranking", "/v1/forecasts", "/v1/anomalies", "/v1/outlets/map",
+];
 
 const state = {
   path: [{ level: "national", id: null, name: "National" }],
@@ -92,6 +94,8 @@ async function load() {
   data.kpis = await optionalApi("/v1/kpis", {
     level: scope.level, parent_id: scope.parent_id, ...f, rep: state.filters.rep, limit: 5000,
   });
+  // The map follows the drill scope: under a zone, region or distributor (an outlet's distributor), or national.
+  data.map = await optionalApi("/v1/outlets/map", { within: scope.parent_id, ...f, limit: 5000 });
   return data;
 }
 
@@ -321,6 +325,67 @@ function renderExtra(d) {
     `Also on this server: ${present.map(esc).join(", ")}.</p>`);
 }
 
+// Sequential scale (light yellow to dark purple) for outlets that sold; grey for dormant ones (nothing sold).
+const MAP_SCALE = ["#fde725", "#7ad151", "#22a884", "#2a788e", "#414487", "#440154"];
+const DORMANT = "#b0b4bb";
+function mapColour(value, max) {
+  if (!(value > 0)) return DORMANT;
+  const t = max > 0 ? Math.min(1, value / max) : 1;
+  const pos = t * (MAP_SCALE.length - 1), i = Math.min(MAP_SCALE.length - 2, Math.floor(pos)), k = pos - i;
+  const rgb = (hex) => [1, 3, 5].map((j) => parseInt(hex.slice(j, j + 2), 16));
+  const a = rgb(MAP_SCALE[i]), b = rgb(MAP_SCALE[i + 1]);
+  return "#" + a.map((c, j) => Math.round(c + (b[j] - c) * k).toString(16).padStart(2, "0")).join("");
+}
+
+function renderMap(d) {
+  const body = d.map;
+  $("map-panel").hidden = !state.optional["/v1/outlets/map"];
+  if (!body) return;
+  $("map-title").textContent = `Outlets by secondary sales in ${current().name}`;
+  if (!body.outlets.length || !body.bounds) {
+    return setIfChanged("map", `<p class="note" data-testid="map-empty">No outlets with coordinates here.</p>`);
+  }
+  // Equirectangular projection: x from longitude (shrunk by cos of the mean latitude), y from latitude, fitted
+  // into the plot area with the same scale on both axes. A single point (or a line) gets a minimum span.
+  const width = 480, height = 300, pad = 14, legendH = 34;
+  const b = body.bounds;
+  const k = Math.cos((((b.min_lat + b.max_lat) / 2) * Math.PI) / 180);
+  const spanX = Math.max((b.max_lon - b.min_lon) * k, 0.01), spanY = Math.max(b.max_lat - b.min_lat, 0.01);
+  const plotW = width - 2 * pad, plotH = height - legendH - 2 * pad;
+  const scale = Math.min(plotW / spanX, plotH / spanY);
+  const offX = pad + (plotW - ((b.max_lon - b.min_lon) * k) * scale) / 2;
+  const offY = pad + (plotH - (b.max_lat - b.min_lat) * scale) / 2;
+  const x = (lon) => offX + (lon - b.min_lon) * k * scale;
+  const y = (lat) => offY + (b.max_lat - lat) * scale;
+  const max = Number(body.max_value);
+  // Dormant outlets first, the best sellers last (drawn on top).
+  const outlets = [...body.outlets].sort((p, q) => Number(p.value) - Number(q.value) || (p.id < q.id ? -1 : 1));
+  const dots = outlets.map((o) => {
+    const v = Number(o.value), dormant = !(v > 0);
+    return `<circle data-testid="map-dot" data-outlet="${esc(o.id)}" data-value="${esc(o.value)}"` +
+      ` data-dormant="${dormant}" class="${dormant ? "dormant" : "sold"}" cx="${x(o.lon).toFixed(1)}"` +
+      ` cy="${y(o.lat).toFixed(1)}" r="${dormant ? 4 : 5.5}" fill="${mapColour(v, max)}">` +
+      `<title>${esc(o.name)}: ${dormant ? "no sales" : fmtMoney(o.value)}</title></circle>`;
+  }).join("");
+  const ly = height - legendH + 8, lx = pad, barW = 200;
+  const stops = MAP_SCALE.map((c, i) => `<stop offset="${(i / (MAP_SCALE.length - 1)).toFixed(2)}" stop-color="${c}"/>`).join("");
+  const legend =
+    `<g data-testid="map-legend"><defs><linearGradient id="map-scale">${stops}</linearGradient></defs>` +
+    `<rect x="${lx}" y="${ly}" width="${barW}" height="10" fill="url(#map-scale)"/>` +
+    `<text x="${lx}" y="${ly + 22}">&gt; 0</text>` +
+    `<text x="${lx + barW}" y="${ly + 22}" text-anchor="end">${fmtMoney(max)}</text>` +
+    `<circle cx="${lx + barW + 24}" cy="${ly + 5}" r="4" fill="${DORMANT}" class="dormant"/>` +
+    `<text x="${lx + barW + 32}" y="${ly + 9}">no sales (dormant)</text></g>`;
+  const shown = body.outlets.length < body.total_outlets
+    ? `<p class="note">Showing the ${fmtCount(body.outlets.length)} best-selling of ${fmtCount(body.total_outlets)} outlets.</p>`
+    : "";
+  setIfChanged("map",
+    `<svg role="img" aria-label="Map of ${fmtCount(body.outlets.length)} outlets coloured by secondary sales value"` +
+    ` viewBox="0 0 ${width} ${height}" width="100%" data-count="${body.outlets.length}">` +
+    `<rect x="${pad / 2}" y="${pad / 2}" width="${width - pad}" height="${plotH + pad}" fill="none" stroke="#e3e6ea"/>` +
+    `${dots}${legend}</svg>${shown}`);
+}
+
 function render(d) {
   renderCrumbs();
   renderCards(d);
@@ -329,6 +394,7 @@ function render(d) {
   renderAlerts(d.alerts);
   renderSchemes(d.schemes);
   renderExtra(d);
+  renderMap(d);
 }
 
 // ---- control -----------------------------------------------------------------------------------------------
