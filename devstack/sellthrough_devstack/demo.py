@@ -43,7 +43,8 @@ class DemoBrand:
     orders: list[dict[str, Any]]
     example_order_target: OrderTarget
     schemes: list[dict[str, Any]] = field(default_factory=list)
-    # Orders, deliveries, invoices, stock counts and claims in occurred_at order: what `make dev` posts last.
+    # Visits, orders, deliveries, invoices, stock counts and claims in occurred_at order: what `make dev` posts
+    # last.
     history: list[dict[str, Any]] = field(default_factory=list)
     overstocked: list[str] = field(default_factory=list)
 

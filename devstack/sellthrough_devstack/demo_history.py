@@ -22,6 +22,8 @@ OVERSTOCK_FACTOR = 3.0  # overstocked distributors are invoiced ~3x what they se
 CLASS_FACTOR = {"A": 2.0, "B": 1.2, "C": 0.7}  # bigger shops buy more per order
 DELIVERED_SHARE = 0.7  # the rest have no DMS delivery yet, so fill rate is computed on part of the orders
 SHORT_FILL_SHARE = 0.15
+UNPRODUCTIVE_VISITS_PER_ORDER = 0.3  # calls that end without an order: a strike rate of about 77%
+NO_ORDER_REASONS = ("stock sufficient", "shop closed", "owner absent", "credit limit reached")
 OPENING_COVER_DAYS = 12  # about two weeks of stock, comfortably between the ledger's cover norms
 
 
@@ -44,7 +46,8 @@ def build_history(rng: random.Random, masters: Masters, now: datetime, days: int
     history = History()
     start = day_start(now, days)
     history.schemes = _schemes(start, days)
-    history.orders = _orders(rng, masters, start, days, orders)
+    history.orders, visits = _orders(rng, masters, start, days, orders)
+    history.trade.extend(visits)
     history.trade.extend(_deliveries(rng, history.orders, now))
     overstocked_count = max(1, len(masters.distributors) // 12)
     history.overstocked = sorted(rng.sample(masters.distributors, min(overstocked_count, len(masters.distributors))))
@@ -58,7 +61,10 @@ def _rhythm(date: datetime, day: int, days: int) -> float:
     return WEEKDAY_FACTOR[date.weekday()] * (1 + TREND * day / max(days - 1, 1))
 
 
-def _orders(rng: random.Random, m: Masters, start: datetime, days: int, target: int) -> list[dict[str, Any]]:
+def _orders(
+    rng: random.Random, m: Masters, start: datetime, days: int, target: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The orders, and the visits: one productive visit per order plus calls that ended without one."""
     # Every (beat, day on the beat's weekday, outlet) is a visit; `target` of them become orders, drawn with
     # weight = weekday factor x trend (Efraimidis-Spirakis keys: weighted sampling without replacement).
     keyed: list[tuple[float, int, Outlet, str, datetime]] = []
@@ -73,8 +79,12 @@ def _orders(rng: random.Random, m: Masters, start: datetime, days: int, target: 
             for outlet in beat.outlets:
                 keyed.append((rng.random() ** (1 / weight), len(keyed), outlet, beat.rep_id, date))
     chosen = sorted(heapq.nlargest(target, keyed), key=lambda k: (k[4], k[1]))
+    taken = {k[1] for k in chosen}
+    missed = [k for k in keyed if k[1] not in taken]
+    unproductive = rng.sample(missed, min(len(missed), round(len(chosen) * UNPRODUCTIVE_VISITS_PER_ORDER)))
     weights = [s.popularity for s in m.skus]
     events = []
+    visits = []
     for n, (_, _, outlet, rep_id, date) in enumerate(chosen):
         # Reps work 09:30-18:30 in India (04:00-13:00 UTC): the same calendar day in the brand's time zone.
         at = date + timedelta(hours=4, minutes=rng.randint(0, 540))
@@ -86,17 +96,43 @@ def _orders(rng: random.Random, m: Masters, start: datetime, days: int, target: 
             base = 24 if sku.price < 40 else 12 if sku.price < 120 else 4
             quantity = max(1, round(rng.randint(1, base) * size))
             lines[sku.sku_id] = {"sku_id": sku.sku_id, "quantity": quantity, "unit_price": f"{sku.price:.2f}"}
+        visit_id = f"VIS-{n + 1:07d}"
         payload = {
             "order_id": f"ORD-{n + 1:07d}",
             "outlet_id": outlet.outlet_id,
             "distributor_id": outlet.distributor_id,
             "rep_id": rep_id,
-            "visit_id": None,
+            "visit_id": visit_id,
             "gps": None,
             "lines": list(lines.values()),
         }
+        visits.append(_visit(visit_id, outlet, rep_id, at, productive=True))
         events.append(event("OrderCaptured", f"order-{n}", at, rep_id, payload))
-    return events
+    for n, (_, _, outlet, rep_id, date) in enumerate(unproductive):
+        at = date + timedelta(hours=4, minutes=rng.randint(0, 540))
+        reason = rng.choice(NO_ORDER_REASONS)
+        visits.append(_visit(f"VIS-N{n + 1:07d}", outlet, rep_id, at, productive=False, reason=reason))
+    return events, visits
+
+
+def _visit(
+    visit_id: str, outlet: Outlet, rep_id: str, at: datetime, *, productive: bool, reason: str | None = None
+) -> dict[str, Any]:
+    return event(
+        "VisitRecorded",
+        visit_id,
+        at,
+        rep_id,
+        {
+            "visit_id": visit_id,
+            "outlet_id": outlet.outlet_id,
+            "distributor_id": outlet.distributor_id,
+            "rep_id": rep_id,
+            "productive": productive,
+            "no_order_reason": reason,
+            "gps": None,
+        },
+    )
 
 
 def _deliveries(rng: random.Random, orders: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:

@@ -168,3 +168,17 @@ def test_one_claim_is_honest_and_one_padded(brand: DemoBrand) -> None:
         claimed = {line.outlet_id: line.amount for line in claim.payload.lines}
         over = {o for o, amount in claimed.items() if amount != entitled[o]}
         assert len(over) == (0 if claim is honest else 1)
+
+
+def test_every_order_has_its_productive_visit_and_some_calls_end_without_an_order() -> None:
+    brand = generate(DemoSize(distributors=6, outlets=120, skus=20, reps=12, orders=300, days=28), seed=5)
+    visits = [parse_event(e) for e in brand.history if e["event_type"] == "VisitRecorded"]
+    orders = [parse_event(e) for e in brand.orders]
+    productive = {v.payload.visit_id: v for v in visits if v.payload.productive}  # type: ignore[attr-defined]
+    unproductive = [v for v in visits if not v.payload.productive]  # type: ignore[attr-defined]
+    for order in orders:
+        visit = productive[order.payload.visit_id]  # type: ignore[attr-defined]
+        assert (visit.payload.outlet_id, visit.payload.rep_id) == (order.payload.outlet_id, order.payload.rep_id)  # type: ignore[attr-defined]
+    assert len(productive) == len(orders)
+    assert len(unproductive) == round(len(orders) * 0.3)
+    assert all(v.payload.no_order_reason for v in unproductive)  # type: ignore[attr-defined]
