@@ -166,11 +166,16 @@ def test_dashboard_map_follows_the_drill_scope(services: dict[str, ServiceProces
         ARTIFACTS.mkdir(exist_ok=True)
         page.get_by_test_id("map").screenshot(path=str(ARTIFACTS / "dashboard-map.png"))
 
+        # Each drill step: wait for the new scope's rows, then the map shows that scope's outlets.
         page.get_by_test_id("drill-Z1").click()
+        expect(page.get_by_test_id("rows-table")).to_have_attribute("data-level", "region")
         expect_dots(page, api.get("/v1/outlets/map", within="Z1"))
         page.get_by_test_id("drill-R1").click()
+        expect(page.get_by_test_id("rows-table")).to_have_attribute("data-level", "distributor")
         expect_dots(page, api.get("/v1/outlets/map", within="R1"))
         page.get_by_test_id("drill-D1").click()
+        expect(page.get_by_test_id("rows-table")).to_have_attribute("data-level", "outlet")
+        expect(page.locator("#map-title")).to_have_text("Outlets by secondary sales in Dist D1")
         d1 = api.get("/v1/outlets/map", within="D1")
         assert {o["id"] for o in d1["outlets"]} == {"O1", "O2", DORMANT}
         expect_dots(page, d1)

@@ -347,7 +347,7 @@ function renderMap(d) {
   }
   // Equirectangular projection: x from longitude (shrunk by cos of the mean latitude), y from latitude, fitted
   // into the plot area with the same scale on both axes. A single point (or a line) gets a minimum span.
-  const width = 480, height = 300, pad = 14, legendH = 34;
+  const width = 480, height = 300, pad = 16, legendH = 34;
   const b = body.bounds;
   const k = Math.cos((((b.min_lat + b.max_lat) / 2) * Math.PI) / 180);
   const spanX = Math.max((b.max_lon - b.min_lon) * k, 0.01), spanY = Math.max(b.max_lat - b.min_lat, 0.01);
@@ -358,13 +358,15 @@ function renderMap(d) {
   const x = (lon) => offX + (lon - b.min_lon) * k * scale;
   const y = (lat) => offY + (b.max_lat - lat) * scale;
   const max = Number(body.max_value);
-  // Dormant outlets first, the best sellers last (drawn on top).
-  const outlets = [...body.outlets].sort((p, q) => Number(p.value) - Number(q.value) || (p.id < q.id ? -1 : 1));
+  // Sellers from the smallest to the best (drawn on top), then dormant outlets as smaller grey dots over them, so a
+  // dormant outlet next to a seller stays visible where outlets cluster.
+  const rank = (o) => (Number(o.value) > 0 ? Number(o.value) : Infinity);
+  const outlets = [...body.outlets].sort((p, q) => rank(p) - rank(q) || (p.id < q.id ? -1 : 1));
   const dots = outlets.map((o) => {
     const v = Number(o.value), dormant = !(v > 0);
     return `<circle data-testid="map-dot" data-outlet="${esc(o.id)}" data-value="${esc(o.value)}"` +
       ` data-dormant="${dormant}" class="${dormant ? "dormant" : "sold"}" cx="${x(o.lon).toFixed(1)}"` +
-      ` cy="${y(o.lat).toFixed(1)}" r="${dormant ? 4 : 5.5}" fill="${mapColour(v, max)}">` +
+      ` cy="${y(o.lat).toFixed(1)}" r="${dormant ? 3.5 : 5.5}" fill="${mapColour(v, max)}">` +
       `<title>${esc(o.name)}: ${dormant ? "no sales" : fmtMoney(o.value)}</title></circle>`;
   }).join("");
   const ly = height - legendH + 8, lx = pad, barW = 200;
@@ -382,7 +384,7 @@ function renderMap(d) {
   setIfChanged("map",
     `<svg role="img" aria-label="Map of ${fmtCount(body.outlets.length)} outlets coloured by secondary sales value"` +
     ` viewBox="0 0 ${width} ${height}" width="100%" data-count="${body.outlets.length}">` +
-    `<rect x="${pad / 2}" y="${pad / 2}" width="${width - pad}" height="${plotH + pad}" fill="none" stroke="#e3e6ea"/>` +
+    `<rect x="2" y="2" width="${width - 4}" height="${plotH + 2 * pad - 4}" fill="none" stroke="#e3e6ea"/>` +
     `${dots}${legend}</svg>${shown}`);
 }
 
