@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from query_api.kpi_figures import KpiRow, change_pct, figures, ratio, sum_measures, to_csv
+from query_api.csv_export import to_csv
+from query_api.kpi_figures import KpiRow, change_pct, figures, ratio, sum_measures
 from query_api.kpi_queries import KpiFilter
 from query_api.kpis import aggregate_kpi_events
 from sellthrough_contracts import Envelope, parse_event
