@@ -21,6 +21,7 @@ from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.logs import configure_logging
 from sellthrough_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from sellthrough_runtime.problems import install_problem_handlers, problem_response
+from sellthrough_runtime.ratelimit import TokenRateLimiter
 from sellthrough_runtime.settings import ServiceSettings
 from sellthrough_runtime.tracing import configure_tracing, tracer
 
@@ -90,11 +91,18 @@ def create_service_app(
         configure_tracing(service)
         await migrate(settings.database_url, schema, migrations_dir)
         pool = await create_pool(
-            settings.database_url, schema, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            settings.database_url,
+            schema,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            connect_timeout=settings.db_connect_timeout_s,
+            acquire_timeout=settings.db_acquire_timeout_s,
+            command_timeout=settings.db_command_timeout_s,
         )
         context = ServiceContext(service=service, settings=settings, pool=pool)
         app.state.context = context
         app.state.tokens = TokenRegistry.from_file(settings.tokens_file)
+        app.state.rate_limiter = TokenRateLimiter(service, settings.rate_limits)
         jobs = await start_jobs(context) if start_jobs else {}
         tasks = [asyncio.create_task(supervise(name, job), name=f"{service}:{name}") for name, job in jobs.items()]
         log.info("service started", extra={"jobs": sorted(jobs)})

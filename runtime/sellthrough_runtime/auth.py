@@ -8,6 +8,7 @@ Roles:
 - connector: posts connector events (primary invoices, stock counts), as itself;
 - admin: posts reference data and may post any event as any actor (back-fills, demo data);
 - analyst: reads projections; cannot write.
+Each token is rate-limited per role (settings `rate_limit_*`; see ratelimit.py).
 """
 
 import hashlib
@@ -22,6 +23,7 @@ from fastapi import Depends, Request
 from pydantic import AwareDatetime, BaseModel
 
 from sellthrough_runtime.problems import ProblemError
+from sellthrough_runtime.ratelimit import TokenRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +83,14 @@ class TokenRegistry:
 
 
 def authenticated(request: Request) -> Principal:
+    """The request's principal, counted against its token's rate limit (429 past it). Every authenticated
+    route depends on this, so no route can forget the limit; FastAPI runs it once per request."""
     registry: TokenRegistry = request.app.state.tokens
-    return registry.authenticate(request.headers.get("authorization"))
+    principal = registry.authenticate(request.headers.get("authorization"))
+    limiter: TokenRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None:
+        limiter.check(principal.role.value, principal.subject)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticated)]

@@ -7,6 +7,7 @@ table makes two instances starting at once safe.
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -28,17 +29,51 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 RUNTIME_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-async def create_pool(database_url: str, schema: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections see only `schema` (plus pg_catalog), so SQL names tables unqualified."""
-    pool = await asyncpg.create_pool(
+class FailFastPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type hints
+    """An asyncpg pool whose `acquire()` gives up after `acquire_timeout` instead of waiting forever (asyncpg's
+    default): with the database hung or every connection stuck, a request answers 503 in seconds rather than
+    hanging until the client gives up. The TimeoutError it raises is one of the errors answered with 503."""
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._default_acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self._default_acquire_timeout if timeout is None else timeout)
+
+
+async def create_pool(
+    database_url: str,
+    schema: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    connect_timeout: float = 5.0,
+    acquire_timeout: float = 10.0,
+    command_timeout: float = 60.0,
+) -> asyncpg.Pool:
+    """A pool whose connections see only `schema` (plus pg_catalog), so SQL names tables unqualified.
+
+    After a database outage the pool recovers by itself: a connection the server closed is marked closed and
+    reopened on its next acquire, and one found dead mid-query raises (answered 503) and is replaced.
+    """
+    # Built as asyncpg.create_pool builds its Pool (the same defaults), only with the fail-fast acquire.
+    pool = FailFastPool(
         database_url,
+        acquire_timeout=acquire_timeout,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
         init=_init_connection,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         server_settings={"search_path": schema, "application_name": f"sellthrough-{schema}"},
-        command_timeout=60,
+        command_timeout=command_timeout,
+        timeout=connect_timeout,
     )
-    assert pool is not None
+    await pool
     return pool
 
 

@@ -38,3 +38,8 @@ PROJECTION_FRESHNESS = Gauge(
     ["group", "clock"],
 )
 DEAD_LETTERS = Counter("sellthrough_dead_letters_total", "Records sent to the dead-letter table.", ["group", "reason"])
+RATE_LIMITED = Counter(
+    "sellthrough_rate_limited_total",
+    "Requests refused with 429 because the token used up its rate limit.",
+    ["service", "role"],
+)

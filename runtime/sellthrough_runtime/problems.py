@@ -56,6 +56,24 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,  # refused or reset connections; TimeoutError (a pool acquire or connect timing out) is one too
+    asyncpg.PostgresConnectionError,  # includes a connection found dead mid-query
+    asyncpg.InterfaceError,  # "connection is closed", "pool is closing"
+    asyncpg.CannotConnectNowError,  # starting up or in recovery
+    asyncpg.AdminShutdownError,  # the server shut down under a running statement
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    # The client's protocol state broken by a connection lost between two messages ("cannot switch to state
+    # 12; another operation is in progress"), as when the server shuts down under a request.
+    asyncpg.InternalClientError,
+)
+"""Errors meaning the database cannot be used right now, not that the request is wrong: answered 503 with
+Retry-After, so clients (the phone app's sync, connectors) back off and retry instead of giving up on a 500."""
+
+UNAVAILABLE_RETRY_AFTER_S = 2
+"""Long enough for a pool to reconnect after a restart; short enough that a sync resumes promptly."""
+
 _STATUS_SLUGS = {
     400: "bad-request",
     401: "unauthorized",
@@ -114,11 +132,6 @@ def install_problem_handlers(app: FastAPI) -> None:
             422, "invalid-value", "A value in the request cannot be used.", str(error), instance=request.url.path
         )
 
-    @app.exception_handler(asyncpg.PostgresConnectionError)
-    @app.exception_handler(asyncpg.InterfaceError)
-    @app.exception_handler(asyncpg.CannotConnectNowError)
-    @app.exception_handler(ConnectionError)
-    @app.exception_handler(OSError)
     async def _unavailable(request: Request, error: Exception) -> JSONResponse:
         log.warning("database unavailable", extra={"path": request.url.path, "error": repr(error)})
         return problem_response(
@@ -126,8 +139,11 @@ def install_problem_handlers(app: FastAPI) -> None:
             "unavailable",
             "The service cannot reach its database; retry shortly.",
             instance=request.url.path,
-            headers={"Retry-After": "2"},
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
         )
+
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -6,6 +6,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sellthrough_runtime.ratelimit import parse_rate_limit
+
 
 class ServiceSettings(BaseSettings):
     """Settings every service shares. Variables: DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, SELLTHROUGH_*."""
@@ -26,6 +28,23 @@ class ServiceSettings(BaseSettings):
     business_timezone: str = Field(default="UTC", description="Time zone whose calendar days sales roll up into.")
     db_pool_min: int = 2
     db_pool_max: int = 10
+    db_connect_timeout_s: float = Field(
+        default=5, gt=0, description="Opening a connection gives up after this, so a request fails fast (503)."
+    )
+    db_acquire_timeout_s: float = Field(
+        default=10, gt=0, description="Waiting for a free pooled connection gives up after this (503, not a hang)."
+    )
+    db_command_timeout_s: float = Field(default=60, gt=0, description="One statement gives up after this.")
+    rate_limit_rep: str = Field(
+        default="600/minute", description="Requests per token of a rep ('N/second|minute|hour', or 'unlimited')."
+    )
+    rate_limit_analyst: str = Field(
+        default="1200/minute", description="Per analyst token: a dashboard view fans out into several reads."
+    )
+    rate_limit_connector: str = Field(default="6000/minute", description="Per connector token: ERP back-fills.")
+    rate_limit_admin: str = Field(
+        default="unlimited", description="Per admin token: unlimited by default, so demo and reference loads run."
+    )
     kafka_session_timeout_ms: int = Field(
         default=6000, ge=1000, description="How soon a crashed consumer's partitions move to another member."
     )
@@ -38,6 +57,22 @@ class ServiceSettings(BaseSettings):
     def _known_timezone(cls, value: str) -> str:
         ZoneInfo(value)  # raises for an unknown zone, at start-up rather than on the first event
         return value
+
+    @field_validator("rate_limit_rep", "rate_limit_analyst", "rate_limit_connector", "rate_limit_admin")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_rate_limit(value)  # raises for a malformed limit, at start-up rather than on the first request
+        return value
+
+    @property
+    def rate_limits(self) -> dict[str, str]:
+        """The limit of each role, by role name."""
+        return {
+            "rep": self.rate_limit_rep,
+            "analyst": self.rate_limit_analyst,
+            "connector": self.rate_limit_connector,
+            "admin": self.rate_limit_admin,
+        }
 
     @property
     def zone(self) -> ZoneInfo:
