@@ -28,6 +28,7 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.e2e
 
 PERIOD = {"from": "2026-10-01", "to": "2026-10-10"}
+KPI_PATHS = ("/v1/kpis", "/v1/sales/by", "/v1/outlets/ranking", "/v1/regions/underperforming")
 
 
 def at(day: str, hour: int = 10) -> datetime:
@@ -365,9 +366,69 @@ async def test_bad_parameters_are_problems(
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_only_analysts_and_admins_read_kpis(services: dict[str, ServiceProcess], tokens: Tokens) -> None:
+async def as_rep1(services: dict[str, ServiceProcess], tokens: Tokens, path: str, **params: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=services["query-api"].url, headers=tokens.header("rep1")) as client:
+        return await client.get(path, params=params, timeout=10)
+
+
+async def test_a_rep_reads_only_its_own_kpis(
+    services: dict[str, ServiceProcess], tokens: Tokens, national: dict[str, Any]
+) -> None:
+    """REP-1 took orders A and B (154.00, 19 units) and made 4 visits, 2 productive; the country sold 259.50."""
+    own = await as_rep1(services, tokens, "/v1/kpis", **PERIOD)
+    assert own.status_code == 200, own.text
+    total = own.json()["total"]
+    assert own.json()["rep_id"] == "REP-1", "the filter is forced to the token's own rep"
+    assert (Decimal(total["value"]), total["units"], Decimal(total["previous_value"])) == (
+        Decimal("154.00"),
+        19,
+        Decimal(210),
+    )
+    assert (total["visits"], total["productive_visits"], total["orders"]) == (4, 2, 2)
+    assert total["primary_value"] is None, "sell-in is the distributor's figure, not the rep's"
+    assert Decimal(national["total"]["value"]) == Decimal("259.50"), "an analyst still sees every rep"
+
+    distributors = await as_rep1(services, tokens, "/v1/kpis", level="distributor", **PERIOD)
+    assert {r["id"]: Decimal(r["value"]) for r in distributors.json()["rows"] if Decimal(r["value"])} == {
+        "D1": Decimal("154.00")
+    }
+    assert all(r["primary_value"] is None for r in distributors.json()["rows"])
+
+    reps = await as_rep1(services, tokens, "/v1/sales/by", dimension="rep", **PERIOD)
+    assert [(r["id"], Decimal(r["value"])) for r in reps.json()["rows"]] == [("REP-1", Decimal("154"))]
+    top = await as_rep1(services, tokens, "/v1/outlets/ranking", order="top", n="3", **PERIOD)
+    assert [(r["id"], Decimal(r["value"])) for r in top.json()["rows"]][:2] == [
+        ("O1", Decimal("134")),
+        ("O2", Decimal("20")),
+    ]
+    assert all(Decimal(r["value"]) == 0 for r in top.json()["rows"][2:]), "other reps' sales are not counted"
+    explicit = await as_rep1(services, tokens, "/v1/sales/by", dimension="rep", rep="REP-1", **PERIOD)
+    assert explicit.json()["rows"] == reps.json()["rows"]
+    regions = await as_rep1(services, tokens, "/v1/regions/underperforming", threshold_pct="10", **PERIOD)
+    assert [r["id"] for r in regions.json()["rows"]] == ["R1"], "R3 fell too, but not by REP-1's orders"
+
+
+@pytest.mark.parametrize("path", KPI_PATHS)
+async def test_a_rep_asking_for_another_reps_figures_is_refused(
+    services: dict[str, ServiceProcess], tokens: Tokens, path: str
+) -> None:
+    response = await as_rep1(services, tokens, path, rep="REP-2", dimension="rep")
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "REP-1" in response.json()["detail"]
+
+
+async def test_reads_that_cannot_be_narrowed_to_a_rep_stay_closed_to_reps(
+    services: dict[str, ServiceProcess], tokens: Tokens
+) -> None:
+    document = (await as_rep1(services, tokens, "/openapi.json")).json()
+    others = [path for path in document["paths"] if path.startswith("/v1/") and path not in KPI_PATHS]
+    assert {"/v1/sales", "/v1/stock", "/v1/alerts", "/v1/schemes", "/v1/forecasts", "/v1/outlets/map"} <= set(others)
+    for path in others:
+        response = await as_rep1(services, tokens, path.replace("{scheme_id}", "SCH-1"), distributor_id="D1")
+        assert response.status_code == 403, f"{path}: {response.status_code} {response.text}"
+        assert response.headers["content-type"] == "application/problem+json"
     async with httpx.AsyncClient(base_url=services["query-api"].url) as client:
-        assert (await client.get("/v1/kpis", headers=tokens.header("rep1"))).status_code == 403
         assert (await client.get("/v1/kpis")).status_code == 401
 
 
@@ -377,9 +438,6 @@ async def test_a_rep_may_not_post_another_reps_visit(services: dict[str, Service
     async with httpx.AsyncClient(base_url=services["order-capture"].url) as client:
         response = await client.post("/v1/events", json={"events": [other]}, headers=tokens.header("rep1"))
     assert response.status_code == 403, response.text
-
-
-KPI_PATHS = ("/v1/kpis", "/v1/sales/by", "/v1/outlets/ranking", "/v1/regions/underperforming")
 
 
 def test_kpi_endpoints_never_fail_with_a_server_error(services: dict[str, ServiceProcess], tokens: Tokens) -> None:

@@ -36,14 +36,15 @@ from query_api.params import (
     node_name,
     today_in,
 )
+from query_api.rep_scope import RepFilter
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.auth import CurrentPrincipal, Role, require_roles
 from sellthrough_runtime.problems import ProblemError
 
-router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+# Reps too, narrowed to their own figures by RepFilter (rep_scope.py).
+router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN, Role.REP)])
 
-Rep = Annotated[str | None, Query(alias="rep", pattern=ID_PATTERN, description="Only this rep's orders and visits.")]
 Within = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only under this zone, region or distributor id.")]
 
 
@@ -166,13 +167,14 @@ def _period_fields(f: KpiFilter) -> dict[str, Any]:
 @router.get("/kpis", response_model=KpiResponse, responses=CSV_RESPONSE, operation_id="get_kpis", tags=["kpis"])
 async def get_kpis(
     request: Request,
+    principal: CurrentPrincipal,
+    rep_id: RepFilter,
     level: Annotated[Level, Query(description="Drill level of the rows returned.")] = Level.NATIONAL,
     parent_id: ParentId = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
     brand: Brand = None,
     sku_id: Sku = None,
-    rep_id: Rep = None,
     dormant_days: Annotated[
         int,
         Query(ge=1, le=366, description="An outlet without an order in this many days (ending at `to`) is dormant."),
@@ -191,7 +193,8 @@ async def get_kpis(
             raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
         nodes = await kpi_measures(conn, level, parent_id, f, f.date_to - timedelta(days=dormant_days - 1))
         fresh = await freshness(conn)
-    with_primary = level is not Level.OUTLET
+    # Primary sales (sell-in) belong to a distributor, not to a rep: a rep's token does not see them.
+    with_primary = level is not Level.OUTLET and principal.role is not Role.REP
     total_measures = sum_measures([measures for _, measures in nodes.values()])
     parent_value = total_measures.get("value", Decimal(0))
     rows = [
@@ -224,12 +227,12 @@ async def get_kpis(
 )
 async def get_sales_by(
     request: Request,
+    rep_id: RepFilter,
     dimension: Annotated[Dimension, Query(description="Break secondary sales down by this.")],
     date_from: DateFrom = None,
     date_to: DateTo = None,
     brand: Brand = None,
     sku_id: Sku = None,
-    rep_id: Rep = None,
     within: Within = None,
     limit: Limit = 500,
     fmt: Format = "json",
@@ -275,13 +278,13 @@ async def get_sales_by(
 )
 async def get_outlet_ranking(
     request: Request,
+    rep_id: RepFilter,
     order: Annotated[Literal["top", "bottom"], Query(description="Best or worst sellers first.")] = "top",
     n: Annotated[int, Query(ge=1, le=1000, description="Outlets returned.")] = 10,
     date_from: DateFrom = None,
     date_to: DateTo = None,
     brand: Brand = None,
     sku_id: Sku = None,
-    rep_id: Rep = None,
     within: Within = None,
     fmt: Format = "json",
 ) -> RankingResponse | Response:
@@ -316,6 +319,7 @@ async def get_outlet_ranking(
 )
 async def get_underperforming_regions(
     request: Request,
+    rep_id: RepFilter,
     threshold_pct: Annotated[
         float, Query(ge=0, le=100, description="Minimum fall in value against the previous period, in %.")
     ] = 10,
@@ -323,7 +327,6 @@ async def get_underperforming_regions(
     date_to: DateTo = None,
     brand: Brand = None,
     sku_id: Sku = None,
-    rep_id: Rep = None,
     within: Within = None,
     fmt: Format = "json",
 ) -> UnderperformingResponse | Response:
