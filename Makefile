@@ -7,9 +7,9 @@ BIN    := $(VENV)/bin
 PACKAGES := contracts runtime devstack connectors/erp services/order-capture services/stock-ledger services/scheme-engine services/query-api
 SOURCES  := contracts/sellthrough_contracts runtime/sellthrough_runtime devstack/sellthrough_devstack connectors/erp/sellthrough_erp \
             services/order-capture/order_capture services/stock-ledger/stock_ledger \
-            services/scheme-engine/scheme_engine services/query-api/query_api tests
+            services/scheme-engine/scheme_engine services/query-api/query_api tests bench
 
-.PHONY: install dev stop status lint test schemas clean
+.PHONY: install dev stop status lint test schemas clean bench
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,13 @@ lint: install
 test: lint
 	$(BIN)/pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
+
+# Not part of `make test`: about 10-15 minutes on 2 cores at the default size. The issue's 10M order lines:
+# `make bench BENCH_ORDER_LINES=10000000`. Method and latest numbers: docs/benchmarks.md.
+BENCH_ORDER_LINES ?= 1000000
+
+bench: install  ## Throughput and latency vs baselines measured in the same run -> bench/results.json + a table.
+	BENCH_ORDER_LINES=$(BENCH_ORDER_LINES) $(BIN)/python -m bench
 
 clean: stop
 	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache test-artifacts

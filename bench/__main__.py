@@ -1,0 +1,66 @@
+"""`python -m bench` (what `make bench` runs): every scenario, bench/results.json and a table."""
+
+import asyncio
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from bench.freshness import FreshnessParams
+from bench.ingest import IngestParams
+from bench.results import print_table, write_results
+from bench.runner import SCENARIOS, BenchParams, run_all
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+@app.command()
+def main(
+    order_lines: int = typer.Option(
+        1_000_000, envvar="BENCH_ORDER_LINES", min=1000, help="Order lines generated for rebuild and queries."
+    ),
+    ingest_events: int = typer.Option(150_000, envvar="BENCH_INGEST_EVENTS", help="Events posted in the ingest run."),
+    ingest_clients: int = typer.Option(8, envvar="BENCH_INGEST_CLIENTS", help="Concurrent HTTP clients for ingest."),
+    ingest_seconds: float = typer.Option(60, help="Longest ingest run (it stops earlier when the events run out)."),
+    bare_seconds: float = typer.Option(15, help="Length of the bare-endpoint run."),
+    batch: int = typer.Option(100, help="Events per POST."),
+    pipeline_events: int = typer.Option(50_000, envvar="BENCH_PIPELINE_EVENTS", help="Events through the pipeline."),
+    freshness_rate: int = typer.Option(5000, envvar="BENCH_FRESHNESS_RATE", help="Events/s posted for freshness."),
+    freshness_seconds: float = typer.Option(20, envvar="BENCH_FRESHNESS_SECONDS", help="Length of the freshness run."),
+    query_rounds: int = typer.Option(25, envvar="BENCH_QUERY_ROUNDS", help="Rounds of the six drill-down queries."),
+    query_seconds: float = typer.Option(240, help="Time budget of the query rounds (they stop early past it)."),
+    scenarios: str = typer.Option(",".join(SCENARIOS), help="Comma-separated subset of: " + ", ".join(SCENARIOS)),
+    fast_unsafe: bool = typer.Option(False, help="Embedded Postgres without fsync (the tests' setting)."),
+    seed: int = typer.Option(7),
+    output: Path = typer.Option(Path("bench/results.json"), help="Where the results are written."),
+) -> None:
+    chosen = tuple(s.strip() for s in scenarios.split(",") if s.strip())
+    if unknown := set(chosen) - set(SCENARIOS):
+        raise typer.BadParameter(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    params = BenchParams(
+        order_lines=order_lines,
+        ingest=IngestParams(ingest_events, batch, ingest_clients, ingest_seconds, bare_seconds),
+        pipeline_events=pipeline_events,
+        freshness=FreshnessParams(freshness_rate, freshness_seconds, batch),
+        query_requests=query_rounds,
+        query_seconds=query_seconds,
+        fast_unsafe=fast_unsafe,
+        seed=seed,
+        scenarios=chosen,
+    )
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    started, load = datetime.now(UTC), os.getloadavg()
+    run = asyncio.run(run_all(params, console))
+    write_results(output, run.results, params.as_json(), run.memory, started, run.errors, load)
+    print_table(run.results, run.memory, console)
+    console.print(f"results written to {output}")
+    if run.errors:
+        console.print(f"[red]{len(run.errors)} scenario(s) failed; see 'errors' in {output} and bench/logs/")
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

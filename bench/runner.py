@@ -1,0 +1,131 @@
+"""The benchmark run: infrastructure, the live stack (order-capture + query-api) for pipeline, freshness and
+ingest, then a fresh broker and database for rebuild and queries. A scenario that fails is recorded as an
+error and the others still run."""
+
+import asyncio
+import random
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+
+from bench import freshness, ingest, pipeline, queries, rebuild
+from bench.data import OrderFactory, brand
+from bench.infra import Infra
+from bench.memory import PeakMemory
+from bench.projection import wait_until_applied
+from bench.results import Result
+from sellthrough_contracts.topics import REFERENCE
+from sellthrough_devstack.demo import post_all, wait_for_masters
+from sellthrough_devstack.services import ServiceProcess
+
+SCENARIOS = ("pipeline", "freshness", "ingest", "rebuild", "queries")
+
+
+@dataclass(frozen=True)
+class BenchParams:
+    order_lines: int
+    ingest: ingest.IngestParams
+    pipeline_events: int
+    freshness: freshness.FreshnessParams
+    query_requests: int
+    query_seconds: float = 240
+    fast_unsafe: bool = False
+    seed: int = 7
+    scenarios: tuple[str, ...] = SCENARIOS
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Run:
+    results: list[Result] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    memory: dict[str, float] = field(default_factory=dict)
+
+
+async def _scenario(run: Run, console: Console, name: str, body: Callable[[], Awaitable[list[Result]]]) -> None:
+    console.rule(f"[bold]{name}")
+    try:
+        run.results += await body()
+    except Exception as error:  # noqa: BLE001 - recorded in results.json; the other scenarios still run
+        console.print(f"[red]{name} failed: {error!r}")
+        run.errors.append(f"{name}: {error!r}\n{traceback.format_exc()}")
+
+
+async def _live_stack(infra: Infra, p: BenchParams, run: Run, console: Console) -> None:
+    masters = brand(p.seed)
+    factory = OrderFactory(masters, random.Random(p.seed))
+    today = datetime.now(UTC).date()
+    database_url = await infra.create_database("live")
+    bootstrap = await infra.broker("live")
+    order_capture = infra.start_service("order-capture", "live", database_url, bootstrap)
+    query_api = infra.start_service("query-api", "live", database_url, bootstrap)
+    token = infra.tokens["admin"].token
+    await asyncio.to_thread(post_all, order_capture.url, token, masters.reference, "reference data")
+    await asyncio.to_thread(wait_for_masters, order_capture.url, token, masters.reference)
+    await wait_until_applied(database_url, REFERENCE.name, len(masters.reference), "query-api: reference", timeout=300)
+
+    if "pipeline" in p.scenarios:
+        await _scenario(
+            run,
+            console,
+            "2 pipeline",
+            lambda: pipeline.run(database_url, bootstrap, factory, today, p.pipeline_events),
+        )
+    if "freshness" in p.scenarios:
+        await _scenario(
+            run, console, "3 freshness", lambda: freshness.run(infra, order_capture, query_api, factory, p.freshness)
+        )
+    # Ingest runs alone: on 2 cores a projection catching up would take CPU from order-capture.
+    infra.stop_service(query_api)
+    if "ingest" in p.scenarios:
+        await _scenario(run, console, "1 ingest", lambda: ingest.run(infra, order_capture, factory, today, p.ingest))
+    infra.stop_service(order_capture)
+
+
+async def _rebuilt_stack(infra: Infra, p: BenchParams, run: Run, console: Console) -> None:
+    masters = brand(p.seed)
+    factory = OrderFactory(masters, random.Random(p.seed + 1))
+    today = datetime.now(UTC).date()
+    database_url = await infra.create_database("rebuild")
+    bootstrap = await infra.broker("rebuild")
+    rebuilt: list[ServiceProcess] = []
+
+    async def do_rebuild() -> list[Result]:
+        results, query_api = await rebuild.run(
+            infra, database_url, bootstrap, masters.reference, factory, today, p.order_lines
+        )
+        rebuilt.append(query_api)
+        return results
+
+    await _scenario(run, console, "4 rebuild", do_rebuild)
+    if "queries" in p.scenarios and rebuilt:
+        await _scenario(
+            run,
+            console,
+            "5 queries",
+            lambda: queries.run(infra, rebuilt[0], database_url, today, p.query_requests, p.seed, p.query_seconds),
+        )
+
+
+async def run_all(p: BenchParams, console: Console) -> Run:
+    run = Run()
+    with PeakMemory() as memory:
+        infra = await asyncio.to_thread(Infra.start, memory, fast_unsafe=p.fast_unsafe)
+        try:
+            if {"pipeline", "freshness", "ingest"} & set(p.scenarios):
+                await _live_stack(infra, p, run, console)
+            if {"rebuild", "queries"} & set(p.scenarios):
+                await _rebuilt_stack(infra, p, run, console)
+        except Exception as error:  # noqa: BLE001 - a broken stack is reported with what was measured so far
+            console.print(f"[red]benchmark stack failed: {error!r}")
+            run.errors.append(f"stack: {error!r}\n{traceback.format_exc()}")
+        finally:
+            run.memory = memory.peaks_mib()
+            infra.close()
+    return run
