@@ -9,7 +9,7 @@ SOURCES  := contracts/sellthrough_contracts runtime/sellthrough_runtime devstack
             services/order-capture/order_capture services/stock-ledger/stock_ledger \
             services/scheme-engine/scheme_engine services/query-api/query_api tests bench
 
-.PHONY: install dev stop status lint test schemas clean bench
+.PHONY: install dev stop status lint test chaos bench schemas clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,13 @@ BENCH_ORDER_LINES ?= 1000000
 
 bench: install  ## Throughput and latency vs baselines measured in the same run -> bench/results.json + a table.
 	BENCH_ORDER_LINES=$(BENCH_ORDER_LINES) $(BIN)/python -m bench
+
+# The long form of the fault-injection test (more kill rounds under load) and a large fuzz run. Not in `make test`.
+CHAOS_ROUNDS  ?= 5
+FUZZ_EXAMPLES ?= 500
+chaos: install
+	SELLTHROUGH_CHAOS_ROUNDS=$(CHAOS_ROUNDS) SELLTHROUGH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(BIN)/pytest -p no:cacheprovider --timeout=3600 tests/e2e/test_chaos.py tests/e2e/test_fuzz_api.py
 
 clean: stop
 	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache test-artifacts

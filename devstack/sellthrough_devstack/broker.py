@@ -37,6 +37,13 @@ class EmbeddedBroker:
         wait_until(lambda: port_open(self.port), 30, "Tansu broker", self.log_file)
         return self.process.pid
 
+    def kill(self) -> None:
+        """SIGKILL, as in a crash: with memory storage every record and topic is gone."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+            self.process = None
+
     def stop(self) -> None:
         if self.process is not None:
             stop_pid(self.process.pid)

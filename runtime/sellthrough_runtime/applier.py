@@ -230,16 +230,26 @@ class BatchApplier:
             )
 
     async def _store_offsets(self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        next_offsets: dict[tuple[str, int], int] = {}
+        last: dict[tuple[str, int], ConsumerRecord[bytes, bytes]] = {}
         for record in records:
             key = (record.topic, record.partition)
-            next_offsets[key] = max(next_offsets.get(key, 0), record.offset + 1)
+            if key not in last or record.offset > last[key].offset:
+                last[key] = record
         await conn.executemany(
-            "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT (group_id, topic, partition) DO UPDATE "
-            "SET next_offset = excluded.next_offset, updated_at = now()",
-            [(self._group_id, topic, partition, offset) for (topic, partition), offset in next_offsets.items()],
+            "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset, last_record_digest) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (group_id, topic, partition) DO UPDATE "
+            "SET next_offset = excluded.next_offset, last_record_digest = excluded.last_record_digest, "
+            "updated_at = now()",
+            [
+                (self._group_id, topic, partition, record.offset + 1, record_digest(record))
+                for (topic, partition), record in last.items()
+            ],
         )
+
+
+def record_digest(record: ConsumerRecord[bytes, bytes]) -> bytes:
+    """Identifies a record's content, to tell whether an offset still holds the record once applied there."""
+    return hashlib.sha256((record.key or b"") + b"\0" + (record.value or b"")).digest()
 
 
 def _is_unknown_type(error: ValidationError) -> bool:

@@ -3,7 +3,14 @@
 The Kafka side of a consumer: polls batches and hands them to a BatchApplier (applier.py), which stores the
 projection change, the applied event ids and the next offsets in one Postgres transaction. On (re)assignment
 the consumer seeks to the stored offsets, so a restart resumes exactly where the last committed transaction
-ended. Offsets are never committed to Kafka. Database outages are retried with backoff, never dead-lettered.
+ended. Offsets are never committed to Kafka.
+
+A stored offset is only meaningful on the log it was read from. If the broker lost its data and the outbox
+relays republished it, the same offsets hold other records; so the consumer first re-reads the last record
+it applied on each partition and compares its digest: a mismatch (or a partition now shorter than the stored
+offset) sends it back to the beginning, and processed_events makes the replay harmless.
+
+Database outages are retried with backoff, never dead-lettered.
 """
 
 import asyncio
@@ -15,7 +22,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, Handler
+from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, Handler, record_digest
 from sellthrough_runtime.kafka import make_consumer
 from sellthrough_runtime.metrics import CONSUMER_LAG
 from sellthrough_runtime.settings import ServiceSettings
@@ -57,6 +64,8 @@ class ExactlyOnceConsumer:
         self._applier = BatchApplier(pool=pool, group_id=group_id, handler=handler, wanted_types=wanted_types)
         self.batch_lock = asyncio.Lock()
         """Held while a batch is applied; rebalance callbacks wait on it so they never seek mid-batch."""
+        self._to_verify: dict[TopicPartition, tuple[int, bytes]] = {}
+        """Partitions just assigned: the offset and digest of the last record applied there."""
 
     async def run(self) -> None:
         """Consume until cancelled. The Kafka consumer must not be started yet; this starts and stops it."""
@@ -65,6 +74,8 @@ class ExactlyOnceConsumer:
         try:
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_max)
+                if self._to_verify:
+                    batches = await self._verified(batches)
                 records = [record for partition_records in batches.values() for record in partition_records]
                 if records:
                     async with self.batch_lock:
@@ -79,7 +90,8 @@ class ExactlyOnceConsumer:
         stored = await self._stored_offsets()
         ends = await self._consumer.end_offsets(list(assigned))
         for tp in assigned:
-            next_offset = stored.get((tp.topic, tp.partition))
+            self._to_verify.pop(tp, None)
+            next_offset, digest = stored.get((tp.topic, tp.partition), (None, None))
             if next_offset is None:
                 await self._consumer.seek_to_beginning(tp)
             elif next_offset > ends[tp]:
@@ -96,15 +108,45 @@ class ExactlyOnceConsumer:
                     },
                 )
                 await self._consumer.seek_to_beginning(tp)
+            elif digest is not None and next_offset > 0:
+                self._to_verify[tp] = (next_offset - 1, digest)
+                self._consumer.seek(tp, next_offset - 1)
             else:
                 self._consumer.seek(tp, next_offset)
         log.info("partitions assigned", extra={"group": self._group_id, "partitions": [str(tp) for tp in assigned]})
 
-    async def _stored_offsets(self) -> dict[tuple[str, int], int]:
+    async def _verified(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        """Drop the re-read last record of each newly assigned partition if it is the one applied; if it is
+        not, the log was rebuilt: drop the batch's records for that partition and read it from the start."""
+        kept = {}
+        for tp, records in batches.items():
+            expected = self._to_verify.pop(tp, None)
+            if expected is None or not records:
+                kept[tp] = records
+                continue
+            offset, digest = expected
+            first = records[0]
+            if first.offset == offset and record_digest(first) == digest:
+                kept[tp] = records[1:]
+                continue
+            log.warning(
+                "partition no longer holds the last record applied; re-reading it from the beginning",
+                extra={"group": self._group_id, "topic": tp.topic, "partition": tp.partition, "offset": offset},
+            )
+            if first.offset == 0:
+                kept[tp] = records  # already at the beginning: these are the records to apply
+            else:
+                await self._consumer.seek_to_beginning(tp)
+        return kept
+
+    async def _stored_offsets(self) -> dict[tuple[str, int], tuple[int, bytes | None]]:
         rows = await self._pool.fetch(
-            "SELECT topic, partition, next_offset FROM consumer_offsets WHERE group_id = $1", self._group_id
+            "SELECT topic, partition, next_offset, last_record_digest FROM consumer_offsets WHERE group_id = $1",
+            self._group_id,
         )
-        return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        return {(r["topic"], r["partition"]): (r["next_offset"], r["last_record_digest"]) for r in rows}
 
     async def _apply_until_done(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         async for attempt in AsyncRetrying(

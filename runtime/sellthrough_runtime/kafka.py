@@ -51,6 +51,11 @@ def make_consumer(
     )
 
 
+def make_offsets_reader(bootstrap_servers: str, client_id: str) -> AIOKafkaConsumer:
+    """A consumer outside any group, only to ask partitions where they begin and end."""
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, client_id=client_id, enable_auto_commit=False)
+
+
 async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...] = TOPICS, replication: int = 1) -> None:
     """Create any missing topic with its configured partition count."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="sellthrough-admin")

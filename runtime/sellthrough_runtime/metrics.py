@@ -13,6 +13,11 @@ EVENTS_INGESTED = Counter(
 )
 OUTBOX_PUBLISHED = Counter("sellthrough_outbox_published_total", "Outbox rows published to Kafka.", ["service"])
 OUTBOX_BACKLOG = Gauge("sellthrough_outbox_backlog", "Outbox rows not yet published.", ["service"])
+OUTBOX_BROKER_DATA_LOST = Counter(
+    "sellthrough_outbox_broker_data_lost_total",
+    "Times the relay found the broker had lost published records and queued the whole outbox again.",
+    ["service"],
+)
 OUTBOX_PUBLISH_SECONDS = Histogram(
     "sellthrough_outbox_publish_seconds", "Time to publish one outbox batch with acks=all.", ["service"]
 )

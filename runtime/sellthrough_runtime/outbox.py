@@ -2,7 +2,14 @@
 
 Accepted means durable in Postgres. The relay publishes unpublished rows in order with acks=all and marks
 them published; if the broker is down it retries, so an outage delays events and never loses them.
-Several relays may run (one per instance): FOR UPDATE SKIP LOCKED gives each its own rows.
+Several relays may run (one per instance): they take turns on a per-service advisory lock, so each key's
+events reach Kafka in outbox order and the offsets one relay sees on a partition only grow.
+
+Published rows are kept. If the broker loses records (memory storage restarted, a topic deleted and
+recreated), the relay notices, because a delivery lands below the offset it expected next on that partition
+or a partition ends below it, and republishes the whole outbox in order. It cannot see how far each
+consumer got (services share nothing but topics); consumers skip what they already applied by event id, and
+re-read a partition whose content changed under them (consumer.py).
 """
 
 import asyncio
@@ -12,11 +19,17 @@ import time
 from collections.abc import Sequence
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import RecordMetadata
 
 from sellthrough_contracts import Envelope, encode_event, topic_for
-from sellthrough_runtime.kafka import make_producer
-from sellthrough_runtime.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISH_SECONDS, OUTBOX_PUBLISHED
+from sellthrough_runtime.kafka import ensure_topics, make_offsets_reader, make_producer
+from sellthrough_runtime.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_BROKER_DATA_LOST,
+    OUTBOX_PUBLISH_SECONDS,
+    OUTBOX_PUBLISHED,
+)
 from sellthrough_runtime.tracing import carrier_for
 
 log = logging.getLogger(__name__)
@@ -25,6 +38,8 @@ _INSERT = """
 INSERT INTO outbox (event_id, event_type, schema_version, topic, partition_key, value, trace_headers)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bytea[], $7::jsonb[])
 """
+
+_TAKE_TURN = "SELECT pg_advisory_xact_lock(hashtext($1))"
 
 _CLAIM = """
 SELECT seq, event_id, event_type, schema_version, topic, partition_key, value, trace_headers
@@ -48,12 +63,26 @@ async def append_to_outbox(conn: asyncpg.Connection, events: Sequence[Envelope])
     )
 
 
+PartitionRanges = dict[tuple[str, int], tuple[int, int]]
+"""(topic, partition) -> (lowest offset delivered, highest + 1) in one batch."""
+
+
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, bootstrap_servers: str, service: str, *, batch_size: int = 1000) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bootstrap_servers: str,
+        service: str,
+        *,
+        batch_size: int = 1000,
+        retention_check_seconds: float = 10.0,
+    ) -> None:
         self._pool = pool
         self._bootstrap_servers = bootstrap_servers
         self._service = service
         self._batch_size = batch_size
+        self._retention_check_seconds = retention_check_seconds
+        self._lock_name = f"sellthrough-outbox-relay:{service}"
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -62,26 +91,47 @@ class OutboxRelay:
 
     async def run(self, idle_poll_seconds: float = 0.5) -> None:
         """Publish until cancelled."""
+        # A broker that restarted empty has no topics: create them with their partition counts before
+        # anything is published, rather than let a send auto-create them with the broker's default.
+        await ensure_topics(self._bootstrap_servers)
         producer = make_producer(self._bootstrap_servers, client_id=f"{self._service}-relay")
+        offsets = make_offsets_reader(self._bootstrap_servers, client_id=f"{self._service}-relay-check")
         await producer.start()
+        await offsets.start()
         try:
-            await self._publish_forever(producer, idle_poll_seconds)
+            await self._publish_forever(producer, offsets, idle_poll_seconds)
         finally:
+            await offsets.stop()
             await producer.stop()
 
-    async def _publish_forever(self, producer: AIOKafkaProducer, idle_poll_seconds: float) -> None:
+    async def _publish_forever(
+        self, producer: AIOKafkaProducer, offsets: AIOKafkaConsumer, idle_poll_seconds: float
+    ) -> None:
         backoff = 0.1
+        last_check = time.monotonic()
+        topics_checked = True
         while True:
             try:
+                if not topics_checked:
+                    # After a failure the broker may be back but empty: recreate the topics before a send
+                    # could auto-create one with the broker's default partition count.
+                    await ensure_topics(self._bootstrap_servers)
+                    topics_checked = True
                 published = await self.publish_batch(producer)
                 backoff = 0.1
             except Exception as error:  # noqa: BLE001 - the relay must outlive any broker or database fault
                 # Nothing was marked published, so the same rows are retried: delayed, never lost.
                 log.warning("outbox publish failed; retrying", extra={"error": repr(error), "backoff_s": backoff})
+                topics_checked = False
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             if published < self._batch_size:
+                if time.monotonic() - last_check >= self._retention_check_seconds:
+                    last_check = time.monotonic()
+                    # With nothing new to publish no delivery would reveal a broker that lost its data.
+                    with contextlib.suppress(Exception):
+                        await self.check_broker_retains(offsets)
                 await self._record_backlog()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -90,6 +140,7 @@ class OutboxRelay:
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
         """Publish up to one batch of unpublished rows; returns how many were published."""
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_TAKE_TURN, self._lock_name)
             rows = await conn.fetch(_CLAIM, self._batch_size)
             if not rows:
                 return 0
@@ -108,15 +159,69 @@ class OutboxRelay:
                 )
                 for row in rows
             ]
-            await asyncio.gather(*deliveries)
+            delivered = _ranges(await asyncio.gather(*deliveries))
+            if await self._offsets_went_back(conn, delivered):
+                await self._republish_everything(conn, f"deliveries landed below expected offsets: {delivered}")
+                return len(rows)
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
+            )
+            await conn.executemany(
+                "INSERT INTO outbox_partitions (topic, partition, next_offset) VALUES ($1, $2, $3) "
+                "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()",
+                [(topic, partition, end) for (topic, partition), (_, end) in delivered.items()],
             )
         OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
+    async def check_broker_retains(self, offsets: AIOKafkaConsumer) -> bool:
+        """Whether every partition still ends at or beyond what this relay published to it; if one does not,
+        the broker lost records and the whole outbox is queued again."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_TAKE_TURN, self._lock_name)
+            expected = {
+                TopicPartition(r["topic"], r["partition"]): r["next_offset"]
+                for r in await conn.fetch("SELECT topic, partition, next_offset FROM outbox_partitions")
+            }
+            if not expected:
+                return True
+            await ensure_topics(self._bootstrap_servers)
+            ends = await offsets.end_offsets(list(expected))
+            short = {str(tp): (ends.get(tp), want) for tp, want in expected.items() if ends.get(tp, 0) < want}
+            if not short:
+                return True
+            await self._republish_everything(conn, f"partitions end below what was published: {short}")
+            return False
+
+    async def _offsets_went_back(self, conn: asyncpg.Connection, delivered: PartitionRanges) -> bool:
+        expected = await conn.fetch(
+            "SELECT topic, partition, next_offset FROM outbox_partitions "
+            "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
+            [topic for topic, _ in delivered],
+            [partition for _, partition in delivered],
+        )
+        return any(delivered[(r["topic"], r["partition"])][0] < r["next_offset"] for r in expected)
+
+    async def _republish_everything(self, conn: asyncpg.Connection, why: str) -> None:
+        queued = await conn.execute("UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL")
+        await conn.execute("DELETE FROM outbox_partitions")
+        OUTBOX_BROKER_DATA_LOST.labels(self._service).inc()
+        log.error(
+            "broker lost published records; republishing the outbox",
+            extra={"service": self._service, "reason": why, "requeued": queued},
+        )
+
     async def _record_backlog(self) -> None:
         # Cheap: the partial index holds only unpublished rows.
         count = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         OUTBOX_BACKLOG.labels(self._service).set(count)
+
+
+def _ranges(deliveries: Sequence[RecordMetadata]) -> PartitionRanges:
+    ranges: PartitionRanges = {}
+    for metadata in deliveries:
+        key = (metadata.topic, metadata.partition)
+        low, high = ranges.get(key, (metadata.offset, metadata.offset + 1))
+        ranges[key] = (min(low, metadata.offset), max(high, metadata.offset + 1))
+    return ranges

@@ -1,6 +1,7 @@
 """Fuzz the OpenAPI of order-capture and query-api (real processes, real Postgres and broker): whatever the
 input, no 5xx, no hang, and every 4xx is application/problem+json. A bounded run; `make chaos` is for more."""
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,8 @@ from tests.support.services import running_services
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLES_PER_OPERATION = 30
+EXAMPLES_PER_OPERATION = int(os.environ.get("SELLTHROUGH_FUZZ_EXAMPLES", "30"))
+"""Bounded in `make test`; `make chaos` asks for many more."""
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import orjson
@@ -14,6 +15,8 @@ from aiokafka import AIOKafkaProducer
 
 from sellthrough_contracts import Envelope, encode_event, parse_event
 from sellthrough_contracts.topics import Topic
+from sellthrough_devstack.broker import EmbeddedBroker
+from sellthrough_devstack.processes import free_port
 from sellthrough_runtime.consumer import ExactlyOnceConsumer
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.kafka import ensure_topics, make_consumer, make_producer
@@ -192,3 +195,44 @@ async def test_offsets_beyond_the_partition_end_replay_from_the_start_without_do
         applied = await applications(pool)
 
     assert sorted(applied) == sorted(e.event_id for e in events[5:])
+
+
+async def test_a_rebuilt_log_longer_than_the_stored_offset_is_read_from_the_start(
+    infra: Infra, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """The broker lost its data and the relays refilled it past the offset this consumer had stored: the
+    same offsets now hold other records. Seeking to the stored offset would skip records never applied."""
+    broker = EmbeddedBroker(free_port(), tmp_path / "tansu.log")
+    broker.start()
+    own = Infra(infra.database_url, broker.bootstrap_servers, tmp_path)
+    topic = "test.rebuilt"
+    before = [stamped(order("O1", [("S1", 1)])) for _ in range(10)]
+    after = [stamped(order("O1", [("S2", 1)])) for _ in range(25)]
+    try:
+        await ensure_topics(own.kafka_bootstrap_servers, (Topic(topic, 1, frozenset({"OrderCaptured"}), "test"),))
+        await publish_once(own, topic, before)
+        async with running_consumer(own, pool, "rebuilt", topic):
+            await eventually(lambda: applications(pool), lambda a: len(a) == 10, what="first log applied")
+
+        broker.kill()
+        broker.start()
+        await ensure_topics(own.kafka_bootstrap_servers, (Topic(topic, 1, frozenset({"OrderCaptured"}), "test"),))
+        await publish_once(own, topic, after)  # 25 records: the stored next offset, 10, now falls inside them
+
+        async with running_consumer(own, pool, "rebuilt", topic):
+            await eventually(lambda: applications(pool), lambda a: len(a) >= 35, timeout=30, what="rebuilt log")
+            await asyncio.sleep(1.0)
+            applied = await applications(pool)
+    finally:
+        broker.stop()
+
+    assert sorted(applied) == sorted(e.event_id for e in before + after)
+
+
+async def publish_once(infra: Infra, topic: str, events: Sequence[Envelope]) -> None:
+    producer = make_producer(infra.kafka_bootstrap_servers, "test-producer")
+    await producer.start()
+    try:
+        await publish(producer, topic, events)
+    finally:
+        await producer.stop()

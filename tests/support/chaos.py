@@ -1,0 +1,137 @@
+"""Fault injection for the chaos tests: a steady field load that retries like a phone does, and the
+reconciliation that proves every accepted order was applied exactly once everywhere."""
+
+import asyncio
+import random
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+
+from tests.support.brand import OUTLETS, SKUS, order
+
+RETRYABLE_STATUSES = frozenset({503})
+"""What a client may see while a part is down: 'try again', never a 500."""
+
+CONSUMER_SCHEMAS = ("query_api", "stock_ledger", "scheme_engine")
+"""Every service that consumes OrderCaptured, by its Postgres schema."""
+
+
+@dataclass
+class FieldLoad:
+    """Posts batches of orders at a steady pace, as phones syncing: each batch is retried with the same
+    event ids until order-capture answers 200, so an event is in the system exactly when its final status
+    is accepted or duplicate (accepted before a crash hid the answer)."""
+
+    base_url: str
+    headers: dict[str, str]
+    batch_size: int = 20
+    interval_s: float = 0.1
+    seed: int = 7
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Event id -> order, for every order the system holds."""
+    statuses: Counter[str] = field(default_factory=Counter)
+    """HTTP statuses and connection failures seen, to prove no 5xx other than 503."""
+    batches: list[list[dict[str, Any]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def next_batch(self) -> list[dict[str, Any]]:
+        """New orders, some of them offline ones from the last three days posted out of order."""
+        now = datetime.now(UTC)
+        batch = []
+        for _ in range(self.batch_size):
+            offline = self._rng.random() < 0.3
+            occurred_at = now - timedelta(minutes=self._rng.uniform(4 * 60, 72 * 60) if offline else 1)
+            skus = self._rng.sample(list(SKUS), self._rng.randint(1, 3))
+            lines = [(sku, self._rng.randint(1, 6)) for sku in skus]
+            batch.append(order(self._rng.choice(list(OUTLETS)), lines, occurred_at=occurred_at))
+        self._rng.shuffle(batch)
+        return batch
+
+    async def post(self, client: httpx.AsyncClient, batch: list[dict[str, Any]]) -> dict[str, Any]:
+        while True:
+            try:
+                response = await client.post(
+                    f"{self.base_url}/v1/events", json={"events": batch}, headers=self.headers, timeout=30
+                )
+            except httpx.TransportError as error:  # order-capture is down or restarting
+                self.statuses[type(error).__name__] += 1
+                await asyncio.sleep(0.2)
+                continue
+            self.statuses[str(response.status_code)] += 1
+            if response.status_code in RETRYABLE_STATUSES:
+                assert response.headers["content-type"] == "application/problem+json", response.text
+                await asyncio.sleep(0.2)
+                continue
+            assert response.status_code == 200, f"{response.status_code}: {response.text}"
+            return dict(response.json())
+
+    async def send(self, client: httpx.AsyncClient, batch: list[dict[str, Any]]) -> None:
+        body = await self.post(client, batch)
+        for event, result in zip(batch, body["results"], strict=True):
+            assert result["status"] in ("accepted", "duplicate"), result
+            self.orders[event["event_id"]] = event
+        self.batches.append(batch)
+
+    async def duplicate_storm(self, client: httpx.AsyncClient, batches: int = 5) -> None:
+        """Re-send earlier batches: every event must come back a duplicate and change nothing."""
+        for batch in self._rng.sample(self.batches, min(batches, len(self.batches))):
+            body = await self.post(client, batch)
+            assert body["duplicate"] == len(batch), body
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with httpx.AsyncClient() as client:
+            while not stop.is_set():
+                await self.send(client, self.next_batch())
+                if len(self.batches) % 25 == 0:
+                    await self.duplicate_storm(client)
+                await asyncio.sleep(self.interval_s)
+
+    def server_errors(self) -> dict[str, int]:
+        return {status: n for status, n in self.statuses.items() if status.startswith("5") and status != "503"}
+
+
+def expected_stock(invoiced: dict[tuple[str, str], int], orders: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Book stock per (distributor, SKU): invoiced minus ordered, recomputed independently of the ledger."""
+    stock = defaultdict(int, invoiced)
+    for o in orders:
+        for line in o["payload"]["lines"]:
+            stock[(o["payload"]["distributor_id"], line["sku_id"])] -= line["quantity"]
+    return dict(stock)
+
+
+async def applied_counts(database_url: str, event_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """Per consuming service: (how many of `event_ids` it recorded as applied, its dead letters)."""
+    ids = [uuid.UUID(e) for e in event_ids]
+    conn = await asyncpg.connect(database_url)
+    try:
+        counts = {}
+        for schema in CONSUMER_SCHEMAS:
+            applied = await conn.fetchval(
+                f"SELECT count(*) FROM {schema}.processed_events WHERE event_id = ANY($1::uuid[])", ids
+            )
+            dead = await conn.fetchval(f"SELECT count(*) FROM {schema}.dead_letters")
+            counts[schema] = (applied, dead)
+        return counts
+    finally:
+        await conn.close()
+
+
+async def unpublished(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT (SELECT count(*) FROM order_capture.outbox WHERE published_at IS NULL)"
+                " + (SELECT count(*) FROM stock_ledger.outbox WHERE published_at IS NULL)"
+                " + (SELECT count(*) FROM scheme_engine.outbox WHERE published_at IS NULL)"
+            )
+        )
+    finally:
+        await conn.close()
