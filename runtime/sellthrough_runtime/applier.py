@@ -3,7 +3,8 @@
 1. records that are not valid events go to `dead_letters` with the reason;
 2. event ids are inserted into `processed_events`; ids already there are redeliveries and are skipped;
 3. the service's handler applies the new events (projection change);
-4. the next offset of every partition in the batch is stored in `consumer_offsets`.
+4. the next offset of every partition in the batch is stored in `consumer_offsets`, with the partition's end
+   offset as last seen, so readers can tell how far behind the topic end the state is.
 If the handler fails on a batch, its events are retried one by one in savepoints and those that still fail
 are dead-lettered with the error: never logged and dropped. Database outages (TRANSIENT_ERRORS) propagate,
 for the caller to retry the whole batch.
@@ -14,7 +15,7 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -91,7 +92,9 @@ class BatchApplier:
         self._wanted_types = wanted_types
         self._freshness = Freshness(group_id)
 
-    async def apply_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+    async def apply_batch(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]], end_offsets: Mapping[tuple[str, int], int] | None = None
+    ) -> None:
         started = time.perf_counter()
         events, dead = self._decode(records)
         with contextlib.ExitStack() as spans:
@@ -101,7 +104,7 @@ class BatchApplier:
                 with applying(contexts):
                     dead.extend(await self._apply(conn, fresh))
                 await self._store_dead_letters(conn, dead)
-                await self._store_offsets(conn, records)
+                await self._store_offsets(conn, records, end_offsets or {})
         self._freshness.saw([event for _, event in fresh])
         CONSUMER_BATCH_SIZE.labels(self._group_id).observe(len(records))
         CONSUMER_BATCH_SECONDS.labels(self._group_id).observe(time.perf_counter() - started)
@@ -229,19 +232,31 @@ class BatchApplier:
                 },
             )
 
-    async def _store_offsets(self, conn: asyncpg.Connection, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+    async def _store_offsets(
+        self,
+        conn: asyncpg.Connection,
+        records: Sequence[ConsumerRecord[bytes, bytes]],
+        end_offsets: Mapping[tuple[str, int], int],
+    ) -> None:
         last: dict[tuple[str, int], ConsumerRecord[bytes, bytes]] = {}
         for record in records:
             key = (record.topic, record.partition)
             if key not in last or record.offset > last[key].offset:
                 last[key] = record
         await conn.executemany(
-            "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset, last_record_digest) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (group_id, topic, partition) DO UPDATE "
+            "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset, last_record_digest, end_offset) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (group_id, topic, partition) DO UPDATE "
             "SET next_offset = excluded.next_offset, last_record_digest = excluded.last_record_digest, "
-            "updated_at = now()",
+            "end_offset = excluded.end_offset, updated_at = now()",
             [
-                (self._group_id, topic, partition, record.offset + 1, record_digest(record))
+                (
+                    self._group_id,
+                    topic,
+                    partition,
+                    record.offset + 1,
+                    record_digest(record),
+                    max(end_offsets.get((topic, partition), 0), record.offset + 1),
+                )
                 for (topic, partition), record in last.items()
             ],
         )

@@ -78,8 +78,9 @@ class ExactlyOnceConsumer:
                     batches = await self._verified(batches)
                 records = [record for partition_records in batches.values() for record in partition_records]
                 if records:
+                    ends = self._end_offsets(batches)
                     async with self.batch_lock:
-                        await self._apply_until_done(records)
+                        await self._apply_until_done(records, ends)
                     self._report_lag(batches)
         finally:
             await self._consumer.stop()
@@ -148,7 +149,19 @@ class ExactlyOnceConsumer:
         )
         return {(r["topic"], r["partition"]): (r["next_offset"], r["last_record_digest"]) for r in rows}
 
-    async def _apply_until_done(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    def _end_offsets(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> dict[tuple[str, int], int]:
+        ends = {}
+        for tp in batches:
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                ends[(tp.topic, tp.partition)] = highwater
+        return ends
+
+    async def _apply_until_done(
+        self, records: list[ConsumerRecord[bytes, bytes]], end_offsets: dict[tuple[str, int], int]
+    ) -> None:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(TRANSIENT_ERRORS),
             wait=wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1),
@@ -158,7 +171,7 @@ class ExactlyOnceConsumer:
             ),
         ):
             with attempt:
-                await self._applier.apply_batch(records)
+                await self._applier.apply_batch(records, end_offsets)
 
     def forget_lag(self, revoked: Sequence[TopicPartition]) -> None:
         """Partitions now consumed elsewhere: their lag is another member's to report, not a stale value here."""

@@ -127,6 +127,8 @@ async def test_posted_orders_appear_at_every_drill_level_and_resending_changes_n
     assert stack.accepted_orders == [*orders, sentinel]
     assert national["total"]["lines"] == sum(len(o["payload"]["lines"]) for o in stack.accepted_orders)
     assert national["freshness"]["newest_recorded_at"] is not None
+    assert national["freshness"]["lag_events"] == 0, "everything published to the trade topic is applied"
+    assert national["freshness"]["lag_measured_at"] is not None
 
 
 async def test_drilling_down_under_a_parent_and_filtering_by_brand(stack: Stack) -> None:

@@ -5,11 +5,13 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from query_api.csv_export import Format, csv_response
 from query_api.drilldown import PARENT_LEVEL, DrillQuery, Level, drill, parent_exists
+from query_api.freshness import Freshness, read_freshness
 from query_api.params import Brand, DateFrom, DateTo, Limit, ParentId, Sku, date_range, node_name, today_in
+from sellthrough_contracts.topics import TRADE
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role, require_roles
 from sellthrough_runtime.problems import ProblemError
@@ -30,11 +32,6 @@ class SalesTotal(BaseModel):
     units: int
     lines: int
     rows: int = Field(description="Number of nodes, which may exceed the rows returned (see limit).")
-
-
-class Freshness(BaseModel):
-    newest_occurred_at: AwareDatetime | None = Field(description="Capture time of the newest order applied.")
-    newest_recorded_at: AwareDatetime | None = Field(description="Server time of the newest order applied.")
 
 
 class SalesResponse(BaseModel):
@@ -71,9 +68,7 @@ async def get_sales(
         if parent_id is not None and not await parent_exists(conn, level, parent_id):
             raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
         result = await drill(conn, DrillQuery(level, parent_id, date_from, date_to, brand, sku_id, limit))
-        freshness = await conn.fetchrow(
-            "SELECT newest_occurred_at, newest_recorded_at FROM projection_freshness WHERE projection = 'sales_daily'"
-        )
+        freshness = await read_freshness(conn, "sales_daily", [TRADE.name])
 
     response = SalesResponse(
         level=level,
@@ -89,9 +84,7 @@ async def get_sales(
         total=SalesTotal(
             value=result.total_value, units=result.total_units, lines=result.total_lines, rows=result.row_count
         ),
-        freshness=Freshness(**dict(freshness))
-        if freshness
-        else Freshness(newest_occurred_at=None, newest_recorded_at=None),
+        freshness=freshness,
     )
     if fmt == "csv":
         return csv_response(SalesRow, response.rows, "sales")

@@ -10,15 +10,15 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from query_api.csv_export import CSV_RESPONSE, Format, csv_response
 from query_api.drilldown import PARENT_LEVEL, Level, parent_exists
+from query_api.freshness import Freshness, read_freshness
 from query_api.kpi_figures import KpiFigures, KpiRow, change_pct, figures, sum_measures
 from query_api.kpi_queries import (
     KPI_PROJECTIONS,
     KpiFilter,
-    freshness,
     kpi_measures,
     node_known,
     outlet_ranking,
@@ -38,6 +38,7 @@ from query_api.params import (
 )
 from query_api.rep_scope import RepFilter
 from sellthrough_contracts.common import ID_PATTERN
+from sellthrough_contracts.topics import TRADE
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import CurrentPrincipal, Role, require_roles
 from sellthrough_runtime.problems import ProblemError
@@ -54,11 +55,6 @@ class Dimension(StrEnum):
     REP = "rep"
     DISTRIBUTOR = "distributor"
     REGION = "region"
-
-
-class Freshness(BaseModel):
-    newest_occurred_at: AwareDatetime | None = Field(description="Source time of the newest event applied.")
-    newest_recorded_at: AwareDatetime | None = Field(description="Server time of the newest event applied.")
 
 
 class Period(BaseModel):
@@ -192,7 +188,7 @@ async def get_kpis(
         if parent_id is not None and not await parent_exists(conn, level, parent_id):
             raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
         nodes = await kpi_measures(conn, level, parent_id, f, f.date_to - timedelta(days=dormant_days - 1))
-        fresh = await freshness(conn)
+        fresh = {p: await read_freshness(conn, p, [TRADE.name]) for p in KPI_PROJECTIONS}
     # Primary sales (sell-in) belong to a distributor, not to a rep: a rep's token does not see them.
     with_primary = level is not Level.OUTLET and principal.role is not Role.REP
     total_measures = sum_measures([measures for _, measures in nodes.values()])
@@ -212,13 +208,7 @@ async def get_kpis(
         dormant_days=dormant_days,
         rows=rows,
         total=figures(total_measures, parent_value, with_primary),
-        freshness={
-            p: Freshness(
-                newest_occurred_at=fresh[p]["newest_occurred_at"] if p in fresh else None,
-                newest_recorded_at=fresh[p]["newest_recorded_at"] if p in fresh else None,
-            )
-            for p in KPI_PROJECTIONS
-        },
+        freshness=fresh,
     )
 
 

@@ -164,9 +164,6 @@ LIMIT $7
 """
 
 KPI_PROJECTIONS = ("kpi_sales", "kpi_visits", "kpi_deliveries")
-_FRESHNESS_SQL = """
-SELECT projection, newest_occurred_at, newest_recorded_at FROM projection_freshness WHERE projection = ANY($1::text[])
-"""
 
 
 @dataclass(frozen=True)
@@ -230,8 +227,3 @@ _NODE_KNOWN_SQL = """
 SELECT EXISTS (SELECT 1 FROM zones WHERE zone_id = $1) OR EXISTS (SELECT 1 FROM regions WHERE region_id = $1)
     OR EXISTS (SELECT 1 FROM distributors WHERE distributor_id = $1)
 """
-
-
-async def freshness(conn: asyncpg.Connection) -> dict[str, asyncpg.Record]:
-    rows = await conn.fetch(_FRESHNESS_SQL, list(KPI_PROJECTIONS))
-    return {r["projection"]: r for r in rows}
