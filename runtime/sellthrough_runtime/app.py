@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,9 +81,11 @@ def create_service_app(
     start_jobs: StartJobs | None = None,
     description: str = "",
     ready_without_kafka: bool = False,
+    postgres_settings: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """`ready_without_kafka`: stay ready while the broker is down (reported, not failed), for a service that
-    can still do its job then, as order-capture can: its outbox holds events until Kafka is back."""
+    can still do its job then, as order-capture can: its outbox holds events until Kafka is back.
+    `postgres_settings`: session settings for every pooled connection."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -98,6 +100,7 @@ def create_service_app(
             connect_timeout=settings.db_connect_timeout_s,
             acquire_timeout=settings.db_acquire_timeout_s,
             command_timeout=settings.db_command_timeout_s,
+            server_settings=postgres_settings,
         )
         context = ServiceContext(service=service, settings=settings, pool=pool)
         app.state.context = context

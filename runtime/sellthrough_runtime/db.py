@@ -6,6 +6,7 @@ table makes two instances starting at once safe.
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -51,6 +52,7 @@ async def create_pool(
     connect_timeout: float = 5.0,
     acquire_timeout: float = 10.0,
     command_timeout: float = 60.0,
+    server_settings: Mapping[str, str] | None = None,
 ) -> asyncpg.Pool:
     """A pool whose connections see only `schema` (plus pg_catalog), so SQL names tables unqualified.
 
@@ -69,7 +71,7 @@ async def create_pool(
         loop=None,
         connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,
-        server_settings={"search_path": schema, "application_name": f"sellthrough-{schema}"},
+        server_settings={"search_path": schema, "application_name": f"sellthrough-{schema}", **(server_settings or {})},
         command_timeout=command_timeout,
         timeout=connect_timeout,
     )
