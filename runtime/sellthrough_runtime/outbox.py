@@ -96,13 +96,11 @@ class OutboxRelay:
         await ensure_topics(self._bootstrap_servers)
         producer = make_producer(self._bootstrap_servers, client_id=f"{self._service}-relay")
         offsets = make_offsets_reader(self._bootstrap_servers, client_id=f"{self._service}-relay-check")
-        await producer.start()
-        await offsets.start()
-        try:
+        async with contextlib.AsyncExitStack() as clients:
+            for client in (producer, offsets):
+                await client.start()
+                clients.push_async_callback(client.stop)
             await self._publish_forever(producer, offsets, idle_poll_seconds)
-        finally:
-            await offsets.stop()
-            await producer.stop()
 
     async def _publish_forever(
         self, producer: AIOKafkaProducer, offsets: AIOKafkaConsumer, idle_poll_seconds: float
