@@ -152,6 +152,7 @@ async def test_scheme_benefits_claim_leakage_and_lift(services: dict[str, Servic
     summary = next(s for s in listed["schemes"] if s["scheme_id"] == SCHEME)
     assert Decimal(summary["over_claim"]) == Decimal("29.00")
     assert summary["orders"] == 2
+    assert listed["freshness"]["newest_recorded_at"] is not None, "scheme results record their freshness"
 
 
 @pytest.mark.parametrize(

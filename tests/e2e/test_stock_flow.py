@@ -105,6 +105,8 @@ async def test_invoice_orders_and_count_give_positions_variance_and_alerts(
     s1 = by_id(stock["rows"])["S1"]
     assert s1["variance_units"] == -5, "counted 990 against a book of 995"
     assert s1["variance_value"] == pytest.approx(-5 * float(SKUS["S1"][1]))
+    assert stock["freshness"]["newest_recorded_at"] is not None, "positions record when they were derived"
+    assert stock["freshness"]["lag_events"] is not None
     region = await query(services, tokens, "/v1/stock", level="region", parent_id="Z1")
     assert by_id(region["rows"])["R1"]["on_hand"] == 991
 
@@ -119,6 +121,7 @@ async def test_invoice_orders_and_count_give_positions_variance_and_alerts(
     stockout = next(a for a in alerts["alerts"] if a["kind"] == "stockout_risk")
     assert stockout["days_of_cover"] == pytest.approx(1 / (9 / 28), abs=0.01)
     assert by_id(alerts["rows"])["D1"]["alerts"] == 2
+    assert alerts["freshness"]["newest_recorded_at"] is not None
 
     sell_in = await query(
         services,
@@ -130,6 +133,8 @@ async def test_invoice_orders_and_count_give_positions_variance_and_alerts(
     )
     d1 = by_id(sell_in["rows"])["D1"]
     assert (d1["primary_units"], d1["secondary_units"], d1["stock_build_units"]) == (1010, 14, 996)
+    # The newest invoice applied is the one above (3 days ago); the freshness of sell-in says so.
+    assert datetime.fromisoformat(sell_in["freshness"]["newest_occurred_at"]) == NOW - timedelta(days=3)
 
 
 async def test_a_stock_ledger_crash_mid_stream_leaves_every_position_exact(

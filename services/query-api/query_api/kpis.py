@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from query_api.sales import _RECORD_FRESHNESS
+from query_api.freshness import RECORD_FRESHNESS
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured, OrderDelivered, VisitRecorded
 
@@ -111,7 +111,7 @@ async def _upsert(conn: asyncpg.Connection, statement: str, table: Mapping[Any, 
 async def _freshness(conn: asyncpg.Connection, projection: str, events: Sequence[Envelope]) -> None:
     if events:
         await conn.execute(
-            _RECORD_FRESHNESS,
+            RECORD_FRESHNESS,
             projection,
             max(e.occurred_at for e in events),
             max((e.recorded_at for e in events if e.recorded_at), default=None),

@@ -11,6 +11,7 @@ from query_api.api import router as sales_router
 from query_api.dashboard import router as dashboard_router
 from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
 from query_api.forecast_api import router as forecast_router
+from query_api.freshness import record_freshness
 from query_api.kpi_api import router as kpi_router
 from query_api.kpis import KPI_TYPES, apply_kpi_events
 from query_api.map_api import router as map_router
@@ -44,6 +45,7 @@ def projection_handler(settings: ServiceSettings) -> Handler:
         await apply_stock_events(conn, events)
         await apply_scheme_events(conn, events)
         await apply_kpi_events(conn, events, zone)
+        await record_freshness(conn, events)
 
     return apply
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from query_api.freshness import RECORD_FRESHNESS
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured
 
@@ -20,13 +21,6 @@ SET value = sales_daily.value + excluded.value,
     lines = sales_daily.lines + excluded.lines
 """
 
-_RECORD_FRESHNESS = """
-INSERT INTO projection_freshness (projection, newest_occurred_at, newest_recorded_at) VALUES ($1, $2, $3)
-ON CONFLICT (projection) DO UPDATE
-SET newest_occurred_at = GREATEST(projection_freshness.newest_occurred_at, excluded.newest_occurred_at),
-    newest_recorded_at = GREATEST(projection_freshness.newest_recorded_at, excluded.newest_recorded_at),
-    updated_at = now()
-"""
 
 SalesKey = tuple[date, str, str]
 
@@ -60,7 +54,7 @@ async def apply_orders(conn: asyncpg.Connection, events: Sequence[Envelope], zon
         [totals[k][2] for k in keys],
     )
     await conn.execute(
-        _RECORD_FRESHNESS,
+        RECORD_FRESHNESS,
         "sales_daily",
         max(o.occurred_at for o in orders),
         max((o.recorded_at for o in orders if o.recorded_at), default=None),

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from query_api.csv_export import Format, csv_response
+from query_api.freshness import Freshness, projection_freshness
 from query_api.params import today_in
 from query_api.scheme_lift import lift
 from query_api.scheme_queries import GroupSales, claims, leakage, lift_inputs, scheme_figures
@@ -47,6 +48,7 @@ class SchemeSummary(BaseModel):
 
 class SchemesResponse(BaseModel):
     schemes: list[SchemeSummary]
+    freshness: Freshness
 
 
 class GroupFigures(BaseModel):
@@ -111,6 +113,7 @@ class ClaimRow(BaseModel):
 
 class ClaimsResponse(BaseModel):
     claims: list[ClaimRow]
+    freshness: Freshness
 
 
 def _summary(row: Any) -> dict[str, Any]:
@@ -146,7 +149,8 @@ async def list_schemes(request: Request, limit: Limit = 500, fmt: Format = "json
     context: ServiceContext = request.app.state.context
     async with context.pool.acquire() as conn:
         rows = await scheme_figures(conn, None, limit)
-    response = SchemesResponse(schemes=[SchemeSummary(**_summary(row)) for row in rows])
+        freshness = await projection_freshness(conn, "schemes")
+    response = SchemesResponse(schemes=[SchemeSummary(**_summary(row)) for row in rows], freshness=freshness)
     if fmt == "csv":
         return csv_response(SchemeSummary, response.schemes, "schemes")
     return response
@@ -190,12 +194,14 @@ async def list_claims(
     context: ServiceContext = request.app.state.context
     async with context.pool.acquire() as conn:
         rows = await claims(conn, scheme_id, distributor_id, limit)
+        freshness = await projection_freshness(conn, "schemes")
     return ClaimsResponse(
+        freshness=freshness,
         claims=[
             ClaimRow(
                 **{k: row[k] for k in ClaimRow.model_fields if k != "lines"},
                 lines=[ClaimLine(**line) for line in row["lines"]],
             )
             for row in rows
-        ]
+        ],
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from query_api.csv_export import Format, csv_response
+from query_api.freshness import Freshness, projection_freshness
 from query_api.params import Brand, DateFrom, DateTo, Limit, ParentId, Sku, date_range, node_name, today_in
 from query_api.stock_queries import (
     STOCK_PARENT,
@@ -54,6 +55,7 @@ class StockResponse(BaseModel):
     parent_id: str | None
     rows: list[StockRow]
     total: StockTotal
+    freshness: Freshness
 
 
 class AlertCountRow(BaseModel):
@@ -83,6 +85,7 @@ class AlertsResponse(BaseModel):
     parent_id: str | None
     rows: list[AlertCountRow] = Field(description="Raised alerts per node at `level`.")
     alerts: list[Alert] = Field(description="The raised alerts under parent_id, most urgent first.")
+    freshness: Freshness
 
 
 class SellInRow(BaseModel):
@@ -102,6 +105,7 @@ class SellInResponse(BaseModel):
     date_from: date
     date_to: date
     rows: list[SellInRow]
+    freshness: Freshness = Field(description="Of the primary (sell-in) side; /v1/sales reports the secondary side's.")
 
 
 async def _filter(
@@ -136,6 +140,7 @@ async def get_stock(
     f = await _filter(context, level, parent_id, brand, sku_id, limit)
     async with context.pool.acquire() as conn:
         rows = await stock_rows(conn, f)
+        freshness = await projection_freshness(conn, "stock_positions")
     first = rows[0] if rows else None
     response = StockResponse(
         level=level,
@@ -158,6 +163,7 @@ async def get_stock(
             value=float(first["total_value"]) if first else 0.0,
             rows=int(first["row_count"]) if first else 0,
         ),
+        freshness=freshness,
     )
     if fmt == "csv":
         return csv_response(StockRow, response.rows, "stock")
@@ -181,6 +187,7 @@ async def get_alerts(
     async with context.pool.acquire() as conn:
         counts = await alert_counts(conn, f, kind)
         listed = await alert_list(conn, f, kind, limit)
+        freshness = await projection_freshness(conn, "stock_alerts")
     response = AlertsResponse(
         level=level,
         parent_id=parent_id,
@@ -196,6 +203,7 @@ async def get_alerts(
             Alert(raised_at=r["changed_at"], **{k: r[k] for k in Alert.model_fields if k != "raised_at"})
             for r in listed
         ],
+        freshness=freshness,
     )
     if fmt == "csv":
         return csv_response(Alert, response.alerts, "alerts")
@@ -222,12 +230,14 @@ async def get_primary_vs_secondary(
     f = await _filter(context, level, parent_id, brand, sku_id, limit)
     async with context.pool.acquire() as conn:
         rows = await primary_vs_secondary(conn, f, date_from, date_to)
+        freshness = await projection_freshness(conn, "primary_daily")
     response = SellInResponse(
         level=level,
         parent_id=parent_id,
         date_from=date_from,
         date_to=date_to,
         rows=[SellInRow(**{**r, "name": node_name(r["id"], r["name"])}) for r in rows],
+        freshness=freshness,
     )
     if fmt == "csv":
         return csv_response(SellInRow, response.rows, "primary-vs-secondary")
