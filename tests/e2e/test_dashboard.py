@@ -15,6 +15,7 @@ import pytest
 from sellthrough_devstack.demo import wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
+from tests.support.api import Api
 from tests.support.brand import DISTRIBUTORS, SKUS, event, order, reference_events
 from tests.support.services import running_services
 
@@ -69,28 +70,6 @@ def invoice(distributor: str) -> dict[str, Any]:
     )
 
 
-class Api:
-    def __init__(self, services: dict[str, ServiceProcess], tokens: Tokens) -> None:
-        self.capture = httpx.Client(base_url=services["order-capture"].url, headers=tokens.header("admin"), timeout=30)
-        self.query = httpx.Client(base_url=services["query-api"].url, headers=tokens.header("analyst"), timeout=10)
-
-    def post(self, events: list[dict[str, Any]]) -> None:
-        response = self.capture.post("/v1/events", json={"events": events})
-        assert response.status_code == 200, response.text
-        assert response.json()["rejected"] == 0, response.json()
-
-    def get(self, path: str, **params: str) -> dict[str, Any]:
-        response = self.query.get(path, params=params)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def wait_for_lines(self, lines: int, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while self.get("/v1/sales")["total"]["lines"] < lines:
-            assert time.monotonic() < deadline, "orders did not reach query-api in time"
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]]:
     with running_services(infra, tokens, ["order-capture", "stock-ledger", "query-api"]) as running:
@@ -99,7 +78,8 @@ def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]
         wait_for_masters(running["order-capture"].url, tokens.issued["admin"].token, reference_events())
         api.post([invoice(d) for d in DISTRIBUTORS])
         api.post([order(outlet, lines) for outlet, lines in ORDERS])
-        api.wait_for_lines(sum(len(lines) for _, lines in ORDERS))
+        ordered_lines = sum(len(lines) for _, lines in ORDERS)
+        api.wait(lambda: api.get("/v1/sales")["total"]["lines"] >= ordered_lines, "orders")
         yield running
 
 

@@ -1,7 +1,6 @@
 """The outlet map: /v1/outlets/map against /v1/sales, and the dashboard's SVG map in headless Chromium (Debian's
 package, driven by Playwright): one dot per outlet in scope, dormant outlets grey, following the drill scope."""
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,6 +13,7 @@ import pytest
 from sellthrough_devstack.demo import wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
+from tests.support.api import Api
 from tests.support.brand import event, order, reference_events
 from tests.support.services import running_services
 
@@ -50,28 +50,6 @@ def map_reference() -> list[dict[str, Any]]:
     payload["location"] = {"lat": lat, "lon": lon, "accuracy_m": 5}
     events.append(event("OutletRegistered", payload, occurred_at=datetime.fromisoformat(dormant["occurred_at"])))
     return events
-
-
-class Api:
-    def __init__(self, services: dict[str, ServiceProcess], tokens: Tokens) -> None:
-        self.capture = httpx.Client(base_url=services["order-capture"].url, headers=tokens.header("admin"), timeout=30)
-        self.query = httpx.Client(base_url=services["query-api"].url, headers=tokens.header("analyst"), timeout=10)
-
-    def post(self, events: list[dict[str, Any]]) -> None:
-        response = self.capture.post("/v1/events", json={"events": events})
-        assert response.status_code == 200, response.text
-        assert response.json()["rejected"] == 0, response.json()
-
-    def get(self, path: str, **params: str) -> dict[str, Any]:
-        response = self.query.get(path, params=params)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def wait(self, ready: Any, what: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            assert time.monotonic() < deadline, f"{what} did not reach query-api in time"
-            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
