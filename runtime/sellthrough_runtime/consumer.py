@@ -81,7 +81,7 @@ class ExactlyOnceConsumer:
                     ends = self._end_offsets(batches)
                     async with self.batch_lock:
                         await self._apply_until_done(records, ends)
-                    self._report_lag(batches)
+                    self._report_lag(batches, ends)
         finally:
             await self._consumer.stop()
 
@@ -179,12 +179,16 @@ class ExactlyOnceConsumer:
             with contextlib.suppress(KeyError):
                 CONSUMER_LAG.remove(self._group_id, tp.topic, str(tp.partition))
 
-    def _report_lag(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    def _report_lag(
+        self,
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        end_offsets: dict[tuple[str, int], int],
+    ) -> None:
         for tp, records in batches.items():
-            highwater = self._consumer.highwater(tp)
-            if highwater is not None and records:
+            end = end_offsets.get((tp.topic, tp.partition))
+            if end is not None and records:
                 CONSUMER_LAG.labels(self._group_id, tp.topic, str(tp.partition)).set(
-                    max(highwater - (records[-1].offset + 1), 0)
+                    max(end - (records[-1].offset + 1), 0)
                 )
 
 
