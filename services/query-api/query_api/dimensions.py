@@ -1,9 +1,11 @@
-"""Dimension tables from reference events. Upserts keep the newest occurred_at, so arrival order is irrelevant."""
+"""Dimension tables from reference events. Upserts keep the newest occurred_at, so arrival order is irrelevant.
+When an outlet's distributor or a SKU's brand changes, the sales rollup follows (sales_rollups.py)."""
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 
+from query_api.sales_rollups import move_outlets, move_skus
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.reference import (
     DistributorRegistered,
@@ -48,6 +50,8 @@ ON CONFLICT (sku_id) DO UPDATE SET name = excluded.name, brand = excluded.brand,
     list_price = excluded.list_price, occurred_at = excluded.occurred_at
 WHERE skus.occurred_at <= excluded.occurred_at
 """
+_BRANDS = "SELECT sku_id, brand FROM skus WHERE sku_id = ANY($1::text[])"
+_DISTRIBUTORS_OF = "SELECT outlet_id, distributor_id FROM outlets WHERE outlet_id = ANY($1::text[])"
 _UPSERT_REP = """
 INSERT INTO reps (rep_id, name, distributor_id, occurred_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (rep_id) DO UPDATE SET name = excluded.name, distributor_id = excluded.distributor_id,
@@ -90,5 +94,26 @@ async def apply_reference_events(conn: asyncpg.Connection, events: Sequence[Enve
         elif isinstance(event, RepRegistered):
             r = event.payload
             rows.setdefault(_UPSERT_REP, []).append((r.rep_id, r.name, r.distributor_id, event.occurred_at))
+    # Each move runs right after its own upsert and before the other's, so it reads the other dimension as the
+    # rollup has it at that moment.
+    await _upsert_moving_sales(conn, _UPSERT_SKU, rows.pop(_UPSERT_SKU, []), _BRANDS, move_skus)
+    await _upsert_moving_sales(conn, _UPSERT_OUTLET, rows.pop(_UPSERT_OUTLET, []), _DISTRIBUTORS_OF, move_outlets)
     for statement, values in rows.items():
         await conn.executemany(statement, values)
+
+
+async def _upsert_moving_sales(
+    conn: asyncpg.Connection,
+    statement: str,
+    values: list[tuple[object, ...]],
+    mapping_sql: str,
+    move: Callable[[asyncpg.Connection, Mapping[str, str | None]], Awaitable[None]],
+) -> None:
+    """Upsert outlets or SKUs (id first in each row) and move the sales whose rollup key changed with them."""
+    if not values:
+        return
+    ids = list({str(v[0]) for v in values})
+    before = {r[0]: r[1] for r in await conn.fetch(mapping_sql, ids)}
+    await conn.executemany(statement, values)
+    after = {r[0]: r[1] for r in await conn.fetch(mapping_sql, ids)}
+    await move(conn, {i: before.get(i) for i in ids if i not in before or before[i] != after[i]})

@@ -1,6 +1,8 @@
 """Drill-down over the daily sales projection: national -> zone -> region -> distributor -> outlet.
 
-One fixed SQL statement serves every level (no SQL is assembled from input). Sales whose outlet (or its
+Three fixed SQL statements (no SQL is assembled from input) give the same rows from different tables: the
+(day, outlet, SKU) cube for SKU filters, and its rollups per (day, distributor, brand) and per (outlet, day)
+otherwise, so a 90-day national total reads thousands of rows, not millions. Sales whose outlet (or its
 distributor, region, zone) is not yet known from reference data are grouped under a null id rather than
 dropped, so the rows always add up to the national total.
 """
@@ -28,6 +30,10 @@ PARENT_LEVEL: dict[Level, Level] = {
     Level.OUTLET: Level.DISTRIBUTOR,
 }
 
+# Each statement builds `placed` rows (node_id, node_name, parent_id, value, units, lines) and groups them into
+# nodes the same way.
+
+# From the (day, outlet, SKU) cube itself: any level and filter. The other two read rollups of it.
 _DRILL_SQL = """
 WITH filtered AS (
     SELECT s.value, s.units, s.lines,
@@ -63,6 +69,56 @@ GROUP BY node_id
 ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
 """
+
+# Levels national to distributor, without a SKU filter: 40 distributors x 10 brands rows a day, not every
+# (outlet, SKU). $6 (SKU) is unused here; it is bound for one parameter list across the statements.
+_DRILL_BY_DISTRIBUTOR_SQL = """
+WITH placed AS (
+    SELECT CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN r.zone_id WHEN 'region' THEN d.region_id
+                   ELSE t.distributor_id END AS node_id,
+           CASE $1 WHEN 'national' THEN 'National' WHEN 'zone' THEN z.name WHEN 'region' THEN r.name
+                   ELSE d.name END AS node_name,
+           CASE $1 WHEN 'region' THEN r.zone_id WHEN 'distributor' THEN d.region_id END AS parent_id,
+           t.value, t.units, t.lines
+    FROM sales_distributor_brand_daily t
+    LEFT JOIN distributors d ON d.distributor_id = t.distributor_id
+    LEFT JOIN regions r ON r.region_id = d.region_id
+    LEFT JOIN zones z ON z.zone_id = r.zone_id
+    WHERE t.day BETWEEN $2 AND $3
+      AND ($5::text IS NULL OR t.brand = $5)
+      AND $6::text IS NULL
+)
+SELECT node_id, max(node_name) AS name, sum(value) AS value, sum(units) AS units, sum(lines) AS lines,
+       sum(sum(value)) OVER () AS total_value, sum(sum(units)) OVER () AS total_units,
+       sum(sum(lines)) OVER () AS total_lines, count(*) OVER () AS row_count
+FROM placed
+WHERE $4::text IS NULL OR parent_id = $4
+GROUP BY node_id
+ORDER BY sum(value) DESC, node_id NULLS LAST
+LIMIT $7
+"""
+
+# Outlet level without a brand or SKU filter: one row per outlet and day; outlets of the parent distributor
+# are found first, then their days.
+_DRILL_BY_OUTLET_SQL = """
+WITH placed AS (
+    SELECT t.outlet_id AS node_id, o.name AS node_name, o.distributor_id AS parent_id,
+           t.value, t.units, t.lines
+    FROM sales_outlet_daily t
+    LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
+    WHERE t.day BETWEEN $2 AND $3
+      AND $1::text = 'outlet' AND $5::text IS NULL AND $6::text IS NULL
+)
+SELECT node_id, max(node_name) AS name, sum(value) AS value, sum(units) AS units, sum(lines) AS lines,
+       sum(sum(value)) OVER () AS total_value, sum(sum(units)) OVER () AS total_units,
+       sum(sum(lines)) OVER () AS total_lines, count(*) OVER () AS row_count
+FROM placed
+WHERE $4::text IS NULL OR parent_id = $4
+GROUP BY node_id
+ORDER BY sum(value) DESC, node_id NULLS LAST
+LIMIT $7
+"""
+
 
 _PARENT_EXISTS_SQL = """
 SELECT CASE $1
@@ -106,9 +162,19 @@ async def parent_exists(conn: asyncpg.Connection, level: Level, parent_id: str) 
     return bool(await conn.fetchval(_PARENT_EXISTS_SQL, PARENT_LEVEL[level].value, parent_id))
 
 
-async def drill(conn: asyncpg.Connection, query: DrillQuery) -> DrillResult:
+def drill_statement(query: DrillQuery) -> str:
+    """The cheapest statement that answers the query; all give the same rows (tests/integration/test_sales_rollups)."""
+    if query.sku_id is not None:
+        return _DRILL_SQL
+    if query.level is not Level.OUTLET:
+        return _DRILL_BY_DISTRIBUTOR_SQL
+    return _DRILL_SQL if query.brand is not None else _DRILL_BY_OUTLET_SQL
+
+
+async def drill(conn: asyncpg.Connection, query: DrillQuery, *, statement: str | None = None) -> DrillResult:
+    """`statement`: one of this module's statements, to compare them; by default the cheapest that applies."""
     records = await conn.fetch(
-        _DRILL_SQL,
+        statement or drill_statement(query),
         query.level.value,
         query.date_from,
         query.date_to,

@@ -1,4 +1,5 @@
-"""The daily secondary-sales projection: OrderCaptured -> (day, outlet, SKU) value, units, lines."""
+"""The daily secondary-sales projection: OrderCaptured -> (day, outlet, SKU) value, units, lines, and its rollups
+per (outlet, day) and per (day, distributor, brand) for the drill-down."""
 
 from collections import defaultdict
 from collections.abc import Sequence
@@ -12,13 +13,35 @@ from query_api.freshness import RECORD_FRESHNESS
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured
 
+# One statement keeps sales_daily and its rollups (migration 0006) in step: each data-modifying CTE runs once.
 _UPSERT_SALES = """
-INSERT INTO sales_daily (day, outlet_id, sku_id, value, units, lines)
-SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::int[])
-ON CONFLICT (day, outlet_id, sku_id) DO UPDATE
-SET value = sales_daily.value + excluded.value,
-    units = sales_daily.units + excluded.units,
-    lines = sales_daily.lines + excluded.lines
+WITH batch (day, outlet_id, sku_id, value, units, lines) AS (
+    SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::int[])
+), by_sku AS (
+    INSERT INTO sales_daily (day, outlet_id, sku_id, value, units, lines)
+    SELECT * FROM batch
+    ON CONFLICT (day, outlet_id, sku_id) DO UPDATE
+    SET value = sales_daily.value + excluded.value,
+        units = sales_daily.units + excluded.units,
+        lines = sales_daily.lines + excluded.lines
+), by_outlet AS (
+    INSERT INTO sales_outlet_daily (outlet_id, day, value, units, lines)
+    SELECT outlet_id, day, sum(value), sum(units), sum(lines) FROM batch GROUP BY outlet_id, day
+    ON CONFLICT (outlet_id, day) DO UPDATE
+    SET value = sales_outlet_daily.value + excluded.value,
+        units = sales_outlet_daily.units + excluded.units,
+        lines = sales_outlet_daily.lines + excluded.lines
+)
+INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, value, units, lines)
+SELECT b.day, o.distributor_id, k.brand, sum(b.value), sum(b.units), sum(b.lines)
+FROM batch b
+LEFT JOIN outlets o ON o.outlet_id = b.outlet_id
+LEFT JOIN skus k ON k.sku_id = b.sku_id
+GROUP BY b.day, o.distributor_id, k.brand
+ON CONFLICT ON CONSTRAINT sales_distributor_brand_daily_key DO UPDATE
+SET value = sales_distributor_brand_daily.value + excluded.value,
+    units = sales_distributor_brand_daily.units + excluded.units,
+    lines = sales_distributor_brand_daily.lines + excluded.lines
 """
 
 
