@@ -389,19 +389,20 @@ async def test_a_rep_reads_only_its_own_kpis(
     assert Decimal(national["total"]["value"]) == Decimal("259.50"), "an analyst still sees every rep"
 
     distributors = await as_rep1(services, tokens, "/v1/kpis", level="distributor", **PERIOD)
-    assert {r["id"]: Decimal(r["value"]) for r in distributors.json()["rows"] if Decimal(r["value"])} == {
-        "D1": Decimal("154.00")
-    }
+    assert {r["id"]: Decimal(r["value"]) for r in distributors.json()["rows"]} == {"D1": Decimal("154.00")}, (
+        "other reps' distributors are not listed, not even at zero"
+    )
     assert all(r["primary_value"] is None for r in distributors.json()["rows"])
 
     reps = await as_rep1(services, tokens, "/v1/sales/by", dimension="rep", **PERIOD)
     assert [(r["id"], Decimal(r["value"])) for r in reps.json()["rows"]] == [("REP-1", Decimal("154"))]
     top = await as_rep1(services, tokens, "/v1/outlets/ranking", order="top", n="3", **PERIOD)
-    assert [(r["id"], Decimal(r["value"])) for r in top.json()["rows"]][:2] == [
+    assert [(r["id"], Decimal(r["value"])) for r in top.json()["rows"]] == [
         ("O1", Decimal("134")),
         ("O2", Decimal("20")),
-    ]
-    assert all(Decimal(r["value"]) == 0 for r in top.json()["rows"][2:]), "other reps' sales are not counted"
+    ], "only REP-1's outlets: other reps' outlets are neither counted nor listed at zero"
+    bottom = await as_rep1(services, tokens, "/v1/outlets/ranking", order="bottom", n="5", **PERIOD)
+    assert [r["id"] for r in bottom.json()["rows"]] == ["O2", "O1"]
     explicit = await as_rep1(services, tokens, "/v1/sales/by", dimension="rep", rep="REP-1", **PERIOD)
     assert explicit.json()["rows"] == reps.json()["rows"]
     regions = await as_rep1(services, tokens, "/v1/regions/underperforming", threshold_pct="10", **PERIOD)

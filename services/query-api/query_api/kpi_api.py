@@ -184,13 +184,14 @@ async def get_kpis(
     f = _period(request, date_from, date_to, brand, sku_id, rep_id)
     if parent_id is not None and level in (Level.NATIONAL, Level.ZONE):
         raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
+    # Primary sales (sell-in) belong to a distributor, not to a rep: a rep's token does not see them.
+    with_primary = level is not Level.OUTLET and principal.role is not Role.REP
     async with context.pool.acquire() as conn:
         if parent_id is not None and not await parent_exists(conn, level, parent_id):
             raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
-        nodes = await kpi_measures(conn, level, parent_id, f, f.date_to - timedelta(days=dormant_days - 1))
+        dormant_from = f.date_to - timedelta(days=dormant_days - 1)
+        nodes = await kpi_measures(conn, level, parent_id, f, dormant_from, with_primary=with_primary)
         fresh = {p: await read_freshness(conn, p, [TRADE.name]) for p in KPI_PROJECTIONS}
-    # Primary sales (sell-in) belong to a distributor, not to a rep: a rep's token does not see them.
-    with_primary = level is not Level.OUTLET and principal.role is not Role.REP
     total_measures = sum_measures([measures for _, measures in nodes.values()])
     parent_value = total_measures.get("value", Decimal(0))
     rows = [

@@ -13,7 +13,7 @@ import asyncpg
 from query_api.drilldown import Level
 
 # $1 level, $2 parent_id, $3 from, $4 to, $5 previous period's first day (it ends the day before $3),
-# $6 brand, $7 sku, $8 rep, $9 first day of the dormancy window (which ends at $4).
+# $6 brand, $7 sku, $8 rep, $9 first day of the dormancy window (which ends at $4), $10 with primary sales.
 # Call measures (orders, visits) have no SKU, so brand and SKU filters do not apply to them; primary sales have
 # no rep and are attributed to distributors, so they are left out at outlet level.
 _KPI_SQL = """
@@ -33,7 +33,7 @@ WITH sales AS (
     SELECT p.distributor_id, sum(p.value) AS value, sum(p.units) AS units
     FROM primary_daily p
     LEFT JOIN skus k ON k.sku_id = p.sku_id
-    WHERE p.day BETWEEN $3 AND $4 AND $1 <> 'outlet'
+    WHERE p.day BETWEEN $3 AND $4 AND $1 <> 'outlet' AND $10::boolean
       AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR p.sku_id = $7)
     GROUP BY p.distributor_id
 ), calls AS (
@@ -72,6 +72,11 @@ WITH sales AS (
           AND ($8::text IS NULL OR s.rep_id = $8)
     ) AS yes
     FROM outlets o
+    -- Narrowed to a rep: only the outlets it ever called on, so other reps' outlets are not listed at zero.
+    WHERE $8::text IS NULL OR o.outlet_id IN (
+        SELECT outlet_id FROM kpi_orders_daily WHERE rep_id = $8
+        UNION SELECT outlet_id FROM kpi_visits_daily WHERE rep_id = $8
+    )
 ), sources AS (
     -- Each source is summed per outlet (or distributor) first, then spread into (measure, amount) rows.
     SELECT a.outlet_id, NULL::text AS distributor_id, m.measure, m.amount
@@ -139,7 +144,8 @@ GROUP BY 1
 ORDER BY 3 DESC, 1 NULLS LAST
 """
 
-# Every known outlet (with zero sales if it sold nothing) plus outlets with sales not yet in reference data;
+# Every known outlet (with zero sales if it sold nothing; for a rep, every outlet it called on) plus outlets with
+# sales not yet in reference data;
 # optionally only under one zone, region or distributor ($8).
 _RANKING_SQL = """
 WITH totals AS (
@@ -151,6 +157,11 @@ WITH totals AS (
       AND ($5::text IS NULL OR s.rep_id = $5)
     UNION ALL
     SELECT outlet_id, 0, 0, 0 FROM outlets
+    -- Narrowed to a rep: only the outlets it ever called on, so other reps' outlets are not listed at zero.
+    WHERE $5::text IS NULL OR outlet_id IN (
+        SELECT outlet_id FROM kpi_orders_daily WHERE rep_id = $5
+        UNION SELECT outlet_id FROM kpi_visits_daily WHERE rep_id = $5
+    )
 )
 SELECT t.outlet_id AS id, max(o.name) AS name, max(o.distributor_id) AS distributor_id,
        sum(t.value) AS value, sum(t.units) AS units, sum(t.lines) AS lines
@@ -182,9 +193,15 @@ class KpiFilter:
 
 
 async def kpi_measures(
-    conn: asyncpg.Connection, level: Level, parent_id: str | None, f: KpiFilter, dormant_from: date
+    conn: asyncpg.Connection,
+    level: Level,
+    parent_id: str | None,
+    f: KpiFilter,
+    dormant_from: date,
+    *,
+    with_primary: bool,
 ) -> dict[str | None, tuple[str | None, dict[str, Decimal]]]:
-    """Per node id: its name and the sum of each measure."""
+    """Per node id: its name and the sum of each measure (primary sales only if `with_primary`)."""
     records = await conn.fetch(
         _KPI_SQL,
         level.value,
@@ -196,6 +213,7 @@ async def kpi_measures(
         f.sku_id,
         f.rep_id,
         dormant_from,
+        with_primary,
     )
     nodes: dict[str | None, tuple[str | None, dict[str, Decimal]]] = {}
     for r in records:
