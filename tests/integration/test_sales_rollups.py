@@ -138,14 +138,15 @@ def test_rollup_statements_answer_like_the_cube(
     )
     offsets = itertools.count()
 
-    async def run() -> list[tuple[DrillQuery, Any, Any]]:
+    async def run() -> tuple[int, list[tuple[DrillQuery, Any, Any]]]:
         await pool.execute(
-            "TRUNCATE sales_daily, sales_outlet_daily, sales_distributor_brand_daily, outlets, skus, zones,"
-            " regions, distributors"
+            "TRUNCATE sales_daily, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
+            " outlets, skus, zones, regions, distributors"
         )
         await applier.apply_batch(records(geography(), offsets))
         for batch in steps:
             await applier.apply_batch(records([as_event(step) for step in batch], offsets))
+        applied_lines = await pool.fetchval("SELECT coalesce(sum(lines), 0) FROM sales_daily")
         differences = []
         async with pool.acquire() as conn:
             for query in queries():
@@ -153,9 +154,13 @@ def test_rollup_statements_answer_like_the_cube(
                 from_cube = await drill(conn, query, statement=_DRILL_SQL)
                 if from_rollup != from_cube:
                     differences.append((query, from_rollup, from_cube))
-        return differences
+        return applied_lines, differences
 
-    assert loop.run_until_complete(run()) == []
+    applied_lines, differences = loop.run_until_complete(run())
+    assert applied_lines == sum(len(step[2]) for batch in steps for step in batch if step[0] == "order"), (
+        "every order line is in the cube (none dead-lettered)"
+    )
+    assert differences == []
 
 
 def test_rollups_serve_every_query_without_a_sku_filter() -> None:

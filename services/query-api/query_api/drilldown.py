@@ -1,7 +1,7 @@
 """Drill-down over the daily sales projection: national -> zone -> region -> distributor -> outlet.
 
 Three fixed SQL statements (no SQL is assembled from input) give the same rows from different tables: the
-(day, outlet, SKU) cube for SKU filters, and its rollups per (day, distributor, brand) and per (outlet, day)
+(day, outlet, SKU) cube for SKU filters, and its rollups per (day, distributor [, brand]) and per (outlet, day)
 otherwise, so a 90-day national total reads thousands of rows, not millions. Sales whose outlet (or its
 distributor, region, zone) is not yet known from reference data are grouped under a null id rather than
 dropped, so the rows always add up to the national total.
@@ -70,23 +70,31 @@ ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
 """
 
-# Levels national to distributor, without a SKU filter: 40 distributors x 10 brands rows a day, not every
-# (outlet, SKU). $6 (SKU) is unused here; it is bound for one parameter list across the statements.
+# Levels national to distributor, without a SKU filter: a row per distributor a day (per brand with a brand
+# filter), not every (outlet, SKU). $6 (SKU) is unused here; it is bound for one parameter list across the statements.
 _DRILL_BY_DISTRIBUTOR_SQL = """
-WITH placed AS (
+WITH by_distributor AS (
+    -- Summed per distributor before the geography is joined. Planned for its parameters, only one branch runs.
+    SELECT distributor_id, sum(value) AS value, sum(units) AS units, sum(lines) AS lines
+    FROM sales_distributor_daily
+    WHERE day BETWEEN $2 AND $3 AND $5::text IS NULL AND $6::text IS NULL
+    GROUP BY distributor_id
+    UNION ALL
+    SELECT distributor_id, sum(value), sum(units), sum(lines)
+    FROM sales_distributor_brand_daily
+    WHERE brand = $5 AND day BETWEEN $2 AND $3 AND $6::text IS NULL
+    GROUP BY distributor_id
+), placed AS (
     SELECT CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN r.zone_id WHEN 'region' THEN d.region_id
                    ELSE t.distributor_id END AS node_id,
            CASE $1 WHEN 'national' THEN 'National' WHEN 'zone' THEN z.name WHEN 'region' THEN r.name
                    ELSE d.name END AS node_name,
            CASE $1 WHEN 'region' THEN r.zone_id WHEN 'distributor' THEN d.region_id END AS parent_id,
            t.value, t.units, t.lines
-    FROM sales_distributor_brand_daily t
+    FROM by_distributor t
     LEFT JOIN distributors d ON d.distributor_id = t.distributor_id
     LEFT JOIN regions r ON r.region_id = d.region_id
     LEFT JOIN zones z ON z.zone_id = r.zone_id
-    WHERE t.day BETWEEN $2 AND $3
-      AND ($5::text IS NULL OR t.brand = $5)
-      AND $6::text IS NULL
 )
 SELECT node_id, max(node_name) AS name, sum(value) AS value, sum(units) AS units, sum(lines) AS lines,
        sum(sum(value)) OVER () AS total_value, sum(sum(units)) OVER () AS total_units,

@@ -1,5 +1,5 @@
 """The daily secondary-sales projection: OrderCaptured -> (day, outlet, SKU) value, units, lines, and its rollups
-per (outlet, day) and per (day, distributor, brand) for the drill-down."""
+per (outlet, day), per (day, distributor) and per (day, distributor, brand) for the drill-down."""
 
 from collections import defaultdict
 from collections.abc import Sequence
@@ -31,17 +31,26 @@ WITH batch (day, outlet_id, sku_id, value, units, lines) AS (
     SET value = sales_outlet_daily.value + excluded.value,
         units = sales_outlet_daily.units + excluded.units,
         lines = sales_outlet_daily.lines + excluded.lines
+), placed (day, distributor_id, brand, value, units, lines) AS (
+    SELECT b.day, o.distributor_id, k.brand, sum(b.value), sum(b.units), sum(b.lines)
+    FROM batch b
+    LEFT JOIN outlets o ON o.outlet_id = b.outlet_id
+    LEFT JOIN skus k ON k.sku_id = b.sku_id
+    GROUP BY b.day, o.distributor_id, k.brand
+), by_brand AS (
+    INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, value, units, lines)
+    SELECT * FROM placed
+    ON CONFLICT ON CONSTRAINT sales_distributor_brand_daily_key DO UPDATE
+    SET value = sales_distributor_brand_daily.value + excluded.value,
+        units = sales_distributor_brand_daily.units + excluded.units,
+        lines = sales_distributor_brand_daily.lines + excluded.lines
 )
-INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, value, units, lines)
-SELECT b.day, o.distributor_id, k.brand, sum(b.value), sum(b.units), sum(b.lines)
-FROM batch b
-LEFT JOIN outlets o ON o.outlet_id = b.outlet_id
-LEFT JOIN skus k ON k.sku_id = b.sku_id
-GROUP BY b.day, o.distributor_id, k.brand
-ON CONFLICT ON CONSTRAINT sales_distributor_brand_daily_key DO UPDATE
-SET value = sales_distributor_brand_daily.value + excluded.value,
-    units = sales_distributor_brand_daily.units + excluded.units,
-    lines = sales_distributor_brand_daily.lines + excluded.lines
+INSERT INTO sales_distributor_daily (day, distributor_id, value, units, lines)
+SELECT day, distributor_id, sum(value), sum(units), sum(lines) FROM placed GROUP BY day, distributor_id
+ON CONFLICT ON CONSTRAINT sales_distributor_daily_key DO UPDATE
+SET value = sales_distributor_daily.value + excluded.value,
+    units = sales_distributor_daily.units + excluded.units,
+    lines = sales_distributor_daily.lines + excluded.lines
 """
 
 

@@ -1,5 +1,5 @@
-"""Keeps the (day, distributor, brand) sales rollup equal to a regrouping of sales_daily when reference data
-changes what a sale rolls up to.
+"""Keeps the distributor sales rollups, per (day, distributor) and per (day, distributor, brand), equal to a
+regrouping of sales_daily when reference data changes what a sale rolls up to.
 
 Sales are added to the rollup under the outlet's distributor and the SKU's brand known when they are applied
 (sales.py). A later OutletRegistered that re-homes an outlet, or a SkuRegistered that re-brands a SKU, or either
@@ -35,35 +35,58 @@ LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
 LEFT JOIN skus k ON k.sku_id = m.sku_id
 GROUP BY 1, 2, 3, 4, 5
 """
+# Both distributor rollups change together: per brand, and summed over brands.
 _TAKE = """
-UPDATE sales_distributor_brand_daily t
-SET value = t.value - m.value, units = t.units - m.units, lines = t.lines - m.lines
-FROM (
+WITH moved AS (
     SELECT day, distributor_id, brand, sum(value) AS value, sum(units) AS units, sum(lines) AS lines
     FROM unnest($1::date[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::int[])
         AS u (day, distributor_id, brand, value, units, lines)
     GROUP BY 1, 2, 3
-) AS m
+), by_brand AS (
+    UPDATE sales_distributor_brand_daily t
+    SET value = t.value - m.value, units = t.units - m.units, lines = t.lines - m.lines
+    FROM moved m
+    WHERE t.day = m.day AND t.distributor_id IS NOT DISTINCT FROM m.distributor_id
+      AND t.brand IS NOT DISTINCT FROM m.brand
+)
+UPDATE sales_distributor_daily t
+SET value = t.value - m.value, units = t.units - m.units, lines = t.lines - m.lines
+FROM (SELECT day, distributor_id, sum(value) AS value, sum(units) AS units, sum(lines) AS lines
+      FROM moved GROUP BY 1, 2) AS m
 WHERE t.day = m.day AND t.distributor_id IS NOT DISTINCT FROM m.distributor_id
-  AND t.brand IS NOT DISTINCT FROM m.brand
 """
 _GIVE = """
-INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, value, units, lines)
-SELECT day, distributor_id, brand, sum(value), sum(units), sum(lines)
-FROM unnest($1::date[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::int[])
-    AS u (day, distributor_id, brand, value, units, lines)
-GROUP BY 1, 2, 3
-ON CONFLICT ON CONSTRAINT sales_distributor_brand_daily_key DO UPDATE
-SET value = sales_distributor_brand_daily.value + excluded.value,
-    units = sales_distributor_brand_daily.units + excluded.units,
-    lines = sales_distributor_brand_daily.lines + excluded.lines
+WITH moved AS (
+    SELECT day, distributor_id, brand, sum(value) AS value, sum(units) AS units, sum(lines) AS lines
+    FROM unnest($1::date[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::int[])
+        AS u (day, distributor_id, brand, value, units, lines)
+    GROUP BY 1, 2, 3
+), by_brand AS (
+    INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, value, units, lines)
+    SELECT * FROM moved
+    ON CONFLICT ON CONSTRAINT sales_distributor_brand_daily_key DO UPDATE
+    SET value = sales_distributor_brand_daily.value + excluded.value,
+        units = sales_distributor_brand_daily.units + excluded.units,
+        lines = sales_distributor_brand_daily.lines + excluded.lines
+)
+INSERT INTO sales_distributor_daily (day, distributor_id, value, units, lines)
+SELECT day, distributor_id, sum(value), sum(units), sum(lines) FROM moved GROUP BY 1, 2
+ON CONFLICT ON CONSTRAINT sales_distributor_daily_key DO UPDATE
+SET value = sales_distributor_daily.value + excluded.value,
+    units = sales_distributor_daily.units + excluded.units,
+    lines = sales_distributor_daily.lines + excluded.lines
 """
 # A row whose every sale moved away holds nothing; left in place it would list its node at zero.
 _DROP_EMPTIED = """
-DELETE FROM sales_distributor_brand_daily t
-USING unnest($1::date[], $2::text[], $3::text[]) AS m (day, distributor_id, brand)
+WITH by_brand AS (
+    DELETE FROM sales_distributor_brand_daily t
+    USING unnest($1::date[], $2::text[], $3::text[]) AS m (day, distributor_id, brand)
+    WHERE t.lines = 0 AND t.day = m.day AND t.distributor_id IS NOT DISTINCT FROM m.distributor_id
+      AND t.brand IS NOT DISTINCT FROM m.brand
+)
+DELETE FROM sales_distributor_daily t
+USING unnest($1::date[], $2::text[]) AS m (day, distributor_id)
 WHERE t.lines = 0 AND t.day = m.day AND t.distributor_id IS NOT DISTINCT FROM m.distributor_id
-  AND t.brand IS NOT DISTINCT FROM m.brand
 """
 
 
