@@ -63,6 +63,26 @@ async def kafka_produce_consume(bootstrap_servers: str, records: Sequence[KafkaR
         await consumer.stop()
 
 
+async def kafka_read_all(bootstrap_servers: str, topic: str, partitions: int, expected: int) -> float:
+    """Seconds for one plain consumer (no group, nothing decoded) to read `expected` records of every partition
+    of `topic` from the beginning: the most any consumer of that topic can do here, whatever it does next."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024
+    )
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+        await consumer.seek_to_beginning()
+        started = time.perf_counter()
+        seen = 0
+        while seen < expected:
+            batches = await consumer.getmany(timeout_ms=500, max_records=2000)
+            seen += sum(len(b) for b in batches.values())
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
 async def postgres_copy(database_url: str, rows: Sequence[LineRow]) -> float:
     """Seconds to COPY the rows into a plain table shaped like sales_daily (no index), committed."""
     table = f"bench_copy_{uuid.uuid4().hex[:8]}"
