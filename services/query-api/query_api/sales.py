@@ -11,10 +11,12 @@ import asyncpg
 from query_api.freshness import RECORD_FRESHNESS
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured
+from sellthrough_runtime.db import json_rows
 
 _UPSERT_SALES = """
 INSERT INTO sales_daily (day, outlet_id, sku_id, value, units, lines)
-SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::int[])
+SELECT (r->>0)::date, r->>1, r->>2, (r->>3)::numeric, (r->>4)::bigint, (r->>5)::int
+FROM jsonb_array_elements($1::text::jsonb) AS r
 ON CONFLICT (day, outlet_id, sku_id) DO UPDATE
 SET value = sales_daily.value + excluded.value,
     units = sales_daily.units + excluded.units,
@@ -43,16 +45,7 @@ async def apply_orders(conn: asyncpg.Connection, events: Sequence[Envelope], zon
     if not orders:
         return
     totals = aggregate_orders(orders, zone)
-    keys = list(totals)
-    await conn.execute(
-        _UPSERT_SALES,
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [totals[k][0] for k in keys],
-        [totals[k][1] for k in keys],
-        [totals[k][2] for k in keys],
-    )
+    await conn.execute(_UPSERT_SALES, json_rows([key + cell for key, cell in totals.items()]))
     await conn.execute(
         RECORD_FRESHNESS,
         "sales_daily",
