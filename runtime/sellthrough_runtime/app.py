@@ -3,9 +3,10 @@ tasks), problem+json errors, /healthz, /readyz, /metrics, and HTTP metrics."""
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,30 @@ async def supervise(name: str, job: Job) -> None:
         backoff = min(backoff * 2, 10.0)
 
 
+YOUNG_GC_THRESHOLD = 10_000
+"""Allocations between young collections (CPython's default is 700)."""
+
+
+@contextlib.contextmanager
+def long_running_gc() -> Iterator[None]:
+    """Cyclic garbage collection tuned for a service that decodes thousands of events per batch.
+
+    A consumed batch keeps tens of thousands of objects (decoded events, their lines) alive until it commits,
+    so with CPython's defaults they survive young collections and soon trigger a full collection, which
+    rescans everything built at start-up as well: measured at ~40 us per consumed event in query-api's
+    projection. Start-up objects are frozen out of the collector (gc.freeze) and young collections run every
+    10,000 allocations instead of 700. Reference counting still frees everything not in a cycle at once."""
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(max(thresholds[0], YOUNG_GC_THRESHOLD), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
 async def _kafka_reachable(bootstrap_servers: str) -> bool:
     host, _, port = bootstrap_servers.split(",")[0].strip().rpartition(":")
     try:
@@ -110,7 +135,8 @@ def create_service_app(
         tasks = [asyncio.create_task(supervise(name, job), name=f"{service}:{name}") for name, job in jobs.items()]
         log.info("service started", extra={"jobs": sorted(jobs)})
         try:
-            yield
+            with long_running_gc():
+                yield
         finally:
             for task in tasks:
                 task.cancel()

@@ -8,6 +8,9 @@
 If the handler fails on a batch, its events are retried one by one in savepoints and those that still fail
 are dead-lettered with the error: never logged and dropped. Database outages (TRANSIENT_ERRORS) propagate,
 for the caller to retry the whole batch.
+
+Decoding is pure, so it can be done ahead (`decode`) while the previous batch's transaction runs, and the
+result applied later (`apply_decoded`), as often as a database outage makes that necessary.
 """
 
 import contextlib
@@ -17,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
 import asyncpg
 from aiokafka import ConsumerRecord
@@ -25,7 +29,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
-from sellthrough_contracts import Envelope, decode_event
+from sellthrough_contracts import EVENT_TYPES, Envelope, decode_event
 from sellthrough_runtime.metrics import (
     CONSUMER_APPLIED,
     CONSUMER_BATCH_SECONDS,
@@ -34,7 +38,7 @@ from sellthrough_runtime.metrics import (
     DEAD_LETTERS,
     PROJECTION_FRESHNESS,
 )
-from sellthrough_runtime.tracing import applying, context_from_kafka, tracer
+from sellthrough_runtime.tracing import ProducerContexts, applying, context_from_kafka, tracer, tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,15 @@ class DeadLetter:
     reason: str
     detail: str
     event: Envelope | None = None
+
+
+@dataclass(frozen=True)
+class DecodedBatch:
+    """A batch's records, its events of wanted types and its undecodable records, as `decode` found them."""
+
+    records: Sequence[ConsumerRecord[bytes, bytes]]
+    events: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]
+    dead: list[DeadLetter]
 
 
 class Freshness:
@@ -95,12 +108,27 @@ class BatchApplier:
     async def apply_batch(
         self, records: Sequence[ConsumerRecord[bytes, bytes]], end_offsets: Mapping[tuple[str, int], int] | None = None
     ) -> None:
-        started = time.perf_counter()
+        await self.apply_decoded(self.decode(records), end_offsets)
+
+    def decode(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> DecodedBatch:
         events, dead = self._decode(records)
+        return DecodedBatch(records, events, dead)
+
+    async def apply_decoded(
+        self, batch: DecodedBatch, end_offsets: Mapping[tuple[str, int], int] | None = None
+    ) -> None:
+        started = time.perf_counter()
+        records, events, dead = batch.records, batch.events, list(batch.dead)
+        traced = tracing_enabled()
         with contextlib.ExitStack() as spans:
             async with self._pool.acquire() as conn, conn.transaction():
                 fresh = await self._claim_new(conn, events)
-                contexts = {event.event_id: spans.enter_context(self._span(record, event)) for record, event in fresh}
+                contexts: Mapping[UUID, Context]
+                if traced:
+                    contexts = {e.event_id: spans.enter_context(self._span(record, e)) for record, e in fresh}
+                else:
+                    # No spans to record: derived events still carry their cause's trace context onward.
+                    contexts = ProducerContexts({event.event_id: record.headers for record, event in fresh})
                 with applying(contexts):
                     dead.extend(await self._apply(conn, fresh))
                 await self._store_dead_letters(conn, dead)
@@ -109,8 +137,11 @@ class BatchApplier:
         CONSUMER_BATCH_SIZE.labels(self._group_id).observe(len(records))
         CONSUMER_BATCH_SECONDS.labels(self._group_id).observe(time.perf_counter() - started)
         CONSUMER_SKIPPED_DUPLICATES.labels(self._group_id).inc(len(events) - len(fresh))
+        applied: dict[tuple[str, int], int] = {}
         for record, _ in fresh:
-            CONSUMER_APPLIED.labels(self._group_id, record.topic, str(record.partition)).inc()
+            applied[(record.topic, record.partition)] = applied.get((record.topic, record.partition), 0) + 1
+        for (topic, partition), count in applied.items():
+            CONSUMER_APPLIED.labels(self._group_id, topic, str(partition)).inc(count)
         for letter in dead:
             DEAD_LETTERS.labels(self._group_id, letter.reason).inc()
 
@@ -137,9 +168,12 @@ class BatchApplier:
     ) -> tuple[list[tuple[ConsumerRecord[bytes, bytes], Envelope]], list[DeadLetter]]:
         events: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
         dead: list[DeadLetter] = []
+        wanted = self._wanted_types
         for record in records:
             if record.value is None:
                 dead.append(DeadLetter(record, "empty_record", "record has no value"))
+                continue
+            if _unwanted(record, wanted):
                 continue
             try:
                 event = decode_event(record.value)
@@ -147,7 +181,7 @@ class BatchApplier:
                 reason = "unknown_event_type" if _is_unknown_type(error) else "invalid_event"
                 dead.append(DeadLetter(record, reason, _summarise(error)))
                 continue
-            if event.event_type in self._wanted_types:
+            if event.event_type in wanted:
                 events.append((record, event))
         return events, dead
 
@@ -265,6 +299,22 @@ class BatchApplier:
 def record_digest(record: ConsumerRecord[bytes, bytes]) -> bytes:
     """Identifies a record's content, to tell whether an offset still holds the record once applied there."""
     return hashlib.sha256((record.key or b"") + b"\0" + (record.value or b"")).digest()
+
+
+def _unwanted(record: ConsumerRecord[bytes, bytes], wanted: frozenset[str]) -> bool:
+    """Whether the record is, without validating it, an event of a known type this consumer does not apply:
+    its `event_type` header (set by the outbox relays) names such a type and its value agrees. Records without
+    the header, of an unknown type, or whose value says otherwise are validated in full (and dead-lettered if
+    invalid)."""
+    for key, value in record.headers or ():
+        if key == "event_type":
+            event_type = bytes(value).decode(errors="replace")
+            return (
+                event_type not in wanted
+                and event_type in EVENT_TYPES
+                and b'"event_type":"' + bytes(value) + b'"' in (record.value or b"")
+            )
+    return False
 
 
 def _is_unknown_type(error: ValidationError) -> bool:

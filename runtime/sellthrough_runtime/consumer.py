@@ -11,18 +11,25 @@ it applied on each partition and compares its digest: a mismatch (or a partition
 offset) sends it back to the beginning, and processed_events makes the replay harmless.
 
 Database outages are retried with backoff, never dead-lettered.
+
+The next batch is fetched and decoded while the current one's transaction runs. A rebalance in between makes
+that batch stale: it may hold records of partitions now consumed elsewhere, or read before a seek. Each
+fetch carries the rebalance generation it started in, and a batch is applied only if no rebalance
+callback ran since (the callbacks hold the batch lock, so they can only run between two batches); a stale
+batch is dropped and its partitions that are still ours go back to their stored offsets.
 """
 
 import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, Handler, record_digest
+from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, DecodedBatch, Handler, record_digest
 from sellthrough_runtime.kafka import make_consumer
 from sellthrough_runtime.metrics import CONSUMER_LAG
 from sellthrough_runtime.settings import ServiceSettings
@@ -37,11 +44,25 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Let the batch in flight commit first, so whoever gets these partitions starts after it.
         async with self._owner.batch_lock:
+            self._owner.generation += 1  # a batch fetched before now is never applied
             self._owner.forget_lag(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self._owner.batch_lock:
+            self._owner.generation += 1
             await self._owner.seek_to_stored_offsets(assigned)
+
+
+Batches = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    generation: int
+    """The rebalance generation when the fetch began: the batch may be applied only in the same one."""
+    batches: Batches
+    decoded: DecodedBatch
+    end_offsets: dict[tuple[str, int], int]
 
 
 class ExactlyOnceConsumer:
@@ -64,6 +85,8 @@ class ExactlyOnceConsumer:
         self._applier = BatchApplier(pool=pool, group_id=group_id, handler=handler, wanted_types=wanted_types)
         self.batch_lock = asyncio.Lock()
         """Held while a batch is applied; rebalance callbacks wait on it so they never seek mid-batch."""
+        self.generation = 0
+        """Rebalance callbacks run so far (changed only under batch_lock)."""
         self._to_verify: dict[TopicPartition, tuple[int, bytes]] = {}
         """Partitions just assigned: the offset and digest of the last record applied there."""
 
@@ -71,19 +94,51 @@ class ExactlyOnceConsumer:
         """Consume until cancelled. The Kafka consumer must not be started yet; this starts and stops it."""
         await self._consumer.start()
         self._consumer.subscribe(self._topics, listener=_SeekToStoredOffsets(self))
+        fetching: asyncio.Task[_Fetched] | None = None
         try:
+            fetching = asyncio.create_task(self._fetch(self.generation))
             while True:
-                batches = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_max)
-                if self._to_verify:
-                    batches = await self._verified(batches)
-                records = [record for partition_records in batches.values() for record in partition_records]
-                if records:
-                    ends = self._end_offsets(batches)
-                    async with self.batch_lock:
-                        await self._apply_until_done(records, ends)
-                    self._report_lag(batches, ends)
+                fetched = await fetching
+                fetching = None
+                async with self.batch_lock:
+                    if fetched.generation != self.generation:
+                        await self._drop_stale(fetched)
+                        fetching = asyncio.create_task(self._fetch(self.generation))
+                        continue
+                    batches, batch = await self._verified(fetched)
+                    # Fetched and decoded while this batch is applied; created under the lock, so in this
+                    # generation: a rebalance callback can only run once this batch is committed.
+                    fetching = asyncio.create_task(self._fetch(self.generation))
+                    if batch.records:
+                        await self._apply_until_done(batch, fetched.end_offsets)
+                if batch.records:
+                    self._report_lag(batches, fetched.end_offsets)
         finally:
+            if fetching is not None:
+                fetching.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await fetching
             await self._consumer.stop()
+
+    async def _fetch(self, generation: int) -> _Fetched:
+        batches = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_max)
+        records = [record for partition_records in batches.values() for record in partition_records]
+        return _Fetched(generation, batches, self._applier.decode(records), self._end_offsets(batches))
+
+    async def _drop_stale(self, fetched: _Fetched) -> None:
+        """A rebalance ran while this batch was fetched: its partitions that are still ours are read again from
+        their stored offsets (nothing is in flight, so those are exact); the others are someone else's now."""
+        assigned = self._consumer.assignment()
+        mine = [tp for tp, records in fetched.batches.items() if records and tp in assigned]
+        log.info(
+            "batch fetched across a rebalance dropped",
+            extra={
+                "group": self._group_id,
+                "records": len(fetched.decoded.records),
+                "partitions": [str(tp) for tp in mine],
+            },
+        )
+        await self.seek_to_stored_offsets(mine)
 
     async def seek_to_stored_offsets(self, assigned: Sequence[TopicPartition]) -> None:
         if not assigned:
@@ -116,13 +171,14 @@ class ExactlyOnceConsumer:
                 self._consumer.seek(tp, next_offset)
         log.info("partitions assigned", extra={"group": self._group_id, "partitions": [str(tp) for tp in assigned]})
 
-    async def _verified(
-        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
-        """Drop the re-read last record of each newly assigned partition if it is the one applied; if it is
-        not, the log was rebuilt: drop the batch's records for that partition and read it from the start."""
+    async def _verified(self, fetched: _Fetched) -> tuple[Batches, DecodedBatch]:
+        """The batch without the re-read last record of each newly assigned partition, if it is the one applied
+        there; if it is not, the log was rebuilt: the batch's records of that partition are dropped and the
+        partition is read from the start."""
+        if not self._to_verify:
+            return fetched.batches, fetched.decoded
         kept = {}
-        for tp, records in batches.items():
+        for tp, records in fetched.batches.items():
             expected = self._to_verify.pop(tp, None)
             if expected is None or not records:
                 kept[tp] = records
@@ -140,7 +196,16 @@ class ExactlyOnceConsumer:
                 kept[tp] = records  # already at the beginning: these are the records to apply
             else:
                 await self._consumer.seek_to_beginning(tp)
-        return kept
+        records = [record for partition_records in kept.values() for record in partition_records]
+        decoded = fetched.decoded
+        if len(records) != len(decoded.records):
+            ids = {id(record) for record in records}
+            decoded = DecodedBatch(
+                records,
+                [(record, event) for record, event in decoded.events if id(record) in ids],
+                [letter for letter in decoded.dead if id(letter.record) in ids],
+            )
+        return kept, decoded
 
     async def _stored_offsets(self) -> dict[tuple[str, int], tuple[int, bytes | None]]:
         rows = await self._pool.fetch(
@@ -149,9 +214,7 @@ class ExactlyOnceConsumer:
         )
         return {(r["topic"], r["partition"]): (r["next_offset"], r["last_record_digest"]) for r in rows}
 
-    def _end_offsets(
-        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> dict[tuple[str, int], int]:
+    def _end_offsets(self, batches: Batches) -> dict[tuple[str, int], int]:
         ends = {}
         for tp in batches:
             highwater = self._consumer.highwater(tp)
@@ -159,9 +222,7 @@ class ExactlyOnceConsumer:
                 ends[(tp.topic, tp.partition)] = highwater
         return ends
 
-    async def _apply_until_done(
-        self, records: list[ConsumerRecord[bytes, bytes]], end_offsets: dict[tuple[str, int], int]
-    ) -> None:
+    async def _apply_until_done(self, batch: DecodedBatch, end_offsets: dict[tuple[str, int], int]) -> None:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(TRANSIENT_ERRORS),
             wait=wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1),
@@ -171,7 +232,7 @@ class ExactlyOnceConsumer:
             ),
         ):
             with attempt:
-                await self._applier.apply_batch(records, end_offsets)
+                await self._applier.apply_decoded(batch, end_offsets)
 
     def forget_lag(self, revoked: Sequence[TopicPartition]) -> None:
         """Partitions now consumed elsewhere: their lag is another member's to report, not a stale value here."""
@@ -179,11 +240,7 @@ class ExactlyOnceConsumer:
             with contextlib.suppress(KeyError):
                 CONSUMER_LAG.remove(self._group_id, tp.topic, str(tp.partition))
 
-    def _report_lag(
-        self,
-        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-        end_offsets: dict[tuple[str, int], int],
-    ) -> None:
+    def _report_lag(self, batches: Batches, end_offsets: dict[tuple[str, int], int]) -> None:
         for tp, records in batches.items():
             end = end_offsets.get((tp.topic, tp.partition))
             if end is not None and records:

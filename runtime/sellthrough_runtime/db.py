@@ -6,7 +6,8 @@ table makes two instances starting at once safe.
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -28,6 +29,22 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 RUNTIME_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _exact(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)  # the exact decimal, cast to numeric by the statement
+    raise TypeError(f"{type(value).__name__} is not a JSON row value")
+
+
+def json_rows(rows: Iterable[Sequence[object]]) -> str:
+    """Many rows as one statement parameter: a JSON array of arrays, for a statement that reads them with
+    `jsonb_array_elements($1::text::jsonb) AS r` and casts each field, e.g. `(r->>0)::date, (r->>3)::numeric`.
+
+    asyncpg encodes an array parameter element by element in Python (0.4-2 us each, Decimals the dearest);
+    this is one orjson call (~0.3 us per row), and Postgres parses it in ~1-2 us per row more than it takes to
+    read the arrays. Dates are ISO 8601 and Decimals their exact strings, so the casts are exact."""
+    return orjson.dumps(rows if isinstance(rows, list) else list(rows), default=_exact).decode()
 
 
 class FailFastPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type hints

@@ -52,8 +52,33 @@ def carrier_for(causation_id: UUID | None) -> dict[str, str]:
     return carrier
 
 
+def tracing_enabled() -> bool:
+    """Whether a real tracer provider is installed (configure_tracing, or a test's in-memory exporter). Without
+    one every span is a no-op, and creating them per consumed event is pure overhead."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
 def context_from_kafka(headers: Sequence[tuple[str, bytes]] | None) -> Context:
     return propagate.extract({key: bytes(value).decode(errors="replace") for key, value in headers or ()})
+
+
+class ProducerContexts(Mapping[UUID, Context]):
+    """Event id -> the context of the span that produced the event (from its Kafka headers), extracted only when
+    asked for: what `applying` needs when tracing is off. A derived event still continues its cause's trace, as
+    under the no-op tracer (whose span for an event is the producer's span, not recording), without extracting
+    headers for every event consumed."""
+
+    def __init__(self, headers: Mapping[UUID, Sequence[tuple[str, bytes]] | None]) -> None:
+        self._headers = headers
+
+    def __getitem__(self, event_id: UUID) -> Context:
+        return trace.set_span_in_context(trace.get_current_span(context_from_kafka(self._headers[event_id])))
+
+    def __iter__(self) -> Iterator[UUID]:
+        return iter(self._headers)
+
+    def __len__(self) -> int:
+        return len(self._headers)
 
 
 @contextlib.contextmanager

@@ -17,43 +17,45 @@ import asyncpg
 from query_api.freshness import RECORD_FRESHNESS
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured, OrderDelivered, VisitRecorded
+from sellthrough_runtime.db import json_rows
 
 KPI_TYPES = frozenset({"OrderCaptured", "VisitRecorded", "OrderDelivered"})
 
 _UPSERT_SALES = """
 INSERT INTO kpi_sales_daily (day, rep_id, outlet_id, sku_id, value, units, lines)
-SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[], $7::int[])
+SELECT (r->>0)::date, r->>1, r->>2, r->>3, (r->>4)::numeric, (r->>5)::bigint, (r->>6)::int
+FROM jsonb_array_elements($1::text::jsonb) AS r
 ON CONFLICT (day, rep_id, outlet_id, sku_id) DO UPDATE
 SET value = kpi_sales_daily.value + excluded.value, units = kpi_sales_daily.units + excluded.units,
     lines = kpi_sales_daily.lines + excluded.lines
 """
 _UPSERT_ORDERS = """
 INSERT INTO kpi_orders_daily (day, rep_id, outlet_id, orders, lines)
-SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::int[], $5::int[])
+SELECT (r->>0)::date, r->>1, r->>2, (r->>3)::int, (r->>4)::int FROM jsonb_array_elements($1::text::jsonb) AS r
 ON CONFLICT (day, rep_id, outlet_id) DO UPDATE
 SET orders = kpi_orders_daily.orders + excluded.orders, lines = kpi_orders_daily.lines + excluded.lines
 """
 _UPSERT_VISITS = """
 INSERT INTO kpi_visits_daily (day, rep_id, outlet_id, visits, productive)
-SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::int[], $5::int[])
+SELECT (r->>0)::date, r->>1, r->>2, (r->>3)::int, (r->>4)::int FROM jsonb_array_elements($1::text::jsonb) AS r
 ON CONFLICT (day, rep_id, outlet_id) DO UPDATE
 SET visits = kpi_visits_daily.visits + excluded.visits, productive = kpi_visits_daily.productive + excluded.productive
 """
 _UPSERT_ORDER_UNITS = """
 INSERT INTO kpi_order_units (distributor_id, order_id, sku_id, day, rep_id, outlet_id, units)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::text[], $6::text[], $7::bigint[])
+SELECT r->>0, r->>1, r->>2, (r->>3)::date, r->>4, r->>5, (r->>6)::bigint FROM jsonb_array_elements($1::text::jsonb) AS r
 ON CONFLICT (distributor_id, order_id, sku_id) DO UPDATE SET units = kpi_order_units.units + excluded.units
 """
 _UPSERT_DELIVERIES = """
 INSERT INTO kpi_deliveries (distributor_id, delivery_id, sku_id, order_id, day, outlet_id, units)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::bigint[])
+SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::date, r->>5, (r->>6)::bigint FROM jsonb_array_elements($1::text::jsonb) AS r
 ON CONFLICT (distributor_id, delivery_id, sku_id) DO UPDATE SET units = kpi_deliveries.units + excluded.units
 """
 
 
 @dataclass
 class KpiRows:
-    """One batch aggregated per table key, ready for unnest() upserts."""
+    """One batch aggregated per table key, ready for the upserts (rows passed as JSON, see json_rows)."""
 
     sales: dict[tuple[date, str, str, str], list[Decimal | int]] = field(
         default_factory=lambda: defaultdict(lambda: [Decimal(0), 0, 0])
@@ -94,18 +96,12 @@ def aggregate_kpi_events(events: Sequence[Envelope], zone: ZoneInfo) -> KpiRows:
     return rows
 
 
-def _columns(keys: Sequence[tuple[Any, ...]], values: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    """Row-wise keys and values to the column arrays unnest() takes."""
-    width = len(keys[0]) + len(values[0])
-    return [[(*k, *v)[i] for k, v in zip(keys, values, strict=True)] for i in range(width)]
-
-
-async def _upsert(conn: asyncpg.Connection, statement: str, table: Mapping[Any, Any]) -> None:
+async def _upsert(conn: asyncpg.Connection, statement: str, table: Mapping[tuple[Any, ...], Any]) -> None:
+    """Upsert a table's rows: its key fields followed by its value (an int) or values (a list)."""
     if not table:
         return
-    keys = list(table)
-    values = [v if isinstance(v, list) else [v] for v in (table[k] for k in keys)]
-    await conn.execute(statement, *_columns(keys, values))
+    rows = [(*key, *value) if isinstance(value, list) else (*key, value) for key, value in table.items()]
+    await conn.execute(statement, json_rows(rows))
 
 
 async def _freshness(conn: asyncpg.Connection, projection: str, events: Sequence[Envelope]) -> None:

@@ -12,11 +12,13 @@ import asyncpg
 from query_api.freshness import RECORD_FRESHNESS
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured
+from sellthrough_runtime.db import json_rows
 
 # One statement keeps sales_daily and its rollups (migration 0006) in step: each data-modifying CTE runs once.
 _UPSERT_SALES = """
 WITH batch (day, outlet_id, sku_id, value, units, lines) AS (
-    SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::int[])
+    SELECT (r->>0)::date, r->>1, r->>2, (r->>3)::numeric, (r->>4)::bigint, (r->>5)::int
+    FROM jsonb_array_elements($1::text::jsonb) AS r
 ), by_sku AS (
     INSERT INTO sales_daily (day, outlet_id, sku_id, value, units, lines)
     SELECT * FROM batch
@@ -75,16 +77,7 @@ async def apply_orders(conn: asyncpg.Connection, events: Sequence[Envelope], zon
     if not orders:
         return
     totals = aggregate_orders(orders, zone)
-    keys = list(totals)
-    await conn.execute(
-        _UPSERT_SALES,
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [totals[k][0] for k in keys],
-        [totals[k][1] for k in keys],
-        [totals[k][2] for k in keys],
-    )
+    await conn.execute(_UPSERT_SALES, json_rows([key + cell for key, cell in totals.items()]))
     await conn.execute(
         RECORD_FRESHNESS,
         "sales_daily",
