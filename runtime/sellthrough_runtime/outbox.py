@@ -18,6 +18,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -48,19 +50,54 @@ FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOC
 """
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One event ready to be queued: its wire form (what `encode_event` returns for it) and its Kafka key, for a
+    caller that has encoded the event already and should not pay for a second encoding."""
+
+    event_id: UUID
+    event_type: str
+    schema_version: int
+    partition_key: str
+    value: bytes
+    causation_id: UUID | None = None
+
+    @classmethod
+    def of(cls, event: Envelope) -> "OutboxRecord":
+        return cls(
+            event.event_id,
+            event.event_type,
+            event.schema_version,
+            event.key or event.partition_key(),
+            encode_event(event),
+            event.causation_id,
+        )
+
+
 async def append_to_outbox(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
     """Queue events for publishing; call inside the transaction that produced them."""
-    if not events:
+    await append_records_to_outbox(conn, [OutboxRecord.of(e) for e in events])
+
+
+async def append_records_to_outbox(conn: asyncpg.Connection, records: Sequence[OutboxRecord]) -> None:
+    """Queue already encoded events for publishing, in this order; call inside the transaction that produced
+    them."""
+    if not records:
         return
+    # The trace context depends only on the cause (and the current span, the same for the whole call).
+    carriers: dict[UUID | None, dict[str, str]] = {}
+    for r in records:
+        if r.causation_id not in carriers:
+            carriers[r.causation_id] = carrier_for(r.causation_id)
     await conn.execute(
         _INSERT,
-        [e.event_id for e in events],
-        [e.event_type for e in events],
-        [e.schema_version for e in events],
-        [topic_for(e.event_type).name for e in events],
-        [e.key or e.partition_key() for e in events],
-        [encode_event(e) for e in events],
-        [carrier_for(e.causation_id) for e in events],
+        [r.event_id for r in records],
+        [r.event_type for r in records],
+        [r.schema_version for r in records],
+        [topic_for(r.event_type).name for r in records],
+        [r.partition_key for r in records],
+        [r.value for r in records],
+        [carriers[r.causation_id] for r in records],
     )
 
 
