@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 import asyncpg
@@ -44,6 +45,23 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Sequence[Envelope]], Awaitable[None]]
 """Applies new (never seen before) events to the service's state, inside the caller's transaction."""
+
+
+@runtime_checkable
+class PreparingHandler(Protocol):
+    """A Handler in two parts, so that its pure part runs before the transaction, while the previous batch's
+    commits: `prepare(events)` turns events into what to write without touching the database (or any state that
+    a write changes), and `write(conn, prepare(events))` does exactly what `handler(conn, events)` does.
+
+    A batch is prepared when it is decoded, assuming all its events are new; if some turn out to be
+    redeliveries, or preparing fails, the handler is called with the new events instead."""
+
+    async def __call__(self, conn: asyncpg.Connection, events: Sequence[Envelope], /) -> None: ...
+
+    def prepare(self, events: Sequence[Envelope]) -> object: ...
+
+    async def write(self, conn: asyncpg.Connection, prepared: Any) -> None: ...
+
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -73,6 +91,8 @@ class DecodedBatch:
     records: Sequence[ConsumerRecord[bytes, bytes]]
     events: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]
     dead: list[DeadLetter]
+    prepared: object | None = None
+    """The handler's prepared writes for all `events`, if it is a PreparingHandler and preparing succeeded."""
 
 
 class Freshness:
@@ -111,8 +131,17 @@ class BatchApplier:
         await self.apply_decoded(self.decode(records), end_offsets)
 
     def decode(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> DecodedBatch:
+        """Decode (and, for a PreparingHandler, prepare) a batch: pure, so it may run before the batch's turn."""
         events, dead = self._decode(records)
-        return DecodedBatch(records, events, dead)
+        prepared = None
+        if events and isinstance(self._handler, PreparingHandler):
+            try:
+                prepared = self._handler.prepare([event for _, event in events])
+            except Exception:
+                # Not fatal here: the handler is called with the events in the transaction, fails there, and
+                # its events are isolated and dead-lettered as for any handler failure.
+                log.warning("preparing a batch failed", extra={"group": self._group_id}, exc_info=True)
+        return DecodedBatch(records, events, dead, prepared)
 
     async def apply_decoded(
         self, batch: DecodedBatch, end_offsets: Mapping[tuple[str, int], int] | None = None
@@ -129,8 +158,10 @@ class BatchApplier:
                 else:
                     # No spans to record: derived events still carry their cause's trace context onward.
                     contexts = ProducerContexts({event.event_id: record.headers for record, event in fresh})
+                # Prepared for all the batch's events: usable if none was a redelivery.
+                prepared = batch.prepared if len(fresh) == len(events) else None
                 with applying(contexts):
-                    dead.extend(await self._apply(conn, fresh))
+                    dead.extend(await self._apply(conn, fresh, prepared))
                 await self._store_dead_letters(conn, dead)
                 await self._store_offsets(conn, records, end_offsets or {})
         self._freshness.saw([event for _, event in fresh])
@@ -205,13 +236,19 @@ class BatchApplier:
         return fresh
 
     async def _apply(
-        self, conn: asyncpg.Connection, fresh: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]
+        self,
+        conn: asyncpg.Connection,
+        fresh: list[tuple[ConsumerRecord[bytes, bytes], Envelope]],
+        prepared: object | None = None,
     ) -> list[DeadLetter]:
         if not fresh:
             return []
         try:
             async with conn.transaction():
-                await self._handler(conn, [event for _, event in fresh])
+                if prepared is not None and isinstance(self._handler, PreparingHandler):
+                    await self._handler.write(conn, prepared)
+                else:
+                    await self._handler(conn, [event for _, event in fresh])
             return []
         except TRANSIENT_ERRORS:
             raise

@@ -7,16 +7,18 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from sellthrough_contracts import Envelope, encode_event, parse_event
 from sellthrough_contracts.topics import Topic
 from sellthrough_devstack.broker import EmbeddedBroker
 from sellthrough_devstack.processes import free_port
+from sellthrough_runtime.applier import BatchApplier
 from sellthrough_runtime.consumer import ExactlyOnceConsumer
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.kafka import ensure_topics, make_consumer, make_producer
@@ -236,3 +238,224 @@ async def publish_once(infra: Infra, topic: str, events: Sequence[Envelope]) -> 
         await publish(producer, topic, events)
     finally:
         await producer.stop()
+
+
+class ScriptedKafka:
+    """An AIOKafkaConsumer stand-in whose partitions, positions and rebalances the test drives, to place a
+    rebalance exactly between a prefetched batch and its turn. getmany returns what the assigned partitions
+    hold from their current positions (as aiokafka does after a seek); call number `hold_call` waits for
+    `release`."""
+
+    def __init__(self, topic: str, partitions: int) -> None:
+        self.logs: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {
+            TopicPartition(topic, p): [] for p in range(partitions)
+        }
+        self.positions: dict[TopicPartition, int] = {}
+        self.assigned: set[TopicPartition] = set()
+        self.listener: Any = None
+        self.calls = 0
+        self.hold_call: int | None = None
+        self.release = asyncio.Event()
+        self.subscribed = asyncio.Event()
+
+    def append(self, tp: TopicPartition, events: Sequence[Envelope]) -> None:
+        log = self.logs[tp]
+        for event in events:
+            value, key = encode_event(event), event.partition_key().encode()
+            log.append(
+                ConsumerRecord(tp.topic, tp.partition, len(log), 0, 0, key, value, None, len(key), len(value), [])
+            )
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def subscribe(self, topics: Sequence[str], listener: Any) -> None:
+        self.listener = listener
+        self.subscribed.set()
+
+    async def rebalance(self, revoked: set[TopicPartition], assigned: set[TopicPartition]) -> None:
+        """What the group coordinator does: revoke callback, new assignment, assign callback."""
+        await self.listener.on_partitions_revoked(sorted(revoked))
+        self.assigned = set(assigned)
+        await self.listener.on_partitions_assigned(sorted(assigned))
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return len(self.logs[tp])
+
+    async def end_offsets(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: len(self.logs[tp]) for tp in tps}
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        for tp in tps:
+            self.positions[tp] = 0
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.positions[tp] = offset
+
+    async def getmany(
+        self, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        self.calls += 1
+        if self.calls == self.hold_call:
+            await self.release.wait()
+        for _ in range(max(timeout_ms // 10, 1)):
+            batch = {}
+            for tp in sorted(self.assigned):
+                position = self.positions.get(tp, 0)
+                records = self.logs[tp][position:]
+                if records:
+                    self.positions[tp] = position + len(records)
+                    batch[tp] = records
+            if batch:
+                return batch
+            await asyncio.sleep(0.01)
+        return {}
+
+
+@contextlib.asynccontextmanager
+async def scripted_consumer(
+    pool: asyncpg.Pool, group_id: str, kafka: ScriptedKafka, handler_gate: asyncio.Event
+) -> AsyncIterator[None]:
+    """A consumer on `kafka` whose first handler call waits for `handler_gate`."""
+    calls = 0
+
+    async def handler(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await handler_gate.wait()
+        await counting_handler(conn, events)
+
+    consumer = ExactlyOnceConsumer(
+        pool=pool,
+        consumer=kafka,  # type: ignore[arg-type]
+        group_id=group_id,
+        topics=["scripted"],
+        handler=handler,
+        wanted_types=frozenset({"OrderCaptured"}),
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await kafka.subscribed.wait()  # run() has started the consumer
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_batch_prefetched_from_a_partition_revoked_meanwhile_is_never_applied(pool: asyncpg.Pool) -> None:
+    kafka = ScriptedKafka("scripted", 2)
+    p0, p1 = sorted(kafka.logs)
+    first = [stamped(order("O1", [("S1", 1)])) for _ in range(5)]
+    second = [stamped(order("O4", [("S2", 1)])) for _ in range(5)]
+    kafka.append(p0, first)
+    gate = asyncio.Event()
+    async with scripted_consumer(pool, "prefetch-revoked", kafka, gate):
+        await kafka.rebalance(set(), {p0, p1})
+        await eventually(lambda: _async(kafka.calls), lambda calls: calls >= 2, what="the first batch applying")
+        kafka.append(p1, second)  # fetched and decoded while the first batch waits in its transaction
+        await eventually(lambda: _async(kafka.positions.get(p1)), lambda position: position == 5, what="prefetch")
+        revoking = asyncio.create_task(kafka.rebalance({p0, p1}, {p0}))  # p1 goes to another member
+        gate.set()
+        await revoking
+        await asyncio.sleep(0.5)  # time enough to (wrongly) apply the prefetched batch
+        assert sorted(await applications(pool)) == sorted(e.event_id for e in first)
+        stored = await pool.fetch("SELECT partition FROM consumer_offsets WHERE group_id = 'prefetch-revoked'")
+        assert {r["partition"] for r in stored} == {p0.partition}
+
+        await kafka.rebalance({p0}, {p0, p1})  # p1 back: read from its stored offset (none: the start)
+        applied = await eventually(lambda: applications(pool), lambda a: len(a) >= 10, what="p1 applied")
+        await asyncio.sleep(0.3)
+        applied = await applications(pool)
+    assert sorted(applied) == sorted(e.event_id for e in first + second)
+
+
+async def test_records_read_after_a_rebalance_seek_but_fetched_across_it_are_read_again(pool: asyncpg.Pool) -> None:
+    """The prefetch began before a rebalance and returned after its seek: its records are new, but it was
+    dropped as stale, so they must be fetched again, not skipped."""
+    kafka = ScriptedKafka("scripted", 2)
+    p0, p1 = sorted(kafka.logs)
+    first = [stamped(order("O1", [("S1", 1)])) for _ in range(5)]
+    second = [stamped(order("O4", [("S2", 1)])) for _ in range(5)]
+    kafka.append(p0, first)
+    kafka.hold_call = 2  # the prefetch during the first batch waits until after the rebalance
+    gate = asyncio.Event()
+    async with scripted_consumer(pool, "prefetch-across", kafka, gate):
+        await kafka.rebalance(set(), {p0, p1})
+        await eventually(lambda: _async(kafka.calls), lambda calls: calls >= 2, what="the first batch applying")
+        kafka.append(p1, second)
+        rebalancing = asyncio.create_task(kafka.rebalance({p0, p1}, {p0, p1}))
+        gate.set()
+        await rebalancing  # p0 sought back to its last applied record (to verify it), p1 to its start
+        kafka.release.set()  # the prefetch now returns p0's last record and all of p1: fetched after the seek
+        applied = await eventually(lambda: applications(pool), lambda a: len(a) >= 10, what="p1 applied")
+        await asyncio.sleep(0.3)
+        applied = await applications(pool)
+    assert sorted(applied) == sorted(e.event_id for e in first + second)
+
+
+class PreparedCounting:
+    """counting_handler as a PreparingHandler, recording which way each batch was applied."""
+
+    def __init__(self, fail_to_prepare: bool = False) -> None:
+        self.fail_to_prepare = fail_to_prepare
+        self.written: list[int] = []
+        self.called: list[int] = []
+
+    def prepare(self, events: Sequence[Envelope]) -> list[Envelope]:
+        if self.fail_to_prepare:
+            raise ValueError("cannot prepare")
+        return list(events)
+
+    async def write(self, conn: asyncpg.Connection, prepared: list[Envelope]) -> None:
+        self.written.append(len(prepared))
+        await counting_handler(conn, prepared)
+
+    async def __call__(self, conn: asyncpg.Connection, events: Sequence[Envelope], /) -> None:
+        self.called.append(len(events))
+        await self.write(conn, self.prepare(events))
+
+
+def as_records(
+    tp: TopicPartition, events: Sequence[Envelope], first_offset: int = 0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    records = []
+    for offset, event in enumerate(events, first_offset):
+        value, key = encode_event(event), event.partition_key().encode()
+        records.append(ConsumerRecord(tp.topic, tp.partition, offset, 0, 0, key, value, None, len(key), len(value), []))
+    return records
+
+
+async def test_a_prepared_batch_is_written_as_prepared_unless_some_events_were_already_applied(
+    pool: asyncpg.Pool,
+) -> None:
+    handler = PreparedCounting()
+    applier = BatchApplier(pool=pool, group_id="prepared", handler=handler, wanted_types=frozenset({"OrderCaptured"}))
+    events = [stamped(order("O1", [("S1", 1)])) for _ in range(4)]
+    await applier.apply_batch(as_records(TopicPartition("prepared", 0), events[:2]))
+    assert (handler.written, handler.called) == ([2], [])  # prepared while decoding, written in the transaction
+
+    await applier.apply_batch(as_records(TopicPartition("prepared", 0), events, 2))  # two redelivered, two new
+    assert (handler.written, handler.called) == ([2, 2], [2])  # prepared again for the two new ones only
+    assert sorted(await applications(pool)) == sorted(e.event_id for e in events)
+
+
+async def test_a_batch_that_fails_to_prepare_is_dead_lettered_not_fatal(pool: asyncpg.Pool) -> None:
+    handler = PreparedCounting(fail_to_prepare=True)
+    applier = BatchApplier(pool=pool, group_id="unprepared", handler=handler, wanted_types=frozenset({"OrderCaptured"}))
+    events = [stamped(order("O1", [("S1", 1)])) for _ in range(2)]
+    await applier.apply_batch(as_records(TopicPartition("unprepared", 0), events))
+    reasons = await pool.fetch("SELECT reason, event_id FROM dead_letters WHERE group_id = 'unprepared'")
+    assert sorted((r["reason"], r["event_id"]) for r in reasons) == sorted(
+        ("handler_failed", e.event_id) for e in events
+    )
+    assert await applications(pool) == []
+
+
+async def _async(value: Any) -> Any:
+    return value

@@ -7,7 +7,7 @@ Business days are in the brand's time zone, as in sales_daily.
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -68,27 +68,31 @@ class KpiRows:
 
 def aggregate_kpi_events(events: Sequence[Envelope], zone: ZoneInfo) -> KpiRows:
     rows = KpiRows()
+    sales, orders, order_units = rows.sales, rows.orders, rows.order_units
     for event in events:
-        day = event.occurred_at.astimezone(zone).date()
         if isinstance(event, OrderCaptured):
+            day = event.occurred_at.astimezone(zone).date()
             p = event.payload
-            order = rows.orders[(day, p.rep_id, p.outlet_id)]
+            rep_id, outlet_id = p.rep_id, p.outlet_id
+            order = orders[(day, rep_id, outlet_id)]
             order[0] += 1
             order[1] += len(p.lines)
+            units_key = (p.distributor_id, p.order_id)
             for line in p.lines:
-                cell = rows.sales[(day, p.rep_id, p.outlet_id, line.sku_id)]
-                cell[0] += line.unit_price * line.quantity
-                cell[1] += line.quantity
+                sku_id, quantity = line.sku_id, line.quantity
+                cell = sales[(day, rep_id, outlet_id, sku_id)]
+                cell[0] += line.unit_price * quantity
+                cell[1] += quantity
                 cell[2] += 1
-                rows.order_units[(p.distributor_id, p.order_id, line.sku_id, day, p.rep_id, p.outlet_id)] += (
-                    line.quantity
-                )
+                order_units[(*units_key, sku_id, day, rep_id, outlet_id)] += quantity
         elif isinstance(event, VisitRecorded):
+            day = event.occurred_at.astimezone(zone).date()
             v = event.payload
             visit = rows.visits[(day, v.rep_id, v.outlet_id)]
             visit[0] += 1
             visit[1] += int(v.productive)
         elif isinstance(event, OrderDelivered):
+            day = event.occurred_at.astimezone(zone).date()
             d = event.payload
             for delivered in d.lines:
                 key = (d.distributor_id, d.delivery_id, delivered.sku_id, d.order_id, day, d.outlet_id)
@@ -96,32 +100,58 @@ def aggregate_kpi_events(events: Sequence[Envelope], zone: ZoneInfo) -> KpiRows:
     return rows
 
 
-async def _upsert(conn: asyncpg.Connection, statement: str, table: Mapping[tuple[Any, ...], Any]) -> None:
-    """Upsert a table's rows: its key fields followed by its value (an int) or values (a list)."""
-    if not table:
-        return
-    rows = [(*key, *value) if isinstance(value, list) else (*key, value) for key, value in table.items()]
-    await conn.execute(statement, json_rows(rows))
+def _json_rows(table: Mapping[tuple[Any, ...], Any]) -> str:
+    """A table's rows as one upsert parameter: its key fields followed by its value (an int) or values (a list)."""
+    return json_rows([(*key, *value) if isinstance(value, list) else (*key, value) for key, value in table.items()])
 
 
-async def _freshness(conn: asyncpg.Connection, projection: str, events: Sequence[Envelope]) -> None:
-    if events:
-        await conn.execute(
-            RECORD_FRESHNESS,
-            projection,
-            max(e.occurred_at for e in events),
-            max((e.recorded_at for e in events if e.recorded_at), default=None),
-        )
+def _newest(projection: str, events: Sequence[Envelope]) -> tuple[str, datetime, datetime | None] | None:
+    if not events:
+        return None
+    return (
+        projection,
+        max(e.occurred_at for e in events),
+        max((e.recorded_at for e in events if e.recorded_at), default=None),
+    )
+
+
+@dataclass(frozen=True)
+class KpiWrites:
+    """A batch's KPI statements, ready to run: (upsert, its JSON rows), and each fed projection's newest event
+    times (projection, occurred_at, recorded_at) for projection_freshness."""
+
+    upserts: list[tuple[str, str]]
+    freshness: list[tuple[str, datetime, datetime | None]]
+
+
+def prepare_kpi_writes(events: Sequence[Envelope], zone: ZoneInfo) -> KpiWrites:
+    """Everything apply_kpi_events writes for these events, computed without the database."""
+    rows = aggregate_kpi_events(events, zone)
+    tables = (
+        (_UPSERT_SALES, rows.sales),
+        (_UPSERT_ORDERS, rows.orders),
+        (_UPSERT_VISITS, rows.visits),
+        (_UPSERT_ORDER_UNITS, rows.order_units),
+        (_UPSERT_DELIVERIES, rows.deliveries),
+    )
+    # One freshness row per projection: the API reports how current each figure is.
+    newest = (
+        _newest("kpi_sales", [e for e in events if isinstance(e, OrderCaptured)]),
+        _newest("kpi_visits", [e for e in events if isinstance(e, VisitRecorded)]),
+        _newest("kpi_deliveries", [e for e in events if isinstance(e, OrderDelivered)]),
+    )
+    return KpiWrites(
+        [(statement, _json_rows(table)) for statement, table in tables if table],
+        [times for times in newest if times is not None],
+    )
+
+
+async def write_kpis(conn: asyncpg.Connection, writes: KpiWrites) -> None:
+    for statement, rows in writes.upserts:
+        await conn.execute(statement, rows)
+    for projection, occurred_at, recorded_at in writes.freshness:
+        await conn.execute(RECORD_FRESHNESS, projection, occurred_at, recorded_at)
 
 
 async def apply_kpi_events(conn: asyncpg.Connection, events: Sequence[Envelope], zone: ZoneInfo) -> None:
-    rows = aggregate_kpi_events(events, zone)
-    await _upsert(conn, _UPSERT_SALES, rows.sales)
-    await _upsert(conn, _UPSERT_ORDERS, rows.orders)
-    await _upsert(conn, _UPSERT_VISITS, rows.visits)
-    await _upsert(conn, _UPSERT_ORDER_UNITS, rows.order_units)
-    await _upsert(conn, _UPSERT_DELIVERIES, rows.deliveries)
-    # One freshness row per projection: the API reports how current each figure is.
-    await _freshness(conn, "kpi_sales", [e for e in events if isinstance(e, OrderCaptured)])
-    await _freshness(conn, "kpi_visits", [e for e in events if isinstance(e, VisitRecorded)])
-    await _freshness(conn, "kpi_deliveries", [e for e in events if isinstance(e, OrderDelivered)])
+    await write_kpis(conn, prepare_kpi_writes(events, zone))

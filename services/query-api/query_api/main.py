@@ -1,7 +1,9 @@
 """Composition root for query-api."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import uvicorn
@@ -13,7 +15,7 @@ from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
 from query_api.forecast_api import router as forecast_router
 from query_api.freshness import record_freshness
 from query_api.kpi_api import router as kpi_router
-from query_api.kpis import KPI_TYPES, apply_kpi_events
+from query_api.kpis import KPI_TYPES, KpiWrites, prepare_kpi_writes, write_kpis
 from query_api.map_api import router as map_router
 from query_api.sales import apply_orders
 from query_api.schemes import SCHEME_TYPES, apply_scheme_events
@@ -23,7 +25,6 @@ from query_api.stock_api import router as stock_router
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.topics import REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK, TRADE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app
-from sellthrough_runtime.applier import Handler
 from sellthrough_runtime.consumer import consumer_job
 from sellthrough_runtime.settings import ServiceSettings
 
@@ -36,18 +37,38 @@ class QueryApiSettings(ServiceSettings):
     http_port: int = 8004
 
 
-def projection_handler(settings: ServiceSettings) -> Handler:
-    zone = settings.zone
+@dataclass(frozen=True)
+class _Prepared:
+    events: Sequence[Envelope]
+    kpis: KpiWrites
 
-    async def apply(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+
+class ProjectionHandler:
+    """Applies a batch to every projection. A PreparingHandler (sellthrough_runtime.applier): the KPI rows, the
+    bulk of the Python work, are aggregated and encoded before the transaction, while the previous batch's
+    statements run."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self._zone = zone
+
+    def prepare(self, events: Sequence[Envelope]) -> _Prepared:
+        return _Prepared(events, prepare_kpi_writes(events, self._zone))
+
+    async def write(self, conn: asyncpg.Connection, prepared: _Prepared) -> None:
+        events = prepared.events
         await apply_reference_events(conn, events)
-        await apply_orders(conn, events, zone)
+        await apply_orders(conn, events, self._zone)
         await apply_stock_events(conn, events)
         await apply_scheme_events(conn, events)
-        await apply_kpi_events(conn, events, zone)
+        await write_kpis(conn, prepared.kpis)
         await record_freshness(conn, events)
 
-    return apply
+    async def __call__(self, conn: asyncpg.Connection, events: Sequence[Envelope], /) -> None:
+        await self.write(conn, self.prepare(events))
+
+
+def projection_handler(settings: ServiceSettings) -> ProjectionHandler:
+    return ProjectionHandler(settings.zone)
 
 
 async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
