@@ -53,7 +53,7 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 # The statements of the two requests caught by the outage, as pg_stat_activity shows them.
-_CAUGHT = "query LIKE '%INSERT INTO idempotency_keys%' OR query LIKE '%FROM sales_daily s%'"
+_CAUGHT = "query LIKE '%INSERT INTO idempotency_keys%' OR query LIKE '%FROM sales_distributor_daily%'"
 
 
 @contextlib.asynccontextmanager
@@ -128,7 +128,9 @@ async def test_postgres_down_mid_traffic_is_503_with_retry_after_and_the_service
         )
 
         # Two requests caught mid-statement: each waits on a lock held elsewhere when the server shuts down.
-        async with tables_locked(own_postgres, "order_capture.idempotency_keys", "query_api.sales_daily") as blocked:
+        async with tables_locked(
+            own_postgres, "order_capture.idempotency_keys", "query_api.sales_distributor_daily"
+        ) as blocked:
             cut_off = asyncio.create_task(post_events(capture, tokens.header("rep1"), [during]))
             cut_off_read = asyncio.create_task(query.get("/v1/sales", headers=tokens.header("analyst")))
             await blocked(2)
