@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
 import pytest
-from aiokafka.structs import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,9 +21,9 @@ from query_api.drilldown import _DRILL_SQL, DrillQuery, Level, drill, drill_stat
 from query_api.main import SCHEMA as QUERY_API_SCHEMA
 from query_api.main import QueryApiSettings, projection_handler
 from sellthrough_runtime.applier import BatchApplier
-from sellthrough_runtime.db import create_pool, migrate
 from tests.conftest import Infra
 from tests.support.brand import event
+from tests.support.replay import as_records, pool_on_own_loop
 
 SCHEMA = QUERY_API_SCHEMA
 MIGRATIONS = Path(query_api.__file__).parent / "migrations"
@@ -90,13 +88,6 @@ def as_event(step: tuple[Any, ...]) -> dict[str, Any]:
     return event("OrderCaptured", payload, actor="REP-1", occurred_at=at)
 
 
-def records(events: list[dict[str, Any]], offsets: Iterator[int]) -> list[ConsumerRecord[bytes, bytes]]:
-    return [
-        ConsumerRecord("sellthrough.trade.v1", 0, next(offsets), 0, 0, b"k", orjson.dumps(e), None, 1, 1, [])
-        for e in events
-    ]
-
-
 def queries() -> Iterator[DrillQuery]:
     last = FIRST_DAY + timedelta(days=3)
     parents: dict[Level, list[str | None]] = {
@@ -116,12 +107,8 @@ def queries() -> Iterator[DrillQuery]:
 @pytest.fixture(scope="module")
 def loop_and_pool(infra: Infra) -> Iterator[tuple[asyncio.AbstractEventLoop, asyncpg.Pool]]:
     # Hypothesis drives a synchronous test; the database work runs on a loop of its own.
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(migrate(infra.database_url, SCHEMA, MIGRATIONS))
-    pool = loop.run_until_complete(create_pool(infra.database_url, SCHEMA))
-    yield loop, pool
-    loop.run_until_complete(pool.close())
-    loop.close()
+    with pool_on_own_loop(infra.database_url, SCHEMA, MIGRATIONS) as loop_and_pool:
+        yield loop_and_pool
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -136,16 +123,16 @@ def test_rollup_statements_answer_like_the_cube(
         handler=projection_handler(QueryApiSettings()),
         wanted_types=REFERENCE_TYPES | {"OrderCaptured"},
     )
-    offsets = itertools.count()
+    offsets = itertools.count(step=1000)  # first offset of each batch
 
     async def run() -> tuple[int, list[tuple[DrillQuery, Any, Any]]]:
         await pool.execute(
             "TRUNCATE sales_daily, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
             " outlets, skus, zones, regions, distributors"
         )
-        await applier.apply_batch(records(geography(), offsets))
+        await applier.apply_batch(as_records(geography(), next(offsets)))
         for batch in steps:
-            await applier.apply_batch(records([as_event(step) for step in batch], offsets))
+            await applier.apply_batch(as_records([as_event(step) for step in batch], next(offsets)))
         applied_lines = await pool.fetchval("SELECT coalesce(sum(lines), 0) FROM sales_daily")
         differences = []
         async with pool.acquire() as conn:

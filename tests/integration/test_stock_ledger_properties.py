@@ -11,21 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
 import pytest
-from aiokafka.structs import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import stock_ledger
 from sellthrough_runtime.applier import BatchApplier
-from sellthrough_runtime.db import create_pool, migrate
 from stock_ledger.handler import ledger_handler
 from stock_ledger.main import SCHEMA
 from stock_ledger.movements import STOCK_EVENT_TYPES
 from stock_ledger.settings import StockLedgerSettings
 from tests.conftest import Infra
 from tests.support.brand import event
+from tests.support.replay import as_records, pool_on_own_loop
 
 SKUS = ("S1", "S2")
 START = datetime(2026, 6, 1, tzinfo=UTC)
@@ -184,22 +182,11 @@ def recompute(history: list[dict[str, Any]]) -> tuple[dict[str, int], dict[tuple
     return dict(balance), variances
 
 
-def as_records(events: list[dict[str, Any]], offset: int) -> list[ConsumerRecord[bytes, bytes]]:
-    return [
-        ConsumerRecord("sellthrough.trade.v1", 0, offset + i, 0, 0, b"k", orjson.dumps(e), None, 1, 1, [])
-        for i, e in enumerate(events)
-    ]
-
-
 @pytest.fixture(scope="module")
 def loop_and_pool(infra: Infra) -> Iterator[tuple[asyncio.AbstractEventLoop, asyncpg.Pool]]:
     # Hypothesis drives a synchronous test; the database work runs on a loop of its own.
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(migrate(infra.database_url, SCHEMA, MIGRATIONS))
-    pool = loop.run_until_complete(create_pool(infra.database_url, SCHEMA))
-    yield loop, pool
-    loop.run_until_complete(pool.close())
-    loop.close()
+    with pool_on_own_loop(infra.database_url, SCHEMA, MIGRATIONS) as loop_and_pool:
+        yield loop_and_pool
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
