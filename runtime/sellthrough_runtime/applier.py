@@ -144,8 +144,13 @@ class BatchApplier:
         return DecodedBatch(records, events, dead, prepared)
 
     async def apply_decoded(
-        self, batch: DecodedBatch, end_offsets: Mapping[tuple[str, int], int] | None = None
+        self,
+        batch: DecodedBatch,
+        end_offsets: Mapping[tuple[str, int], int] | None = None,
+        generations: Mapping[tuple[str, int], Mapping[str, int]] | None = None,
     ) -> None:
+        """Apply a batch and store, with its effects, the next offset of each partition in it (and, if given, the
+        outbox generations the consumer has seen there, see consumer.py)."""
         started = time.perf_counter()
         records, events, dead = batch.records, batch.events, list(batch.dead)
         traced = tracing_enabled()
@@ -163,7 +168,7 @@ class BatchApplier:
                 with applying(contexts):
                     dead.extend(await self._apply(conn, fresh, prepared))
                 await self._store_dead_letters(conn, dead)
-                await self._store_offsets(conn, records, end_offsets or {})
+                await self._store_offsets(conn, records, end_offsets or {}, generations)
         self._freshness.saw([event for _, event in fresh])
         CONSUMER_BATCH_SIZE.labels(self._group_id).observe(len(records))
         CONSUMER_BATCH_SECONDS.labels(self._group_id).observe(time.perf_counter() - started)
@@ -308,6 +313,7 @@ class BatchApplier:
         conn: asyncpg.Connection,
         records: Sequence[ConsumerRecord[bytes, bytes]],
         end_offsets: Mapping[tuple[str, int], int],
+        generations: Mapping[tuple[str, int], Mapping[str, int]] | None,
     ) -> None:
         last: dict[tuple[str, int], ConsumerRecord[bytes, bytes]] = {}
         for record in records:
@@ -315,10 +321,7 @@ class BatchApplier:
             if key not in last or record.offset > last[key].offset:
                 last[key] = record
         await conn.executemany(
-            "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset, last_record_digest, end_offset) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (group_id, topic, partition) DO UPDATE "
-            "SET next_offset = excluded.next_offset, last_record_digest = excluded.last_record_digest, "
-            "end_offset = excluded.end_offset, updated_at = now()",
+            _STORE_OFFSETS if generations is None else _STORE_OFFSETS_AND_GENERATIONS,
             [
                 (
                     self._group_id,
@@ -327,10 +330,25 @@ class BatchApplier:
                     record.offset + 1,
                     record_digest(record),
                     max(end_offsets.get((topic, partition), 0), record.offset + 1),
+                    *(() if generations is None else (dict(generations.get((topic, partition), {})),)),
                 )
                 for (topic, partition), record in last.items()
             ],
         )
+
+
+_STORE_OFFSETS = (
+    "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset, last_record_digest, end_offset) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (group_id, topic, partition) DO UPDATE "
+    "SET next_offset = excluded.next_offset, last_record_digest = excluded.last_record_digest, "
+    "end_offset = excluded.end_offset, updated_at = now()"
+)
+_STORE_OFFSETS_AND_GENERATIONS = (
+    "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset, last_record_digest, end_offset, "
+    "producer_generations) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (group_id, topic, partition) DO UPDATE "
+    "SET next_offset = excluded.next_offset, last_record_digest = excluded.last_record_digest, "
+    "end_offset = excluded.end_offset, producer_generations = excluded.producer_generations, updated_at = now()"
+)
 
 
 def record_digest(record: ConsumerRecord[bytes, bytes]) -> bytes:

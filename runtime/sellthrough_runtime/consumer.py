@@ -6,9 +6,16 @@ the consumer seeks to the stored offsets, so a restart resumes exactly where the
 ended. Offsets are never committed to Kafka.
 
 A stored offset is only meaningful on the log it was read from. If the broker lost its data and the outbox
-relays republished it, the same offsets hold other records; so the consumer first re-reads the last record
-it applied on each partition and compares its digest: a mismatch (or a partition now shorter than the stored
-offset) sends it back to the beginning, and processed_events makes the replay harmless.
+relays republished it, the same offsets hold other records; so on (re)assignment the consumer first re-reads
+the last record it applied on each partition and compares its digest: a mismatch (or no record there at all)
+sends it back to the beginning, and processed_events makes the replay harmless. An end offset below the stored
+offset proves nothing on its own: Tansu reports the start of a partition's last record batch as its end, and
+answers a fetch beyond the end with no records rather than an error. So a partition that seems to end early is
+re-read from the start only if its last applied record does not arrive within a few fetches.
+A consumer may also go on fetching from its position on the rebuilt log before it rejoins its group, and
+skip records the rebuilt log holds below that position. Every record carries its outbox's generation,
+raised by each republish (outbox.py): a partition showing a service's generation above the highest seen
+there from that service is re-read from the beginning too. The generations seen are stored with the offsets.
 
 Database outages are retried with backoff, never dead-lettered.
 
@@ -22,6 +29,7 @@ batch is dropped and its partitions that are still ours go back to their stored 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -32,9 +40,15 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, DecodedBatch, Handler, record_digest
 from sellthrough_runtime.kafka import make_consumer
 from sellthrough_runtime.metrics import CONSUMER_LAG
+from sellthrough_runtime.outbox import GENERATION_HEADER
 from sellthrough_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+_MISSING_RECORD_WAIT_SECONDS = 5.0
+_MISSING_RECORD_WAIT_FETCHES = 5
+"""How long (and over how many fetches) the last applied record may fail to arrive from a partition that seems
+to end before it, before the consumer believes the partition lost it."""
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -89,6 +103,10 @@ class ExactlyOnceConsumer:
         """Rebalance callbacks run so far (changed only under batch_lock)."""
         self._to_verify: dict[TopicPartition, tuple[int, bytes]] = {}
         """Partitions just assigned: the offset and digest of the last record applied there."""
+        self._seemingly_short: dict[TopicPartition, tuple[float, int]] = {}
+        """Partitions whose reported end is below the stored offset: deadline and fetches left for the record."""
+        self._generations: dict[tuple[str, int], dict[str, int]] = {}
+        """Per assigned partition, the highest outbox generation seen there from each publishing service."""
 
     async def run(self) -> None:
         """Consume until cancelled. The Kafka consumer must not be started yet; this starts and stops it."""
@@ -147,9 +165,17 @@ class ExactlyOnceConsumer:
         ends = await self._consumer.end_offsets(list(assigned))
         for tp in assigned:
             self._to_verify.pop(tp, None)
-            next_offset, digest = stored.get((tp.topic, tp.partition), (None, None))
+            self._seemingly_short.pop(tp, None)
+            next_offset, digest, generations = stored.get((tp.topic, tp.partition), (None, None, {}))
+            self._generations[(tp.topic, tp.partition)] = dict(generations)
             if next_offset is None:
                 await self._consumer.seek_to_beginning(tp)
+            elif digest is not None and next_offset > 0:
+                self._to_verify[tp] = (next_offset - 1, digest)
+                self._consumer.seek(tp, next_offset - 1)
+                if next_offset > ends[tp]:
+                    wait = (time.monotonic() + _MISSING_RECORD_WAIT_SECONDS, _MISSING_RECORD_WAIT_FETCHES)
+                    self._seemingly_short[tp] = wait
             elif next_offset > ends[tp]:
                 # The broker has fewer records than we already applied: it lost its data (memory storage,
                 # a recreated topic). Re-read everything; processed_events makes the replay harmless.
@@ -164,9 +190,6 @@ class ExactlyOnceConsumer:
                     },
                 )
                 await self._consumer.seek_to_beginning(tp)
-            elif digest is not None and next_offset > 0:
-                self._to_verify[tp] = (next_offset - 1, digest)
-                self._consumer.seek(tp, next_offset - 1)
             else:
                 self._consumer.seek(tp, next_offset)
         log.info("partitions assigned", extra={"group": self._group_id, "partitions": [str(tp) for tp in assigned]})
@@ -175,10 +198,14 @@ class ExactlyOnceConsumer:
         """The batch without the re-read last record of each newly assigned partition, if it is the one applied
         there; if it is not, the log was rebuilt: the batch's records of that partition are dropped and the
         partition is read from the start."""
-        if not self._to_verify:
-            return fetched.batches, fetched.decoded
+        if self._seemingly_short:
+            await self._rewind_if_last_record_missing(fetched.batches)
         kept = {}
         for tp, records in fetched.batches.items():
+            if records and self._generation_raised(tp, records) and records[0].offset != 0:
+                await self._consumer.seek_to_beginning(tp)
+                self._to_verify.pop(tp, None)
+                continue
             expected = self._to_verify.pop(tp, None)
             if expected is None or not records:
                 kept[tp] = records
@@ -207,12 +234,64 @@ class ExactlyOnceConsumer:
             )
         return kept, decoded
 
-    async def _stored_offsets(self) -> dict[tuple[str, int], tuple[int, bytes | None]]:
+    async def _rewind_if_last_record_missing(self, batches: Batches) -> None:
+        """Partitions that seemed to end before their last applied record: forget those the record came from, and
+        re-read from the beginning those it still has not come from after the wait."""
+        now = time.monotonic()
+        for tp, (deadline, fetches_left) in list(self._seemingly_short.items()):
+            if batches.get(tp):
+                del self._seemingly_short[tp]
+            elif now < deadline or fetches_left > 1:
+                self._seemingly_short[tp] = (deadline, fetches_left - 1)
+            else:
+                del self._seemingly_short[tp]
+                offset, _ = self._to_verify.pop(tp, (None, None))
+                log.warning(
+                    "partition no longer holds the last record applied; re-reading it from the beginning",
+                    extra={"group": self._group_id, "topic": tp.topic, "partition": tp.partition, "offset": offset},
+                )
+                await self._consumer.seek_to_beginning(tp)
+
+    def _generation_raised(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        """Note the outbox generations in these records; whether one is above what was seen from its service
+        on this partition before (so the log was rebuilt under this consumer)."""
+        seen = self._generations.setdefault((tp.topic, tp.partition), {})
+        raised = False
+        for record in records:
+            for name, value in record.headers:
+                if name != GENERATION_HEADER:
+                    continue
+                service, _, number = value.decode(errors="replace").rpartition(":")
+                generation = int(number) if number.isdigit() else 0
+                known = seen.get(service)
+                if known is None or generation > known:
+                    seen[service] = generation
+                    if known is not None:
+                        raised = True
+                        log.warning(
+                            "partition rebuilt by a republished outbox; re-reading it from the beginning",
+                            extra={
+                                "group": self._group_id,
+                                "topic": tp.topic,
+                                "partition": tp.partition,
+                                "offset": record.offset,
+                                "publisher": service,
+                                "generation": generation,
+                            },
+                        )
+                break
+        return raised
+
+    async def _stored_offsets(self) -> dict[tuple[str, int], tuple[int, bytes | None, dict[str, int]]]:
         rows = await self._pool.fetch(
-            "SELECT topic, partition, next_offset, last_record_digest FROM consumer_offsets WHERE group_id = $1",
+            "SELECT topic, partition, next_offset, last_record_digest, producer_generations "
+            "FROM consumer_offsets WHERE group_id = $1",
             self._group_id,
         )
-        return {(r["topic"], r["partition"]): (r["next_offset"], r["last_record_digest"]) for r in rows}
+        return {
+            (r["topic"], r["partition"]): (r["next_offset"], r["last_record_digest"], r["producer_generations"])
+            for r in rows
+        }
 
     def _end_offsets(self, batches: Batches) -> dict[tuple[str, int], int]:
         ends = {}
@@ -232,7 +311,7 @@ class ExactlyOnceConsumer:
             ),
         ):
             with attempt:
-                await self._applier.apply_decoded(batch, end_offsets)
+                await self._applier.apply_decoded(batch, end_offsets, self._generations)
 
     def forget_lag(self, revoked: Sequence[TopicPartition]) -> None:
         """Partitions now consumed elsewhere: their lag is another member's to report, not a stale value here."""

@@ -9,7 +9,8 @@ Published rows are kept. If the broker loses records (memory storage restarted, 
 recreated), the relay notices, because a delivery lands below the offset it expected next on that partition
 or a partition ends below it, and republishes the whole outbox in order. It cannot see how far each
 consumer got (services share nothing but topics); consumers skip what they already applied by event id, and
-re-read a partition whose content changed under them (consumer.py).
+re-read a partition whose content changed under them (consumer.py). So that they can tell, every record
+carries the outbox's generation (header outbox_generation, "<service>:<n>"), raised by each republish.
 """
 
 import asyncio
@@ -40,6 +41,8 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], 
 """
 
 _TAKE_TURN = "SELECT pg_advisory_xact_lock(hashtext($1))"
+
+GENERATION_HEADER = "outbox_generation"
 
 _CLAIM = """
 SELECT seq, event_id, event_type, schema_version, topic, partition_key, value, trace_headers
@@ -143,6 +146,8 @@ class OutboxRelay:
             if not rows:
                 return 0
             started = time.perf_counter()
+            number = await conn.fetchval("SELECT generation FROM outbox_generation")
+            generation = f"{self._service}:{number}".encode()
             deliveries = [
                 await producer.send(
                     row["topic"],
@@ -152,6 +157,7 @@ class OutboxRelay:
                         ("event_id", str(row["event_id"]).encode()),
                         ("event_type", row["event_type"].encode()),
                         ("schema_version", str(row["schema_version"]).encode()),
+                        (GENERATION_HEADER, generation),
                         *((name, str(value).encode()) for name, value in row["trace_headers"].items()),
                     ],
                 )
@@ -204,6 +210,7 @@ class OutboxRelay:
     async def _republish_everything(self, conn: asyncpg.Connection, why: str) -> None:
         queued = await conn.execute("UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL")
         await conn.execute("DELETE FROM outbox_partitions")
+        await conn.execute("UPDATE outbox_generation SET generation = generation + 1")
         OUTBOX_BROKER_DATA_LOST.labels(self._service).inc()
         log.error(
             "broker lost published records; republishing the outbox",

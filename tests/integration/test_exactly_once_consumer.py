@@ -18,10 +18,11 @@ from sellthrough_contracts import Envelope, encode_event, parse_event
 from sellthrough_contracts.topics import Topic
 from sellthrough_devstack.broker import EmbeddedBroker
 from sellthrough_devstack.processes import free_port
-from sellthrough_runtime.applier import BatchApplier
+from sellthrough_runtime.applier import BatchApplier, record_digest
 from sellthrough_runtime.consumer import ExactlyOnceConsumer
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.kafka import ensure_topics, make_consumer, make_producer
+from sellthrough_runtime.outbox import GENERATION_HEADER
 from tests.conftest import Infra
 from tests.support.brand import order
 from tests.support.waiting import eventually
@@ -229,6 +230,99 @@ async def test_a_rebuilt_log_longer_than_the_stored_offset_is_read_from_the_star
         broker.stop()
 
     assert sorted(applied) == sorted(e.event_id for e in before + after)
+
+
+async def publish_in_one_batch(
+    producer: AIOKafkaProducer, topic: str, events: Sequence[Envelope], generation: str | None = None
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Send the events to partition 0 without waiting in between (one record batch, as the relay sends), each
+    with the outbox generation header if given; returns them as the records a consumer would read."""
+    headers = [] if generation is None else [(GENERATION_HEADER, generation.encode())]
+    sent = [await producer.send(topic, encode_event(e), key=b"k", partition=0, headers=headers) for e in events]
+    offsets = [metadata.offset for metadata in await asyncio.gather(*sent)]
+    return [
+        ConsumerRecord(topic, 0, offset, 0, 0, b"k", encode_event(e), None, 1, 1, headers)
+        for offset, e in zip(offsets, events, strict=True)
+    ]
+
+
+async def store_position(pool: asyncpg.Pool, group: str, last: ConsumerRecord[bytes, bytes], generations: str) -> None:
+    """What a consumer that applied everything up to `last` (and saw these outbox generations) left behind."""
+    await pool.execute(
+        "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset, last_record_digest, "
+        "producer_generations) VALUES ($1, $2, 0, $3, $4, $5::text::jsonb)",
+        group,
+        last.topic,
+        last.offset + 1,
+        record_digest(last),
+        generations,
+    )
+
+
+async def test_a_higher_outbox_generation_sends_the_consumer_back_to_the_start(
+    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """The broker lost its data and the relay refilled the partition while this consumer kept fetching from its
+    old position, never rejoining its group: it applied the rebuilt log's records from that position on, so
+    its stored offset and digest agree with the new log, yet the records below that position were never
+    applied. The republished records carry a higher outbox generation; seeing one must send it back."""
+    published_before_the_loss_was_noticed = [stamped(order("O1", [("S1", i + 1)])) for i in range(10)]
+    republished = [stamped(order("O1", [("S2", i + 1)])) for i in range(10)]
+    old = await publish_in_one_batch(producer, topic, published_before_the_loss_was_noticed, "order-capture:0")
+    new = await publish_in_one_batch(producer, topic, republished, "order-capture:1")
+    await store_position(pool, "rewind", old[4], '{"order-capture": 0}')  # it went on from offset 5 in the new log
+
+    async with running_consumer(infra, pool, "rewind", topic):
+        await eventually(lambda: applications(pool), lambda a: len(a) >= 20, what="every record of the new log")
+        await asyncio.sleep(1.0)
+        applied = await applications(pool)
+
+    assert sorted(applied) == sorted(e.event_id for e in published_before_the_loss_was_noticed + republished)
+    stored = await pool.fetchval("SELECT producer_generations FROM consumer_offsets WHERE group_id = 'rewind'")
+    assert stored == {"order-capture": 1}
+    assert new[-1].offset == await pool.fetchval(
+        "SELECT next_offset - 1 FROM consumer_offsets WHERE group_id = 'rewind'"
+    )
+
+
+async def test_a_partition_reported_to_end_early_is_not_reread_while_its_last_record_is_there(
+    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """Tansu reports the start of a partition's last record batch as its end: after a batch of 20 records the
+    end looks like 1, far below the stored offset 20. The last applied record is still there, so a restart
+    must go on from the stored offset, not re-apply the whole partition."""
+    already_applied = [stamped(order("O1", [("S1", i + 1)])) for i in range(20)]
+    records = await publish_in_one_batch(producer, topic, already_applied)
+    await store_position(pool, "not-short", records[-1], "{}")
+    later = [stamped(order("O1", [("S2", 1)]))]
+    await publish(producer, topic, later)
+
+    async with running_consumer(infra, pool, "not-short", topic):
+        await eventually(lambda: applications(pool), lambda a: len(a) >= 1, what="the record after the stored offset")
+        await asyncio.sleep(7.0)  # beyond the consumer's wait for a missing record
+        applied = await applications(pool)
+
+    assert applied == [later[0].event_id]
+
+
+async def test_a_stored_offset_beyond_the_end_is_reread_once_its_last_record_fails_to_arrive(
+    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """A broker that lost the record at the stored offset may answer a fetch there with nothing rather than an
+    error (Tansu does): the consumer must not wait there forever."""
+    events = [stamped(order("O1", [("S1", i + 1)])) for i in range(5)]
+    records = await publish_in_one_batch(producer, topic, events)
+    lost = ConsumerRecord(topic, 0, 999, 0, 0, b"k", b"gone", None, 1, 1, [])
+    await store_position(pool, "lost", lost, "{}")
+
+    async with running_consumer(infra, pool, "lost", topic):
+        await eventually(lambda: applications(pool), lambda a: len(a) >= 5, timeout=30, what="the partition re-read")
+        applied = await applications(pool)
+
+    assert sorted(applied) == sorted(e.event_id for e in events)
+    assert records[-1].offset + 1 == await pool.fetchval(
+        "SELECT next_offset FROM consumer_offsets WHERE group_id = 'lost'"
+    )
 
 
 async def publish_once(infra: Infra, topic: str, events: Sequence[Envelope]) -> None:
