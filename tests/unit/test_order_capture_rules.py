@@ -1,15 +1,24 @@
 """order-capture's pure rules: who may post what, per-event validation, and batch results."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from order_capture.batch import plan_batch, results_for
 from order_capture.policy import violation
 from order_capture.store import StoreOutcome
-from order_capture.validation import KnownMasters, Reason, Rejection, check_references, parse, references_of
-from sellthrough_contracts import Envelope
+from order_capture.validation import (
+    KnownMasters,
+    Reason,
+    Rejection,
+    accepted_form,
+    check_references,
+    content_hash,
+    parse,
+    references_of,
+)
+from sellthrough_contracts import Envelope, encode_event
 from sellthrough_runtime.auth import Principal, Role
 from tests.support.brand import OUTLETS, REPS, SKUS, order, reference_events
 
@@ -140,3 +149,42 @@ def test_a_repeat_of_a_refused_event_is_refused_for_the_same_reason() -> None:
     batch = results_for(plan, {refusal.event_id: refusal}, StoreOutcome(set(), set(), set()))  # type: ignore[dict-item]
 
     assert [(r.status, r.reason) for r in batch.results] == [("rejected", "unknown_rep")] * 2
+
+
+def _client_set_server_fields() -> dict[str, object]:
+    """An order whose client filled in the fields the server sets (recorded_at, key) and a causation id."""
+    raw = order("O2", [("S2", 7), ("S1", 1)])
+    return raw | {"recorded_at": "2020-01-01T00:00:00+02:00", "key": "client-key", "causation_id": str(uuid.uuid4())}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        order("O1", [("S1", 2), ("S3", 1)]),
+        order("O4", [("S2", 1)]) | {"schema_version": 1, "source": "Gerät-ü"},  # non-ASCII survives as is
+        _client_set_server_fields(),
+        *reference_events()[::3],
+    ],
+)
+@pytest.mark.parametrize(
+    "recorded_at",
+    [
+        datetime(2026, 11, 1, 9, 30, tzinfo=UTC),
+        datetime(2026, 11, 1, 9, 30, 5, 123456, tzinfo=UTC),
+        datetime(2026, 11, 1, 15, 0, 0, 1, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    ],
+)
+def test_the_accepted_form_is_the_content_hash_and_the_encoded_stamped_event(
+    raw: dict[str, object], recorded_at: datetime
+) -> None:
+    """The single-dump path must give byte for byte what the contracts give: stored hashes decide retries,
+    and the value is what consumers decode."""
+    event = parsed(raw)
+    stamped = event.stamped(recorded_at)
+
+    form = accepted_form(event, recorded_at)
+
+    assert form.event is event
+    assert form.content_hash == content_hash(event) == content_hash(stamped)
+    assert form.value == encode_event(stamped)
+    assert form.key == stamped.key == event.partition_key()

@@ -1,6 +1,7 @@
 """HTTP API: POST /v1/events takes a batch from a mobile client or connector."""
 
 import logging
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -131,16 +132,17 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
             for event in plan.candidates
             if (rejection := check_references(event, known)) is not None
         }
-        stored = await store_events(conn, [e.stamped(now) for e in plan.candidates if e.event_id not in refused])
+        stored = await store_events(conn, [e for e in plan.candidates if e.event_id not in refused], now)
     if stored.accepted:
         relay = context.extras["relay"]
         assert isinstance(relay, OutboxRelay)
         relay.wake()
 
     batch = results_for(plan, refused, stored)
+    outcomes: Counter[tuple[str, str, str]] = Counter()
     for i, (outcome, result) in enumerate(zip(plan.outcomes, batch.results, strict=True)):
         event_type = outcome.event_type if isinstance(outcome, Envelope) else "unknown"
-        EVENTS_INGESTED.labels(context.service, event_type, result.status, result.reason or "").inc()
+        outcomes[(event_type, result.status, result.reason or "")] += 1
         if result.status == "rejected":
             log.info(
                 "event rejected",
@@ -152,6 +154,8 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
                     "index": i,
                 },
             )
+    for (event_type, status, reason), count in outcomes.items():
+        EVENTS_INGESTED.labels(context.service, event_type, status, reason).inc(count)
     log.info(
         "batch ingested",
         extra={

@@ -1,13 +1,14 @@
 """Durable acceptance: idempotency records and outbox rows in one transaction."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
-from order_capture.validation import KnownMasters, References, content_hash
+from order_capture.validation import KnownMasters, References, accepted_form
 from sellthrough_contracts import Envelope
-from sellthrough_runtime.outbox import append_to_outbox
+from sellthrough_runtime.outbox import OutboxRecord, append_records_to_outbox
 
 
 @dataclass(frozen=True)
@@ -18,43 +19,62 @@ class StoreOutcome:
     """event_ids already accepted with different content: a client bug, not a retry."""
 
 
+_KNOWN_MASTERS = """
+SELECT 'outlet' AS kind, outlet_id AS id, distributor_id FROM known_outlets WHERE outlet_id = ANY($1::text[])
+UNION ALL SELECT 'sku', sku_id, NULL FROM known_skus WHERE sku_id = ANY($2::text[])
+UNION ALL SELECT 'rep', rep_id, NULL FROM known_reps WHERE rep_id = ANY($3::text[])
+UNION ALL SELECT 'distributor', distributor_id, NULL FROM known_distributors WHERE distributor_id = ANY($4::text[])
+"""
+
+
 async def load_known_masters(conn: asyncpg.Connection, refs: References) -> KnownMasters:
-    outlets = await conn.fetch(
-        "SELECT outlet_id, distributor_id FROM known_outlets WHERE outlet_id = ANY($1::text[])", list(refs.outlets)
+    """The masters `refs` names that this service knows, in one round trip."""
+    rows = await conn.fetch(
+        _KNOWN_MASTERS, list(refs.outlets), list(refs.skus), list(refs.reps), list(refs.distributors)
     )
-    skus = await conn.fetch("SELECT sku_id FROM known_skus WHERE sku_id = ANY($1::text[])", list(refs.skus))
-    reps = await conn.fetch("SELECT rep_id FROM known_reps WHERE rep_id = ANY($1::text[])", list(refs.reps))
-    distributors = await conn.fetch(
-        "SELECT distributor_id FROM known_distributors WHERE distributor_id = ANY($1::text[])",
-        list(refs.distributors),
-    )
+    ids: dict[str, list[str]] = {"sku": [], "rep": [], "distributor": []}
+    outlet_distributor = {}
+    for kind, master_id, distributor_id in rows:
+        if kind == "outlet":
+            outlet_distributor[master_id] = distributor_id
+        else:
+            ids[kind].append(master_id)
     return KnownMasters(
-        outlet_distributor={r["outlet_id"]: r["distributor_id"] for r in outlets},
-        skus=frozenset(r["sku_id"] for r in skus),
-        reps=frozenset(r["rep_id"] for r in reps),
-        distributors=frozenset(r["distributor_id"] for r in distributors),
+        outlet_distributor=outlet_distributor,
+        skus=frozenset(ids["sku"]),
+        reps=frozenset(ids["rep"]),
+        distributors=frozenset(ids["distributor"]),
     )
 
 
-async def store_events(conn: asyncpg.Connection, events: list[Envelope]) -> StoreOutcome:
-    """Record each new event_id and queue its event in the outbox, atomically.
+async def store_events(conn: asyncpg.Connection, events: list[Envelope], recorded_at: datetime) -> StoreOutcome:
+    """Record each new event_id and queue its event, stamped as accepted at `recorded_at`, in the outbox,
+    atomically.
 
     `events` must have distinct event_ids. Concurrent requests carrying the same event_id serialise on the
     primary key: exactly one of them accepts it, the others see it as a duplicate.
     """
     if not events:
         return StoreOutcome(set(), set(), set())
-    hashes = {e.event_id: content_hash(e) for e in events}
+    forms = [accepted_form(e, recorded_at) for e in events]
+    hashes = {f.event.event_id: f.content_hash for f in forms}
     async with conn.transaction():
         inserted = await conn.fetch(
             "INSERT INTO idempotency_keys (event_id, content_hash, event_type) "
             "SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
             [e.event_id for e in events],
-            [hashes[e.event_id] for e in events],
+            [f.content_hash for f in forms],
             [e.event_type for e in events],
         )
         accepted = {row["event_id"] for row in inserted}
-        await append_to_outbox(conn, [e for e in events if e.event_id in accepted])
+        await append_records_to_outbox(
+            conn,
+            [
+                OutboxRecord(e.event_id, e.event_type, e.schema_version, f.key, f.value, e.causation_id)
+                for f in forms
+                if (e := f.event).event_id in accepted
+            ],
+        )
         seen_before = [e.event_id for e in events if e.event_id not in accepted]
         previous = (
             await conn.fetch(

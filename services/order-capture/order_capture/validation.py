@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from pydantic import ValidationError
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from sellthrough_contracts import Envelope, parse_event
 from sellthrough_contracts.topics import REFERENCE
@@ -56,10 +56,49 @@ class References:
     distributors: set[str] = field(default_factory=set)
 
 
+_SERVER_FIELDS = ("recorded_at", "key")
+"""Envelope fields the server sets on acceptance: not part of what the client sent."""
+
+
 def content_hash(event: Envelope) -> bytes:
     """Fingerprint of what the client sent, to tell an honest retry from a reused event_id."""
-    canonical = event.model_dump(mode="json", exclude={"recorded_at", "key"})
+    return _fingerprint(event.model_dump(mode="json", exclude=set(_SERVER_FIELDS)))
+
+
+def _fingerprint(canonical: dict[str, Any]) -> bytes:
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An event as the server accepts it, from one serialisation of the event: the fingerprint of what the client
+    sent (`content_hash(event)`) and the wire form of the stamped event (`encode_event(event.stamped(at))`)."""
+
+    event: Envelope
+    content_hash: bytes
+    key: str
+    """The Kafka partition key the stamped event carries."""
+    value: bytes
+
+
+def accepted_form(event: Envelope, recorded_at: datetime) -> Accepted:
+    """Fingerprint and wire form from a single `model_dump`, instead of a dump for the fingerprint, a stamped copy
+    and a dump of the copy. The server-set fields are filled in the dump as `stamped` fills them in the model;
+    orjson over model_dump(mode="json") is `encode_event` (a unit test holds the two together)."""
+    document = event.model_dump(mode="json")
+    fingerprint = _fingerprint({name: value for name, value in document.items() if name not in _SERVER_FIELDS})
+    key = event.partition_key()
+    document["recorded_at"] = _json_datetime(recorded_at)
+    document["key"] = key
+    return Accepted(event, fingerprint, key, orjson.dumps(document))
+
+
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+
+
+def _json_datetime(moment: datetime) -> Any:
+    """A timestamp as the envelope's model_dump(mode="json") writes it."""
+    return _DATETIME.dump_python(moment, mode="json")
 
 
 def parse(raw: Any, now: datetime, future_tolerance: timedelta) -> Envelope | Rejection:
