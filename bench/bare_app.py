@@ -1,11 +1,14 @@
 """The ingest baseline: a bare FastAPI endpoint that reads and parses the same body as POST /v1/events
-(orjson, as order-capture does) and answers, served by uvicorn the way the services are. Run as a module."""
+(orjson, as order-capture does) and answers, served by uvicorn the way order-capture is (same worker count).
+Run as a module."""
 
 import os
 
 import orjson
 import uvicorn
 from fastapi import FastAPI, Request, Response
+
+from order_capture.settings import OrderCaptureSettings
 
 app = FastAPI()
 
@@ -23,4 +26,11 @@ async def ready() -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["SELLTHROUGH_HTTP_PORT"]), log_level="warning")
+    # As many processes as order-capture runs by default, so both sides of the ratio may use both cores.
+    uvicorn.run(
+        "bench.bare_app:app",
+        host="127.0.0.1",
+        port=int(os.environ["SELLTHROUGH_HTTP_PORT"]),
+        workers=OrderCaptureSettings().http_workers,
+        log_level="warning",
+    )
