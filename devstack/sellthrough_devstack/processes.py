@@ -50,10 +50,23 @@ def spawn(args: list[str], log_file: Path, env: dict[str, str] | None = None) ->
 
 
 def stop_pid(pid: int, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """Send `sig` and wait for the process to exit (SIGKILL after `timeout`). A process started by spawn()
+    leads its own process group: whatever is left of the group then (workers of a server whose supervisor
+    died) is killed too."""
     try:
+        leads_group = os.getpgid(pid) == pid
         os.kill(pid, sig)
     except ProcessLookupError:
         return
+    try:
+        _wait_gone(pid, timeout)
+    finally:
+        if leads_group:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -66,3 +79,11 @@ def stop_pid(pid: int, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process started by spawn() and every process of its group (its children, e.g. server
+    workers), as a crash of a container would; then reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)

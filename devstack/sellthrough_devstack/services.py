@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from sellthrough_devstack.processes import spawn, stop_pid, wait_until
+from sellthrough_devstack.processes import kill_group, spawn, stop_pid, wait_until
 
 SERVICE_MODULES = {
     "order-capture": "order_capture",
@@ -50,8 +50,7 @@ class ServiceProcess:
             self.process = None
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown hooks run, as in a crash."""
+        """SIGKILL to the service and its worker processes: no shutdown hooks run, as in a crash."""
         if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+            kill_group(self.process)
             self.process = None

@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from sellthrough_runtime.auth import TokenRegistry
 from sellthrough_runtime.db import create_pool, migrate
@@ -25,6 +25,7 @@ from sellthrough_runtime.problems import install_problem_handlers, problem_respo
 from sellthrough_runtime.ratelimit import TokenRateLimiter
 from sellthrough_runtime.settings import ServiceSettings
 from sellthrough_runtime.tracing import configure_tracing, tracer
+from sellthrough_runtime.workers import metrics_exposition, worker_exiting
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ def create_service_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await pool.close()
+            worker_exiting()
             log.info("service stopped")
 
     app = FastAPI(
@@ -196,7 +198,7 @@ def create_service_app(
 
     @app.get("/metrics", tags=["operations"], operation_id="metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics_exposition(), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:
         app.include_router(router)

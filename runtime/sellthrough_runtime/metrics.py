@@ -1,4 +1,7 @@
-"""Prometheus metrics shared by all services. Defined once per process; `service` is a label."""
+"""Prometheus metrics shared by all services. Defined once per process; `service` is a label.
+
+A gauge's multiprocess_mode says how /metrics combines the workers' values when a service runs with several
+worker processes (workers.py); it is ignored otherwise."""
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -12,7 +15,9 @@ EVENTS_INGESTED = Counter(
     ["service", "event_type", "outcome", "reason"],
 )
 OUTBOX_PUBLISHED = Counter("sellthrough_outbox_published_total", "Outbox rows published to Kafka.", ["service"])
-OUTBOX_BACKLOG = Gauge("sellthrough_outbox_backlog", "Outbox rows not yet published.", ["service"])
+OUTBOX_BACKLOG = Gauge(
+    "sellthrough_outbox_backlog", "Outbox rows not yet published.", ["service"], multiprocess_mode="livemostrecent"
+)
 OUTBOX_BROKER_DATA_LOST = Counter(
     "sellthrough_outbox_broker_data_lost_total",
     "Times the relay found the broker had lost published records and queued the whole outbox again.",
@@ -35,7 +40,10 @@ CONSUMER_BATCH_SIZE = Histogram(
 )
 CONSUMER_BATCH_SECONDS = Histogram("sellthrough_consumer_batch_seconds", "Time to apply one batch.", ["group"])
 CONSUMER_LAG = Gauge(
-    "sellthrough_consumer_lag", "Partition end offset minus the next offset stored.", ["group", "topic", "partition"]
+    "sellthrough_consumer_lag",
+    "Partition end offset minus the next offset stored.",
+    ["group", "topic", "partition"],
+    multiprocess_mode="livemostrecent",
 )
 PROJECTION_FRESHNESS = Gauge(
     "sellthrough_projection_freshness_seconds",

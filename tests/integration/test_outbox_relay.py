@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from sellthrough_contracts import encode_event, parse_event
 from sellthrough_runtime.db import create_pool, migrate
@@ -58,6 +59,53 @@ async def test_pre_encoded_records_are_queued_exactly_as_events_are(pool: asyncp
         (e.event_id, "OrderCaptured", 1, "sellthrough.trade.v1", "D1", encode_event(e), {}) for e in events
     ]
     await pool.execute("TRUNCATE outbox")
+
+
+async def read_topic(infra: Infra, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=infra.kafka_bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        while batch := await consumer.getmany(timeout_ms=1000):
+            records += [record for partition_records in batch.values() for record in partition_records]
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def test_records_go_where_producer_send_would_put_them_in_outbox_order(
+    infra: Infra, pool: asyncpg.Pool, clients: tuple[AIOKafkaProducer, AIOKafkaConsumer]
+) -> None:
+    producer, _ = clients
+    relay = OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test", batch_size=500)
+    outlets = ["O1", "O3", "O4", "O2", "O5"]  # distributors D1, D2, D3: three keys
+    events = [parse_event(order(outlets[i % 5], [("S1", i + 1)])).stamped(datetime.now(UTC)) for i in range(300)]
+    # Big orders of one distributor: more than one record batch (256 KiB) for its partition.
+    big = [("S1", 1), ("S2", 2), ("S3", 3)] * 150
+    events[100:120] = [parse_event(order("O1", big)).stamped(datetime.now(UTC)) for _ in range(20)]
+    async with pool.acquire() as conn, conn.transaction():
+        await append_to_outbox(conn, events)
+    assert await relay.publish_batch(producer) == 300
+
+    published = {
+        orjson.loads(r.value)["event_id"]: r for r in await read_topic(infra, "sellthrough.trade.v1") if r.value
+    }
+    records = [published[str(e.event_id)] for e in events]
+    for key in {e.partition_key() for e in events}:
+        probe = await producer.send_and_wait("sellthrough.trade.v1", None, key=key.encode())  # a tombstone: skipped
+        mine = [r for r in records if r.key == key.encode()]
+        assert {r.partition for r in mine} == {probe.partition}, key
+        assert [r.offset for r in mine] == sorted(r.offset for r in mine), f"{key}: not in outbox order"
+    for event, record in zip(events, records, strict=True):
+        assert record.value == encode_event(event)
+        assert dict(record.headers) == {
+            "event_id": str(event.event_id).encode(),
+            "event_type": b"OrderCaptured",
+            "schema_version": b"1",
+        }
+    await pool.execute("TRUNCATE outbox, outbox_partitions")
 
 
 async def test_a_partition_ending_in_a_batch_of_records_is_not_mistaken_for_lost_records(

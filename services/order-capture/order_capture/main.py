@@ -12,6 +12,7 @@ from sellthrough_contracts.topics import REFERENCE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app
 from sellthrough_runtime.consumer import consumer_job
 from sellthrough_runtime.outbox import OutboxRelay
+from sellthrough_runtime.workers import serve_with_workers
 
 SERVICE = "order-capture"
 SCHEMA = "order_capture"
@@ -50,4 +51,7 @@ def create_app(settings: OrderCaptureSettings | None = None) -> FastAPI:
 
 def run() -> None:
     settings = OrderCaptureSettings()
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    if settings.http_workers > 1:
+        serve_with_workers("order_capture.main:create_app", SERVICE, settings, settings.http_workers)
+    else:
+        uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
