@@ -95,6 +95,10 @@ def _migrate_blocking(database_url: str, schema: str, migrations_dir: Path) -> i
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         backend = get_backend(_yoyo_url(database_url, schema), migration_table="_yoyo_migration")
         migrations = read_migrations(str(RUNTIME_MIGRATIONS), str(migrations_dir))
+        # yoyo's lock is a committed row: a process killed while migrating leaves it behind, and every later
+        # start would wait 10 s for it and fail. Whoever wrote a row there held this advisory lock, which ended
+        # with its session: a row found now is such a leftover.
+        backend.break_lock()
         with backend.lock():
             pending = backend.to_apply(migrations)
             backend.apply_migrations(pending)

@@ -48,3 +48,15 @@ def test_processes_starting_at_once_on_a_fresh_database_all_migrate(
                 [schema, "idempotency_keys"],
             ).fetchone() or (0,)
         assert tables == 1
+
+
+def test_a_process_killed_while_migrating_does_not_block_the_next_start(infra: Infra) -> None:
+    """A worker killed mid-migration (kill -9 during start-up, OOM) leaves yoyo's lock row committed behind it;
+    the advisory lock died with its session, so the next process must not wait on that row and fail."""
+    schema = "migrate_after_kill"
+    _migrate_blocking(infra.database_url, schema, MIGRATIONS)
+    with psycopg.connect(infra.database_url, autocommit=True) as conn:  # what the killed process left behind
+        conn.execute(f'INSERT INTO "{schema}".yoyo_lock (locked, ctime, pid) VALUES (1, now(), 999999)')
+    started = time.monotonic()
+    assert _migrate_blocking(infra.database_url, schema, MIGRATIONS) == 0
+    assert time.monotonic() - started < 5, "waited for a lock nobody holds"
