@@ -1,6 +1,6 @@
 """The ingest baseline: a bare FastAPI endpoint that reads and parses the same body as POST /v1/events
-(orjson, as order-capture does) and answers, served by uvicorn the way order-capture is (same worker count).
-Run as a module."""
+(orjson, as order-capture does) and answers, served by uvicorn the way order-capture is (with as many worker
+processes). Run as a module."""
 
 import os
 
@@ -26,11 +26,10 @@ async def ready() -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    # As many processes as order-capture runs by default, so both sides of the ratio may use both cores.
-    uvicorn.run(
-        "bench.bare_app:app",
-        host="127.0.0.1",
-        port=int(os.environ["SELLTHROUGH_HTTP_PORT"]),
-        workers=OrderCaptureSettings().http_workers,
-        log_level="warning",
-    )
+    # As many processes as order-capture serves with (SELLTHROUGH_HTTP_WORKERS, the same setting).
+    workers = OrderCaptureSettings().http_workers
+    port = int(os.environ["SELLTHROUGH_HTTP_PORT"])
+    if workers > 1:
+        uvicorn.run("bench.bare_app:app", workers=workers, host="127.0.0.1", port=port, log_level="warning")
+    else:
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

@@ -37,7 +37,9 @@ class ServiceProcess:
 
     def ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_file}")
+            lines = self.log_file.read_text(errors="replace").splitlines()[-20:] if self.log_file.exists() else []
+            last = "\n".join(lines)
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}; end of {self.log_file}:\n{last}")
         try:
             return httpx.get(self.url + "/readyz", timeout=1.0).status_code == 200
         except httpx.HTTPError:

@@ -1,7 +1,7 @@
 """PostgreSQL: the connection pool each service uses, and its schema migrations.
 
-Migrations are plain SQL files applied by yoyo-migrations into the service's own schema; yoyo's lock
-table makes two instances starting at once safe.
+Migrations are plain SQL files applied by yoyo-migrations into the service's own schema; a session advisory
+lock per schema makes processes starting at once (replicas, workers) apply them one after the other.
 """
 
 import asyncio
@@ -104,14 +104,22 @@ def _yoyo_url(database_url: str, schema: str) -> str:
 
 
 def _migrate_blocking(database_url: str, schema: str, migrations_dir: Path) -> int:
+    # Processes starting at once (replicas, a service's workers) take turns for the whole migration, held by this
+    # session: CREATE SCHEMA IF NOT EXISTS, and the CREATE TABLE IF NOT EXISTS of yoyo's own tables before its
+    # lock exists, fail with a unique violation when two sessions run them concurrently on a fresh database.
     with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [f"sellthrough-migrate:{schema}"])
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-    backend = get_backend(_yoyo_url(database_url, schema), migration_table="_yoyo_migration")
-    migrations = read_migrations(str(RUNTIME_MIGRATIONS), str(migrations_dir))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
-    backend.connection.close()
+        backend = get_backend(_yoyo_url(database_url, schema), migration_table="_yoyo_migration")
+        migrations = read_migrations(str(RUNTIME_MIGRATIONS), str(migrations_dir))
+        # yoyo's lock is a committed row: a process killed while migrating leaves it behind, and every later
+        # start would wait 10 s for it and fail. Whoever wrote a row there held this advisory lock, which ended
+        # with its session: a row found now is such a leftover.
+        backend.break_lock()
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+        backend.connection.close()
     return len(pending)
 
 

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -56,8 +56,7 @@ FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOC
 """
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
+class OutboxRecord(NamedTuple):
     """One event ready to be queued: its wire form (what `encode_event` returns for it) and its Kafka key, for a
     caller that has encoded the event already and should not pay for a second encoding."""
 

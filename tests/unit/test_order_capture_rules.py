@@ -172,6 +172,7 @@ def _client_set_server_fields() -> dict[str, object]:
         datetime(2026, 11, 1, 9, 30, tzinfo=UTC),
         datetime(2026, 11, 1, 9, 30, 5, 123456, tzinfo=UTC),
         datetime(2026, 11, 1, 15, 0, 0, 1, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2026, 11, 1, 15, 0, tzinfo=timezone(timedelta(hours=5, minutes=30))),  # == the first, other offset
     ],
 )
 def test_the_accepted_form_is_the_content_hash_and_the_encoded_stamped_event(

@@ -19,18 +19,30 @@ class StoreOutcome:
     """event_ids already accepted with different content: a client bug, not a retry."""
 
 
+# The ids go as one JSON document rather than four text[] arguments: asyncpg encodes each element of an array
+# argument with several Python-level type checks, a few hundred ids per batch.
 _KNOWN_MASTERS = """
-SELECT 'outlet' AS kind, outlet_id AS id, distributor_id FROM known_outlets WHERE outlet_id = ANY($1::text[])
-UNION ALL SELECT 'sku', sku_id, NULL FROM known_skus WHERE sku_id = ANY($2::text[])
-UNION ALL SELECT 'rep', rep_id, NULL FROM known_reps WHERE rep_id = ANY($3::text[])
-UNION ALL SELECT 'distributor', distributor_id, NULL FROM known_distributors WHERE distributor_id = ANY($4::text[])
+SELECT 'outlet' AS kind, outlet_id AS id, distributor_id FROM known_outlets
+WHERE outlet_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'outlets'))
+UNION ALL SELECT 'sku', sku_id, NULL FROM known_skus
+WHERE sku_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'skus'))
+UNION ALL SELECT 'rep', rep_id, NULL FROM known_reps
+WHERE rep_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'reps'))
+UNION ALL SELECT 'distributor', distributor_id, NULL FROM known_distributors
+WHERE distributor_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'distributors'))
 """
 
 
 async def load_known_masters(conn: asyncpg.Connection, refs: References) -> KnownMasters:
     """The masters `refs` names that this service knows, in one round trip."""
     rows = await conn.fetch(
-        _KNOWN_MASTERS, list(refs.outlets), list(refs.skus), list(refs.reps), list(refs.distributors)
+        _KNOWN_MASTERS,
+        {
+            "outlets": list(refs.outlets),
+            "skus": list(refs.skus),
+            "reps": list(refs.reps),
+            "distributors": list(refs.distributors),
+        },
     )
     ids: dict[str, list[str]] = {"sku": [], "rep": [], "distributor": []}
     outlet_distributor = {}

@@ -1,11 +1,12 @@
 """Per-event validation: contract, clock, and references to known masters. Pure: no I/O."""
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
@@ -69,8 +70,7 @@ def _fingerprint(canonical: dict[str, Any]) -> bytes:
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).digest()
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(NamedTuple):
     """An event as the server accepts it, from one serialisation of the event: the fingerprint of what the client
     sent (`content_hash(event)`) and the wire form of the stamped event (`encode_event(event.stamped(at))`)."""
 
@@ -86,11 +86,12 @@ def accepted_form(event: Envelope, recorded_at: datetime) -> Accepted:
     and a dump of the copy. The server-set fields are filled in the dump as `stamped` fills them in the model;
     orjson over model_dump(mode="json") is `encode_event` (a unit test holds the two together)."""
     document = event.model_dump(mode="json")
-    fingerprint = _fingerprint({name: value for name, value in document.items() if name not in _SERVER_FIELDS})
+    canonical = dict(document)
+    del canonical["recorded_at"], canonical["key"]  # _SERVER_FIELDS
     key = event.partition_key()
     document["recorded_at"] = _json_datetime(recorded_at)
     document["key"] = key
-    return Accepted(event, fingerprint, key, orjson.dumps(document))
+    return Accepted(event, _fingerprint(canonical), key, orjson.dumps(document))
 
 
 _DATETIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
@@ -98,6 +99,13 @@ _DATETIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
 
 def _json_datetime(moment: datetime) -> Any:
     """A timestamp as the envelope's model_dump(mode="json") writes it."""
+    return _json_instant(moment, moment.utcoffset())
+
+
+@functools.lru_cache(maxsize=4)
+def _json_instant(moment: datetime, offset: timedelta | None) -> Any:
+    # Cached because a batch stamps every event alike. Equal datetimes with other offsets are written
+    # differently, hence the offset in the key.
     return _DATETIME.dump_python(moment, mode="json")
 
 
