@@ -88,6 +88,7 @@ async def test_records_go_where_producer_send_would_put_them_in_outbox_order(
     async with pool.acquire() as conn, conn.transaction():
         await append_to_outbox(conn, events)
     assert await relay.publish_batch(producer) == 300
+    generation = await pool.fetchval("SELECT generation FROM outbox_generation")
 
     published = {
         orjson.loads(r.value)["event_id"]: r for r in await read_topic(infra, "sellthrough.trade.v1") if r.value
@@ -104,6 +105,7 @@ async def test_records_go_where_producer_send_would_put_them_in_outbox_order(
             "event_id": str(event.event_id).encode(),
             "event_type": b"OrderCaptured",
             "schema_version": b"1",
+            "outbox_generation": f"relay-test:{generation}".encode(),
         }
     await pool.execute("TRUNCATE outbox, outbox_partitions")
 
@@ -126,3 +128,15 @@ async def test_a_partition_ending_in_a_batch_of_records_is_not_mistaken_for_lost
     await pool.execute("UPDATE outbox_partitions SET next_offset = next_offset + 5")
     assert not await relay.check_broker_retains(offsets)
     assert await unpublished(pool) == 50, "a broker that lost records gets the whole outbox again"
+
+    # Consumers tell the republished copies by their generation (consumer.py): one above the first copies'.
+    ids = {str(e.event_id) for e in events}
+    assert await relay.publish_batch(producer) == 50
+    copies: dict[bytes, int] = {}
+    for record in await read_topic(infra, "sellthrough.trade.v1"):
+        if record.value and orjson.loads(record.value)["event_id"] in ids:
+            generation = dict(record.headers)["outbox_generation"]
+            copies[generation] = copies.get(generation, 0) + 1
+    now = await pool.fetchval("SELECT generation FROM outbox_generation")
+    assert copies == {f"relay-test:{now - 1}".encode(): 50, f"relay-test:{now}".encode(): 50}
+    await pool.execute("TRUNCATE outbox, outbox_partitions")
