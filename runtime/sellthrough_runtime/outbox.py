@@ -12,7 +12,9 @@ them, report the end of a partition as the start of its last record batch), and 
 order. It cannot see how far each consumer got (services share nothing but topics); consumers skip what they
 already applied by event id, and re-read a partition whose content changed under them (consumer.py). So that
 they can tell, every record carries the outbox's generation (header outbox_generation, "<service>:<n>"), raised
-by each republish.
+by each republish. A republish is trusted only once the relay has read every published event back from the
+broker (outbox_read_back.py); until then it checks again whenever its outbox is drained, and republishes again
+if something is missing.
 """
 
 import asyncio
@@ -37,6 +39,7 @@ from sellthrough_runtime.metrics import (
     OUTBOX_PUBLISH_SECONDS,
     OUTBOX_PUBLISHED,
 )
+from sellthrough_runtime.outbox_read_back import unreadable_events
 from sellthrough_runtime.tracing import carrier_for
 
 log = logging.getLogger(__name__)
@@ -173,7 +176,13 @@ class OutboxRelay:
                     # With nothing new to publish no delivery would reveal a broker that lost its data.
                     with contextlib.suppress(Exception):
                         await self.check_broker_retains(offsets)
-                await self._record_backlog()
+                    if await self._record_backlog() == 0:
+                        try:
+                            await self.read_back_if_pending()
+                        except Exception as error:  # noqa: BLE001 - tried again at the next check
+                            log.warning("reading the outbox back failed", extra={"error": repr(error)})
+                else:
+                    await self._record_backlog()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), idle_poll_seconds)
@@ -257,17 +266,36 @@ class OutboxRelay:
     async def _republish_everything(self, conn: asyncpg.Connection, why: str) -> None:
         queued = await conn.execute("UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL")
         await conn.execute("DELETE FROM outbox_partitions")
-        await conn.execute("UPDATE outbox_generation SET generation = generation + 1")
+        await conn.execute("UPDATE outbox_generation SET generation = generation + 1, read_back_pending = true")
         OUTBOX_BROKER_DATA_LOST.labels(self._service).inc()
         log.error(
             "broker lost published records; republishing the outbox",
             extra={"service": self._service, "reason": why, "requeued": queued},
         )
 
-    async def _record_backlog(self) -> None:
+    async def read_back_if_pending(self) -> bool | None:
+        """After a republish, with the outbox drained: read the topics back (outbox_read_back.py) and republish
+        again if a published event cannot be read. None if no read-back was due (or another republish came
+        first), else whether every event was there."""
+        generation = await self._pool.fetchval("SELECT generation FROM outbox_generation WHERE read_back_pending")
+        if generation is None:
+            return None
+        missing = await unreadable_events(self._pool, self._bootstrap_servers, self._service)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(_TAKE_TURN, self._lock_name)
+            if await conn.fetchval("SELECT generation FROM outbox_generation") != generation:
+                return None
+            if missing:
+                await self._republish_everything(conn, f"{missing} published events cannot be read back")
+                return False
+            await conn.execute("UPDATE outbox_generation SET read_back_pending = false")
+            return True
+
+    async def _record_backlog(self) -> int:
         # Cheap: the partial index holds only unpublished rows.
-        count = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        count = int(await self._pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
         OUTBOX_BACKLOG.labels(self._service).set(count)
+        return count
 
 
 async def _send(producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record], generation: bytes) -> PartitionRanges:

@@ -140,3 +140,36 @@ async def test_a_partition_ending_in_a_batch_of_records_is_not_mistaken_for_lost
     now = await pool.fetchval("SELECT generation FROM outbox_generation")
     assert copies == {f"relay-test:{now - 1}".encode(): 50, f"relay-test:{now}".encode(): 50}
     await pool.execute("TRUNCATE outbox, outbox_partitions")
+
+
+async def test_a_republish_is_trusted_only_once_every_published_event_reads_back(
+    infra: Infra, pool: asyncpg.Pool, clients: tuple[AIOKafkaProducer, AIOKafkaConsumer]
+) -> None:
+    producer, offsets = clients
+    relay = OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test")
+    await pool.execute("UPDATE outbox_generation SET read_back_pending = false")  # earlier tests republished
+    events = [parse_event(order("O2", [("S1", i + 1)])).stamped(datetime.now(UTC)) for i in range(20)]
+    async with pool.acquire() as conn, conn.transaction():
+        await append_to_outbox(conn, events)
+    assert await relay.publish_batch(producer) == 20
+    assert await relay.read_back_if_pending() is None, "no republish yet, so nothing to read back"
+
+    await pool.execute("UPDATE outbox_partitions SET next_offset = next_offset + 5")  # as if records were lost
+    assert not await relay.check_broker_retains(offsets)
+    assert await relay.publish_batch(producer) == 20
+    assert await relay.read_back_if_pending() is True, "every republished event is in the topic"
+    assert await unpublished(pool) == 0
+
+    # Acknowledged but unreadable (a broker shadowing them with older records): marked published, never sent.
+    await pool.execute(
+        "INSERT INTO outbox (event_id, event_type, schema_version, topic, partition_key, value, trace_headers, "
+        "published_at) SELECT gen_random_uuid(), 'OrderCaptured', 1, 'sellthrough.trade.v1', 'D9', '\\x00', '{}', "
+        "now() FROM generate_series(1, 3)"
+    )
+    await pool.execute("UPDATE outbox_generation SET read_back_pending = true")
+    generation = await pool.fetchval("SELECT generation FROM outbox_generation")
+    assert await relay.read_back_if_pending() is False
+    assert await unpublished(pool) == 23, "what cannot be read back is published again, with everything else"
+    assert await pool.fetchval("SELECT generation FROM outbox_generation") == generation + 1
+    await pool.execute("TRUNCATE outbox, outbox_partitions")
+    await pool.execute("UPDATE outbox_generation SET read_back_pending = false")

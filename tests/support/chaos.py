@@ -11,6 +11,8 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer
 
 from tests.support.brand import OUTLETS, SKUS, order
 
@@ -135,3 +137,42 @@ async def unpublished(database_url: str) -> int:
         )
     finally:
         await conn.close()
+
+
+async def where_missing(bootstrap_servers: str, database_url: str, event_ids: list[str]) -> str:
+    """For a failure report: per consumer, the events it did not apply, where their copies sit in the trade topic
+    now (partition, offset, outbox generation) and where the consumer stands on those partitions."""
+    copies: dict[str, list[tuple[int, int, str]]] = {}
+    reader = AIOKafkaConsumer(
+        "sellthrough.trade.v1",
+        bootstrap_servers=bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await reader.start()
+    try:
+        while batch := await reader.getmany(timeout_ms=2000):
+            for records in batch.values():
+                for record in records:
+                    event_id = orjson.loads(record.value)["event_id"] if record.value else None
+                    generation = dict(record.headers).get("outbox_generation", b"-").decode()
+                    copies.setdefault(str(event_id), []).append((record.partition, record.offset, generation))
+    finally:
+        await reader.stop()
+    conn = await asyncpg.connect(database_url)
+    lines = []
+    try:
+        for schema in CONSUMER_SCHEMAS:
+            applied = {str(r["event_id"]) for r in await conn.fetch(f"SELECT event_id FROM {schema}.processed_events")}
+            missing = [e for e in event_ids if e not in applied]
+            if not missing:
+                continue
+            offsets = await conn.fetch(
+                f"SELECT partition, next_offset, producer_generations FROM {schema}.consumer_offsets "
+                "WHERE topic = 'sellthrough.trade.v1' ORDER BY partition"
+            )
+            lines.append(f"{schema}: {len(missing)} missing; offsets {[tuple(r) for r in offsets]}")
+            lines += [f"  {e}: {copies.get(e, [])}" for e in missing[:10]]
+    finally:
+        await conn.close()
+    return "\n".join(lines)

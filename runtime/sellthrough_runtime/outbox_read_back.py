@@ -1,0 +1,85 @@
+"""After a republish, prove that every published event can be read back from the broker.
+
+A broker that lost its data may not come back clean. Tansu (memory storage) restarted empty still accepts
+records a producer sends, from metadata cached before the restart, to a topic it no longer knows; once the topic
+is created again it numbers new records from 0 while those earlier ones are still stored, and a reader at an
+offset they cover gets the old records instead of the new. Records acknowledged after the republish can then be
+unreadable, for consumers as for anyone. So once the republished outbox is drained, the relay reads its topics
+back from the start, as a consumer would, and compares the event ids found with the rows it marked published
+before the read began; any missing means another republish (with a higher generation, so consumers re-read).
+"""
+
+import logging
+import time
+import uuid
+from datetime import datetime
+
+import asyncpg
+from aiokafka import TopicPartition
+
+from sellthrough_runtime.kafka import make_offsets_reader
+
+log = logging.getLogger(__name__)
+
+_QUIET_FETCHES = 3
+"""Consecutive empty fetches (of up to 1 s each) taken as the end of the topics: some brokers understate where a
+partition ends, so its end offset cannot say when a read is complete."""
+_CHUNK = 10_000
+
+
+async def unreadable_events(pool: asyncpg.Pool, bootstrap_servers: str, service: str) -> int:
+    """How many outbox rows published before this call cannot be read back from their topics now."""
+    async with pool.acquire() as conn:
+        started: datetime = await conn.fetchval("SELECT now()")
+        topics = [r["topic"] for r in await conn.fetch("SELECT DISTINCT topic FROM outbox_partitions")]
+        await conn.execute("CREATE TEMPORARY TABLE IF NOT EXISTS outbox_read_back (event_id uuid NOT NULL)")
+        await conn.execute("TRUNCATE outbox_read_back")
+        read = await _copy_event_ids(conn, bootstrap_servers, service, topics)
+        missing = int(
+            await conn.fetchval(
+                "SELECT count(*) FROM outbox o WHERE o.published_at <= $1 AND o.topic = ANY($2::text[]) "
+                "AND NOT EXISTS (SELECT 1 FROM outbox_read_back r WHERE r.event_id = o.event_id)",
+                started,
+                topics,
+            )
+        )
+        await conn.execute("DROP TABLE outbox_read_back")
+    log.info(
+        "outbox read back from the broker",
+        extra={"service": service, "topics": topics, "records_read": read, "missing": missing},
+    )
+    return missing
+
+
+async def _copy_event_ids(conn: asyncpg.Connection, bootstrap_servers: str, service: str, topics: list[str]) -> int:
+    reader = make_offsets_reader(bootstrap_servers, client_id=f"{service}-relay-read-back")
+    await reader.start()
+    read = 0
+    try:
+        await reader.topics()  # fetches metadata for every topic, so their partitions are known below
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(reader.partitions_for_topic(topic) or ())
+        ]
+        reader.assign(partitions)
+        await reader.seek_to_beginning(*partitions)
+        chunk: list[tuple[uuid.UUID]] = []
+        quiet = 0
+        started = time.monotonic()
+        while quiet < _QUIET_FETCHES:
+            fetched = await reader.getmany(timeout_ms=1000, max_records=_CHUNK)
+            quiet = 0 if fetched else quiet + 1
+            for records in fetched.values():
+                for record in records:
+                    event_id = dict(record.headers).get("event_id")
+                    if event_id is not None:
+                        chunk.append((uuid.UUID(event_id.decode()),))
+            if len(chunk) >= _CHUNK or (chunk and not fetched):
+                await conn.copy_records_to_table("outbox_read_back", records=chunk)
+                read += len(chunk)
+                chunk = []
+                log.debug("reading the outbox back", extra={"records_read": read, "s": time.monotonic() - started})
+    finally:
+        await reader.stop()
+    return read
