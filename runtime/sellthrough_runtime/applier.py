@@ -99,6 +99,15 @@ class Freshness:
     """Seconds since the newest applied event happened (occurred_at) and was accepted (recorded_at), read at
     scrape time so the gauges keep growing while nothing arrives."""
 
+    _by_group: "dict[str, Freshness]" = {}
+
+    @classmethod
+    def of(cls, group_id: str) -> "Freshness":
+        """The group's tracker, shared by the members of a group that run in one process (one gauge each)."""
+        if group_id not in cls._by_group:
+            cls._by_group[group_id] = cls(group_id)
+        return cls._by_group[group_id]
+
     def __init__(self, group_id: str) -> None:
         self._newest: dict[str, float] = {}
         for clock in ("occurred", "recorded"):
@@ -123,7 +132,7 @@ class BatchApplier:
         self._group_id = group_id
         self._handler = handler
         self._wanted_types = wanted_types
-        self._freshness = Freshness(group_id)
+        self._freshness = Freshness.of(group_id)
 
     async def apply_batch(
         self, records: Sequence[ConsumerRecord[bytes, bytes]], end_offsets: Mapping[tuple[str, int], int] | None = None

@@ -336,6 +336,7 @@ def consumer_job(
     topics: Sequence[str],
     handler: Handler,
     wanted_types: frozenset[str],
+    client_id: str | None = None,
 ) -> Callable[[], Awaitable[None]]:
     """A restartable background job: each run builds a fresh Kafka consumer (they cannot be restarted)."""
 
@@ -343,7 +344,7 @@ def consumer_job(
         consumer = make_consumer(
             settings.kafka_bootstrap_servers,
             group_id=group_id,
-            client_id=group_id,
+            client_id=client_id or group_id,
             session_timeout_ms=settings.kafka_session_timeout_ms,
             rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
         )

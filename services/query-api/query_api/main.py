@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import uvicorn
 from fastapi import FastAPI
+from pydantic import Field
 
 from query_api.api import router as sales_router
 from query_api.dashboard import router as dashboard_router
@@ -35,6 +36,14 @@ PROJECTION_GROUP = "query-api.projections"
 
 class QueryApiSettings(ServiceSettings):
     http_port: int = 8004
+    projection_consumers: int = Field(
+        default=2,
+        ge=1,
+        le=6,
+        description="Members of the projection consumer group run by this process. Two let Postgres apply one "
+        "member's batch while Python decodes and prepares the other's; more than the trade topic's 6 partitions "
+        "would idle.",
+    )
 
 
 @dataclass(frozen=True)
@@ -73,15 +82,18 @@ def projection_handler(settings: ServiceSettings) -> ProjectionHandler:
 
 async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     settings = context.settings
+    members = settings.projection_consumers if isinstance(settings, QueryApiSettings) else 1
     return {
-        "projection-consumer": consumer_job(
+        f"projection-consumer-{member}": consumer_job(
             pool=context.pool,
             settings=settings,
             group_id=PROJECTION_GROUP,
             topics=[REFERENCE.name, TRADE.name, STOCK.name, SCHEMES.name, SCHEME_RESULTS.name],
             handler=projection_handler(settings),
             wanted_types=REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | {"OrderCaptured"},
-        ),
+            client_id=f"{PROJECTION_GROUP}-{member}",
+        )
+        for member in range(1, members + 1)
     }
 
 
