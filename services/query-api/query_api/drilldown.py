@@ -128,6 +128,31 @@ LIMIT $7
 """
 
 
+# The outlets of one distributor: from its outlets into each one's days, an index range per outlet (~125 of them),
+# rather than the whole date range of sales_outlet_daily hash-joined to them, the plan Postgres picks for the
+# statement above (44 ms against 4 ms over 5,000 outlets x 90 days).
+_DRILL_OUTLETS_OF_DISTRIBUTOR_SQL = """
+WITH placed AS (
+    SELECT o.outlet_id AS node_id, o.name AS node_name, s.value, s.units, s.lines
+    FROM outlets o
+    CROSS JOIN LATERAL (
+        SELECT sum(t.value) AS value, sum(t.units) AS units, sum(t.lines) AS lines
+        FROM sales_outlet_daily t
+        WHERE t.outlet_id = o.outlet_id AND t.day BETWEEN $2 AND $3
+    ) s
+    WHERE o.distributor_id = $4 AND s.lines IS NOT NULL
+      AND $1::text = 'outlet' AND $5::text IS NULL AND $6::text IS NULL
+)
+SELECT node_id, max(node_name) AS name, sum(value) AS value, sum(units) AS units, sum(lines) AS lines,
+       sum(sum(value)) OVER () AS total_value, sum(sum(units)) OVER () AS total_units,
+       sum(sum(lines)) OVER () AS total_lines, count(*) OVER () AS row_count
+FROM placed
+GROUP BY node_id
+ORDER BY sum(value) DESC, node_id NULLS LAST
+LIMIT $7
+"""
+
+
 _PARENT_EXISTS_SQL = """
 SELECT CASE $1
     WHEN 'zone' THEN EXISTS (SELECT 1 FROM zones WHERE zone_id = $2)
@@ -176,7 +201,9 @@ def drill_statement(query: DrillQuery) -> str:
         return _DRILL_SQL
     if query.level is not Level.OUTLET:
         return _DRILL_BY_DISTRIBUTOR_SQL
-    return _DRILL_SQL if query.brand is not None else _DRILL_BY_OUTLET_SQL
+    if query.brand is not None:
+        return _DRILL_SQL
+    return _DRILL_BY_OUTLET_SQL if query.parent_id is None else _DRILL_OUTLETS_OF_DISTRIBUTOR_SQL
 
 
 async def drill(conn: asyncpg.Connection, query: DrillQuery, *, statement: str | None = None) -> DrillResult:
