@@ -196,8 +196,10 @@ class ExactlyOnceConsumer:
 
     async def _verified(self, fetched: _Fetched) -> tuple[Batches, DecodedBatch]:
         """The batch without the re-read last record of each newly assigned partition, if it is the one applied
-        there; if it is not, the log was rebuilt: the batch's records of that partition are dropped and the
-        partition is read from the start."""
+        there. If it is not, or a record shows a higher outbox generation than seen before on its partition, the
+        log was rebuilt: the batch's records of that partition are dropped and the partition is read from the
+        start. (A consumer reading a partition from the start may meet a generation change in a log that was
+        never rebuilt under it, and so re-read it once more: harmless, and rare.)"""
         if self._seemingly_short:
             await self._rewind_if_last_record_missing(fetched.batches)
         kept = {}
