@@ -13,8 +13,8 @@ order. It cannot see how far each consumer got (services share nothing but topic
 already applied by event id, and re-read a partition whose content changed under them (consumer.py). So that
 they can tell, every record carries the outbox's generation (header outbox_generation, "<service>:<n>"), raised
 by each republish. A republish is trusted only once the relay has read every published event back from the
-broker (outbox_read_back.py); until then it checks again whenever its outbox is drained, and republishes again
-if something is missing.
+broker (outbox_read_back.py); until then it checks again at every retention check once the rows it queued are
+published, and republishes again if something is missing.
 """
 
 import asyncio
@@ -176,13 +176,11 @@ class OutboxRelay:
                     # With nothing new to publish no delivery would reveal a broker that lost its data.
                     with contextlib.suppress(Exception):
                         await self.check_broker_retains(offsets)
-                    if await self._record_backlog() == 0:
-                        try:
-                            await self.read_back_if_pending()
-                        except Exception as error:  # noqa: BLE001 - tried again at the next check
-                            log.warning("reading the outbox back failed", extra={"error": repr(error)})
-                else:
-                    await self._record_backlog()
+                    try:
+                        await self.read_back_if_pending()
+                    except Exception as error:  # noqa: BLE001 - tried again at the next check
+                        log.warning("reading the outbox back failed", extra={"error": repr(error)})
+                await self._record_backlog()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), idle_poll_seconds)
@@ -266,7 +264,10 @@ class OutboxRelay:
     async def _republish_everything(self, conn: asyncpg.Connection, why: str) -> None:
         queued = await conn.execute("UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL")
         await conn.execute("DELETE FROM outbox_partitions")
-        await conn.execute("UPDATE outbox_generation SET generation = generation + 1, read_back_pending = true")
+        await conn.execute(
+            "UPDATE outbox_generation SET generation = generation + 1, read_back_pending = true, "
+            "republished_through = coalesce((SELECT max(seq) FROM outbox), 0)"
+        )
         OUTBOX_BROKER_DATA_LOST.labels(self._service).inc()
         log.error(
             "broker lost published records; republishing the outbox",
@@ -274,10 +275,13 @@ class OutboxRelay:
         )
 
     async def read_back_if_pending(self) -> bool | None:
-        """After a republish, with the outbox drained: read the topics back (outbox_read_back.py) and republish
-        again if a published event cannot be read. None if no read-back was due (or another republish came
-        first), else whether every event was there."""
-        generation = await self._pool.fetchval("SELECT generation FROM outbox_generation WHERE read_back_pending")
+        """After a republish, once every row it queued is published again: read the topics back
+        (outbox_read_back.py) and republish again if a published event cannot be read. None if no read-back was
+        due (or another republish came first), else whether every event was there."""
+        generation = await self._pool.fetchval(
+            "SELECT generation FROM outbox_generation WHERE read_back_pending AND NOT EXISTS "
+            "(SELECT 1 FROM outbox WHERE published_at IS NULL AND seq <= republished_through)"
+        )
         if generation is None:
             return None
         missing = await unreadable_events(self._pool, self._bootstrap_servers, self._service)
@@ -291,11 +295,10 @@ class OutboxRelay:
             await conn.execute("UPDATE outbox_generation SET read_back_pending = false")
             return True
 
-    async def _record_backlog(self) -> int:
+    async def _record_backlog(self) -> None:
         # Cheap: the partial index holds only unpublished rows.
-        count = int(await self._pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+        count = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         OUTBOX_BACKLOG.labels(self._service).set(count)
-        return count
 
 
 async def _send(producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record], generation: bytes) -> PartitionRanges:

@@ -4,8 +4,8 @@ A broker that lost its data may not come back clean. Tansu (memory storage) rest
 records a producer sends, from metadata cached before the restart, to a topic it no longer knows; once the topic
 is created again it numbers new records from 0 while those earlier ones are still stored, and a reader at an
 offset they cover gets the old records instead of the new. Records acknowledged after the republish can then be
-unreadable, for consumers as for anyone. So once the republished outbox is drained, the relay reads its topics
-back from the start, as a consumer would, and compares the event ids found with the rows it marked published
+unreadable, for consumers as for anyone. So once the rows a republish queued are published again, the relay reads
+its topics back from the start, as a consumer would, and compares the event ids found with the rows it marked published
 before the read began; any missing means another republish (with a higher generation, so consumers re-read).
 """
 

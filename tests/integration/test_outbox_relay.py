@@ -156,6 +156,7 @@ async def test_a_republish_is_trusted_only_once_every_published_event_reads_back
 
     await pool.execute("UPDATE outbox_partitions SET next_offset = next_offset + 5")  # as if records were lost
     assert not await relay.check_broker_retains(offsets)
+    assert await relay.read_back_if_pending() is None, "not before the republished rows are published again"
     assert await relay.publish_batch(producer) == 20
     assert await relay.read_back_if_pending() is True, "every republished event is in the topic"
     assert await unpublished(pool) == 0
