@@ -4,6 +4,7 @@ outlets re-homed to another distributor, SKUs re-branded, older reference events
 
 import asyncio
 import itertools
+import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -156,3 +157,55 @@ def test_rollups_serve_every_query_without_a_sku_filter() -> None:
     cube_reads = {key for key, statement in chosen.items() if statement == _DRILL_SQL}
     assert cube_reads == {(Level.OUTLET, True)}
     assert drill_statement(DrillQuery(Level.NATIONAL, None, FIRST_DAY, FIRST_DAY, sku_id="S1")) == _DRILL_SQL
+
+
+def test_reference_changes_applied_beside_orders_by_another_member_keep_the_rollups_exact(
+    loop_and_pool: tuple[asyncio.AbstractEventLoop, asyncpg.Pool],
+) -> None:
+    """Two members of the projection group (query-api runs two; instances scale out) apply at the same time: one
+    re-homes outlets and re-brands SKUs while the other adds those outlets' and SKUs' sales."""
+    loop, pool = loop_and_pool
+    rng = random.Random(5)
+    reference = [
+        [
+            as_event(("outlet", rng.choice(OUTLETS), rng.choice(DISTRIBUTORS), minute)),
+            as_event(("sku", rng.choice(SKUS), rng.choice(BRANDS), minute)),
+        ]
+        for minute in range(1, 81)
+    ]
+    orders = [
+        [as_event(("order", rng.choice(OUTLETS), [(rng.choice(SKUS), rng.randint(1, 9))], rng.randint(0, 3)))]
+        for _ in range(160)
+    ]
+
+    def member() -> BatchApplier:
+        return BatchApplier(
+            pool=pool,
+            group_id=f"member-{uuid.uuid4().hex[:8]}",
+            handler=projection_handler(QueryApiSettings()),
+            wanted_types=REFERENCE_TYPES | {"OrderCaptured"},
+        )
+
+    async def run() -> list[tuple[DrillQuery, Any, Any]]:
+        await pool.execute(
+            "TRUNCATE sales_daily, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
+            " outlets, skus, zones, regions, distributors"
+        )
+        offsets = itertools.count(step=1000)
+        reference_member, order_member = member(), member()
+        await reference_member.apply_batch(as_records(geography(), next(offsets)))
+
+        async def apply_all(applier: BatchApplier, batches: list[list[dict[str, Any]]]) -> None:
+            for batch in batches:
+                await applier.apply_batch(as_records(batch, next(offsets)))
+
+        await asyncio.gather(apply_all(reference_member, reference), apply_all(order_member, orders))
+        async with pool.acquire() as conn:
+            return [
+                (query, from_rollup, from_cube)
+                for query in queries()
+                if (from_rollup := await drill(conn, query))
+                != (from_cube := await drill(conn, query, statement=_DRILL_SQL))
+            ]
+
+    assert loop.run_until_complete(run()) == []

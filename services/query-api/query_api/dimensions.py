@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 
-from query_api.sales_rollups import move_outlets, move_skus
+from query_api.sales_rollups import LOCK_FOR_REFERENCE_CHANGE, move_outlets, move_skus
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.reference import (
     DistributorRegistered,
@@ -112,6 +112,7 @@ async def _upsert_moving_sales(
     """Upsert outlets or SKUs (id first in each row) and move the sales whose rollup key changed with them."""
     if not values:
         return
+    await conn.execute(LOCK_FOR_REFERENCE_CHANGE)
     ids = list({str(v[0]) for v in values})
     before = {r[0]: r[1] for r in await conn.fetch(mapping_sql, ids)}
     await conn.executemany(statement, values)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from query_api.freshness import RECORD_FRESHNESS
+from query_api.sales_rollups import LOCK_FOR_SALES
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured
 from sellthrough_runtime.db import json_rows
@@ -77,6 +78,7 @@ async def apply_orders(conn: asyncpg.Connection, events: Sequence[Envelope], zon
     if not orders:
         return
     totals = aggregate_orders(orders, zone)
+    await conn.execute(LOCK_FOR_SALES)
     await conn.execute(_UPSERT_SALES, json_rows([key + cell for key, cell in totals.items()]))
     await conn.execute(
         RECORD_FRESHNESS,

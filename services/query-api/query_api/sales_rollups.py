@@ -13,6 +13,15 @@ from collections.abc import Mapping
 
 import asyncpg
 
+LOCK_FOR_SALES = "SELECT pg_advisory_xact_lock_shared(hashtext('query-api:sales-rollups'))"
+"""Taken (in a statement of its own, so the next statement's snapshot comes after it) before sales are added to
+the rollups. Shared: transactions adding sales never wait for each other."""
+LOCK_FOR_REFERENCE_CHANGE = "SELECT pg_advisory_xact_lock(hashtext('query-api:sales-rollups'))"
+"""Taken before an outlet or SKU is upserted. Exclusive: with several consumers (query-api runs two, and instances
+scale out), sales added concurrently would otherwise roll up under a distributor or brand read before the change
+committed, while the change's move, reading sales_daily before they committed, leaves them where they landed.
+It waits for the transactions adding sales to commit, and they wait for it."""
+
 # Moves are summed per row on both sides: several outlets or SKUs may leave or join the same row.
 # A move: sales leaving (day, from_distributor, from_brand) for (day, to_distributor, to_brand).
 _OUTLET_MOVES = """
