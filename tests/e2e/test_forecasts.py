@@ -215,6 +215,9 @@ async def test_openapi_documents_both_endpoints(services: dict[str, ServiceProce
 async def test_a_distributor_without_sales_or_stock_has_no_rows(
     services: dict[str, ServiceProcess], tokens: Tokens
 ) -> None:
-    body = await query(services, tokens, "/v1/forecasts", distributor_id="D3")
+    # Known once query-api has applied the reference data, which nothing above waited for (404 until then).
+    body = await eventually(
+        lambda: query(services, tokens, "/v1/forecasts", distributor_id="D3"), lambda _: True, what="D3 known"
+    )
     assert (body["distributor_name"], body["rows"]) == ("Dist D3", [])
     assert (await query(services, tokens, "/v1/anomalies", level="sku", parent_id="D3"))["rows"] == []
