@@ -11,7 +11,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from sellthrough_contracts import encode_event, parse_event
+from sellthrough_contracts import Envelope, encode_event, parse_event
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.kafka import make_offsets_reader, make_producer
 from sellthrough_runtime.outbox import OutboxRecord, OutboxRelay, append_records_to_outbox, append_to_outbox
@@ -110,15 +110,21 @@ async def test_records_go_where_producer_send_would_put_them_in_outbox_order(
     await pool.execute("TRUNCATE outbox, outbox_partitions")
 
 
+async def queue_orders(pool: asyncpg.Pool, outlet: str, count: int) -> list[Envelope]:
+    """`count` orders at one outlet (so one key, one partition), queued in the outbox in one transaction."""
+    events = [parse_event(order(outlet, [("S1", i + 1)])).stamped(datetime.now(UTC)) for i in range(count)]
+    async with pool.acquire() as conn, conn.transaction():
+        await append_to_outbox(conn, events)
+    return events
+
+
 async def test_a_partition_ending_in_a_batch_of_records_is_not_mistaken_for_lost_records(
     infra: Infra, pool: asyncpg.Pool, clients: tuple[AIOKafkaProducer, AIOKafkaConsumer]
 ) -> None:
     producer, offsets = clients
     relay = OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test")
     # One distributor, so one partition, in one produce request: a single record batch of 50.
-    events = [parse_event(order("O1", [("S1", i + 1)])).stamped(datetime.now(UTC)) for i in range(50)]
-    async with pool.acquire() as conn, conn.transaction():
-        await append_to_outbox(conn, events)
+    events = await queue_orders(pool, "O1", 50)
     assert await relay.publish_batch(producer) == 50
 
     assert await relay.check_broker_retains(offsets)
@@ -148,9 +154,7 @@ async def test_a_republish_is_trusted_only_once_every_published_event_reads_back
     producer, offsets = clients
     relay = OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test")
     await pool.execute("UPDATE outbox_generation SET read_back_pending = false")  # earlier tests republished
-    events = [parse_event(order("O2", [("S1", i + 1)])).stamped(datetime.now(UTC)) for i in range(20)]
-    async with pool.acquire() as conn, conn.transaction():
-        await append_to_outbox(conn, events)
+    await queue_orders(pool, "O2", 20)
     assert await relay.publish_batch(producer) == 20
     assert await relay.read_back_if_pending() is None, "no republish yet, so nothing to read back"
 
