@@ -141,11 +141,13 @@ async def kpis(services: dict[str, ServiceProcess], tokens: Tokens, **params: st
 
 @pytest.fixture(scope="module")
 async def national(services: dict[str, ServiceProcess], tokens: Tokens) -> dict[str, Any]:
-    """Once everything has arrived: sales, visits, deliveries and primary all complete."""
+    """Once everything has arrived: sales, visits, deliveries, primary and the outlets all complete (the reference
+    topic is read by one of query-api's two consumers, the trade topic partly by the other)."""
     return await eventually(
         lambda: kpis(services, tokens),
         lambda body: (
-            Decimal(body["total"]["value"]) == Decimal("259.50")
+            body["total"]["active_outlets"] + body["total"]["dormant_outlets"] == 5
+            and Decimal(body["total"]["value"]) == Decimal("259.50")
             and body["total"]["visits"] == 7
             and body["total"]["fill_ordered_units"] == 29
             and Decimal(body["total"]["primary_value"] or 0) == Decimal("800")
