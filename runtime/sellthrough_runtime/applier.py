@@ -330,7 +330,7 @@ class BatchApplier:
             if key not in last or record.offset > last[key].offset:
                 last[key] = record
         await conn.executemany(
-            _STORE_OFFSETS if generations is None else _STORE_OFFSETS_AND_GENERATIONS,
+            _STORE_OFFSETS,
             [
                 (
                     self._group_id,
@@ -339,7 +339,7 @@ class BatchApplier:
                     record.offset + 1,
                     record_digest(record),
                     max(end_offsets.get((topic, partition), 0), record.offset + 1),
-                    *(() if generations is None else (dict(generations.get((topic, partition), {})),)),
+                    None if generations is None else dict(generations.get((topic, partition), {})),
                 )
                 for (topic, partition), record in last.items()
             ],
@@ -347,16 +347,13 @@ class BatchApplier:
 
 
 _STORE_OFFSETS = (
-    "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset, last_record_digest, end_offset) "
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (group_id, topic, partition) DO UPDATE "
-    "SET next_offset = excluded.next_offset, last_record_digest = excluded.last_record_digest, "
-    "end_offset = excluded.end_offset, updated_at = now()"
-)
-_STORE_OFFSETS_AND_GENERATIONS = (
+    # Generations left out (NULL) keep what is stored.
     "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset, last_record_digest, end_offset, "
-    "producer_generations) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (group_id, topic, partition) DO UPDATE "
+    "producer_generations) VALUES ($1, $2, $3, $4, $5, $6, coalesce($7::jsonb, '{}')) "
+    "ON CONFLICT (group_id, topic, partition) DO UPDATE "
     "SET next_offset = excluded.next_offset, last_record_digest = excluded.last_record_digest, "
-    "end_offset = excluded.end_offset, producer_generations = excluded.producer_generations, updated_at = now()"
+    "end_offset = excluded.end_offset, "
+    "producer_generations = coalesce($7::jsonb, consumer_offsets.producer_generations), updated_at = now()"
 )
 
 
