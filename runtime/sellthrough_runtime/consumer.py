@@ -17,6 +17,11 @@ skip records the rebuilt log holds below that position. Every record carries its
 raised by each republish (outbox.py): a partition showing a service's generation above the highest seen
 there from that service is re-read from the beginning too. The generations seen are stored with the offsets.
 
+A partition can also go quiet while records wait in it: the consumer's position ended up somewhere the broker
+serves nothing from, or the client's own fetch state for it is stuck. That is never silent: a partition that
+delivers nothing for a while although its end lies beyond the stored offset is read again from the stored
+offset (re-verifying the last applied record) and, if it starves again without any progress, from the start.
+
 Database outages are retried with backoff, never dead-lettered.
 
 The next batch is fetched and decoded while the current one's transaction runs. A rebalance in between makes
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, DecodedBatch, Handler, record_digest
@@ -44,6 +50,11 @@ from sellthrough_runtime.outbox import GENERATION_HEADER
 from sellthrough_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+_STARVED_SECONDS = 15.0
+_STARVED_FETCHES = 10
+"""How long (and over how many fetches) a partition may deliver nothing while its end lies beyond the stored
+offset, before the consumer reads it again."""
 
 _MISSING_RECORD_WAIT_SECONDS = 5.0
 _MISSING_RECORD_WAIT_FETCHES = 5
@@ -60,6 +71,14 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self._owner.batch_lock:
             self._owner.generation += 1  # a batch fetched before now is never applied
             self._owner.forget_lag(revoked)
+            log.info(
+                "partitions revoked",
+                extra={
+                    "group": self._owner.group_id,
+                    "member": self._owner.member,
+                    "partitions": [str(tp) for tp in revoked],
+                },
+            )
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self._owner.batch_lock:
@@ -90,10 +109,14 @@ class ExactlyOnceConsumer:
         handler: Handler,
         wanted_types: frozenset[str],
         batch_max: int = 2000,
+        member: str | None = None,
+        starved_after_seconds: float = _STARVED_SECONDS,
     ) -> None:
         self._pool = pool
         self._consumer = consumer
         self._group_id = group_id
+        self.member = member or group_id
+        """Names this member in logs: a process may run several members of one group."""
         self._topics = list(topics)
         self._batch_max = batch_max
         self._applier = BatchApplier(pool=pool, group_id=group_id, handler=handler, wanted_types=wanted_types)
@@ -107,6 +130,12 @@ class ExactlyOnceConsumer:
         """Partitions whose reported end is below the stored offset: deadline and fetches left for the record."""
         self._generations: dict[tuple[str, int], dict[str, int]] = {}
         """Per assigned partition, the highest outbox generation seen there from each publishing service."""
+        self._fetches = 0
+        self._starved_after_seconds = starved_after_seconds
+        self._last_delivery: dict[TopicPartition, tuple[float, int]] = {}
+        """Per assigned partition, when (clock, fetch count) it last delivered records or was positioned."""
+        self._starved_at: dict[TopicPartition, int] = {}
+        """Partitions found starving: the stored offset then, to tell a second starvation without progress."""
 
     async def run(self) -> None:
         """Consume until cancelled. The Kafka consumer must not be started yet; this starts and stops it."""
@@ -123,6 +152,7 @@ class ExactlyOnceConsumer:
                         await self._drop_stale(fetched)
                         fetching = asyncio.create_task(self._fetch(self.generation))
                         continue
+                    await self._revive_starved(fetched.batches)
                     batches, batch = await self._verified(fetched)
                     # Fetched and decoded while this batch is applied; created under the lock, so in this
                     # generation: a rebalance callback can only run once this batch is committed.
@@ -166,6 +196,7 @@ class ExactlyOnceConsumer:
         for tp in assigned:
             self._to_verify.pop(tp, None)
             self._seemingly_short.pop(tp, None)
+            self._last_delivery[tp] = (time.monotonic(), self._fetches)
             next_offset, digest, generations = stored.get((tp.topic, tp.partition), (None, None, {}))
             self._generations[(tp.topic, tp.partition)] = dict(generations)
             if next_offset is None:
@@ -192,7 +223,10 @@ class ExactlyOnceConsumer:
                 await self._consumer.seek_to_beginning(tp)
             else:
                 self._consumer.seek(tp, next_offset)
-        log.info("partitions assigned", extra={"group": self._group_id, "partitions": [str(tp) for tp in assigned]})
+        log.info(
+            "partitions assigned",
+            extra={"group": self._group_id, "member": self.member, "partitions": [str(tp) for tp in assigned]},
+        )
 
     async def _verified(self, fetched: _Fetched) -> tuple[Batches, DecodedBatch]:
         """The batch without the re-read last record of each newly assigned partition, if it is the one applied
@@ -253,6 +287,55 @@ class ExactlyOnceConsumer:
                     extra={"group": self._group_id, "topic": tp.topic, "partition": tp.partition, "offset": offset},
                 )
                 await self._consumer.seek_to_beginning(tp)
+
+    async def _revive_starved(self, batches: Batches) -> None:
+        """Read again the partitions that delivered nothing for a while although records wait beyond the stored
+        offset: from the stored offset the first time, from the start if one starves again at the same offset."""
+        self._fetches += 1
+        now = time.monotonic()
+        quiet = []
+        for tp in self._consumer.assignment():
+            if batches.get(tp):
+                self._last_delivery[tp] = (now, self._fetches)
+                continue
+            since, fetches = self._last_delivery.setdefault(tp, (now, self._fetches))
+            if now - since >= self._starved_after_seconds and self._fetches - fetches >= _STARVED_FETCHES:
+                quiet.append(tp)
+        if not quiet:
+            return
+        for tp in quiet:
+            self._last_delivery[tp] = (now, self._fetches)
+        try:
+            stored = await self._stored_offsets()
+            ends = await self._consumer.end_offsets(quiet)
+        except (KafkaError, *TRANSIENT_ERRORS) as error:
+            log.info("quiet partitions not checked", extra={"group": self._group_id, "error": repr(error)})
+            return
+        for tp in quiet:
+            next_offset = stored.get((tp.topic, tp.partition), (0, None, {}))[0]
+            if ends[tp] <= next_offset:
+                continue  # nothing waits (as far as the broker tells: Tansu understates ends, never overstates)
+            again = self._starved_at.get(tp) == next_offset
+            self._starved_at[tp] = next_offset
+            log.warning(
+                "partition delivers nothing although records wait; reading it again"
+                + (" from the beginning" if again else " from the stored offset"),
+                extra={
+                    "group": self._group_id,
+                    "member": self.member,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "stored": next_offset,
+                    "end": ends[tp],
+                },
+            )
+            self._consumer.resume(tp)  # never paused here; but a paused partition would starve just so
+            if again:
+                self._to_verify.pop(tp, None)
+                self._seemingly_short.pop(tp, None)
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                await self.seek_to_stored_offsets([tp])
 
     def _generation_raised(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
         """Note the outbox generations in these records; whether one is above what was seen from its service
@@ -315,6 +398,10 @@ class ExactlyOnceConsumer:
             with attempt:
                 await self._applier.apply_decoded(batch, end_offsets, self._generations)
 
+    @property
+    def group_id(self) -> str:
+        return self._group_id
+
     def forget_lag(self, revoked: Sequence[TopicPartition]) -> None:
         """Partitions now consumed elsewhere: their lag is another member's to report, not a stale value here."""
         for tp in revoked:
@@ -358,6 +445,7 @@ def consumer_job(
             handler=handler,
             wanted_types=wanted_types,
             batch_max=settings.consumer_batch_max,
+            member=client_id,
         ).run()
 
     return run

@@ -29,7 +29,7 @@ from sellthrough_devstack.services import ServiceProcess
 from sellthrough_runtime.kafka import ensure_topics
 from tests.conftest import Infra, Tokens
 from tests.support.brand import DISTRIBUTORS, SKUS, Totals, event, expected_by_level, reference_events
-from tests.support.chaos import FieldLoad, applied_counts, expected_stock, unpublished, where_missing
+from tests.support.chaos import CONSUMER_SCHEMAS, FieldLoad, applied_counts, expected_stock, unpublished, where_missing
 from tests.support.services import running_services
 from tests.support.waiting import eventually
 
@@ -173,7 +173,8 @@ async def test_killing_every_part_under_load_loses_and_doubles_nothing(parts: Pa
             what=f"all {len(order_ids)} orders applied in every consumer",
         )
     except AssertionError as failure:
-        report = await where_missing(parts.broker.bootstrap_servers, parts.database_url, order_ids)
+        logs = {schema: parts.services[schema.replace("_", "-")].log_file for schema in CONSUMER_SCHEMAS}
+        report = await where_missing(parts.broker.bootstrap_servers, parts.database_url, order_ids, logs)
         raise AssertionError(f"{failure}\n{report}") from None
     await eventually(lambda: sales_by_level(parts), lambda s: s == expected_sales, timeout=60, what="exact sales")
     await eventually(lambda: stock_positions(parts), lambda p: p == expected_positions, timeout=60, what="exact stock")

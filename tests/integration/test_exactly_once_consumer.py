@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from sellthrough_contracts import Envelope, encode_event, parse_event
 from sellthrough_contracts.topics import Topic
@@ -71,15 +71,23 @@ async def producer(infra: Infra) -> AsyncIterator[AIOKafkaProducer]:
 
 
 @contextlib.asynccontextmanager
-async def running_consumer(infra: Infra, pool: asyncpg.Pool, group_id: str, topic: str) -> AsyncIterator[None]:
+async def running_consumer(
+    infra: Infra,
+    pool: asyncpg.Pool,
+    group_id: str,
+    topic: str,
+    kafka: AIOKafkaConsumer | None = None,
+    starved_after_seconds: float = 15.0,
+) -> AsyncIterator[None]:
     consumer = ExactlyOnceConsumer(
         pool=pool,
-        consumer=make_consumer(infra.kafka_bootstrap_servers, group_id, group_id),
+        consumer=kafka or make_consumer(infra.kafka_bootstrap_servers, group_id, group_id),
         group_id=group_id,
         topics=[topic],
         handler=counting_handler,
         wanted_types=frozenset({"OrderCaptured"}),
         batch_max=50,
+        starved_after_seconds=starved_after_seconds,
     )
     task = asyncio.create_task(consumer.run())
     try:
@@ -323,6 +331,75 @@ async def test_a_stored_offset_beyond_the_end_is_reread_once_its_last_record_fai
     assert records[-1].offset + 1 == await pool.fetchval(
         "SELECT next_offset FROM consumer_offsets WHERE group_id = 'lost'"
     )
+
+
+async def test_a_partition_that_delivers_nothing_while_records_wait_is_read_again(
+    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """Whatever keeps a partition from delivering (here the client's fetch state for it: paused), records waiting
+    beyond the stored offset must not wait forever: the partition is read again once it has been quiet a while."""
+    tp = TopicPartition(topic, 0)
+    first = [stamped(order("O1", [("S1", i + 1)])) for i in range(5)]
+    second = [stamped(order("O1", [("S2", i + 1)])) for i in range(5)]
+    for event in first:
+        await producer.send_and_wait(topic, encode_event(event), key=b"k", partition=0)
+    kafka = make_consumer(infra.kafka_bootstrap_servers, "starved", "starved")
+
+    async with running_consumer(infra, pool, "starved", topic, kafka=kafka, starved_after_seconds=2.0):
+        await eventually(lambda: applications(pool), lambda a: len(a) >= 5, what="the first records")
+        kafka.pause(tp)
+        for event in second:
+            await producer.send_and_wait(topic, encode_event(event), key=b"k", partition=0)
+        await eventually(lambda: applications(pool), lambda a: len(a) >= 10, timeout=30, what="the records waiting")
+        await asyncio.sleep(0.5)
+        applied = await applications(pool)
+
+    assert sorted(applied) == sorted(e.event_id for e in first + second)
+
+
+class ResumesOnSecondTry(AIOKafkaConsumer):  # type: ignore[misc]
+    """A client whose paused partitions stay paused through the first resume(): a partition that stays stuck
+    after being read again from its stored offset."""
+
+    resumes = 0
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        self.resumes += 1
+        if self.resumes > 1:
+            super().resume(*partitions)
+
+
+async def test_a_partition_starving_again_without_progress_is_read_from_the_beginning(
+    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    tp = TopicPartition(topic, 0)
+    first = [stamped(order("O1", [("S1", i + 1)])) for i in range(5)]
+    second = [stamped(order("O1", [("S2", i + 1)])) for i in range(5)]
+    for event in first:
+        await producer.send_and_wait(topic, encode_event(event), key=b"k", partition=0)
+    kafka = ResumesOnSecondTry(
+        bootstrap_servers=infra.kafka_bootstrap_servers,
+        group_id="starved-twice",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+
+    async with running_consumer(infra, pool, "starved-twice", topic, kafka=kafka, starved_after_seconds=2.0):
+        await eventually(lambda: applications(pool), lambda a: len(a) >= 5, what="the first records")
+        kafka.pause(tp)
+        for event in second:
+            await producer.send_and_wait(topic, encode_event(event), key=b"k", partition=0)
+        await eventually(lambda: applications(pool), lambda a: len(a) >= 10, timeout=40, what="the records waiting")
+        await asyncio.sleep(0.5)
+        applied = await applications(pool)
+
+    assert sorted(applied) == sorted(e.event_id for e in first + second)
+    assert kafka.resumes == 2
+    rereads = [r.getMessage() for r in caplog.records if "delivers nothing" in r.getMessage()]
+    assert rereads == [
+        "partition delivers nothing although records wait; reading it again from the stored offset",
+        "partition delivers nothing although records wait; reading it again from the beginning",
+    ]
 
 
 async def publish_once(infra: Infra, topic: str, events: Sequence[Envelope]) -> None:

@@ -7,6 +7,7 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -139,10 +140,14 @@ async def unpublished(database_url: str) -> int:
         await conn.close()
 
 
-async def where_missing(bootstrap_servers: str, database_url: str, event_ids: list[str]) -> str:
+async def where_missing(
+    bootstrap_servers: str, database_url: str, event_ids: list[str], logs: dict[str, Path] | None = None
+) -> str:
     """For a failure report: per consumer, the events it did not apply, where their copies sit in the trade topic
-    now (partition, offset, outbox generation) and where the consumer stands on those partitions."""
+    now (partition, offset, outbox generation), where the consumer stands on those partitions, the layout of
+    the topic (runs of offsets by generation, so gaps show) and the warnings in the consumer's log."""
     copies: dict[str, list[tuple[int, int, str]]] = {}
+    layout: dict[int, list[tuple[int, str]]] = defaultdict(list)
     reader = AIOKafkaConsumer(
         "sellthrough.trade.v1",
         bootstrap_servers=bootstrap_servers,
@@ -157,10 +162,11 @@ async def where_missing(bootstrap_servers: str, database_url: str, event_ids: li
                     event_id = orjson.loads(record.value)["event_id"] if record.value else None
                     generation = dict(record.headers).get("outbox_generation", b"-").decode()
                     copies.setdefault(str(event_id), []).append((record.partition, record.offset, generation))
+                    layout[record.partition].append((record.offset, generation))
     finally:
         await reader.stop()
     conn = await asyncpg.connect(database_url)
-    lines = []
+    lines = [f"trade partition {p}: {offset_runs(layout[p])}" for p in sorted(layout)]
     try:
         for schema in CONSUMER_SCHEMAS:
             applied = {str(r["event_id"]) for r in await conn.fetch(f"SELECT event_id FROM {schema}.processed_events")}
@@ -173,6 +179,26 @@ async def where_missing(bootstrap_servers: str, database_url: str, event_ids: li
             )
             lines.append(f"{schema}: {len(missing)} missing; offsets {[tuple(r) for r in offsets]}")
             lines += [f"  {e}: {copies.get(e, [])}" for e in missing[:10]]
+            log_file = (logs or {}).get(schema)
+            if log_file is not None and log_file.exists():
+                lines += [f"  log: {line[:300]}" for line in consumer_warnings(log_file)[-30:]]
     finally:
         await conn.close()
     return "\n".join(lines)
+
+
+def offset_runs(records: list[tuple[int, str]]) -> str:
+    """'0-994 order-capture:0, 1001-1455 order-capture:1': consecutive offsets of one generation as one run."""
+    runs: list[list[Any]] = []
+    for offset, generation in sorted(records):
+        if runs and runs[-1][1] == offset - 1 and runs[-1][2] == generation:
+            runs[-1][1] = offset
+        else:
+            runs.append([offset, offset, generation])
+    return ", ".join(f"{first}-{last} {generation}" for first, last, generation in runs)
+
+
+def consumer_warnings(log_file: Path) -> list[str]:
+    """Lines of a service log about its consumers going wrong or seeking (JSON lines; others kept as they are)."""
+    wanted = ("WARNING", "ERROR", "partitions assigned", "rebalance")
+    return [line for line in log_file.read_text(errors="replace").splitlines() if any(w in line for w in wanted)]
