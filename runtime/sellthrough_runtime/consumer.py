@@ -84,6 +84,14 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self._owner.batch_lock:
             self._owner.generation += 1
             await self._owner.seek_to_stored_offsets(assigned)
+            log.info(
+                "partitions assigned",
+                extra={
+                    "group": self._owner.group_id,
+                    "member": self._owner.member,
+                    "partitions": [str(tp) for tp in assigned],
+                },
+            )
 
 
 Batches = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -136,6 +144,9 @@ class ExactlyOnceConsumer:
         """Per assigned partition, when (clock, fetch count) it last delivered records or was positioned."""
         self._starved_at: dict[TopicPartition, int] = {}
         """Partitions found starving: the stored offset then, to tell a second starvation without progress."""
+        self._rewound: set[TopicPartition] = set()
+        """Partitions sent back to their start since records of theirs were last applied: their stored offset
+        belongs to the log they were rewound from."""
 
     async def run(self) -> None:
         """Consume until cancelled. The Kafka consumer must not be started yet; this starts and stops it."""
@@ -159,6 +170,7 @@ class ExactlyOnceConsumer:
                     fetching = asyncio.create_task(self._fetch(self.generation))
                     if batch.records:
                         await self._apply_until_done(batch, fetched.end_offsets)
+                        self._rewound.difference_update(tp for tp, records in batches.items() if records)
                 if batch.records:
                     self._report_lag(batches, fetched.end_offsets)
         finally:
@@ -196,6 +208,7 @@ class ExactlyOnceConsumer:
         for tp in assigned:
             self._to_verify.pop(tp, None)
             self._seemingly_short.pop(tp, None)
+            self._rewound.discard(tp)
             self._last_delivery[tp] = (time.monotonic(), self._fetches)
             next_offset, digest, generations = stored.get((tp.topic, tp.partition), (None, None, {}))
             self._generations[(tp.topic, tp.partition)] = dict(generations)
@@ -220,13 +233,17 @@ class ExactlyOnceConsumer:
                         "end": ends[tp],
                     },
                 )
-                await self._consumer.seek_to_beginning(tp)
+                await self._rewind(tp)
             else:
                 self._consumer.seek(tp, next_offset)
-        log.info(
-            "partitions assigned",
-            extra={"group": self._group_id, "member": self.member, "partitions": [str(tp) for tp in assigned]},
-        )
+
+    async def _rewind(self, tp: TopicPartition) -> None:
+        """Read the partition again from its start (processed_events makes the replay harmless)."""
+        self._to_verify.pop(tp, None)
+        self._seemingly_short.pop(tp, None)
+        self._rewound.add(tp)
+        self._last_delivery[tp] = (time.monotonic(), self._fetches)
+        await self._consumer.seek_to_beginning(tp)
 
     async def _verified(self, fetched: _Fetched) -> tuple[Batches, DecodedBatch]:
         """The batch without the re-read last record of each newly assigned partition, if it is the one applied
@@ -239,8 +256,7 @@ class ExactlyOnceConsumer:
         kept = {}
         for tp, records in fetched.batches.items():
             if records and self._generation_raised(tp, records) and records[0].offset != 0:
-                await self._consumer.seek_to_beginning(tp)
-                self._to_verify.pop(tp, None)
+                await self._rewind(tp)
                 continue
             expected = self._to_verify.pop(tp, None)
             if expected is None or not records:
@@ -258,7 +274,7 @@ class ExactlyOnceConsumer:
             if first.offset == 0:
                 kept[tp] = records  # already at the beginning: these are the records to apply
             else:
-                await self._consumer.seek_to_beginning(tp)
+                await self._rewind(tp)
         records = [record for partition_records in kept.values() for record in partition_records]
         decoded = fetched.decoded
         if len(records) != len(decoded.records):
@@ -280,22 +296,24 @@ class ExactlyOnceConsumer:
             elif now < deadline or fetches_left > 1:
                 self._seemingly_short[tp] = (deadline, fetches_left - 1)
             else:
-                del self._seemingly_short[tp]
-                offset, _ = self._to_verify.pop(tp, (None, None))
+                offset, _ = self._to_verify.get(tp, (None, None))
                 log.warning(
                     "partition no longer holds the last record applied; re-reading it from the beginning",
                     extra={"group": self._group_id, "topic": tp.topic, "partition": tp.partition, "offset": offset},
                 )
-                await self._consumer.seek_to_beginning(tp)
+                await self._rewind(tp)
 
     async def _revive_starved(self, batches: Batches) -> None:
-        """Read again the partitions that delivered nothing for a while although records wait beyond the stored
-        offset: from the stored offset the first time, from the start if one starves again at the same offset."""
+        """Partitions that delivered nothing for a while: those whose end lies beyond the stored offset are read
+        again, from the stored offset the first time, from the start if one starves again at the same offset;
+        those whose end lies before it have their last applied record checked, as on assignment (the log may have
+        been rebuilt shorter than this consumer's position while it never rejoined its group, and a fetch beyond
+        the end returns nothing)."""
         self._fetches += 1
         now = time.monotonic()
         quiet = []
         for tp in self._consumer.assignment():
-            if batches.get(tp):
+            if batches.get(tp) or tp in self._seemingly_short:  # the latter has a wait of its own
                 self._last_delivery[tp] = (now, self._fetches)
                 continue
             since, fetches = self._last_delivery.setdefault(tp, (now, self._fetches))
@@ -313,8 +331,14 @@ class ExactlyOnceConsumer:
             return
         for tp in quiet:
             next_offset = stored.get((tp.topic, tp.partition), (0, None, {}))[0]
-            if ends[tp] <= next_offset:
-                continue  # nothing waits (as far as the broker tells: Tansu understates ends, never overstates)
+            if ends[tp] == next_offset:
+                continue  # at the end
+            if ends[tp] < next_offset:
+                if tp not in self._rewound:
+                    # Routine on Tansu, which understates ends (the last applied record is then simply there).
+                    log.debug("quiet partition ends before its stored offset; checking its last applied record")
+                    await self.seek_to_stored_offsets([tp])
+                continue
             again = self._starved_at.get(tp) == next_offset
             self._starved_at[tp] = next_offset
             log.warning(
@@ -331,9 +355,7 @@ class ExactlyOnceConsumer:
             )
             self._consumer.resume(tp)  # never paused here; but a paused partition would starve just so
             if again:
-                self._to_verify.pop(tp, None)
-                self._seemingly_short.pop(tp, None)
-                await self._consumer.seek_to_beginning(tp)
+                await self._rewind(tp)
             else:
                 await self.seek_to_stored_offsets([tp])
 

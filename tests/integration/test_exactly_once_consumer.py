@@ -240,6 +240,36 @@ async def test_a_rebuilt_log_longer_than_the_stored_offset_is_read_from_the_star
     assert sorted(applied) == sorted(e.event_id for e in before + after)
 
 
+async def test_a_quiet_partition_ending_before_its_stored_offset_has_its_last_record_checked(
+    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """A log rebuilt shorter than a running consumer's position (the old log held duplicates a republish does not
+    repeat) delivers nothing to it, and no generation header ever arrives. Tansu makes a consumer rejoin after
+    its restart, which checks the log; should a consumer not rejoin, the quiet-partition check must. Here the
+    stored offset is moved beyond the end under a running consumer, as that case would leave it."""
+    events = [stamped(order("O1", [("S1", i + 1)])) for i in range(5)]
+    records = await publish_in_one_batch(producer, topic, events)
+
+    async with running_consumer(infra, pool, "quiet-short", topic, starved_after_seconds=2.0):
+        await eventually(lambda: applications(pool), lambda a: len(a) == 5, what="the records")
+        await pool.execute(
+            "UPDATE consumer_offsets SET next_offset = 1000, last_record_digest = $1 "
+            "WHERE group_id = 'quiet-short' AND partition = 0",
+            b"a record the partition does not hold",
+        )
+        await eventually(
+            lambda: pool.fetchval(
+                "SELECT next_offset FROM consumer_offsets WHERE group_id = 'quiet-short' AND partition = 0"
+            ),
+            lambda next_offset: next_offset == records[-1].offset + 1,
+            timeout=30,
+            what="the partition re-read from its start",
+        )
+        applied = await applications(pool)
+
+    assert sorted(applied) == sorted(e.event_id for e in events)  # re-read, not re-applied
+
+
 async def publish_in_one_batch(
     producer: AIOKafkaProducer, topic: str, events: Sequence[Envelope], generation: str | None = None
 ) -> list[ConsumerRecord[bytes, bytes]]:
