@@ -5,7 +5,7 @@ outbox rows of derived events commit together with the consumer's offsets.
 """
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -30,10 +30,17 @@ WHERE skus.occurred_at <= excluded.occurred_at
 _DEMAND = """
 SELECT m.distributor_id, m.sku_id, -sum(m.delta) AS sold
 FROM movements m JOIN unnest($1::text[], $2::text[]) AS k(distributor_id, sku_id) USING (distributor_id, sku_id)
-WHERE m.kind IN ('order', 'delivery') AND m.active AND m.occurred_at > now() - $3::interval
-  AND m.occurred_at <= now()
+WHERE m.kind IN ('order', 'delivery') AND m.active AND m.occurred_at > $4::timestamptz - $3::interval
+  AND m.occurred_at <= $4::timestamptz
 GROUP BY m.distributor_id, m.sku_id
 """
+
+LOCK_FOR_EVALUATION = "SELECT pg_advisory_xact_lock_shared(hashtext('stock-ledger:alerts'))"
+"""Taken by the ledger consumer (in a statement of its own, so the reads after it see what committed before) before
+it evaluates positions and alerts. Shared: consumer transactions never wait for each other."""
+LOCK_FOR_REEVALUATION = "SELECT pg_advisory_xact_lock(hashtext('stock-ledger:alerts'))"
+"""Taken by the re-evaluation as days pass (reevaluation.py) before it evaluates a chunk of positions. Exclusive:
+otherwise it and a consumer could read the same alert state and both emit its change."""
 
 
 def ledger_handler(settings: StockLedgerSettings) -> Handler:
@@ -69,15 +76,16 @@ def ledger_handler(settings: StockLedgerSettings) -> Handler:
         if not touched.since:
             return
         keys = sorted(touched.since)
-        catalogue = await _catalogue(conn, sorted({sku for _, sku in keys}))
-        emitted = await _emit_positions_and_alerts(conn, keys, touched, catalogue, settings, window)
+        await conn.execute(LOCK_FOR_EVALUATION)
+        catalogue = await catalogue_of(conn, sorted({sku for _, sku in keys}))
+        emitted = await emit_positions_and_alerts(conn, keys, touched, catalogue, settings, window, datetime.now(UTC))
         emitted += await _emit_variances(conn, touched, catalogue)
         await append_to_outbox(conn, emitted)
 
     return apply
 
 
-async def _catalogue(conn: asyncpg.Connection, sku_ids: list[str]) -> dict[str, asyncpg.Record]:
+async def catalogue_of(conn: asyncpg.Connection, sku_ids: list[str]) -> dict[str, asyncpg.Record]:
     rows = await conn.fetch(
         "SELECT sku_id, list_price, max_cover_days, min_cover_days FROM skus WHERE sku_id = ANY($1::text[])", sku_ids
     )
@@ -89,14 +97,17 @@ def _price(catalogue: dict[str, asyncpg.Record], sku_id: str) -> Decimal:
     return Decimal(row["list_price"]) if row else Decimal(0)
 
 
-async def _emit_positions_and_alerts(
+async def emit_positions_and_alerts(
     conn: asyncpg.Connection,
     keys: list[Key],
     touched: ledger.TouchedPositions,
     catalogue: dict[str, asyncpg.Record],
     settings: StockLedgerSettings,
     window: timedelta,
+    as_of: datetime,
 ) -> list[Envelope]:
+    """Position and alert events for what changed at these keys, with demand averaged over the window up to
+    `as_of`; the stored positions and alert states are brought up to date."""
     current = await ledger.positions(conn, keys)
     stored = {
         (r["distributor_id"], r["sku_id"]): r
@@ -109,7 +120,7 @@ async def _emit_positions_and_alerts(
     }
     demand = {
         (r["distributor_id"], r["sku_id"]): int(r["sold"])
-        for r in await conn.fetch(_DEMAND, [k[0] for k in keys], [k[1] for k in keys], window)
+        for r in await conn.fetch(_DEMAND, [k[0] for k in keys], [k[1] for k in keys], window, as_of)
     }
     alerts = {
         (r["distributor_id"], r["sku_id"], r["kind"]): r

@@ -11,6 +11,7 @@ from sellthrough_runtime.consumer import consumer_job
 from sellthrough_runtime.outbox import OutboxRelay
 from stock_ledger.handler import ledger_handler
 from stock_ledger.movements import STOCK_EVENT_TYPES
+from stock_ledger.reevaluation import alert_reevaluation_job
 from stock_ledger.settings import StockLedgerSettings
 
 SERVICE = "stock-ledger"
@@ -23,6 +24,7 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     assert isinstance(settings, StockLedgerSettings)
     return {
         "outbox-relay": OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE).run,
+        "alert-reevaluation": alert_reevaluation_job(context.pool, settings),
         "ledger-consumer": consumer_job(
             pool=context.pool,
             settings=settings,

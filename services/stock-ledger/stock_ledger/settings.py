@@ -12,3 +12,8 @@ class StockLedgerSettings(ServiceSettings):
     min_cover_days: float = Field(
         default=7, ge=0, description="Stock-out risk below this cover, unless the SKU sets one."
     )
+    alert_reevaluation_seconds: float = Field(
+        default=3600,
+        ge=1,
+        description="How often every position's alerts are evaluated again as the demand window slides with the clock.",
+    )
