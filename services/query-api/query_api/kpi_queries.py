@@ -23,7 +23,7 @@ WITH sales AS (
            sum(s.lines) FILTER (WHERE s.day >= $3) AS lines,
            sum(s.value) FILTER (WHERE s.day < $3) AS previous_value,
            sum(s.units) FILTER (WHERE s.day < $3) AS previous_units
-    FROM kpi_sales_daily s
+    FROM sales_daily s
     LEFT JOIN skus k ON k.sku_id = s.sku_id
     WHERE s.day BETWEEN $5 AND $4
       AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR s.sku_id = $7)
@@ -66,7 +66,7 @@ WITH sales AS (
 ), active AS (
     -- Every known outlet is active (an order matching the filters in the dormancy window) or dormant.
     SELECT o.outlet_id, EXISTS (
-        SELECT 1 FROM kpi_sales_daily s LEFT JOIN skus k ON k.sku_id = s.sku_id
+        SELECT 1 FROM sales_daily s LEFT JOIN skus k ON k.sku_id = s.sku_id
         WHERE s.outlet_id = o.outlet_id AND s.day BETWEEN $9 AND $4
           AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR s.sku_id = $7)
           AND ($8::text IS NULL OR s.rep_id = $8)
@@ -131,7 +131,7 @@ SELECT CASE $1 WHEN 'brand' THEN k.brand WHEN 'sku' THEN s.sku_id WHEN 'rep' THE
        coalesce(sum(s.units) FILTER (WHERE s.day >= $2), 0) AS units,
        coalesce(sum(s.lines) FILTER (WHERE s.day >= $2), 0) AS lines,
        coalesce(sum(s.value) FILTER (WHERE s.day < $2), 0) AS previous_value
-FROM kpi_sales_daily s
+FROM sales_daily s
 LEFT JOIN skus k ON k.sku_id = s.sku_id
 LEFT JOIN reps r ON r.rep_id = s.rep_id
 LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
@@ -150,7 +150,7 @@ ORDER BY 3 DESC, 1 NULLS LAST
 _RANKING_SQL = """
 WITH totals AS (
     SELECT s.outlet_id, s.value, s.units, s.lines
-    FROM kpi_sales_daily s
+    FROM sales_daily s
     LEFT JOIN skus k ON k.sku_id = s.sku_id
     WHERE s.day BETWEEN $1 AND $2
       AND ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR s.sku_id = $4)

@@ -1,4 +1,5 @@
-"""KPI projections: sales by rep, orders, visits, and ordered vs delivered units (fill rate).
+"""KPI projections: orders, visits, and ordered vs delivered units (fill rate). Sales by rep are read from
+sales_daily (sales.py), which keeps the rep.
 
 Every table is additive per event: the consumer applies each event exactly once, so sums never double count.
 Business days are in the brand's time zone, as in sales_daily.
@@ -8,7 +9,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,14 +21,6 @@ from sellthrough_runtime.db import json_rows
 
 KPI_TYPES = frozenset({"OrderCaptured", "VisitRecorded", "OrderDelivered"})
 
-_UPSERT_SALES = """
-INSERT INTO kpi_sales_daily (day, rep_id, outlet_id, sku_id, value, units, lines)
-SELECT (r->>0)::date, r->>1, r->>2, r->>3, (r->>4)::numeric, (r->>5)::bigint, (r->>6)::int
-FROM jsonb_array_elements($1::text::jsonb) AS r
-ON CONFLICT (day, rep_id, outlet_id, sku_id) DO UPDATE
-SET value = kpi_sales_daily.value + excluded.value, units = kpi_sales_daily.units + excluded.units,
-    lines = kpi_sales_daily.lines + excluded.lines
-"""
 _UPSERT_ORDERS = """
 INSERT INTO kpi_orders_daily (day, rep_id, outlet_id, orders, lines)
 SELECT (r->>0)::date, r->>1, r->>2, (r->>3)::int, (r->>4)::int FROM jsonb_array_elements($1::text::jsonb) AS r
@@ -57,9 +49,6 @@ ON CONFLICT (distributor_id, delivery_id, sku_id) DO UPDATE SET units = kpi_deli
 class KpiRows:
     """One batch aggregated per table key, ready for the upserts (rows passed as JSON, see json_rows)."""
 
-    sales: dict[tuple[date, str, str, str], list[Decimal | int]] = field(
-        default_factory=lambda: defaultdict(lambda: [Decimal(0), 0, 0])
-    )
     orders: dict[tuple[date, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     visits: dict[tuple[date, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     order_units: dict[tuple[str, str, str, date, str, str], int] = field(default_factory=lambda: defaultdict(int))
@@ -68,7 +57,7 @@ class KpiRows:
 
 def aggregate_kpi_events(events: Sequence[Envelope], zone: ZoneInfo) -> KpiRows:
     rows = KpiRows()
-    sales, orders, order_units = rows.sales, rows.orders, rows.order_units
+    orders, order_units = rows.orders, rows.order_units
     for event in events:
         if isinstance(event, OrderCaptured):
             day = event.occurred_at.astimezone(zone).date()
@@ -79,12 +68,7 @@ def aggregate_kpi_events(events: Sequence[Envelope], zone: ZoneInfo) -> KpiRows:
             order[1] += len(p.lines)
             units_key = (p.distributor_id, p.order_id)
             for line in p.lines:
-                sku_id, quantity = line.sku_id, line.quantity
-                cell = sales[(day, rep_id, outlet_id, sku_id)]
-                cell[0] += line.unit_price * quantity
-                cell[1] += quantity
-                cell[2] += 1
-                order_units[(*units_key, sku_id, day, rep_id, outlet_id)] += quantity
+                order_units[(*units_key, line.sku_id, day, rep_id, outlet_id)] += line.quantity
         elif isinstance(event, VisitRecorded):
             day = event.occurred_at.astimezone(zone).date()
             v = event.payload
@@ -128,7 +112,6 @@ def prepare_kpi_writes(events: Sequence[Envelope], zone: ZoneInfo) -> KpiWrites:
     """Everything apply_kpi_events writes for these events, computed without the database."""
     rows = aggregate_kpi_events(events, zone)
     tables = (
-        (_UPSERT_SALES, rows.sales),
         (_UPSERT_ORDERS, rows.orders),
         (_UPSERT_VISITS, rows.visits),
         (_UPSERT_ORDER_UNITS, rows.order_units),

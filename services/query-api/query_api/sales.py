@@ -1,5 +1,6 @@
-"""The daily secondary-sales projection: OrderCaptured -> (day, outlet, SKU) value, units, lines, and its rollups
-per (outlet, day), per (day, distributor) and per (day, distributor, brand) for the drill-down."""
+"""The daily secondary-sales projection: OrderCaptured -> (day, outlet, SKU, rep) value, units, lines, read by the
+drill-down and the KPIs, and its rollups per (outlet, day), per (day, distributor) and per (day, distributor, brand)
+for the drill-down."""
 
 from collections import defaultdict
 from collections.abc import Sequence
@@ -17,13 +18,13 @@ from sellthrough_runtime.db import json_rows
 
 # One statement keeps sales_daily and its rollups (migration 0006) in step: each data-modifying CTE runs once.
 _UPSERT_SALES = """
-WITH batch (day, outlet_id, sku_id, value, units, lines) AS (
-    SELECT (r->>0)::date, r->>1, r->>2, (r->>3)::numeric, (r->>4)::bigint, (r->>5)::int
+WITH batch (day, outlet_id, sku_id, rep_id, value, units, lines) AS (
+    SELECT (r->>0)::date, r->>1, r->>2, r->>3, (r->>4)::numeric, (r->>5)::bigint, (r->>6)::int
     FROM jsonb_array_elements($1::text::jsonb) AS r
 ), by_sku AS (
-    INSERT INTO sales_daily (day, outlet_id, sku_id, value, units, lines)
+    INSERT INTO sales_daily (day, outlet_id, sku_id, rep_id, value, units, lines)
     SELECT * FROM batch
-    ON CONFLICT (day, outlet_id, sku_id) DO UPDATE
+    ON CONFLICT (day, outlet_id, sku_id, rep_id) DO UPDATE
     SET value = sales_daily.value + excluded.value,
         units = sales_daily.units + excluded.units,
         lines = sales_daily.lines + excluded.lines
@@ -57,16 +58,16 @@ SET value = sales_distributor_daily.value + excluded.value,
 """
 
 
-SalesKey = tuple[date, str, str]
+SalesKey = tuple[date, str, str, str]
 
 
 def aggregate_orders(orders: Sequence[OrderCaptured], zone: ZoneInfo) -> dict[SalesKey, tuple[Decimal, int, int]]:
-    """Sum order lines per business day (in the brand's time zone), outlet and SKU."""
+    """Sum order lines per business day (in the brand's time zone), outlet, SKU and rep."""
     totals: dict[SalesKey, list[Decimal | int]] = defaultdict(lambda: [Decimal(0), 0, 0])
     for order in orders:
         day = order.occurred_at.astimezone(zone).date()
         for line in order.payload.lines:
-            cell = totals[(day, order.payload.outlet_id, line.sku_id)]
+            cell = totals[(day, order.payload.outlet_id, line.sku_id, order.payload.rep_id)]
             cell[0] += line.unit_price * line.quantity
             cell[1] += line.quantity
             cell[2] += 1

@@ -1,0 +1,52 @@
+"""query-api's schema changes keep the figures already applied."""
+
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+
+import query_api
+from sellthrough_runtime.db import migrate
+from tests.conftest import Infra
+
+MIGRATIONS = Path(query_api.__file__).parent / "migrations"
+DAY = date(2026, 11, 2)
+
+
+async def test_sales_daily_takes_the_rep_from_the_kpi_cube_it_replaces(infra: Infra, tmp_path: Path) -> None:
+    schema = "query_api_before_sales_by_rep"
+    for migration in sorted(MIGRATIONS.glob("000[1-6]*.sql")):
+        shutil.copy(migration, tmp_path / migration.name)
+    await migrate(infra.database_url, schema, tmp_path)
+    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+    try:
+        # The same order lines in both cubes, as the projection wrote them before 0007: two reps at one outlet.
+        await conn.execute(
+            "INSERT INTO sales_daily VALUES ($1, 'O1', 'S1', 31.50, 3, 2), ($1, 'O2', 'S1', 10.50, 1, 1)", DAY
+        )
+        await conn.execute(
+            "INSERT INTO kpi_sales_daily VALUES ($1, 'REP-1', 'O1', 'S1', 21.00, 2, 1), "
+            "($1, 'REP-2', 'O1', 'S1', 10.50, 1, 1), ($1, 'REP-1', 'O2', 'S1', 10.50, 1, 1)",
+            DAY,
+        )
+        await migrate(infra.database_url, schema, MIGRATIONS)
+
+        rows = await conn.fetch("SELECT * FROM sales_daily ORDER BY outlet_id, rep_id")
+        assert [tuple(r) for r in rows] == [
+            (DAY, "O1", "S1", "REP-1", Decimal("21.0000"), 2, 1),
+            (DAY, "O1", "S1", "REP-2", Decimal("10.5000"), 1, 1),
+            (DAY, "O2", "S1", "REP-1", Decimal("10.5000"), 1, 1),
+        ]
+        assert await conn.fetchval("SELECT to_regclass('kpi_sales_daily')") is None
+        indexes = {
+            r["indexname"]
+            for r in await conn.fetch(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'sales_daily' AND schemaname = $1", schema
+            )
+        }
+        assert indexes == {"sales_daily_pkey", "sales_daily_by_outlet", "sales_daily_by_sku"}
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()
