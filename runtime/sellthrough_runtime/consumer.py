@@ -21,6 +21,9 @@ A partition can also go quiet while records wait in it: the consumer's position 
 serves nothing from, or the client's own fetch state for it is stuck. That is never silent: a partition that
 delivers nothing for a while although its end lies beyond the stored offset is read again from the stored
 offset (re-verifying the last applied record) and, if it starves again without any progress, from the start.
+A quiet partition whose end lies before the stored offset has its last applied record checked again, as on
+assignment: a log rebuilt shorter than the position of a consumer that never rejoined its group shows no other
+sign.
 
 Database outages are retried with backoff, never dead-lettered.
 
