@@ -74,27 +74,13 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self._owner.batch_lock:
             self._owner.generation += 1  # a batch fetched before now is never applied
             self._owner.forget_lag(revoked)
-            log.info(
-                "partitions revoked",
-                extra={
-                    "group": self._owner.group_id,
-                    "member": self._owner.member,
-                    "partitions": [str(tp) for tp in revoked],
-                },
-            )
+            self._owner.log_partitions("partitions revoked", revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self._owner.batch_lock:
             self._owner.generation += 1
             await self._owner.seek_to_stored_offsets(assigned)
-            log.info(
-                "partitions assigned",
-                extra={
-                    "group": self._owner.group_id,
-                    "member": self._owner.member,
-                    "partitions": [str(tp) for tp in assigned],
-                },
-            )
+            self._owner.log_partitions("partitions assigned", assigned)
 
 
 Batches = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -423,9 +409,11 @@ class ExactlyOnceConsumer:
             with attempt:
                 await self._applier.apply_decoded(batch, end_offsets, self._generations)
 
-    @property
-    def group_id(self) -> str:
-        return self._group_id
+    def log_partitions(self, message: str, partitions: Sequence[TopicPartition]) -> None:
+        log.info(
+            message,
+            extra={"group": self._group_id, "member": self.member, "partitions": [str(tp) for tp in partitions]},
+        )
 
     def forget_lag(self, revoked: Sequence[TopicPartition]) -> None:
         """Partitions now consumed elsewhere: their lag is another member's to report, not a stale value here."""

@@ -9,12 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sellthrough_devstack.demo import wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
 from tests.e2e.test_stock_flow import invoice, post, query
-from tests.support.brand import OUTLETS, order, reference_events
-from tests.support.services import running_services
+from tests.support.brand import OUTLETS, order
+from tests.support.services import running_with_reference_data
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -30,9 +29,9 @@ def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]
         "SELLTHROUGH_MAX_COVER_DAYS": "45",
         "SELLTHROUGH_ALERT_REEVALUATION_SECONDS": "1",
     }
-    with running_services(infra, tokens, ["order-capture", "stock-ledger", "query-api"], settings) as running:
-        post(running, tokens, reference_events())
-        wait_for_masters(running["order-capture"].url, tokens.issued["admin"].token, reference_events())
+    with running_with_reference_data(
+        infra, tokens, ["order-capture", "stock-ledger", "query-api"], settings
+    ) as running:
         yield running
 
 

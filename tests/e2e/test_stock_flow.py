@@ -14,11 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from sellthrough_devstack.demo import wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
-from tests.support.brand import SKUS, event, order, reference_events
-from tests.support.services import running_services
+from tests.support.brand import SKUS, event, order
+from tests.support.services import running_with_reference_data
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -33,9 +32,7 @@ def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]
         "SELLTHROUGH_MIN_COVER_DAYS": "7",
         "SELLTHROUGH_DEMAND_WINDOW_DAYS": "28",
     }
-    with running_services(infra, tokens, ["order-capture", "stock-ledger", "query-api"], norms) as running:
-        post(running, tokens, reference_events())
-        wait_for_masters(running["order-capture"].url, tokens.issued["admin"].token, reference_events())
+    with running_with_reference_data(infra, tokens, ["order-capture", "stock-ledger", "query-api"], norms) as running:
         yield running
 
 

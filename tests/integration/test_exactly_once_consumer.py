@@ -368,23 +368,29 @@ async def test_a_partition_that_delivers_nothing_while_records_wait_is_read_agai
 ) -> None:
     """Whatever keeps a partition from delivering (here the client's fetch state for it: paused), records waiting
     beyond the stored offset must not wait forever: the partition is read again once it has been quiet a while."""
+    kafka = make_consumer(infra.kafka_bootstrap_servers, "starved", "starved")
+    events, applied = await starve_partition_0(infra, pool, producer, topic, kafka, "starved")
+    assert sorted(applied) == sorted(e.event_id for e in events)
+
+
+async def starve_partition_0(
+    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, kafka: AIOKafkaConsumer, group: str
+) -> tuple[list[Envelope], list[uuid.UUID]]:
+    """Five records of partition 0 applied by a consumer on `kafka`; then the partition paused in that client and
+    five more sent. Returns the ten events and what was applied once ten were (or the wait's failure)."""
     tp = TopicPartition(topic, 0)
     first = [stamped(order("O1", [("S1", i + 1)])) for i in range(5)]
     second = [stamped(order("O1", [("S2", i + 1)])) for i in range(5)]
     for event in first:
         await producer.send_and_wait(topic, encode_event(event), key=b"k", partition=0)
-    kafka = make_consumer(infra.kafka_bootstrap_servers, "starved", "starved")
-
-    async with running_consumer(infra, pool, "starved", topic, kafka=kafka, starved_after_seconds=2.0):
+    async with running_consumer(infra, pool, group, topic, kafka=kafka, starved_after_seconds=2.0):
         await eventually(lambda: applications(pool), lambda a: len(a) >= 5, what="the first records")
         kafka.pause(tp)
         for event in second:
             await producer.send_and_wait(topic, encode_event(event), key=b"k", partition=0)
-        await eventually(lambda: applications(pool), lambda a: len(a) >= 10, timeout=30, what="the records waiting")
+        await eventually(lambda: applications(pool), lambda a: len(a) >= 10, timeout=40, what="the records waiting")
         await asyncio.sleep(0.5)
-        applied = await applications(pool)
-
-    assert sorted(applied) == sorted(e.event_id for e in first + second)
+        return first + second, await applications(pool)
 
 
 class ResumesOnSecondTry(AIOKafkaConsumer):  # type: ignore[misc]
@@ -402,28 +408,14 @@ class ResumesOnSecondTry(AIOKafkaConsumer):  # type: ignore[misc]
 async def test_a_partition_starving_again_without_progress_is_read_from_the_beginning(
     infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tp = TopicPartition(topic, 0)
-    first = [stamped(order("O1", [("S1", i + 1)])) for i in range(5)]
-    second = [stamped(order("O1", [("S2", i + 1)])) for i in range(5)]
-    for event in first:
-        await producer.send_and_wait(topic, encode_event(event), key=b"k", partition=0)
     kafka = ResumesOnSecondTry(
         bootstrap_servers=infra.kafka_bootstrap_servers,
         group_id="starved-twice",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-
-    async with running_consumer(infra, pool, "starved-twice", topic, kafka=kafka, starved_after_seconds=2.0):
-        await eventually(lambda: applications(pool), lambda a: len(a) >= 5, what="the first records")
-        kafka.pause(tp)
-        for event in second:
-            await producer.send_and_wait(topic, encode_event(event), key=b"k", partition=0)
-        await eventually(lambda: applications(pool), lambda a: len(a) >= 10, timeout=40, what="the records waiting")
-        await asyncio.sleep(0.5)
-        applied = await applications(pool)
-
-    assert sorted(applied) == sorted(e.event_id for e in first + second)
+    events, applied = await starve_partition_0(infra, pool, producer, topic, kafka, "starved-twice")
+    assert sorted(applied) == sorted(e.event_id for e in events)
     assert kafka.resumes == 2
     rereads = [r.getMessage() for r in caplog.records if "delivers nothing" in r.getMessage()]
     assert rereads == [

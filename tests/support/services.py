@@ -3,9 +3,13 @@
 import contextlib
 from collections.abc import Iterator
 
+import httpx
+
+from sellthrough_devstack.demo import wait_for_masters
 from sellthrough_devstack.processes import free_port
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
+from tests.support.brand import reference_events
 
 
 @contextlib.contextmanager
@@ -27,3 +31,19 @@ def running_services(
     finally:
         for service in services.values():
             service.stop()
+
+
+@contextlib.contextmanager
+def running_with_reference_data(
+    infra: Infra, tokens: Tokens, names: list[str], extra_env: dict[str, str] | None = None
+) -> Iterator[dict[str, ServiceProcess]]:
+    """running_services, with the test brand's reference data posted to order-capture and known to it."""
+    with running_services(infra, tokens, names, extra_env) as running:
+        url = running["order-capture"].url
+        response = httpx.post(
+            f"{url}/v1/events", json={"events": reference_events()}, headers=tokens.header("admin"), timeout=30
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["rejected"] == 0, response.text
+        wait_for_masters(url, tokens.issued["admin"].token, reference_events())
+        yield running
