@@ -48,7 +48,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 
 from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, DecodedBatch, Handler, record_digest
 from sellthrough_runtime.kafka import make_consumer
-from sellthrough_runtime.metrics import CONSUMER_LAG
+from sellthrough_runtime.metrics import CONSUMER_LAG, CONSUMER_REREADS
 from sellthrough_runtime.outbox import GENERATION_HEADER
 from sellthrough_runtime.settings import ServiceSettings
 
@@ -226,8 +226,9 @@ class ExactlyOnceConsumer:
             else:
                 self._consumer.seek(tp, next_offset)
 
-    async def _rewind(self, tp: TopicPartition) -> None:
+    async def _rewind(self, tp: TopicPartition, reason: str = "log_rebuilt") -> None:
         """Read the partition again from its start (processed_events makes the replay harmless)."""
+        CONSUMER_REREADS.labels(self._group_id, tp.topic, reason).inc()
         self._to_verify.pop(tp, None)
         self._seemingly_short.pop(tp, None)
         self._rewound.add(tp)
@@ -344,8 +345,9 @@ class ExactlyOnceConsumer:
             )
             self._consumer.resume(tp)  # never paused here; but a paused partition would starve just so
             if again:
-                await self._rewind(tp)
+                await self._rewind(tp, "starved_again")
             else:
+                CONSUMER_REREADS.labels(self._group_id, tp.topic, "starved").inc()
                 await self.seek_to_stored_offsets([tp])
 
     def _generation_raised(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> bool:

@@ -50,6 +50,13 @@ PROJECTION_FRESHNESS = Gauge(
     "Now minus the newest applied event's occurred_at (clock=occurred) or recorded_at (clock=recorded).",
     ["group", "clock"],
 )
+CONSUMER_REREADS = Counter(
+    "sellthrough_consumer_partition_rereads_total",
+    "Partitions a consumer read again: from the start because the log it had read was rebuilt (log_rebuilt) or "
+    "because it starved twice without progress (starved_again), from the stored offset because it delivered "
+    "nothing while records waited (starved).",
+    ["group", "topic", "reason"],
+)
 DEAD_LETTERS = Counter("sellthrough_dead_letters_total", "Records sent to the dead-letter table.", ["group", "reason"])
 RATE_LIMITED = Counter(
     "sellthrough_rate_limited_total",

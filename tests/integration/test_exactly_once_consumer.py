@@ -13,6 +13,7 @@ import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from prometheus_client import REGISTRY
 
 from sellthrough_contracts import Envelope, encode_event, parse_event
 from sellthrough_contracts.topics import Topic
@@ -268,6 +269,8 @@ async def test_a_quiet_partition_ending_before_its_stored_offset_has_its_last_re
         applied = await applications(pool)
 
     assert sorted(applied) == sorted(e.event_id for e in events)  # re-read, not re-applied
+    labels = {"group": "quiet-short", "topic": topic, "reason": "log_rebuilt"}
+    assert REGISTRY.get_sample_value("sellthrough_consumer_partition_rereads_total", labels) == 1.0
 
 
 async def publish_in_one_batch(
@@ -417,6 +420,13 @@ async def test_a_partition_starving_again_without_progress_is_read_from_the_begi
     events, applied = await starve_partition_0(infra, pool, producer, topic, kafka, "starved-twice")
     assert sorted(applied) == sorted(e.event_id for e in events)
     assert kafka.resumes == 2
+    counted = {
+        reason: REGISTRY.get_sample_value(
+            "sellthrough_consumer_partition_rereads_total", {"group": "starved-twice", "topic": topic, "reason": reason}
+        )
+        for reason in ("starved", "starved_again")
+    }
+    assert counted == {"starved": 1.0, "starved_again": 1.0}
     rereads = [r.getMessage() for r in caplog.records if "delivers nothing" in r.getMessage()]
     assert rereads == [
         "partition delivers nothing although records wait; reading it again from the stored offset",
