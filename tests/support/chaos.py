@@ -147,7 +147,6 @@ async def where_missing(
     now (partition, offset, outbox generation), where the consumer stands on those partitions, the layout of
     the topic (runs of offsets by generation, so gaps show) and the warnings in the consumer's log."""
     copies: dict[str, list[tuple[int, int, str]]] = {}
-    layout: dict[int, list[tuple[int, str]]] = defaultdict(list)
     reader = AIOKafkaConsumer(
         "sellthrough.trade.v1",
         bootstrap_servers=bootstrap_servers,
@@ -162,10 +161,12 @@ async def where_missing(
                     event_id = orjson.loads(record.value)["event_id"] if record.value else None
                     generation = dict(record.headers).get("outbox_generation", b"-").decode()
                     copies.setdefault(str(event_id), []).append((record.partition, record.offset, generation))
-                    layout[record.partition].append((record.offset, generation))
     finally:
         await reader.stop()
     conn = await asyncpg.connect(database_url)
+    layout: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for partition, offset, generation in (copy for event_copies in copies.values() for copy in event_copies):
+        layout[partition].append((offset, generation))
     lines = [f"trade partition {p}: {offset_runs(layout[p])}" for p in sorted(layout)]
     try:
         for schema in CONSUMER_SCHEMAS:
