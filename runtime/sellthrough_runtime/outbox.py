@@ -53,9 +53,11 @@ _TAKE_TURN = "SELECT pg_advisory_xact_lock(hashtext($1))"
 
 GENERATION_HEADER = "outbox_generation"
 
+# No row locks: relays take turns on the advisory lock (_TAKE_TURN) for the whole claim-send-mark transaction,
+# so no other relay reads these rows meanwhile. A lock per row would cost a WAL record per event.
 _CLAIM = """
 SELECT seq, event_id, event_type, schema_version, topic, partition_key, value, trace_headers
-FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED
+FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1
 """
 
 

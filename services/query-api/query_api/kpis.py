@@ -8,13 +8,13 @@ Business days are in the brand's time zone, as in sales_daily.
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from query_api.freshness import RECORD_FRESHNESS
+from query_api.freshness import NewestTimes, newest_times
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured, OrderDelivered, VisitRecorded
 from sellthrough_runtime.db import json_rows
@@ -89,27 +89,17 @@ def _json_rows(table: Mapping[tuple[Any, ...], Any]) -> str:
     return json_rows([(*key, *value) if isinstance(value, list) else (*key, value) for key, value in table.items()])
 
 
-def _newest(projection: str, events: Sequence[Envelope]) -> tuple[str, datetime, datetime | None] | None:
-    if not events:
-        return None
-    return (
-        projection,
-        max(e.occurred_at for e in events),
-        max((e.recorded_at for e in events if e.recorded_at), default=None),
-    )
-
-
 @dataclass(frozen=True)
 class KpiWrites:
     """A batch's KPI statements, ready to run: (upsert, its JSON rows), and each fed projection's newest event
-    times (projection, occurred_at, recorded_at) for projection_freshness."""
+    times, for record_freshness."""
 
     upserts: list[tuple[str, str]]
-    freshness: list[tuple[str, datetime, datetime | None]]
+    freshness: list[NewestTimes]
 
 
 def prepare_kpi_writes(events: Sequence[Envelope], zone: ZoneInfo) -> KpiWrites:
-    """Everything apply_kpi_events writes for these events, computed without the database."""
+    """Everything write_kpis writes for these events, and their freshness, computed without the database."""
     rows = aggregate_kpi_events(events, zone)
     tables = (
         (_UPSERT_ORDERS, rows.orders),
@@ -119,9 +109,9 @@ def prepare_kpi_writes(events: Sequence[Envelope], zone: ZoneInfo) -> KpiWrites:
     )
     # One freshness row per projection: the API reports how current each figure is.
     newest = (
-        _newest("kpi_sales", [e for e in events if isinstance(e, OrderCaptured)]),
-        _newest("kpi_visits", [e for e in events if isinstance(e, VisitRecorded)]),
-        _newest("kpi_deliveries", [e for e in events if isinstance(e, OrderDelivered)]),
+        newest_times("kpi_sales", [e for e in events if isinstance(e, OrderCaptured)]),
+        newest_times("kpi_visits", [e for e in events if isinstance(e, VisitRecorded)]),
+        newest_times("kpi_deliveries", [e for e in events if isinstance(e, OrderDelivered)]),
     )
     return KpiWrites(
         [(statement, _json_rows(table)) for statement, table in tables if table],
@@ -130,11 +120,6 @@ def prepare_kpi_writes(events: Sequence[Envelope], zone: ZoneInfo) -> KpiWrites:
 
 
 async def write_kpis(conn: asyncpg.Connection, writes: KpiWrites) -> None:
+    """The KPI rows; their freshness is the caller's to record (record_freshness), last in the transaction."""
     for statement, rows in writes.upserts:
         await conn.execute(statement, rows)
-    for projection, occurred_at, recorded_at in writes.freshness:
-        await conn.execute(RECORD_FRESHNESS, projection, occurred_at, recorded_at)
-
-
-async def apply_kpi_events(conn: asyncpg.Connection, events: Sequence[Envelope], zone: ZoneInfo) -> None:
-    await write_kpis(conn, prepare_kpi_writes(events, zone))

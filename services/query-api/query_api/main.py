@@ -14,11 +14,11 @@ from query_api.api import router as sales_router
 from query_api.dashboard import router as dashboard_router
 from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
 from query_api.forecast_api import router as forecast_router
-from query_api.freshness import record_freshness
+from query_api.freshness import fed_projections, record_freshness
 from query_api.kpi_api import router as kpi_router
 from query_api.kpis import KPI_TYPES, KpiWrites, prepare_kpi_writes, write_kpis
 from query_api.map_api import router as map_router
-from query_api.sales import apply_orders
+from query_api.sales import SalesWrites, prepare_sales, write_sales
 from query_api.schemes import SCHEME_TYPES, apply_scheme_events
 from query_api.schemes_api import router as schemes_router
 from query_api.stock import STOCK_TYPES, apply_stock_events
@@ -49,28 +49,30 @@ class QueryApiSettings(ServiceSettings):
 @dataclass(frozen=True)
 class _Prepared:
     events: Sequence[Envelope]
+    sales: SalesWrites | None
     kpis: KpiWrites
 
 
 class ProjectionHandler:
-    """Applies a batch to every projection. A PreparingHandler (sellthrough_runtime.applier): the KPI rows, the
-    bulk of the Python work, are aggregated and encoded before the transaction, while the previous batch's
-    statements run."""
+    """Applies a batch to every projection. A PreparingHandler (sellthrough_runtime.applier): the sales and KPI
+    rows, the bulk of the Python work, are aggregated and encoded before the transaction, while the previous
+    batch's statements run."""
 
     def __init__(self, zone: ZoneInfo) -> None:
         self._zone = zone
 
     def prepare(self, events: Sequence[Envelope]) -> _Prepared:
-        return _Prepared(events, prepare_kpi_writes(events, self._zone))
+        return _Prepared(events, prepare_sales(events, self._zone), prepare_kpi_writes(events, self._zone))
 
     async def write(self, conn: asyncpg.Connection, prepared: _Prepared) -> None:
         events = prepared.events
         await apply_reference_events(conn, events)
-        await apply_orders(conn, events, self._zone)
+        await write_sales(conn, prepared.sales)
         await apply_stock_events(conn, events)
         await apply_scheme_events(conn, events)
         await write_kpis(conn, prepared.kpis)
-        await record_freshness(conn, events)
+        sales_fed = [prepared.sales.newest] if prepared.sales else []
+        await record_freshness(conn, [*sales_fed, *prepared.kpis.freshness, *fed_projections(events)])
 
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Envelope], /) -> None:
         await self.write(conn, self.prepare(events))

@@ -4,13 +4,14 @@ for the drill-down."""
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from query_api.freshness import RECORD_FRESHNESS
+from query_api.freshness import NewestTimes, newest_times
 from query_api.sales_rollups import LOCK_FOR_SALES
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured
@@ -74,16 +75,28 @@ def aggregate_orders(orders: Sequence[OrderCaptured], zone: ZoneInfo) -> dict[Sa
     return {key: (Decimal(v[0]), int(v[1]), int(v[2])) for key, v in totals.items()}
 
 
-async def apply_orders(conn: asyncpg.Connection, events: Sequence[Envelope], zone: ZoneInfo) -> None:
+@dataclass(frozen=True)
+class SalesWrites:
+    """A batch's orders ready to write: the summed rows (one JSON parameter, see json_rows) and the newest event
+    times, for record_freshness."""
+
+    rows: str
+    newest: NewestTimes
+
+
+def prepare_sales(events: Sequence[Envelope], zone: ZoneInfo) -> SalesWrites | None:
+    """What write_sales writes for these events (None: no orders among them), computed without the database."""
     orders = [e for e in events if isinstance(e, OrderCaptured)]
     if not orders:
-        return
+        return None
     totals = aggregate_orders(orders, zone)
+    newest = newest_times("sales_daily", orders)
+    assert newest is not None  # there are orders
+    return SalesWrites(json_rows([key + cell for key, cell in totals.items()]), newest)
+
+
+async def write_sales(conn: asyncpg.Connection, writes: SalesWrites | None) -> None:
+    if writes is None:
+        return
     await conn.execute(LOCK_FOR_SALES)
-    await conn.execute(_UPSERT_SALES, json_rows([key + cell for key, cell in totals.items()]))
-    await conn.execute(
-        RECORD_FRESHNESS,
-        "sales_daily",
-        max(o.occurred_at for o in orders),
-        max((o.recorded_at for o in orders if o.recorded_at), default=None),
-    )
+    await conn.execute(_UPSERT_SALES, writes.rows)
