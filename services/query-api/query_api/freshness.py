@@ -88,7 +88,7 @@ async def record_freshness(conn: asyncpg.Connection, fed: Sequence[NewestTimes])
     member of the group updates these few rows, and each waits for the transaction that updated a row before it
     to commit, so the rows should stay locked no longer than the commit takes."""
     if fed:
-        projections, occurred, recorded = zip(*sorted(fed, key=lambda times: times[0]), strict=True)
+        projections, occurred, recorded = zip(*fed, strict=True)
         await conn.execute(_RECORD_FRESHNESS, list(projections), list(occurred), list(recorded))
 
 

@@ -87,11 +87,10 @@ class SalesWrites:
 def prepare_sales(events: Sequence[Envelope], zone: ZoneInfo) -> SalesWrites | None:
     """What write_sales writes for these events (None: no orders among them), computed without the database."""
     orders = [e for e in events if isinstance(e, OrderCaptured)]
-    if not orders:
+    newest = newest_times("sales_daily", orders)
+    if newest is None:
         return None
     totals = aggregate_orders(orders, zone)
-    newest = newest_times("sales_daily", orders)
-    assert newest is not None  # there are orders
     return SalesWrites(json_rows([key + cell for key, cell in totals.items()]), newest)
 
 
