@@ -14,7 +14,7 @@ from query_api.api import router as sales_router
 from query_api.dashboard import router as dashboard_router
 from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
 from query_api.forecast_api import router as forecast_router
-from query_api.freshness import fed_projections, record_freshness
+from query_api.freshness import NewestTimes, fed_projections, record_freshness
 from query_api.kpi_api import router as kpi_router
 from query_api.kpis import KPI_TYPES, KpiWrites, prepare_kpi_writes, write_kpis
 from query_api.map_api import router as map_router
@@ -51,6 +51,8 @@ class _Prepared:
     events: Sequence[Envelope]
     sales: SalesWrites | None
     kpis: KpiWrites
+    freshness: list[NewestTimes]
+    """Every projection the batch feeds, with its newest event times."""
 
 
 class ProjectionHandler:
@@ -62,7 +64,10 @@ class ProjectionHandler:
         self._zone = zone
 
     def prepare(self, events: Sequence[Envelope]) -> _Prepared:
-        return _Prepared(events, prepare_sales(events, self._zone), prepare_kpi_writes(events, self._zone))
+        sales = prepare_sales(events, self._zone)
+        kpis = prepare_kpi_writes(events, self._zone)
+        sales_fed = [sales.newest] if sales else []
+        return _Prepared(events, sales, kpis, [*sales_fed, *kpis.freshness, *fed_projections(events)])
 
     async def write(self, conn: asyncpg.Connection, prepared: _Prepared) -> None:
         events = prepared.events
@@ -71,8 +76,7 @@ class ProjectionHandler:
         await apply_stock_events(conn, events)
         await apply_scheme_events(conn, events)
         await write_kpis(conn, prepared.kpis)
-        sales_fed = [prepared.sales.newest] if prepared.sales else []
-        await record_freshness(conn, [*sales_fed, *prepared.kpis.freshness, *fed_projections(events)])
+        await record_freshness(conn, prepared.freshness)
 
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Envelope], /) -> None:
         await self.write(conn, self.prepare(events))
