@@ -33,7 +33,9 @@ async def test_sales_daily_takes_the_rep_from_the_kpi_cube_it_replaces(infra: In
         )
         await migrate(infra.database_url, schema, MIGRATIONS)
 
-        rows = await conn.fetch("SELECT * FROM sales_daily ORDER BY outlet_id, rep_id")
+        rows = await conn.fetch(
+            "SELECT day, outlet_id, sku_id, rep_id, value, units, lines FROM sales_daily ORDER BY outlet_id, rep_id"
+        )
         assert [tuple(r) for r in rows] == [
             (DAY, "O1", "S1", "REP-1", Decimal("21.0000"), 2, 1),
             (DAY, "O1", "S1", "REP-2", Decimal("10.5000"), 1, 1),
@@ -47,6 +49,31 @@ async def test_sales_daily_takes_the_rep_from_the_kpi_cube_it_replaces(infra: In
             )
         }
         assert indexes == {"sales_daily_pkey", "sales_daily_by_outlet", "sales_daily_by_sku"}
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()
+
+
+async def test_rows_applied_before_net_sales_count_as_ordered(infra: Infra, tmp_path: Path) -> None:
+    """Before 0008 every order counted as placed: its figures become the ordered ones, nothing cancelled."""
+    schema = "query_api_before_net_sales"
+    for migration in sorted(MIGRATIONS.glob("000[1-7]*.sql")):
+        shutil.copy(migration, tmp_path / migration.name)
+    await migrate(infra.database_url, schema, tmp_path)
+    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+    try:
+        await conn.execute("INSERT INTO sales_daily VALUES ($1, 'O1', 'S1', 'REP-1', 31.50, 3, 2)", DAY)
+        await conn.execute("INSERT INTO sales_outlet_daily VALUES ('O1', $1, 31.50, 3, 2)", DAY)
+        await conn.execute("INSERT INTO sales_distributor_daily VALUES ($1, 'D1', 31.50, 3, 2)", DAY)
+        await conn.execute("INSERT INTO sales_distributor_brand_daily VALUES ($1, 'D1', 'Tea', 31.50, 3, 2)", DAY)
+        await migrate(infra.database_url, schema, MIGRATIONS)
+
+        for table in ("sales_daily", "sales_outlet_daily", "sales_distributor_daily", "sales_distributor_brand_daily"):
+            row = await conn.fetchrow(
+                f"SELECT value, units, lines, ordered_value, ordered_units, cancelled_units, returned_units, "
+                f"delivered_units FROM {table}"
+            )
+            assert tuple(row) == (Decimal("31.5000"), 3, 2, Decimal("31.5000"), 3, 0, 0, 0), table
     finally:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()

@@ -1,10 +1,12 @@
 """Dimension tables from reference events. Upserts keep the newest occurred_at, so arrival order is irrelevant.
-When an outlet's distributor or a SKU's brand changes, the sales rollup follows (sales_rollups.py)."""
+When an outlet's distributor or a SKU's brand changes, the sales rollup follows (sales_rollups.py); when a SKU's list
+price changes, so does the value of its retailer returns (sales.py)."""
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 
+from query_api.sales import revalue_returns
 from query_api.sales_rollups import LOCK_FOR_REFERENCE_CHANGE, move_outlets, move_skus
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.reference import (
@@ -96,7 +98,9 @@ async def apply_reference_events(conn: asyncpg.Connection, events: Sequence[Enve
             rows.setdefault(_UPSERT_REP, []).append((r.rep_id, r.name, r.distributor_id, event.occurred_at))
     # Each move runs right after its own upsert and before the other's, so it reads the other dimension as the
     # rollup has it at that moment.
-    await _upsert_moving_sales(conn, _UPSERT_SKU, rows.pop(_UPSERT_SKU, []), _BRANDS, move_skus)
+    skus = rows.pop(_UPSERT_SKU, [])
+    await _upsert_moving_sales(conn, _UPSERT_SKU, skus, _BRANDS, move_skus)
+    await revalue_returns(conn, list({str(sku[0]) for sku in skus}))
     await _upsert_moving_sales(conn, _UPSERT_OUTLET, rows.pop(_UPSERT_OUTLET, []), _DISTRIBUTORS_OF, move_outlets)
     for statement, values in rows.items():
         await conn.executemany(statement, values)

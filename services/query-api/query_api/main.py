@@ -18,7 +18,7 @@ from query_api.freshness import NewestTimes, fed_projections, record_freshness
 from query_api.kpi_api import router as kpi_router
 from query_api.kpis import KPI_TYPES, KpiWrites, prepare_kpi_writes, write_kpis
 from query_api.map_api import router as map_router
-from query_api.sales import SalesWrites, prepare_sales, write_sales
+from query_api.sales import SALES_TYPES, SalesWrites, prepare_sales, write_sales
 from query_api.schemes import SCHEME_TYPES, apply_scheme_events
 from query_api.schemes_api import router as schemes_router
 from query_api.stock import STOCK_TYPES, apply_stock_events
@@ -32,6 +32,8 @@ from sellthrough_runtime.settings import ServiceSettings
 SERVICE = "query-api"
 SCHEMA = "query_api"
 PROJECTION_GROUP = "query-api.projections"
+PROJECTION_TYPES = REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | SALES_TYPES
+"""Every event type a projection of this service applies; the consumer skips the others."""
 
 
 class QueryApiSettings(ServiceSettings):
@@ -96,7 +98,7 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
             group_id=PROJECTION_GROUP,
             topics=[REFERENCE.name, TRADE.name, STOCK.name, SCHEMES.name, SCHEME_RESULTS.name],
             handler=projection_handler(settings),
-            wanted_types=REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | {"OrderCaptured"},
+            wanted_types=PROJECTION_TYPES,
             client_id=f"{PROJECTION_GROUP}-{member}",
         )
         for member in range(1, members + 1)

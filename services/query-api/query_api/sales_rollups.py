@@ -13,6 +13,9 @@ from collections.abc import Mapping
 
 import asyncpg
 
+from query_api.sales_measures import NAMES, accumulate, all_zero, column_list, json_casts, subtract, sums
+from sellthrough_runtime.db import json_rows
+
 LOCK_FOR_SALES = "SELECT pg_advisory_xact_lock_shared(hashtext('query-api:sales-rollups'))"
 """Taken (in a statement of its own, so the next statement's snapshot comes after it) before sales are added to
 the rollups. Shared: transactions adding sales never wait for each other."""
@@ -24,79 +27,69 @@ It waits for the transactions adding sales to commit, and they wait for it."""
 
 # Moves are summed per row on both sides: several outlets or SKUs may leave or join the same row.
 # A move: sales leaving (day, from_distributor, from_brand) for (day, to_distributor, to_brand).
-_OUTLET_MOVES = """
+_OUTLET_MOVES = f"""
 SELECT s.day, m.old_distributor_id AS from_distributor, k.brand AS from_brand,
-       o.distributor_id AS to_distributor, k.brand AS to_brand,
-       sum(s.value) AS value, sum(s.units) AS units, sum(s.lines) AS lines
+       o.distributor_id AS to_distributor, k.brand AS to_brand, {sums("s.")}
 FROM unnest($1::text[], $2::text[]) AS m (outlet_id, old_distributor_id)
 JOIN sales_daily s ON s.outlet_id = m.outlet_id
 LEFT JOIN outlets o ON o.outlet_id = m.outlet_id
 LEFT JOIN skus k ON k.sku_id = s.sku_id
 GROUP BY 1, 2, 3, 4, 5
-"""
-_SKU_MOVES = """
+"""  # noqa: S608 (names from sales_measures, fixed at import)
+_SKU_MOVES = f"""
 SELECT s.day, o.distributor_id AS from_distributor, m.old_brand AS from_brand,
-       o.distributor_id AS to_distributor, k.brand AS to_brand,
-       sum(s.value) AS value, sum(s.units) AS units, sum(s.lines) AS lines
+       o.distributor_id AS to_distributor, k.brand AS to_brand, {sums("s.")}
 FROM unnest($1::text[], $2::text[]) AS m (sku_id, old_brand)
 JOIN sales_daily s ON s.sku_id = m.sku_id
 LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
 LEFT JOIN skus k ON k.sku_id = m.sku_id
 GROUP BY 1, 2, 3, 4, 5
-"""
-# Both distributor rollups change together: per brand, and summed over brands.
-_TAKE = """
-WITH moved AS (
-    SELECT day, distributor_id, brand, sum(value) AS value, sum(units) AS units, sum(lines) AS lines
-    FROM unnest($1::date[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::int[])
-        AS u (day, distributor_id, brand, value, units, lines)
+"""  # noqa: S608 (names from sales_measures, fixed at import)
+_MOVED = f"""
+moved AS (
+    SELECT day, distributor_id, brand, {sums()}
+    FROM (SELECT (r->>0)::date AS day, r->>1 AS distributor_id, r->>2 AS brand, {json_casts(3)}
+          FROM jsonb_array_elements($1::text::jsonb) AS r) AS u
     GROUP BY 1, 2, 3
-), by_brand AS (
+)"""  # noqa: S608 (names from sales_measures, fixed at import)
+# Both distributor rollups change together: per brand, and summed over brands.
+_TAKE = f"""
+WITH {_MOVED}, by_brand AS (
     UPDATE sales_distributor_brand_daily t
-    SET value = t.value - m.value, units = t.units - m.units, lines = t.lines - m.lines
+    SET {subtract("t", "m")}
     FROM moved m
     WHERE t.day = m.day AND t.distributor_id IS NOT DISTINCT FROM m.distributor_id
       AND t.brand IS NOT DISTINCT FROM m.brand
 )
 UPDATE sales_distributor_daily t
-SET value = t.value - m.value, units = t.units - m.units, lines = t.lines - m.lines
-FROM (SELECT day, distributor_id, sum(value) AS value, sum(units) AS units, sum(lines) AS lines
-      FROM moved GROUP BY 1, 2) AS m
+SET {subtract("t", "m")}
+FROM (SELECT day, distributor_id, {sums()} FROM moved GROUP BY 1, 2) AS m
 WHERE t.day = m.day AND t.distributor_id IS NOT DISTINCT FROM m.distributor_id
-"""
-_GIVE = """
-WITH moved AS (
-    SELECT day, distributor_id, brand, sum(value) AS value, sum(units) AS units, sum(lines) AS lines
-    FROM unnest($1::date[], $2::text[], $3::text[], $4::numeric[], $5::bigint[], $6::int[])
-        AS u (day, distributor_id, brand, value, units, lines)
-    GROUP BY 1, 2, 3
-), by_brand AS (
-    INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, value, units, lines)
+"""  # noqa: S608 (names from sales_measures, fixed at import)
+_GIVE = f"""
+WITH {_MOVED}, by_brand AS (
+    INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, {column_list()})
     SELECT * FROM moved
     ON CONFLICT ON CONSTRAINT sales_distributor_brand_daily_key DO UPDATE
-    SET value = sales_distributor_brand_daily.value + excluded.value,
-        units = sales_distributor_brand_daily.units + excluded.units,
-        lines = sales_distributor_brand_daily.lines + excluded.lines
+    SET {accumulate("sales_distributor_brand_daily")}
 )
-INSERT INTO sales_distributor_daily (day, distributor_id, value, units, lines)
-SELECT day, distributor_id, sum(value), sum(units), sum(lines) FROM moved GROUP BY 1, 2
+INSERT INTO sales_distributor_daily (day, distributor_id, {column_list()})
+SELECT day, distributor_id, {sums()} FROM moved GROUP BY 1, 2
 ON CONFLICT ON CONSTRAINT sales_distributor_daily_key DO UPDATE
-SET value = sales_distributor_daily.value + excluded.value,
-    units = sales_distributor_daily.units + excluded.units,
-    lines = sales_distributor_daily.lines + excluded.lines
-"""
+SET {accumulate("sales_distributor_daily")}
+"""  # noqa: S608 (names from sales_measures, fixed at import)
 # A row whose every sale moved away holds nothing; left in place it would list its node at zero.
-_DROP_EMPTIED = """
+_DROP_EMPTIED = f"""
 WITH by_brand AS (
     DELETE FROM sales_distributor_brand_daily t
     USING unnest($1::date[], $2::text[], $3::text[]) AS m (day, distributor_id, brand)
-    WHERE t.lines = 0 AND t.day = m.day AND t.distributor_id IS NOT DISTINCT FROM m.distributor_id
+    WHERE {all_zero("t.")} AND t.day = m.day AND t.distributor_id IS NOT DISTINCT FROM m.distributor_id
       AND t.brand IS NOT DISTINCT FROM m.brand
 )
 DELETE FROM sales_distributor_daily t
 USING unnest($1::date[], $2::text[]) AS m (day, distributor_id)
-WHERE t.lines = 0 AND t.day = m.day AND t.distributor_id IS NOT DISTINCT FROM m.distributor_id
-"""
+WHERE {all_zero("t.")} AND t.day = m.day AND t.distributor_id IS NOT DISTINCT FROM m.distributor_id
+"""  # noqa: S608 (names from sales_measures, fixed at import)
 
 
 async def move_outlets(conn: asyncpg.Connection, old_distributor: Mapping[str, str | None]) -> None:
@@ -116,9 +109,9 @@ async def _move(conn: asyncpg.Connection, moves_sql: str, old: Mapping[str, str 
     moves = await conn.fetch(moves_sql, ids, [old[i] for i in ids])
     if not moves:
         return
-    days = [m["day"] for m in moves]
-    figures = ([m["value"] for m in moves], [m["units"] for m in moves], [m["lines"] for m in moves])
-    leaving = ([m["from_distributor"] for m in moves], [m["from_brand"] for m in moves])
-    await conn.execute(_TAKE, days, *leaving, *figures)
-    await conn.execute(_GIVE, days, [m["to_distributor"] for m in moves], [m["to_brand"] for m in moves], *figures)
-    await conn.execute(_DROP_EMPTIED, days, *leaving)
+    figures = [[m[name] for name in NAMES] for m in moves]
+    leaving = [(m["day"], m["from_distributor"], m["from_brand"]) for m in moves]
+    arriving = [(m["day"], m["to_distributor"], m["to_brand"]) for m in moves]
+    await conn.execute(_TAKE, json_rows([(*key, *f) for key, f in zip(leaving, figures, strict=True)]))
+    await conn.execute(_GIVE, json_rows([(*key, *f) for key, f in zip(arriving, figures, strict=True)]))
+    await conn.execute(_DROP_EMPTIED, *(list(column) for column in zip(*leaving, strict=True)))

@@ -1,0 +1,284 @@
+"""Property: net secondary sales are a function of the set of events, not of their arrival order.
+
+Random histories of orders, cancellations (some before their order), deliveries (some sent twice, some of SKUs
+the order did not list), retailer and company returns, and SKU prices that change, are applied through query-api's
+real projection handler in a random order and random batches, with events redelivered. Every sales row and rollup
+must equal an independent recomputation from the history itself.
+"""
+
+import asyncio
+import itertools
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import query_api
+from query_api.main import PROJECTION_TYPES, QueryApiSettings, projection_handler
+from query_api.main import SCHEMA as QUERY_API_SCHEMA
+from query_api.sales_measures import NAMES
+from sellthrough_runtime.applier import BatchApplier
+from tests.conftest import Infra
+from tests.support.brand import event
+from tests.support.replay import as_records, pool_on_own_loop
+
+MIGRATIONS = Path(query_api.__file__).parent / "migrations"
+OUTLETS = ("O1", "O2", "O3")
+SKUS = ("S1", "S2", "S3")
+BRAND = {"S1": "Tea", "S2": "Tea", "S3": "Biscuits"}
+REPS = ("REP-1", "REP-2")
+PRICES = ("1.00", "2.50", "3.75")
+FIRST_DAY = date(2026, 6, 1)
+TABLES = (
+    "sales_daily, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily, sales_orders, "
+    "sales_order_skus, sales_cancellations, sales_deliveries, sales_delivery_lines, sales_returns, "
+    "sales_return_lines, outlets, skus, zones, regions, distributors"
+)
+
+
+@dataclass
+class Order:
+    order_id: str
+    outlet: str
+    rep: str
+    day: int
+    lines: list[tuple[str, int, str]]
+    cancelled: bool
+    deliveries: list[list[tuple[str, int]]]
+
+
+@dataclass
+class Return:
+    return_id: str
+    outlet: str
+    day: int
+    reason: str
+    from_retailer: bool
+    lines: list[tuple[str, int]]
+
+
+@dataclass
+class History:
+    orders: list[Order]
+    returns: list[Return]
+    prices: dict[str, list[str]]
+    """Each SKU's list prices in registration order: the last one is current."""
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def at(day: int, hour: int = 10) -> datetime:
+    return datetime.combine(FIRST_DAY + timedelta(days=day), datetime.min.time(), UTC) + timedelta(hours=hour)
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> History:
+    n = itertools.count()
+    orders = [
+        Order(
+            f"ORD-{next(n)}",
+            draw(st.sampled_from(OUTLETS)),
+            draw(st.sampled_from(REPS)),
+            draw(st.integers(0, 3)),
+            draw(
+                st.lists(
+                    st.tuples(st.sampled_from(SKUS), st.integers(1, 9), st.sampled_from(PRICES)), min_size=1, max_size=3
+                )
+            ),
+            draw(st.booleans()),
+            draw(
+                st.lists(
+                    st.lists(st.tuples(st.sampled_from(SKUS), st.integers(0, 9)), min_size=1, max_size=2), max_size=2
+                )
+            ),
+        )
+        for _ in range(draw(st.integers(1, 6)))
+    ]
+    returns = [
+        Return(
+            f"RET-{next(n)}",
+            draw(st.sampled_from(OUTLETS)),
+            draw(st.integers(0, 5)),
+            draw(st.sampled_from(("damaged", "expired", "unsold"))),
+            draw(st.booleans()),
+            draw(st.lists(st.tuples(st.sampled_from(SKUS), st.integers(1, 9)), min_size=1, max_size=2)),
+        )
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+    prices = {sku: draw(st.lists(st.sampled_from(PRICES), min_size=1, max_size=2)) for sku in SKUS}
+    history = History(orders, returns, prices)
+    history.events = draw(st.permutations(events_of(history)))
+    # Redeliveries of the same records, and deliveries sent again under a new event id.
+    repeats = draw(st.lists(st.sampled_from(history.events), max_size=3))
+    resent = [
+        {**e, "event_id": str(uuid.uuid4())}
+        for e in draw(st.lists(st.sampled_from(history.events), max_size=2))
+        if e["event_type"] in ("OrderDelivered", "OrderCancelled", "ReturnRecorded")
+    ]
+    for extra in [*repeats, *resent]:
+        history.events.insert(draw(st.integers(0, len(history.events))), extra)
+    return history
+
+
+def events_of(history: History) -> list[dict[str, Any]]:
+    events = []
+    for sku, prices in history.prices.items():
+        for minute, price in enumerate(prices):
+            payload = {"sku_id": sku, "name": sku, "brand": BRAND[sku], "category": "c", "list_price": price}
+            events.append(event("SkuRegistered", payload, occurred_at=at(0, 1) + timedelta(minutes=minute)))
+    for o in history.orders:
+        placed = {
+            "order_id": o.order_id,
+            "outlet_id": o.outlet,
+            "distributor_id": "D1",
+            "rep_id": o.rep,
+            "lines": [{"sku_id": s, "quantity": q, "unit_price": p} for s, q, p in o.lines],
+        }
+        events.append(event("OrderCaptured", placed, actor=o.rep, occurred_at=at(o.day)))
+        ids = {"order_id": o.order_id, "outlet_id": o.outlet, "distributor_id": "D1"}
+        if o.cancelled:
+            events.append(event("OrderCancelled", {**ids, "reason": "shop closed"}, occurred_at=at(o.day, 12)))
+        for i, lines in enumerate(o.deliveries):
+            payload = {
+                **ids,
+                "delivery_id": f"DLV-{o.order_id}-{i}",
+                "lines": [{"sku_id": s, "quantity": q} for s, q in lines],
+            }
+            events.append(event("OrderDelivered", payload, occurred_at=at(o.day + 1)))
+    for r in history.returns:
+        payload = {
+            "return_id": r.return_id,
+            "distributor_id": "D1",
+            "outlet_id": r.outlet if r.from_retailer else None,
+            "direction": "from_retailer" if r.from_retailer else "to_company",
+            "reason": r.reason,
+            "lines": [{"sku_id": s, "quantity": q} for s, q in r.lines],
+        }
+        events.append(event("ReturnRecorded", payload, occurred_at=at(r.day, 15)))
+    return events
+
+
+def expected_rows(history: History) -> dict[tuple[date, str, str, str], dict[str, Any]]:
+    """The sales rows recomputed from the history's facts, without the projection's code."""
+    rows: dict[tuple[date, str, str, str], dict[str, Any]] = defaultdict(lambda: dict.fromkeys(NAMES, 0))
+    for o in history.orders:
+        day = FIRST_DAY + timedelta(days=o.day)
+        effectively_cancelled = o.cancelled and not o.deliveries
+        for sku, quantity, price in o.lines:
+            row = rows[(day, o.outlet, sku, o.rep)]
+            value = Decimal(price) * quantity
+            row["ordered_units"] += quantity
+            row["ordered_value"] += value
+            if effectively_cancelled:
+                row["cancelled_units"] += quantity
+                row["cancelled_value"] += value
+            else:
+                row["units"] += quantity
+                row["value"] += value
+                row["lines"] += 1
+        for lines in o.deliveries:
+            for sku, quantity in lines:
+                rows[(day, o.outlet, sku, o.rep)]["delivered_units"] += quantity
+    for r in history.returns:
+        if not r.from_retailer:
+            continue
+        day = FIRST_DAY + timedelta(days=r.day)
+        for sku, quantity in r.lines:
+            row = rows[(day, r.outlet, sku, "")]
+            value = Decimal(history.prices[sku][-1]) * quantity
+            row["returned_units"] += quantity
+            row[f"returned_{r.reason}_units"] += quantity
+            row["returned_value"] += value
+            row["units"] -= quantity
+            row["value"] -= value
+    return {key: row for key, row in rows.items() if any(row.values())}
+
+
+def reference() -> list[dict[str, Any]]:
+    events = [
+        event("GeographyDefined", {"geo_id": "Z1", "level": "zone", "name": "North", "parent_id": None}),
+        event("GeographyDefined", {"geo_id": "R1", "level": "region", "name": "Delhi", "parent_id": "Z1"}),
+        event("DistributorRegistered", {"distributor_id": "D1", "name": "Dist 1", "region_id": "R1"}),
+    ]
+    for outlet in OUTLETS:
+        payload = {
+            "outlet_id": outlet,
+            "name": f"Shop {outlet}",
+            "distributor_id": "D1",
+            "channel": "grocery",
+            "outlet_class": "A",
+            "location": {"lat": 28.6, "lon": 77.2, "accuracy_m": 5},
+        }
+        events.append(event("OutletRegistered", payload, occurred_at=at(0, 0)))
+    return events
+
+
+@pytest.fixture(scope="module")
+def loop_and_pool(infra: Infra) -> Iterator[tuple[asyncio.AbstractEventLoop, asyncpg.Pool]]:
+    with pool_on_own_loop(infra.database_url, QUERY_API_SCHEMA, MIGRATIONS) as loop_and_pool:
+        yield loop_and_pool
+
+
+def regrouped(rows: dict[tuple[Any, ...], dict[str, Any]], key_of: Any) -> dict[tuple[Any, ...], dict[str, Any]]:
+    grouped: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(lambda: dict.fromkeys(NAMES, 0))
+    for key, row in rows.items():
+        target = grouped[key_of(key)]
+        for name in NAMES:
+            target[name] += row[name]
+    return {key: row for key, row in grouped.items() if any(row.values())}
+
+
+async def table_rows(conn: asyncpg.Connection, table: str, keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+    records = await conn.fetch(f"SELECT {keys}, {', '.join(NAMES)} FROM {table}")
+    width = len(keys.split(","))
+    found = {tuple(r.values())[:width]: {name: r[name] for name in NAMES} for r in records}
+    return {key: row for key, row in found.items() if any(row.values())}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=histories(), batch_size=st.integers(1, 7))
+def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_order(
+    loop_and_pool: tuple[asyncio.AbstractEventLoop, asyncpg.Pool], history: History, batch_size: int
+) -> None:
+    loop, pool = loop_and_pool
+    applier = BatchApplier(
+        pool=pool,
+        group_id=f"net-{uuid.uuid4().hex[:8]}",
+        handler=projection_handler(QueryApiSettings()),
+        wanted_types=PROJECTION_TYPES,
+    )
+    expected = expected_rows(history)
+
+    async def run() -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
+        await pool.execute(f"TRUNCATE {TABLES}")
+        offsets = itertools.count(step=1000)
+        await applier.apply_batch(as_records(reference(), next(offsets)))
+        events = history.events
+        for start in range(0, len(events), batch_size):
+            records = as_records(events[start : start + batch_size], next(offsets))
+            await applier.apply_batch(records)
+        async with pool.acquire() as conn:
+            return {
+                "sales_daily": await table_rows(conn, "sales_daily", "day, outlet_id, sku_id, rep_id"),
+                "sales_outlet_daily": await table_rows(conn, "sales_outlet_daily", "day, outlet_id"),
+                "sales_distributor_daily": await table_rows(conn, "sales_distributor_daily", "day, distributor_id"),
+                "sales_distributor_brand_daily": await table_rows(
+                    conn, "sales_distributor_brand_daily", "day, distributor_id, brand"
+                ),
+                "dead_letters": {(r["reason"],): {} for r in await conn.fetch("SELECT reason FROM dead_letters")},
+            }
+
+    found = loop.run_until_complete(run())
+    assert found["dead_letters"] == {}
+    assert found["sales_daily"] == expected
+    assert found["sales_outlet_daily"] == regrouped(expected, lambda k: (k[0], k[1]))
+    assert found["sales_distributor_daily"] == regrouped(expected, lambda k: (k[0], "D1"))
+    assert found["sales_distributor_brand_daily"] == regrouped(expected, lambda k: (k[0], "D1", BRAND[k[2]]))
