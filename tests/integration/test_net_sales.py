@@ -129,13 +129,14 @@ def histories(draw: st.DrawFn) -> History:
 
 
 def events_of(history: History) -> list[dict[str, Any]]:
-    events = []
+    events: list[dict[str, Any]] = []
+    payload: dict[str, Any]
     for sku, prices in history.prices.items():
         for minute, price in enumerate(prices):
             payload = {"sku_id": sku, "name": sku, "brand": BRAND[sku], "category": "c", "list_price": price}
             events.append(event("SkuRegistered", payload, occurred_at=at(0, 1) + timedelta(minutes=minute)))
     for o in history.orders:
-        placed = {
+        placed: dict[str, Any] = {
             "order_id": o.order_id,
             "outlet_id": o.outlet,
             "distributor_id": "D1",
@@ -143,7 +144,7 @@ def events_of(history: History) -> list[dict[str, Any]]:
             "lines": [{"sku_id": s, "quantity": q, "unit_price": p} for s, q, p in o.lines],
         }
         events.append(event("OrderCaptured", placed, actor=o.rep, occurred_at=at(o.day)))
-        ids = {"order_id": o.order_id, "outlet_id": o.outlet, "distributor_id": "D1"}
+        ids: dict[str, Any] = {"order_id": o.order_id, "outlet_id": o.outlet, "distributor_id": "D1"}
         if o.cancelled:
             events.append(event("OrderCancelled", {**ids, "reason": "shop closed"}, occurred_at=at(o.day, 12)))
         for i, lines in enumerate(o.deliveries):

@@ -19,18 +19,30 @@ from sellthrough_runtime.problems import ProblemError
 router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
 
 
-class SalesRow(BaseModel):
+class SalesFigures(BaseModel):
+    """Net secondary sales and what makes them up (README, "What each figure means")."""
+
+    value: Decimal = Field(description="Net value: ordered - cancelled - returned by retailers.")
+    units: int = Field(description="Net units: ordered - cancelled - returned by retailers.")
+    lines: int = Field(description="Order lines of orders not cancelled.")
+    ordered_value: Decimal = Field(description="Value of every order captured (quantity x unit price).")
+    ordered_units: int
+    cancelled_value: Decimal = Field(description="Value of orders cancelled before any delivery.")
+    cancelled_units: int
+    returned_value: Decimal = Field(description="Retailer returns at the SKU's list price.")
+    returned_units: int
+    returned_damaged_units: int
+    returned_expired_units: int
+    returned_unsold_units: int
+    delivered_units: int = Field(description="Units delivered against these orders (fill rate: / ordered_units).")
+
+
+class SalesRow(SalesFigures):
     id: str | None = Field(description="Id of the node at the requested level; null for sales not yet placed.")
     name: str | None
-    value: Decimal = Field(description="Secondary sales value (sum of quantity x unit price).")
-    units: int
-    lines: int = Field(description="Order lines counted.")
 
 
-class SalesTotal(BaseModel):
-    value: Decimal
-    units: int
-    lines: int
+class SalesTotal(SalesFigures):
     rows: int = Field(description="Number of nodes, which may exceed the rows returned (see limit).")
 
 
@@ -77,13 +89,8 @@ async def get_sales(
         date_to=date_to,
         brand=brand,
         sku_id=sku_id,
-        rows=[
-            SalesRow(id=r.id, name=node_name(r.id, r.name), value=r.value, units=r.units, lines=r.lines)
-            for r in result.rows
-        ],
-        total=SalesTotal(
-            value=result.total_value, units=result.total_units, lines=result.total_lines, rows=result.row_count
-        ),
+        rows=[SalesRow(id=r.id, name=node_name(r.id, r.name), **r.figures) for r in result.rows],
+        total=SalesTotal(**result.total, rows=result.row_count),
         freshness=freshness,
     )
     if fmt == "csv":

@@ -14,6 +14,10 @@ from enum import StrEnum
 
 import asyncpg
 
+from query_api.sales_measures import MEASURES, NAMES, column_list, sums
+
+_TOTALS = ", ".join(f"sum(sum({name})) OVER () AS total_{name}" for name in NAMES)
+
 
 class Level(StrEnum):
     NATIONAL = "national"
@@ -34,9 +38,9 @@ PARENT_LEVEL: dict[Level, Level] = {
 # nodes the same way.
 
 # From the (day, outlet, SKU) cube itself: any level and filter. The other two read rollups of it.
-_DRILL_SQL = """
+_DRILL_SQL = f"""
 WITH filtered AS (
-    SELECT s.value, s.units, s.lines,
+    SELECT {column_list("s.")},
            s.outlet_id, o.name AS outlet_name,
            o.distributor_id, d.name AS distributor_name,
            d.region_id, r.name AS region_name,
@@ -57,30 +61,28 @@ WITH filtered AS (
                    WHEN 'distributor' THEN distributor_name ELSE outlet_name END AS node_name,
            CASE $1 WHEN 'region' THEN zone_id WHEN 'distributor' THEN region_id
                    WHEN 'outlet' THEN distributor_id END AS parent_id,
-           value, units, lines
+           {column_list()}
     FROM filtered
 )
-SELECT node_id, max(node_name) AS name, sum(value) AS value, sum(units) AS units, sum(lines) AS lines,
-       sum(sum(value)) OVER () AS total_value, sum(sum(units)) OVER () AS total_units,
-       sum(sum(lines)) OVER () AS total_lines, count(*) OVER () AS row_count
+SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
 FROM placed
 WHERE $4::text IS NULL OR parent_id = $4
 GROUP BY node_id
 ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
-"""
+"""  # noqa: S608 (names from sales_measures, fixed at import)
 
 # Levels national to distributor, without a SKU filter: a row per distributor a day (per brand with a brand
 # filter), not every (outlet, SKU). $6 (SKU) is unused here; it is bound for one parameter list across the statements.
-_DRILL_BY_DISTRIBUTOR_SQL = """
+_DRILL_BY_DISTRIBUTOR_SQL = f"""
 WITH by_distributor AS (
     -- Summed per distributor before the geography is joined. Planned for its parameters, only one branch runs.
-    SELECT distributor_id, sum(value) AS value, sum(units) AS units, sum(lines) AS lines
+    SELECT distributor_id, {sums()}
     FROM sales_distributor_daily
     WHERE day BETWEEN $2 AND $3 AND $5::text IS NULL AND $6::text IS NULL
     GROUP BY distributor_id
     UNION ALL
-    SELECT distributor_id, sum(value), sum(units), sum(lines)
+    SELECT distributor_id, {sums()}
     FROM sales_distributor_brand_daily
     WHERE brand = $5 AND day BETWEEN $2 AND $3 AND $6::text IS NULL
     GROUP BY distributor_id
@@ -90,67 +92,61 @@ WITH by_distributor AS (
            CASE $1 WHEN 'national' THEN 'National' WHEN 'zone' THEN z.name WHEN 'region' THEN r.name
                    ELSE d.name END AS node_name,
            CASE $1 WHEN 'region' THEN r.zone_id WHEN 'distributor' THEN d.region_id END AS parent_id,
-           t.value, t.units, t.lines
+           {column_list("t.")}
     FROM by_distributor t
     LEFT JOIN distributors d ON d.distributor_id = t.distributor_id
     LEFT JOIN regions r ON r.region_id = d.region_id
     LEFT JOIN zones z ON z.zone_id = r.zone_id
 )
-SELECT node_id, max(node_name) AS name, sum(value) AS value, sum(units) AS units, sum(lines) AS lines,
-       sum(sum(value)) OVER () AS total_value, sum(sum(units)) OVER () AS total_units,
-       sum(sum(lines)) OVER () AS total_lines, count(*) OVER () AS row_count
+SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
 FROM placed
 WHERE $4::text IS NULL OR parent_id = $4
 GROUP BY node_id
 ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
-"""
+"""  # noqa: S608 (names from sales_measures, fixed at import)
 
 # Outlet level without a brand or SKU filter: one row per outlet and day; outlets of the parent distributor
 # are found first, then their days.
-_DRILL_BY_OUTLET_SQL = """
+_DRILL_BY_OUTLET_SQL = f"""
 WITH placed AS (
     SELECT t.outlet_id AS node_id, o.name AS node_name, o.distributor_id AS parent_id,
-           t.value, t.units, t.lines
+           {column_list("t.")}
     FROM sales_outlet_daily t
     LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
     WHERE t.day BETWEEN $2 AND $3
       AND $1::text = 'outlet' AND $5::text IS NULL AND $6::text IS NULL
 )
-SELECT node_id, max(node_name) AS name, sum(value) AS value, sum(units) AS units, sum(lines) AS lines,
-       sum(sum(value)) OVER () AS total_value, sum(sum(units)) OVER () AS total_units,
-       sum(sum(lines)) OVER () AS total_lines, count(*) OVER () AS row_count
+SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
 FROM placed
 WHERE $4::text IS NULL OR parent_id = $4
 GROUP BY node_id
 ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
-"""
+"""  # noqa: S608 (names from sales_measures, fixed at import)
 
 
 # The outlets of one distributor: from its outlets into each one's days, an index range per outlet (~125 of them),
 # rather than the whole date range of sales_outlet_daily hash-joined to them, the plan Postgres picks for the
 # statement above (44 ms against 4 ms over 5,000 outlets x 90 days).
-_DRILL_OUTLETS_OF_DISTRIBUTOR_SQL = """
+_DRILL_OUTLETS_OF_DISTRIBUTOR_SQL = f"""
 WITH placed AS (
-    SELECT o.outlet_id AS node_id, o.name AS node_name, s.value, s.units, s.lines
+    SELECT o.outlet_id AS node_id, o.name AS node_name, {column_list("s.")}
     FROM outlets o
     CROSS JOIN LATERAL (
-        SELECT sum(t.value) AS value, sum(t.units) AS units, sum(t.lines) AS lines
+        SELECT {sums("t.")}, count(*) AS days
         FROM sales_outlet_daily t
         WHERE t.outlet_id = o.outlet_id AND t.day BETWEEN $2 AND $3
     ) s
-    WHERE o.distributor_id = $4 AND s.lines IS NOT NULL
+    WHERE o.distributor_id = $4 AND s.days > 0
       AND $1::text = 'outlet' AND $5::text IS NULL AND $6::text IS NULL
 )
-SELECT node_id, max(node_name) AS name, sum(value) AS value, sum(units) AS units, sum(lines) AS lines,
-       sum(sum(value)) OVER () AS total_value, sum(sum(units)) OVER () AS total_units,
-       sum(sum(lines)) OVER () AS total_lines, count(*) OVER () AS row_count
+SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
 FROM placed
 GROUP BY node_id
 ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
-"""
+"""  # noqa: S608 (names from sales_measures, fixed at import)
 
 
 _PARENT_EXISTS_SQL = """
@@ -162,21 +158,33 @@ SELECT CASE $1
 """
 
 
+Figures = dict[str, Decimal | int]
+"""A node's measures by name (sales_measures.NAMES): net value, units and lines, and what makes them up."""
+
+
 @dataclass(frozen=True)
 class DrillRow:
     id: str | None
     name: str | None
-    value: Decimal
-    units: int
-    lines: int
+    figures: Figures
+
+    @property
+    def value(self) -> Decimal:
+        return Decimal(self.figures["value"])
+
+    @property
+    def units(self) -> int:
+        return int(self.figures["units"])
+
+    @property
+    def lines(self) -> int:
+        return int(self.figures["lines"])
 
 
 @dataclass(frozen=True)
 class DrillResult:
     rows: list[DrillRow]
-    total_value: Decimal
-    total_units: int
-    total_lines: int
+    total: Figures
     row_count: int
 
 
@@ -218,10 +226,16 @@ async def drill(conn: asyncpg.Connection, query: DrillQuery, *, statement: str |
         query.sku_id,
         query.limit,
     )
-    rows = [DrillRow(r["node_id"], r["name"], r["value"], int(r["units"]), int(r["lines"])) for r in records]
+    rows = [DrillRow(r["node_id"], r["name"], _figures(r)) for r in records]
     if not records:
-        return DrillResult(rows, Decimal(0), 0, 0, 0)
+        return DrillResult(rows, _figures(None), 0)
     first = records[0]
-    return DrillResult(
-        rows, first["total_value"], int(first["total_units"]), int(first["total_lines"]), int(first["row_count"])
-    )
+    return DrillResult(rows, _figures(first, "total_"), int(first["row_count"]))
+
+
+def _figures(record: asyncpg.Record | None, prefix: str = "") -> Figures:
+    """Every measure of a row (zero when there is no row), money as Decimal and counts as int."""
+    return {
+        m.name: (Decimal if m.sql_type == "numeric" else int)(record[prefix + m.name] if record else 0)
+        for m in MEASURES
+    }

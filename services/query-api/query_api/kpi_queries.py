@@ -48,26 +48,27 @@ WITH sales AS (
     ) c
     GROUP BY outlet_id
 ), fill_lines AS (
-    -- Each ordered line of the period's orders, with every delivery line of its order (joined on the order, so
-    -- an order with a delivery that left this SKU out still counts it as ordered and not delivered).
-    SELECT u.outlet_id, max(u.units) AS ordered,
-           least(coalesce(sum(d.units) FILTER (WHERE d.sku_id = u.sku_id), 0), max(u.units)) AS delivered
-    FROM kpi_order_units u
-    JOIN kpi_deliveries d ON d.distributor_id = u.distributor_id AND d.order_id = u.order_id
-    LEFT JOIN skus k ON k.sku_id = u.sku_id
-    WHERE u.day BETWEEN $3 AND $4
-      AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR u.sku_id = $7)
-      AND ($8::text IS NULL OR u.rep_id = $8)
-    GROUP BY u.distributor_id, u.order_id, u.sku_id, u.outlet_id
+    -- Each ordered SKU of the period's orders that have a delivery, with the units delivered against it (a SKU the
+    -- deliveries left out counts as ordered and not delivered).
+    SELECT o.outlet_id, s.ordered_units AS ordered, least(s.delivered_counted, s.ordered_units) AS delivered
+    FROM sales_orders o
+    JOIN sales_order_skus s ON s.distributor_id = o.distributor_id AND s.order_id = o.order_id
+    LEFT JOIN skus k ON k.sku_id = s.sku_id
+    WHERE o.day BETWEEN $3 AND $4
+      AND EXISTS (
+          SELECT 1 FROM sales_deliveries d WHERE d.distributor_id = o.distributor_id AND d.order_id = o.order_id
+      )
+      AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR s.sku_id = $7)
+      AND ($8::text IS NULL OR o.rep_id = $8)
 ), fill AS (
     -- Fill rate: ordered units of the period's orders that have a delivery, against the units delivered for
     -- them (capped at the ordered quantity, so an over-delivered line cannot hide a short one).
     SELECT outlet_id, sum(ordered) AS ordered, sum(delivered) AS delivered FROM fill_lines GROUP BY outlet_id
 ), active AS (
-    -- Every known outlet is active (an order matching the filters in the dormancy window) or dormant.
+    -- Every known outlet is active (an order not cancelled matching the filters in the dormancy window) or dormant.
     SELECT o.outlet_id, EXISTS (
         SELECT 1 FROM sales_daily s LEFT JOIN skus k ON k.sku_id = s.sku_id
-        WHERE s.outlet_id = o.outlet_id AND s.day BETWEEN $9 AND $4
+        WHERE s.outlet_id = o.outlet_id AND s.day BETWEEN $9 AND $4 AND s.lines > 0
           AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR s.sku_id = $7)
           AND ($8::text IS NULL OR s.rep_id = $8)
     ) AS yes
@@ -125,7 +126,8 @@ GROUP BY node_id, measure
 _SALES_BY_SQL = """
 SELECT CASE $1 WHEN 'brand' THEN k.brand WHEN 'sku' THEN s.sku_id WHEN 'rep' THEN s.rep_id
                WHEN 'distributor' THEN o.distributor_id ELSE g.region_id END AS id,
-       max(CASE $1 WHEN 'brand' THEN k.brand WHEN 'sku' THEN k.name WHEN 'rep' THEN r.name
+       max(CASE $1 WHEN 'brand' THEN k.brand WHEN 'sku' THEN k.name
+                   WHEN 'rep' THEN coalesce(r.name, CASE WHEN s.rep_id = '' THEN 'Retailer returns (no rep)' END)
                    WHEN 'distributor' THEN g.distributor_name ELSE g.region_name END) AS name,
        coalesce(sum(s.value) FILTER (WHERE s.day >= $2), 0) AS value,
        coalesce(sum(s.units) FILTER (WHERE s.day >= $2), 0) AS units,

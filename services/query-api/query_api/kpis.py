@@ -1,5 +1,5 @@
-"""KPI projections: orders, visits, and ordered vs delivered units (fill rate). Sales by rep are read from
-sales_daily (sales.py), which keeps the rep.
+"""KPI projections: orders and visits per day, rep and outlet. Sales by rep are read from sales_daily, and ordered
+vs delivered units (fill rate) from the order facts (sales.py).
 
 Every table is additive per event: the consumer applies each event exactly once, so sums never double count.
 Business days are in the brand's time zone, as in sales_daily.
@@ -33,16 +33,6 @@ SELECT (r->>0)::date, r->>1, r->>2, (r->>3)::int, (r->>4)::int FROM jsonb_array_
 ON CONFLICT (day, rep_id, outlet_id) DO UPDATE
 SET visits = kpi_visits_daily.visits + excluded.visits, productive = kpi_visits_daily.productive + excluded.productive
 """
-_UPSERT_ORDER_UNITS = """
-INSERT INTO kpi_order_units (distributor_id, order_id, sku_id, day, rep_id, outlet_id, units)
-SELECT r->>0, r->>1, r->>2, (r->>3)::date, r->>4, r->>5, (r->>6)::bigint FROM jsonb_array_elements($1::text::jsonb) AS r
-ON CONFLICT (distributor_id, order_id, sku_id) DO UPDATE SET units = kpi_order_units.units + excluded.units
-"""
-_UPSERT_DELIVERIES = """
-INSERT INTO kpi_deliveries (distributor_id, delivery_id, sku_id, order_id, day, outlet_id, units)
-SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::date, r->>5, (r->>6)::bigint FROM jsonb_array_elements($1::text::jsonb) AS r
-ON CONFLICT (distributor_id, delivery_id, sku_id) DO UPDATE SET units = kpi_deliveries.units + excluded.units
-"""
 
 
 @dataclass
@@ -51,13 +41,11 @@ class KpiRows:
 
     orders: dict[tuple[date, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     visits: dict[tuple[date, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
-    order_units: dict[tuple[str, str, str, date, str, str], int] = field(default_factory=lambda: defaultdict(int))
-    deliveries: dict[tuple[str, str, str, str, date, str], int] = field(default_factory=lambda: defaultdict(int))
 
 
 def aggregate_kpi_events(events: Sequence[Envelope], zone: ZoneInfo) -> KpiRows:
     rows = KpiRows()
-    orders, order_units = rows.orders, rows.order_units
+    orders = rows.orders
     for event in events:
         if isinstance(event, OrderCaptured):
             day = event.occurred_at.astimezone(zone).date()
@@ -66,21 +54,12 @@ def aggregate_kpi_events(events: Sequence[Envelope], zone: ZoneInfo) -> KpiRows:
             order = orders[(day, rep_id, outlet_id)]
             order[0] += 1
             order[1] += len(p.lines)
-            units_key = (p.distributor_id, p.order_id)
-            for line in p.lines:
-                order_units[(*units_key, line.sku_id, day, rep_id, outlet_id)] += line.quantity
         elif isinstance(event, VisitRecorded):
             day = event.occurred_at.astimezone(zone).date()
             v = event.payload
             visit = rows.visits[(day, v.rep_id, v.outlet_id)]
             visit[0] += 1
             visit[1] += int(v.productive)
-        elif isinstance(event, OrderDelivered):
-            day = event.occurred_at.astimezone(zone).date()
-            d = event.payload
-            for delivered in d.lines:
-                key = (d.distributor_id, d.delivery_id, delivered.sku_id, d.order_id, day, d.outlet_id)
-                rows.deliveries[key] += delivered.quantity
     return rows
 
 
@@ -104,8 +83,6 @@ def prepare_kpi_writes(events: Sequence[Envelope], zone: ZoneInfo) -> KpiWrites:
     tables = (
         (_UPSERT_ORDERS, rows.orders),
         (_UPSERT_VISITS, rows.visits),
-        (_UPSERT_ORDER_UNITS, rows.order_units),
-        (_UPSERT_DELIVERIES, rows.deliveries),
     )
     # One freshness row per projection: the API reports how current each figure is.
     newest = (

@@ -153,3 +153,7 @@ CREATE TABLE sales_return_lines (
     PRIMARY KEY (distributor_id, return_id, sku_id)
 );
 CREATE INDEX sales_return_lines_by_sku ON sales_return_lines (sku_id);
+
+-- Fill rate reads the order facts above (a delivery sent twice under two event ids counted twice here).
+DROP TABLE kpi_order_units;
+DROP TABLE kpi_deliveries;
