@@ -18,6 +18,7 @@ from query_api.freshness import NewestTimes, fed_projections, record_freshness
 from query_api.kpi_api import router as kpi_router
 from query_api.kpis import KPI_TYPES, KpiWrites, prepare_kpi_writes, write_kpis
 from query_api.map_api import router as map_router
+from query_api.provenance_api import router as provenance_router
 from query_api.sales import SALES_TYPES, SalesWrites, prepare_sales, write_sales
 from query_api.schemes import SCHEME_TYPES, apply_scheme_events
 from query_api.schemes_api import router as schemes_router
@@ -112,7 +113,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         schema=SCHEMA,
         migrations_dir=Path(__file__).parent / "migrations",
         settings=settings,
-        routers=[dashboard_router, sales_router, stock_router, schemes_router, kpi_router, forecast_router, map_router],
+        routers=[
+            dashboard_router,
+            sales_router,
+            provenance_router,
+            stock_router,
+            schemes_router,
+            kpi_router,
+            forecast_router,
+            map_router,
+        ],
         start_jobs=_start_jobs,
         description="Drill-down over secondary sales, distributor stock, stock alerts and sell-in vs sell-through.",
         # Read queries are prepared statements whose best plan depends on the level, parent and date range;
