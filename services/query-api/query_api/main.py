@@ -19,6 +19,8 @@ from query_api.kpi_api import router as kpi_router
 from query_api.kpis import KPI_TYPES, KpiWrites, prepare_kpi_writes, write_kpis
 from query_api.map_api import router as map_router
 from query_api.provenance_api import router as provenance_router
+from query_api.reconciliation import RECONCILIATION_TYPES, apply_reconciliation_events
+from query_api.reconciliation_api import router as reconciliation_router
 from query_api.sales import SALES_TYPES, SalesWrites, prepare_sales, write_sales
 from query_api.schemes import SCHEME_TYPES, apply_scheme_events
 from query_api.schemes_api import router as schemes_router
@@ -33,7 +35,7 @@ from sellthrough_runtime.settings import ServiceSettings
 SERVICE = "query-api"
 SCHEMA = "query_api"
 PROJECTION_GROUP = "query-api.projections"
-PROJECTION_TYPES = REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | SALES_TYPES
+PROJECTION_TYPES = REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | SALES_TYPES | RECONCILIATION_TYPES
 """Every event type a projection of this service applies; the consumer skips the others."""
 
 
@@ -77,6 +79,7 @@ class ProjectionHandler:
         await apply_reference_events(conn, events)
         await write_sales(conn, prepared.sales)
         await apply_stock_events(conn, events)
+        await apply_reconciliation_events(conn, events)
         await apply_scheme_events(conn, events)
         await write_kpis(conn, prepared.kpis)
         await record_freshness(conn, prepared.freshness)
@@ -117,6 +120,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             dashboard_router,
             sales_router,
             provenance_router,
+            reconciliation_router,
             stock_router,
             schemes_router,
             kpi_router,
