@@ -27,11 +27,13 @@ from sellthrough_contracts import Envelope
 from sellthrough_contracts.topics import REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK, TRADE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app
 from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.settings import ServiceSettings
 
 SERVICE = "query-api"
 SCHEMA = "query_api"
 PROJECTION_GROUP = "query-api.projections"
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class QueryApiSettings(ServiceSettings):
@@ -86,17 +88,32 @@ def projection_handler(settings: ServiceSettings) -> ProjectionHandler:
     return ProjectionHandler(settings.zone)
 
 
+def consumer_spec() -> ConsumerSpec:
+    """The projection consumer group, as the service runs it and as `sellthrough-dead-letters` replays into it."""
+    return ConsumerSpec(
+        service=SERVICE,
+        schema=SCHEMA,
+        migrations_dir=MIGRATIONS,
+        group_id=PROJECTION_GROUP,
+        topics=(REFERENCE.name, TRADE.name, STOCK.name, SCHEMES.name, SCHEME_RESULTS.name),
+        wanted_types=REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | {"OrderCaptured"},
+        settings=QueryApiSettings,
+        handler=projection_handler,
+    )
+
+
 async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     settings = context.settings
     members = settings.projection_consumers if isinstance(settings, QueryApiSettings) else 1
+    spec = consumer_spec()
     return {
         f"projection-consumer-{member}": consumer_job(
             pool=context.pool,
             settings=settings,
-            group_id=PROJECTION_GROUP,
-            topics=[REFERENCE.name, TRADE.name, STOCK.name, SCHEMES.name, SCHEME_RESULTS.name],
-            handler=projection_handler(settings),
-            wanted_types=REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | {"OrderCaptured"},
+            group_id=spec.group_id,
+            topics=spec.topics,
+            handler=spec.handler(settings),
+            wanted_types=spec.wanted_types,
             client_id=f"{PROJECTION_GROUP}-{member}",
         )
         for member in range(1, members + 1)
@@ -108,7 +125,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return create_service_app(
         service=SERVICE,
         schema=SCHEMA,
-        migrations_dir=Path(__file__).parent / "migrations",
+        migrations_dir=MIGRATIONS,
         settings=settings,
         routers=[dashboard_router, sales_router, stock_router, schemes_router, kpi_router, forecast_router, map_router],
         start_jobs=_start_jobs,
