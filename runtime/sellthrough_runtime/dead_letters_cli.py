@@ -7,6 +7,7 @@ database each service's settings point at (DATABASE_URL), so it runs beside the 
 import asyncio
 from collections.abc import Callable, Mapping
 
+import asyncpg
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -102,6 +103,8 @@ async def _list(
     found = []
     for spec in specs:
         settings = spec.settings()
+        if not await _has_run(settings.database_url, spec.schema):
+            continue  # not deployed on this database: nothing to list, and no schema to create for it
         await migrate(settings.database_url, spec.schema, spec.migrations_dir)
         pool = await create_pool(settings.database_url, spec.schema, min_size=1, max_size=1)
         try:
@@ -117,6 +120,8 @@ async def _list(
 
 async def _replay(spec: ConsumerSpec, ids: list[int] | None, reason: str | None) -> list[ReplayResult]:
     settings = spec.settings()
+    if not await _has_run(settings.database_url, spec.schema):
+        raise typer.BadParameter(f"{spec.service} has never run on this database (no schema {spec.schema!r})")
     # The same migrations the service applies on start: replaying needs the columns that record the outcome.
     await migrate(settings.database_url, spec.schema, spec.migrations_dir)
     pool = await create_pool(settings.database_url, spec.schema, min_size=1, max_size=2)
@@ -133,6 +138,14 @@ async def _replay(spec: ConsumerSpec, ids: list[int] | None, reason: str | None)
         return results
     finally:
         await pool.close()
+
+
+async def _has_run(database_url: str, schema: str) -> bool:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{schema}.dead_letters"))
+    finally:
+        await conn.close()
 
 
 def _plain(text: str) -> None:
