@@ -6,8 +6,9 @@
 4. the next offset of every partition in the batch is stored in `consumer_offsets`, with the partition's end
    offset as last seen, so readers can tell how far behind the topic end the state is.
 If the handler fails on a batch, its events are retried one by one in savepoints and those that still fail
-are dead-lettered with the error: never logged and dropped. Database outages (TRANSIENT_ERRORS) propagate,
-for the caller to retry the whole batch.
+are dead-lettered with the error: never logged and dropped. A dead-lettered event's id is taken out of
+`processed_events` again, so that a redelivery or a replay (dead_letters.py) applies it. Database outages
+(TRANSIENT_ERRORS) propagate, for the caller to retry the whole batch.
 
 Decoding is pure, so it can be done ahead (`decode`) while the previous batch's transaction runs, and the
 result applied later (`apply_decoded`), as often as a database outage makes that necessary.
@@ -20,7 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 import asyncpg
@@ -82,6 +83,16 @@ class DeadLetter:
     reason: str
     detail: str
     event: Envelope | None = None
+
+
+@dataclass(frozen=True)
+class Reapplied:
+    """What applying one stored record again did: `applied`; `already_applied` (its event id is in
+    processed_events: applied since, e.g. from a redelivery); `not_wanted` (a valid event of a type this consumer
+    does not apply); or `failed`, with the dead letter it would be now."""
+
+    outcome: Literal["applied", "already_applied", "not_wanted", "failed"]
+    letter: DeadLetter | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +186,9 @@ class BatchApplier:
                 # Prepared for all the batch's events: usable if none was a redelivery.
                 prepared = batch.prepared if len(fresh) == len(events) else None
                 with applying(contexts):
-                    dead.extend(await self._apply(conn, fresh, prepared))
+                    failed = await self._apply(conn, fresh, prepared)
+                await self._release(conn, failed)
+                dead.extend(failed)
                 await self._store_dead_letters(conn, dead)
                 await self._store_offsets(conn, records, end_offsets or {}, generations)
         self._freshness.saw([event for _, event in fresh])
@@ -272,14 +285,50 @@ class BatchApplier:
             )
         dead = []
         for record, event in fresh:
-            try:
-                async with conn.transaction():
-                    await self._handler(conn, [event])
-            except TRANSIENT_ERRORS:
-                raise
-            except Exception as error:  # noqa: BLE001 - recorded with its reason, not dropped
-                dead.append(DeadLetter(record, "handler_failed", repr(error), event))
+            letter = await self._apply_alone(conn, record, event)
+            if letter is not None:
+                dead.append(letter)
         return dead
+
+    async def _apply_alone(
+        self, conn: asyncpg.Connection, record: ConsumerRecord[bytes, bytes], event: Envelope
+    ) -> DeadLetter | None:
+        """Apply one event in a savepoint; the dead letter it makes if the handler fails."""
+        try:
+            async with conn.transaction():
+                await self._handler(conn, [event])
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as error:  # noqa: BLE001 - recorded with its reason, not dropped
+            return DeadLetter(record, "handler_failed", repr(error), event)
+        return None
+
+    async def _release(self, conn: asyncpg.Connection, failed: Sequence[DeadLetter]) -> None:
+        """Forget the claims of events whose handler failed: they were not applied, and a replay or a redelivery
+        must not take them for done."""
+        ids = [letter.event.event_id for letter in failed if letter.event is not None]
+        if ids:
+            await conn.execute(
+                "DELETE FROM processed_events WHERE group_id = $1 AND event_id = ANY($2::uuid[])", self._group_id, ids
+            )
+
+    async def reapply(self, conn: asyncpg.Connection, record: ConsumerRecord[bytes, bytes]) -> Reapplied:
+        """Decode and apply one record again, as a batch of it would be (same decoding, the same claim in
+        processed_events, the same handler), inside the caller's transaction; offsets are left alone."""
+        events, dead = self._decode([record])
+        if dead:
+            return Reapplied("failed", dead[0])
+        if not events:
+            return Reapplied("not_wanted")
+        fresh = await self._claim_new(conn, events)
+        if not fresh:
+            return Reapplied("already_applied")
+        (claimed, event), = fresh
+        letter = await self._apply_alone(conn, claimed, event)
+        if letter is not None:
+            await self._release(conn, [letter])
+            return Reapplied("failed", letter)
+        return Reapplied("applied")
 
     async def _store_dead_letters(self, conn: asyncpg.Connection, dead: list[DeadLetter]) -> None:
         if not dead:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -47,7 +48,7 @@ if not CHROMIUM.exists():
         "Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True
     )
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright  # noqa: E402
 
 expect.set_options(timeout=10_000)  # the page polls every 3 s; a loaded CI machine answers slower
 
@@ -167,6 +168,28 @@ def test_drill_down_matches_the_api_and_updates_live(
     filtered = api.get("/v1/sales", level="zone", brand="Koko Biscuits", **{"from": yesterday, "to": today})
     expect(page.get_by_test_id("card-secondary-value")).to_have_text(money(filtered["total"]["value"]))
     expect_rows(page, filtered)
+    page.close()
+
+
+def test_the_alert_card_counts_every_alert_not_the_page_listed(
+    services: dict[str, ServiceProcess], tokens: Tokens, browser: Browser
+) -> None:
+    api = Api(services, tokens)
+    api.wait(lambda: api.get("/v1/alerts")["total"] > 2, "more stock alerts than the page asked for")
+    total = api.get("/v1/alerts")["total"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+    def first_two_only(route: Route) -> None:
+        # The real API, asked for a page smaller than the alerts raised, as a brand with thousands would be.
+        query = dict(parse_qsl(urlsplit(route.request.url).query)) | {"limit": "2"}
+        route.continue_(url=urlunsplit(urlsplit(route.request.url)._replace(query=urlencode(query))))
+
+    page.route("**/v1/alerts?*", first_two_only)
+    page.goto(f"{services['query-api'].url}/dashboard")
+    page.get_by_test_id("token-input").fill(tokens.issued["analyst"].token)
+    page.get_by_test_id("token-submit").click()
+    expect(page.get_by_test_id("alerts").locator("tbody tr")).to_have_count(2)
+    expect(page.get_by_test_id("card-alerts")).to_have_text(f"{total:,}")
     page.close()
 
 

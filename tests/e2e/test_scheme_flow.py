@@ -22,6 +22,7 @@ pytestmark = pytest.mark.e2e
 
 NOW = datetime.now(UTC)
 SCHEME = f"SCH-{uuid.uuid4().hex[:8]}"
+YOUNG_SCHEME = f"SCH-{uuid.uuid4().hex[:8]}"
 VALID_FROM = NOW - timedelta(days=10)
 VALID_TO = NOW + timedelta(days=10)
 
@@ -53,29 +54,33 @@ async def query(services: dict[str, ServiceProcess], tokens: Tokens, path: str, 
     return dict(response.json())
 
 
-def launch() -> dict[str, Any]:
+def launch(
+    scheme_id: str = SCHEME, valid_from: datetime = VALID_FROM, skus: tuple[str, ...] = ("S1", "S2")
+) -> dict[str, Any]:
     # 10% off Sunrise Tea SKUs for the outlets of distributor D1 (O1, O2); O3-O5 are the same channel and
     # class, untargeted: the control group.
     return event(
         "SchemeLaunched",
         {
-            "scheme_id": SCHEME,
+            "scheme_id": scheme_id,
             "name": "Monsoon tea push",
-            "valid_from": VALID_FROM.isoformat(),
+            "valid_from": valid_from.isoformat(),
             "valid_to": VALID_TO.isoformat(),
             "benefit": {"kind": "percent_discount", "percent": "10"},
-            "applies_to": {"sku_ids": ["S1", "S2"]},
+            "applies_to": {"sku_ids": list(skus)},
             "targeting": {"distributor_ids": ["D1"]},
             "total_budget": "1000.00",
         },
-        occurred_at=NOW - timedelta(days=11),
+        occurred_at=valid_from - timedelta(days=1),
     )
 
 
 async def test_scheme_benefits_claim_leakage_and_lift(services: dict[str, ServiceProcess], tokens: Tokens) -> None:
     # A connector may not define schemes; an admin may.
     assert post(services, tokens, "connector", [{**launch(), "actor": "erp-1"}]).status_code == 403
-    accepted(post(services, tokens, "admin", [launch()]))
+    # The second scheme runs 19 days to today, so its pre-period of 19 days starts 37 days ago: recorded sales
+    # begin 22 days ago (the first order below), 4 days before it starts.
+    accepted(post(services, tokens, "admin", [launch(), launch(YOUNG_SCHEME, NOW - timedelta(days=18), ("S2",))]))
     pre, during = NOW - timedelta(days=15), NOW - timedelta(days=1)
     accepted(
         post(
@@ -83,6 +88,9 @@ async def test_scheme_benefits_claim_leakage_and_lift(services: dict[str, Servic
             tokens,
             "admin",
             [
+                # The first recorded sale, before the first scheme's pre-period began (21 days ago): it is
+                # wholly within recorded history. S3 is not a scheme product, so it counts in no lift.
+                order("O4", [("S3", 1)], occurred_at=NOW - timedelta(days=22)),
                 order("O1", [("S1", 5)], occurred_at=pre),  # targeted, before the scheme
                 order("O3", [("S1", 5)], occurred_at=pre),  # control, before the scheme
                 order("O1", [("S1", 10)], occurred_at=during),  # 105.00: 10.50 off
@@ -140,6 +148,8 @@ async def test_scheme_benefits_claim_leakage_and_lift(services: dict[str, Servic
         ("D1", Decimal("29.00"))
     ]
     lift = detail["lift"]
+    assert lift["reason"] is None
+    assert lift["pre_period_days_covered"] == lift["pre_period_days_needed"] == lift["days"]
     assert (lift["targeted"]["outlets"], lift["control"]["outlets"]) == (2, 3)
     assert (lift["targeted"]["pre_units"], lift["targeted"]["during_units"]) == (5, 20)
     assert (lift["control"]["pre_units"], lift["control"]["during_units"]) == (5, 6)
@@ -148,9 +158,46 @@ async def test_scheme_benefits_claim_leakage_and_lift(services: dict[str, Servic
     assert lift["incremental_units"] == pytest.approx(14.0)
     assert lift["cost_per_incremental_unit"] == pytest.approx(1.5)
 
+    young = (await query(services, tokens, f"/v1/schemes/{YOUNG_SCHEME}"))["lift"]
+    assert young["reason"] == "insufficient_history"
+    assert (young["pre_period_days_covered"], young["pre_period_days_needed"]) == (4, 19)
+    assert (young["expected_units"], young["incremental_units"], young["cost_per_incremental_unit"]) == (None,) * 3
+    assert young["control"]["outlets"] == 3
+
+    # The retailer O1 hands back 4 of its 10 units of S1: its order keeps the discount of 6 units (6.30), and
+    # the scheme's cost and the claim's entitlement drop by 4.20.
+    back = event(
+        "ReturnRecorded",
+        {
+            "return_id": "RET-1",
+            "distributor_id": "D1",
+            "outlet_id": "O1",
+            "direction": "from_retailer",
+            "reason": "unsold",
+            "lines": [{"sku_id": "S1", "quantity": 4}],
+        },
+        actor="erp-1",
+        occurred_at=NOW - timedelta(hours=2),
+    )
+    accepted(post(services, tokens, "connector", [back]))
+    detail = await eventually(
+        lambda: query(services, tokens, f"/v1/schemes/{SCHEME}"),
+        lambda d: Decimal(d["discount_value"]) == Decimal("16.80"),
+        timeout=60,
+        what="the returned units' discount reversed",
+    )
+    assert (detail["units"], detail["orders"]) == (16, 2)
+    claims = await eventually(
+        lambda: query(services, tokens, "/v1/claims", scheme_id=SCHEME, distributor_id="D1"),
+        lambda c: Decimal(c["claims"][0]["entitled"]) == Decimal("16.80"),
+        timeout=60,
+        what="the claim's entitlement lowered",
+    )
+    assert Decimal(claims["claims"][0]["over_claim"]) == Decimal("33.20")
+
     listed = await query(services, tokens, "/v1/schemes")
     summary = next(s for s in listed["schemes"] if s["scheme_id"] == SCHEME)
-    assert Decimal(summary["over_claim"]) == Decimal("29.00")
+    assert Decimal(summary["over_claim"]) == Decimal("33.20")
     assert summary["orders"] == 2
     assert listed["freshness"]["newest_recorded_at"] is not None, "scheme results record their freshness"
 

@@ -282,3 +282,85 @@ async def test_an_order_judged_before_its_masters_arrived_is_judged_again(
 
     (granted,) = await applied_events(pool, scheme)
     assert (Decimal(granted["discount_value"]), granted["revision"]) == (Decimal("10.00"), 1)
+
+
+def retailer_return(
+    outlet: str, lines: list[tuple[str, int]], at: datetime, *, direction: str = "from_retailer"
+) -> dict[str, Any]:
+    return event(
+        "ReturnRecorded",
+        {
+            "return_id": f"RET-{uuid.uuid4().hex[:8]}",
+            "distributor_id": "D1",
+            "outlet_id": outlet,
+            "direction": direction,
+            "reason": "unsold",
+            "lines": [{"sku_id": sku, "quantity": units} for sku, units in lines],
+        },
+        actor="erp-1",
+        occurred_at=at,
+    )
+
+
+async def claim_assessments(pool: asyncpg.Pool, scheme_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch("SELECT value FROM outbox WHERE event_type = 'ClaimAssessed' ORDER BY seq")
+    return [p for p in (orjson.loads(r["value"])["payload"] for r in rows) if p["scheme_id"] == scheme_id]
+
+
+async def test_a_retailer_return_reverses_the_newest_grants_of_its_sku_and_lowers_the_claim(
+    applier: BatchApplier, pool: asyncpg.Pool, start: datetime
+) -> None:
+    scheme = f"SCH-{uuid.uuid4().hex[:8]}"
+    older = order("O1", [("S1", 10)], occurred_at=start + timedelta(hours=1))  # 10.50 off
+    newer = order("O1", [("S1", 10), ("S2", 5)], occurred_at=start + timedelta(hours=5))  # 10.50 + 2.00 off
+    elsewhere = order("O2", [("S1", 10)], occurred_at=start + timedelta(hours=6))  # another outlet: untouched
+    claim = event(
+        "SchemeClaimSubmitted",
+        {
+            "claim_id": f"CLM-{scheme}",
+            "scheme_id": scheme,
+            "distributor_id": "D1",
+            "period_from": start.isoformat(),
+            "period_to": (start + timedelta(days=30)).isoformat(),
+            "claimed_amount": "33.50",
+        },
+        actor="erp-1",
+        occurred_at=start + timedelta(days=2),
+    )
+    await _apply(applier, [launch(scheme, start), older, newer, elsewhere, claim])
+    assert Decimal((await claim_assessments(pool, scheme))[-1]["entitled"]) == Decimal("33.50")
+
+    # 14 units of S1 come back: the newer order's 10, then 4 of the older one's, at 1.05 off per unit.
+    await _apply(applier, [retailer_return("O1", [("S1", 14)], start + timedelta(days=1))])
+
+    newest = latest(await applied_events(pool, scheme))
+    revised_newer = newest[newer["payload"]["order_id"]]
+    assert (revised_newer["revision"], revised_newer["qualifying_units"]) == (2, 5)  # its S2 stays
+    assert Decimal(revised_newer["discount_value"]) == Decimal("2.00")
+    revised_older = newest[older["payload"]["order_id"]]
+    assert (revised_older["revision"], revised_older["qualifying_units"]) == (2, 6)
+    assert Decimal(revised_older["discount_value"]) == Decimal("6.30")
+    assert newest[elsewhere["payload"]["order_id"]]["revision"] == 1
+    assessed = (await claim_assessments(pool, scheme))[-1]
+    assert (assessed["revision"], Decimal(assessed["entitled"])) == (2, Decimal("18.80"))  # 6.30 + 2.00 + 10.50
+    assert Decimal(assessed["over_claim"]) == Decimal("14.70")
+
+
+async def test_returns_give_the_same_grants_whatever_their_arrival_order(
+    applier: BatchApplier, pool: asyncpg.Pool, start: datetime
+) -> None:
+    scheme = f"SCH-{uuid.uuid4().hex[:8]}"
+    taken = order("O2", [("S1", 10)], occurred_at=start + timedelta(hours=2))
+    back = retailer_return("O2", [("S1", 3)], start + timedelta(hours=4))
+    again = {**back, "event_id": str(uuid.uuid4())}  # the same return posted twice
+    before_the_order = retailer_return("O2", [("S1", 5)], start + timedelta(hours=1))  # cannot undo a later order
+    to_company = retailer_return("O2", [("S1", 5)], start + timedelta(hours=5), direction="to_company")
+    await _apply(applier, [launch(scheme, start)])
+    await _apply(applier, [back, before_the_order, to_company])  # synced before the order
+    await _apply(applier, [again])
+    await _apply(applier, [taken])
+    await _apply(applier, [back])  # and redelivered
+
+    (granted,) = await applied_events(pool, scheme)  # the order's first grant already counts the return
+    assert (granted["revision"], granted["qualifying_units"]) == (1, 7)
+    assert Decimal(granted["discount_value"]) == Decimal("7.35")

@@ -11,26 +11,43 @@ from order_capture.settings import OrderCaptureSettings
 from sellthrough_contracts.topics import REFERENCE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app
 from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.workers import serve_with_workers
 
 SERVICE = "order-capture"
 SCHEMA = "order_capture"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def consumer_spec() -> ConsumerSpec:
+    """The reference-data consumer, as the service runs it and as `sellthrough-dead-letters` replays into it."""
+    return ConsumerSpec(
+        service=SERVICE,
+        schema=SCHEMA,
+        migrations_dir=MIGRATIONS,
+        group_id="order-capture.reference",
+        topics=(REFERENCE.name,),
+        wanted_types=WANTED_TYPES,
+        settings=OrderCaptureSettings,
+        handler=lambda _settings: apply_reference_events,
+    )
 
 
 async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     settings = context.settings
     relay = OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE)
     context.extras["relay"] = relay
+    spec = consumer_spec()
     return {
         "outbox-relay": relay.run,
         "reference-consumer": consumer_job(
             pool=context.pool,
             settings=settings,
-            group_id="order-capture.reference",
-            topics=[REFERENCE.name],
-            handler=apply_reference_events,
-            wanted_types=WANTED_TYPES,
+            group_id=spec.group_id,
+            topics=spec.topics,
+            handler=spec.handler(settings),
+            wanted_types=spec.wanted_types,
         ),
     }
 
@@ -40,7 +57,7 @@ def create_app(settings: OrderCaptureSettings | None = None) -> FastAPI:
     return create_service_app(
         service=SERVICE,
         schema=SCHEMA,
-        migrations_dir=Path(__file__).parent / "migrations",
+        migrations_dir=MIGRATIONS,
         settings=settings,
         routers=[router],
         start_jobs=_start_jobs,

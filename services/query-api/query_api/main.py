@@ -30,6 +30,7 @@ from sellthrough_contracts import Envelope
 from sellthrough_contracts.topics import REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK, TRADE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app
 from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.settings import ServiceSettings
 
 SERVICE = "query-api"
@@ -37,6 +38,7 @@ SCHEMA = "query_api"
 PROJECTION_GROUP = "query-api.projections"
 PROJECTION_TYPES = REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | SALES_TYPES | RECONCILIATION_TYPES
 """Every event type a projection of this service applies; the consumer skips the others."""
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class QueryApiSettings(ServiceSettings):
@@ -92,17 +94,32 @@ def projection_handler(settings: ServiceSettings) -> ProjectionHandler:
     return ProjectionHandler(settings.zone)
 
 
+def consumer_spec() -> ConsumerSpec:
+    """The projection consumer group, as the service runs it and as `sellthrough-dead-letters` replays into it."""
+    return ConsumerSpec(
+        service=SERVICE,
+        schema=SCHEMA,
+        migrations_dir=MIGRATIONS,
+        group_id=PROJECTION_GROUP,
+        topics=(REFERENCE.name, TRADE.name, STOCK.name, SCHEMES.name, SCHEME_RESULTS.name),
+        wanted_types=PROJECTION_TYPES,
+        settings=QueryApiSettings,
+        handler=projection_handler,
+    )
+
+
 async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     settings = context.settings
     members = settings.projection_consumers if isinstance(settings, QueryApiSettings) else 1
+    spec = consumer_spec()
     return {
         f"projection-consumer-{member}": consumer_job(
             pool=context.pool,
             settings=settings,
-            group_id=PROJECTION_GROUP,
-            topics=[REFERENCE.name, TRADE.name, STOCK.name, SCHEMES.name, SCHEME_RESULTS.name],
-            handler=projection_handler(settings),
-            wanted_types=PROJECTION_TYPES,
+            group_id=spec.group_id,
+            topics=spec.topics,
+            handler=spec.handler(settings),
+            wanted_types=spec.wanted_types,
             client_id=f"{PROJECTION_GROUP}-{member}",
         )
         for member in range(1, members + 1)
@@ -114,7 +131,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return create_service_app(
         service=SERVICE,
         schema=SCHEMA,
-        migrations_dir=Path(__file__).parent / "migrations",
+        migrations_dir=MIGRATIONS,
         settings=settings,
         routers=[
             dashboard_router,

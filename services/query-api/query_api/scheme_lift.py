@@ -1,17 +1,29 @@
-"""Lift arithmetic over the sales of targeted and control outlets (method: scheme_queries.py docstring)."""
+"""Lift arithmetic over the sales of targeted and control outlets (method: scheme_queries.py docstring).
+
+An estimate is given only from enough data: the whole pre-period within recorded history, and pre-period
+sales in both groups. Otherwise the estimate's fields are null and `reason` says why, rather than a number
+that only reflects missing data.
+"""
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
 
-from query_api.scheme_queries import GroupSales, LiftInputs
+from query_api.scheme_queries import LiftInputs
+
+LiftReason = Literal["insufficient_history", "insufficient_baseline"]
 
 
 @dataclass(frozen=True)
 class Lift:
+    reason: LiftReason | None
+    """Why there is no estimate; None when there is one."""
+    pre_period_days_covered: int
+    pre_period_days_needed: int
     targeted_growth_pct: float | None
     control_growth_pct: float | None
-    expected_units: float
-    incremental_units: float
+    expected_units: float | None
+    incremental_units: float | None
     cost_per_incremental_unit: float | None
 
 
@@ -19,22 +31,34 @@ def _growth(during: int, pre: int) -> float | None:
     return round((during - pre) / pre * 100, 2) if pre else None
 
 
+def days_covered(inputs: LiftInputs) -> int:
+    """Days of the pre-period on or after the first recorded sale."""
+    if inputs.history_from is None:
+        return 0
+    start = max(inputs.pre_from, inputs.history_from)
+    return max(0, min(inputs.days, (inputs.first_day - start).days))
+
+
 def lift(inputs: LiftInputs, cost: Decimal) -> Lift:
     targeted, control = inputs.targeted, inputs.control
-    expected = float(targeted.pre_units) * _control_factor(control)
+    covered = days_covered(inputs)
+    if covered < inputs.days:
+        # Growth from a partly recorded pre-period is an artefact of when recording began: none is shown.
+        return Lift("insufficient_history", covered, inputs.days, None, None, None, None, None)
+    targeted_growth = _growth(targeted.during_units, targeted.pre_units)
+    control_growth = _growth(control.during_units, control.pre_units)
+    if targeted.pre_units == 0 or control.pre_units == 0:
+        return Lift("insufficient_baseline", covered, inputs.days, targeted_growth, control_growth, None, None, None)
+    expected = float(targeted.pre_units) * control.during_units / control.pre_units
     incremental = targeted.during_units - expected
     return Lift(
-        targeted_growth_pct=_growth(targeted.during_units, targeted.pre_units),
-        control_growth_pct=_growth(control.during_units, control.pre_units),
+        reason=None,
+        pre_period_days_covered=covered,
+        pre_period_days_needed=inputs.days,
+        targeted_growth_pct=targeted_growth,
+        control_growth_pct=control_growth,
         expected_units=round(expected, 2),
         incremental_units=round(incremental, 2),
         # A cost per unit is meaningless when the scheme brought no extra units: say so with null.
         cost_per_incremental_unit=round(float(cost) / incremental, 4) if incremental > 0 else None,
     )
-
-
-def _control_factor(control: GroupSales) -> float:
-    """How much the market moved on its own; 1 (no change) without control sales to compare."""
-    if control.pre_units == 0:
-        return 1.0
-    return control.during_units / control.pre_units

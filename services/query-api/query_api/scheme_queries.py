@@ -11,11 +11,18 @@ Lift method (GET /v1/schemes/{id}):
 - Sales: units and value in `sales_daily` of the scheme's products (`applies_to`; none listed: every SKU)
   for each group in each period.
 - Expected units of the targeted group without the scheme = their pre-period units x the control group's
-  growth (control during / control pre); without control sales in the pre-period, their own pre-period
-  units. Incremental units = targeted during-period units - expected. Cost per incremental unit = scheme
-  cost (discounts + free goods at cost, from SchemeApplied) / incremental units, when those are positive.
-  This is a difference-in-differences estimate: it assumes targeted and control outlets would have grown
-  alike, and it ignores sales shifted in time (stocking up before a scheme's end).
+  growth (control during / control pre). Incremental units = targeted during-period units - expected. Cost
+  per incremental unit = scheme cost (discounts + free goods at cost, from SchemeApplied) / incremental
+  units, when those are positive. This is a difference-in-differences estimate: it assumes targeted and
+  control outlets would have grown alike, and it ignores sales shifted in time (stocking up before a
+  scheme's end).
+- Enough data (scheme_lift.py): the lift is computed only when the whole pre-period lies within recorded
+  history (every day of it on or after the first day any secondary sale was recorded, `history_from`) and
+  both groups sold the scheme's products in it. Otherwise the figures are shown without an estimate, with
+  the reason: `insufficient_history` (days of the pre-period covered vs needed) or `insufficient_baseline`
+  (a group with no pre-period sales: no growth to compare). A partly covered pre-period understates its
+  sales, and a control group measured so shows a growth that is only the start of recording: the estimate
+  it gave was wrong, often a large negative lift.
 """
 
 from dataclasses import dataclass
@@ -89,6 +96,7 @@ WITH s AS (
        OR x.sku_id = ANY(w.sku_ids) OR k.brand = ANY(w.brands)
 )
 SELECT w.first_day, w.last_day, w.pre_from, w.days, t.targeted,
+       (SELECT min(day) FROM sales_daily) AS history_from,
        (SELECT count(*) FROM grouped g WHERE g.targeted = t.targeted) AS outlets,
        coalesce(sum(x.units) FILTER (WHERE x.day >= w.first_day), 0) AS during_units,
        coalesce(sum(x.units) FILTER (WHERE x.day < w.first_day), 0) AS pre_units,
@@ -124,6 +132,8 @@ class LiftInputs:
     last_day: date
     pre_from: date
     days: int
+    history_from: date | None
+    """The first day with any recorded secondary sale (None: none yet)."""
     targeted: GroupSales
     control: GroupSales
 
@@ -153,7 +163,13 @@ async def lift_inputs(conn: asyncpg.Connection, scheme_id: str, today: date, zon
     }
     first = rows[0]
     return LiftInputs(
-        first["first_day"], first["last_day"], first["pre_from"], first["days"], groups[True], groups[False]
+        first["first_day"],
+        first["last_day"],
+        first["pre_from"],
+        first["days"],
+        first["history_from"],
+        groups[True],
+        groups[False],
     )
 
 

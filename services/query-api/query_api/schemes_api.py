@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from query_api.csv_export import Format, csv_response
 from query_api.freshness import Freshness, projection_freshness
 from query_api.params import today_in
-from query_api.scheme_lift import lift
+from query_api.scheme_lift import LiftReason, lift
 from query_api.scheme_queries import GroupSales, claims, leakage, lift_inputs, scheme_figures
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role, require_roles
@@ -52,7 +52,7 @@ class SchemesResponse(BaseModel):
 
 
 class GroupFigures(BaseModel):
-    outlets: int
+    outlets: int = Field(description="Outlets in the group (for the control group, its size).")
     during_units: int
     pre_units: int
     during_value: float
@@ -66,10 +66,18 @@ class LiftFigures(BaseModel):
     days: int
     targeted: GroupFigures
     control: GroupFigures = Field(description="Untargeted outlets of the same channel and class.")
+    reason: LiftReason | None = Field(
+        description="Why there is no estimate (expected, incremental and cost per unit are null): "
+        "`insufficient_history`, the pre-period is not wholly within recorded sales history (see the days "
+        "covered vs needed); `insufficient_baseline`, the targeted or control group sold none of the scheme's "
+        "products in the pre-period. Null when the estimate is given."
+    )
+    pre_period_days_covered: int = Field(description="Pre-period days on or after the first recorded sale.")
+    pre_period_days_needed: int = Field(description="Days in the pre-period (as many as in the scheme period).")
     targeted_growth_pct: float | None = Field(description="Targeted outlets vs their own pre-period.")
     control_growth_pct: float | None
-    expected_units: float = Field(description="Targeted pre-period units x the control group's growth.")
-    incremental_units: float
+    expected_units: float | None = Field(description="Targeted pre-period units x the control group's growth.")
+    incremental_units: float | None
     cost_per_incremental_unit: float | None
 
 

@@ -84,7 +84,8 @@ class AlertsResponse(BaseModel):
     level: StockLevel
     parent_id: str | None
     rows: list[AlertCountRow] = Field(description="Raised alerts per node at `level`.")
-    alerts: list[Alert] = Field(description="The raised alerts under parent_id, most urgent first.")
+    alerts: list[Alert] = Field(description="The raised alerts under parent_id, most urgent first; at most `limit`.")
+    total: int = Field(description="Every raised alert under parent_id matching the filters, however many are listed.")
     freshness: Freshness
 
 
@@ -203,6 +204,7 @@ async def get_alerts(
             Alert(raised_at=r["changed_at"], **{k: r[k] for k in Alert.model_fields if k != "raised_at"})
             for r in listed
         ],
+        total=int(listed[0]["total"]) if listed else 0,
         freshness=freshness,
     )
     if fmt == "csv":

@@ -74,7 +74,8 @@ FROM placed WHERE $2::text IS NULL OR parent_id = $2
 GROUP BY node_id ORDER BY count(*) DESC, node_id NULLS LAST LIMIT $6
 """
 
-# The individual raised alerts under the requested parent (or everywhere), most urgent first.
+# The individual raised alerts under the requested parent (or everywhere), most urgent first; `total` counts
+# every one of them, however few the limit lets through (the window runs before LIMIT).
 _ALERT_LIST_SQL = """
 WITH placed AS (
     SELECT x.*, g.distributor_name, k.name AS sku_name,
@@ -87,7 +88,7 @@ WITH placed AS (
       AND ($5::text IS NULL OR x.kind = $5)
 )
 SELECT distributor_id, distributor_name, sku_id, sku_name, kind, on_hand, avg_daily_sales, days_of_cover,
-       threshold_days, changed_at
+       threshold_days, changed_at, count(*) OVER () AS total
 FROM placed WHERE $2::text IS NULL OR parent_id = $2
 ORDER BY CASE kind WHEN 'negative_stock' THEN 0 WHEN 'stockout_risk' THEN 1 ELSE 2 END, days_of_cover NULLS LAST,
          distributor_id, sku_id

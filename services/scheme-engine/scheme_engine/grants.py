@@ -4,7 +4,8 @@ The budget rule (domain/budget.py) makes an order's grant depend on every order 
 event time, so whenever a scheme is touched (a new or cancelled order, a late one, a new definition) the
 whole scheme is re-allocated from the stored earned benefits, and only grants that differ from the last
 emitted one are emitted again, with the next revision. An order that no longer earns (cancelled, or a new
-definition excludes it) gets a zero grant, so readers that keep the newest revision drop it.
+definition excludes it) gets a zero grant, so readers that keep the newest revision drop it; one whose goods
+came back from the retailer is granted less (domain/returns.py), again as a new revision.
 """
 
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from uuid import UUID
 import asyncpg
 
 from scheme_engine.domain import SchemeBenefit, SchemeHistory, allocate_budget
+from scheme_engine.domain.returns import reverse_returns
+from scheme_engine.returns import returns_at
 from scheme_engine.store import earned_of
 
 ZERO = Decimal("0.00")
@@ -94,10 +97,14 @@ def _figures(row: asyncpg.Record) -> tuple[object, ...]:
 async def granted_benefits(
     conn: asyncpg.Connection, scheme_id: str, history: SchemeHistory | None
 ) -> list[SchemeBenefit]:
-    """The scheme's benefits as granted under its budget, in event-time order."""
+    """The scheme's benefits as granted under its budget, less what retailer returns reversed, in event-time
+    order."""
     caps = history.budget_definition if history is not None else None
     earned = await earned_of(conn, scheme_id)
-    return allocate_budget(caps, earned) if caps is not None and earned else []
+    if caps is None or not earned:
+        return []
+    granted = allocate_budget(caps, earned)
+    return reverse_returns(granted, await returns_at(conn, {b.outlet_id for b in granted}))
 
 
 async def reallocate(

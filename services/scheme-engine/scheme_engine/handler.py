@@ -1,13 +1,14 @@
 """Applies a batch of reference, scheme and trade events and emits the benefits and assessments that changed.
 
 One call = one Postgres transaction (the consumer's). Steps:
-1. store masters, scheme events, orders and cancellations (state survives restarts; SchemesState is rebuilt
-   from the stored scheme events every batch);
+1. store masters, scheme events, orders, cancellations and retailer returns (state survives restarts;
+   SchemesState is rebuilt from the stored scheme events every batch);
 2. evaluate the orders that need it: new orders, every stored order inside the validity window of a scheme
    whose definition changed (a new scheme can also change how others stack on those orders), and the
    orders (inside any scheme's window) whose outlet, distributor, region or SKU master changed; the result
    replaces what those orders earned, and cancelled orders earn nothing;
-3. re-allocate the budget of every scheme whose earned set or definition changed (grants.py) and emit
+3. re-allocate the budget of every scheme whose earned set or definition changed, or that granted something
+   at an outlet with a new retailer return (grants.py: returns reverse grants, domain/returns.py), and emit
    SchemeApplied for the grants that changed;
 4. assess the batch's claims, and re-assess the stored claims of every re-allocated scheme (claims.py);
    emit ClaimAssessed for the assessments that changed.
@@ -23,6 +24,7 @@ from scheme_engine.claims import reassess_claims, store_claims
 from scheme_engine.domain import SchemeEvent, SchemesState, evaluate
 from scheme_engine.grants import reallocate
 from scheme_engine.masters import MASTER_TYPES, upsert_masters
+from scheme_engine.returns import retailer_returns, schemes_granted_at, store_returns
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.schemes import SchemeAmended, SchemeClaimSubmitted, SchemeEnded, SchemeLaunched
 from sellthrough_contracts.topics import SCHEMES
@@ -30,7 +32,7 @@ from sellthrough_contracts.trade import OrderCancelled, OrderCaptured
 from sellthrough_runtime.applier import Handler
 from sellthrough_runtime.outbox import append_to_outbox
 
-SCHEME_ENGINE_TYPES = MASTER_TYPES | SCHEMES.event_types | {"OrderCaptured", "OrderCancelled"}
+SCHEME_ENGINE_TYPES = MASTER_TYPES | SCHEMES.event_types | {"OrderCaptured", "OrderCancelled", "ReturnRecorded"}
 
 
 def scheme_handler() -> Handler:
@@ -49,6 +51,7 @@ def scheme_handler() -> Handler:
         await store.store_scheme_events(conn, scheme_events)
         await store.store_orders(conn, orders)
         cancelled = await store.store_cancellations(conn, [e for e in events if isinstance(e, OrderCancelled)])
+        returned_at = await store_returns(conn, retailer_returns(events))
         state = await store.load_schemes(conn)
 
         redefined = {e.payload.scheme_id for e in scheme_events}
@@ -60,7 +63,7 @@ def scheme_handler() -> Handler:
             # An order judged before its outlet's channel or its SKU's brand was known is judged again.
             start, end = min(w[0] for w in all_schemes), max(w[1] for w in all_schemes)
             to_evaluate.update(await store.orders_of_masters(conn, masters, start, end))
-        touched = set(redefined)
+        touched = set(redefined) | await schemes_granted_at(conn, returned_at)
         if to_evaluate:
             contexts = await store.order_contexts(conn, to_evaluate)
             # Budgets are allocated per scheme below, from what each order earned: evaluate without a ledger.

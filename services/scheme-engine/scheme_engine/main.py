@@ -9,29 +9,46 @@ from scheme_engine.handler import SCHEME_ENGINE_TYPES, scheme_handler
 from sellthrough_contracts.topics import REFERENCE, SCHEMES, TRADE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app
 from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.settings import ServiceSettings
 
 SERVICE = "scheme-engine"
 SCHEMA = "scheme_engine"
 EVALUATION_GROUP = "scheme-engine.evaluation"
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class Settings(ServiceSettings):
     http_port: int = 8003
 
 
+def consumer_spec() -> ConsumerSpec:
+    """The evaluation consumer, as the service runs it and as `sellthrough-dead-letters` replays into it."""
+    return ConsumerSpec(
+        service=SERVICE,
+        schema=SCHEMA,
+        migrations_dir=MIGRATIONS,
+        group_id=EVALUATION_GROUP,
+        topics=(REFERENCE.name, SCHEMES.name, TRADE.name),
+        wanted_types=SCHEME_ENGINE_TYPES,
+        settings=Settings,
+        handler=lambda _settings: scheme_handler(),
+    )
+
+
 async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     settings = context.settings
+    spec = consumer_spec()
     return {
         "outbox-relay": OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE).run,
         "evaluation-consumer": consumer_job(
             pool=context.pool,
             settings=settings,
-            group_id=EVALUATION_GROUP,
-            topics=[REFERENCE.name, SCHEMES.name, TRADE.name],
-            handler=scheme_handler(),
-            wanted_types=SCHEME_ENGINE_TYPES,
+            group_id=spec.group_id,
+            topics=spec.topics,
+            handler=spec.handler(settings),
+            wanted_types=spec.wanted_types,
         ),
     }
 
@@ -40,7 +57,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return create_service_app(
         service=SERVICE,
         schema=SCHEMA,
-        migrations_dir=Path(__file__).parent / "migrations",
+        migrations_dir=MIGRATIONS,
         settings=settings or Settings(),
         start_jobs=_start_jobs,
         description="Trade-scheme evaluation of every order (SchemeApplied) and claim assessment (ClaimAssessed).",

@@ -7,8 +7,11 @@ from fastapi import FastAPI
 
 from sellthrough_contracts.topics import REFERENCE, TRADE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app
+from sellthrough_runtime.applier import Handler
 from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.outbox import OutboxRelay
+from sellthrough_runtime.settings import ServiceSettings
 from stock_ledger.handler import ledger_handler
 from stock_ledger.movements import STOCK_EVENT_TYPES
 from stock_ledger.reevaluation import alert_reevaluation_job
@@ -17,21 +20,42 @@ from stock_ledger.settings import StockLedgerSettings
 SERVICE = "stock-ledger"
 SCHEMA = "stock_ledger"
 LEDGER_GROUP = "stock-ledger.ledger"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _handler(settings: ServiceSettings) -> Handler:
+    assert isinstance(settings, StockLedgerSettings)
+    return ledger_handler(settings)
+
+
+def consumer_spec() -> ConsumerSpec:
+    """The ledger consumer, as the service runs it and as `sellthrough-dead-letters` replays into it."""
+    return ConsumerSpec(
+        service=SERVICE,
+        schema=SCHEMA,
+        migrations_dir=MIGRATIONS,
+        group_id=LEDGER_GROUP,
+        topics=(REFERENCE.name, TRADE.name),
+        wanted_types=STOCK_EVENT_TYPES | {"SkuRegistered"},
+        settings=StockLedgerSettings,
+        handler=_handler,
+    )
 
 
 async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     settings = context.settings
     assert isinstance(settings, StockLedgerSettings)
+    spec = consumer_spec()
     return {
         "outbox-relay": OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE).run,
         "alert-reevaluation": alert_reevaluation_job(context.pool, settings),
         "ledger-consumer": consumer_job(
             pool=context.pool,
             settings=settings,
-            group_id=LEDGER_GROUP,
-            topics=[REFERENCE.name, TRADE.name],
-            handler=ledger_handler(settings),
-            wanted_types=STOCK_EVENT_TYPES | {"SkuRegistered"},
+            group_id=spec.group_id,
+            topics=spec.topics,
+            handler=spec.handler(settings),
+            wanted_types=spec.wanted_types,
         ),
     }
 
@@ -40,7 +64,7 @@ def create_app(settings: StockLedgerSettings | None = None) -> FastAPI:
     return create_service_app(
         service=SERVICE,
         schema=SCHEMA,
-        migrations_dir=Path(__file__).parent / "migrations",
+        migrations_dir=MIGRATIONS,
         settings=settings or StockLedgerSettings(),
         start_jobs=_start_jobs,
         description="Distributor book stock from invoices, orders, deliveries, returns and counts; variances; "

@@ -179,7 +179,7 @@ function renderCards(d) {
     card("primary-units", "Primary units" + below, fmtCount(primary.units)),
     card("stock-units", "Stock on hand, units" + below, fmtCount(d.stock.total.on_hand)),
     card("stock-value", "Stock value" + below, fmtMoney(d.stock.total.value)),
-    card("alerts", "Stock alerts" + below, fmtCount(d.alerts.alerts.length)),
+    card("alerts", "Stock alerts" + below, fmtCount(d.alerts.total)),
     card("scheme-cost", "Scheme cost (all schemes)", fmtMoney(cost)),
     card("scheme-overclaim", "Over-claimed (all schemes)", fmtMoney(over)),
   ].join(""));
