@@ -214,3 +214,70 @@ def test_the_page_needs_no_token_but_the_data_does(services: dict[str, ServicePr
     assert httpx.get(f"{url}/dashboard/app.js").headers["content-type"].startswith("text/javascript")
     assert httpx.get(f"{url}/dashboard/main.py").status_code == 404
     assert httpx.get(f"{url}/v1/sales").status_code == 401
+
+
+def test_the_retailer_page_shows_its_orders_returns_and_visits_well_under_the_rate_limit(
+    services: dict[str, ServiceProcess], tokens: Tokens, browser: Browser
+) -> None:
+    api = Api(services, tokens)
+    kept, dropped = order("O2", [("S2", 4)]), order("O2", [("S3", 2)])
+    about = {"order_id": dropped["payload"]["order_id"], "outlet_id": "O2", "distributor_id": "D1"}
+    api.post([kept, dropped])
+    api.post(
+        [
+            event("OrderCancelled", {**about, "reason": "owner refused"}),
+            event(
+                "ReturnRecorded",
+                {
+                    "return_id": "RET-O2",
+                    "distributor_id": "D1",
+                    "outlet_id": "O2",
+                    "direction": "from_retailer",
+                    "reason": "damaged",
+                    "lines": [{"sku_id": "S2", "quantity": 1}],
+                },
+            ),
+            event(
+                "VisitRecorded",
+                {
+                    "visit_id": "V-O2",
+                    "outlet_id": "O2",
+                    "distributor_id": "D1",
+                    "rep_id": "REP-1",
+                    "productive": False,
+                    "no_order_reason": "shop closed",
+                },
+                actor="REP-1",
+            ),
+        ]
+    )
+    api.wait(lambda: len(api.get("/v1/outlets/O2/activity")["visits"]) == 1, "the visit applied")
+    api.wait(lambda: len(api.get("/v1/outlets/O2/activity")["returns"]) == 1, "the return applied")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    requests: list[str] = []
+    throttled: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/v1/" in r.url else None)
+    page.on("response", lambda r: throttled.append(r.url) if r.status == 429 else None)
+    page.goto(f"{services['query-api'].url}/dashboard")
+    page.get_by_test_id("token-input").fill(tokens.issued["analyst"].token)
+    page.get_by_test_id("token-submit").click()
+    for node in ("Z1", "R1", "D1", "O2"):
+        page.get_by_test_id(f"drill-{node}").click()
+
+    activity = page.get_by_test_id("outlet-activity")
+    expect(page.get_by_test_id("outlet-page")).to_be_visible()
+    expect(activity.locator('[data-testid="outlet-order"][data-status="cancelled"]')).to_contain_text("owner refused")
+    expect(activity.get_by_test_id("outlet-return")).to_contain_text("RET-O2")
+    expect(activity.get_by_test_id("outlet-visit")).to_contain_text("shop closed")
+    net = next(r for r in api.get("/v1/sales", level="outlet", parent_id="D1")["rows"] if r["id"] == "O2")
+    expect(page.get_by_test_id("card-secondary-value")).to_have_text(money(net["value"]))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-retailer.png"), full_page=True)
+
+    # A minute on the retailer page, polling: its requests stay far below the analyst limit (1,200 a minute).
+    requests.clear()
+    page.wait_for_timeout(60_000)
+    assert throttled == []
+    assert 20 <= len(requests) <= 300, f"{len(requests)} requests in 60 s"
+    page.close()

@@ -1,6 +1,6 @@
 """HTTP API of query-api: drill-down over secondary sales."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated
 
@@ -10,7 +10,23 @@ from pydantic import BaseModel, Field
 from query_api.csv_export import Format, csv_response
 from query_api.drilldown import PARENT_LEVEL, DrillQuery, Level, drill, parent_exists
 from query_api.freshness import Freshness, read_freshness
-from query_api.params import Brand, DateFrom, DateTo, Limit, ParentId, Sku, date_range, node_name, today_in
+from query_api.params import (
+    Brand,
+    DateFrom,
+    DateTo,
+    Distributor,
+    Limit,
+    Outlet,
+    ParentId,
+    Region,
+    Rep,
+    Sku,
+    Zone,
+    date_range,
+    node_name,
+    today_in,
+)
+from query_api.sales_trend import daily_sales
 from sellthrough_contracts.topics import TRADE
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role, require_roles
@@ -95,4 +111,48 @@ async def get_sales(
     )
     if fmt == "csv":
         return csv_response(SalesRow, response.rows, "sales")
+    return response
+
+
+class SalesDay(SalesFigures):
+    day: date
+
+
+class DailySalesResponse(BaseModel):
+    date_from: date
+    date_to: date
+    days: list[SalesDay] = Field(description="Every day of the range, oldest first (zero where nothing sold).")
+    freshness: Freshness
+
+
+@router.get("/sales/daily", response_model=DailySalesResponse, operation_id="get_sales_daily", tags=["sales"])
+async def get_sales_daily(
+    request: Request,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    zone: Zone = None,
+    region: Region = None,
+    distributor: Distributor = None,
+    outlet: Outlet = None,
+    sku_id: Sku = None,
+    brand: Brand = None,
+    rep: Rep = None,
+    fmt: Format = "json",
+) -> DailySalesResponse | Response:
+    """Net sales and what makes them up per business day, for any drill-down cell: a trend in one request."""
+    context: ServiceContext = request.app.state.context
+    date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
+    filters = {"zone": zone, "region": region, "distributor": distributor, "outlet": outlet, "sku": sku_id}
+    async with context.pool.acquire() as conn:
+        records = await daily_sales(conn, date_from, date_to, **filters, brand=brand, rep=rep)
+        freshness = await read_freshness(conn, "sales_daily", [TRADE.name])
+    found = {r["day"]: r for r in records}
+    zero = SalesTotal.model_fields.keys() - {"rows"}
+    days = [
+        SalesDay(day=day, **({k: found[day][k] for k in zero} if day in found else dict.fromkeys(zero, 0)))
+        for day in (date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1))
+    ]
+    response = DailySalesResponse(date_from=date_from, date_to=date_to, days=days, freshness=freshness)
+    if fmt == "csv":
+        return csv_response(SalesDay, response.days, "sales-daily")
     return response

@@ -46,7 +46,9 @@ from sellthrough_runtime.problems import ProblemError
 # Reps too, narrowed to their own figures by RepFilter (rep_scope.py).
 router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN, Role.REP)])
 
-Within = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only under this zone, region or distributor id.")]
+Within = Annotated[
+    str | None, Query(pattern=ID_PATTERN, description="Only under this zone, region, distributor or outlet id.")
+]
 
 
 class Dimension(StrEnum):
@@ -65,7 +67,7 @@ class Period(BaseModel):
     brand: str | None
     sku_id: str | None
     rep_id: str | None
-    within: str | None = Field(default=None, description="The zone, region or distributor the rows are under.")
+    within: str | None = Field(default=None, description="The zone, region, distributor or outlet the rows are under.")
 
 
 class KpiResponse(Period):
@@ -143,7 +145,7 @@ async def _scoped(f: KpiFilter, context: ServiceContext, within: str | None) -> 
         return f
     async with context.pool.acquire() as conn:
         if not await node_known(conn, within):
-            raise ProblemError(404, "unknown-node", f"No zone, region or distributor '{within}' is known.")
+            raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
     return replace(f, within=within)
 
 

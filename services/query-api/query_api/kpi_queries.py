@@ -122,7 +122,7 @@ GROUP BY node_id, measure
 """
 
 # Sales per brand, SKU, rep, distributor or region ($1) in the period [$2, $3] and the previous one [$7, $2),
-# optionally only under one zone, region or distributor ($8).
+# optionally only under one zone, region, distributor or outlet ($8).
 _SALES_BY_SQL = """
 SELECT CASE $1 WHEN 'brand' THEN k.brand WHEN 'sku' THEN s.sku_id WHEN 'rep' THEN s.rep_id
                WHEN 'distributor' THEN o.distributor_id ELSE g.region_id END AS id,
@@ -141,7 +141,7 @@ LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
 WHERE s.day BETWEEN $7 AND $3
   AND ($4::text IS NULL OR k.brand = $4) AND ($5::text IS NULL OR s.sku_id = $5)
   AND ($6::text IS NULL OR s.rep_id = $6)
-  AND ($8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id))
+  AND ($8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id, s.outlet_id))
 GROUP BY 1
 ORDER BY 3 DESC, 1 NULLS LAST
 """
@@ -170,7 +170,7 @@ SELECT t.outlet_id AS id, max(o.name) AS name, max(o.distributor_id) AS distribu
 FROM totals t
 LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
 LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
-WHERE $8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id)
+WHERE $8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id, t.outlet_id)
 GROUP BY t.outlet_id
 ORDER BY CASE WHEN $6 = 'top' THEN sum(t.value) ELSE -sum(t.value) END DESC, t.outlet_id
 LIMIT $7
@@ -239,11 +239,12 @@ async def outlet_ranking(conn: asyncpg.Connection, f: KpiFilter, order: str, n: 
 
 
 async def node_known(conn: asyncpg.Connection, node_id: str) -> bool:
-    """Whether a zone, region or distributor has this id."""
+    """Whether a zone, region, distributor or outlet has this id."""
     return bool(await conn.fetchval(_NODE_KNOWN_SQL, node_id))
 
 
 _NODE_KNOWN_SQL = """
 SELECT EXISTS (SELECT 1 FROM zones WHERE zone_id = $1) OR EXISTS (SELECT 1 FROM regions WHERE region_id = $1)
     OR EXISTS (SELECT 1 FROM distributors WHERE distributor_id = $1)
+    OR EXISTS (SELECT 1 FROM outlets WHERE outlet_id = $1)
 """

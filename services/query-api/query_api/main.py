@@ -18,6 +18,8 @@ from query_api.freshness import NewestTimes, fed_projections, record_freshness
 from query_api.kpi_api import router as kpi_router
 from query_api.kpis import KPI_TYPES, KpiWrites, prepare_kpi_writes, write_kpis
 from query_api.map_api import router as map_router
+from query_api.outlet_activity import apply_visit_events
+from query_api.outlet_api import router as outlet_router
 from query_api.provenance_api import router as provenance_router
 from query_api.reconciliation import RECONCILIATION_TYPES, apply_reconciliation_events
 from query_api.reconciliation_api import router as reconciliation_router
@@ -84,6 +86,7 @@ class ProjectionHandler:
         await apply_reconciliation_events(conn, events)
         await apply_scheme_events(conn, events)
         await write_kpis(conn, prepared.kpis)
+        await apply_visit_events(conn, events, self._zone)
         await record_freshness(conn, prepared.freshness)
 
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Envelope], /) -> None:
@@ -143,6 +146,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             kpi_router,
             forecast_router,
             map_router,
+            outlet_router,
         ],
         start_jobs=_start_jobs,
         description="Drill-down over secondary sales, distributor stock, stock alerts and sell-in vs sell-through.",

@@ -17,7 +17,9 @@ from sellthrough_runtime.problems import ProblemError
 
 router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
 
-Within = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only under this zone, region or distributor id.")]
+Within = Annotated[
+    str | None, Query(pattern=ID_PATTERN, description="Only under this zone, region, distributor or outlet id.")
+]
 MapLimit = Annotated[int, Query(ge=1, le=20000, description="Outlets returned, largest value first.")]
 
 
@@ -66,7 +68,7 @@ async def get_outlet_map(
     start, end = date_range(date_from, date_to, today_in(context.settings.zone))
     async with context.pool.acquire() as conn:
         if within is not None and not await node_known(conn, within):
-            raise ProblemError(404, "unknown-node", f"No zone, region or distributor '{within}' is known.")
+            raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
         records = await outlet_map(conn, start, end, brand, sku_id, within, limit)
     first = records[0] if records else None
     return MapResponse(

@@ -9,7 +9,7 @@ from datetime import date
 
 import asyncpg
 
-# $1 from, $2 to, $3 brand, $4 sku, $5 within (zone, region or distributor id), $6 limit.
+# $1 from, $2 to, $3 brand, $4 sku, $5 within (zone, region, distributor or outlet id), $6 limit.
 # The window aggregates (count, bounding box, largest value) are over every outlet in scope, before LIMIT.
 _MAP_SQL = """
 WITH sold AS (
@@ -29,7 +29,7 @@ SELECT o.outlet_id AS id, o.name, o.distributor_id, o.lat, o.lon,
 FROM outlets o
 LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
 LEFT JOIN sold x ON x.outlet_id = o.outlet_id
-WHERE $5::text IS NULL OR $5 IN (g.zone_id, g.region_id, o.distributor_id)
+WHERE $5::text IS NULL OR $5 IN (g.zone_id, g.region_id, o.distributor_id, o.outlet_id)
 ORDER BY coalesce(x.value, 0) DESC, o.outlet_id
 LIMIT $6
 """

@@ -23,6 +23,12 @@ ParentId = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=5000, description="Rows returned, largest first.")]
 
+Zone = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only sales under this zone.")]
+Region = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only sales under this region.")]
+Distributor = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only sales under this distributor.")]
+Outlet = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only sales of this outlet.")]
+Rep = Annotated[str | None, Query(alias="rep", pattern=ID_PATTERN, description="Only this rep's orders.")]
+
 
 def date_range(date_from: date | None, date_to: date | None, today: date) -> tuple[date, date]:
     """Defaults to the 30 days ending today; refuses reversed or over-long ranges with a 422 problem."""

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from query_api.csv_export import CSV_RESPONSE, Format, csv_response
-from query_api.params import Brand, DateFrom, DateTo, Sku, date_range, today_in
+from query_api.params import Brand, DateFrom, DateTo, Distributor, Outlet, Region, Rep, Sku, Zone, date_range, today_in
 from query_api.provenance import CellFilter, Cursor, events_page, events_total
-from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role, require_roles
 from sellthrough_runtime.problems import ProblemError
@@ -19,15 +18,6 @@ from sellthrough_runtime.problems import ProblemError
 router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
 
 
-def _id_param(what: str) -> object:
-    return Query(pattern=ID_PATTERN, description=f"Only sales under this {what}.")
-
-
-Zone = Annotated[str | None, _id_param("zone")]
-Region = Annotated[str | None, _id_param("region")]
-Distributor = Annotated[str | None, _id_param("distributor")]
-Outlet = Annotated[str | None, _id_param("outlet")]
-Rep = Annotated[str | None, Query(alias="rep", pattern=ID_PATTERN, description="Only this rep's orders.")]
 PageCursor = Annotated[
     str | None, Query(max_length=100, description="`next_cursor` of the previous page; absent for the first page.")
 ]

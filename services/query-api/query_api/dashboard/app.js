@@ -77,6 +77,12 @@ async function optionalApi(path, params) {
   try { return await api(path, params); } catch (e) { if (e instanceof AuthError) throw e; return null; }
 }
 
+function cellScope() {
+  // The drill path as the filters of the one-request reads: /v1/sales/daily, /v1/sales/events and the outlet page.
+  const node = current();
+  return node.level === "national" ? {} : { [node.level]: node.id };
+}
+
 async function load() {
   const scope = salesScope();
   const stock = stockScope(scope);
@@ -89,8 +95,14 @@ async function load() {
     api("/v1/schemes"),
   ]);
   const data = { scope, sales, stock: stockBody, pvs, alerts, schemes };
-  data.trend = await loadTrend(scope, sales.date_to);
-  if (scope.outlet) data.bySku = await loadOutletBySku(scope, stockBody);
+  data.trend = await loadTrend(sales.date_to);
+  if (scope.outlet) {
+    // The retailer's page: its SKU mix and its orders, returns and visits, one request each.
+    [data.bySku, data.activity] = await Promise.all([
+      api("/v1/sales/by", { dimension: "sku", within: scope.outlet, ...f, limit: 500 }),
+      api(`/v1/outlets/${encodeURIComponent(scope.outlet)}/activity`, { from: f.from, to: f.to, limit: 50 }),
+    ]);
+  }
   data.kpis = await optionalApi("/v1/kpis", {
     level: scope.level, parent_id: scope.parent_id, ...f, rep: state.filters.rep, limit: 5000,
   });
@@ -103,36 +115,13 @@ function outletRow(body, outletId) {
   return body.rows.find((r) => r.id === outletId) || { id: outletId, value: "0", units: 0, lines: 0 };
 }
 
-async function loadTrend(scope, dateTo) {
+async function loadTrend(dateTo) {
+  // The 14 days to the end date, in one request for the current drill cell.
   const end = new Date(dateTo + "T00:00:00Z");
-  const days = [];
-  for (let i = 13; i >= 0; i--) days.push(new Date(end.getTime() - i * 86400000).toISOString().slice(0, 10));
+  const from = new Date(end.getTime() - 13 * 86400000).toISOString().slice(0, 10);
   const f = salesFilters();
-  const bodies = await Promise.all(
-    days.map((d) =>
-      api("/v1/sales", {
-        level: scope.level, parent_id: scope.parent_id, brand: f.brand, sku: f.sku, from: d, to: d,
-        limit: scope.outlet ? 5000 : 1,
-      }),
-    ),
-  );
-  return days.map((d, i) => ({
-    day: d,
-    value: Number(scope.outlet ? outletRow(bodies[i], scope.outlet).value : bodies[i].total.value),
-  }));
-}
-
-async function loadOutletBySku(scope, stockBody) {
-  // /v1/sales has no outlet filter: an outlet's sales per SKU are its row at level=outlet, filtered by each
-  // SKU the distributor holds stock positions in (from /v1/stock?level=sku, which needs stock-ledger's data).
-  const skus = state.filters.sku ? [{ id: state.filters.sku, name: state.filters.sku }] : stockBody.rows;
-  const f = salesFilters();
-  const bodies = await Promise.all(
-    skus.map((s) => api("/v1/sales", { level: "outlet", parent_id: scope.parent_id, ...f, sku: s.id, limit: 5000 })),
-  );
-  return skus
-    .map((s, i) => ({ ...outletRow(bodies[i], scope.outlet), id: s.id, name: s.name }))
-    .filter((r) => r.lines > 0);
+  const body = await api("/v1/sales/daily", { ...cellScope(), brand: f.brand, sku: f.sku, from, to: dateTo });
+  return body.days.map((d) => ({ day: d.day, value: Number(d.value) }));
 }
 
 // ---- rendering ---------------------------------------------------------------------------------------------
@@ -195,13 +184,12 @@ function renderRows(d) {
   let rows;
   let heading;
   if (scope.outlet) {
-    rows = [...d.bySku].sort((a, b) => Number(b.value) - Number(a.value));
+    rows = d.bySku.rows.filter((r) => r.lines > 0 || Number(r.value) !== 0);
     heading = "SKU";
     note.hidden = false;
     note.textContent =
-      "Outlet view: this outlet's sales per SKU, for the SKUs its distributor holds stock positions in " +
-      "(or the SKU filter); primary value, stock units and alerts are the distributor's for that SKU. The sales " +
-      "API has no outlet filter, so each SKU is one /v1/sales?level=outlet&sku= call.";
+      "Retailer page: this outlet's net sales per SKU (returns included); primary value, stock units and alerts " +
+      "are its distributor's for that SKU.";
   } else {
     rows = d.sales.rows;
     heading = scope.level[0].toUpperCase() + scope.level.slice(1);
@@ -388,6 +376,42 @@ function renderMap(d) {
     `${dots}${legend}</svg>${shown}`);
 }
 
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
+
+function renderOutletPage(d) {
+  $("outlet-page").hidden = !d.scope.outlet;
+  if (!d.scope.outlet) return;
+  const a = d.activity;
+  const o = a.outlet;
+  $("outlet-title").textContent = `${o.name ?? o.outlet_id}: orders, returns and visits`;
+  const info = [o.channel, o.outlet_class && `class ${o.outlet_class}`, o.distributor_name ?? o.distributor_id]
+    .filter(Boolean).map(esc).join(" · ");
+  const orders = a.orders.map((r) => {
+    const lines = r.lines.map((l) =>
+      `${esc(l.sku_id)} × ${fmtCount(l.ordered_units)}` + (r.status === "delivered" ? ` (delivered ${fmtCount(l.delivered_units)})` : ""));
+    const status = r.status === "cancelled"
+      ? `cancelled ${esc(when(r.cancelled_at))}${r.cancel_reason ? ": " + esc(r.cancel_reason) : ""}` : esc(r.status);
+    return `<tr data-testid="outlet-order" data-status="${esc(r.status)}"><td>${esc(when(r.occurred_at))}</td>` +
+      `<td>${esc(r.order_id)}</td><td>${esc(r.rep_id)}</td><td>${lines.join("<br>")}</td>` +
+      `<td class="num">${fmtMoney(r.ordered_value)}</td><td class="status-${esc(r.status)}">${status}</td></tr>`;
+  });
+  const returns = a.returns.map((r) =>
+    `<tr data-testid="outlet-return"><td>${esc(when(r.occurred_at))}</td><td>${esc(r.return_id)}</td>` +
+    `<td>${esc(r.reason)}</td><td>${r.lines.map((l) => `${esc(l.sku_id)} × ${fmtCount(l.units)}`).join("<br>")}</td>` +
+    `<td class="num">${fmtMoney(r.value)}</td></tr>`);
+  const visits = a.visits.map((v) =>
+    `<tr data-testid="outlet-visit"><td>${esc(when(v.occurred_at))}</td><td>${esc(v.rep_id)}</td>` +
+    `<td>${v.productive ? "order" : "no order"}</td><td>${esc(v.no_order_reason ?? "")}</td></tr>`);
+  const table = (head, rows, empty) => rows.length
+    ? `<table><thead><tr>${head.map((h) => `<th scope="col">${h}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>`
+    : `<p class="note">${empty}</p>`;
+  setIfChanged("outlet-activity",
+    `<p class="note" data-testid="outlet-info">${info}</p>` +
+    `<h3>Orders</h3>` + table(["Captured", "Order", "Rep", "Lines", "Value", "Status"], orders, "No orders in this period.") +
+    `<h3>Returns</h3>` + table(["Recorded", "Return", "Reason", "Lines", "Value"], returns, "No returns in this period.") +
+    `<h3>Visits</h3>` + table(["When", "Rep", "Outcome", "No-order reason"], visits, "No visits recorded in this period."));
+}
+
 function render(d) {
   renderCrumbs();
   renderCards(d);
@@ -397,6 +421,7 @@ function render(d) {
   renderSchemes(d.schemes);
   renderExtra(d);
   renderMap(d);
+  renderOutletPage(d);
 }
 
 // ---- control -----------------------------------------------------------------------------------------------

@@ -1,0 +1,155 @@
+"""HTTP API of one retailer's page: GET /v1/outlets/{outlet_id}/activity (orders, returns, visits)."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from query_api.outlet_activity import activity, has_facts, outlet
+from query_api.params import DateFrom, DateTo, date_range, today_in
+from sellthrough_contracts.common import ID_PATTERN
+from sellthrough_runtime.app import ServiceContext
+from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.problems import ProblemError
+
+router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+
+OutletId = Annotated[str, Path(pattern=ID_PATTERN, description="The outlet (retailer).")]
+ActivityLimit = Annotated[int, Query(ge=1, le=1000, description="At most this many orders, returns and visits each.")]
+
+
+class OutletInfo(BaseModel):
+    outlet_id: str
+    name: str | None = Field(description="Null while reference data has not named the outlet.")
+    distributor_id: str | None
+    distributor_name: str | None
+    channel: str | None
+    outlet_class: str | None
+    lat: float | None
+    lon: float | None
+
+
+class OrderLine(BaseModel):
+    sku_id: str
+    ordered_units: int
+    ordered_value: Decimal
+    delivered_units: int
+
+
+class OutletOrder(BaseModel):
+    order_id: str
+    event_id: UUID
+    day: date
+    occurred_at: datetime
+    recorded_at: datetime | None
+    rep_id: str
+    source: str
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+    status: Literal["placed", "delivered", "cancelled"] = Field(
+        description="cancelled: off net sales; a cancellation of a delivered order does not count."
+    )
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    ordered_value: Decimal
+    lines: list[OrderLine]
+
+
+class ReturnLine(BaseModel):
+    sku_id: str
+    units: int
+    value: Decimal = Field(description="At the SKU's list price.")
+
+
+class OutletReturn(BaseModel):
+    return_id: str
+    event_id: UUID
+    day: date
+    occurred_at: datetime
+    recorded_at: datetime | None
+    reason: str
+    source: str
+    value: Decimal
+    lines: list[ReturnLine]
+
+
+class OutletVisit(BaseModel):
+    visit_id: str
+    event_id: UUID
+    day: date
+    occurred_at: datetime
+    recorded_at: datetime | None
+    rep_id: str
+    source: str
+    productive: bool
+    no_order_reason: str | None
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+
+
+class OutletActivity(BaseModel):
+    outlet: OutletInfo
+    date_from: date
+    date_to: date
+    orders: list[OutletOrder] = Field(description="Newest first.")
+    returns: list[OutletReturn] = Field(description="Returns from this retailer, newest first.")
+    visits: list[OutletVisit] = Field(description="Newest first.")
+
+
+@router.get(
+    "/outlets/{outlet_id}/activity",
+    response_model=OutletActivity,
+    operation_id="get_outlet_activity",
+    tags=["kpis"],
+    responses={404: {"description": "No outlet with this id is known"}},
+)
+async def get_outlet_activity(
+    request: Request,
+    outlet_id: OutletId,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    limit: ActivityLimit = 100,
+) -> OutletActivity:
+    """One retailer's orders (with lines, cancellation and deliveries), returns and visits, for its page."""
+    context: ServiceContext = request.app.state.context
+    date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
+    async with context.pool.acquire() as conn:
+        info = await outlet(conn, outlet_id)
+        if info is None and not await has_facts(conn, outlet_id):
+            raise ProblemError(404, "unknown-outlet", f"No outlet '{outlet_id}' is known.")
+        orders, returns, visits = await activity(conn, outlet_id, date_from, date_to, limit)
+    return OutletActivity(
+        outlet=_info(outlet_id, info),
+        date_from=date_from,
+        date_to=date_to,
+        orders=[_order(r) for r in orders],
+        returns=[OutletReturn(**dict(r)) for r in returns],
+        visits=[OutletVisit(**dict(r)) for r in visits],
+    )
+
+
+def _info(outlet_id: str, record: object) -> OutletInfo:
+    if record is None:
+        return OutletInfo(
+            outlet_id=outlet_id,
+            name=None,
+            distributor_id=None,
+            distributor_name=None,
+            channel=None,
+            outlet_class=None,
+            lat=None,
+            lon=None,
+        )
+    return OutletInfo(**dict(record))  # type: ignore[call-overload]
+
+
+def _order(record: object) -> OutletOrder:
+    row = dict(record)  # type: ignore[call-overload]
+    cancelled, delivered = row.pop("cancelled"), row.pop("delivered")
+    row.pop("distributor_id")
+    return OutletOrder(**row, status="cancelled" if cancelled else "delivered" if delivered else "placed")
