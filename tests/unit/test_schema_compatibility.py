@@ -3,7 +3,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sellthrough_contracts import EVENT_TYPES
 from sellthrough_contracts.compat import breaking_changes
@@ -94,3 +94,21 @@ def test_adding_an_enum_value_breaks_older_readers() -> None:
         channel: str = Field(json_schema_extra={"enum": ["grocery", "chemist", "pharmacy"]})
 
     assert breaking_changes(schema(Released), schema(MoreChannels))[0].startswith("channel: enum values")
+
+
+def test_adding_a_field_to_a_closed_object_breaks_readers_that_validate() -> None:
+    class Closed(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        order_id: str
+
+    class ClosedPlusField(Closed):
+        note: str | None = None
+
+    assert breaking_changes(schema(Closed), schema(ClosedPlusField)) == ["note: added to a closed object"]
+
+
+def test_the_norms_added_to_sku_payloads_without_a_version_would_have_been_caught() -> None:
+    # What happened before schema versions were enforced: fields added to SkuRegistered under version 1.
+    released_v1 = json.loads((SCHEMAS_DIR / "released" / "SkuRegistered.v1.json").read_text())
+    problems = breaking_changes(released_v1, current_schemas()["SkuRegistered"])
+    assert "payload.max_cover_days: added to a closed object" in problems
