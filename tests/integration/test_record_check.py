@@ -49,4 +49,3 @@ async def test_every_record_that_breaks_its_released_schema_is_reported(infra: I
     assert "no released schema for SkuRegistered schema_version 7" in joined
     assert f"SkuRegistered belongs on {reference}" in joined
     assert "not JSON" in joined
-
