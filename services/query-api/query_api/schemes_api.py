@@ -55,8 +55,8 @@ class GroupFigures(BaseModel):
     outlets: int
     during_units: int
     pre_units: int
-    during_value: float
-    pre_value: float
+    during_value: Decimal
+    pre_value: Decimal
 
 
 class LiftFigures(BaseModel):
@@ -70,7 +70,7 @@ class LiftFigures(BaseModel):
     control_growth_pct: float | None
     expected_units: float = Field(description="Targeted pre-period units x the control group's growth.")
     incremental_units: float
-    cost_per_incremental_unit: float | None
+    cost_per_incremental_unit: Decimal | None
 
 
 class LeakageRow(BaseModel):
