@@ -11,6 +11,7 @@ only ever sees the current shape. A version newer than the reader knows is refus
 `unknown_schema_version`: deploy readers of a new version before its writers.
 """
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
 VERSION_DESCRIPTION = "Version of this event type's payload schema."
 
 
+@functools.cache  # every event read asks, and pydantic's model_fields is slow to reach
 def current_version(event_class: type[Any]) -> int:
     """The schema_version this code writes for an event class (the default of its `schema_version`)."""
     return int(event_class.model_fields["schema_version"].default)
