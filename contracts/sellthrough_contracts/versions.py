@@ -15,6 +15,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic_core import PydanticCustomError
 
 Document = dict[str, Any]
@@ -30,12 +31,12 @@ VERSION_DESCRIPTION = "Version of this event type's payload schema."
 
 
 @functools.cache  # every event read asks, and pydantic's model_fields is slow to reach
-def current_version(event_class: type[Any]) -> int:
+def current_version(event_class: type[BaseModel]) -> int:
     """The schema_version this code writes for an event class (the default of its `schema_version`)."""
     return int(event_class.model_fields["schema_version"].default)
 
 
-def refuse_unknown(event_class: type[Any], version: Any) -> Any:
+def refuse_unknown(event_class: type[BaseModel], version: Any) -> Any:
     """`version` unchanged if this code knows it; an `unknown_schema_version` error if it is newer."""
     if isinstance(version, int) and not isinstance(version, bool):
         newest = current_version(event_class)
@@ -48,7 +49,7 @@ def refuse_unknown(event_class: type[Any], version: Any) -> Any:
     return version
 
 
-def upcast(event_class: type[Any], upcasters: Mapping[int, Upcaster], data: Any) -> Any:
+def upcast(event_class: type[BaseModel], upcasters: Mapping[int, Upcaster], data: Any) -> Any:
     """An event document of an older version brought to the current one; anything else unchanged (validation
     reports what is wrong with it). A document without schema_version is taken as current: every record ever
     written carries one, so only a client's request can omit it."""
