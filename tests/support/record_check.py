@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
@@ -123,3 +124,11 @@ def contract_breaches(bootstrap_servers: str) -> tuple[int, list[str]]:
             value = (record.value or b"")[:1000].decode(errors="replace")
             breaches.append(f"{record.where()}: {problem}\n    record: {value}")
     return len(records), breaches
+
+
+def fail_on_contract_breaches(bootstrap_servers: str) -> None:
+    """Fail the test run, naming each offending record and why, if any record breaks its released schema."""
+    read, breaches = contract_breaches(bootstrap_servers)
+    if breaches:
+        shown = "\n".join(breaches[:20])
+        pytest.fail(f"{len(breaches)} of {read} records break their released schema:\n{shown}", pytrace=False)
