@@ -44,8 +44,8 @@ async def test_every_record_that_breaks_its_released_schema_is_reported(infra: I
 
     assert read == 6
     assert len(breaches) == 4, breaches
-    assert "SkuRegistered v1 at $.payload: Additional properties are not allowed" in breaches[0] + breaches[1]
-    joined = "\n".join(breaches)
+    joined = "\n".join(breaches)  # in no particular order: partitions are read side by side
+    assert "SkuRegistered v1 at $.payload: Additional properties are not allowed" in joined
     assert "no released schema for SkuRegistered schema_version 7" in joined
     assert f"SkuRegistered belongs on {reference}" in joined
     assert "not JSON" in joined
