@@ -7,7 +7,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sellthrough_contracts import EVENT_TYPES
 from sellthrough_contracts.compat import breaking_changes
-from sellthrough_contracts.schemas import SCHEMAS_DIR, current_schemas, drifted_files, schema_version_of, write
+from sellthrough_contracts.schemas import (
+    SCHEMAS_DIR,
+    current_schemas,
+    drifted_files,
+    edited_releases,
+    schema_version_of,
+    write,
+)
 
 
 def test_checked_in_schemas_match_the_models() -> None:
@@ -18,6 +25,19 @@ def test_drift_is_detected(tmp_path: Path) -> None:
     write(tmp_path)
     (tmp_path / "current" / "OrderCaptured.json").write_text("{}\n")
     assert drifted_files(tmp_path) == ["current/OrderCaptured.json"]
+
+
+def test_released_schemas_are_as_they_were_released() -> None:
+    assert edited_releases() == [], "a released schema is never edited: change the model under a new schema_version"
+
+
+def test_an_edited_or_unrecorded_released_schema_is_detected(tmp_path: Path) -> None:
+    write(tmp_path)
+    assert edited_releases(tmp_path) == []
+    edited = tmp_path / "released" / "OrderCaptured.v1.json"
+    edited.write_text(edited.read_text().replace('"additionalProperties": false', '"additionalProperties": true'))
+    (tmp_path / "released" / "OrderCaptured.v2.json").write_text("{}\n")  # not written by schemas.write
+    assert edited_releases(tmp_path) == ["released/OrderCaptured.v1.json", "released/OrderCaptured.v2.json"]
 
 
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
