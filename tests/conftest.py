@@ -20,6 +20,7 @@ from sellthrough_devstack.processes import free_port
 from sellthrough_devstack.tokens import IssuedToken, issue_tokens
 from sellthrough_runtime.auth import Role
 from sellthrough_runtime.kafka import ensure_topics
+from tests.support.record_check import fail_on_contract_breaches
 
 _database_numbers = itertools.count(1)
 
@@ -54,7 +55,9 @@ def postgres_server() -> Iterator[EmbeddedPostgres]:
 
 
 @pytest.fixture(scope="module")
-def infra(postgres_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+def infra(
+    postgres_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Infra]:
     name = f"test_{next(_database_numbers)}"
 
     async def create() -> None:
@@ -69,8 +72,18 @@ def infra(postgres_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFa
     broker = EmbeddedBroker(free_port(), work_dir / "tansu.log")
     broker.start()
     asyncio.run(ensure_topics(broker.bootstrap_servers))
-    yield Infra(postgres_server.url.rsplit("/", 1)[0] + f"/{name}", broker.bootstrap_servers, work_dir)
-    broker.stop()
+    try:
+        yield Infra(postgres_server.url.rsplit("/", 1)[0] + f"/{name}", broker.bootstrap_servers, work_dir)
+        if request.module.__name__.startswith(E2E_PACKAGE):
+            fail_on_contract_breaches(broker.bootstrap_servers)
+    finally:
+        broker.stop()
+
+
+E2E_PACKAGE = "tests.e2e."
+"""Modules whose services wrote every record on their broker: each must hold to its released schema. Integration
+tests write deliberately broken records to exercise dead letters, so they are not checked. (test_chaos runs its
+own broker and checks it the same way.)"""
 
 
 @pytest.fixture(scope="session")

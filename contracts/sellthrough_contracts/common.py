@@ -16,6 +16,10 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whit
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
 """A non-negative amount in the brand's currency."""
 
+SignedMoney = Annotated[Decimal, Field(max_digits=18, decimal_places=4)]
+"""An amount in the brand's currency that may be negative, such as the value of negative book stock or of a
+shortage. On the wire a decimal string, like every amount: never a float."""
+
 Quantity = Annotated[int, Field(gt=0, le=1_000_000)]
 """Selling units (pieces), strictly positive: a zero or negative line is a data-entry error."""
 

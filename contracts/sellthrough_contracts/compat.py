@@ -1,12 +1,16 @@
-"""Backward-compatibility rules between a released JSON Schema and the current one.
+"""Backward-compatibility rules between a released JSON Schema and the current model of the same schema version.
 
 A reader built against the released schema must still understand what current writers produce:
 - every field it knew is still there (no removals);
 - a field that was required is still required (it may rely on it being present);
 - a field's type never widens or changes (new type set within the old one: no int -> str, no
   "now nullable");
-- an enum never gains values the reader does not know.
-Adding optional fields is always fine. Nested objects and array items are checked recursively.
+- an enum never gains values the reader does not know;
+- a closed object (`additionalProperties: false`, as every event's is) gains no field: a reader that validates
+  against the released schema would refuse it.
+Adding an optional field to an open object is fine. Nested objects and array items are checked recursively.
+A change these rules refuse is a new schema_version with an upcaster (versions.py), never an edit of a released
+schema.
 """
 
 from typing import Any
@@ -82,6 +86,11 @@ def _compare(old: Schema, old_root: Schema, new: Schema, new_root: Schema, path:
             if name in old_obj.get("required", []) and name not in new_required:
                 out.append(f"{field_path}: no longer required")
             _compare(old_prop, old_root, new_props[name], new_root, field_path, out)
+        if old_obj.get("additionalProperties") is False:
+            old_props = old_obj.get("properties", {})
+            for name in new_props:
+                if name not in old_props:
+                    out.append(f"{f'{path}.{name}' if path else name}: added to a closed object")
 
     old_arr, new_arr = _single_variant(old, old_root, "array"), _single_variant(new, new_root, "array")
     if old_arr is not None and new_arr is not None and "items" in old_arr and "items" in new_arr:

@@ -1,10 +1,13 @@
 """The envelope every event travels in, whatever its type."""
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Self
+from typing import Any, ClassVar, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sellthrough_contracts.versions import VERSION_DESCRIPTION, Upcaster, refuse_unknown, upcast
 
 
 class Envelope(BaseModel):
@@ -18,7 +21,7 @@ class Envelope(BaseModel):
 
     event_id: UUID = Field(description="Client-generated UUID; the idempotency key.")
     event_type: str = Field(description="Stable type name, e.g. OrderCaptured.")
-    schema_version: int = Field(default=1, ge=1, description="Version of this event type's payload schema.")
+    schema_version: int = Field(default=1, ge=1, description=VERSION_DESCRIPTION)
     occurred_at: AwareDatetime = Field(description="When it happened at the source (device or ERP clock).")
     recorded_at: AwareDatetime | None = Field(
         default=None, description="When the server accepted it; set by order-capture."
@@ -28,6 +31,12 @@ class Envelope(BaseModel):
     key: str | None = Field(default=None, max_length=128, description="Kafka partition key; set by the server.")
     causation_id: UUID | None = Field(default=None, description="The event this one was derived from.")
 
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _known_version(cls, version: Any) -> Any:
+        # Without this a record of a newer version would be read as if it had the shape this code knows.
+        return refuse_unknown(cls, version)
+
     def partition_key(self) -> str:
         """The Kafka record key that keeps one entity's events in order; each event type overrides it."""
         return str(self.event_id)
@@ -35,3 +44,17 @@ class Envelope(BaseModel):
     def stamped(self, recorded_at: datetime) -> Self:
         """The event as accepted by the server: receive time and partition key filled in."""
         return self.model_copy(update={"recorded_at": recorded_at, "key": self.partition_key()})
+
+
+class Upcast(Envelope):
+    """An event type past schema version 1: records of older versions are upcast to the current shape on reading
+    (see versions.py). Subclasses pin `schema_version` to their current version and give one upcaster per older
+    version."""
+
+    upcasters: ClassVar[Mapping[int, Upcaster]] = {}
+    """From version N (the key) to N + 1, for every N below the current version."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, data: Any) -> Any:
+        return upcast(cls, cls.upcasters, data)

@@ -4,12 +4,13 @@ Every service builds its own copy of the masters it needs from these events, so 
 another's database.
 """
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from sellthrough_contracts.common import GeoPoint, Id, Money, Name, Payload
-from sellthrough_contracts.envelope import Envelope
+from sellthrough_contracts.envelope import Envelope, Upcast
+from sellthrough_contracts.versions import VERSION_DESCRIPTION, Document, with_payload
 
 
 class GeographyPayload(Payload):
@@ -71,11 +72,31 @@ class SkuPayload(Payload):
     min_cover_days: int | None = Field(
         default=None, ge=0, le=365, description="Stock-out risk below this many days of cover; default from settings."
     )
+    overstock_min_units: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="Never overstock at or below this many units on hand, whatever the cover; default from settings.",
+    )
 
 
-class SkuRegistered(Envelope):
+def _sku_defaults(payload: dict[str, Any]) -> dict[str, Any]:
+    for name in ("max_cover_days", "min_cover_days", "overstock_min_units"):
+        payload.setdefault(name, None)
+    return payload
+
+
+def sku_v1_to_v2(data: Document) -> Document:
+    """Version 2 adds the optional norms (none: the settings apply). Records labelled version 1 written before the
+    norms had a version of their own may already carry max_cover_days and min_cover_days: they are kept."""
+    return with_payload(data, _sku_defaults)
+
+
+class SkuRegistered(Upcast):
     event_type: Literal["SkuRegistered"] = "SkuRegistered"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
     payload: SkuPayload
+    upcasters = {1: sku_v1_to_v2}
 
     def partition_key(self) -> str:
         return self.payload.sku_id

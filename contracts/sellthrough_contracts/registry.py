@@ -1,4 +1,8 @@
-"""Every event type by name, and the one way to turn bytes into a typed event and back."""
+"""Every event type by name, and the one way to turn bytes into a typed event and back.
+
+Both ways in (`parse_event`, `decode_event`) read any schema version this code knows and give the event in its
+current shape (older versions are upcast); a newer version is a ValidationError of type
+`unknown_schema_version`. The rule, and how to add a version, are in versions.py."""
 
 from typing import Annotated, Any, get_args
 
@@ -72,15 +76,18 @@ def event_type_names() -> list[str]:
 
 
 def parse_event(data: dict[str, Any]) -> Envelope:
-    """Validate an event arriving from a client; unknown fields are refused (they are usually typos).
+    """Validate an event arriving from a client, upcast to the current schema version; unknown fields are refused
+    (they are usually typos). A missing schema_version is taken as the current one.
 
     Raises pydantic.ValidationError."""
     return _ANY_EVENT.validate_python(data)
 
 
 def decode_event(raw: bytes) -> Envelope:
-    """Validate a Kafka record value as an event. Unknown fields are ignored: a newer writer may have added
-    optional fields, and older readers must keep working (see compat.py). Raises pydantic.ValidationError."""
+    """Validate a Kafka record value as an event, upcast to the current schema version. Every change of fields is a
+    new schema_version (versions.py), so a record of a known version has no field unknown to its model; unknown
+    fields are still ignored rather than refused, as they were before versions were enforced.
+    Raises pydantic.ValidationError."""
     return _ANY_EVENT.validate_json(raw, extra="ignore")
 
 

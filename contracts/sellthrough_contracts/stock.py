@@ -2,31 +2,56 @@
 
 Each carries a `version` that increases per (distributor, SKU) with every emission, so a reader keeps the
 newest state whatever order it reads them in.
+
+Schema version 2 of StockPositionChanged and StockVarianceRecorded carries values as decimal strings; version 1
+carried binary floats (7600631.990000007 for a value of 7600631.99), upcast by rounding to the 4 decimal places
+of a price (a quantity times a price has no more).
 """
 
-from typing import Literal
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
-from sellthrough_contracts.common import Id, Payload
-from sellthrough_contracts.envelope import Envelope
+from sellthrough_contracts.common import Id, Payload, SignedMoney
+from sellthrough_contracts.envelope import Envelope, Upcast
+from sellthrough_contracts.versions import VERSION_DESCRIPTION, Document, with_payload
 
-Amount = float
-"""Values of stock (units x list price) are reporting figures, not money to settle; floats are exact enough."""
+_PRICE_PLACES = Decimal("0.0001")
+
+
+def _float_to_decimal(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    value = payload.get(name)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # repr of a float is its shortest round-tripping form: 7600631.990000007, not the binary expansion
+        payload[name] = str(Decimal(repr(value)).quantize(_PRICE_PLACES, rounding=ROUND_HALF_EVEN))
+    return payload
+
+
+def position_v1_to_v2(data: Document) -> Document:
+    """value: float -> decimal string."""
+    return with_payload(data, lambda payload: _float_to_decimal(payload, "value"))
+
+
+def variance_v1_to_v2(data: Document) -> Document:
+    """variance_value: float -> decimal string."""
+    return with_payload(data, lambda payload: _float_to_decimal(payload, "variance_value"))
 
 
 class StockPositionPayload(Payload):
     distributor_id: Id
     sku_id: Id
     on_hand: int = Field(description="Book stock in units; negative means sales were recorded without stock.")
-    value: Amount = Field(description="on_hand x the SKU's list price.")
+    value: SignedMoney = Field(description="on_hand x the SKU's list price.")
     as_of: AwareDatetime = Field(description="Event time of the newest movement included.")
     version: int = Field(ge=1)
 
 
-class StockPositionChanged(Envelope):
+class StockPositionChanged(Upcast):
     event_type: Literal["StockPositionChanged"] = "StockPositionChanged"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
     payload: StockPositionPayload
+    upcasters = {1: position_v1_to_v2}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id
@@ -40,13 +65,15 @@ class StockVariancePayload(Payload):
     book: int = Field(description="Book stock just before the count.")
     counted: int
     variance_units: int = Field(description="counted - book: negative is a shortage.")
-    variance_value: Amount
+    variance_value: SignedMoney = Field(description="variance_units x the SKU's list price.")
     revision: int = Field(ge=1, description="Raised when a late event before the count changes its book figure.")
 
 
-class StockVarianceRecorded(Envelope):
+class StockVarianceRecorded(Upcast):
     event_type: Literal["StockVarianceRecorded"] = "StockVarianceRecorded"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
     payload: StockVariancePayload
+    upcasters = {1: variance_v1_to_v2}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id

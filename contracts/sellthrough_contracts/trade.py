@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from sellthrough_contracts.common import GeoPoint, Id, Money, Name, Payload, Quantity
-from sellthrough_contracts.envelope import Envelope
+from sellthrough_contracts.envelope import Envelope, Upcast
+from sellthrough_contracts.versions import VERSION_DESCRIPTION, Document, with_payload
 
 
 class OrderLine(Payload):
@@ -100,11 +101,19 @@ class StockCountedPayload(Payload):
     )
 
 
-class StockCounted(Envelope):
+def count_v1_to_v2(data: Document) -> Document:
+    """Version 2 adds `purpose`; a version 1 count is a count (records labelled version 1 that already carry a
+    purpose keep it)."""
+    return with_payload(data, lambda payload: {"purpose": "count", **payload})
+
+
+class StockCounted(Upcast):
     """A physical stock count by a distributor or auditor."""
 
     event_type: Literal["StockCounted"] = "StockCounted"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
     payload: StockCountedPayload
+    upcasters = {1: count_v1_to_v2}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id

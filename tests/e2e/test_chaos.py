@@ -30,6 +30,7 @@ from sellthrough_runtime.kafka import ensure_topics
 from tests.conftest import Infra, Tokens
 from tests.support.brand import DISTRIBUTORS, SKUS, Totals, event, expected_by_level, reference_events
 from tests.support.chaos import CONSUMER_SCHEMAS, FieldLoad, applied_counts, expected_stock, unpublished, where_missing
+from tests.support.record_check import fail_on_contract_breaches
 from tests.support.services import running_services
 from tests.support.waiting import eventually
 
@@ -68,6 +69,7 @@ def parts(tokens: Tokens) -> Iterator[Parts]:
             infra, tokens, ["order-capture", "query-api", "stock-ledger", "scheme-engine"]
         ) as services:
             yield Parts(postgres, broker, services, postgres.url, tokens)
+        fail_on_contract_breaches(broker.bootstrap_servers)  # as the infra fixture does for the other modules
     finally:
         broker.stop()
         postgres.stop(mode="immediate")

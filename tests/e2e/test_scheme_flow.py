@@ -156,7 +156,8 @@ async def test_scheme_benefits_claim_leakage_and_lift(services: dict[str, Servic
     # Control grew 20%, so 6 units were expected of the targeted outlets: 14 incremental, 21.00 / 14 each.
     assert lift["expected_units"] == pytest.approx(6.0)
     assert lift["incremental_units"] == pytest.approx(14.0)
-    assert lift["cost_per_incremental_unit"] == pytest.approx(1.5)
+    assert lift["cost_per_incremental_unit"] == "1.5000"  # money: a decimal string, like every amount
+    assert Decimal(lift["targeted"]["during_value"]) > Decimal(lift["targeted"]["pre_value"]) > 0
 
     young = (await query(services, tokens, f"/v1/schemes/{YOUNG_SCHEME}"))["lift"]
     assert young["reason"] == "insufficient_history"

@@ -8,15 +8,17 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from sellthrough_devstack.demo import wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
-from tests.support.brand import SKUS, event, order
+from tests.support.brand import MASTERS_TIME, SKUS, event, order, reference_events
 from tests.support.services import running_with_reference_data
 from tests.support.waiting import eventually
 
@@ -101,7 +103,8 @@ async def test_invoice_orders_and_count_give_positions_variance_and_alerts(
     )
     s1 = by_id(stock["rows"])["S1"]
     assert s1["variance_units"] == -5, "counted 990 against a book of 995"
-    assert s1["variance_value"] == pytest.approx(-5 * float(SKUS["S1"][1]))
+    assert s1["variance_value"] == str(-5 * Decimal(SKUS["S1"][1]).quantize(Decimal("0.0001")))  # "-52.5000"
+    assert s1["value"] == "10395.0000"  # 990 x 10.50, a decimal string like every amount
     assert stock["freshness"]["newest_recorded_at"] is not None, "positions record when they were derived"
     assert stock["freshness"]["lag_events"] is not None
     region = await query(services, tokens, "/v1/stock", level="region", parent_id="Z1")
@@ -244,7 +247,7 @@ async def test_bad_stock_parameters_get_problem_json(
 async def test_empty_scopes_answer_with_zero_totals(services: dict[str, ServiceProcess], tokens: Tokens) -> None:
     body = await query(services, tokens, "/v1/stock", level="distributor", sku="S-NOT-SOLD-ANYWHERE")
     assert body["rows"] == []
-    assert body["total"] == {"on_hand": 0, "value": 0.0, "rows": 0}
+    assert body["total"] == {"on_hand": 0, "value": "0", "rows": 0}
 
 
 async def test_a_range_ending_at_the_start_of_the_calendar_is_refused_not_a_crash(
@@ -278,3 +281,61 @@ async def test_tables_export_as_csv_with_the_same_rows_as_json(
     rows = as_json["alerts"] if path == "/v1/alerts" else as_json["rows"]  # alerts exports the alerts themselves
     assert len(lines) - 1 == len(rows)
     assert rows, "the module's earlier tests left data to export"
+
+
+EXPECTED_D9_ALERTS = {("S2", "overstock"), ("S3", "negative_stock")}
+
+
+async def test_small_and_negative_stock_get_honest_alerts_and_every_value_is_an_exact_decimal(
+    services: dict[str, ServiceProcess], tokens: Tokens
+) -> None:
+    masters = [
+        event("DistributorRegistered", {"distributor_id": "D9", "name": "Dist D9", "region_id": "R1"}),
+        event("OutletRegistered", {
+            "outlet_id": "O9", "name": "Shop O9", "distributor_id": "D9", "channel": "grocery", "outlet_class": "B",
+            "location": {"lat": 28.6, "lon": 77.2, "accuracy_m": 5},
+        }),
+        event("SkuRegistered", {
+            "sku_id": "S8", "name": "Item S8", "brand": "B", "category": "c", "list_price": "0.10",
+        }),
+        event("SkuRegistered", {
+            "sku_id": "S9", "name": "Item S9", "brand": "B", "category": "c", "list_price": "3.3333",
+            "overstock_min_units": 500,
+        }),
+    ]  # fmt: skip
+    masters = [{**m, "occurred_at": MASTERS_TIME.isoformat()} for m in masters]
+    post(services, tokens, masters)
+    wait_for_masters(services["order-capture"].url, tokens.issued["admin"].token, reference_events() + masters)
+    post(services, tokens, [invoice("D9", [("S8", 7), ("S9", 400), ("S2", 13)], NOW - timedelta(days=2))])
+    sold_without_stock = event("OrderCaptured", {
+        "order_id": "ORD-D9-1", "outlet_id": "O9", "distributor_id": "D9", "rep_id": "REP-1", "visit_id": None,
+        "gps": None, "lines": [{"sku_id": "S3", "quantity": 4, "unit_price": SKUS["S3"][1]}],
+    }, occurred_at=NOW - timedelta(days=1))  # fmt: skip
+    post(services, tokens, [sold_without_stock])
+
+    stock = await eventually(
+        lambda: query(services, tokens, "/v1/stock", level="sku", parent_id="D9"),
+        lambda body: {r["id"]: r["on_hand"] for r in body["rows"]} == {"S8": 7, "S9": 400, "S2": 13, "S3": -4},
+        timeout=20,
+        what="D9's positions",
+    )
+    # Exact: 7 x 0.10, 400 x 3.3333, 13 x 4.00, -4 x 7.25; as floats the first alone is 0.7000000000000001.
+    assert {r["id"]: r["value"] for r in stock["rows"]} == {
+        "S8": "0.7000",
+        "S9": "1333.3200",
+        "S2": "52.0000",
+        "S3": "-29.0000",
+    }
+    assert stock["total"]["value"] == "1357.0200"
+
+    # No demand anywhere: 7 of S8 (at most the default 12) and 400 of S9 (at most its own 500) are no overstock;
+    # 13 of S2 is. The 4 of S3 sold without stock are negative stock, and only that.
+    alerts = await eventually(
+        lambda: query(services, tokens, "/v1/alerts", level="sku", parent_id="D9"),
+        lambda body: {(a["sku_id"], a["kind"]) for a in body["alerts"]} == EXPECTED_D9_ALERTS,
+        timeout=20,
+        what="D9's alerts",
+    )
+    negative = next(a for a in alerts["alerts"] if a["kind"] == "negative_stock")
+    assert (negative["on_hand"], negative["days_of_cover"]) == (-4, None)
+    assert alerts["alerts"][0] == negative, "negative stock is the most urgent"

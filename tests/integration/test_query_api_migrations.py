@@ -77,3 +77,32 @@ async def test_rows_applied_before_net_sales_count_as_ordered(infra: Infra, tmp_
     finally:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()
+
+
+async def test_stock_values_already_applied_as_floats_become_the_exact_decimals_they_stood_for(
+    infra: Infra, tmp_path: Path
+) -> None:
+    schema = "query_api_before_numeric_stock_values"
+    for migration in sorted(MIGRATIONS.glob("00*.sql")):
+        if migration.name < "0011":
+            shutil.copy(migration, tmp_path / migration.name)
+    await migrate(infra.database_url, schema, tmp_path)
+    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+    try:
+        # As StockPositionChanged v1 carried them: binary floats, here one of a value of 7,600,631.99.
+        await conn.execute(
+            "INSERT INTO stock_positions VALUES ('D1', 'S1', 723868, 7600631.990000007, now(), 1), "
+            "('D1', 'S2', -3, -31.499999999999996, now(), 1)"
+        )
+        await conn.execute(
+            "INSERT INTO stock_variances VALUES ('D1', 'C1', 'S1', now(), 10, 7, -3, -31.499999999999996, 1)"
+        )
+        await migrate(infra.database_url, schema, MIGRATIONS)
+
+        values = await conn.fetch("SELECT value FROM stock_positions ORDER BY sku_id")
+        assert [r["value"] for r in values] == [Decimal("7600631.9900"), Decimal("-31.5000")]
+        assert await conn.fetchval("SELECT variance_value FROM stock_variances") == Decimal("-31.5000")
+        assert await conn.fetchval("SELECT sum(value) FROM stock_positions") == Decimal("7600600.4900")
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()

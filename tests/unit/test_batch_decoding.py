@@ -66,6 +66,27 @@ def test_the_header_alone_never_skips_a_record() -> None:
     assert [letter.reason for letter in batch.dead] == ["unknown_event_type"]
 
 
+def test_a_record_of_a_newer_schema_version_is_a_dead_letter_that_says_so_and_an_older_one_is_upcast() -> None:
+    current = orjson.loads(encode_event(parse_event(order("O1", [("S1", 2)])).stamped(datetime.now(UTC))))
+    position = {
+        **current,
+        "event_type": "StockPositionChanged",
+        "schema_version": 1,
+        "payload": {"distributor_id": "D1", "sku_id": "S1", "on_hand": 3, "value": 31.499999999999996,
+                    "as_of": current["occurred_at"], "version": 1},
+    }  # fmt: skip
+    batch = applier({"OrderCaptured", "StockPositionChanged"}).decode(
+        [
+            record(orjson.dumps({**current, "schema_version": 2}), [], 0),  # written by a newer writer
+            record(orjson.dumps(position), [], 1),  # written by an older one
+        ]
+    )
+    assert [letter.reason for letter in batch.dead] == ["invalid_event"]
+    assert "schema_version 2 is not known here" in batch.dead[0].detail
+    [(_, upcast)] = batch.events
+    assert (upcast.schema_version, upcast.payload.value) == (2, Decimal("10.5") * 3)  # type: ignore[attr-defined]
+
+
 def test_without_tracing_a_derived_event_carries_its_cause_trace_from_the_kafka_headers() -> None:
     cause, other = parse_event(order("O1", [("S1", 1)])), parse_event(order("O2", [("S2", 1)]))
     contexts = ProducerContexts({cause.event_id: [("traceparent", TRACEPARENT.encode())], other.event_id: None})

@@ -2,7 +2,9 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
+import orjson
 import pytest
 
 from order_capture.batch import plan_batch, results_for
@@ -19,6 +21,7 @@ from order_capture.validation import (
     references_of,
 )
 from sellthrough_contracts import Envelope, encode_event
+from sellthrough_contracts.reference import SkuRegistered
 from sellthrough_runtime.auth import Principal, Role
 from tests.support.brand import OUTLETS, REPS, SKUS, order, reference_events
 
@@ -60,6 +63,27 @@ def test_an_event_within_the_clock_tolerance_is_accepted_and_beyond_it_rejected(
     assert isinstance(just_inside, Envelope)
     assert isinstance(beyond, Rejection)
     assert beyond.reason is Reason.OCCURRED_IN_FUTURE
+
+
+def test_a_schema_version_the_server_does_not_know_is_rejected_with_its_own_reason() -> None:
+    for raw in (order("O1", [("S1", 1)]) | {"schema_version": 2}, sku_event() | {"schema_version": 3}):
+        outcome = parse(raw, NOW, TOLERANCE)
+        assert isinstance(outcome, Rejection)
+        assert outcome.reason is Reason.UNKNOWN_SCHEMA_VERSION
+        assert outcome.event_id == uuid.UUID(str(raw["event_id"]))
+        assert f"schema_version {raw['schema_version']} is not known" in outcome.detail
+
+
+def test_an_older_known_schema_version_is_accepted_in_the_current_shape() -> None:
+    event = parsed(sku_event() | {"schema_version": 1})
+    assert isinstance(event, SkuRegistered)
+    assert (event.schema_version, event.payload.overstock_min_units) == (2, None)
+    written = orjson.loads(accepted_form(event, NOW).value)
+    assert written["schema_version"] == 2
+
+
+def sku_event() -> dict[str, Any]:
+    return next(e for e in reference_events() if e["event_type"] == "SkuRegistered")
 
 
 def test_invalid_fields_are_listed_by_path() -> None:

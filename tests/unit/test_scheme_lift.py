@@ -19,8 +19,8 @@ def inputs(
         FIRST - timedelta(days=days),
         days,
         history_from,
-        GroupSales(2, targeted[1], targeted[0], 0.0, 0.0),
-        GroupSales(7, control[1], control[0], 0.0, 0.0),
+        GroupSales(2, targeted[1], targeted[0], Decimal(0), Decimal(0)),
+        GroupSales(7, control[1], control[0], Decimal(0), Decimal(0)),
     )
 
 
@@ -28,7 +28,11 @@ def test_a_pre_period_wholly_within_history_gives_the_estimate() -> None:
     result = lift(inputs(FIRST - timedelta(days=10), targeted=(5, 20), control=(5, 6)), Decimal("21.00"))
     assert result.reason is None
     assert (result.pre_period_days_covered, result.pre_period_days_needed) == (10, 10)
-    assert (result.expected_units, result.incremental_units, result.cost_per_incremental_unit) == (6.0, 14.0, 1.5)
+    assert (result.expected_units, result.incremental_units, result.cost_per_incremental_unit) == (
+        6.0,
+        14.0,
+        Decimal("1.5000"),
+    )
 
 
 def test_a_pre_period_only_partly_recorded_gives_a_reason_not_a_negative_lift() -> None:
@@ -49,3 +53,12 @@ def test_a_group_without_pre_period_sales_gives_no_baseline() -> None:
     assert result.reason == "insufficient_baseline"
     assert result.expected_units is None
     assert result.targeted_growth_pct == 300.0  # the group figures that exist are still shown
+
+
+def test_the_cost_per_incremental_unit_is_an_exact_decimal_rounded_to_four_places() -> None:
+    history = FIRST - timedelta(days=10)
+    even = lift(inputs(history, targeted=(5, 20), control=(5, 6)), Decimal("21.00"))
+    assert isinstance(even.cost_per_incremental_unit, Decimal)
+    assert even.cost_per_incremental_unit == Decimal("1.5000")
+    uneven = lift(inputs(history, targeted=(1, 4), control=(1, 1)), Decimal("10.00"))
+    assert uneven.cost_per_incremental_unit == Decimal("3.3333")

@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from sellthrough_contracts import Envelope, parse_event
 from sellthrough_contracts.topics import REFERENCE
+from sellthrough_contracts.versions import UNKNOWN_SCHEMA_VERSION
 
 
 class Reason(StrEnum):
@@ -21,6 +22,7 @@ class Reason(StrEnum):
 
     NOT_AN_OBJECT = "not_an_object"
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
     INVALID_FIELDS = "invalid_fields"
     OCCURRED_IN_FUTURE = "occurred_in_future"
     UNKNOWN_OUTLET = "unknown_outlet"
@@ -119,6 +121,8 @@ def parse(raw: Any, now: datetime, future_tolerance: timedelta) -> Envelope | Re
         event_id = _event_id_of(raw)
         if any(e["type"] in ("union_tag_invalid", "union_tag_not_found") for e in error.errors()):
             return Rejection(Reason.UNKNOWN_EVENT_TYPE, f"unknown event_type {raw.get('event_type')!r}", event_id)
+        if unknown := [e for e in error.errors() if e["type"] == UNKNOWN_SCHEMA_VERSION]:
+            return Rejection(Reason.UNKNOWN_SCHEMA_VERSION, f"{raw.get('event_type')}: {unknown[0]['msg']}", event_id)
         errors = [
             {"field": ".".join(str(p) for p in e["loc"][1:]), "message": e["msg"]}
             for e in error.errors(include_url=False)

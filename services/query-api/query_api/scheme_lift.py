@@ -24,7 +24,7 @@ class Lift:
     control_growth_pct: float | None
     expected_units: float | None
     incremental_units: float | None
-    cost_per_incremental_unit: float | None
+    cost_per_incremental_unit: Decimal | None
 
 
 def _growth(during: int, pre: int) -> float | None:
@@ -60,5 +60,10 @@ def lift(inputs: LiftInputs, cost: Decimal) -> Lift:
         expected_units=round(expected, 2),
         incremental_units=round(incremental, 2),
         # A cost per unit is meaningless when the scheme brought no extra units: say so with null.
-        cost_per_incremental_unit=round(float(cost) / incremental, 4) if incremental > 0 else None,
+        cost_per_incremental_unit=_per_unit(cost, incremental) if incremental > 0 else None,
     )
+
+
+def _per_unit(cost: Decimal, units: float) -> Decimal:
+    # Money stays decimal: the units are an estimate (a float), taken at their shortest exact form.
+    return (cost / Decimal(repr(units))).quantize(Decimal("0.0001"))

@@ -27,6 +27,7 @@ Lift method (GET /v1/schemes/{id}):
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 import asyncpg
 
@@ -122,8 +123,8 @@ class GroupSales:
     outlets: int
     during_units: int
     pre_units: int
-    during_value: float
-    pre_value: float
+    during_value: Decimal
+    pre_value: Decimal
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,8 @@ async def lift_inputs(conn: asyncpg.Connection, scheme_id: str, today: date, zon
             int(row["outlets"]),
             int(row["during_units"]),
             int(row["pre_units"]),
-            float(row["during_value"]),
-            float(row["pre_value"]),
+            Decimal(row["during_value"]),
+            Decimal(row["pre_value"]),
         )
         for row in rows
     }

@@ -55,8 +55,8 @@ class GroupFigures(BaseModel):
     outlets: int = Field(description="Outlets in the group (for the control group, its size).")
     during_units: int
     pre_units: int
-    during_value: float
-    pre_value: float
+    during_value: Decimal
+    pre_value: Decimal
 
 
 class LiftFigures(BaseModel):
@@ -78,7 +78,7 @@ class LiftFigures(BaseModel):
     control_growth_pct: float | None
     expected_units: float | None = Field(description="Targeted pre-period units x the control group's growth.")
     incremental_units: float | None
-    cost_per_incremental_unit: float | None
+    cost_per_incremental_unit: Decimal | None
 
 
 class LeakageRow(BaseModel):

@@ -37,16 +37,16 @@ class StockRow(BaseModel):
     id: str | None
     name: str | None
     on_hand: int = Field(description="Book stock in units (sum over positions).")
-    value: float = Field(description="Stock value at the SKU's current list price.")
+    value: Decimal = Field(description="Stock value at the SKU's current list price.")
     positions: int = Field(description="Distributor x SKU positions included.")
     negative_positions: int = Field(description="Positions with negative book stock: sales without stock.")
     variance_units: int = Field(description="Counted minus book stock at each position's latest count.")
-    variance_value: float = Field(description="variance_units at list price; negative is a shortage.")
+    variance_value: Decimal = Field(description="variance_units at list price; negative is a shortage.")
 
 
 class StockTotal(BaseModel):
     on_hand: int
-    value: float
+    value: Decimal
     rows: int
 
 
@@ -161,7 +161,7 @@ async def get_stock(
         ],
         total=StockTotal(
             on_hand=int(first["total_on_hand"]) if first else 0,
-            value=float(first["total_value"]) if first else 0.0,
+            value=first["total_value"] if first else Decimal(0),
             rows=int(first["row_count"]) if first else 0,
         ),
         freshness=freshness,

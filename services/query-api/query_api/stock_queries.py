@@ -28,12 +28,12 @@ STOCK_PARENT: dict[StockLevel, str] = {
 
 # Stock is valued here, at the SKU's current list price, not with the value in the ledger's events: those
 # carry the price the ledger knew when it emitted them, which depends on whether the SKU's reference event
-# had arrived yet (another topic); valuing at read time is the same whatever the arrival order.
+# had arrived yet (another topic); valuing at read time is the same whatever the arrival order. Values stay numeric
+# (exact) all the way to the response: summed as floats, 7,600,631.99 came out as 7600631.990000007.
 _STOCK_SQL = """
 WITH placed AS (
-    SELECT x.on_hand, (x.on_hand * coalesce(k.list_price, 0))::double precision AS value,
-           latest.variance_units, (latest.variance_units * coalesce(k.list_price, 0))::double precision
-               AS variance_value,
+    SELECT x.on_hand, x.on_hand * coalesce(k.list_price, 0) AS value,
+           latest.variance_units, latest.variance_units * coalesce(k.list_price, 0) AS variance_value,
            n.node_id, n.node_name, n.parent_id
     FROM stock_positions x
     LEFT JOIN distributor_geography g ON g.distributor_id = x.distributor_id

@@ -7,6 +7,7 @@ outbox rows of derived events commit together with the consumer's offsets.
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
@@ -22,9 +23,11 @@ from stock_ledger.movements import count_lines_of, movements_of
 from stock_ledger.settings import StockLedgerSettings
 
 _UPSERT_SKU = """
-INSERT INTO skus (sku_id, list_price, max_cover_days, min_cover_days, occurred_at) VALUES ($1, $2, $3, $4, $5)
+INSERT INTO skus (sku_id, list_price, max_cover_days, min_cover_days, overstock_min_units, occurred_at)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (sku_id) DO UPDATE SET list_price = excluded.list_price, max_cover_days = excluded.max_cover_days,
-    min_cover_days = excluded.min_cover_days, occurred_at = excluded.occurred_at
+    min_cover_days = excluded.min_cover_days, overstock_min_units = excluded.overstock_min_units,
+    occurred_at = excluded.occurred_at
 WHERE skus.occurred_at <= excluded.occurred_at
 """
 _DEMAND = """
@@ -57,6 +60,7 @@ def ledger_handler(settings: StockLedgerSettings) -> Handler:
                         s.payload.list_price,
                         s.payload.max_cover_days,
                         s.payload.min_cover_days,
+                        s.payload.overstock_min_units,
                         s.occurred_at,
                     )
                     for s in skus
@@ -87,9 +91,26 @@ def ledger_handler(settings: StockLedgerSettings) -> Handler:
 
 async def catalogue_of(conn: asyncpg.Connection, sku_ids: list[str]) -> dict[str, asyncpg.Record]:
     rows = await conn.fetch(
-        "SELECT sku_id, list_price, max_cover_days, min_cover_days FROM skus WHERE sku_id = ANY($1::text[])", sku_ids
+        "SELECT sku_id, list_price, max_cover_days, min_cover_days, overstock_min_units FROM skus "
+        "WHERE sku_id = ANY($1::text[])",
+        sku_ids,
     )
     return {r["sku_id"]: r for r in rows}
+
+
+def norms_of(sku: asyncpg.Record | None, settings: StockLedgerSettings) -> Norms:
+    """The SKU's own alert norms where it sets them, the settings' otherwise (also for a SKU not yet known)."""
+
+    def own(name: str) -> Any:
+        return sku[name] if sku is not None else None
+
+    return Norms(
+        min_cover_days=settings.min_cover_days if own("min_cover_days") is None else own("min_cover_days"),
+        max_cover_days=settings.max_cover_days if own("max_cover_days") is None else own("max_cover_days"),
+        overstock_min_units=(
+            settings.overstock_min_units if own("overstock_min_units") is None else own("overstock_min_units")
+        ),
+    )
 
 
 def _price(catalogue: dict[str, asyncpg.Record], sku_id: str) -> Decimal:
@@ -141,15 +162,7 @@ async def emit_positions_and_alerts(
             version = (previous["version"] if previous else 0) + 1
             position_rows.append((*key, position.on_hand, position.as_of, version))
             events.append(derived.position_changed(position, _price(catalogue, position.sku_id), version, cause))
-        sku = catalogue.get(position.sku_id)
-        norms = Norms(
-            min_cover_days=sku["min_cover_days"]
-            if sku and sku["min_cover_days"] is not None
-            else settings.min_cover_days,
-            max_cover_days=sku["max_cover_days"]
-            if sku and sku["max_cover_days"] is not None
-            else settings.max_cover_days,
-        )
+        norms = norms_of(catalogue.get(position.sku_id), settings)
         for kind, state in evaluate(position.on_hand, demand.get(key, 0), window.days, norms).items():
             was = alerts.get((*key, kind))
             if (was["active"] if was else False) != state.active:

@@ -12,6 +12,12 @@ class StockLedgerSettings(ServiceSettings):
     min_cover_days: float = Field(
         default=7, ge=0, description="Stock-out risk below this cover, unless the SKU sets one."
     )
+    overstock_min_units: int = Field(
+        default=12,
+        ge=0,
+        description="Never overstock at or below this many units on hand, whatever the cover (two units of a slow "
+        "SKU are not overstock), unless the SKU sets its own.",
+    )
     alert_reevaluation_seconds: float = Field(
         default=3600,
         ge=1,
