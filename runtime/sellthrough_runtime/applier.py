@@ -323,7 +323,7 @@ class BatchApplier:
         fresh = await self._claim_new(conn, events)
         if not fresh:
             return Reapplied("already_applied")
-        (claimed, event), = fresh
+        ((claimed, event),) = fresh
         letter = await self._apply_alone(conn, claimed, event)
         if letter is not None:
             await self._release(conn, [letter])

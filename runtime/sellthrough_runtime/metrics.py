@@ -63,3 +63,14 @@ RATE_LIMITED = Counter(
     "Requests refused with 429 because the token used up its rate limit.",
     ["service", "role"],
 )
+RECONCILIATION_POSITIONS_DIFFERING = Gauge(
+    "sellthrough_reconciliation_positions_differing",
+    "Distributor x SKU positions whose book stock, rebuilt by query-api from its own facts, differed from the stock "
+    "ledger's on-hand at two checks in a row with nothing applied between them: a bug in one of the two services.",
+    multiprocess_mode="livemostrecent",
+)
+RECONCILIATION_DIFFERENCE_UNITS = Gauge(
+    "sellthrough_reconciliation_difference_units",
+    "Units by which those positions differ, summed as absolute values.",
+    multiprocess_mode="livemostrecent",
+)

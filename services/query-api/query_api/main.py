@@ -23,6 +23,7 @@ from query_api.outlet_api import router as outlet_router
 from query_api.provenance_api import router as provenance_router
 from query_api.reconciliation import RECONCILIATION_TYPES, apply_reconciliation_events
 from query_api.reconciliation_api import router as reconciliation_router
+from query_api.reconciliation_check import reconciliation_check_job
 from query_api.sales import SALES_TYPES, SalesWrites, prepare_sales, write_sales
 from query_api.schemes import SCHEME_TYPES, apply_scheme_events
 from query_api.schemes_api import router as schemes_router
@@ -52,6 +53,12 @@ class QueryApiSettings(ServiceSettings):
         description="Members of the projection consumer group run by this process. Two let Postgres apply one "
         "member's batch while Python decodes and prepares the other's; more than the trade topic's 6 partitions "
         "would idle.",
+    )
+    reconciliation_check_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="How often book stock is compared with the stock ledger's on-hand for every position "
+        "(sellthrough_reconciliation_positions_differing).",
     )
 
 
@@ -115,7 +122,9 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     settings = context.settings
     members = settings.projection_consumers if isinstance(settings, QueryApiSettings) else 1
     spec = consumer_spec()
-    return {
+    check_seconds = settings.reconciliation_check_seconds if isinstance(settings, QueryApiSettings) else 60.0
+    jobs: dict[str, Job] = {"reconciliation-check": reconciliation_check_job(context.pool, check_seconds)}
+    return jobs | {
         f"projection-consumer-{member}": consumer_job(
             pool=context.pool,
             settings=settings,
