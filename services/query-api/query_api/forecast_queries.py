@@ -1,4 +1,6 @@
-"""Reads for forecasts and anomalies: daily secondary units per distributor x SKU, stock on hand, names.
+"""Reads for forecasts and anomalies: daily net secondary units per distributor x SKU, stock on hand, names.
+Net of cancellations and retailer returns, as every figure; a day whose returns exceed its sales is a day without
+demand (0), not negative demand.
 Static SQL. Secondary sales belong to the distributor serving the outlet now (outlets joined at read time,
 as everywhere); sales of outlets not yet known cannot be placed and are left out."""
 
@@ -13,7 +15,7 @@ import asyncpg
 from query_api.stock_queries import StockLevel
 
 _DISTRIBUTOR_UNITS_SQL = """
-SELECT o.distributor_id, s.sku_id, s.day, sum(s.units)::bigint AS units
+SELECT o.distributor_id, s.sku_id, s.day, greatest(sum(s.units), 0)::bigint AS units
 FROM sales_daily s JOIN outlets o ON o.outlet_id = s.outlet_id
 WHERE o.distributor_id = $1 AND ($2::text IS NULL OR s.sku_id = $2) AND s.day BETWEEN $3 AND $4
 GROUP BY o.distributor_id, s.sku_id, s.day
@@ -23,7 +25,7 @@ ORDER BY s.sku_id, s.day
 # Distributor x SKU series under a parent, placed with stock_node() (migration 0003) like /v1/stock: `level`
 # and `parent_id` mean what they mean there, and node_id is the row's node at that level.
 _SCOPED_UNITS_SQL = """
-SELECT o.distributor_id, s.sku_id, s.day, sum(s.units)::bigint AS units, n.node_id
+SELECT o.distributor_id, s.sku_id, s.day, greatest(sum(s.units), 0)::bigint AS units, n.node_id
 FROM sales_daily s
 JOIN outlets o ON o.outlet_id = s.outlet_id
 LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
