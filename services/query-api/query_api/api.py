@@ -12,16 +12,12 @@ from query_api.drilldown import PARENT_LEVEL, DrillQuery, Level, drill, parent_e
 from query_api.freshness import Freshness, read_freshness
 from query_api.params import (
     Brand,
+    CellKeys,
     DateFrom,
     DateTo,
-    Distributor,
     Limit,
-    Outlet,
     ParentId,
-    Region,
-    Rep,
     Sku,
-    Zone,
     date_range,
     node_name,
     today_in,
@@ -128,23 +124,16 @@ class DailySalesResponse(BaseModel):
 @router.get("/sales/daily", response_model=DailySalesResponse, operation_id="get_sales_daily", tags=["sales"])
 async def get_sales_daily(
     request: Request,
+    keys: CellKeys,
     date_from: DateFrom = None,
     date_to: DateTo = None,
-    zone: Zone = None,
-    region: Region = None,
-    distributor: Distributor = None,
-    outlet: Outlet = None,
-    sku_id: Sku = None,
-    brand: Brand = None,
-    rep: Rep = None,
     fmt: Format = "json",
 ) -> DailySalesResponse | Response:
     """Net sales and what makes them up per business day, for any drill-down cell: a trend in one request."""
     context: ServiceContext = request.app.state.context
     date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
-    filters = {"zone": zone, "region": region, "distributor": distributor, "outlet": outlet, "sku": sku_id}
     async with context.pool.acquire() as conn:
-        records = await daily_sales(conn, date_from, date_to, **filters, brand=brand, rep=rep)
+        records = await daily_sales(conn, date_from, date_to, keys)
         freshness = await read_freshness(conn, "sales_daily", [TRADE.name])
     found = {r["day"]: r for r in records}
     zero = SalesTotal.model_fields.keys() - {"rows"}

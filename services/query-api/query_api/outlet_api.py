@@ -32,6 +32,23 @@ class OutletInfo(BaseModel):
     lon: float | None
 
 
+class Captured(BaseModel):
+    """Where an event came from and when."""
+
+    event_id: UUID
+    day: date = Field(description="The business day it counts on.")
+    occurred_at: datetime
+    recorded_at: datetime | None
+    source: str = Field(description="The device or connector that sent it.")
+
+
+class CapturedAtOutlet(Captured):
+    rep_id: str
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+
+
 class OrderLine(BaseModel):
     sku_id: str
     ordered_units: int
@@ -39,17 +56,8 @@ class OrderLine(BaseModel):
     delivered_units: int
 
 
-class OutletOrder(BaseModel):
+class OutletOrder(CapturedAtOutlet):
     order_id: str
-    event_id: UUID
-    day: date
-    occurred_at: datetime
-    recorded_at: datetime | None
-    rep_id: str
-    source: str
-    lat: float | None
-    lon: float | None
-    accuracy_m: float | None
     status: Literal["placed", "delivered", "cancelled"] = Field(
         description="cancelled: off net sales; a cancellation of a delivered order does not count."
     )
@@ -65,31 +73,17 @@ class ReturnLine(BaseModel):
     value: Decimal = Field(description="At the SKU's list price.")
 
 
-class OutletReturn(BaseModel):
+class OutletReturn(Captured):
     return_id: str
-    event_id: UUID
-    day: date
-    occurred_at: datetime
-    recorded_at: datetime | None
     reason: str
-    source: str
     value: Decimal
     lines: list[ReturnLine]
 
 
-class OutletVisit(BaseModel):
+class OutletVisit(CapturedAtOutlet):
     visit_id: str
-    event_id: UUID
-    day: date
-    occurred_at: datetime
-    recorded_at: datetime | None
-    rep_id: str
-    source: str
     productive: bool
     no_order_reason: str | None
-    lat: float | None
-    lon: float | None
-    accuracy_m: float | None
 
 
 class OutletActivity(BaseModel):

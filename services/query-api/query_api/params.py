@@ -1,9 +1,10 @@
 """Query parameters shared by the read endpoints, validated the same way everywhere."""
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Depends, Query
 
 from sellthrough_contracts.common import ID_PATTERN, NAME_PATTERN
 from sellthrough_runtime.problems import ProblemError
@@ -28,6 +29,35 @@ Region = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only sales
 Distributor = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only sales under this distributor.")]
 Outlet = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only sales of this outlet.")]
 Rep = Annotated[str | None, Query(alias="rep", pattern=ID_PATTERN, description="Only this rep's orders.")]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The keys of a drill-down cell beside its days: any of geography, SKU or brand, and rep."""
+
+    zone: str | None = None
+    region: str | None = None
+    distributor: str | None = None
+    outlet: str | None = None
+    sku: str | None = None
+    brand: str | None = None
+    rep: str | None = None
+
+
+def cell_keys(
+    zone: Zone = None,
+    region: Region = None,
+    distributor: Distributor = None,
+    outlet: Outlet = None,
+    sku_id: Sku = None,
+    brand: Brand = None,
+    rep: Rep = None,
+) -> Cell:
+    return Cell(zone, region, distributor, outlet, sku_id, brand, rep)
+
+
+CellKeys = Annotated[Cell, Depends(cell_keys)]
+"""The query parameters that select a cell, as one dependency."""
 
 
 def date_range(date_from: date | None, date_to: date | None, today: date) -> tuple[date, date]:

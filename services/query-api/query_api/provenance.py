@@ -13,6 +13,8 @@ from uuid import UUID
 
 import asyncpg
 
+from query_api.params import Cell
+
 # Each (event, SKU) contribution with the keys a cell is filtered by.
 _CONTRIBUTIONS = """
 WITH contributions AS (
@@ -70,30 +72,15 @@ FROM selected
 
 @dataclass(frozen=True)
 class CellFilter:
-    """The keys of a drill-down cell: a day range, and any of geography, SKU or brand, and rep."""
+    """A drill-down cell: its days and keys."""
 
     date_from: date
     date_to: date
-    zone: str | None = None
-    region: str | None = None
-    distributor: str | None = None
-    outlet: str | None = None
-    sku: str | None = None
-    brand: str | None = None
-    rep: str | None = None
+    keys: Cell
 
     def arguments(self) -> tuple[object, ...]:
-        return (
-            self.date_from,
-            self.date_to,
-            self.zone,
-            self.region,
-            self.distributor,
-            self.outlet,
-            self.sku,
-            self.brand,
-            self.rep,
-        )
+        k = self.keys
+        return (self.date_from, self.date_to, k.zone, k.region, k.distributor, k.outlet, k.sku, k.brand, k.rep)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from query_api.csv_export import CSV_RESPONSE, Format, csv_response
-from query_api.params import Brand, DateFrom, DateTo, Distributor, Outlet, Region, Rep, Sku, Zone, date_range, today_in
+from query_api.params import CellKeys, DateFrom, DateTo, date_range, today_in
 from query_api.provenance import CellFilter, Cursor, events_page, events_total
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role, require_roles
@@ -70,15 +70,9 @@ class EventsPage(BaseModel):
 )
 async def get_sales_events(
     request: Request,
+    keys: CellKeys,
     date_from: DateFrom = None,
     date_to: DateTo = None,
-    zone: Zone = None,
-    region: Region = None,
-    distributor: Distributor = None,
-    outlet: Outlet = None,
-    sku_id: Sku = None,
-    brand: Brand = None,
-    rep: Rep = None,
     cursor: PageCursor = None,
     limit: PageLimit = 200,
     fmt: Format = "json",
@@ -91,7 +85,7 @@ async def get_sales_events(
         after = Cursor.decode(cursor) if cursor else None
     except ValueError:
         raise ProblemError(422, "invalid-cursor", "The cursor is not one this endpoint gave out.") from None
-    cell = CellFilter(date_from, date_to, zone, region, distributor, outlet, sku_id, brand, rep)
+    cell = CellFilter(date_from, date_to, keys)
     async with context.pool.acquire() as conn:
         records = await events_page(conn, cell, after, limit + 1)
         total = await events_total(conn, cell)

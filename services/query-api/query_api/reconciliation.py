@@ -187,23 +187,12 @@ async def apply_reconciliation_events(conn: asyncpg.Connection, events: Sequence
     counts: dict[tuple[UUID, str], int] = defaultdict(int)
     count_of: dict[tuple[UUID, str], tuple[str, str, datetime, str]] = {}
     for event in events:
-        if isinstance(event, PrimaryInvoiced):
-            for line in event.payload.lines:
-                movements[(event.event_id, line.sku_id)] += line.quantity
-                movement_of[(event.event_id, line.sku_id)] = (
-                    event.payload.distributor_id,
-                    event.occurred_at,
-                    "primary",
-                )
-        elif isinstance(event, StockAdjusted):
-            for adjusted in event.payload.lines:
-                movements[(event.event_id, adjusted.sku_id)] += adjusted.quantity_delta
-                movement_of[(event.event_id, adjusted.sku_id)] = (
-                    event.payload.distributor_id,
-                    event.occurred_at,
-                    "adjustment",
-                )
-        elif isinstance(event, StockCounted) and event.payload.outlet_id is None:
+        if (movement := _movement(event)) is not None:
+            kind, distributor_id, lines = movement
+            for sku_id, units in lines:
+                movements[(event.event_id, sku_id)] += units
+                movement_of[(event.event_id, sku_id)] = (distributor_id, event.occurred_at, kind)
+        if isinstance(event, StockCounted) and event.payload.outlet_id is None:
             c = event.payload
             for counted in c.lines:
                 counts[(event.event_id, counted.sku_id)] += counted.quantity
@@ -214,3 +203,13 @@ async def apply_reconciliation_events(conn: asyncpg.Connection, events: Sequence
     if counts:
         count_rows = [(*key, *count_of[key][:3], quantity, count_of[key][3]) for key, quantity in counts.items()]
         await conn.execute(_INSERT_COUNTS, *(list(column) for column in zip(*count_rows, strict=True)))
+
+
+def _movement(event: Envelope) -> tuple[str, str, list[tuple[str, int]]] | None:
+    """(kind, distributor, [(SKU, signed units)]) of an invoice or adjustment."""
+    if isinstance(event, PrimaryInvoiced):
+        return "primary", event.payload.distributor_id, [(line.sku_id, line.quantity) for line in event.payload.lines]
+    if isinstance(event, StockAdjusted):
+        adjusted = [(line.sku_id, line.quantity_delta) for line in event.payload.lines]
+        return "adjustment", event.payload.distributor_id, adjusted
+    return None

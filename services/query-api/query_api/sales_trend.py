@@ -5,6 +5,7 @@ from datetime import date
 
 import asyncpg
 
+from query_api.params import Cell
 from query_api.sales_measures import sums
 
 # $1 from, $2 to, $3 zone, $4 region, $5 distributor, $6 outlet, $7 SKU, $8 brand, $9 rep. The four branches'
@@ -56,18 +57,9 @@ SELECT day, {sums()} FROM days GROUP BY day ORDER BY day
 """  # noqa: S608 (names from sales_measures, fixed at import)
 
 
-async def daily_sales(
-    conn: asyncpg.Connection,
-    date_from: date,
-    date_to: date,
-    *,
-    zone: str | None = None,
-    region: str | None = None,
-    distributor: str | None = None,
-    outlet: str | None = None,
-    sku: str | None = None,
-    brand: str | None = None,
-    rep: str | None = None,
-) -> list[asyncpg.Record]:
+async def daily_sales(conn: asyncpg.Connection, date_from: date, date_to: date, keys: Cell) -> list[asyncpg.Record]:
     """Days with sales only; the caller fills the others with zeros."""
-    return list(await conn.fetch(_DAILY, date_from, date_to, zone, region, distributor, outlet, sku, brand, rep))
+    k = keys
+    return list(
+        await conn.fetch(_DAILY, date_from, date_to, k.zone, k.region, k.distributor, k.outlet, k.sku, k.brand, k.rep)
+    )

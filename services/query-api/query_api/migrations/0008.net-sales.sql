@@ -4,58 +4,32 @@
 -- now hold the net figure: ordered - cancelled - returned (lines: order lines of orders not cancelled).
 -- The facts behind the figures (orders, cancellations, deliveries, returns) are kept per event, so that arrival
 -- order cannot change a figure (a cancellation before its order waits for it) and every figure can be listed as
--- the events that make it up (GET /v1/events).
+-- the events that make it up (GET /v1/sales/events).
 
-ALTER TABLE sales_daily
-    ADD COLUMN ordered_value          numeric(18, 4) NOT NULL DEFAULT 0,
-    ADD COLUMN ordered_units          bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN cancelled_value        numeric(18, 4) NOT NULL DEFAULT 0,
-    ADD COLUMN cancelled_units        bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_value         numeric(18, 4) NOT NULL DEFAULT 0,
-    ADD COLUMN returned_units         bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_damaged_units bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_expired_units bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_unsold_units  bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN delivered_units        bigint         NOT NULL DEFAULT 0;
-ALTER TABLE sales_outlet_daily
-    ADD COLUMN ordered_value          numeric(18, 4) NOT NULL DEFAULT 0,
-    ADD COLUMN ordered_units          bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN cancelled_value        numeric(18, 4) NOT NULL DEFAULT 0,
-    ADD COLUMN cancelled_units        bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_value         numeric(18, 4) NOT NULL DEFAULT 0,
-    ADD COLUMN returned_units         bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_damaged_units bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_expired_units bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_unsold_units  bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN delivered_units        bigint         NOT NULL DEFAULT 0;
-ALTER TABLE sales_distributor_daily
-    ADD COLUMN ordered_value          numeric(18, 4) NOT NULL DEFAULT 0,
-    ADD COLUMN ordered_units          bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN cancelled_value        numeric(18, 4) NOT NULL DEFAULT 0,
-    ADD COLUMN cancelled_units        bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_value         numeric(18, 4) NOT NULL DEFAULT 0,
-    ADD COLUMN returned_units         bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_damaged_units bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_expired_units bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_unsold_units  bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN delivered_units        bigint         NOT NULL DEFAULT 0;
-ALTER TABLE sales_distributor_brand_daily
-    ADD COLUMN ordered_value          numeric(18, 4) NOT NULL DEFAULT 0,
-    ADD COLUMN ordered_units          bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN cancelled_value        numeric(18, 4) NOT NULL DEFAULT 0,
-    ADD COLUMN cancelled_units        bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_value         numeric(18, 4) NOT NULL DEFAULT 0,
-    ADD COLUMN returned_units         bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_damaged_units bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_expired_units bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN returned_unsold_units  bigint         NOT NULL DEFAULT 0,
-    ADD COLUMN delivered_units        bigint         NOT NULL DEFAULT 0;
-
--- Rows applied before this migration counted every order as placed: their ordered figures are their net ones.
-UPDATE sales_daily SET ordered_value = value, ordered_units = units;
-UPDATE sales_outlet_daily SET ordered_value = value, ordered_units = units;
-UPDATE sales_distributor_daily SET ordered_value = value, ordered_units = units;
-UPDATE sales_distributor_brand_daily SET ordered_value = value, ordered_units = units;
+DO $$
+DECLARE
+    cube text;
+BEGIN
+    FOREACH cube IN ARRAY ARRAY['sales_daily', 'sales_outlet_daily', 'sales_distributor_daily',
+                                'sales_distributor_brand_daily']
+    LOOP
+        EXECUTE format(
+            'ALTER TABLE %I
+                 ADD COLUMN ordered_value          numeric(18, 4) NOT NULL DEFAULT 0,
+                 ADD COLUMN ordered_units          bigint         NOT NULL DEFAULT 0,
+                 ADD COLUMN cancelled_value        numeric(18, 4) NOT NULL DEFAULT 0,
+                 ADD COLUMN cancelled_units        bigint         NOT NULL DEFAULT 0,
+                 ADD COLUMN returned_value         numeric(18, 4) NOT NULL DEFAULT 0,
+                 ADD COLUMN returned_units         bigint         NOT NULL DEFAULT 0,
+                 ADD COLUMN returned_damaged_units bigint         NOT NULL DEFAULT 0,
+                 ADD COLUMN returned_expired_units bigint         NOT NULL DEFAULT 0,
+                 ADD COLUMN returned_unsold_units  bigint         NOT NULL DEFAULT 0,
+                 ADD COLUMN delivered_units        bigint         NOT NULL DEFAULT 0', cube);
+        -- Rows applied before this migration counted every order as placed: their ordered figures are their net.
+        EXECUTE format('UPDATE %I SET ordered_value = value, ordered_units = units', cube);
+    END LOOP;
+END
+$$;
 
 -- One row per captured order (the first event_id to capture it wins), with where and when it was captured.
 CREATE TABLE sales_orders (
