@@ -259,3 +259,15 @@ def test_every_control_character_in_every_string_is_named_once_by_path() -> None
     assert outcome.reason is Reason.INVALID_FIELDS
     assert [e["field"] for e in outcome.errors] == ["source", "actor", "payload.lines.0.sku_id"]
     assert "U+0000" in outcome.detail
+
+
+def test_an_event_nested_too_deeply_to_validate_is_rejected_not_a_crash() -> None:
+    raw = order("O1", [("S1", 1)])
+    nested: object = "x"
+    for _ in range(300):
+        nested = [nested]
+    raw["payload"]["gps"] = nested
+    outcome = parse(raw, WINDOW)
+    assert isinstance(outcome, Rejection)
+    assert outcome.reason is Reason.INVALID_FIELDS
+    assert outcome.event_id == uuid.UUID(raw["event_id"])

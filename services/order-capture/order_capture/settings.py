@@ -5,6 +5,9 @@ from pydantic import Field
 from sellthrough_runtime.auth import Role
 from sellthrough_runtime.settings import ServiceSettings
 
+_MAX_AGE_DAYS = 36_500
+"""Any window reaches 2000-01-01, the floor, long before this; beyond it server time minus the window overflows."""
+
 
 class OrderCaptureSettings(ServiceSettings):
     http_port: int = 8001
@@ -22,14 +25,21 @@ class OrderCaptureSettings(ServiceSettings):
     occurred_at_max_age_days_rep: int = Field(
         default=45,
         ge=0,
+        le=_MAX_AGE_DAYS,
         description="How old an event a rep may post (occurred_at before server time), in days: a phone syncs late, "
         "but not months late.",
     )
     occurred_at_max_age_days_connector: int = Field(
-        default=400, ge=0, description="How old an event a connector may post, in days: ERP back-fills reach further."
+        default=400,
+        ge=0,
+        le=_MAX_AGE_DAYS,
+        description="How old an event a connector may post, in days: ERP back-fills reach further.",
     )
     occurred_at_max_age_days_admin: int = Field(
-        default=400, ge=0, description="How old an event an admin may post (reference data, back-fills), in days."
+        default=400,
+        ge=0,
+        le=_MAX_AGE_DAYS,
+        description="How old an event an admin may post (reference data, back-fills), in days.",
     )
 
     def occurred_at_max_age(self, role: Role) -> timedelta:

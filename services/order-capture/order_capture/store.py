@@ -109,7 +109,9 @@ async def store_events(conn: asyncpg.Connection, events: list[Envelope], recorde
     reused = {
         r["event_id"]
         for r in previous
-        if bytes(r["content_hash"]) not in (hashes[r["event_id"]], legacy_content_hash(events_by_id[r["event_id"]]))
+        if (stored := bytes(r["content_hash"])) != hashes[r["event_id"]]
+        # Only for a mismatch (rare): the record may predate canonical decimals.
+        and stored != legacy_content_hash(events_by_id[r["event_id"]])
     }
     duplicates = {f.event.event_id for f in seen_before} - reused
     return StoreOutcome(accepted, duplicates | captured_alike, reused, order_reused)

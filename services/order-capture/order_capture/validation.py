@@ -69,7 +69,11 @@ def parse(raw: Any, window: Window) -> Envelope | Rejection:
     strings as always, and decimals may also be JSON numbers."""
     if not isinstance(raw, dict):
         return Rejection(Reason.NOT_AN_OBJECT, "each event must be a JSON object")
-    encoded = orjson.dumps(raw)
+    try:
+        encoded = orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        # orjson writes at most 255 levels of nesting (it reads 1,024); no event comes near either.
+        return _invalid([{"field": "", "message": "the event is nested too deeply"}], _event_id_of(raw))
     errors = control_character_errors(raw, encoded)
     try:
         event = _EVENTS.validate_json(encoded, strict=True)
