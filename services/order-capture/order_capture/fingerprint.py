@@ -67,18 +67,28 @@ def accepted_form(event: Envelope, recorded_at: datetime) -> Accepted:
 
 
 def _body_hash(event: Envelope, dumped: dict[str, Any]) -> bytes:
-    """Fingerprint of the client's fields but the event_id: the same for one order posted under two ids."""
-    return _fingerprint({k: v for k, v in _canonical(event, dumped).items() if k != "event_id"})
+    """Fingerprint of the client's fields but the event_id: the same for one order posted under two ids.
+    `dumped` is the caller's own copy of the dump: its event_id is taken out."""
+    canonical = _canonical(event, dumped)
+    del canonical["event_id"]
+    return _fingerprint(canonical)
 
 
 def _with_event_id(event: Envelope, body_hash: bytes) -> bytes:
     return hashlib.sha256(event.event_id.bytes + body_hash).digest()
 
 
+_decimal_fields: dict[type[BaseModel], tuple[str, ...]] = {}
+"""fields_holding(model, Decimal) by model, looked up without hashing the arguments' tuple: once per model of
+every event."""
+
+
 def _canonical(model: BaseModel, dumped: dict[str, Any]) -> dict[str, Any]:
     """`dumped` (the model's JSON-mode dump) with every decimal in its shortest form. Copies only the
     containers on the way to a decimal; the dump itself is left as it is (it becomes the wire form)."""
-    names = fields_holding(type(model), _DECIMALS)
+    names = _decimal_fields.get(type(model))
+    if names is None:
+        names = _decimal_fields[type(model)] = fields_holding(type(model), _DECIMALS)
     if not names:
         return dumped
     canonical = dict(dumped)
