@@ -8,6 +8,7 @@ from sellthrough_contracts.registry import (
     encode_event,
     event_type_names,
     parse_event,
+    upcast_document,
 )
 from sellthrough_contracts.topics import TOPICS, Topic, topic_for
 
@@ -22,4 +23,5 @@ __all__ = [
     "event_type_names",
     "parse_event",
     "topic_for",
+    "upcast_document",
 ]

@@ -5,9 +5,9 @@ from datetime import datetime
 from typing import Any, ClassVar, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from sellthrough_contracts.versions import VERSION_DESCRIPTION, Upcaster, refuse_unknown, upcast
+from sellthrough_contracts.versions import VERSION_DESCRIPTION, Upcaster, refuse_unknown
 
 
 class Envelope(BaseModel):
@@ -49,12 +49,7 @@ class Envelope(BaseModel):
 class Upcast(Envelope):
     """An event type past schema version 1: records of older versions are upcast to the current shape on reading
     (see versions.py). Subclasses pin `schema_version` to their current version and give one upcaster per older
-    version."""
+    version. Upcasting happens before validation (registry.upcast_document), not in the model."""
 
     upcasters: ClassVar[Mapping[int, Upcaster]] = {}
     """From version N (the key) to N + 1, for every N below the current version."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _upcast(cls, data: Any) -> Any:
-        return upcast(cls, cls.upcasters, data)

@@ -7,9 +7,9 @@ current shape (older versions are upcast); a newer version is a ValidationError 
 from typing import Annotated, Any, get_args
 
 import orjson
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, ValidationError
 
-from sellthrough_contracts.envelope import Envelope
+from sellthrough_contracts.envelope import Envelope, Upcast
 from sellthrough_contracts.reference import (
     DistributorRegistered,
     GeographyDefined,
@@ -36,6 +36,7 @@ from sellthrough_contracts.trade import (
     StockCounted,
     VisitRecorded,
 )
+from sellthrough_contracts.versions import upcast
 
 AnyEvent = Annotated[
     GeographyDefined
@@ -75,12 +76,25 @@ def event_type_names() -> list[str]:
     return sorted(EVENT_TYPES)
 
 
+def upcast_document(data: Any) -> Any:
+    """An event document of an older schema version brought to the current shape (versions.py); anything else, a
+    current document included, unchanged. Done before validation, not in a model validator: a model with a
+    "before" validator is validated from Python objects even when asked to validate JSON strictly, which would
+    refuse every timestamp, UUID and decimal string at the HTTP edge."""
+    if not isinstance(data, dict) or not isinstance(event_type := data.get("event_type"), str):
+        return data
+    event_class = EVENT_TYPES.get(event_type)
+    if event_class is None or not issubclass(event_class, Upcast):
+        return data
+    return upcast(event_class, event_class.upcasters, data)
+
+
 def parse_event(data: dict[str, Any]) -> Envelope:
     """Validate an event arriving from a client, upcast to the current schema version; unknown fields are refused
     (they are usually typos). A missing schema_version is taken as the current one.
 
     Raises pydantic.ValidationError."""
-    return _ANY_EVENT.validate_python(data)
+    return _ANY_EVENT.validate_python(upcast_document(data))
 
 
 def decode_event(raw: bytes) -> Envelope:
@@ -88,7 +102,19 @@ def decode_event(raw: bytes) -> Envelope:
     new schema_version (versions.py), so a record of a known version has no field unknown to its model; unknown
     fields are still ignored rather than refused, as they were before versions were enforced.
     Raises pydantic.ValidationError."""
-    return _ANY_EVENT.validate_json(raw, extra="ignore")
+    try:
+        # The common case, current records, straight from JSON; an older version fails here on its
+        # schema_version (each upcast type pins its current one) and is upcast below.
+        return _ANY_EVENT.validate_json(raw, extra="ignore")
+    except ValidationError as error:
+        try:
+            document = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise error from None
+        upcasted = upcast_document(document)
+        if upcasted is document:
+            raise
+        return _ANY_EVENT.validate_python(upcasted, extra="ignore")
 
 
 def encode_event(event: Envelope) -> bytes:

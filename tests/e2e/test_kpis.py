@@ -120,7 +120,9 @@ def post(services: dict[str, ServiceProcess], tokens: Tokens, events: list[dict[
 
 @pytest.fixture(scope="module")
 def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]]:
-    with running_services(infra, tokens, ["order-capture", "query-api"]) as running:
+    # The figures are pinned to calendar days of 2026; a rep may post only 45 days back by default.
+    wide_windows = {f"SELLTHROUGH_OCCURRED_AT_MAX_AGE_DAYS_{role}": "36500" for role in ("REP", "CONNECTOR", "ADMIN")}
+    with running_services(infra, tokens, ["order-capture", "query-api"], wide_windows) as running:
         post(running, tokens, reference_events())
         wait_for_masters(running["order-capture"].url, tokens.issued["admin"].token, reference_events())
         post(running, tokens, ORDERS + VISITS + DELIVERIES + INVOICES)

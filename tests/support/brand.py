@@ -14,7 +14,8 @@ OUTLETS = {"O1": "D1", "O2": "D1", "O3": "D2", "O4": "D3", "O5": "D3"}
 SKUS = {"S1": ("Sunrise Tea", "10.50"), "S2": ("Sunrise Tea", "4.00"), "S3": ("Koko Biscuits", "7.25")}
 REPS = {"REP-1": "D1", "REP-2": "D2", "REP-3": "D3"}
 
-MASTERS_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+MASTERS_TIME = min(datetime(2026, 1, 1, tzinfo=UTC), datetime.now(UTC).replace(microsecond=0) - timedelta(days=300))
+"""Before every event the tests post, and within the 400 days back an admin may post (order-capture's window)."""
 
 
 def event(

@@ -8,15 +8,16 @@ import orjson
 import pytest
 
 from order_capture.batch import plan_batch, results_for
+from order_capture.clock import Window
+from order_capture.fingerprint import accepted_form, content_hash
 from order_capture.policy import violation
+from order_capture.settings import OrderCaptureSettings
 from order_capture.store import StoreOutcome
 from order_capture.validation import (
     KnownMasters,
     Reason,
     Rejection,
-    accepted_form,
     check_references,
-    content_hash,
     parse,
     references_of,
 )
@@ -31,10 +32,11 @@ KNOWN = KnownMasters(
     outlet_distributor=OUTLETS, skus=frozenset(SKUS), reps=frozenset(REPS), distributors=frozenset({"D1", "D2", "D3"})
 )
 REP_1 = Principal(Role.REP, "REP-1")
+WINDOW = Window(NOW, timedelta(days=400), TOLERANCE, "admin")
 
 
 def parsed(raw: dict[str, object]) -> Envelope:
-    outcome = parse(raw, NOW, TOLERANCE)
+    outcome = parse(raw, WINDOW)
     assert isinstance(outcome, Envelope), outcome
     return outcome
 
@@ -58,8 +60,8 @@ def test_policy(principal: Principal, raw: dict[str, object], allowed: bool) -> 
 
 
 def test_an_event_within_the_clock_tolerance_is_accepted_and_beyond_it_rejected() -> None:
-    just_inside = parse(order("O1", [("S1", 1)], occurred_at=NOW + TOLERANCE), NOW, TOLERANCE)
-    beyond = parse(order("O1", [("S1", 1)], occurred_at=NOW + TOLERANCE + timedelta(seconds=1)), NOW, TOLERANCE)
+    just_inside = parse(order("O1", [("S1", 1)], occurred_at=NOW + TOLERANCE), WINDOW)
+    beyond = parse(order("O1", [("S1", 1)], occurred_at=NOW + TOLERANCE + timedelta(seconds=1)), WINDOW)
     assert isinstance(just_inside, Envelope)
     assert isinstance(beyond, Rejection)
     assert beyond.reason is Reason.OCCURRED_IN_FUTURE
@@ -67,7 +69,7 @@ def test_an_event_within_the_clock_tolerance_is_accepted_and_beyond_it_rejected(
 
 def test_a_schema_version_the_server_does_not_know_is_rejected_with_its_own_reason() -> None:
     for raw in (order("O1", [("S1", 1)]) | {"schema_version": 2}, sku_event() | {"schema_version": 3}):
-        outcome = parse(raw, NOW, TOLERANCE)
+        outcome = parse(raw, WINDOW)
         assert isinstance(outcome, Rejection)
         assert outcome.reason is Reason.UNKNOWN_SCHEMA_VERSION
         assert outcome.event_id == uuid.UUID(str(raw["event_id"]))
@@ -90,7 +92,7 @@ def test_invalid_fields_are_listed_by_path() -> None:
     raw = order("O1", [("S1", 1), ("S2", 1)])
     raw["payload"]["lines"][1]["quantity"] = 0
     raw["payload"]["outlet_id"] = ""
-    outcome = parse(raw, NOW, TOLERANCE)
+    outcome = parse(raw, WINDOW)
     assert isinstance(outcome, Rejection)
     assert outcome.reason is Reason.INVALID_FIELDS
     assert {e["field"] for e in outcome.errors} == {"payload.lines.1.quantity", "payload.outlet_id"}
@@ -144,7 +146,7 @@ def test_batch_results_keep_order_and_mark_repeats_and_reused_ids() -> None:
     reused_earlier = order("O1", [("S3", 1)])
     invalid = order("O1", [("S1", 1)]) | {"event_type": "Nope"}
     plan = plan_batch(
-        [parse(r, NOW, TOLERANCE) for r in (first, repeat, reused_in_batch, stored_before, reused_earlier, invalid)]
+        [parse(r, WINDOW) for r in (first, repeat, reused_in_batch, stored_before, reused_earlier, invalid)]
     )
     stored = StoreOutcome(
         accepted={uuid.UUID(first["event_id"])},
@@ -167,7 +169,7 @@ def test_batch_results_keep_order_and_mark_repeats_and_reused_ids() -> None:
 
 def test_a_repeat_of_a_refused_event_is_refused_for_the_same_reason() -> None:
     bad = order("O1", [("S1", 1)], rep_id="REP-9")
-    plan = plan_batch([parse(bad, NOW, TOLERANCE), parse(dict(bad), NOW, TOLERANCE)])
+    plan = plan_batch([parse(bad, WINDOW), parse(dict(bad), WINDOW)])
     refusal = Rejection(Reason.UNKNOWN_REP, "rep 'REP-9' is not registered", uuid.UUID(bad["event_id"]))
 
     batch = results_for(plan, {refusal.event_id: refusal}, StoreOutcome(set(), set(), set()))  # type: ignore[dict-item]
@@ -213,3 +215,82 @@ def test_the_accepted_form_is_the_content_hash_and_the_encoded_stamped_event(
     assert form.content_hash == content_hash(event) == content_hash(stamped)
     assert form.value == encode_event(stamped)
     assert form.key == stamped.key == event.partition_key()
+
+
+def _priced(raw: dict[str, Any], price: object) -> dict[str, Any]:
+    return {**raw, "payload": {**raw["payload"], "lines": [{**raw["payload"]["lines"][0], "unit_price": price}]}}
+
+
+def test_decimal_spellings_of_one_value_fingerprint_alike_and_other_values_do_not() -> None:
+    raw = order("O1", [("S1", 2)])
+    spellings = [parsed(_priced(raw, price)) for price in ("12.50", "12.5000", 12.5, "12.5", "1.25E+1")]
+    other = parsed(_priced(raw, "12.51"))
+
+    assert len({content_hash(e) for e in spellings}) == 1
+    assert content_hash(other) != content_hash(spellings[0])
+    assert accepted_form(spellings[1], NOW).content_hash == content_hash(spellings[0])
+    # The wire form keeps what the client sent.
+    assert b'"unit_price":"12.5000"' in accepted_form(spellings[1], NOW).value
+
+
+def test_an_order_fingerprints_alike_under_another_event_id_but_its_content_hash_differs() -> None:
+    raw = order("O1", [("S1", 2)])
+    first = accepted_form(parsed(raw), NOW)
+    again = accepted_form(parsed({**raw, "event_id": str(uuid.uuid4())}), NOW)
+
+    assert first.order == again.order == ("D1", raw["payload"]["order_id"])
+    assert first.order_hash == again.order_hash
+    assert first.content_hash != again.content_hash
+
+
+def test_windows_are_read_from_the_environment_per_role(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SELLTHROUGH_OCCURRED_AT_MAX_AGE_DAYS_REP", "7")
+    settings = OrderCaptureSettings()
+
+    assert settings.occurred_at_max_age(Role.REP) == timedelta(days=7)
+    assert settings.occurred_at_max_age(Role.CONNECTOR) == timedelta(days=400)
+    assert settings.occurred_at_max_age(Role.ADMIN) == timedelta(days=400)
+
+
+@pytest.mark.parametrize(
+    ("age", "max_age_days", "accepted"),
+    [(timedelta(days=44), 45, True), (timedelta(days=45, seconds=1), 45, False), (timedelta(days=399), 400, True)],
+)
+def test_occurred_at_is_accepted_within_the_window_only(age: timedelta, max_age_days: int, accepted: bool) -> None:
+    window = Window(NOW, timedelta(days=max_age_days), TOLERANCE, "rep")
+    outcome = parse(order("O1", [("S1", 1)], occurred_at=NOW - age), window)
+    assert isinstance(outcome, Envelope) is accepted
+    if not accepted:
+        assert isinstance(outcome, Rejection)
+        assert outcome.reason is Reason.OCCURRED_TOO_EARLY
+
+
+def test_the_2000_floor_holds_whatever_the_window() -> None:
+    window = Window(NOW, timedelta(days=365_000), TOLERANCE, "admin")
+    before = parse(order("O1", [("S1", 1)], occurred_at=datetime(1999, 12, 31, 23, 59, tzinfo=UTC)), window)
+    at = parse(order("O1", [("S1", 1)], occurred_at=datetime(2000, 1, 1, tzinfo=UTC)), window)
+    assert isinstance(before, Rejection)
+    assert before.reason is Reason.OCCURRED_TOO_EARLY
+    assert isinstance(at, Envelope)
+
+
+def test_every_control_character_in_every_string_is_named_once_by_path() -> None:
+    raw = order("O1", [("S1", 1)]) | {"source": "a\x00b", "actor": "REP\x7f"}
+    raw["payload"]["lines"][0]["sku_id"] = "S\x1f1"
+    outcome = parse(raw, WINDOW)
+    assert isinstance(outcome, Rejection)
+    assert outcome.reason is Reason.INVALID_FIELDS
+    assert [e["field"] for e in outcome.errors] == ["source", "actor", "payload.lines.0.sku_id"]
+    assert "U+0000" in outcome.detail
+
+
+def test_an_event_nested_too_deeply_to_validate_is_rejected_not_a_crash() -> None:
+    raw = order("O1", [("S1", 1)])
+    nested: object = "x"
+    for _ in range(300):
+        nested = [nested]
+    raw["payload"]["gps"] = nested
+    outcome = parse(raw, WINDOW)
+    assert isinstance(outcome, Rejection)
+    assert outcome.reason is Reason.INVALID_FIELDS
+    assert outcome.event_id == uuid.UUID(raw["event_id"])

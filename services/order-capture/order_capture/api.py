@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from order_capture.batch import BatchResult, plan_batch, results_for
+from order_capture.clock import Window
 from order_capture.policy import violation
 from order_capture.settings import OrderCaptureSettings
 from order_capture.store import load_known_masters, store_events
@@ -123,8 +124,13 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
         )
 
     now = datetime.now(UTC)
-    tolerance = timedelta(seconds=settings.future_tolerance_seconds)
-    plan = plan_batch([parse(raw, now, tolerance) for raw in raw_events])
+    window = Window(
+        now=now,
+        max_age=settings.occurred_at_max_age(principal.role),
+        future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
+        role=principal.role.value,
+    )
+    plan = plan_batch([parse(raw, window) for raw in raw_events])
     async with context.pool.acquire() as conn:
         known = await load_known_masters(conn, references_of(plan.candidates))
         refused = {

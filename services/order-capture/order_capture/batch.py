@@ -6,8 +6,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from order_capture.fingerprint import content_hash
 from order_capture.store import StoreOutcome
-from order_capture.validation import Reason, Rejection, content_hash
+from order_capture.validation import Reason, Rejection
 from sellthrough_contracts import Envelope
 
 Status = Literal["accepted", "duplicate", "rejected"]
@@ -81,6 +82,18 @@ def results_for(plan: BatchPlan, refused: dict[UUID, Rejection], stored: StoreOu
                 Rejection(
                     Reason.EVENT_ID_REUSED,
                     "this event_id was already accepted with different content; use a new id for a new event",
+                    outcome.event_id,
+                ),
+            )
+        elif (captured_as := stored.order_reused.get(outcome.event_id)) is not None:
+            payload = getattr(outcome, "payload", None)
+            order_id, distributor_id = getattr(payload, "order_id", ""), getattr(payload, "distributor_id", "")
+            result = _rejected(
+                i,
+                Rejection(
+                    Reason.ORDER_ID_REUSED,
+                    f"order '{order_id}' of distributor '{distributor_id}' was already captured as event "
+                    f"{captured_as} with different content; an order is counted once",
                     outcome.event_id,
                 ),
             )

@@ -1,6 +1,12 @@
+from datetime import timedelta
+
 from pydantic import Field
 
+from sellthrough_runtime.auth import Role
 from sellthrough_runtime.settings import ServiceSettings
+
+_MAX_AGE_DAYS = 36_500
+"""Any window reaches 2000-01-01, the floor, long before this; beyond it server time minus the window overflows."""
 
 
 class OrderCaptureSettings(ServiceSettings):
@@ -16,3 +22,30 @@ class OrderCaptureSettings(ServiceSettings):
     future_tolerance_seconds: int = Field(
         default=300, ge=0, description="How far ahead of server time a device clock may be before an event is refused."
     )
+    occurred_at_max_age_days_rep: int = Field(
+        default=45,
+        ge=0,
+        le=_MAX_AGE_DAYS,
+        description="How old an event a rep may post (occurred_at before server time), in days: a phone syncs late, "
+        "but not months late.",
+    )
+    occurred_at_max_age_days_connector: int = Field(
+        default=400,
+        ge=0,
+        le=_MAX_AGE_DAYS,
+        description="How old an event a connector may post, in days: ERP back-fills reach further.",
+    )
+    occurred_at_max_age_days_admin: int = Field(
+        default=400,
+        ge=0,
+        le=_MAX_AGE_DAYS,
+        description="How old an event an admin may post (reference data, back-fills), in days.",
+    )
+
+    def occurred_at_max_age(self, role: Role) -> timedelta:
+        """How far back occurred_at may be for events posted by `role` (analysts post nothing: the narrowest)."""
+        days = {
+            Role.CONNECTOR: self.occurred_at_max_age_days_connector,
+            Role.ADMIN: self.occurred_at_max_age_days_admin,
+        }.get(role, self.occurred_at_max_age_days_rep)
+        return timedelta(days=days)

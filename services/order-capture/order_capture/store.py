@@ -1,12 +1,13 @@
 """Durable acceptance: idempotency records and outbox rows in one transaction."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
-from order_capture.validation import KnownMasters, References, accepted_form
+from order_capture.fingerprint import Accepted, accepted_form, legacy_content_hash
+from order_capture.validation import KnownMasters, References
 from sellthrough_contracts import Envelope
 from sellthrough_runtime.outbox import OutboxRecord, append_records_to_outbox
 
@@ -15,8 +16,11 @@ from sellthrough_runtime.outbox import OutboxRecord, append_records_to_outbox
 class StoreOutcome:
     accepted: set[UUID]
     duplicates: set[UUID]
+    """event_ids already accepted with the same content, or new ones for an order already captured alike."""
     reused: set[UUID]
     """event_ids already accepted with different content: a client bug, not a retry."""
+    order_reused: dict[UUID, UUID] = field(default_factory=dict)
+    """New event_ids for an order already captured with other content -> the event it was captured as."""
 
 
 # The ids go as one JSON document rather than four text[] arguments: asyncpg encodes each element of an array
@@ -61,24 +65,29 @@ async def load_known_masters(conn: asyncpg.Connection, refs: References) -> Know
 
 async def store_events(conn: asyncpg.Connection, events: list[Envelope], recorded_at: datetime) -> StoreOutcome:
     """Record each new event_id and queue its event, stamped as accepted at `recorded_at`, in the outbox,
-    atomically.
+    atomically; an OrderCaptured also claims its (distributor_id, order_id).
 
-    `events` must have distinct event_ids. Concurrent requests carrying the same event_id serialise on the
-    primary key: exactly one of them accepts it, the others see it as a duplicate.
+    `events` must have distinct event_ids. Concurrent requests carrying the same event_id (or order) serialise
+    on the primary key: exactly one of them accepts it, the others see a duplicate (or a reused id). Keys are
+    inserted in one order (sorted) by every request, so overlapping batches posted concurrently in different
+    orders wait for each other instead of deadlocking.
     """
     if not events:
         return StoreOutcome(set(), set(), set())
     forms = [accepted_form(e, recorded_at) for e in events]
     hashes = {f.event.event_id: f.content_hash for f in forms}
+    by_id = sorted(forms, key=lambda f: f.event.event_id)
     async with conn.transaction():
         inserted = await conn.fetch(
             "INSERT INTO idempotency_keys (event_id, content_hash, event_type) "
             "SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
-            [e.event_id for e in events],
-            [f.content_hash for f in forms],
-            [e.event_type for e in events],
+            [f.event.event_id for f in by_id],
+            [f.content_hash for f in by_id],
+            [f.event.event_type for f in by_id],
         )
-        accepted = {row["event_id"] for row in inserted}
+        new_ids = {row["event_id"] for row in inserted}
+        captured_alike, order_reused = await _claim_orders(conn, [f for f in forms if f.event.event_id in new_ids])
+        accepted = new_ids - captured_alike - order_reused.keys()
         await append_records_to_outbox(
             conn,
             [
@@ -87,13 +96,67 @@ async def store_events(conn: asyncpg.Connection, events: list[Envelope], recorde
                 if (e := f.event).event_id in accepted
             ],
         )
-        seen_before = [e.event_id for e in events if e.event_id not in accepted]
+        seen_before = [f for f in forms if f.event.event_id not in new_ids]
         previous = (
             await conn.fetch(
-                "SELECT event_id, content_hash FROM idempotency_keys WHERE event_id = ANY($1::uuid[])", seen_before
+                "SELECT event_id, content_hash FROM idempotency_keys WHERE event_id = ANY($1::uuid[])",
+                [f.event.event_id for f in seen_before],
             )
             if seen_before
             else []
         )
-    reused = {r["event_id"] for r in previous if bytes(r["content_hash"]) != hashes[r["event_id"]]}
-    return StoreOutcome(accepted, set(seen_before) - reused, reused)
+    events_by_id = {f.event.event_id: f.event for f in forms}
+    reused = {
+        r["event_id"]
+        for r in previous
+        if (stored := bytes(r["content_hash"])) != hashes[r["event_id"]]
+        # Only for a mismatch (rare): the record may predate canonical decimals.
+        and stored != legacy_content_hash(events_by_id[r["event_id"]])
+    }
+    duplicates = {f.event.event_id for f in seen_before} - reused
+    return StoreOutcome(accepted, duplicates | captured_alike, reused, order_reused)
+
+
+async def _claim_orders(conn: asyncpg.Connection, new: list[Accepted]) -> tuple[set[UUID], dict[UUID, UUID]]:
+    """Claim the (distributor_id, order_id) of each new OrderCaptured in `new` (batch order: the first of a
+    batch wins). Returns the event_ids whose order was already captured with the same content (duplicates),
+    and those whose order was captured with other content (-> the event it was captured as). Both lose their
+    idempotency record, so a retry of either is judged the same way again."""
+    orders = sorted((f for f in new if f.order is not None), key=lambda f: f.order or ("", ""))
+    if not orders:
+        return set(), {}
+    claimed = await conn.fetch(
+        "INSERT INTO captured_orders (distributor_id, order_id, event_id, order_hash) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bytea[]) ON CONFLICT DO NOTHING "
+        "RETURNING event_id",
+        [f.order[0] for f in orders if f.order],
+        [f.order[1] for f in orders if f.order],
+        [f.event.event_id for f in orders],
+        [f.order_hash for f in orders],
+    )
+    won = {row["event_id"] for row in claimed}
+    lost = [f for f in orders if f.event.event_id not in won]
+    if not lost:
+        return set(), {}
+    holders = {
+        (row["distributor_id"], row["order_id"]): (row["event_id"], row["order_hash"])
+        for row in await conn.fetch(
+            "SELECT c.distributor_id, c.order_id, c.event_id, c.order_hash FROM captured_orders c "
+            "JOIN unnest($1::text[], $2::text[]) AS k (distributor_id, order_id) USING (distributor_id, order_id)",
+            [f.order[0] for f in lost if f.order],
+            [f.order[1] for f in lost if f.order],
+        )
+    }
+    alike: set[UUID] = set()
+    reused: dict[UUID, UUID] = {}
+    for f in lost:
+        assert f.order is not None
+        holder, order_hash = holders[f.order]
+        if order_hash is not None and bytes(order_hash) == f.order_hash:
+            alike.add(f.event.event_id)
+        else:
+            reused[f.event.event_id] = holder
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE event_id = ANY($1::uuid[])", [f.event.event_id for f in lost]
+    )
+    return alike, reused

@@ -1,18 +1,17 @@
 """Per-event validation: contract, clock, and references to known masters. Pure: no I/O."""
 
-import functools
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 import orjson
-from pydantic import AwareDatetime, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from sellthrough_contracts import Envelope, parse_event
+from order_capture.clock import Window, payload_time_errors
+from order_capture.text import control_character_errors
+from sellthrough_contracts import AnyEvent, Envelope, upcast_document
 from sellthrough_contracts.topics import REFERENCE
 from sellthrough_contracts.versions import UNKNOWN_SCHEMA_VERSION
 
@@ -25,12 +24,14 @@ class Reason(StrEnum):
     UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
     INVALID_FIELDS = "invalid_fields"
     OCCURRED_IN_FUTURE = "occurred_in_future"
+    OCCURRED_TOO_EARLY = "occurred_too_early"
     UNKNOWN_OUTLET = "unknown_outlet"
     UNKNOWN_SKU = "unknown_sku"
     UNKNOWN_REP = "unknown_rep"
     UNKNOWN_DISTRIBUTOR = "unknown_distributor"
     OUTLET_NOT_SERVED_BY_DISTRIBUTOR = "outlet_not_served_by_distributor"
     EVENT_ID_REUSED = "event_id_reused"
+    ORDER_ID_REUSED = "order_id_reused"
 
 
 @dataclass(frozen=True)
@@ -59,84 +60,57 @@ class References:
     distributors: set[str] = field(default_factory=set)
 
 
-_SERVER_FIELDS = ("recorded_at", "key")
-"""Envelope fields the server sets on acceptance: not part of what the client sent."""
+_EVENTS: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
 
-def content_hash(event: Envelope) -> bytes:
-    """Fingerprint of what the client sent, to tell an honest retry from a reused event_id."""
-    return _fingerprint(event.model_dump(mode="json", exclude=set(_SERVER_FIELDS)))
+def parse(raw: Any, window: Window) -> Envelope | Rejection:
+    """Contract, text and clock checks for one event of a batch.
 
-
-def _fingerprint(canonical: dict[str, Any]) -> bytes:
-    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).digest()
-
-
-class Accepted(NamedTuple):
-    """An event as the server accepts it, from one serialisation of the event: the fingerprint of what the client
-    sent (`content_hash(event)`) and the wire form of the stamped event (`encode_event(event.stamped(at))`)."""
-
-    event: Envelope
-    content_hash: bytes
-    key: str
-    """The Kafka partition key the stamped event carries."""
-    value: bytes
-
-
-def accepted_form(event: Envelope, recorded_at: datetime) -> Accepted:
-    """Fingerprint and wire form from a single `model_dump`, instead of a dump for the fingerprint, a stamped copy
-    and a dump of the copy. The server-set fields are filled in the dump as `stamped` fills them in the model;
-    orjson over model_dump(mode="json") is `encode_event` (a unit test holds the two together)."""
-    document = event.model_dump(mode="json")
-    canonical = dict(document)
-    del canonical["recorded_at"], canonical["key"]  # _SERVER_FIELDS
-    key = event.partition_key()
-    document["recorded_at"] = _json_datetime(recorded_at)
-    document["key"] = key
-    return Accepted(event, _fingerprint(canonical), key, orjson.dumps(document))
-
-
-_DATETIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
-
-
-def _json_datetime(moment: datetime) -> Any:
-    """A timestamp as the envelope's model_dump(mode="json") writes it."""
-    return _json_instant(moment, moment.utcoffset())
-
-
-@functools.lru_cache(maxsize=4)
-def _json_instant(moment: datetime, offset: timedelta | None) -> Any:
-    # Cached because a batch stamps every event alike. Equal datetimes with other offsets are written
-    # differently, hence the offset in the key.
-    return _DATETIME.dump_python(moment, mode="json")
-
-
-def parse(raw: Any, now: datetime, future_tolerance: timedelta) -> Envelope | Rejection:
-    """Contract and clock checks for one event of a batch."""
+    Validated strictly, from JSON: a quantity of "12" or a flag of "true" is refused rather than coerced (a
+    client sending them has a bug that coercion would hide); timestamps, dates, UUIDs and decimals are JSON
+    strings as always, and decimals may also be JSON numbers."""
     if not isinstance(raw, dict):
         return Rejection(Reason.NOT_AN_OBJECT, "each event must be a JSON object")
+    raw = upcast_document(raw)  # an older schema_version to the current shape
     try:
-        event = parse_event(raw)
+        encoded = orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        # orjson writes at most 255 levels of nesting (it reads 1,024); no event comes near either.
+        return _invalid([{"field": "", "message": "the event is nested too deeply"}], _event_id_of(raw))
+    errors = control_character_errors(raw, encoded)
+    try:
+        event = _EVENTS.validate_json(encoded, strict=True)
     except ValidationError as error:
-        event_id = _event_id_of(raw)
         if any(e["type"] in ("union_tag_invalid", "union_tag_not_found") for e in error.errors()):
-            return Rejection(Reason.UNKNOWN_EVENT_TYPE, f"unknown event_type {raw.get('event_type')!r}", event_id)
+            return Rejection(
+                Reason.UNKNOWN_EVENT_TYPE, f"unknown event_type {raw.get('event_type')!r}", _event_id_of(raw)
+            )
         if unknown := [e for e in error.errors() if e["type"] == UNKNOWN_SCHEMA_VERSION]:
-            return Rejection(Reason.UNKNOWN_SCHEMA_VERSION, f"{raw.get('event_type')}: {unknown[0]['msg']}", event_id)
-        errors = [
+            detail = f"{raw.get('event_type')}: {unknown[0]['msg']}"
+            return Rejection(Reason.UNKNOWN_SCHEMA_VERSION, detail, _event_id_of(raw))
+        errors += [
             {"field": ".".join(str(p) for p in e["loc"][1:]), "message": e["msg"]}
             for e in error.errors(include_url=False)
         ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return Rejection(Reason.INVALID_FIELDS, detail, event_id, errors)
-    if event.occurred_at > now + future_tolerance:
-        return Rejection(
-            Reason.OCCURRED_IN_FUTURE,
-            f"occurred_at {event.occurred_at.isoformat()} is ahead of server time {now.isoformat()} "
-            f"by more than {int(future_tolerance.total_seconds())}s; check the device clock",
-            event.event_id,
-        )
+        return _invalid(errors, _event_id_of(raw))
+    errors += payload_time_errors(event)
+    if errors:
+        return _invalid(errors, event.event_id)
+    if reason := window.too_early(event.occurred_at):
+        return Rejection(Reason.OCCURRED_TOO_EARLY, reason, event.event_id)
+    if reason := window.too_late(event.occurred_at):
+        return Rejection(Reason.OCCURRED_IN_FUTURE, reason, event.event_id)
     return event
+
+
+def _invalid(errors: list[dict[str, str]], event_id: UUID | None) -> Rejection:
+    # One error per field: a control character in a name also fails the name's pattern; say it once.
+    by_field: dict[str, dict[str, str]] = {}
+    for error in errors:
+        by_field.setdefault(error["field"], error)
+    unique = list(by_field.values())
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in unique)
+    return Rejection(Reason.INVALID_FIELDS, detail, event_id, unique)
 
 
 def _named_masters(event: Envelope) -> tuple[str | None, str | None, str | None, list[str]]:
