@@ -410,6 +410,80 @@ async def test_an_order_id_reused_inside_one_batch_is_counted_once(
     assert await orders_in_outbox(db, "D2", order_id) == 1
 
 
+def fact(event_type: str) -> tuple[dict[str, Any], dict[str, object]]:
+    """An event recording a fact with a business id, and a payload change that makes it another fact's content."""
+    lines: list[dict[str, object]] = [{"sku_id": "S1", "quantity": 3}]
+    payloads: dict[str, tuple[dict[str, object], dict[str, object]]] = {
+        "OrderCancelled": (
+            {"order_id": f"ORD-{uuid.uuid4().hex[:8]}", "outlet_id": "O1", "reason": "closed"},
+            {"reason": "owner refused"},
+        ),
+        "OrderDelivered": (
+            {"delivery_id": f"DLV-{uuid.uuid4().hex[:8]}", "order_id": "ORD-X", "outlet_id": "O1", "lines": lines},
+            {"lines": [{"sku_id": "S1", "quantity": 30}]},
+        ),
+        "ReturnRecorded": (
+            {
+                "return_id": f"RET-{uuid.uuid4().hex[:8]}",
+                "outlet_id": "O1",
+                "direction": "from_retailer",
+                "reason": "damaged",
+                "lines": lines,
+            },
+            {"lines": [{"sku_id": "S1", "quantity": 30}]},
+        ),
+        "StockCounted": (
+            {"count_id": f"CNT-{uuid.uuid4().hex[:8]}", "counted_at": datetime.now(UTC).isoformat(), "lines": lines},
+            {"lines": [{"sku_id": "S1", "quantity": 30}]},
+        ),
+        "StockAdjusted": (
+            {
+                "adjustment_id": f"ADJ-{uuid.uuid4().hex[:8]}",
+                "reason": "breakage",
+                "lines": [{"sku_id": "S1", "quantity_delta": -2}],
+            },
+            {"lines": [{"sku_id": "S1", "quantity_delta": -20}]},
+        ),
+        "PrimaryInvoiced": (
+            {
+                "invoice_number": f"INV-{uuid.uuid4().hex[:8]}",
+                "invoice_date": datetime.now(UTC).date().isoformat(),
+                "lines": [{"sku_id": "S1", "quantity": 3, "unit_price": "8.00"}],
+            },
+            {"lines": [{"sku_id": "S1", "quantity": 30, "unit_price": "8.00"}]},
+        ),
+    }
+    payload, change = payloads[event_type]
+    return event(event_type, {**payload, "distributor_id": "D1"}), change
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    ["OrderCancelled", "OrderDelivered", "ReturnRecorded", "StockCounted", "StockAdjusted", "PrimaryInvoiced"],
+)
+async def test_every_fact_with_a_business_id_is_counted_once_whatever_its_event_id(
+    client: httpx.AsyncClient, tokens: Tokens, db: asyncpg.Connection, event_type: str
+) -> None:
+    """A re-export under new event_ids must not move stock twice: each consumer applies events by event_id."""
+    original, change = fact(event_type)
+    same_again, changed = renumbered(original), renumbered(original, **change)
+
+    statuses = await results(client, tokens, "admin", [original, same_again, changed])
+
+    assert [(r["status"], r["reason"]) for r in statuses] == [
+        ("accepted", None),
+        ("duplicate", None),
+        ("rejected", "business_id_reused"),
+    ]
+    assert original["event_id"] in statuses[2]["detail"]
+    stored = await db.fetchval(
+        "SELECT count(*) FROM order_capture.outbox WHERE event_type = $1 AND event_id = ANY($2::uuid[])",
+        event_type,
+        [uuid.UUID(e["event_id"]) for e in (original, same_again, changed)],
+    )
+    assert stored == 1
+
+
 # 6. Overlapping batches posted concurrently, in different orders.
 
 

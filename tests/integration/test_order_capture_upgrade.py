@@ -18,7 +18,7 @@ from sellthrough_contracts import encode_event, parse_event
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.outbox import OutboxRecord, append_records_to_outbox
 from tests.conftest import Infra, Tokens, post_events
-from tests.support.brand import order, reference_events
+from tests.support.brand import event, order, reference_events
 from tests.support.waiting import eventually
 
 MIGRATIONS = Path(order_capture.__file__).parent / "migrations"
@@ -26,7 +26,7 @@ MIGRATIONS = Path(order_capture.__file__).parent / "migrations"
 
 async def _accept_as_before(database_url: str, raw: dict[str, object]) -> None:
     """What the previous release stored for an accepted order: its idempotency row (fingerprint of the JSON
-    dump as it was) and its outbox row; no captured_orders row."""
+    dump as it was) and its outbox row; no captured_orders (now business_keys) row."""
     event = parse_event(raw)
     stamped = event.stamped(datetime.now(UTC))
     pool = await create_pool(database_url, SCHEMA, min_size=1, max_size=1)
@@ -56,6 +56,17 @@ async def test_orders_accepted_before_the_upgrade_are_captured_and_exact_retries
     old = order("O1", [("S1", 2)])
     old["payload"]["lines"][0]["unit_price"] = "10.50"  # not in its shortest form
     await _accept_as_before(infra.database_url, old)
+    delivered = event(
+        "OrderDelivered",
+        {
+            "delivery_id": "DLV-OLD",
+            "order_id": old["payload"]["order_id"],
+            "outlet_id": "O1",
+            "distributor_id": "D1",
+            "lines": [{"sku_id": "S1", "quantity": 2}],
+        },
+    )
+    await _accept_as_before(infra.database_url, delivered)
 
     settings = OrderCaptureSettings(
         database_url=infra.database_url, kafka_bootstrap_servers=infra.kafka_bootstrap_servers, tokens_file=tokens.file
@@ -73,20 +84,27 @@ async def test_orders_accepted_before_the_upgrade_are_captured_and_exact_retries
         )
         same_order_new_id = {**old, "event_id": str(uuid.uuid4())}
         response = await post_events(client, tokens.header("rep1"), [old, same_order_new_id])
+        delivery_again = await post_events(
+            client, tokens.header("admin"), [{**delivered, "event_id": str(uuid.uuid4())}]
+        )
 
     assert [(r["status"], r["reason"]) for r in response.json()["results"]] == [
         ("duplicate", None),
         # Its fingerprint without the event_id was never kept: it cannot be shown identical, so it is refused.
         ("rejected", "order_id_reused"),
     ]
+    # Other facts accepted before the upgrade are known by their business id too.
+    assert [(r["status"], r["reason"]) for r in delivery_again.json()["results"]] == [
+        ("rejected", "business_id_reused")
+    ]
     conn = await asyncpg.connect(infra.database_url)
     try:
         captured = await conn.fetchrow(
-            "SELECT event_id, order_hash FROM order_capture.captured_orders WHERE distributor_id = 'D1' "
-            "AND order_id = $1",
+            "SELECT event_id, body_hash FROM order_capture.business_keys WHERE event_type = 'OrderCaptured' "
+            "AND distributor_id = 'D1' AND business_id = $1",
             old["payload"]["order_id"],
         )
     finally:
         await conn.close()
     assert captured is not None
-    assert (captured["event_id"], captured["order_hash"]) == (uuid.UUID(str(old["event_id"])), None)
+    assert (captured["event_id"], captured["body_hash"]) == (uuid.UUID(str(old["event_id"])), None)

@@ -238,8 +238,8 @@ def test_an_order_fingerprints_alike_under_another_event_id_but_its_content_hash
     first = accepted_form(parsed(raw), NOW)
     again = accepted_form(parsed({**raw, "event_id": str(uuid.uuid4())}), NOW)
 
-    assert first.order == again.order == ("D1", raw["payload"]["order_id"])
-    assert first.order_hash == again.order_hash
+    assert first.business_key == again.business_key == ("OrderCaptured", "D1", raw["payload"]["order_id"])
+    assert first.body_hash == again.body_hash
     assert first.content_hash != again.content_hash
 
 

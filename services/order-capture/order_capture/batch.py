@@ -6,6 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from order_capture.business_keys import BUSINESS_IDS
 from order_capture.fingerprint import content_hash
 from order_capture.store import StoreOutcome
 from order_capture.validation import Reason, Rejection
@@ -85,18 +86,8 @@ def results_for(plan: BatchPlan, refused: dict[UUID, Rejection], stored: StoreOu
                     outcome.event_id,
                 ),
             )
-        elif (captured_as := stored.order_reused.get(outcome.event_id)) is not None:
-            payload = getattr(outcome, "payload", None)
-            order_id, distributor_id = getattr(payload, "order_id", ""), getattr(payload, "distributor_id", "")
-            result = _rejected(
-                i,
-                Rejection(
-                    Reason.ORDER_ID_REUSED,
-                    f"order '{order_id}' of distributor '{distributor_id}' was already captured as event "
-                    f"{captured_as} with different content; an order is counted once",
-                    outcome.event_id,
-                ),
-            )
+        elif (accepted_as := stored.fact_reused.get(outcome.event_id)) is not None:
+            result = _rejected(i, _fact_reused(outcome, accepted_as))
         elif outcome.event_id in stored.accepted:
             result = EventResult(index=i, event_id=outcome.event_id, status="accepted")
         else:
@@ -107,6 +98,22 @@ def results_for(plan: BatchPlan, refused: dict[UUID, Rejection], stored: StoreOu
         duplicate=sum(r.status == "duplicate" for r in results),
         rejected=sum(r.status == "rejected" for r in results),
         results=results,
+    )
+
+
+def _fact_reused(event: Envelope, accepted_as: UUID) -> Rejection:
+    field = BUSINESS_IDS[event.event_type]
+    payload = getattr(event, "payload", None)
+    business_id, distributor_id = getattr(payload, field, ""), getattr(payload, "distributor_id", "")
+    if event.event_type == "OrderCaptured":
+        reason, what = Reason.ORDER_ID_REUSED, f"order '{business_id}'"
+    else:
+        reason, what = Reason.BUSINESS_ID_REUSED, f"{event.event_type} {field} '{business_id}'"
+    return Rejection(
+        reason,
+        f"{what} of distributor '{distributor_id}' was already accepted as event {accepted_as} with different "
+        "content; a fact is counted once",
+        event.event_id,
     )
 
 

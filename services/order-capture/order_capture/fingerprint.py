@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import orjson
 from pydantic import AwareDatetime, BaseModel, TypeAdapter
 
+from order_capture.business_keys import BusinessKey, business_key
 from order_capture.fields import fields_holding
 from sellthrough_contracts import Envelope
 
@@ -30,10 +31,10 @@ class Accepted(NamedTuple):
     key: str
     """The Kafka partition key the stamped event carries."""
     value: bytes
-    order: tuple[str, str] | None
-    """(distributor_id, order_id) of an OrderCaptured: an order is captured once, whatever its event_id."""
-    order_hash: bytes | None
-    """The fingerprint without the event_id: equal for the same order posted again under a new event_id."""
+    business_key: BusinessKey | None
+    """The fact it records (business_keys.py): counted once, whatever its event_id."""
+    body_hash: bytes
+    """The fingerprint without the event_id: equal for the same fact posted again under a new event_id."""
 
 
 def content_hash(event: Envelope) -> bytes:
@@ -59,11 +60,8 @@ def accepted_form(event: Envelope, recorded_at: datetime) -> Accepted:
     key = event.partition_key()
     document["recorded_at"] = _json_datetime(recorded_at)
     document["key"] = key
-    order, order_hash = None, None
-    if event.event_type == "OrderCaptured":
-        payload = document["payload"]
-        order, order_hash = (payload["distributor_id"], payload["order_id"]), body_hash
-    return Accepted(event, _with_event_id(event, body_hash), key, orjson.dumps(document), order, order_hash)
+    fact = business_key(event.event_type, document["payload"])
+    return Accepted(event, _with_event_id(event, body_hash), key, orjson.dumps(document), fact, body_hash)
 
 
 def _body_hash(event: Envelope, dumped: dict[str, Any]) -> bytes:

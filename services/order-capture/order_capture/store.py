@@ -19,8 +19,9 @@ class StoreOutcome:
     """event_ids already accepted with the same content, or new ones for an order already captured alike."""
     reused: set[UUID]
     """event_ids already accepted with different content: a client bug, not a retry."""
-    order_reused: dict[UUID, UUID] = field(default_factory=dict)
-    """New event_ids for an order already captured with other content -> the event it was captured as."""
+    fact_reused: dict[UUID, UUID] = field(default_factory=dict)
+    """New event_ids for a fact (an order, a delivery, ...) already accepted with other content -> the event it
+    was accepted as."""
 
 
 # The ids go as one JSON document rather than four text[] arguments: asyncpg encodes each element of an array
@@ -65,7 +66,7 @@ async def load_known_masters(conn: asyncpg.Connection, refs: References) -> Know
 
 async def store_events(conn: asyncpg.Connection, events: list[Envelope], recorded_at: datetime) -> StoreOutcome:
     """Record each new event_id and queue its event, stamped as accepted at `recorded_at`, in the outbox,
-    atomically; an OrderCaptured also claims its (distributor_id, order_id).
+    atomically; an event recording a fact with a business id (an order, a delivery, ...) also claims it.
 
     `events` must have distinct event_ids. Concurrent requests carrying the same event_id (or order) serialise
     on the primary key: exactly one of them accepts it, the others see a duplicate (or a reused id). Keys are
@@ -86,8 +87,8 @@ async def store_events(conn: asyncpg.Connection, events: list[Envelope], recorde
             [f.event.event_type for f in by_id],
         )
         new_ids = {row["event_id"] for row in inserted}
-        captured_alike, order_reused = await _claim_orders(conn, [f for f in forms if f.event.event_id in new_ids])
-        accepted = new_ids - captured_alike - order_reused.keys()
+        captured_alike, fact_reused = await _claim_facts(conn, [f for f in forms if f.event.event_id in new_ids])
+        accepted = new_ids - captured_alike - fact_reused.keys()
         await append_records_to_outbox(
             conn,
             [
@@ -114,45 +115,46 @@ async def store_events(conn: asyncpg.Connection, events: list[Envelope], recorde
         and stored != legacy_content_hash(events_by_id[r["event_id"]])
     }
     duplicates = {f.event.event_id for f in seen_before} - reused
-    return StoreOutcome(accepted, duplicates | captured_alike, reused, order_reused)
+    return StoreOutcome(accepted, duplicates | captured_alike, reused, fact_reused)
 
 
-async def _claim_orders(conn: asyncpg.Connection, new: list[Accepted]) -> tuple[set[UUID], dict[UUID, UUID]]:
-    """Claim the (distributor_id, order_id) of each new OrderCaptured in `new` (batch order: the first of a
-    batch wins). Returns the event_ids whose order was already captured with the same content (duplicates),
-    and those whose order was captured with other content (-> the event it was captured as). Both lose their
-    idempotency record, so a retry of either is judged the same way again."""
-    orders = sorted((f for f in new if f.order is not None), key=lambda f: f.order or ("", ""))
-    if not orders:
+async def _claim_facts(conn: asyncpg.Connection, new: list[Accepted]) -> tuple[set[UUID], dict[UUID, UUID]]:
+    """Claim the business key of each new event in `new` that has one (batch order: the first of a batch wins).
+    Returns the event_ids whose fact was already accepted with the same content (duplicates), and those whose
+    fact was accepted with other content (-> the event it was accepted as). Both lose their idempotency record,
+    so a retry of either is judged the same way again."""
+    facts = sorted((f for f in new if f.business_key is not None), key=lambda f: f.business_key or ("", "", ""))
+    if not facts:
         return set(), {}
+    keys = [f.business_key for f in facts if f.business_key]
     claimed = await conn.fetch(
-        "INSERT INTO captured_orders (distributor_id, order_id, event_id, order_hash) "
-        "SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bytea[]) ON CONFLICT DO NOTHING "
+        "INSERT INTO business_keys (event_type, distributor_id, business_id, event_id, body_hash) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::bytea[]) ON CONFLICT DO NOTHING "
         "RETURNING event_id",
-        [f.order[0] for f in orders if f.order],
-        [f.order[1] for f in orders if f.order],
-        [f.event.event_id for f in orders],
-        [f.order_hash for f in orders],
+        *(list(column) for column in zip(*keys, strict=True)),
+        [f.event.event_id for f in facts],
+        [f.body_hash for f in facts],
     )
     won = {row["event_id"] for row in claimed}
-    lost = [f for f in orders if f.event.event_id not in won]
+    lost = [f for f in facts if f.event.event_id not in won]
     if not lost:
         return set(), {}
+    lost_keys = [f.business_key for f in lost if f.business_key]
     holders = {
-        (row["distributor_id"], row["order_id"]): (row["event_id"], row["order_hash"])
+        (row["event_type"], row["distributor_id"], row["business_id"]): (row["event_id"], row["body_hash"])
         for row in await conn.fetch(
-            "SELECT c.distributor_id, c.order_id, c.event_id, c.order_hash FROM captured_orders c "
-            "JOIN unnest($1::text[], $2::text[]) AS k (distributor_id, order_id) USING (distributor_id, order_id)",
-            [f.order[0] for f in lost if f.order],
-            [f.order[1] for f in lost if f.order],
+            "SELECT b.event_type, b.distributor_id, b.business_id, b.event_id, b.body_hash FROM business_keys b "
+            "JOIN unnest($1::text[], $2::text[], $3::text[]) AS k (event_type, distributor_id, business_id) "
+            "USING (event_type, distributor_id, business_id)",
+            *(list(column) for column in zip(*lost_keys, strict=True)),
         )
     }
     alike: set[UUID] = set()
     reused: dict[UUID, UUID] = {}
     for f in lost:
-        assert f.order is not None
-        holder, order_hash = holders[f.order]
-        if order_hash is not None and bytes(order_hash) == f.order_hash:
+        assert f.business_key is not None
+        holder, body_hash = holders[f.business_key]
+        if body_hash is not None and bytes(body_hash) == f.body_hash:
             alike.add(f.event.event_id)
         else:
             reused[f.event.event_id] = holder

@@ -32,6 +32,7 @@ class Reason(StrEnum):
     OUTLET_NOT_SERVED_BY_DISTRIBUTOR = "outlet_not_served_by_distributor"
     EVENT_ID_REUSED = "event_id_reused"
     ORDER_ID_REUSED = "order_id_reused"
+    BUSINESS_ID_REUSED = "business_id_reused"
 
 
 @dataclass(frozen=True)
