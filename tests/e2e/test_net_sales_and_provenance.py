@@ -55,7 +55,7 @@ def history(seed: int) -> tuple[list[list[dict[str, Any]]], dict[str, dict[str, 
 
     early_cancel = cancel(orders[0])  # reaches the services before its order
     delivery = deliver(orders[2], "DLV-1")
-    resent_delivery = {**deliver(orders[2], "DLV-1"), "event_id": str(uuid.uuid4())}
+    resent_delivery = {**delivery, "event_id": str(uuid.uuid4())}  # a DMS re-export: a duplicate
     returns = [
         event(
             "ReturnRecorded",
@@ -276,3 +276,23 @@ async def test_events_carry_where_and_when_they_were_captured_and_export_as_csv(
     bad = await stack.get("/v1/sales/events", cursor="not-a-cursor")
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_rankings_the_map_and_breakdowns_read_net_sales_too(
+    stack_and_expected: tuple[Stack, dict[str, dict[str, Decimal | int]]],
+) -> None:
+    stack, expected = stack_and_expected
+    net = {outlet: Decimal(cell["value"]) for outlet, cell in expected.items()}
+
+    ranking = await stack.json("/v1/outlets/ranking", n=100)
+    assert {r["id"]: Decimal(r["value"]) for r in ranking["rows"] if r["id"] in net} == net
+    outlets_on_map = (await stack.json("/v1/outlets/map"))["outlets"]
+    assert {o["id"]: Decimal(o["value"]) for o in outlets_on_map if o["id"] in net} == net
+    for outlet, value in net.items():
+        by_sku = await stack.json("/v1/sales/by", dimension="sku", within=outlet)
+        assert sum((Decimal(r["value"]) for r in by_sku["rows"]), Decimal(0)) == value, outlet
+    by_distributor = await stack.json("/v1/sales/by", dimension="distributor")
+    for distributor in DISTRIBUTORS:
+        expected_value = sum((v for o, v in net.items() if OUTLETS[o] == distributor), Decimal(0))
+        row = next((r for r in by_distributor["rows"] if r["id"] == distributor), {"value": "0"})
+        assert Decimal(row["value"]) == expected_value, distributor

@@ -235,8 +235,9 @@ async def get_sales_by(
     f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within)
     async with context.pool.acquire() as conn:
         records = await sales_by(conn, dimension.value, f)
-    # Only what sold in the period; the previous period's figure is context, not a row of its own.
-    current = [r for r in records if r["lines"]]
+    # Only what moved in the period (a sale, or a return: net can be negative); the previous period's figure is
+    # context, not a row of its own.
+    current = [r for r in records if r["lines"] or r["units"] or r["value"]]
     total_value = sum((Decimal(r["value"]) for r in current), Decimal(0))
     rows = [
         BreakdownRow(
