@@ -33,10 +33,17 @@ KNOWN = KnownMasters(
 )
 REP_1 = Principal(Role.REP, "REP-1")
 WINDOW = Window(NOW, timedelta(days=400), TOLERANCE, "admin")
+"""An admin's window as of NOW, for events stamped relative to NOW."""
+
+
+def current_window() -> Window:
+    """An admin's window as of the call: events built by tests.support.brand are stamped by the real clock, and
+    the suite may run this module many minutes after importing it (NOW)."""
+    return Window(datetime.now(UTC), timedelta(days=400), TOLERANCE, "admin")
 
 
 def parsed(raw: dict[str, object]) -> Envelope:
-    outcome = parse(raw, WINDOW)
+    outcome = parse(raw, current_window())
     assert isinstance(outcome, Envelope), outcome
     return outcome
 
@@ -69,7 +76,7 @@ def test_an_event_within_the_clock_tolerance_is_accepted_and_beyond_it_rejected(
 
 def test_a_schema_version_the_server_does_not_know_is_rejected_with_its_own_reason() -> None:
     for raw in (order("O1", [("S1", 1)]) | {"schema_version": 2}, sku_event() | {"schema_version": 3}):
-        outcome = parse(raw, WINDOW)
+        outcome = parse(raw, current_window())
         assert isinstance(outcome, Rejection)
         assert outcome.reason is Reason.UNKNOWN_SCHEMA_VERSION
         assert outcome.event_id == uuid.UUID(str(raw["event_id"]))
@@ -92,7 +99,7 @@ def test_invalid_fields_are_listed_by_path() -> None:
     raw = order("O1", [("S1", 1), ("S2", 1)])
     raw["payload"]["lines"][1]["quantity"] = 0
     raw["payload"]["outlet_id"] = ""
-    outcome = parse(raw, WINDOW)
+    outcome = parse(raw, current_window())
     assert isinstance(outcome, Rejection)
     assert outcome.reason is Reason.INVALID_FIELDS
     assert {e["field"] for e in outcome.errors} == {"payload.lines.1.quantity", "payload.outlet_id"}
@@ -146,7 +153,7 @@ def test_batch_results_keep_order_and_mark_repeats_and_reused_ids() -> None:
     reused_earlier = order("O1", [("S3", 1)])
     invalid = order("O1", [("S1", 1)]) | {"event_type": "Nope"}
     plan = plan_batch(
-        [parse(r, WINDOW) for r in (first, repeat, reused_in_batch, stored_before, reused_earlier, invalid)]
+        [parse(r, current_window()) for r in (first, repeat, reused_in_batch, stored_before, reused_earlier, invalid)]
     )
     stored = StoreOutcome(
         accepted={uuid.UUID(first["event_id"])},
@@ -169,7 +176,7 @@ def test_batch_results_keep_order_and_mark_repeats_and_reused_ids() -> None:
 
 def test_a_repeat_of_a_refused_event_is_refused_for_the_same_reason() -> None:
     bad = order("O1", [("S1", 1)], rep_id="REP-9")
-    plan = plan_batch([parse(bad, WINDOW), parse(dict(bad), WINDOW)])
+    plan = plan_batch([parse(bad, current_window()), parse(dict(bad), current_window())])
     refusal = Rejection(Reason.UNKNOWN_REP, "rep 'REP-9' is not registered", uuid.UUID(bad["event_id"]))
 
     batch = results_for(plan, {refusal.event_id: refusal}, StoreOutcome(set(), set(), set()))  # type: ignore[dict-item]
@@ -277,7 +284,7 @@ def test_the_2000_floor_holds_whatever_the_window() -> None:
 def test_every_control_character_in_every_string_is_named_once_by_path() -> None:
     raw = order("O1", [("S1", 1)]) | {"source": "a\x00b", "actor": "REP\x7f"}
     raw["payload"]["lines"][0]["sku_id"] = "S\x1f1"
-    outcome = parse(raw, WINDOW)
+    outcome = parse(raw, current_window())
     assert isinstance(outcome, Rejection)
     assert outcome.reason is Reason.INVALID_FIELDS
     assert [e["field"] for e in outcome.errors] == ["source", "actor", "payload.lines.0.sku_id"]
@@ -290,7 +297,7 @@ def test_an_event_nested_too_deeply_to_validate_is_rejected_not_a_crash() -> Non
     for _ in range(300):
         nested = [nested]
     raw["payload"]["gps"] = nested
-    outcome = parse(raw, WINDOW)
+    outcome = parse(raw, current_window())
     assert isinstance(outcome, Rejection)
     assert outcome.reason is Reason.INVALID_FIELDS
     assert outcome.event_id == uuid.UUID(raw["event_id"])
