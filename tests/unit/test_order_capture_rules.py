@@ -21,8 +21,9 @@ from order_capture.validation import (
     parse,
     references_of,
 )
-from sellthrough_contracts import Envelope, encode_event
+from sellthrough_contracts import EVENT_TYPES, Envelope, encode_event
 from sellthrough_contracts.reference import SkuRegistered
+from sellthrough_contracts.topics import REFERENCE
 from sellthrough_runtime.auth import Principal, Role
 from tests.support.brand import OUTLETS, REPS, SKUS, order, reference_events
 
@@ -64,6 +65,41 @@ def parsed(raw: dict[str, object]) -> Envelope:
 )
 def test_policy(principal: Principal, raw: dict[str, object], allowed: bool) -> None:
     assert (violation(principal, raw) is None) is allowed
+
+
+RULES: dict[str, set[Role]] = {
+    # Reference data and scheme definitions: admins only.
+    **{t: {Role.ADMIN} for t in REFERENCE.event_types | {"SchemeLaunched", "SchemeAmended", "SchemeEnded"}},
+    # In the field: reps, and admins.
+    "OrderCaptured": {Role.REP, Role.ADMIN},
+    "VisitRecorded": {Role.REP, Role.ADMIN},
+    # Either side may record them.
+    "OrderCancelled": {Role.REP, Role.CONNECTOR, Role.ADMIN},
+    "ReturnRecorded": {Role.REP, Role.CONNECTOR, Role.ADMIN},
+    # ERP and distributor systems.
+    **{
+        t: {Role.CONNECTOR, Role.ADMIN}
+        for t in ("PrimaryInvoiced", "StockCounted", "OrderDelivered", "StockAdjusted", "SchemeClaimSubmitted")
+    },
+    # Derived: never over HTTP.
+    **{t: set() for t in ("StockPositionChanged", "StockVarianceRecorded", "StockAlertRaised", "SchemeApplied")},
+    "ClaimAssessed": set(),
+}
+"""Who may post each event type, written out here rather than read from the policy: a type added to the contracts
+without a rule fails the test below."""
+
+
+def test_every_event_type_has_a_rule() -> None:
+    assert set(RULES) == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
+def test_every_role_posts_only_the_event_types_its_rule_lists(role: Role, event_type: str) -> None:
+    principal = Principal(role, "REP-1")
+    # Actor and rep are the token's own, so only the type decides.
+    raw = {"event_type": event_type, "actor": "REP-1", "payload": {"rep_id": "REP-1"}}
+    assert (violation(principal, raw) is None) is (role in RULES.get(event_type, set())), (role, event_type)
 
 
 def test_an_event_within_the_clock_tolerance_is_accepted_and_beyond_it_rejected() -> None:

@@ -4,7 +4,8 @@ whole (403) even if some of its events are also malformed."""
 from collections.abc import Mapping
 from typing import Any
 
-from sellthrough_contracts.topics import REFERENCE, SCHEMES
+from sellthrough_contracts import EVENT_TYPES
+from sellthrough_contracts.topics import REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK
 from sellthrough_runtime.auth import Principal, Role
 
 FIELD_EVENT_TYPES = frozenset({"OrderCaptured", "OrderCancelled", "ReturnRecorded", "VisitRecorded"})
@@ -20,7 +21,10 @@ CONNECTOR_EVENT_TYPES = frozenset(
         "SchemeClaimSubmitted",
     }
 )
-"""What ERP and distributor systems report. Derived events (stock, schemes) are never accepted over HTTP."""
+"""What ERP and distributor systems report."""
+DERIVED_EVENT_TYPES = STOCK.event_types | SCHEME_RESULTS.event_types
+"""Produced only by their owning service (stock-ledger, scheme-engine) from the events they consume: never accepted
+over HTTP, whoever posts them."""
 
 ALLOWED_TYPES: Mapping[Role, frozenset[str]] = {
     Role.REP: FIELD_EVENT_TYPES,
@@ -39,7 +43,11 @@ def violation(principal: Principal, raw: Mapping[str, Any]) -> str | None:
     event_type = raw.get("event_type")
     if not isinstance(event_type, str):
         return None
-    if event_type not in ALLOWED_TYPES[principal.role] and _is_known(event_type):
+    if event_type in DERIVED_EVENT_TYPES:
+        return f"{event_type} is derived by its owning service and never accepted over HTTP"
+    # Deny by default: a known type is posted only by the roles that list it (an unknown one is left to validation,
+    # which names it).
+    if event_type in EVENT_TYPES and event_type not in ALLOWED_TYPES[principal.role]:
         return f"role '{principal.role}' may not post {event_type}"
     if principal.role is Role.ADMIN:
         return None
@@ -56,7 +64,3 @@ def violation(principal: Principal, raw: Mapping[str, Any]) -> str | None:
     ):
         return f"payload.{rep_field} '{payload.get(rep_field)}' is not the token's rep '{principal.subject}'"
     return None
-
-
-def _is_known(event_type: str) -> bool:
-    return any(event_type in allowed for allowed in ALLOWED_TYPES.values())
