@@ -62,6 +62,10 @@ SCHEME_RESULTS = Topic(
 
 TOPICS: tuple[Topic, ...] = (REFERENCE, TRADE, STOCK, SCHEMES, SCHEME_RESULTS)
 
+DERIVED_EVENT_TYPES = STOCK.event_types | SCHEME_RESULTS.event_types
+"""Produced only by their owning service (stock-ledger, scheme-engine), each on its own topic: never accepted over
+HTTP, and not applied from any other topic."""
+
 _TOPIC_BY_EVENT_TYPE = {event_type: topic for topic in TOPICS for event_type in topic.event_types}
 
 

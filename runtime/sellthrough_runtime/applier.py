@@ -32,6 +32,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from sellthrough_contracts import EVENT_TYPES, Envelope, decode_event
+from sellthrough_contracts.topics import DERIVED_EVENT_TYPES, TOPICS, topic_for
 from sellthrough_runtime.metrics import (
     CONSUMER_APPLIED,
     CONSUMER_BATCH_SECONDS,
@@ -239,6 +240,9 @@ class BatchApplier:
                 reason = "unknown_event_type" if _is_unknown_type(error) else "invalid_event"
                 dead.append(DeadLetter(record, reason, _summarise(error)))
                 continue
+            if (misplaced := _misplaced(record, event)) is not None:
+                dead.append(DeadLetter(record, "wrong_topic", misplaced))
+                continue
             if event.event_type in wanted:
                 events.append((record, event))
         return events, dead
@@ -442,3 +446,18 @@ def _header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
         if key == name:
             return bytes(value).decode(errors="replace")
     return None
+
+
+_CONTRACT_TOPICS = frozenset(topic.name for topic in TOPICS)
+
+
+def _misplaced(record: ConsumerRecord[bytes, bytes], event: Envelope) -> str | None:
+    """Why a derived event (a stock position, a scheme grant, a claim assessment) must not be applied from this
+    record: only its owning service writes it, on its own topic, so a copy on another contract topic came from
+    somewhere else. None when it may be applied."""
+    if event.event_type not in DERIVED_EVENT_TYPES or record.topic not in _CONTRACT_TOPICS:
+        return None
+    home = topic_for(event.event_type).name
+    if record.topic == home:
+        return None
+    return f"{event.event_type} is written only to {home} by its owning service, not to {record.topic}"

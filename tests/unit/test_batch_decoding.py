@@ -107,3 +107,23 @@ def test_json_rows_keep_decimals_and_dates_exact() -> None:
         ["2026-11-20", "O1", "12345678901234.5678", 3],
         ["2026-01-02", "O/2", "0.0001", 1],
     ]
+
+
+def test_a_derived_event_on_another_contract_topic_is_a_dead_letter_not_applied() -> None:
+    base = orjson.loads(encode_event(parse_event(order("O1", [("S1", 2)])).stamped(datetime.now(UTC))))
+    position = {
+        **base,
+        "event_type": "StockPositionChanged",
+        "schema_version": 2,
+        "payload": {"distributor_id": "D1", "sku_id": "S1", "on_hand": 3, "value": "31.5000",
+                    "as_of": base["occurred_at"], "version": 9},
+    }  # fmt: skip
+    value = orjson.dumps(position)
+    on_trade = ConsumerRecord("sellthrough.trade.v1", 0, 0, 0, 0, b"D1", value, None, 1, len(value), [])
+    on_stock = ConsumerRecord("sellthrough.stock.v1", 0, 0, 0, 0, b"D1", value, None, 1, len(value), [])
+
+    batch = applier({"StockPositionChanged"}).decode([on_trade, on_stock])
+
+    assert [(letter.record.topic, letter.reason) for letter in batch.dead] == [("sellthrough.trade.v1", "wrong_topic")]
+    assert "written only to sellthrough.stock.v1" in batch.dead[0].detail
+    assert [(r.topic, e.event_type) for r, e in batch.events] == [("sellthrough.stock.v1", "StockPositionChanged")]

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sellthrough_contracts import EVENT_TYPES
-from sellthrough_contracts.topics import REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK
+from sellthrough_contracts.topics import DERIVED_EVENT_TYPES, REFERENCE, SCHEMES
 from sellthrough_runtime.auth import Principal, Role
 
 FIELD_EVENT_TYPES = frozenset({"OrderCaptured", "OrderCancelled", "ReturnRecorded", "VisitRecorded"})
@@ -22,9 +22,6 @@ CONNECTOR_EVENT_TYPES = frozenset(
     }
 )
 """What ERP and distributor systems report."""
-DERIVED_EVENT_TYPES = STOCK.event_types | SCHEME_RESULTS.event_types
-"""Produced only by their owning service (stock-ledger, scheme-engine) from the events they consume: never accepted
-over HTTP, whoever posts them."""
 
 ALLOWED_TYPES: Mapping[Role, frozenset[str]] = {
     Role.REP: FIELD_EVENT_TYPES,
