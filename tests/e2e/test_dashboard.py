@@ -210,7 +210,13 @@ def test_a_bad_token_is_explained(services: dict[str, ServiceProcess], tokens: T
 
 def test_the_page_needs_no_token_but_the_data_does(services: dict[str, ServiceProcess]) -> None:
     url = services["query-api"].url
-    assert httpx.get(f"{url}/dashboard").status_code == 200
+    page = httpx.get(f"{url}/dashboard")
+    assert page.status_code == 200
+    for served in (page, httpx.get(f"{url}/dashboard/app.js")):
+        policy = served.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy
+        assert "script-src 'self'" in policy
+        assert served.headers["x-content-type-options"] == "nosniff"
     assert httpx.get(f"{url}/dashboard/app.js").headers["content-type"].startswith("text/javascript")
     assert httpx.get(f"{url}/dashboard/main.py").status_code == 404
     assert httpx.get(f"{url}/v1/sales").status_code == 401

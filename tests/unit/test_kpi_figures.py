@@ -105,3 +105,36 @@ def test_csv_has_a_header_even_without_rows_and_identifies_rows_first() -> None:
     parsed_rows = list(csv.DictReader(io.StringIO(to_csv(KpiRow, [row]))))
     assert parsed_rows[0]["name"] == 'North, "upper"'
     assert (parsed_rows[0]["contribution_pct"], parsed_rows[0]["strike_rate"]) == ("50.0", "")
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised_and_numbers_are_not() -> None:
+    from decimal import Decimal as D
+
+    from pydantic import BaseModel
+
+    class Row(BaseModel):
+        id: str
+        name: str
+        value: D
+        units: int
+
+    hostile = [
+        Row(id="O1", name='=HYPERLINK("http://x")', value=D("-21.00"), units=-2),
+        Row(id="O2", name="+1+1", value=D("5"), units=1),
+        Row(id="O3", name="-cmd", value=D("5"), units=1),
+        Row(id="O4", name="@SUM(A1)", value=D("5"), units=1),
+        Row(id="O5", name="\tTab", value=D("5"), units=1),
+        Row(id="O6", name="\rCR", value=D("5"), units=1),
+        Row(id="O7", name="Plain shop", value=D("5"), units=1),
+    ]
+    parsed_rows = list(csv.DictReader(io.StringIO(to_csv(Row, hostile), newline="")))
+    assert [r["name"] for r in parsed_rows] == [
+        '\'=HYPERLINK("http://x")',
+        "'+1+1",
+        "'-cmd",
+        "'@SUM(A1)",
+        "'\tTab",
+        "'\rCR",
+        "Plain shop",
+    ]
+    assert (parsed_rows[0]["value"], parsed_rows[0]["units"]) == ("-21.00", "-2")

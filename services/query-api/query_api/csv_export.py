@@ -16,16 +16,29 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab or CR first: a shop named
+    "=HYPERLINK(...)") gets a leading apostrophe, so it is shown as text. Numbers are left as they are: a negative
+    figure stays a number."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def to_csv(model: type[BaseModel], rows: Sequence[BaseModel]) -> str:
-    """A header row of the model's fields, then one line per row; nulls are empty cells."""
+    """A header row of the model's fields, then one line per row; nulls are empty cells, text that could run as a
+    formula is neutralised (safe_cell)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180; a CR or LF inside a cell is then quoted
     leading = [c for c in ("rank", "id", "name") if c in model.model_fields]  # identify the row before its figures
     columns = leading + [c for c in model.model_fields if c not in leading]
     writer.writerow(columns)
     for row in rows:
         data = row.model_dump()
-        writer.writerow(["" if data[c] is None else data[c] for c in columns])
+        writer.writerow(["" if data[c] is None else safe_cell(data[c]) for c in columns])
     return out.getvalue()
 
 
