@@ -24,7 +24,7 @@ from scheme_engine.handler import SCHEME_ENGINE_TYPES
 from sellthrough_devstack.services import ServiceProcess
 from stock_ledger.movements import STOCK_EVENT_TYPES
 from tests.conftest import Infra, Tokens
-from tests.support.brand import event, order
+from tests.support.brand import event, invoice, order, renumbered, stock_count
 from tests.support.services import running_with_reference_data
 from tests.support.waiting import eventually
 
@@ -52,37 +52,6 @@ def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]
 def priced(raw: dict[str, Any], *prices: object) -> dict[str, Any]:
     lines = [{**line, "unit_price": price} for line, price in zip(raw["payload"]["lines"], prices, strict=True)]
     return {**raw, "payload": {**raw["payload"], "lines": lines}}
-
-
-def renumbered(raw: dict[str, Any], **payload: object) -> dict[str, Any]:
-    return {**raw, "event_id": str(uuid.uuid4()), "payload": {**raw["payload"], **payload}}
-
-
-def invoice(invoice_date: str, occurred_at: datetime) -> dict[str, Any]:
-    return event(
-        "PrimaryInvoiced",
-        {
-            "invoice_number": f"INV-{uuid.uuid4().hex[:8]}",
-            "distributor_id": "D1",
-            "invoice_date": invoice_date,
-            "lines": [{"sku_id": "S1", "quantity": 40, "unit_price": "8.0000"}],
-        },
-        actor="erp-1",
-        occurred_at=occurred_at,
-    )
-
-
-def stock_count(counted_at: str) -> dict[str, Any]:
-    return event(
-        "StockCounted",
-        {
-            "count_id": f"C-{uuid.uuid4().hex[:8]}",
-            "distributor_id": "D3",
-            "counted_at": counted_at,
-            "lines": [{"sku_id": "S2", "quantity": 12}],
-        },
-        actor="erp-1",
-    )
 
 
 def scheme(valid_from: str, valid_to: str) -> dict[str, Any]:
@@ -147,7 +116,10 @@ async def test_every_accepted_event_is_applied_by_every_consumer_and_nothing_is_
     admin_order = order("O4", [("S3", 1)], occurred_at=NOW - timedelta(days=399))
     must_accept = {
         "rep1": [old_order, recent_order, visit("दुकान बंद — propriétaire absent")],
-        "connector": [invoice("2000-01-01", NOW - timedelta(days=399)), stock_count("2000-01-01T00:00:00Z")],
+        "connector": [
+            invoice("2000-01-01", occurred_at=NOW - timedelta(days=399), quantity=40, unit_price="8.0000"),
+            stock_count("2000-01-01T00:00:00Z", distributor_id="D3", sku_id="S2", quantity=12),
+        ],
         "admin": [
             admin_order,
             outlet("O-UNI", "किराना स्टोर — Gerät ü ☕"),
@@ -166,8 +138,11 @@ async def test_every_accepted_event_is_applied_by_every_consumer_and_nothing_is_
             (priced(old_order, "10.51", "7.25"), "event_id_reused"),
         ],
         "connector": [
-            (invoice("2026-01-01", NOW - timedelta(days=401)), "occurred_too_early"),
-            (stock_count("0001-01-01T00:00:00Z"), "invalid_fields"),
+            (
+                invoice("2026-01-01", occurred_at=NOW - timedelta(days=401), quantity=40, unit_price="8.0000"),
+                "occurred_too_early",
+            ),
+            (stock_count("0001-01-01T00:00:00Z", distributor_id="D3", sku_id="S2", quantity=12), "invalid_fields"),
         ],
         "admin": [
             ({**order("O1", [("S1", 1)]), "occurred_at": "0001-01-01T00:00:00Z"}, "occurred_too_early"),

@@ -229,4 +229,3 @@ def test_every_service_exposes_the_consumer_it_runs_for_replays() -> None:
     for spec in specs.values():
         assert callable(spec.handler(spec.settings()))
         assert (spec.migrations_dir / "..").resolve().name == spec.schema
-

@@ -21,7 +21,7 @@ from order_capture.store import store_events
 from sellthrough_contracts import Envelope, parse_event
 from sellthrough_runtime.app import ServiceContext
 from tests.conftest import Infra, Tokens, post_events
-from tests.support.brand import event, order, reference_events
+from tests.support.brand import event, invoice, order, reference_events, renumbered, stock_count
 from tests.support.waiting import eventually
 
 NOW = datetime.now(UTC)
@@ -56,34 +56,6 @@ async def results(client: httpx.AsyncClient, tokens: Tokens, who: str, events: l
     response = await post_events(client, tokens.header(who), events)
     assert response.status_code == 200, response.text
     return list(response.json()["results"])
-
-
-def stock_count(counted_at: str, *, occurred_at: datetime | None = None) -> dict[str, Any]:
-    return event(
-        "StockCounted",
-        {
-            "count_id": f"C-{uuid.uuid4().hex[:8]}",
-            "distributor_id": "D1",
-            "counted_at": counted_at,
-            "lines": [{"sku_id": "S1", "quantity": 5}],
-        },
-        actor="erp-1",
-        occurred_at=occurred_at,
-    )
-
-
-def invoice(invoice_date: str, *, occurred_at: datetime | None = None) -> dict[str, Any]:
-    return event(
-        "PrimaryInvoiced",
-        {
-            "invoice_number": f"INV-{uuid.uuid4().hex[:8]}",
-            "distributor_id": "D1",
-            "invoice_date": invoice_date,
-            "lines": [{"sku_id": "S1", "quantity": 10, "unit_price": "8.00"}],
-        },
-        actor="erp-1",
-        occurred_at=occurred_at,
-    )
 
 
 def scheme(valid_from: str, valid_to: str) -> dict[str, Any]:
@@ -358,11 +330,6 @@ async def orders_in_outbox(db: asyncpg.Connection, distributor_id: str, order_id
             distributor_id,
         )
     )
-
-
-def renumbered(raw: dict[str, Any], **payload: object) -> dict[str, Any]:
-    """The same event under a new event_id, with some payload fields changed."""
-    return {**raw, "event_id": str(uuid.uuid4()), "payload": {**raw["payload"], **payload}}
 
 
 async def test_an_order_id_reused_under_a_new_event_id_is_rejected_unless_identical(

@@ -140,3 +140,52 @@ def expected_by_level(orders: list[dict[str, Any]], level: str) -> dict[str, Tot
             units[node] += line["quantity"]
             lines[node] += 1
     return {node: Totals(value[node], units[node], lines[node]) for node in value}
+
+
+def renumbered(raw: dict[str, Any], **payload: object) -> dict[str, Any]:
+    """The same event under a new event_id, with some payload fields changed."""
+    return {**raw, "event_id": str(uuid.uuid4()), "payload": {**raw["payload"], **payload}}
+
+
+def invoice(
+    invoice_date: str,
+    *,
+    occurred_at: datetime | None = None,
+    distributor_id: str = "D1",
+    quantity: int = 10,
+    unit_price: str = "8.00",
+) -> dict[str, Any]:
+    """A connector's primary invoice of one line of S1."""
+    return event(
+        "PrimaryInvoiced",
+        {
+            "invoice_number": f"INV-{uuid.uuid4().hex[:8]}",
+            "distributor_id": distributor_id,
+            "invoice_date": invoice_date,
+            "lines": [{"sku_id": "S1", "quantity": quantity, "unit_price": unit_price}],
+        },
+        actor="erp-1",
+        occurred_at=occurred_at,
+    )
+
+
+def stock_count(
+    counted_at: str,
+    *,
+    occurred_at: datetime | None = None,
+    distributor_id: str = "D1",
+    sku_id: str = "S1",
+    quantity: int = 5,
+) -> dict[str, Any]:
+    """A connector's count of one SKU."""
+    return event(
+        "StockCounted",
+        {
+            "count_id": f"C-{uuid.uuid4().hex[:8]}",
+            "distributor_id": distributor_id,
+            "counted_at": counted_at,
+            "lines": [{"sku_id": sku_id, "quantity": quantity}],
+        },
+        actor="erp-1",
+        occurred_at=occurred_at,
+    )
