@@ -19,6 +19,7 @@ import pytest
 
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
+from tests.support.api import Api
 from tests.support.brand import DISTRIBUTORS, OUTLETS, REGIONS, REPS, SKUS, event, order
 from tests.support.services import running_with_reference_data
 from tests.support.waiting import eventually
@@ -117,16 +118,6 @@ class Stack:
     def __init__(self, services: dict[str, ServiceProcess], tokens: Tokens) -> None:
         self.order_capture, self.query_api, self.tokens = services["order-capture"], services["query-api"], tokens
 
-    def post(self, events: list[dict[str, Any]]) -> None:
-        response = httpx.post(
-            f"{self.order_capture.url}/v1/events",
-            json={"events": events},
-            headers=self.tokens.header("admin"),
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
-        assert response.json()["rejected"] == 0, response.text
-
     async def get(self, path: str, **params: Any) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.query_api.url, headers=self.tokens.header("analyst")) as client:
             return await client.get(path, params={**RANGE, **params}, timeout=10)
@@ -143,7 +134,7 @@ def stack_and_expected(infra: Infra, tokens: Tokens) -> Iterator[tuple[Stack, di
     with running_with_reference_data(infra, tokens, ["order-capture", "query-api"]) as services:
         stack = Stack(services, tokens)
         for batch in batches:
-            stack.post(batch)
+            Api(services, tokens).post(batch)
         total_delivered = sum(int(cell["delivered_units"]) for cell in expected.values())
 
         async def settled() -> dict[str, Any]:

@@ -17,6 +17,7 @@ import pytest
 
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
+from tests.support.api import Api
 from tests.support.brand import OUTLETS, REPS, SKUS, event, order
 from tests.support.services import running_with_reference_data
 from tests.support.waiting import eventually
@@ -175,17 +176,6 @@ class Stack:
     services: dict[str, ServiceProcess]
     tokens: Tokens
     ledger: Ledger
-    posted: int = 0
-
-    def post(self, events: list[dict[str, Any]]) -> None:
-        response = httpx.post(
-            f"{self.services['order-capture'].url}/v1/events",
-            json={"events": events},
-            headers=self.tokens.header("admin"),
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
-        assert response.json()["rejected"] == 0, response.json()
 
     async def reconciliation(self, **params: str) -> dict[str, Any]:
         async with httpx.AsyncClient(
@@ -201,10 +191,11 @@ def stack(infra: Infra, tokens: Tokens) -> Iterator[Stack]:
     ledger = Ledger()
     with running_with_reference_data(infra, tokens, ["order-capture", "stock-ledger", "query-api"]) as services:
         running = Stack(services, tokens, ledger)
+        api = Api(services, tokens)
         for seed in (1, 2, 3):
             events = history(seed, ledger)
             for start in range(0, len(events), 17):
-                running.post(events[start : start + 17])
+                api.post(events[start : start + 17])
         expected = {p: ledger.book(p) for p in {*ledger.movements, *ledger.counts}}
 
         def settled(body: dict[str, Any]) -> bool:
