@@ -4,10 +4,15 @@ Token file (JSON):
     {"tokens": [{"sha256": "<hex sha256 of the token>", "role": "rep", "subject": "REP-0001",
                  "expires_at": "2027-01-01T00:00:00Z"}]}
 Roles:
-- rep: posts field events, only as itself (actor and rep id must be its subject);
-- connector: posts connector events (primary invoices, stock counts), as itself;
+- rep: posts field events, only as itself (actor and rep id must be its subject), at outlets of its territory;
+- connector: posts connector events (primary invoices, stock counts, claims) as itself, for the distributors
+  it is bound to (`distributors`);
+- distributor: a distributor's own login (subject = distributor id): posts its counts and claims, reads its own
+  stock, claims, sales, orders and alerts;
+- regional_manager: reads everything under its zones or regions (`geo_ids`); cannot write;
 - admin: posts reference data and may post any event as any actor (back-fills, demo data);
-- analyst: reads projections; cannot write.
+- analyst: reads projections nationally; cannot write.
+A token may name the device it was issued to (`device_id`): events posted with it must carry that `source`.
 Each token is rate-limited per role (settings `rate_limit_*`; see ratelimit.py).
 """
 
@@ -31,14 +36,29 @@ log = logging.getLogger(__name__)
 class Role(StrEnum):
     REP = "rep"
     CONNECTOR = "connector"
+    DISTRIBUTOR = "distributor"
+    REGIONAL_MANAGER = "regional_manager"
     ADMIN = "admin"
     ANALYST = "analyst"
 
 
 @dataclass(frozen=True)
 class Principal:
+    """Who is calling. `subject` is the rep id (rep), connector id (connector), distributor id (distributor) or
+    a person's id (regional_manager, admin, analyst)."""
+
     role: Role
     subject: str
+    device_id: str | None = None
+    """The device the token was issued to; the `source` of every event posted with it must equal it."""
+    distributors: frozenset[str] = frozenset()
+    """A connector's bound distributors (invoices, counts, claims only for these); a distributor: itself."""
+    geo_ids: frozenset[str] = frozenset()
+    """A regional manager's zones or regions: it reads everything under them."""
+
+    def __post_init__(self) -> None:
+        if self.role is Role.DISTRIBUTOR and not self.distributors:
+            object.__setattr__(self, "distributors", frozenset({self.subject}))
 
 
 class TokenEntry(BaseModel):
@@ -46,6 +66,12 @@ class TokenEntry(BaseModel):
     role: Role
     subject: str
     expires_at: AwareDatetime | None = None
+    device_id: str | None = None
+    distributors: list[str] = []
+    geo_ids: list[str] = []
+
+    def principal(self) -> Principal:
+        return Principal(self.role, self.subject, self.device_id, frozenset(self.distributors), frozenset(self.geo_ids))
 
 
 class TokenFile(BaseModel):
@@ -79,7 +105,7 @@ class TokenRegistry:
             raise ProblemError(401, "unauthorized", "The token is not valid.", headers=challenge)
         if entry.expires_at is not None and entry.expires_at <= datetime.now(UTC):
             raise ProblemError(401, "token-expired", "The token has expired.", headers=challenge)
-        return Principal(entry.role, entry.subject)
+        return entry.principal()
 
 
 def authenticated(request: Request) -> Principal:

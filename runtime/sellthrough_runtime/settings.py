@@ -42,6 +42,10 @@ class ServiceSettings(BaseSettings):
         default="1200/minute", description="Per analyst token: a dashboard view fans out into several reads."
     )
     rate_limit_connector: str = Field(default="6000/minute", description="Per connector token: ERP back-fills.")
+    rate_limit_distributor: str = Field(default="1200/minute", description="Per distributor login.")
+    rate_limit_regional_manager: str = Field(
+        default="1200/minute", description="Per regional manager token: a dashboard view fans out into several reads."
+    )
     rate_limit_admin: str = Field(
         default="unlimited", description="Per admin token: unlimited by default, so demo and reference loads run."
     )
@@ -58,7 +62,14 @@ class ServiceSettings(BaseSettings):
         ZoneInfo(value)  # raises for an unknown zone, at start-up rather than on the first event
         return value
 
-    @field_validator("rate_limit_rep", "rate_limit_analyst", "rate_limit_connector", "rate_limit_admin")
+    @field_validator(
+        "rate_limit_rep",
+        "rate_limit_analyst",
+        "rate_limit_connector",
+        "rate_limit_distributor",
+        "rate_limit_regional_manager",
+        "rate_limit_admin",
+    )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         parse_rate_limit(value)  # raises for a malformed limit, at start-up rather than on the first request
@@ -71,6 +82,8 @@ class ServiceSettings(BaseSettings):
             "rep": self.rate_limit_rep,
             "analyst": self.rate_limit_analyst,
             "connector": self.rate_limit_connector,
+            "distributor": self.rate_limit_distributor,
+            "regional_manager": self.rate_limit_regional_manager,
             "admin": self.rate_limit_admin,
         }
 

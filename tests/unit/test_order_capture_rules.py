@@ -77,10 +77,9 @@ RULES: dict[str, set[Role]] = {
     "OrderCancelled": {Role.REP, Role.CONNECTOR, Role.ADMIN},
     "ReturnRecorded": {Role.REP, Role.CONNECTOR, Role.ADMIN},
     # ERP and distributor systems.
-    **{
-        t: {Role.CONNECTOR, Role.ADMIN}
-        for t in ("PrimaryInvoiced", "StockCounted", "OrderDelivered", "StockAdjusted", "SchemeClaimSubmitted")
-    },
+    **{t: {Role.CONNECTOR, Role.ADMIN} for t in ("PrimaryInvoiced", "OrderDelivered", "StockAdjusted")},
+    # A distributor's own login counts its stock and claims its schemes.
+    **{t: {Role.CONNECTOR, Role.DISTRIBUTOR, Role.ADMIN} for t in ("StockCounted", "SchemeClaimSubmitted")},
     # Derived: never over HTTP.
     **{t: set() for t in ("StockPositionChanged", "StockVarianceRecorded", "StockAlertRaised", "SchemeApplied")},
     "ClaimAssessed": set(),

@@ -23,9 +23,14 @@ CONNECTOR_EVENT_TYPES = frozenset(
 )
 """What ERP and distributor systems report."""
 
+DISTRIBUTOR_EVENT_TYPES = frozenset({"StockCounted", "SchemeClaimSubmitted"})
+"""What a distributor's own login reports about itself."""
+
 ALLOWED_TYPES: Mapping[Role, frozenset[str]] = {
     Role.REP: FIELD_EVENT_TYPES,
     Role.CONNECTOR: CONNECTOR_EVENT_TYPES,
+    Role.DISTRIBUTOR: DISTRIBUTOR_EVENT_TYPES,
+    Role.REGIONAL_MANAGER: frozenset(),
     Role.ADMIN: FIELD_EVENT_TYPES | CONNECTOR_EVENT_TYPES | REFERENCE.event_types | SCHEMES.event_types,
     Role.ANALYST: frozenset(),
 }
