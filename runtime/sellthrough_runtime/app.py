@@ -19,13 +19,18 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sellthrough_runtime.auth import TokenRegistry
+from sellthrough_runtime.authenticator import Authenticator
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.logs import configure_logging
 from sellthrough_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from sellthrough_runtime.oidc import OidcConfig, OidcVerifier
 from sellthrough_runtime.problems import install_problem_handlers, problem_response
 from sellthrough_runtime.ratelimit import TokenRateLimiter
 from sellthrough_runtime.settings import ServiceSettings
+from sellthrough_runtime.token_cache import TokenCache
+from sellthrough_runtime.token_store import migrate_auth, tokens_by_hashes
 from sellthrough_runtime.tracing import configure_tracing, tracer
+from sellthrough_runtime.whoami import router as whoami_router
 from sellthrough_runtime.workers import metrics_exposition, worker_exiting
 
 log = logging.getLogger(__name__)
@@ -147,16 +152,21 @@ def create_service_app(
     description: str = "",
     ready_without_kafka: bool = False,
     postgres_settings: Mapping[str, str] | None = None,
+    authenticates: bool = True,
 ) -> FastAPI:
     """`ready_without_kafka`: stay ready while the broker is down (reported, not failed), for a service that
     can still do its job then, as order-capture can: its outbox holds events until Kafka is back.
-    `postgres_settings`: session settings for every pooled connection."""
+    `postgres_settings`: session settings for every pooled connection.
+    `authenticates`: the service has routes for callers with tokens, so it reads the token store (schema `auth`,
+    migrated here) and refreshes its view of it; a service without such routes knows only the tokens file."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, settings.log_level)
         configure_tracing(service)
         await migrate(settings.database_url, schema, migrations_dir)
+        if authenticates:
+            await migrate_auth(settings.database_url)
         pool = await create_pool(
             settings.database_url,
             schema,
@@ -169,9 +179,19 @@ def create_service_app(
         )
         context = ServiceContext(service=service, settings=settings, pool=pool)
         app.state.context = context
-        app.state.tokens = TokenRegistry.from_file(settings.tokens_file)
+        store = TokenCache(
+            lambda hashes: tokens_by_hashes(pool, hashes), negative_seconds=settings.token_negative_cache_seconds
+        )
+        oidc = OidcConfig.from_settings(settings)
+        app.state.tokens = Authenticator(
+            TokenRegistry.from_file(settings.tokens_file),
+            store if authenticates else None,
+            OidcVerifier(oidc) if oidc else None,
+        )
         app.state.rate_limiter = TokenRateLimiter(service, settings.rate_limits)
         jobs = await start_jobs(context) if start_jobs else {}
+        if authenticates:
+            jobs["token-refresh"] = lambda: store.run_refresh(settings.token_refresh_seconds)
         tasks = [asyncio.create_task(supervise(name, job), name=f"{service}:{name}") for name, job in jobs.items()]
         log.info("service started", extra={"jobs": sorted(jobs)})
         try:
@@ -224,4 +244,6 @@ def create_service_app(
 
     for router in routers:
         app.include_router(router)
+    if authenticates:
+        app.include_router(whoami_router)
     return app

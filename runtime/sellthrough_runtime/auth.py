@@ -1,4 +1,8 @@
-"""Bearer-token authentication. Tokens are configured in a file of sha256 hashes, never in code.
+"""Bearer-token authentication: who is calling, and what a role may do.
+
+Tokens come from three places (authenticator.py puts them together): the token store in PostgreSQL, managed
+with the `sellthrough-tokens` CLI (token_store.py, token_cache.py); a static file of sha256 hashes (below),
+which development and the tests use; and, optionally, JWTs of an OpenID Connect provider (oidc.py).
 
 Token file (JSON):
     {"tokens": [{"sha256": "<hex sha256 of the token>", "role": "rep", "subject": "REP-0001",
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from pydantic import AwareDatetime, BaseModel
@@ -82,37 +86,62 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sellthrough"'}
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header (401 if there is none)."""
+    if not authorization:
+        raise ProblemError(401, "unauthorized", "A bearer token is required.", headers=CHALLENGE)
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ProblemError(401, "unauthorized", "Use 'Authorization: Bearer <token>'.", headers=CHALLENGE)
+    return token.strip()
+
+
+def refuse_unknown() -> ProblemError:
+    return ProblemError(401, "unauthorized", "The token is not valid.", headers=CHALLENGE)
+
+
+def refuse_if_expired(expires_at: datetime | None) -> None:
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        raise ProblemError(401, "token-expired", "The token has expired.", headers=CHALLENGE)
+
+
 class TokenRegistry:
+    """The static tokens of a file, read once at start."""
+
     def __init__(self, entries: list[TokenEntry]) -> None:
         self._by_hash = {entry.sha256.lower(): entry for entry in entries}
 
     @classmethod
     def from_file(cls, path: Path | None) -> "TokenRegistry":
         if path is None:
-            log.warning("no tokens file configured: every request will be refused with 401")
             return cls([])
         return cls(TokenFile.model_validate_json(path.read_bytes()).tokens)
 
+    def entry(self, digest: str) -> TokenEntry | None:
+        return self._by_hash.get(digest)
+
     def authenticate(self, authorization: str | None) -> Principal:
-        challenge = {"WWW-Authenticate": 'Bearer realm="sellthrough"'}
-        if not authorization:
-            raise ProblemError(401, "unauthorized", "A bearer token is required.", headers=challenge)
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ProblemError(401, "unauthorized", "Use 'Authorization: Bearer <token>'.", headers=challenge)
-        entry = self._by_hash.get(hash_token(token.strip()))
+        entry = self._by_hash.get(hash_token(bearer_token(authorization)))
         if entry is None:
-            raise ProblemError(401, "unauthorized", "The token is not valid.", headers=challenge)
-        if entry.expires_at is not None and entry.expires_at <= datetime.now(UTC):
-            raise ProblemError(401, "token-expired", "The token has expired.", headers=challenge)
+            raise refuse_unknown()
+        refuse_if_expired(entry.expires_at)
         return entry.principal()
 
 
-def authenticated(request: Request) -> Principal:
+class Authenticates(Protocol):
+    async def principal(self, authorization: str | None) -> Principal:
+        """The caller the Authorization header proves, or a ProblemError (401, 403, 503)."""
+        ...
+
+
+async def authenticated(request: Request) -> Principal:
     """The request's principal, counted against its token's rate limit (429 past it). Every authenticated
     route depends on this, so no route can forget the limit; FastAPI runs it once per request."""
-    registry: TokenRegistry = request.app.state.tokens
-    principal = registry.authenticate(request.headers.get("authorization"))
+    authenticator: Authenticates = request.app.state.tokens
+    principal = await authenticator.principal(request.headers.get("authorization"))
     limiter: TokenRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None:
         limiter.check(principal.role.value, principal.subject)

@@ -103,7 +103,7 @@ def _yoyo_url(database_url: str, schema: str) -> str:
     return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
-def _migrate_blocking(database_url: str, schema: str, migrations_dir: Path) -> int:
+def _migrate_blocking(database_url: str, schema: str, migrations_dir: Path, runtime_tables: bool = True) -> int:
     # Processes starting at once (replicas, a service's workers) take turns for the whole migration, held by this
     # session: CREATE SCHEMA IF NOT EXISTS, and the CREATE TABLE IF NOT EXISTS of yoyo's own tables before its
     # lock exists, fail with a unique violation when two sessions run them concurrently on a fresh database.
@@ -111,7 +111,8 @@ def _migrate_blocking(database_url: str, schema: str, migrations_dir: Path) -> i
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [f"sellthrough-migrate:{schema}"])
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         backend = get_backend(_yoyo_url(database_url, schema), migration_table="_yoyo_migration")
-        migrations = read_migrations(str(RUNTIME_MIGRATIONS), str(migrations_dir))
+        directories = [str(RUNTIME_MIGRATIONS)] if runtime_tables else []
+        migrations = read_migrations(*directories, str(migrations_dir))
         # yoyo's lock is a committed row: a process killed while migrating leaves it behind, and every later
         # start would wait 10 s for it and fail. Whoever wrote a row there held this advisory lock, which ended
         # with its session: a row found now is such a leftover.
@@ -123,9 +124,10 @@ def _migrate_blocking(database_url: str, schema: str, migrations_dir: Path) -> i
     return len(pending)
 
 
-async def migrate(database_url: str, schema: str, migrations_dir: Path) -> int:
-    """Create `schema`, then apply the runtime's tables (outbox, offsets, dead letters) and the SQL files in
-    `migrations_dir`; returns how many migrations ran."""
-    applied = await asyncio.to_thread(_migrate_blocking, database_url, schema, migrations_dir)
+async def migrate(database_url: str, schema: str, migrations_dir: Path, *, runtime_tables: bool = True) -> int:
+    """Create `schema`, then apply the runtime's tables (outbox, offsets, dead letters; a schema that is not a
+    service's, such as `auth`, passes `runtime_tables=False`) and the SQL files in `migrations_dir`; returns how
+    many migrations ran."""
+    applied = await asyncio.to_thread(_migrate_blocking, database_url, schema, migrations_dir, runtime_tables)
     log.info("migrations applied", extra={"schema": schema, "applied": applied})
     return applied

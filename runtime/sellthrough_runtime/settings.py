@@ -3,10 +3,14 @@
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sellthrough_runtime.ratelimit import parse_rate_limit
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 
 
 class ServiceSettings(BaseSettings):
@@ -25,6 +29,31 @@ class ServiceSettings(BaseSettings):
     tokens_file: Path | None = Field(
         default=None, description="JSON file of API tokens (sha256 hashes, roles, subjects); see docs."
     )
+    token_refresh_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="How often each process re-reads the tokens it has seen from the token store: revocations and "
+        "rotations take effect within this time on every worker and replica.",
+    )
+    token_negative_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a token found in no store is refused without asking the database."
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None, description="JWKS URL of an OpenID Connect provider: bearer JWTs are verified against its keys."
+    )
+    oidc_issuer: str | None = Field(default=None, description="The `iss` every JWT must carry (required with OIDC).")
+    oidc_audience: str | None = Field(default=None, description="The `aud` every JWT must name (required with OIDC).")
+    oidc_algorithms: list[str] = Field(
+        default=["RS256", "ES256"], description="Signature algorithms accepted: asymmetric ones only."
+    )
+    oidc_leeway_seconds: int = Field(default=30, ge=0, le=300, description="Clock skew allowed on exp, nbf, iat.")
+    oidc_jwks_cache_seconds: float = Field(default=300, gt=0, description="How long fetched signing keys are kept.")
+    oidc_role_claim: str = Field(default="role", description="Claim naming the Sellthrough role (a.b for nested).")
+    oidc_subject_claim: str = Field(default="sub", description="Claim holding the subject (rep id, person id...).")
+    oidc_device_claim: str = Field(default="device_id", description="Claim holding the device id, if any.")
+    oidc_distributors_claim: str = Field(default="distributors", description="Claim: a connector's distributors.")
+    oidc_geo_ids_claim: str = Field(default="geo_ids", description="Claim: a regional manager's zones or regions.")
     business_timezone: str = Field(default="UTC", description="Time zone whose calendar days sales roll up into.")
     db_pool_min: int = 2
     db_pool_max: int = 10
@@ -61,6 +90,22 @@ class ServiceSettings(BaseSettings):
     def _known_timezone(cls, value: str) -> str:
         ZoneInfo(value)  # raises for an unknown zone, at start-up rather than on the first event
         return value
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        # A shared-secret (HS*) or unsigned ("none") algorithm would let anyone holding the secret, or anyone at
+        # all, mint tokens; the provider's public keys can only verify.
+        refused = sorted(set(value) - ASYMMETRIC_ALGORITHMS)
+        if refused or not value:
+            raise ValueError(f"only asymmetric algorithms are accepted ({sorted(ASYMMETRIC_ALGORITHMS)}): {refused}")
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> "ServiceSettings":
+        if self.oidc_jwks_url and not (self.oidc_issuer and self.oidc_audience):
+            raise ValueError("SELLTHROUGH_OIDC_JWKS_URL needs SELLTHROUGH_OIDC_ISSUER and SELLTHROUGH_OIDC_AUDIENCE")
+        return self
 
     @field_validator(
         "rate_limit_rep",

@@ -122,7 +122,7 @@ async def test_every_authenticated_order_capture_route_is_rate_limited_per_token
 ) -> None:
     client = order_capture
     routes = await api_operations(client)
-    assert routes == [("GET", "/v1/reference/status"), ("POST", "/v1/events")]
+    assert routes == [("GET", "/v1/reference/status"), ("GET", "/v1/whoami"), ("POST", "/v1/events")]
     for _ in range(LIMIT):
         ok = await client.get("/v1/reference/status", headers=bearer(token_file, "connector"))
         assert ok.status_code == 200, ok.text

@@ -60,6 +60,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         settings=settings or Settings(),
         start_jobs=_start_jobs,
+        authenticates=False,  # no route takes a token
         description="Trade-scheme evaluation of every order (SchemeApplied) and claim assessment (ClaimAssessed).",
     )
 

@@ -67,6 +67,7 @@ def create_app(settings: StockLedgerSettings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         settings=settings or StockLedgerSettings(),
         start_jobs=_start_jobs,
+        authenticates=False,  # no route takes a token
         description="Distributor book stock from invoices, orders, deliveries, returns and counts; variances; "
         "overstock and stock-out alerts.",
     )
