@@ -217,8 +217,8 @@ def make_app() -> typer.Typer:
     ) -> None:
         """Revoke a token: refused by every service within SELLTHROUGH_TOKEN_REFRESH_SECONDS."""
         token, revoked_now = _run(database_url, lambda conn: revoke_token(conn, token_id))
-        verb = "revoked at" if revoked_now else "was already revoked at"
-        console.print(f"{_describe(token)} {verb} {_when(token.revoked_at)}.", markup=False, highlight=False)
+        verb = "Revoked" if revoked_now else "Already revoked"
+        console.print(f"{verb} at {_when(token.revoked_at)}: {_describe(token)}.", markup=False, highlight=False)
 
     @app.command("rotate")
     def rotate_command(
