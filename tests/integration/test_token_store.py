@@ -52,7 +52,8 @@ def test_an_issued_token_is_printed_once_and_only_its_hash_is_stored(infra: Infr
         "--label", "Asha's phone",
     )
     token = issued_token(result)
-    assert "REP-1" in result.stderr and "printed once" in result.stderr
+    assert "REP-1" in result.stderr
+    assert "printed once" in result.stderr
     (row,) = [row for row in rows(infra) if row["subject"] == "REP-1"]
     assert row["hash"] == hash_token(token)
     assert (row["role"], row["device_id"], row["label"]) == ("rep", "phone-1", "Asha's phone")
@@ -65,8 +66,11 @@ def test_an_issued_token_is_printed_once_and_only_its_hash_is_stored(infra: Infr
 
     listing = cli(infra, "list")
     assert listing.exit_code == 0, listing.output
-    assert "REP-1" in listing.stdout and "phone-1" in listing.stdout and "active" in listing.stdout
-    assert token not in listing.output and row["hash"] not in listing.output
+    assert "REP-1" in listing.stdout
+    assert "phone-1" in listing.stdout
+    assert "active" in listing.stdout
+    assert token not in listing.output
+    assert row["hash"] not in listing.output
 
 
 def test_connectors_and_managers_carry_their_scope(infra: Infra) -> None:
@@ -77,7 +81,9 @@ def test_connectors_and_managers_carry_their_scope(infra: Infra) -> None:
     assert scopes["erp-7"] == (["D1", "D2"], [])
     assert scopes["RM-7"] == ([], ["Z1"])
     listing = cli(infra, "list", "--role", "connector")
-    assert "erp-7" in listing.stdout and "RM-7" not in listing.stdout and "D1, D2" in listing.stdout
+    assert "erp-7" in listing.stdout
+    assert "RM-7" not in listing.stdout
+    assert "D1, D2" in listing.stdout
 
 
 @pytest.mark.parametrize(
@@ -103,15 +109,19 @@ def test_revoking_is_recorded_and_idempotent(infra: Infra) -> None:
     issued_token(cli(infra, "issue", "--role", "analyst", "--subject", "to-revoke"))
     (token_id,) = [row["id"] for row in rows(infra) if row["subject"] == "to-revoke"]
     first = cli(infra, "revoke", str(token_id))
-    assert first.exit_code == 0 and "Revoked at" in first.stderr, first.output
+    assert first.exit_code == 0, first.output
+    assert "Revoked at" in first.stderr, first.output
     assert by_id(infra, int(str(token_id)))["revoked_at"] is not None
     again = cli(infra, "revoke", str(token_id))
-    assert again.exit_code == 0 and "Already revoked" in again.stderr, again.output
+    assert again.exit_code == 0, again.output
+    assert "Already revoked" in again.stderr, again.output
     missing = cli(infra, "revoke", "987654")
     assert missing.exit_code == 1
-    assert "no token with id 987654" in missing.stderr and "Traceback" not in missing.output
+    assert "no token with id 987654" in missing.stderr
+    assert "Traceback" not in missing.output
     rotated = cli(infra, "rotate", str(token_id))
-    assert rotated.exit_code == 1 and "revoked" in rotated.stderr, rotated.output
+    assert rotated.exit_code == 1, rotated.output
+    assert "revoked" in rotated.stderr, rotated.output
     assert "to-revoke" in cli(infra, "list").stdout
     assert "to-revoke" not in cli(infra, "list", "--active").stdout
 
@@ -131,7 +141,8 @@ def test_rotation_issues_the_same_scope_and_retires_the_old_token_after_the_grac
     assert abs(new["expires_at"] - (now + timedelta(days=30))) < timedelta(minutes=1)  # type: ignore[operator]
     assert [new[k] for k in ("role", "subject", "device_id", "label")] == ["rep", "REP-9", "tab-9", "tablet"]
     again = cli(infra, "rotate", str(old_id))
-    assert again.exit_code == 1 and f"already rotated into token {new['id']}" in again.stderr, again.output
+    assert again.exit_code == 1, again.output
+    assert f"already rotated into token {new['id']}" in again.stderr, again.output
 
 
 def test_bootstrap_issues_an_admin_token_only_when_none_is_active(infra: Infra) -> None:
@@ -140,7 +151,8 @@ def test_bootstrap_issues_an_admin_token_only_when_none_is_active(infra: Infra) 
     (admin,) = [row for row in rows(infra) if row["role"] == "admin"]
     assert (admin["hash"], admin["subject"], admin["label"]) == (hash_token(token), "admin", "bootstrap")
     again = cli(infra, "bootstrap")
-    assert again.exit_code == 0 and again.stdout == "", again.output
+    assert again.exit_code == 0, again.output
+    assert again.stdout == "", again.output
     assert f"An active admin token exists (token {admin['id']})" in again.stderr
     assert cli(infra, "revoke", str(admin["id"])).exit_code == 0
     issued_token(cli(infra, "bootstrap"))  # the only admin token was revoked: a new one
