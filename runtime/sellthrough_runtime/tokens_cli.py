@@ -180,6 +180,8 @@ def make_app() -> typer.Typer:
         """Issue a token and print it once."""
         scope = _scope_or_exit(role, subject, device, distributor, geo)
         expires = _expiry_or_exit(expires_in, expires_at)
+        if scope.role is Role.REP and scope.device_id is None:
+            console.print("note: no --device, so events posted with this rep token may name any source device")
         issued = _run(database_url, lambda conn: issue_token(conn, scope, label=label, expires_at=expires))
         _print_secret(issued)
 
