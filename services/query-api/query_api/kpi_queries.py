@@ -13,7 +13,8 @@ import asyncpg
 from query_api.drilldown import Level
 
 # $1 level, $2 parent_id, $3 from, $4 to, $5 previous period's first day (it ends the day before $3),
-# $6 brand, $7 sku, $8 rep, $9 first day of the dormancy window (which ends at $4), $10 with primary sales.
+# $6 brand, $7 sku, $8 rep, $9 first day of the dormancy window (which ends at $4), $10 with primary sales,
+# $11 the caller's distributors (scope.py; null: national).
 # Call measures (orders, visits) have no SKU, so brand and SKU filters do not apply to them; primary sales have
 # no rep and are attributed to distributors, so they are left out at outlet level.
 _KPI_SQL = """
@@ -114,6 +115,7 @@ WITH sales AS (
     FROM sources x
     LEFT JOIN outlets o ON o.outlet_id = x.outlet_id
     LEFT JOIN distributor_geography g ON g.distributor_id = coalesce(o.distributor_id, x.distributor_id)
+    WHERE $11::text[] IS NULL OR g.distributor_id = ANY($11)
 )
 SELECT node_id, max(node_name) AS name, measure, coalesce(sum(amount), 0)::numeric AS amount
 FROM placed
@@ -202,6 +204,7 @@ async def kpi_measures(
     dormant_from: date,
     *,
     with_primary: bool,
+    distributors: list[str] | None = None,
 ) -> dict[str | None, tuple[str | None, dict[str, Decimal]]]:
     """Per node id: its name and the sum of each measure (primary sales only if `with_primary`)."""
     records = await conn.fetch(
@@ -216,6 +219,7 @@ async def kpi_measures(
         f.rep_id,
         dormant_from,
         with_primary,
+        distributors,
     )
     nodes: dict[str | None, tuple[str | None, dict[str, Decimal]]] = {}
     for r in records:
