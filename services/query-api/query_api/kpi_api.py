@@ -191,8 +191,7 @@ async def get_kpis(
     f = _period(request, date_from, date_to, brand, sku_id, rep_id)
     if parent_id is not None and level in (Level.NATIONAL, Level.ZONE):
         raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
-    if scope.rep is None:
-        scope.require_level(level, parent_id)
+    scope.require_level(level, parent_id)
     # Primary sales (sell-in) belong to a distributor, not to a rep: a rep's token does not see them.
     with_primary = level is not Level.OUTLET and scope.rep is None
     async with context.pool.acquire() as conn:
@@ -241,6 +240,8 @@ async def get_sales_by(
     fmt: Format = "json",
 ) -> BreakdownResponse | Response:
     """Secondary sales per brand, SKU, rep, distributor or region, largest first, with the previous period."""
+    if dimension in (Dimension.REGION, Dimension.DISTRIBUTOR):
+        scope.require_level(dimension.value, None)
     context: ServiceContext = request.app.state.context
     f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within, scope)
     async with context.pool.acquire() as conn:
@@ -338,6 +339,7 @@ async def get_underperforming_regions(
 ) -> UnderperformingResponse | Response:
     """Regions whose secondary value fell by more than `threshold_pct` against the previous period of equal
     length. Regions without sales in the previous period have no base to fall from and are not listed."""
+    scope.require_level("region", None)
     context: ServiceContext = request.app.state.context
     f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within, scope)
     async with context.pool.acquire() as conn:

@@ -130,7 +130,7 @@ class Scope:
         """A drill (level, parent): rows above the caller's top level would be partial figures of a territory it
         does not own, so they are refused; a parent must be inside the scope. The rows themselves are narrowed
         by `distributor_list` in the query."""
-        if self.national:
+        if self.national or self.rep is not None:  # a rep's rows are its own at every level
             return
         if RANK_OF_LEVEL[level] < self.top:
             raise forbidden(f"Level '{level}' is above your scope (you read from level '{self.top.name.lower()}').")
