@@ -203,7 +203,11 @@ RULES: dict[str, Rule] = {
         ),
     ),
     "/v1/kpis": Rule(
-        WITH_REP, (*drill_probes(at_level(), "outlet"), Probe({"level": "outlet", "rep": "{rep}"}, at_level()))
+        WITH_REP,
+        (
+            *drill_probes(at_level(), "outlet", own_sales="value"),
+            Probe({"level": "outlet", "rep": "{rep}"}, at_level()),
+        ),
     ),
     "/v1/sales/by": Rule(
         WITH_REP,

@@ -82,8 +82,11 @@ class Scope:
 
     @property
     def distributor_list(self) -> list[str] | None:
-        """The SQL array narrowing distributor-level rows ($n::text[] IS NULL OR distributor_id = ANY($n))."""
-        return None if self.distributors is None else sorted(self.distributors)
+        """The SQL array narrowing distributor-level rows ($n::text[] IS NULL OR distributor_id = ANY($n)). None for
+        a rep too: the routes open to reps narrow their rows to the rep instead, wherever it sold."""
+        if self.distributors is None or self.rep is not None:
+            return None
+        return sorted(self.distributors)
 
     def allow(self, *roles: Role) -> None:
         """403 unless the caller has one of `roles` (a route that cannot narrow to the others)."""
