@@ -8,6 +8,8 @@ caller's territory, and unfiltered sales must add up to the caller's own sales o
 table fails test_every_route_is_classified, so a new route must be classified before it ships.
 """
 
+import csv
+import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -135,6 +137,11 @@ def both(*extractors: Rows) -> Rows:
     return lambda body, params: [row for extract in extractors for row in extract(body, params)]
 
 
+def csv_rows(kind: str, column: str) -> Rows:
+    """A CSV export's rows (the test passes them as {"csv": [...]})."""
+    return lambda body, _: [(kind, r[column] or None) for r in body["csv"]]
+
+
 def no_rows(body: dict[str, Any], params: dict[str, str]) -> list[tuple[str, str | None]]:
     return []
 
@@ -179,6 +186,7 @@ def forecast_rows(body: dict[str, Any], params: dict[str, str]) -> list[tuple[st
     return [("distributor", body["distributor_id"])]
 
 
+EVENT_ROWS = both(each("rows", "outlet", "outlet_id"), each("rows", "distributor", "distributor_id"))
 CELL_PROBES = (
     Probe({}, own_sales="value"),
     Probe({"zone": "{zone}"}),
@@ -193,13 +201,19 @@ RULES: dict[str, Rule] = {
     "/healthz": Rule(EVERYONE, (Probe({}),), public=True),
     "/readyz": Rule(EVERYONE, (Probe({}),), public=True),
     "/v1/scope": Rule(EVERYONE, (Probe({}),)),
-    "/v1/sales": Rule(READERS, drill_probes(at_level(), "outlet", own_sales="value")),
+    "/v1/sales": Rule(
+        READERS,
+        (
+            *drill_probes(at_level(), "outlet", own_sales="value"),
+            Probe({"level": "outlet", "format": "csv"}, csv_rows("outlet", "id")),
+        ),
+    ),
     "/v1/sales/daily": Rule(WITH_REP, CELL_PROBES),
     "/v1/sales/events": Rule(
         WITH_REP,
-        tuple(
-            Probe(p.params, both(each("rows", "outlet", "outlet_id"), each("rows", "distributor", "distributor_id")))
-            for p in CELL_PROBES
+        (
+            *(Probe(p.params, EVENT_ROWS) for p in CELL_PROBES),
+            Probe({"format": "csv"}, csv_rows("outlet", "outlet_id")),
         ),
     ),
     "/v1/kpis": Rule(
@@ -253,6 +267,7 @@ RULES: dict[str, Rule] = {
         (
             Probe({}, each("rows", "distributor", "distributor_id")),
             Probe({"distributor_id": "{distributor}"}, each("rows", "distributor", "distributor_id")),
+            Probe({"format": "csv"}, csv_rows("distributor", "distributor_id")),
         ),
     ),
     "/v1/claims": Rule(
@@ -385,7 +400,11 @@ def test_every_route_answers_each_role_within_its_scope(
                     continue
                 if response.status_code != 200:
                     continue
-                body = response.json()
+                body: dict[str, Any]
+                if response.headers["content-type"].startswith("text/csv"):
+                    body = {"csv": list(csv.DictReader(io.StringIO(response.text)))}
+                else:
+                    body = response.json()
                 outside = [
                     (kind, node)
                     for kind, node in request.probe.rows(body, request.params)
