@@ -10,6 +10,7 @@ table fails test_every_route_is_classified, so a new route must be classified be
 
 import csv
 import io
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ import httpx
 import pytest
 
 from sellthrough_devstack.services import ServiceProcess
+from sellthrough_devstack.tokens import issue_tokens
+from sellthrough_runtime.auth import Role
 from tests.conftest import Infra, Tokens
 from tests.support.api import Api
 from tests.support.brand import DISTRIBUTORS, OUTLETS, REGIONS, ZONES, invoice, order, stock_count
@@ -105,11 +108,20 @@ TERRITORIES: dict[str, Territory] = {
         inside={"zone": "Z2", "region": "R3", "distributor": "D3", "outlet": "O4", "rep": "REP-1"},
         outside={"rep": "REP-2"},
     ),
+    # Two regions of different zones: it reads from region level, both regions together.
+    "manager_r1_r3": Territory(
+        "region",
+        frozenset(),
+        frozenset({"R1", "R3"}),
+        frozenset({"D1", "D3"}),
+        inside={"region": "R3", "distributor": "D1", "outlet": "O5"},
+        outside={"zone": "Z1", "region": "R2", "distributor": "D2", "outlet": "O3"},
+    ),
     "connector": Territory(None, inside={"distributor": "D1", "outlet": "O1", "zone": "Z1", "region": "R1"}),
 }
 ROLES = list(TERRITORIES)
 
-SCOPED = {"manager_z1", "manager_r3", "distributor1"}
+SCOPED = {"manager_z1", "manager_r3", "manager_r1_r3", "distributor1"}
 NATIONAL = frozenset({"analyst", "admin"})
 READERS = NATIONAL | SCOPED
 WITH_REP = READERS | {"rep1"}
@@ -349,6 +361,22 @@ def _expected(role: str, rule: Rule, probe: Probe, side: str, params: dict[str, 
 
 
 @pytest.fixture(scope="module")
+def tokens(tokens: Tokens, tmp_path_factory: pytest.TempPathFactory) -> Tokens:
+    """The shared tokens and a manager of two regions in different zones (R1 in Z1, R3 in Z2)."""
+    directory = tmp_path_factory.mktemp("scope-tokens")
+    extra = issue_tokens(
+        [("manager_r1_r3", Role.REGIONAL_MANAGER, "RM-R1-R3", {"geo_ids": ["R1", "R3"]})],
+        directory / "extra.json",
+        directory / "extra.env",
+    )
+    entries = (
+        json.loads(tokens.file.read_text())["tokens"] + json.loads((directory / "extra.json").read_text())["tokens"]
+    )
+    (directory / "tokens.json").write_text(json.dumps({"tokens": entries}))
+    return Tokens(directory / "tokens.json", {**tokens.issued, **extra})
+
+
+@pytest.fixture(scope="module")
 def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]]:
     names = ["order-capture", "stock-ledger", "query-api"]
     with running_with_reference_data(infra, tokens, names) as running:
@@ -430,11 +458,13 @@ def test_the_scope_route_says_whose_scope_it_is(services: dict[str, ServiceProce
         z1 = client.get("/v1/scope", headers=tokens.header("manager_z1")).json()
         analyst = client.get("/v1/scope", headers=tokens.header("analyst")).json()
         rep = client.get("/v1/scope", headers=tokens.header("rep1")).json()
+        two = client.get("/v1/scope", headers=tokens.header("manager_r1_r3")).json()
     assert (r3["top_level"], r3["roots"]) == ("region", [{"id": "R3", "name": "Karnataka"}])
     assert (z1["top_level"], z1["roots"]) == ("zone", [{"id": "Z1", "name": "North"}])
     assert (d1["top_level"], [r["id"] for r in d1["roots"]], d1["national"]) == ("distributor", ["D1"], False)
     assert (analyst["top_level"], analyst["national"], analyst["roots"]) == ("national", True, [])
     assert (rep["top_level"], rep["reads_dashboard"]) == (None, False)
+    assert (two["top_level"], [r["id"] for r in two["roots"]]) == ("region", ["R1", "R3"])
 
 
 def test_a_scoped_drill_down_adds_up_to_its_own_sales(services: dict[str, ServiceProcess], tokens: Tokens) -> None:

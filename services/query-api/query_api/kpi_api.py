@@ -141,14 +141,12 @@ def _period(
 
 
 async def _scoped(f: KpiFilter, context: ServiceContext, within: str | None, scope: Scope) -> KpiFilter:
-    """`within` checked against the caller's scope (403 outside it); without one, the scope's root."""
-    async with context.pool.acquire() as conn:
-        if within is not None:
-            await scope.require_any(conn, within)
-    within = within or scope.anchor([within])
+    """`within` checked against the caller's scope (403 outside it); the rows narrowed to the scope either way."""
+    f = replace(f, distributors=scope.distributor_list)
     if within is None:
         return f
     async with context.pool.acquire() as conn:
+        await scope.require_any(conn, within)
         if not await node_known(conn, within):
             raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
     return replace(f, within=within)

@@ -144,6 +144,7 @@ WHERE s.day BETWEEN $7 AND $3
   AND ($4::text IS NULL OR k.brand = $4) AND ($5::text IS NULL OR s.sku_id = $5)
   AND ($6::text IS NULL OR s.rep_id = $6)
   AND ($8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id, s.outlet_id))
+  AND ($9::text[] IS NULL OR o.distributor_id = ANY($9))
 GROUP BY 1
 ORDER BY 3 DESC, 1 NULLS LAST
 """
@@ -172,7 +173,8 @@ SELECT t.outlet_id AS id, max(o.name) AS name, max(o.distributor_id) AS distribu
 FROM totals t
 LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
 LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
-WHERE $8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id, t.outlet_id)
+WHERE ($8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id, t.outlet_id))
+  AND ($9::text[] IS NULL OR o.distributor_id = ANY($9))
 GROUP BY t.outlet_id
 ORDER BY CASE WHEN $6 = 'top' THEN sum(t.value) ELSE -sum(t.value) END DESC, t.outlet_id
 LIMIT $7
@@ -189,6 +191,8 @@ class KpiFilter:
     sku_id: str | None
     rep_id: str | None
     within: str | None = None
+    distributors: list[str] | None = None
+    """The caller's scope (scope.py): only sales of these distributors' outlets; None: national."""
 
     @property
     def previous_from(self) -> date:
@@ -233,13 +237,26 @@ async def kpi_measures(
 async def sales_by(conn: asyncpg.Connection, dimension: str, f: KpiFilter) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(
-            _SALES_BY_SQL, dimension, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, f.previous_from, f.within
+            _SALES_BY_SQL,
+            dimension,
+            f.date_from,
+            f.date_to,
+            f.brand,
+            f.sku_id,
+            f.rep_id,
+            f.previous_from,
+            f.within,
+            f.distributors,
         )
     )
 
 
 async def outlet_ranking(conn: asyncpg.Connection, f: KpiFilter, order: str, n: int) -> list[asyncpg.Record]:
-    return list(await conn.fetch(_RANKING_SQL, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, order, n, f.within))
+    return list(
+        await conn.fetch(
+            _RANKING_SQL, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, order, n, f.within, f.distributors
+        )
+    )
 
 
 async def node_known(conn: asyncpg.Connection, node_id: str) -> bool:

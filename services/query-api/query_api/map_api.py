@@ -71,10 +71,9 @@ async def get_outlet_map(
     async with context.pool.acquire() as conn:
         if within is not None:
             await scope.require_any(conn, within)
-        within = within or scope.anchor([within])
         if within is not None and not await node_known(conn, within):
             raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
-        records = await outlet_map(conn, start, end, brand, sku_id, within, limit)
+        records = await outlet_map(conn, start, end, brand, sku_id, within, limit, scope.distributor_list)
     first = records[0] if records else None
     return MapResponse(
         date_from=start,

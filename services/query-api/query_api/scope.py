@@ -12,7 +12,7 @@ A filter naming an object outside the scope answers 403, whether or not the obje
 nothing about other territories); a request without such a filter is narrowed to the scope, never widened."""
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Annotated, Any
 
@@ -142,24 +142,13 @@ class Scope:
         elif parent_id is not None:
             self.require_distributor(parent_id)
 
-    def anchor(self, given: Iterable[str | None]) -> str | None:
-        """The node a `within` filter defaults to: none for a national scope or when a filter was given (and
-        checked), else the scope's one root. A scope of several roots must name one of them."""
-        if self.national or self.rep is not None or any(g is not None for g in given):
-            return None
-        if not self.roots:
-            raise forbidden("Nothing is in your scope yet (its geography is not in reference data).")
-        if len(self.roots) != 1:
-            raise forbidden(f"Your scope has several roots ({', '.join(self.roots)}); name one of them as a filter.")
-        return self.roots[0]
-
     async def cell(self, conn: asyncpg.Connection, keys: Cell) -> Cell:
         """A drill-down cell narrowed to the scope: a rep's is forced to the rep; every geographic key given must
-        be inside the scope, and a cell naming none is placed at the scope's root."""
+        be inside the scope, and the cell's rows are narrowed to the scope's distributors whatever it names."""
         if self.principal.role is Role.REP:
             if keys.rep is not None and keys.rep != self.rep:
                 raise forbidden(f"This token reads as rep '{self.rep}', not '{keys.rep}'.")
-            return Cell(keys.zone, keys.region, keys.distributor, keys.outlet, keys.sku, keys.brand, self.rep)
+            return replace(keys, rep=self.rep)
         if self.national:
             return keys
         for kind, node in (("zone", keys.zone), ("region", keys.region), ("distributor", keys.distributor)):
@@ -167,12 +156,7 @@ class Scope:
                 self.require_node(kind, node)
         if keys.outlet is not None:
             await self.require_outlet(conn, keys.outlet)
-        root = self.anchor((keys.zone, keys.region, keys.distributor, keys.outlet))
-        if root is None:
-            return keys
-        field = {Rank.ZONE: "zone", Rank.REGION: "region"}.get(self.top, "distributor")
-        values = {**keys.__dict__, field: root}
-        return Cell(**values)
+        return replace(keys, distributors=tuple(sorted(self.distributors or ())))
 
 
 def fixed_scope(principal: Principal) -> Scope | None:
