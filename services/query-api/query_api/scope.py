@@ -43,10 +43,14 @@ class Rank(IntEnum):
 RANK_OF_LEVEL = {"national": 0, "zone": 1, "region": 2, "distributor": 3, "outlet": 4, "sku": 4}
 PARENT_KIND = {"region": "zone", "distributor": "region", "outlet": "distributor", "sku": "distributor"}
 
-# The subtree under a manager's geo ids: zones named, regions named or under a named zone, their distributors.
-_ZONES = "SELECT zone_id FROM zones WHERE zone_id = ANY($1::text[])"
-_REGIONS = "SELECT region_id FROM regions WHERE region_id = ANY($1::text[]) OR zone_id = ANY($1::text[])"
-_DISTRIBUTORS_IN = "SELECT distributor_id FROM distributors WHERE region_id = ANY($1::text[])"
+# The subtree under a manager's geo ids, in one round trip: zones named, regions named or under a named zone,
+# their distributors.
+_SUBTREE = """
+WITH r AS (SELECT region_id FROM regions WHERE region_id = ANY($1::text[]) OR zone_id = ANY($1::text[]))
+SELECT ARRAY(SELECT zone_id FROM zones WHERE zone_id = ANY($1::text[])) AS zones,
+       ARRAY(SELECT region_id FROM r) AS regions,
+       ARRAY(SELECT distributor_id FROM distributors WHERE region_id IN (SELECT region_id FROM r)) AS distributors
+"""
 _OUTLET_DISTRIBUTOR = "SELECT distributor_id FROM outlets WHERE outlet_id = $1"
 _NAMES = """
 SELECT zone_id AS id, name FROM zones WHERE zone_id = ANY($1::text[])
@@ -174,9 +178,8 @@ def fixed_scope(principal: Principal) -> Scope | None:
 
 async def manager_scope(conn: asyncpg.Connection, principal: Principal) -> Scope:
     geo = sorted(principal.geo_ids)
-    zones = frozenset(r[0] for r in await conn.fetch(_ZONES, geo))
-    regions = frozenset(r[0] for r in await conn.fetch(_REGIONS, geo))
-    distributors = frozenset(r[0] for r in await conn.fetch(_DISTRIBUTORS_IN, sorted(regions)))
+    row = await conn.fetchrow(_SUBTREE, geo)
+    zones, regions, distributors = (frozenset(row[k]) for k in ("zones", "regions", "distributors"))
     # Only zones: it reads from zone level. A region among its roots (or a root not yet in reference data): from
     # region level, every region in its subtree a root, so a zone row never shows a partial figure.
     if geo and set(geo) <= zones:
