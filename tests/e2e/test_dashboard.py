@@ -287,3 +287,38 @@ def test_the_retailer_page_shows_its_orders_returns_and_visits_well_under_the_ra
     assert throttled == []
     assert 20 <= len(requests) <= 300, f"{len(requests)} requests in 60 s"
     page.close()
+
+
+@pytest.mark.parametrize(
+    ("token", "top", "level", "owner"),
+    [
+        ("manager_r3", "region", "distributor", "Regional manager"),
+        ("manager_z1", "zone", "region", "Regional manager"),
+        ("distributor1", "distributor", "outlet", "Distributor D1"),
+    ],
+)
+def test_a_scoped_token_starts_at_its_own_scope_and_says_whose_it_is(
+    services: dict[str, ServiceProcess], tokens: Tokens, browser: Browser, token: str, top: str, level: str, owner: str
+) -> None:
+    """A region manager sees its region as the top, a distributor its own outlets: the same rows and totals as
+    the API gives that token, and nothing above (no national crumb, no national scheme figures)."""
+    with httpx.Client(base_url=services["query-api"].url, headers=tokens.header(token), timeout=10) as client:
+        scope = client.get("/v1/scope").json()
+        root = scope["roots"][0]
+        body = client.get("/v1/sales", params={"level": level, "parent_id": root["id"]}).json()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{services['query-api'].url}/dashboard")
+    page.get_by_test_id("token-input").fill(tokens.issued[token].token)
+    page.get_by_test_id("token-submit").click()
+
+    expect(page.get_by_test_id("scope-owner")).to_contain_text(owner)
+    expect(page.get_by_test_id("scope-owner")).to_contain_text(root["id"])
+    expect(page.get_by_test_id(f"crumb-{top}")).to_contain_text(root["name"])
+    expect(page.get_by_test_id("crumb-national")).to_have_count(0)
+    expect(page.get_by_test_id("rows-table")).to_have_attribute("data-level", level)
+    expect_rows(page, body)
+    expect(page.get_by_test_id("card-secondary-value")).to_have_text(money(body["total"]["value"]))
+    expect(page.get_by_test_id("card-scheme-cost")).to_have_count(0)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"dashboard-{token}.png"), full_page=True)
+    page.close()

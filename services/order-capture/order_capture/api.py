@@ -186,6 +186,8 @@ class MastersStatus(BaseModel):
     response_model=MastersStatus,
     operation_id="reference_status",
     tags=["reference"],
+    # National counts of masters: for whoever loads or back-fills them (admin, connector) and analysts; not for a
+    # rep, regional manager or distributor, whose reads stop at their own territory (README, "Roles and scopes").
     dependencies=[require_roles(Role.ADMIN, Role.ANALYST, Role.CONNECTOR)],
 )
 async def reference_status(request: Request) -> MastersStatus:

@@ -23,12 +23,14 @@ from query_api.params import (
     today_in,
 )
 from query_api.sales_trend import daily_sales
+from query_api.scope import READERS, CallerScope, readers
 from sellthrough_contracts.topics import TRADE
 from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.auth import Role
 from sellthrough_runtime.problems import ProblemError
 
-router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+# Narrowed to the caller's scope (scope.py); reps read only the daily trend and events of their own orders.
+router = APIRouter(prefix="/v1")
 
 
 class SalesFigures(BaseModel):
@@ -70,9 +72,12 @@ class SalesResponse(BaseModel):
     freshness: Freshness
 
 
-@router.get("/sales", response_model=SalesResponse, operation_id="get_sales", tags=["sales"])
+@router.get(
+    "/sales", response_model=SalesResponse, operation_id="get_sales", tags=["sales"], dependencies=[readers(*READERS)]
+)
 async def get_sales(
     request: Request,
+    scope: CallerScope,
     level: Annotated[Level, Query(description="Drill level of the rows returned.")] = Level.NATIONAL,
     parent_id: ParentId = None,
     date_from: DateFrom = None,
@@ -87,11 +92,14 @@ async def get_sales(
     date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
     if parent_id is not None and level in (Level.NATIONAL, Level.ZONE):
         raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
+    scope.require_level(level, parent_id)
 
     async with context.pool.acquire() as conn:
         if parent_id is not None and not await parent_exists(conn, level, parent_id):
             raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
-        result = await drill(conn, DrillQuery(level, parent_id, date_from, date_to, brand, sku_id, limit))
+        result = await drill(
+            conn, DrillQuery(level, parent_id, date_from, date_to, brand, sku_id, limit, scope.distributor_list)
+        )
         freshness = await read_freshness(conn, "sales_daily", [TRADE.name])
 
     response = SalesResponse(
@@ -121,9 +129,16 @@ class DailySalesResponse(BaseModel):
     freshness: Freshness
 
 
-@router.get("/sales/daily", response_model=DailySalesResponse, operation_id="get_sales_daily", tags=["sales"])
+@router.get(
+    "/sales/daily",
+    response_model=DailySalesResponse,
+    operation_id="get_sales_daily",
+    tags=["sales"],
+    dependencies=[readers(*READERS, Role.REP)],
+)
 async def get_sales_daily(
     request: Request,
+    scope: CallerScope,
     keys: CellKeys,
     date_from: DateFrom = None,
     date_to: DateTo = None,
@@ -133,6 +148,7 @@ async def get_sales_daily(
     context: ServiceContext = request.app.state.context
     date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
     async with context.pool.acquire() as conn:
+        keys = await scope.cell(conn, keys)
         records = await daily_sales(conn, date_from, date_to, keys)
         freshness = await read_freshness(conn, "sales_daily", [TRADE.name])
     found = {r["day"]: r for r in records}

@@ -54,6 +54,7 @@ WITH filtered AS (
     WHERE s.day BETWEEN $2 AND $3
       AND ($5::text IS NULL OR k.brand = $5)
       AND ($6::text IS NULL OR s.sku_id = $6)
+      AND ($8::text[] IS NULL OR o.distributor_id = ANY($8))
 ), placed AS (
     SELECT CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN zone_id WHEN 'region' THEN region_id
                    WHEN 'distributor' THEN distributor_id ELSE outlet_id END AS node_id,
@@ -80,11 +81,13 @@ WITH by_distributor AS (
     SELECT distributor_id, {sums()}
     FROM sales_distributor_daily
     WHERE day BETWEEN $2 AND $3 AND $5::text IS NULL AND $6::text IS NULL
+      AND ($8::text[] IS NULL OR distributor_id = ANY($8))
     GROUP BY distributor_id
     UNION ALL
     SELECT distributor_id, {sums()}
     FROM sales_distributor_brand_daily
     WHERE brand = $5 AND day BETWEEN $2 AND $3 AND $6::text IS NULL
+      AND ($8::text[] IS NULL OR distributor_id = ANY($8))
     GROUP BY distributor_id
 ), placed AS (
     SELECT CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN r.zone_id WHEN 'region' THEN d.region_id
@@ -116,6 +119,7 @@ WITH placed AS (
     LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
     WHERE t.day BETWEEN $2 AND $3
       AND $1::text = 'outlet' AND $5::text IS NULL AND $6::text IS NULL
+      AND ($8::text[] IS NULL OR o.distributor_id = ANY($8))
 )
 SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
 FROM placed
@@ -140,6 +144,7 @@ WITH placed AS (
     ) s
     WHERE o.distributor_id = $4 AND s.days > 0
       AND $1::text = 'outlet' AND $5::text IS NULL AND $6::text IS NULL
+      AND ($8::text[] IS NULL OR o.distributor_id = ANY($8))
 )
 SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
 FROM placed
@@ -197,6 +202,8 @@ class DrillQuery:
     brand: str | None = None
     sku_id: str | None = None
     limit: int = 500
+    distributors: list[str] | None = None
+    """The caller's scope (scope.py): only sales of these distributors' outlets; None: national."""
 
 
 async def parent_exists(conn: asyncpg.Connection, level: Level, parent_id: str) -> bool:
@@ -225,6 +232,7 @@ async def drill(conn: asyncpg.Connection, query: DrillQuery, *, statement: str |
         query.brand,
         query.sku_id,
         query.limit,
+        query.distributors,
     )
     rows = [DrillRow(r["node_id"], r["name"], _figures(r)) for r in records]
     if not records:

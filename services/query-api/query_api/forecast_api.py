@@ -32,13 +32,14 @@ from query_api.forecasting import (
     safety_stock,
 )
 from query_api.params import DateFrom, DateTo, Limit, ParentId, Sku, date_range, today_in
+from query_api.scope import READERS, CallerScope, readers
 from query_api.stock_queries import STOCK_PARENT, StockLevel, parent_known
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import Role, require_roles
 from sellthrough_runtime.problems import ProblemError
 
-router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+# Narrowed to the caller's scope (scope.py); closed to reps.
+router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
 HistoryDays = Annotated[
     int, Query(ge=14, le=366, description="Days of secondary sales the model learns from, ending yesterday.")
@@ -131,6 +132,7 @@ class AnomaliesResponse(BaseModel):
 @router.get("/forecasts", response_model=ForecastResponse, operation_id="get_forecasts", tags=["forecasts"])
 async def get_forecasts(
     request: Request,
+    scope: CallerScope,
     distributor_id: Annotated[str, Query(pattern=ID_PATTERN, description="The distributor forecast.")],
     sku_id: Sku = None,
     horizon_days: Annotated[int, Query(ge=1, le=90, description="Days forecast, from today.")] = 14,
@@ -144,6 +146,7 @@ async def get_forecasts(
 ) -> ForecastResponse:
     """Daily secondary demand forecast per SKU of one distributor, with days of cover against the ledger's book
     stock and a suggested order. Method by demand pattern: SES or Croston-SBA (see query_api/forecasting.py)."""
+    scope.require_distributor(distributor_id)
     context: ServiceContext = request.app.state.context
     today = today_in(context.settings.zone)
     history_to = today - timedelta(days=1)
@@ -200,6 +203,7 @@ async def get_forecasts(
 @router.get("/anomalies", response_model=AnomaliesResponse, operation_id="get_anomalies", tags=["forecasts"])
 async def get_anomalies(
     request: Request,
+    scope: CallerScope,
     level: Annotated[
         StockLevel,
         Query(
@@ -226,6 +230,7 @@ async def get_anomalies(
     date_to = min(date_to, today - timedelta(days=1))
     if parent_id is not None and level not in STOCK_PARENT:
         raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
+    scope.require_level(level, parent_id)
     detection = DetectionSettings(k=k, min_history=min_history)
     async with context.pool.acquire() as conn:
         if parent_id is not None and not await parent_known(conn, level, parent_id):
@@ -235,6 +240,7 @@ async def get_anomalies(
             if date_from <= date_to
             else {}
         )
+    series = {key: s for key, s in series.items() if scope.holds_distributor(key[0])}
     # Thousands of series at national level take seconds of CPU: off the event loop, and with no connection held.
     found = (await asyncio.to_thread(_judge, series, detection, date_from, date_to))[:limit]
     async with context.pool.acquire() as conn:

@@ -36,15 +36,15 @@ from query_api.params import (
     node_name,
     today_in,
 )
-from query_api.rep_scope import RepFilter
+from query_api.scope import READERS, CallerScope, RepFilter, Scope, readers
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_contracts.topics import TRADE
 from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import CurrentPrincipal, Role, require_roles
+from sellthrough_runtime.auth import Role
 from sellthrough_runtime.problems import ProblemError
 
-# Reps too, narrowed to their own figures by RepFilter (rep_scope.py).
-router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN, Role.REP)])
+# Narrowed to the caller's scope (scope.py); reps too, to their own figures by RepFilter.
+router = APIRouter(prefix="/v1", dependencies=[readers(*READERS, Role.REP)])
 
 Within = Annotated[
     str | None, Query(pattern=ID_PATTERN, description="Only under this zone, region, distributor or outlet id.")
@@ -140,10 +140,13 @@ def _period(
     return KpiFilter(start, end, brand, sku, rep)
 
 
-async def _scoped(f: KpiFilter, context: ServiceContext, within: str | None) -> KpiFilter:
+async def _scoped(f: KpiFilter, context: ServiceContext, within: str | None, scope: Scope) -> KpiFilter:
+    """`within` checked against the caller's scope (403 outside it); the rows narrowed to the scope either way."""
+    f = replace(f, distributors=scope.distributor_list)
     if within is None:
         return f
     async with context.pool.acquire() as conn:
+        await scope.require_any(conn, within)
         if not await node_known(conn, within):
             raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
     return replace(f, within=within)
@@ -165,7 +168,7 @@ def _period_fields(f: KpiFilter) -> dict[str, Any]:
 @router.get("/kpis", response_model=KpiResponse, responses=CSV_RESPONSE, operation_id="get_kpis", tags=["kpis"])
 async def get_kpis(
     request: Request,
-    principal: CurrentPrincipal,
+    scope: CallerScope,
     rep_id: RepFilter,
     level: Annotated[Level, Query(description="Drill level of the rows returned.")] = Level.NATIONAL,
     parent_id: ParentId = None,
@@ -186,13 +189,16 @@ async def get_kpis(
     f = _period(request, date_from, date_to, brand, sku_id, rep_id)
     if parent_id is not None and level in (Level.NATIONAL, Level.ZONE):
         raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
+    scope.require_level(level, parent_id)
     # Primary sales (sell-in) belong to a distributor, not to a rep: a rep's token does not see them.
-    with_primary = level is not Level.OUTLET and principal.role is not Role.REP
+    with_primary = level is not Level.OUTLET and scope.rep is None
     async with context.pool.acquire() as conn:
         if parent_id is not None and not await parent_exists(conn, level, parent_id):
             raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
         dormant_from = f.date_to - timedelta(days=dormant_days - 1)
-        nodes = await kpi_measures(conn, level, parent_id, f, dormant_from, with_primary=with_primary)
+        nodes = await kpi_measures(
+            conn, level, parent_id, f, dormant_from, with_primary=with_primary, distributors=scope.distributor_list
+        )
         fresh = {p: await read_freshness(conn, p, [TRADE.name]) for p in KPI_PROJECTIONS}
     total_measures = sum_measures([measures for _, measures in nodes.values()])
     parent_value = total_measures.get("value", Decimal(0))
@@ -220,6 +226,7 @@ async def get_kpis(
 )
 async def get_sales_by(
     request: Request,
+    scope: CallerScope,
     rep_id: RepFilter,
     dimension: Annotated[Dimension, Query(description="Break secondary sales down by this.")],
     date_from: DateFrom = None,
@@ -231,8 +238,10 @@ async def get_sales_by(
     fmt: Format = "json",
 ) -> BreakdownResponse | Response:
     """Secondary sales per brand, SKU, rep, distributor or region, largest first, with the previous period."""
+    if dimension in (Dimension.REGION, Dimension.DISTRIBUTOR):
+        scope.require_level(dimension.value, None)
     context: ServiceContext = request.app.state.context
-    f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within)
+    f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within, scope)
     async with context.pool.acquire() as conn:
         records = await sales_by(conn, dimension.value, f)
     # Only what moved in the period (a sale, or a return: net can be negative); the previous period's figure is
@@ -272,6 +281,7 @@ async def get_sales_by(
 )
 async def get_outlet_ranking(
     request: Request,
+    scope: CallerScope,
     rep_id: RepFilter,
     order: Annotated[Literal["top", "bottom"], Query(description="Best or worst sellers first.")] = "top",
     n: Annotated[int, Query(ge=1, le=1000, description="Outlets returned.")] = 10,
@@ -284,7 +294,7 @@ async def get_outlet_ranking(
 ) -> RankingResponse | Response:
     """Top or bottom N outlets by secondary value; known outlets that sold nothing count as zero."""
     context: ServiceContext = request.app.state.context
-    f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within)
+    f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within, scope)
     async with context.pool.acquire() as conn:
         records = await outlet_ranking(conn, f, order, n)
     rows = [
@@ -313,6 +323,7 @@ async def get_outlet_ranking(
 )
 async def get_underperforming_regions(
     request: Request,
+    scope: CallerScope,
     rep_id: RepFilter,
     threshold_pct: Annotated[
         float, Query(ge=0, le=100, description="Minimum fall in value against the previous period, in %.")
@@ -326,8 +337,9 @@ async def get_underperforming_regions(
 ) -> UnderperformingResponse | Response:
     """Regions whose secondary value fell by more than `threshold_pct` against the previous period of equal
     length. Regions without sales in the previous period have no base to fall from and are not listed."""
+    scope.require_level("region", None)
     context: ServiceContext = request.app.state.context
-    f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within)
+    f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within, scope)
     async with context.pool.acquire() as conn:
         records = await sales_by(conn, Dimension.REGION.value, f)
     rows = []

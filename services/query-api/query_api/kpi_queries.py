@@ -13,7 +13,8 @@ import asyncpg
 from query_api.drilldown import Level
 
 # $1 level, $2 parent_id, $3 from, $4 to, $5 previous period's first day (it ends the day before $3),
-# $6 brand, $7 sku, $8 rep, $9 first day of the dormancy window (which ends at $4), $10 with primary sales.
+# $6 brand, $7 sku, $8 rep, $9 first day of the dormancy window (which ends at $4), $10 with primary sales,
+# $11 the caller's distributors (scope.py; null: national).
 # Call measures (orders, visits) have no SKU, so brand and SKU filters do not apply to them; primary sales have
 # no rep and are attributed to distributors, so they are left out at outlet level.
 _KPI_SQL = """
@@ -114,6 +115,7 @@ WITH sales AS (
     FROM sources x
     LEFT JOIN outlets o ON o.outlet_id = x.outlet_id
     LEFT JOIN distributor_geography g ON g.distributor_id = coalesce(o.distributor_id, x.distributor_id)
+    WHERE $11::text[] IS NULL OR g.distributor_id = ANY($11)
 )
 SELECT node_id, max(node_name) AS name, measure, coalesce(sum(amount), 0)::numeric AS amount
 FROM placed
@@ -142,6 +144,7 @@ WHERE s.day BETWEEN $7 AND $3
   AND ($4::text IS NULL OR k.brand = $4) AND ($5::text IS NULL OR s.sku_id = $5)
   AND ($6::text IS NULL OR s.rep_id = $6)
   AND ($8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id, s.outlet_id))
+  AND ($9::text[] IS NULL OR o.distributor_id = ANY($9))
 GROUP BY 1
 ORDER BY 3 DESC, 1 NULLS LAST
 """
@@ -170,7 +173,8 @@ SELECT t.outlet_id AS id, max(o.name) AS name, max(o.distributor_id) AS distribu
 FROM totals t
 LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
 LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
-WHERE $8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id, t.outlet_id)
+WHERE ($8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id, t.outlet_id))
+  AND ($9::text[] IS NULL OR o.distributor_id = ANY($9))
 GROUP BY t.outlet_id
 ORDER BY CASE WHEN $6 = 'top' THEN sum(t.value) ELSE -sum(t.value) END DESC, t.outlet_id
 LIMIT $7
@@ -187,6 +191,8 @@ class KpiFilter:
     sku_id: str | None
     rep_id: str | None
     within: str | None = None
+    distributors: list[str] | None = None
+    """The caller's scope (scope.py): only sales of these distributors' outlets; None: national."""
 
     @property
     def previous_from(self) -> date:
@@ -202,6 +208,7 @@ async def kpi_measures(
     dormant_from: date,
     *,
     with_primary: bool,
+    distributors: list[str] | None = None,
 ) -> dict[str | None, tuple[str | None, dict[str, Decimal]]]:
     """Per node id: its name and the sum of each measure (primary sales only if `with_primary`)."""
     records = await conn.fetch(
@@ -216,6 +223,7 @@ async def kpi_measures(
         f.rep_id,
         dormant_from,
         with_primary,
+        distributors,
     )
     nodes: dict[str | None, tuple[str | None, dict[str, Decimal]]] = {}
     for r in records:
@@ -229,13 +237,26 @@ async def kpi_measures(
 async def sales_by(conn: asyncpg.Connection, dimension: str, f: KpiFilter) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(
-            _SALES_BY_SQL, dimension, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, f.previous_from, f.within
+            _SALES_BY_SQL,
+            dimension,
+            f.date_from,
+            f.date_to,
+            f.brand,
+            f.sku_id,
+            f.rep_id,
+            f.previous_from,
+            f.within,
+            f.distributors,
         )
     )
 
 
 async def outlet_ranking(conn: asyncpg.Connection, f: KpiFilter, order: str, n: int) -> list[asyncpg.Record]:
-    return list(await conn.fetch(_RANKING_SQL, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, order, n, f.within))
+    return list(
+        await conn.fetch(
+            _RANKING_SQL, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, order, n, f.within, f.distributors
+        )
+    )
 
 
 async def node_known(conn: asyncpg.Connection, node_id: str) -> bool:

@@ -27,6 +27,7 @@ from query_api.reconciliation_check import reconciliation_check_job
 from query_api.sales import SALES_TYPES, SalesWrites, prepare_sales, write_sales
 from query_api.schemes import SCHEME_TYPES, apply_scheme_events
 from query_api.schemes_api import router as schemes_router
+from query_api.scope_api import router as scope_router
 from query_api.stock import STOCK_TYPES, apply_stock_events
 from query_api.stock_api import router as stock_router
 from sellthrough_contracts import Envelope
@@ -156,6 +157,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             forecast_router,
             map_router,
             outlet_router,
+            scope_router,
         ],
         start_jobs=_start_jobs,
         description="Drill-down over secondary sales, distributor stock, stock alerts and sell-in vs sell-through.",

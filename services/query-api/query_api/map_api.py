@@ -10,12 +10,13 @@ from pydantic import BaseModel, Field
 from query_api.kpi_queries import node_known
 from query_api.map_queries import outlet_map
 from query_api.params import Brand, DateFrom, DateTo, Sku, date_range, today_in
+from query_api.scope import READERS, CallerScope, readers
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import Role, require_roles
 from sellthrough_runtime.problems import ProblemError
 
-router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+# Under a node of the caller's scope (scope.py), by default its root; closed to reps.
+router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
 Within = Annotated[
     str | None, Query(pattern=ID_PATTERN, description="Only under this zone, region, distributor or outlet id.")
@@ -55,6 +56,7 @@ class MapResponse(BaseModel):
 @router.get("/outlets/map", response_model=MapResponse, operation_id="get_outlet_map", tags=["kpis"])
 async def get_outlet_map(
     request: Request,
+    scope: CallerScope,
     within: Within = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
@@ -67,9 +69,11 @@ async def get_outlet_map(
     context: ServiceContext = request.app.state.context
     start, end = date_range(date_from, date_to, today_in(context.settings.zone))
     async with context.pool.acquire() as conn:
+        if within is not None:
+            await scope.require_any(conn, within)
         if within is not None and not await node_known(conn, within):
             raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
-        records = await outlet_map(conn, start, end, brand, sku_id, within, limit)
+        records = await outlet_map(conn, start, end, brand, sku_id, within, limit, scope.distributor_list)
     first = records[0] if records else None
     return MapResponse(
         date_from=start,

@@ -9,7 +9,8 @@ from datetime import date
 
 import asyncpg
 
-# $1 from, $2 to, $3 brand, $4 sku, $5 within (zone, region, distributor or outlet id), $6 limit.
+# $1 from, $2 to, $3 brand, $4 sku, $5 within (zone, region, distributor or outlet id), $6 limit, $7 the caller's
+# distributors (scope.py; null: national).
 # The window aggregates (count, bounding box, largest value) are over every outlet in scope, before LIMIT.
 _MAP_SQL = """
 WITH sold AS (
@@ -29,7 +30,8 @@ SELECT o.outlet_id AS id, o.name, o.distributor_id, o.lat, o.lon,
 FROM outlets o
 LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
 LEFT JOIN sold x ON x.outlet_id = o.outlet_id
-WHERE $5::text IS NULL OR $5 IN (g.zone_id, g.region_id, o.distributor_id, o.outlet_id)
+WHERE ($5::text IS NULL OR $5 IN (g.zone_id, g.region_id, o.distributor_id, o.outlet_id))
+  AND ($7::text[] IS NULL OR o.distributor_id = ANY($7))
 ORDER BY coalesce(x.value, 0) DESC, o.outlet_id
 LIMIT $6
 """
@@ -43,5 +45,6 @@ async def outlet_map(
     sku_id: str | None,
     within: str | None,
     limit: int,
+    distributors: list[str] | None = None,
 ) -> list[asyncpg.Record]:
-    return list(await conn.fetch(_MAP_SQL, date_from, date_to, brand, sku_id, within, limit))
+    return list(await conn.fetch(_MAP_SQL, date_from, date_to, brand, sku_id, within, limit, distributors))

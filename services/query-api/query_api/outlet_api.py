@@ -10,12 +10,13 @@ from pydantic import BaseModel, Field
 
 from query_api.outlet_activity import activity, has_facts, outlet
 from query_api.params import DateFrom, DateTo, date_range, today_in
+from query_api.scope import READERS, CallerScope, readers
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import Role, require_roles
 from sellthrough_runtime.problems import ProblemError
 
-router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+# An outlet of the caller's scope (scope.py); closed to reps (an outlet's page shows every rep's orders).
+router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
 OutletId = Annotated[str, Path(pattern=ID_PATTERN, description="The outlet (retailer).")]
 ActivityLimit = Annotated[int, Query(ge=1, le=1000, description="At most this many orders, returns and visits each.")]
@@ -104,6 +105,7 @@ class OutletActivity(BaseModel):
 )
 async def get_outlet_activity(
     request: Request,
+    scope: CallerScope,
     outlet_id: OutletId,
     date_from: DateFrom = None,
     date_to: DateTo = None,
@@ -113,6 +115,8 @@ async def get_outlet_activity(
     context: ServiceContext = request.app.state.context
     date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
     async with context.pool.acquire() as conn:
+        # Before the 404: outside the scope, whether an outlet exists is not the caller's to know.
+        await scope.require_outlet(conn, outlet_id)
         info = await outlet(conn, outlet_id)
         if info is None and not await has_facts(conn, outlet_id):
             raise ProblemError(404, "unknown-outlet", f"No outlet '{outlet_id}' is known.")

@@ -42,6 +42,8 @@ class Cell:
     sku: str | None = None
     brand: str | None = None
     rep: str | None = None
+    distributors: tuple[str, ...] | None = None
+    """The caller's scope (scope.py): only sales of these distributors' outlets; None: national."""
 
 
 def cell_keys(

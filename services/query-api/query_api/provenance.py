@@ -48,7 +48,7 @@ WITH contributions AS (
     WHERE ($3::text IS NULL OR g.zone_id = $3) AND ($4::text IS NULL OR g.region_id = $4)
       AND ($5::text IS NULL OR ou.distributor_id = $5) AND ($6::text IS NULL OR c.outlet_id = $6)
       AND ($7::text IS NULL OR c.sku_id = $7) AND ($8::text IS NULL OR k.brand = $8)
-      AND ($9::text IS NULL OR c.rep_id = $9)
+      AND ($9::text IS NULL OR c.rep_id = $9) AND ($10::text[] IS NULL OR ou.distributor_id = ANY($10))
 )"""
 
 _PAGE = f"""{_CONTRIBUTIONS}
@@ -56,11 +56,11 @@ SELECT event_id, event_type, reference, day, outlet_id, max(distributor_id) AS d
        occurred_at, recorded_at, lat, lon, accuracy_m,
        count(*) AS skus, sum(lines) AS lines, sum(units) AS units, sum(value) AS value
 FROM selected
-WHERE $10::date IS NULL OR (day, event_id) > ($10, $11::uuid)
+WHERE $11::date IS NULL OR (day, event_id) > ($11, $12::uuid)
 GROUP BY event_id, event_type, reference, day, outlet_id, rep_id, source, actor, occurred_at, recorded_at,
          lat, lon, accuracy_m
 ORDER BY day, event_id
-LIMIT $12
+LIMIT $13
 """  # noqa: S608 (one constant CTE, no input)
 
 _TOTAL = f"""{_CONTRIBUTIONS}
@@ -80,7 +80,8 @@ class CellFilter:
 
     def arguments(self) -> tuple[object, ...]:
         k = self.keys
-        return (self.date_from, self.date_to, k.zone, k.region, k.distributor, k.outlet, k.sku, k.brand, k.rep)
+        scope = None if k.distributors is None else list(k.distributors)
+        return (self.date_from, self.date_to, k.zone, k.region, k.distributor, k.outlet, k.sku, k.brand, k.rep, scope)
 
 
 @dataclass(frozen=True)

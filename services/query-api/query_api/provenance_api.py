@@ -11,11 +11,13 @@ from pydantic import BaseModel, Field
 from query_api.csv_export import CSV_RESPONSE, Format, csv_response
 from query_api.params import CellKeys, DateFrom, DateTo, date_range, today_in
 from query_api.provenance import CellFilter, Cursor, events_page, events_total
+from query_api.scope import READERS, CallerScope, readers
 from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.auth import Role
 from sellthrough_runtime.problems import ProblemError
 
-router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+# Narrowed to the caller's scope (scope.py): a rep reads the events of its own orders and visits.
+router = APIRouter(prefix="/v1", dependencies=[readers(*READERS, Role.REP)])
 
 
 PageCursor = Annotated[
@@ -70,6 +72,7 @@ class EventsPage(BaseModel):
 )
 async def get_sales_events(
     request: Request,
+    scope: CallerScope,
     keys: CellKeys,
     date_from: DateFrom = None,
     date_to: DateTo = None,
@@ -85,8 +88,8 @@ async def get_sales_events(
         after = Cursor.decode(cursor) if cursor else None
     except ValueError:
         raise ProblemError(422, "invalid-cursor", "The cursor is not one this endpoint gave out.") from None
-    cell = CellFilter(date_from, date_to, keys)
     async with context.pool.acquire() as conn:
+        cell = CellFilter(date_from, date_to, await scope.cell(conn, keys))
         records = await events_page(conn, cell, after, limit + 1)
         total = await events_total(conn, cell)
     rows = [_source_event(r) for r in records[:limit]]

@@ -11,11 +11,12 @@ from query_api.csv_export import CSV_RESPONSE, Format, csv_response
 from query_api.freshness import Freshness, projection_freshness
 from query_api.params import DateFrom, DateTo, Sku, date_range, today_in
 from query_api.reconciliation import PositionReconciliation, reconcile
+from query_api.scope import READERS, CallerScope, readers
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import Role, require_roles
 
-router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+# Narrowed to the caller's scope (scope.py): the distributors it holds; closed to reps.
+router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
 DistributorParam = Annotated[
     str | None, Query(alias="distributor_id", pattern=ID_PATTERN, description="Only this distributor.")
@@ -91,6 +92,7 @@ def _summed(positions: Iterable[PositionReconciliation]) -> Reconciliation:
 )
 async def get_reconciliation(
     request: Request,
+    scope: CallerScope,
     date_from: DateFrom = None,
     date_to: DateTo = None,
     distributor_id: DistributorParam = None,
@@ -100,14 +102,18 @@ async def get_reconciliation(
 ) -> ReconciliationResponse | Response:
     """Opening stock + primary in - net secondary out +/- returns and adjustments = book closing, per distributor
     (or SKU) for a period, with counts and their variance; and the book tied out against the stock ledger."""
+    if distributor_id is not None:
+        scope.require_distributor(distributor_id)
     context: ServiceContext = request.app.state.context
     zone = context.settings.zone
     date_from, date_to = date_range(date_from, date_to, today_in(zone))
     start = datetime.combine(date_from, time(0), zone)
     end = datetime.combine(date_to + timedelta(days=1), time(0), zone)
     async with context.pool.acquire() as conn:
-        positions = await reconcile(conn, start, end, distributor_id, sku_id)
+        everywhere = await reconcile(conn, start, end, distributor_id, sku_id)
         freshness = await projection_freshness(conn, "stock_positions")
+    # Every position is returned (no limit), so narrowing them here leaves totals over the scope only.
+    positions = [p for p in everywhere if scope.holds_distributor(p.distributor_id)]
     if by == "sku":
         rows = [
             ReconciliationRow(distributor_id=p.distributor_id, sku_id=p.sku_id, **_summed([p]).model_dump())

@@ -8,8 +8,9 @@ import asyncpg
 from query_api.params import Cell
 from query_api.sales_measures import sums
 
-# $1 from, $2 to, $3 zone, $4 region, $5 distributor, $6 outlet, $7 SKU, $8 brand, $9 rep. The four branches'
-# conditions exclude each other: exactly one reads rows (planned for its parameters, the others are pruned).
+# $1 from, $2 to, $3 zone, $4 region, $5 distributor, $6 outlet, $7 SKU, $8 brand, $9 rep, $10 the caller's
+# distributors (scope.py; null: national). The four branches' conditions exclude each other: exactly one reads rows
+# (planned for its parameters, the others are pruned).
 _DAILY = f"""
 WITH days AS (
     SELECT t.day, {sums("t.")}
@@ -18,7 +19,7 @@ WITH days AS (
     WHERE t.day BETWEEN $1 AND $2
       AND $6::text IS NULL AND $7::text IS NULL AND $8::text IS NULL AND $9::text IS NULL
       AND ($3::text IS NULL OR g.zone_id = $3) AND ($4::text IS NULL OR g.region_id = $4)
-      AND ($5::text IS NULL OR t.distributor_id = $5)
+      AND ($5::text IS NULL OR t.distributor_id = $5) AND ($10::text[] IS NULL OR t.distributor_id = ANY($10))
     GROUP BY t.day
     UNION ALL
     SELECT t.day, {sums("t.")}
@@ -27,7 +28,7 @@ WITH days AS (
     WHERE t.day BETWEEN $1 AND $2 AND t.brand = $8
       AND $6::text IS NULL AND $7::text IS NULL AND $9::text IS NULL
       AND ($3::text IS NULL OR g.zone_id = $3) AND ($4::text IS NULL OR g.region_id = $4)
-      AND ($5::text IS NULL OR t.distributor_id = $5)
+      AND ($5::text IS NULL OR t.distributor_id = $5) AND ($10::text[] IS NULL OR t.distributor_id = ANY($10))
     GROUP BY t.day
     UNION ALL
     SELECT t.day, {sums("t.")}
@@ -35,6 +36,8 @@ WITH days AS (
     WHERE t.outlet_id = $6 AND t.day BETWEEN $1 AND $2
       AND $7::text IS NULL AND $8::text IS NULL AND $9::text IS NULL
       AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM outlets o WHERE o.outlet_id = $6 AND o.distributor_id = $5))
+      AND ($10::text[] IS NULL OR EXISTS (
+          SELECT 1 FROM outlets o WHERE o.outlet_id = $6 AND o.distributor_id = ANY($10)))
       AND ($3::text IS NULL AND $4::text IS NULL OR EXISTS (
           SELECT 1 FROM outlets o JOIN distributor_geography g ON g.distributor_id = o.distributor_id
           WHERE o.outlet_id = $6 AND ($3::text IS NULL OR g.zone_id = $3) AND ($4::text IS NULL OR g.region_id = $4)))
@@ -50,7 +53,7 @@ WITH days AS (
       AND ($3::text IS NULL OR g.zone_id = $3) AND ($4::text IS NULL OR g.region_id = $4)
       AND ($5::text IS NULL OR o.distributor_id = $5) AND ($6::text IS NULL OR s.outlet_id = $6)
       AND ($7::text IS NULL OR s.sku_id = $7) AND ($8::text IS NULL OR k.brand = $8)
-      AND ($9::text IS NULL OR s.rep_id = $9)
+      AND ($9::text IS NULL OR s.rep_id = $9) AND ($10::text[] IS NULL OR o.distributor_id = ANY($10))
     GROUP BY s.day
 )
 SELECT day, {sums()} FROM days GROUP BY day ORDER BY day
@@ -60,6 +63,9 @@ SELECT day, {sums()} FROM days GROUP BY day ORDER BY day
 async def daily_sales(conn: asyncpg.Connection, date_from: date, date_to: date, keys: Cell) -> list[asyncpg.Record]:
     """Days with sales only; the caller fills the others with zeros."""
     k = keys
+    scope = None if k.distributors is None else list(k.distributors)
     return list(
-        await conn.fetch(_DAILY, date_from, date_to, k.zone, k.region, k.distributor, k.outlet, k.sku, k.brand, k.rep)
+        await conn.fetch(
+            _DAILY, date_from, date_to, k.zone, k.region, k.distributor, k.outlet, k.sku, k.brand, k.rep, scope
+        )
     )

@@ -113,6 +113,7 @@ SELECT distributor_id, claim_id, scheme_id, claimed, entitled, approved, over_cl
        revision
 FROM claim_assessments
 WHERE ($1::text IS NULL OR scheme_id = $1) AND ($2::text IS NULL OR distributor_id = $2)
+  AND ($4::text[] IS NULL OR distributor_id = ANY($4))
 ORDER BY over_claim DESC, assessed_at DESC, distributor_id, claim_id
 LIMIT $3
 """
@@ -175,6 +176,11 @@ async def lift_inputs(conn: asyncpg.Connection, scheme_id: str, today: date, zon
 
 
 async def claims(
-    conn: asyncpg.Connection, scheme_id: str | None, distributor_id: str | None, limit: int
+    conn: asyncpg.Connection,
+    scheme_id: str | None,
+    distributor_id: str | None,
+    limit: int,
+    distributors: list[str] | None = None,
 ) -> list[asyncpg.Record]:
-    return list(await conn.fetch(_CLAIMS, scheme_id, distributor_id, limit))
+    """`distributors`: the caller's scope (scope.py); None: national."""
+    return list(await conn.fetch(_CLAIMS, scheme_id, distributor_id, limit, distributors))

@@ -13,11 +13,15 @@ from query_api.freshness import Freshness, projection_freshness
 from query_api.params import today_in
 from query_api.scheme_lift import LiftReason, lift
 from query_api.scheme_queries import GroupSales, claims, leakage, lift_inputs, scheme_figures
+from query_api.scope import READERS, CallerScope, readers
 from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.auth import Role
 from sellthrough_runtime.problems import ProblemError
 
-router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+# A scheme's figures, lift and leakage are national (every distributor's outlets): analysts and admins only.
+# Claims are per distributor and narrowed to the caller's scope (scope.py).
+router = APIRouter(prefix="/v1")
+NATIONAL = [readers(Role.ANALYST, Role.ADMIN)]
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
 SchemeIdQuery = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only this scheme.")]
@@ -151,7 +155,9 @@ def _group(sales: GroupSales) -> GroupFigures:
     return GroupFigures(**asdict(sales))
 
 
-@router.get("/schemes", response_model=SchemesResponse, operation_id="list_schemes", tags=["schemes"])
+@router.get(
+    "/schemes", response_model=SchemesResponse, operation_id="list_schemes", tags=["schemes"], dependencies=NATIONAL
+)
 async def list_schemes(request: Request, limit: Limit = 500, fmt: Format = "json") -> SchemesResponse | Response:
     """Every scheme known, newest first, with reach, cost and claim leakage."""
     context: ServiceContext = request.app.state.context
@@ -164,7 +170,13 @@ async def list_schemes(request: Request, limit: Limit = 500, fmt: Format = "json
     return response
 
 
-@router.get("/schemes/{scheme_id}", response_model=SchemeDetail, operation_id="get_scheme", tags=["schemes"])
+@router.get(
+    "/schemes/{scheme_id}",
+    response_model=SchemeDetail,
+    operation_id="get_scheme",
+    tags=["schemes"],
+    dependencies=NATIONAL,
+)
 async def get_scheme(
     request: Request, scheme_id: Annotated[str, Path(pattern=ID_PATTERN, description="The scheme.")]
 ) -> SchemeDetail:
@@ -194,14 +206,26 @@ async def get_scheme(
     )
 
 
-@router.get("/claims", response_model=ClaimsResponse, operation_id="list_claims", tags=["schemes"])
+@router.get(
+    "/claims",
+    response_model=ClaimsResponse,
+    operation_id="list_claims",
+    tags=["schemes"],
+    dependencies=[readers(*READERS)],
+)
 async def list_claims(
-    request: Request, scheme_id: SchemeIdQuery = None, distributor_id: DistributorIdQuery = None, limit: Limit = 500
+    request: Request,
+    scope: CallerScope,
+    scheme_id: SchemeIdQuery = None,
+    distributor_id: DistributorIdQuery = None,
+    limit: Limit = 500,
 ) -> ClaimsResponse:
     """Claim assessments (newest revision of each), largest over-claim first."""
+    if distributor_id is not None:
+        scope.require_distributor(distributor_id)
     context: ServiceContext = request.app.state.context
     async with context.pool.acquire() as conn:
-        rows = await claims(conn, scheme_id, distributor_id, limit)
+        rows = await claims(conn, scheme_id, distributor_id, limit, scope.distributor_list)
         freshness = await projection_freshness(conn, "schemes")
     return ClaimsResponse(
         freshness=freshness,

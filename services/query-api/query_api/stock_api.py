@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from query_api.csv_export import Format, csv_response
 from query_api.freshness import Freshness, projection_freshness
 from query_api.params import Brand, DateFrom, DateTo, Limit, ParentId, Sku, date_range, node_name, today_in
+from query_api.scope import READERS, CallerScope, Scope, readers
 from query_api.stock_queries import (
     STOCK_PARENT,
     StockFilter,
@@ -21,10 +22,10 @@ from query_api.stock_queries import (
     stock_rows,
 )
 from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import Role, require_roles
 from sellthrough_runtime.problems import ProblemError
 
-router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
+# Narrowed to the caller's scope (scope.py); closed to reps.
+router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
 Level = Annotated[
     StockLevel,
@@ -111,24 +112,27 @@ class SellInResponse(BaseModel):
 
 async def _filter(
     context: ServiceContext,
+    scope: Scope,
     level: StockLevel,
     parent_id: str | None,
     brand: str | None,
     sku_id: str | None,
     limit: int,
 ) -> StockFilter:
+    if parent_id is not None and level not in STOCK_PARENT:
+        raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
+    scope.require_level(level, parent_id)
     if parent_id is not None:
-        if level not in STOCK_PARENT:
-            raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
         async with context.pool.acquire() as conn:
             if not await parent_known(conn, level, parent_id):
                 raise ProblemError(404, "unknown-parent", f"No {STOCK_PARENT[level]} '{parent_id}' is known.")
-    return StockFilter(level, parent_id, brand, sku_id, limit)
+    return StockFilter(level, parent_id, brand, sku_id, limit, scope.distributor_list)
 
 
 @router.get("/stock", response_model=StockResponse, operation_id="get_stock", tags=["stock"])
 async def get_stock(
     request: Request,
+    scope: CallerScope,
     level: Level = StockLevel.NATIONAL,
     parent_id: ParentId = None,
     brand: Brand = None,
@@ -138,7 +142,7 @@ async def get_stock(
 ) -> StockResponse | Response:
     """Distributor stock on hand now (book stock from the ledger), rolled up to the level asked."""
     context: ServiceContext = request.app.state.context
-    f = await _filter(context, level, parent_id, brand, sku_id, limit)
+    f = await _filter(context, scope, level, parent_id, brand, sku_id, limit)
     async with context.pool.acquire() as conn:
         rows = await stock_rows(conn, f)
         freshness = await projection_freshness(conn, "stock_positions")
@@ -174,6 +178,7 @@ async def get_stock(
 @router.get("/alerts", response_model=AlertsResponse, operation_id="get_alerts", tags=["stock"])
 async def get_alerts(
     request: Request,
+    scope: CallerScope,
     level: Level = StockLevel.NATIONAL,
     parent_id: ParentId = None,
     brand: Brand = None,
@@ -184,7 +189,7 @@ async def get_alerts(
 ) -> AlertsResponse | Response:
     """Raised stock alerts: overstock, stock-out risk, negative book stock."""
     context: ServiceContext = request.app.state.context
-    f = await _filter(context, level, parent_id, brand, sku_id, limit)
+    f = await _filter(context, scope, level, parent_id, brand, sku_id, limit)
     async with context.pool.acquire() as conn:
         counts = await alert_counts(conn, f, kind)
         listed = await alert_list(conn, f, kind, limit)
@@ -217,6 +222,7 @@ async def get_alerts(
 )
 async def get_primary_vs_secondary(
     request: Request,
+    scope: CallerScope,
     level: Level = StockLevel.NATIONAL,
     parent_id: ParentId = None,
     date_from: DateFrom = None,
@@ -229,7 +235,7 @@ async def get_primary_vs_secondary(
     """Sell-in (primary invoices) against sell-through (secondary orders) per period: the overstock picture."""
     context: ServiceContext = request.app.state.context
     date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
-    f = await _filter(context, level, parent_id, brand, sku_id, limit)
+    f = await _filter(context, scope, level, parent_id, brand, sku_id, limit)
     async with context.pool.acquire() as conn:
         rows = await primary_vs_secondary(conn, f, date_from, date_to)
         freshness = await projection_freshness(conn, "primary_daily")

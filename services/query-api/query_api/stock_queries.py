@@ -45,6 +45,7 @@ WITH placed AS (
         ORDER BY v.counted_at DESC, v.count_id DESC LIMIT 1
     ) latest ON true
     WHERE ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR x.sku_id = $4)
+      AND ($6::text[] IS NULL OR x.distributor_id = ANY($6))
 )
 SELECT node_id, max(node_name) AS name, sum(on_hand) AS on_hand, sum(value) AS value, count(*) AS positions,
        count(*) FILTER (WHERE on_hand < 0) AS negative_positions,
@@ -64,7 +65,7 @@ WITH placed AS (
     LEFT JOIN skus k ON k.sku_id = x.sku_id
     CROSS JOIN LATERAL stock_node($1, x.distributor_id, x.sku_id, k.name, g) n
     WHERE x.status = 'raised' AND ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR x.sku_id = $4)
-      AND ($5::text IS NULL OR x.kind = $5)
+      AND ($5::text IS NULL OR x.kind = $5) AND ($7::text[] IS NULL OR x.distributor_id = ANY($7))
 )
 SELECT node_id, max(node_name) AS name, count(*) AS alerts,
        count(*) FILTER (WHERE kind = 'negative_stock') AS negative_stock,
@@ -85,7 +86,7 @@ WITH placed AS (
     LEFT JOIN skus k ON k.sku_id = x.sku_id
     CROSS JOIN LATERAL stock_node($1, x.distributor_id, x.sku_id, k.name, g) n
     WHERE x.status = 'raised' AND ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR x.sku_id = $4)
-      AND ($5::text IS NULL OR x.kind = $5)
+      AND ($5::text IS NULL OR x.kind = $5) AND ($7::text[] IS NULL OR x.distributor_id = ANY($7))
 )
 SELECT distributor_id, distributor_name, sku_id, sku_name, kind, on_hand, avg_daily_sales, days_of_cover,
        threshold_days, changed_at, count(*) OVER () AS total
@@ -113,6 +114,7 @@ WITH movements AS (
     LEFT JOIN skus k ON k.sku_id = x.sku_id
     CROSS JOIN LATERAL stock_node($1, x.distributor_id, x.sku_id, k.name, g) n
     WHERE ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR x.sku_id = $4)
+      AND ($8::text[] IS NULL OR x.distributor_id = ANY($8))
 )
 SELECT node_id, max(node_name) AS name, sum(primary_value) AS primary_value, sum(primary_units) AS primary_units,
        sum(secondary_value) AS secondary_value, sum(secondary_units) AS secondary_units
@@ -128,25 +130,41 @@ class StockFilter:
     brand: str | None
     sku_id: str | None
     limit: int
+    distributors: list[str] | None = None
+    """The caller's scope (scope.py): only these distributors' positions; None: national."""
 
 
 async def stock_rows(conn: asyncpg.Connection, f: StockFilter) -> list[asyncpg.Record]:
-    return list(await conn.fetch(_STOCK_SQL, f.level.value, f.parent_id, f.brand, f.sku_id, f.limit))
+    return list(await conn.fetch(_STOCK_SQL, f.level.value, f.parent_id, f.brand, f.sku_id, f.limit, f.distributors))
 
 
 async def alert_counts(conn: asyncpg.Connection, f: StockFilter, kind: str | None) -> list[asyncpg.Record]:
-    return list(await conn.fetch(_ALERT_COUNTS_SQL, f.level.value, f.parent_id, f.brand, f.sku_id, kind, f.limit))
+    return list(
+        await conn.fetch(
+            _ALERT_COUNTS_SQL, f.level.value, f.parent_id, f.brand, f.sku_id, kind, f.limit, f.distributors
+        )
+    )
 
 
 async def alert_list(conn: asyncpg.Connection, f: StockFilter, kind: str | None, limit: int) -> list[asyncpg.Record]:
-    return list(await conn.fetch(_ALERT_LIST_SQL, f.level.value, f.parent_id, f.brand, f.sku_id, kind, limit))
+    return list(
+        await conn.fetch(_ALERT_LIST_SQL, f.level.value, f.parent_id, f.brand, f.sku_id, kind, limit, f.distributors)
+    )
 
 
 async def primary_vs_secondary(
     conn: asyncpg.Connection, f: StockFilter, date_from: date, date_to: date
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        _PRIMARY_VS_SECONDARY_SQL, f.level.value, f.parent_id, f.brand, f.sku_id, f.limit, date_from, date_to
+        _PRIMARY_VS_SECONDARY_SQL,
+        f.level.value,
+        f.parent_id,
+        f.brand,
+        f.sku_id,
+        f.limit,
+        date_from,
+        date_to,
+        f.distributors,
     )
     result = []
     for r in rows:

@@ -1,5 +1,6 @@
-// Sellthrough live dashboard: reads the query-api JSON APIs with the analyst token the user pasted,
-// drills national > zone > region > distributor > outlet, and polls every 3 s. No dependencies.
+// Sellthrough live dashboard: reads the query-api JSON APIs with the token the user pasted (analyst, admin,
+// regional manager or distributor), drills from the top of the token's scope (national > zone > region >
+// distributor > outlet), and polls every 3 s. No dependencies.
 "use strict";
 
 const LEVELS = ["national", "zone", "region", "distributor", "outlet"];
@@ -11,6 +12,7 @@ const OPTIONAL = [
 
 const state = {
   path: [{ level: "national", id: null, name: "National" }],
+  scope: null,
   filters: { brand: "", sku: "", from: "", to: "", rep: "" },
   optional: {},
   generation: 0,
@@ -26,7 +28,9 @@ const fmtCount = (v) => (v === null || v === undefined ? "–" : count.format(Nu
 const esc = (s) =>
   String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
-class AuthError extends Error {}
+class AuthError extends Error {
+  constructor(message, status) { super(message); this.status = status; }
+}
 
 async function api(path, params = {}) {
   const query = new URLSearchParams();
@@ -42,6 +46,7 @@ async function api(path, params = {}) {
       response.status === 401
         ? `The token was refused (401${detail ? ": " + detail : ""}). Paste a valid analyst token.`
         : "This token is valid but its role may not read the dashboard data (403). Use an analyst token.",
+      response.status,
     );
   }
   if (!response.ok) {
@@ -92,7 +97,8 @@ async function load() {
     api("/v1/stock", { level: stock.level, parent_id: stock.parent_id, brand: f.brand, sku: f.sku }),
     api("/v1/primary-vs-secondary", { level: stock.level, parent_id: stock.parent_id, ...f }),
     api("/v1/alerts", { level: stock.level, parent_id: stock.parent_id, brand: f.brand, sku: f.sku }),
-    api("/v1/schemes"),
+    // Scheme figures are national: only a national scope reads them.
+    state.scope && state.scope.national ? api("/v1/schemes") : Promise.resolve(null),
   ]);
   const data = { scope, sales, stock: stockBody, pvs, alerts, schemes };
   data.trend = await loadTrend(sales.date_to);
@@ -157,8 +163,9 @@ function renderCards(d) {
   const s = d.scope.outlet ? outletRow(d.sales, d.scope.outlet) : d.sales.total;
   const primary = d.pvs.rows.reduce(
     (a, r) => ({ value: a.value + Number(r.primary_value), units: a.units + r.primary_units }), { value: 0, units: 0 });
-  const cost = d.schemes.schemes.reduce((a, r) => a + Number(r.cost), 0);
-  const over = d.schemes.schemes.reduce((a, r) => a + Number(r.over_claim), 0);
+  const schemes = d.schemes ? d.schemes.schemes : [];
+  const cost = schemes.reduce((a, r) => a + Number(r.cost), 0);
+  const over = schemes.reduce((a, r) => a + Number(r.over_claim), 0);
   const below = d.scope.outlet ? " (distributor)" : "";
   setIfChanged("cards", [
     card("secondary-value", "Secondary sales value", fmtMoney(s.value)),
@@ -169,8 +176,10 @@ function renderCards(d) {
     card("stock-units", "Stock on hand, units" + below, fmtCount(d.stock.total.on_hand)),
     card("stock-value", "Stock value" + below, fmtMoney(d.stock.total.value)),
     card("alerts", "Stock alerts" + below, fmtCount(d.alerts.total)),
-    card("scheme-cost", "Scheme cost (all schemes)", fmtMoney(cost)),
-    card("scheme-overclaim", "Over-claimed (all schemes)", fmtMoney(over)),
+    ...(d.schemes ? [
+      card("scheme-cost", "Scheme cost (all schemes)", fmtMoney(cost)),
+      card("scheme-overclaim", "Over-claimed (all schemes)", fmtMoney(over)),
+    ] : []),
   ].join(""));
   const f = d.sales;
   $("status").textContent =
@@ -272,6 +281,10 @@ function renderAlerts(alerts) {
 }
 
 function renderSchemes(body) {
+  if (!body) {
+    setIfChanged("schemes", `<p class="note">Scheme figures are national: analyst and admin tokens read them.</p>`);
+    return;
+  }
   const rows = body.schemes.map((s) =>
     `<tr><th scope="row">${esc(s.name)}</th><td class="num">${fmtCount(s.outlets_reached)}</td>` +
     `<td class="num">${fmtCount(s.orders)}</td><td class="num">${fmtCount(s.units)}</td>` +
@@ -455,7 +468,8 @@ async function detectOptional() {
   // Newer endpoints are used only where this server has them: 404 means absent; 422 (missing params) present.
   await Promise.all(OPTIONAL.map(async (path) => {
     try { await api(path); state.optional[path] = true; } catch (e) {
-      if (e instanceof AuthError) throw e;
+      if (e instanceof AuthError && e.status === 401) throw e;
+      // 403 without parameters: the route exists, the bare request is outside a scoped token's territory.
       state.optional[path] = e.status !== undefined && e.status !== 404 && e.status !== 405;
     }
   }));
@@ -466,8 +480,43 @@ async function connect() {
   $("app").hidden = false;
   $("auth-error").hidden = true;
   state.rendered = {};
-  try { await detectOptional(); } catch (e) { if (e instanceof AuthError) return showLogin(e.message); }
+  try {
+    await startAtScope();
+    await detectOptional();
+  } catch (e) { if (e instanceof AuthError) return showLogin(e.message); }
   await refresh();
+}
+
+const LEVEL_ABOVE = { zone: "national", region: "zone", distributor: "region" };
+const ROLE_NAMES = { analyst: "Analyst", admin: "Admin", regional_manager: "Regional manager", distributor: "Distributor" };
+
+async function startAtScope() {
+  // The drill path starts at the token's own scope: a region manager's region, a distributor's own figures.
+  let scope = null;
+  try { scope = await api("/v1/scope"); } catch (e) {
+    if (e instanceof AuthError) throw e;
+    if (e.status !== 404) throw e; // an older server without /v1/scope reads nationally
+  }
+  state.scope = scope || { role: "analyst", subject: "", national: true, top_level: "national", roots: [] };
+  if (scope && !scope.reads_dashboard) {
+    throw new AuthError(
+      `This token is valid but its role (${scope.role}) may not read the dashboard data (403). ` +
+      "Use an analyst, regional manager or distributor token.", 403);
+  }
+  const s = state.scope;
+  if (s.national) {
+    state.path = [{ level: "national", id: null, name: "National" }];
+  } else if (s.roots.length === 1) {
+    const root = s.roots[0];
+    state.path = [{ level: s.top_level, id: root.id, name: root.name || root.id }];
+  } else {
+    // Several roots: a node above them without an id; the rows below it are narrowed to the scope by the API.
+    state.path = [{ level: LEVEL_ABOVE[s.top_level], id: null, name: "Your scope" }];
+  }
+  const where = s.national ? "national" : s.roots.map((r) => `${r.name || r.id} (${r.id})`).join(", ");
+  $("scope-owner").textContent = `${ROLE_NAMES[s.role] || s.role} ${s.subject}: ${where}`;
+  $("scope-owner").dataset.role = s.role;
+  renderCrumbs();
 }
 
 function drillTo(node) {
