@@ -213,6 +213,7 @@ RULES: dict[str, Rule] = {
     "/healthz": Rule(EVERYONE, (Probe({}),), public=True),
     "/readyz": Rule(EVERYONE, (Probe({}),), public=True),
     "/v1/scope": Rule(EVERYONE, (Probe({}),)),
+    "/v1/whoami": Rule(EVERYONE, (Probe({}),)),
     "/v1/sales": Rule(
         READERS,
         (
