@@ -109,7 +109,10 @@ def _migrate_blocking(database_url: str, schema: str, migrations_dir: Path) -> i
     # lock exists, fail with a unique violation when two sessions run them concurrently on a fresh database.
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [f"sellthrough-migrate:{schema}"])
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        # Only if missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists,
+        # which a service's own role (sellthrough_runtime.db_roles) does not have; it owns its schema instead.
+        if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         backend = get_backend(_yoyo_url(database_url, schema), migration_table="_yoyo_migration")
         migrations = read_migrations(str(RUNTIME_MIGRATIONS), str(migrations_dir))
         # yoyo's lock is a committed row: a process killed while migrating leaves it behind, and every later
