@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiokafka.helpers import create_ssl_context
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -55,6 +55,21 @@ class KafkaSecuritySettings(BaseSettings):
     )
     kafka_sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
     kafka_sasl_password: SecretStr | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD")
+
+    @field_validator(
+        "kafka_ssl_ca_file",
+        "kafka_ssl_cert_file",
+        "kafka_ssl_key_file",
+        "kafka_ssl_key_password",
+        "kafka_sasl_mechanism",
+        "kafka_sasl_username",
+        "kafka_sasl_password",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # compose and Helm pass `VAR: ""` for a setting not used; that must mean unset, not an empty file name.
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _coherent(self) -> "KafkaSecuritySettings":

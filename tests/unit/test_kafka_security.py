@@ -61,6 +61,17 @@ def test_plaintext_by_default() -> None:
     assert librdkafka_security(settings) == {"security.protocol": "plaintext"}
 
 
+def test_empty_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As compose and Helm pass a setting nobody gave: `KAFKA_SSL_CA_FILE: ""`."""
+    for name in VARIABLES:
+        monkeypatch.setenv(name, "")
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    assert aiokafka_security(KafkaSecuritySettings()) == {"security_protocol": "PLAINTEXT"}
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(ValidationError, match="needs KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD"):
+        KafkaSecuritySettings()
+
+
 def test_settings_are_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, pki: CertificateAuthority, tmp_path: Path
 ) -> None:
