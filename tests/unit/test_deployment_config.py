@@ -44,6 +44,7 @@ import sellthrough_contracts.topics as contract_topics
 from sellthrough_contracts.topics import TOPICS, Topic
 from sellthrough_runtime import metrics as runtime_metrics
 from sellthrough_runtime.auth import TokenFile
+from sellthrough_runtime.kafka_security import KafkaSecuritySettings
 from sellthrough_runtime.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -399,12 +400,44 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
-def compose_env(service: str) -> dict[str, str]:
-    """The service's environment as compose hands it over with no variables set in the shell."""
+COMPOSE_SECRETS = {
+    "POSTGRES_PASSWORD": "pg-admin-secret",
+    "ORDER_CAPTURE_DB_PASSWORD": "oc-secret",
+    "STOCK_LEDGER_DB_PASSWORD": "sl-secret",
+    "SCHEME_ENGINE_DB_PASSWORD": "se-secret",
+    "QUERY_API_DB_PASSWORD": "qa-secret",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-secret",
+}
+"""What an operator must set (deploy/.env.example lists them): compose refuses to start without any of them."""
+
+
+def compose_env(service: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The service's environment as compose hands it over with only the required secrets set in the shell."""
     environment = compose()["services"][service].get("environment", {})
     if isinstance(environment, list):
         environment = dict(item.split("=", 1) for item in environment)
-    return {name: interpolate(str(value)) for name, value in environment.items()}
+    given = COMPOSE_SECRETS if environ is None else environ
+    return {name: interpolate(str(value), given) for name, value in environment.items()}
+
+
+def service_schema(facts: ServiceFacts) -> str:
+    """The PostgreSQL schema (and role) of a service: the SCHEMA its composition root passes to the app."""
+    schema = importlib.import_module(f"{facts.module}.main").SCHEMA
+    assert isinstance(schema, str)
+    return schema
+
+
+def refusal(service: str, environ: dict[str, str]) -> str | None:
+    """Why compose refuses to start `service` with `environ` ("compose needs NAME"), or None."""
+    try:
+        compose_env(service, environ)
+    except AssertionError as error:
+        return str(error).split(":")[0]
+    return None
+
+
+def password_variables(compose_text: str) -> set[str]:
+    return set(re.findall(r"\$\{([A-Z0-9_]*PASSWORD[A-Z0-9_]*)", compose_text))
 
 
 def test_compose_builds_every_service_from_the_dockerfile() -> None:
@@ -433,7 +466,11 @@ def test_compose_gives_each_service_what_it_needs_and_only_names_it_reads() -> N
         # The tokens file is where the secret is mounted, and the database and broker are compose services.
         targets = [f"/run/secrets/{secret['target']}" for secret in declared[name]["secrets"]]
         assert env["SELLTHROUGH_TOKENS_FILE"] in targets
-        assert re.match(r"postgresql://[^@]+@postgres:5432/", env["DATABASE_URL"])
+        # Each service logs in as its own role, with the password the db-roles step gives that role.
+        role = service_schema(facts)
+        variable = f"{role.upper()}_DB_PASSWORD"
+        assert env["DATABASE_URL"] == f"postgresql://{role}:{COMPOSE_SECRETS[variable]}@postgres:5432/sellthrough"
+        assert compose_env("db-roles")[f"SELLTHROUGH_DB_PASSWORD_{role.upper()}"] == COMPOSE_SECRETS[variable]
         assert all(server.split(":")[0] in declared for server in env["KAFKA_BOOTSTRAP_SERVERS"].split(","))
 
 
@@ -465,8 +502,12 @@ def test_compose_runs_kraft_kafka_postgres_and_waits_for_them() -> None:
             "postgres": {"condition": "service_healthy"},
             "kafka": {"condition": "service_healthy"},
             "topic-init": {"condition": "service_completed_successfully"},
+            "db-roles": {"condition": "service_completed_successfully"},
+            "tokens-bootstrap": {"condition": "service_completed_successfully"},
         }
     assert declared["topic-init"]["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    assert declared["db-roles"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert declared["tokens-bootstrap"]["depends_on"] == {"db-roles": {"condition": "service_completed_successfully"}}
 
 
 def test_compose_mounts_files_that_exist() -> None:
@@ -478,7 +519,78 @@ def test_compose_mounts_files_that_exist() -> None:
     for name, secret in compose()["secrets"].items():
         path = DEPLOY / interpolate(secret["file"])
         assert path.is_file(), f"secret {name}: {path} does not exist"
-        assert TokenFile.model_validate_json(path.read_bytes()).tokens, "the example tokens file must load"
+        assert TokenFile.model_validate_json(path.read_bytes()).tokens == [], "no usable token ships in the repo"
+
+
+def test_compose_refuses_to_start_without_each_secret_and_has_no_default_password() -> None:
+    text = COMPOSE_FILE.read_text()
+    # Every password is required: ${NAME:?message}, never ${NAME:-default} or ${NAME}.
+    for variable in password_variables(text):
+        uses = re.findall(r"\$\{" + variable + r"(:?[-?]?)", text)
+        assert uses, variable
+        if variable.startswith("KAFKA_"):
+            assert set(uses) == {":-"}, f"{variable}: optional (empty unless Kafka uses it), so no default value"
+            assert re.search(r"\$\{" + variable + r":-\}", text), f"{variable}: its default must be empty"
+        else:
+            assert set(uses) == {":?"}, f"{variable}: compose must refuse to start without it"
+    assert set(COMPOSE_SECRETS) == {v for v in password_variables(text) if not v.startswith("KAFKA_")}
+    for missing in COMPOSE_SECRETS:
+        others = {name: value for name, value in COMPOSE_SECRETS.items() if name != missing}
+        for given in (others, {**others, missing: ""}):  # unset, or set to nothing
+            refusals = {refusal(service, given) for service in compose()["services"]} - {None}
+            assert refusals == {f"compose needs {missing}"}, (missing, refusals)
+    # The example environment file names every secret and gives none a value.
+    example = dict(
+        line.split("=", 1) for line in (DEPLOY / ".env.example").read_text().splitlines() if re.match(r"[A-Z_]+=", line)
+    )
+    assert set(COMPOSE_SECRETS) <= example.keys()
+    assert all(value == "" for value in example.values()), "no usable value in the example"
+    assert "change-me" not in text
+    assert "example-" not in (DEPLOY / "README.md").read_text(), "no example tokens in the docs"
+
+
+def test_compose_creates_the_database_roles_and_the_first_admin_token_before_the_services() -> None:
+    declared = compose()["services"]
+    roles = declared["db-roles"]
+    command = roles["command"]
+    assert command[0] == "sellthrough-db-roles"
+    schemas = {service_schema(facts) for facts in services().values()}
+    positional = [
+        arg for i, arg in enumerate(command[1:], 1) if not arg.startswith("--") and command[i - 1] != "--auth-reader"
+    ]
+    assert set(positional) == schemas
+    readers = {command[i + 1] for i, arg in enumerate(command) if arg == "--auth-reader"}
+    assert readers == {"order_capture", "query_api"}, "only the services that authenticate callers read the tokens"
+    admin_url = "postgresql://sellthrough:pg-admin-secret@postgres:5432/sellthrough"
+    env = compose_env("db-roles")
+    assert env["DATABASE_URL"] == admin_url
+    for schema in schemas:
+        assert env[f"SELLTHROUGH_DB_PASSWORD_{schema.upper()}"] == COMPOSE_SECRETS[f"{schema.upper()}_DB_PASSWORD"]
+    bootstrap = declared["tokens-bootstrap"]
+    assert bootstrap["command"] == ["sellthrough-tokens", "bootstrap"]
+    assert compose_env("tokens-bootstrap")["DATABASE_URL"] == admin_url
+    for one_shot in (roles, bootstrap):
+        assert one_shot["restart"] == "no"
+        assert one_shot["build"]["dockerfile"] == "deploy/Dockerfile", "built here, never pulled"
+        assert one_shot["image"] == declared["order-capture"]["image"]
+    for name in services():
+        assert "DATABASE_URL" in compose_env(name)
+        assert compose_env(name)["DATABASE_URL"] != admin_url, f"{name} must not use the administrator"
+
+
+def test_compose_passes_kafka_security_to_every_kafka_client() -> None:
+    variables = {str(info.validation_alias) for info in KafkaSecuritySettings.model_fields.values()}
+    assert variables <= _env_names(ServiceSettings).keys(), "every service reads them"
+    assert "KAFKA_SECURITY_PROTOCOL" in variables
+    assert "KAFKA_SASL_PASSWORD" in variables
+    for name in [*services(), "topic-init"]:
+        env = compose_env(name)
+        assert variables <= env.keys(), f"{name} lacks {sorted(variables - env.keys())}"
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+        mounts = [str(volume) for volume in compose()["services"][name].get("volumes", [])]
+        assert any(mount.endswith(":/etc/sellthrough/kafka-tls:ro") for mount in mounts), name
+    script = compose()["services"]["topic-init"]["command"][0]
+    assert script.count('--command-config "$$props"') == 2, "both kafka-topics.sh calls use the security settings"
 
 
 def test_docker_compose_config_accepts_the_file() -> None:
