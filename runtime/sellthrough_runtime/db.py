@@ -16,7 +16,9 @@ import asyncpg
 import orjson
 import psycopg
 from psycopg import sql
-from yoyo import get_backend, read_migrations
+from yoyo import get_backend, internalmigrations, read_migrations
+from yoyo.backends.base import DatabaseBackend
+from yoyo.migrations import MigrationList
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,11 @@ def _migrate_blocking(database_url: str, schema: str, migrations_dir: Path) -> i
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         backend = get_backend(_yoyo_url(database_url, schema), migration_table="_yoyo_migration")
         migrations = read_migrations(str(RUNTIME_MIGRATIONS), str(migrations_dir))
+        if _up_to_date(backend, migrations):
+            # Nothing written: a role with only read access to a schema someone else migrates (the token store,
+            # sellthrough_runtime.db_roles) passes here, as every start after the first does.
+            backend.connection.close()
+            return 0
         # yoyo's lock is a committed row: a process killed while migrating leaves it behind, and every later
         # start would wait 10 s for it and fail. Whoever wrote a row there held this advisory lock, which ended
         # with its session: a row found now is such a leftover.
@@ -124,6 +131,11 @@ def _migrate_blocking(database_url: str, schema: str, migrations_dir: Path) -> i
             backend.apply_migrations(pending)
         backend.connection.close()
     return len(pending)
+
+
+def _up_to_date(backend: DatabaseBackend, migrations: MigrationList) -> bool:
+    """Every migration applied, found with reads only (yoyo's own tables exist and are current)."""
+    return not internalmigrations.needs_upgrading(backend) and not backend.to_apply(migrations)
 
 
 async def migrate(database_url: str, schema: str, migrations_dir: Path) -> int:

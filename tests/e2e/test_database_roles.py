@@ -6,14 +6,17 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import psycopg
 import pytest
 
 from sellthrough_devstack.demo import wait_for_masters
 from sellthrough_devstack.processes import free_port
 from sellthrough_devstack.services import ServiceProcess
+from sellthrough_runtime.db import migrate
 from sellthrough_runtime.db_roles import ServiceRole, apply_roles
 from tests.conftest import Infra, Tokens
 from tests.support.api import Api
@@ -49,15 +52,23 @@ async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture(scope="module")
-def roles_applied(infra: Infra) -> Infra:
+def auth_migrations(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in for the token store's migrations (schema auth), applied by the administrator."""
+    directory = tmp_path_factory.mktemp("auth-migrations")
+    (directory / "0001.tokens.sql").write_text(
+        "CREATE TABLE tokens (hash text PRIMARY KEY);\nINSERT INTO tokens VALUES ('h1');\n"
+    )
+    return directory
+
+
+@pytest.fixture(scope="module")
+def roles_applied(infra: Infra, auth_migrations: Path) -> Infra:
     async def before() -> None:
         async with connected(infra.database_url) as admin:
-            # What a deployment that ran every service as one role left behind, and the token store's table.
+            # What a deployment that ran every service as one role left behind.
             await admin.execute("CREATE SCHEMA stock_ledger")
             await admin.execute("CREATE TABLE stock_ledger.legacy_rows (id int GENERATED ALWAYS AS IDENTITY)")
-            await admin.execute("CREATE SCHEMA auth")
-            await admin.execute("CREATE TABLE auth.tokens (hash text PRIMARY KEY)")
-            await admin.execute("INSERT INTO auth.tokens VALUES ('h1')")
+        await migrate(infra.database_url, "auth", auth_migrations)
 
     asyncio.run(before())
     apply_roles(infra.database_url, list(ROLES.values()))
@@ -156,6 +167,36 @@ async def test_only_authenticating_services_read_the_token_store_and_only_read(r
         async with connected(as_role(url, ROLES[name])) as other:
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied for schema auth"):
                 await other.fetch("SELECT * FROM auth.tokens")
+
+
+def test_a_reader_of_the_token_store_passes_its_migration_step_without_writing(
+    roles_applied: Infra, auth_migrations: Path
+) -> None:
+    """A service that authenticates migrates the token store's schema at start, as the administrator did: with
+    every migration applied that step only reads, so a read-only role gets through it (and writes nothing)."""
+    url = roles_applied.database_url
+
+    def migrate_as(service: str, directory: Path) -> int:
+        return asyncio.run(migrate(as_role(url, ROLES[service]), "auth", directory))
+
+    assert migrate_as("query-api", auth_migrations) == 0
+    assert migrate_as("order-capture", auth_migrations) == 0
+    with pytest.raises(psycopg.Error):  # no rights on auth at all
+        migrate_as("stock-ledger", auth_migrations)
+    # A migration still pending needs the owner: the reader is refused rather than half-applying it.
+    pending = auth_migrations.parent / "auth-migrations-pending"
+    pending.mkdir(exist_ok=True)
+    for migration in auth_migrations.iterdir():
+        (pending / migration.name).write_text(migration.read_text())
+    (pending / "0002.more.sql").write_text("CREATE TABLE more_rows (id int);\n")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        migrate_as("query-api", pending)
+
+    async def more_rows() -> object:
+        async with connected(url) as admin:
+            return await admin.fetchval("SELECT to_regclass('auth.more_rows')")
+
+    assert asyncio.run(more_rows()) is None
 
 
 def test_a_second_run_rotates_passwords_and_changes_nothing_else(roles_applied: Infra) -> None:
