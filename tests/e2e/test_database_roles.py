@@ -12,12 +12,14 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
 from sellthrough_devstack.demo import wait_for_masters
 from sellthrough_devstack.processes import free_port
 from sellthrough_devstack.services import ServiceProcess
 from sellthrough_runtime.db import migrate
-from sellthrough_runtime.db_roles import ServiceRole, apply_roles
+from sellthrough_runtime.db_roles import ServiceRole, apply_roles, password_variable
+from sellthrough_runtime.db_roles import app as roles_app
 from tests.conftest import Infra, Tokens
 from tests.support.api import Api
 from tests.support.brand import order, reference_events
@@ -242,3 +244,27 @@ def test_login_roles_have_no_other_powers(roles_applied: Infra) -> None:
         assert row["rolcanlogin"], row["rolname"]
         for power in ("rolsuper", "rolcreatedb", "rolcreaterole", "rolinherit"):
             assert not row[power], (row["rolname"], power)
+
+
+def test_the_command_line_reads_the_variables_compose_and_helm_pass(roles_applied: Infra) -> None:
+    arguments = [role.name for role in ROLES.values()] + [
+        "--auth-reader",
+        "order_capture",
+        "--auth-reader",
+        "query_api",
+    ]
+    passwords = {password_variable(role.name): role.password for role in ROLES.values()}
+    env = {"DATABASE_URL": roles_applied.database_url, **passwords}
+    result = CliRunner().invoke(roles_app, arguments, env=env)
+    assert result.exit_code == 0, result.output
+    assert "roles ready: order_capture, stock_ledger, scheme_engine, query_api" in result.output
+
+    missing = CliRunner().invoke(roles_app, arguments, env={**env, "SELLTHROUGH_DB_PASSWORD_QUERY_API": ""})
+    assert missing.exit_code == 2
+    assert "SELLTHROUGH_DB_PASSWORD_QUERY_API" in missing.output
+    stranger = CliRunner().invoke(roles_app, ["query_api", "--auth-reader", "stock_ledger"], env=env)
+    assert stranger.exit_code == 2
+    assert "not among the roles" in stranger.output
+    no_admin = CliRunner().invoke(roles_app, arguments, env={**env, "DATABASE_URL": ""})
+    assert no_admin.exit_code == 2
+    assert "DATABASE_URL" in no_admin.output
