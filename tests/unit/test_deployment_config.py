@@ -1848,7 +1848,11 @@ def test_kafka_security_reaches_every_kafka_client_from_a_secret(render: Render)
         mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
         assert mounts["kafka-tls"] == "/etc/sellthrough/kafka-tls"
         volume = {v["name"]: v for v in pod["volumes"]}["kafka-tls"]["secret"]
-        assert volume == {"secretName": "kafka-credentials", "items": [{"key": "ca.crt", "path": "ca.pem"}]}
+        assert volume == {
+            "secretName": "kafka-credentials",
+            "defaultMode": 0o440,
+            "items": [{"key": "ca.crt", "path": "ca.pem"}],
+        }
         # The names are the services' own settings, and the values are a combination they accept.
         assert {name for name in env if name.startswith("KAFKA_S")} <= _env_names(ServiceSettings).keys()
     script = " ".join(_jobs_by_component(manifests)["topics"]["spec"]["template"]["spec"]["containers"][0]["args"])

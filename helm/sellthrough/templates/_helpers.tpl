@@ -165,6 +165,8 @@ app.kubernetes.io/component: {{ .name }}
 - name: kafka-tls
   secret:
     secretName: {{ $sec.secretName }}
+    # 0440: the key is readable by the pod's group (fsGroup) only, not by every user in the container.
+    defaultMode: 288
     items:
       {{- with $sec.caKey }}
       - key: {{ . }}
