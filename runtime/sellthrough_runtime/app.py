@@ -222,7 +222,8 @@ def create_service_app(
 
     @app.get("/readyz", tags=["operations"], operation_id="readyz", response_model=None)
     async def readyz(request: Request) -> dict[str, object] | JSONResponse:
-        """Ready: migrations applied, Postgres answers and the Kafka bootstrap server accepts connections."""
+        """Ready: migrations applied, Postgres answers and the Kafka bootstrap server accepts connections (for a
+        service created with `ready_without_kafka`, Kafka is reported in `checks` but not required)."""
         context: ServiceContext | None = getattr(request.app.state, "context", None)
         if context is None:  # still migrating: the lifespan sets the context once migrations are applied
             return problem_response(503, "not-ready", "Starting: migrations not applied yet.")

@@ -16,7 +16,9 @@ import asyncpg
 import orjson
 import psycopg
 from psycopg import sql
-from yoyo import get_backend, read_migrations
+from yoyo import get_backend, internalmigrations, read_migrations
+from yoyo.backends.base import DatabaseBackend
+from yoyo.migrations import MigrationList
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +111,18 @@ def _migrate_blocking(database_url: str, schema: str, migrations_dir: Path, runt
     # lock exists, fail with a unique violation when two sessions run them concurrently on a fresh database.
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [f"sellthrough-migrate:{schema}"])
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        # Only if missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists,
+        # which a service's own role (sellthrough_runtime.db_roles) does not have; it owns its schema instead.
+        if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         backend = get_backend(_yoyo_url(database_url, schema), migration_table="_yoyo_migration")
         directories = [str(RUNTIME_MIGRATIONS)] if runtime_tables else []
         migrations = read_migrations(*directories, str(migrations_dir))
+        if _up_to_date(backend, migrations):
+            # Nothing written: a role with only read access to a schema someone else migrates (the token store,
+            # sellthrough_runtime.db_roles) passes here, as every start after the first does.
+            backend.connection.close()
+            return 0
         # yoyo's lock is a committed row: a process killed while migrating leaves it behind, and every later
         # start would wait 10 s for it and fail. Whoever wrote a row there held this advisory lock, which ended
         # with its session: a row found now is such a leftover.
@@ -122,6 +132,11 @@ def _migrate_blocking(database_url: str, schema: str, migrations_dir: Path, runt
             backend.apply_migrations(pending)
         backend.connection.close()
     return len(pending)
+
+
+def _up_to_date(backend: DatabaseBackend, migrations: MigrationList) -> bool:
+    """Every migration applied, found with reads only (yoyo's own tables exist and are current)."""
+    return not internalmigrations.needs_upgrading(backend) and not backend.to_apply(migrations)
 
 
 async def migrate(database_url: str, schema: str, migrations_dir: Path, *, runtime_tables: bool = True) -> int:

@@ -2,23 +2,36 @@
 
 No idempotent or transactional producer: exactly-once effects come from the outbox and from consumers
 that store offsets and event ids in Postgres (some brokers, Tansu among them, reject both features).
+
+Every client takes `security` (TLS and SASL, sellthrough_runtime.kafka_security). Without one it is read from
+the KAFKA_* environment variables, so a tool or script that builds clients here is secured as the services are.
 """
 
 import contextlib
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from sellthrough_contracts import TOPICS, Topic
+from sellthrough_runtime.kafka_security import KafkaSecuritySettings, aiokafka_security
 
 log = logging.getLogger(__name__)
 
 
-def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+def client_security(security: KafkaSecuritySettings | None = None) -> dict[str, Any]:
+    """aiokafka keyword arguments for `security`, or for the KAFKA_* environment variables when it is None."""
+    return aiokafka_security(security if security is not None else KafkaSecuritySettings())
+
+
+def make_producer(
+    bootstrap_servers: str, client_id: str, *, security: KafkaSecuritySettings | None = None
+) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
+        **client_security(security),
         client_id=client_id,
         acks="all",
         enable_idempotence=False,
@@ -35,10 +48,12 @@ def make_consumer(
     *,
     session_timeout_ms: int = 6000,
     rebalance_timeout_ms: int = 5000,
+    security: KafkaSecuritySettings | None = None,
 ) -> AIOKafkaConsumer:
     """Offsets are never committed to Kafka: they live in Postgres with the state they produced."""
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
+        **client_security(security),
         group_id=group_id,
         client_id=client_id,
         enable_auto_commit=False,
@@ -51,14 +66,33 @@ def make_consumer(
     )
 
 
-def make_offsets_reader(bootstrap_servers: str, client_id: str) -> AIOKafkaConsumer:
+def make_offsets_reader(
+    bootstrap_servers: str, client_id: str, *, security: KafkaSecuritySettings | None = None
+) -> AIOKafkaConsumer:
     """A consumer outside any group, only to ask partitions where they begin and end."""
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, client_id=client_id, enable_auto_commit=False)
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        enable_auto_commit=False,
+        **client_security(security),
+    )
 
 
-async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...] = TOPICS, replication: int = 1) -> None:
+def make_admin(
+    bootstrap_servers: str, client_id: str, *, security: KafkaSecuritySettings | None = None
+) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id, **client_security(security))
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    topics: tuple[Topic, ...] = TOPICS,
+    replication: int = 1,
+    *,
+    security: KafkaSecuritySettings | None = None,
+) -> None:
     """Create any missing topic with its configured partition count."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="sellthrough-admin")
+    admin = make_admin(bootstrap_servers, "sellthrough-admin", security=security)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

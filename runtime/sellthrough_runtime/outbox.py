@@ -33,6 +33,7 @@ from aiokafka.structs import RecordMetadata
 
 from sellthrough_contracts import Envelope, encode_event, topic_for
 from sellthrough_runtime.kafka import ensure_topics, make_offsets_reader, make_producer
+from sellthrough_runtime.kafka_security import KafkaSecuritySettings
 from sellthrough_runtime.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_BROKER_DATA_LOST,
@@ -124,9 +125,12 @@ class OutboxRelay:
         *,
         batch_size: int = 1000,
         retention_check_seconds: float = 10.0,
+        security: KafkaSecuritySettings | None = None,
     ) -> None:
+        """`security`: TLS/SASL of its Kafka clients (the KAFKA_* environment variables if None)."""
         self._pool = pool
         self._bootstrap_servers = bootstrap_servers
+        self._security = security
         self._service = service
         self._batch_size = batch_size
         self._retention_check_seconds = retention_check_seconds
@@ -141,9 +145,11 @@ class OutboxRelay:
         """Publish until cancelled."""
         # A broker that restarted empty has no topics: create them with their partition counts before
         # anything is published, rather than let a send auto-create them with the broker's default.
-        await ensure_topics(self._bootstrap_servers)
-        producer = make_producer(self._bootstrap_servers, client_id=f"{self._service}-relay")
-        offsets = make_offsets_reader(self._bootstrap_servers, client_id=f"{self._service}-relay-check")
+        await ensure_topics(self._bootstrap_servers, security=self._security)
+        producer = make_producer(self._bootstrap_servers, client_id=f"{self._service}-relay", security=self._security)
+        offsets = make_offsets_reader(
+            self._bootstrap_servers, client_id=f"{self._service}-relay-check", security=self._security
+        )
         async with contextlib.AsyncExitStack() as clients:
             for client in (producer, offsets):
                 await client.start()
@@ -161,7 +167,7 @@ class OutboxRelay:
                 if not topics_checked:
                     # After a failure the broker may be back but empty: recreate the topics before a send
                     # could auto-create one with the broker's default partition count.
-                    await ensure_topics(self._bootstrap_servers)
+                    await ensure_topics(self._bootstrap_servers, security=self._security)
                     topics_checked = True
                 published = await self.publish_batch(producer)
                 backoff = 0.1
@@ -223,7 +229,7 @@ class OutboxRelay:
             }
             if not expected:
                 return True
-            await ensure_topics(self._bootstrap_servers)
+            await ensure_topics(self._bootstrap_servers, security=self._security)
             ends = await offsets.end_offsets(list(expected))
             short = {tp: (ends.get(tp), want) for tp, want in expected.items() if ends.get(tp, 0) < want}
             if short:
@@ -239,7 +245,9 @@ class OutboxRelay:
 
     async def _records_present(self, offsets: dict[TopicPartition, int], timeout: float = 2.0) -> set[TopicPartition]:
         """The partitions of `offsets` that hold a record at (or beyond) the given offset."""
-        reader = make_offsets_reader(self._bootstrap_servers, client_id=f"{self._service}-relay-check-read")
+        reader = make_offsets_reader(
+            self._bootstrap_servers, client_id=f"{self._service}-relay-check-read", security=self._security
+        )
         present: set[TopicPartition] = set()
         await reader.start()
         try:
@@ -286,7 +294,7 @@ class OutboxRelay:
         )
         if generation is None:
             return None
-        missing = await unreadable_events(self._pool, self._bootstrap_servers, self._service)
+        missing = await unreadable_events(self._pool, self._bootstrap_servers, self._service, self._security)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(_TAKE_TURN, self._lock_name)
             if await conn.fetchval("SELECT generation FROM outbox_generation") != generation:

@@ -18,6 +18,7 @@ import asyncpg
 from aiokafka import TopicPartition
 
 from sellthrough_runtime.kafka import make_offsets_reader
+from sellthrough_runtime.kafka_security import KafkaSecuritySettings
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +28,16 @@ partition ends, so its end offset cannot say when a read is complete."""
 _CHUNK = 10_000
 
 
-async def unreadable_events(pool: asyncpg.Pool, bootstrap_servers: str, service: str) -> int:
+async def unreadable_events(
+    pool: asyncpg.Pool, bootstrap_servers: str, service: str, security: KafkaSecuritySettings | None = None
+) -> int:
     """How many outbox rows published before this call cannot be read back from their topics now."""
     async with pool.acquire() as conn:
         started: datetime = await conn.fetchval("SELECT now()")
         topics = [r["topic"] for r in await conn.fetch("SELECT DISTINCT topic FROM outbox_partitions")]
         await conn.execute("CREATE TEMPORARY TABLE IF NOT EXISTS outbox_read_back (event_id uuid NOT NULL)")
         await conn.execute("TRUNCATE outbox_read_back")
-        read = await _copy_event_ids(conn, bootstrap_servers, service, topics)
+        read = await _copy_event_ids(conn, bootstrap_servers, service, topics, security)
         missing = int(
             await conn.fetchval(
                 "SELECT count(*) FROM outbox o WHERE o.published_at <= $1 AND o.topic = ANY($2::text[]) "
@@ -51,8 +54,14 @@ async def unreadable_events(pool: asyncpg.Pool, bootstrap_servers: str, service:
     return missing
 
 
-async def _copy_event_ids(conn: asyncpg.Connection, bootstrap_servers: str, service: str, topics: list[str]) -> int:
-    reader = make_offsets_reader(bootstrap_servers, client_id=f"{service}-relay-read-back")
+async def _copy_event_ids(
+    conn: asyncpg.Connection,
+    bootstrap_servers: str,
+    service: str,
+    topics: list[str],
+    security: KafkaSecuritySettings | None,
+) -> int:
+    reader = make_offsets_reader(bootstrap_servers, client_id=f"{service}-relay-read-back", security=security)
     await reader.start()
     read = 0
     try:

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sellthrough_runtime.kafka_security import KafkaSecuritySettings
 from sellthrough_runtime.ratelimit import parse_rate_limit
 
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -13,8 +14,9 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 )
 
 
-class ServiceSettings(BaseSettings):
-    """Settings every service shares. Variables: DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, SELLTHROUGH_*."""
+class ServiceSettings(KafkaSecuritySettings, BaseSettings):
+    """Settings every service shares. Variables: DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL,
+    KAFKA_SSL_*, KAFKA_SASL_* (sellthrough_runtime.kafka_security), SELLTHROUGH_*."""
 
     model_config = SettingsConfigDict(env_prefix="SELLTHROUGH_", extra="ignore", populate_by_name=True)
 

@@ -1,5 +1,5 @@
-"""Readiness with the broker down: order-capture keeps accepting (its outbox holds events), query-api does not
-claim to be ready."""
+"""Readiness with the broker down: order-capture keeps accepting (its outbox holds events) and query-api keeps
+answering reads (they need only PostgreSQL), while stock-ledger, whose work is consuming, is not ready."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -13,6 +13,8 @@ from order_capture.settings import OrderCaptureSettings
 from query_api.main import QueryApiSettings
 from query_api.main import create_app as query_api_app
 from sellthrough_devstack.processes import free_port
+from stock_ledger.main import create_app as stock_ledger_app
+from stock_ledger.settings import StockLedgerSettings
 from tests.conftest import Infra, Tokens, post_events
 from tests.support.brand import reference_events
 
@@ -26,7 +28,7 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def test_with_kafka_down_order_capture_stays_ready_and_accepts_while_query_api_is_not_ready(
+async def test_with_kafka_down_order_capture_and_query_api_stay_ready_while_stock_ledger_is_not(
     infra: Infra, tokens: Tokens
 ) -> None:
     nowhere = f"127.0.0.1:{free_port()}"  # nothing listens there: the broker is down
@@ -39,10 +41,22 @@ async def test_with_kafka_down_order_capture_stays_ready_and_accepts_while_query
         ready = await order_capture.get("/readyz")
         accepted = await post_events(order_capture, tokens.header("admin"), reference_events()[:2])
     async with serving(query_api_app(QueryApiSettings(**common))) as query_api:
-        not_ready = await query_api.get("/readyz")
+        query_ready = await query_api.get("/readyz")
+        read = await query_api.get(
+            "/v1/sales",
+            params={"level": "zone", "from": "2026-01-01", "to": "2026-01-31"},
+            headers=tokens.header("analyst"),
+        )
+    async with serving(stock_ledger_app(StockLedgerSettings(**common))) as stock_ledger:
+        not_ready = await stock_ledger.get("/readyz")
 
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"migrations": True, "postgres": True, "kafka": False}
     assert accepted.json()["accepted"] == 2, "accepted means durable in Postgres, broker or not"
+    assert query_ready.status_code == 200, query_ready.text
+    assert query_ready.json()["checks"] == {"migrations": True, "postgres": True, "kafka": False}, (
+        "reported, not required"
+    )
+    assert read.status_code == 200, read.text
     assert not_ready.status_code == 503
     assert not_ready.json()["checks"]["kafka"] is False

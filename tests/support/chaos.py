@@ -15,6 +15,7 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from sellthrough_runtime.kafka import client_security
 from tests.support.brand import OUTLETS, SKUS, order
 
 RETRYABLE_STATUSES = frozenset({503})
@@ -152,6 +153,7 @@ async def where_missing(
         bootstrap_servers=bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        **client_security(),
     )
     await reader.start()
     try:

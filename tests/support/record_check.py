@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from sellthrough_contracts import EVENT_TYPES, topic_for
 from sellthrough_contracts.schemas import SCHEMAS_DIR
+from sellthrough_runtime.kafka_security import KafkaSecuritySettings, librdkafka_security
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,9 @@ class Record:
 def read_every_record(bootstrap_servers: str, idle_seconds: float = 1.0, timeout_seconds: float = 120) -> list[Record]:
     """Every record of every non-internal topic. Tansu's high watermark can sit below the real end of a partition,
     so the read goes on past the watermarks until nothing more arrives for `idle_seconds`."""
-    topics = AdminClient({"bootstrap.servers": bootstrap_servers}).list_topics(timeout=10).topics
+    # Secured as the services are (KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_*, KAFKA_SASL_*).
+    security = librdkafka_security(KafkaSecuritySettings())
+    topics = AdminClient({"bootstrap.servers": bootstrap_servers, **security}).list_topics(timeout=10).topics
     partitions = [
         TopicPartition(name, number, OFFSET_BEGINNING)
         for name, topic in sorted(topics.items())
@@ -47,6 +50,7 @@ def read_every_record(bootstrap_servers: str, idle_seconds: float = 1.0, timeout
             "group.id": f"record-check-{uuid.uuid4()}",  # assign() needs none, librdkafka wants one
             "enable.auto.commit": False,
             "enable.partition.eof": False,
+            **security,
         }
     )
     try:

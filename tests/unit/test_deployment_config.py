@@ -44,6 +44,7 @@ import sellthrough_contracts.topics as contract_topics
 from sellthrough_contracts.topics import TOPICS, Topic
 from sellthrough_runtime import metrics as runtime_metrics
 from sellthrough_runtime.auth import TokenFile
+from sellthrough_runtime.kafka_security import KafkaSecuritySettings
 from sellthrough_runtime.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -399,12 +400,44 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
-def compose_env(service: str) -> dict[str, str]:
-    """The service's environment as compose hands it over with no variables set in the shell."""
+COMPOSE_SECRETS = {
+    "POSTGRES_PASSWORD": "pg-admin-secret",
+    "ORDER_CAPTURE_DB_PASSWORD": "oc-secret",
+    "STOCK_LEDGER_DB_PASSWORD": "sl-secret",
+    "SCHEME_ENGINE_DB_PASSWORD": "se-secret",
+    "QUERY_API_DB_PASSWORD": "qa-secret",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-secret",
+}
+"""What an operator must set (deploy/.env.example lists them): compose refuses to start without any of them."""
+
+
+def compose_env(service: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The service's environment as compose hands it over with only the required secrets set in the shell."""
     environment = compose()["services"][service].get("environment", {})
     if isinstance(environment, list):
         environment = dict(item.split("=", 1) for item in environment)
-    return {name: interpolate(str(value)) for name, value in environment.items()}
+    given = COMPOSE_SECRETS if environ is None else environ
+    return {name: interpolate(str(value), given) for name, value in environment.items()}
+
+
+def service_schema(facts: ServiceFacts) -> str:
+    """The PostgreSQL schema (and role) of a service: the SCHEMA its composition root passes to the app."""
+    schema = importlib.import_module(f"{facts.module}.main").SCHEMA
+    assert isinstance(schema, str)
+    return schema
+
+
+def refusal(service: str, environ: dict[str, str]) -> str | None:
+    """Why compose refuses to start `service` with `environ` ("compose needs NAME"), or None."""
+    try:
+        compose_env(service, environ)
+    except AssertionError as error:
+        return str(error).split(":")[0]
+    return None
+
+
+def password_variables(compose_text: str) -> set[str]:
+    return set(re.findall(r"\$\{([A-Z0-9_]*PASSWORD[A-Z0-9_]*)", compose_text))
 
 
 def test_compose_builds_every_service_from_the_dockerfile() -> None:
@@ -433,7 +466,11 @@ def test_compose_gives_each_service_what_it_needs_and_only_names_it_reads() -> N
         # The tokens file is where the secret is mounted, and the database and broker are compose services.
         targets = [f"/run/secrets/{secret['target']}" for secret in declared[name]["secrets"]]
         assert env["SELLTHROUGH_TOKENS_FILE"] in targets
-        assert re.match(r"postgresql://[^@]+@postgres:5432/", env["DATABASE_URL"])
+        # Each service logs in as its own role, with the password the db-roles step gives that role.
+        role = service_schema(facts)
+        variable = f"{role.upper()}_DB_PASSWORD"
+        assert env["DATABASE_URL"] == f"postgresql://{role}:{COMPOSE_SECRETS[variable]}@postgres:5432/sellthrough"
+        assert compose_env("db-roles")[f"SELLTHROUGH_DB_PASSWORD_{role.upper()}"] == COMPOSE_SECRETS[variable]
         assert all(server.split(":")[0] in declared for server in env["KAFKA_BOOTSTRAP_SERVERS"].split(","))
 
 
@@ -465,8 +502,12 @@ def test_compose_runs_kraft_kafka_postgres_and_waits_for_them() -> None:
             "postgres": {"condition": "service_healthy"},
             "kafka": {"condition": "service_healthy"},
             "topic-init": {"condition": "service_completed_successfully"},
+            "db-roles": {"condition": "service_completed_successfully"},
+            "tokens-bootstrap": {"condition": "service_completed_successfully"},
         }
     assert declared["topic-init"]["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    assert declared["db-roles"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert declared["tokens-bootstrap"]["depends_on"] == {"db-roles": {"condition": "service_completed_successfully"}}
 
 
 def test_compose_mounts_files_that_exist() -> None:
@@ -478,7 +519,78 @@ def test_compose_mounts_files_that_exist() -> None:
     for name, secret in compose()["secrets"].items():
         path = DEPLOY / interpolate(secret["file"])
         assert path.is_file(), f"secret {name}: {path} does not exist"
-        assert TokenFile.model_validate_json(path.read_bytes()).tokens, "the example tokens file must load"
+        assert TokenFile.model_validate_json(path.read_bytes()).tokens == [], "no usable token ships in the repo"
+
+
+def test_compose_refuses_to_start_without_each_secret_and_has_no_default_password() -> None:
+    text = COMPOSE_FILE.read_text()
+    # Every password is required: ${NAME:?message}, never ${NAME:-default} or ${NAME}.
+    for variable in password_variables(text):
+        uses = re.findall(r"\$\{" + variable + r"(:?[-?]?)", text)
+        assert uses, variable
+        if variable.startswith("KAFKA_"):
+            assert set(uses) == {":-"}, f"{variable}: optional (empty unless Kafka uses it), so no default value"
+            assert re.search(r"\$\{" + variable + r":-\}", text), f"{variable}: its default must be empty"
+        else:
+            assert set(uses) == {":?"}, f"{variable}: compose must refuse to start without it"
+    assert set(COMPOSE_SECRETS) == {v for v in password_variables(text) if not v.startswith("KAFKA_")}
+    for missing in COMPOSE_SECRETS:
+        others = {name: value for name, value in COMPOSE_SECRETS.items() if name != missing}
+        for given in (others, {**others, missing: ""}):  # unset, or set to nothing
+            refusals = {refusal(service, given) for service in compose()["services"]} - {None}
+            assert refusals == {f"compose needs {missing}"}, (missing, refusals)
+    # The example environment file names every secret and gives none a value.
+    example = dict(
+        line.split("=", 1) for line in (DEPLOY / ".env.example").read_text().splitlines() if re.match(r"[A-Z_]+=", line)
+    )
+    assert set(COMPOSE_SECRETS) <= example.keys()
+    assert all(value == "" for value in example.values()), "no usable value in the example"
+    assert "change-me" not in text
+    assert "example-" not in (DEPLOY / "README.md").read_text(), "no example tokens in the docs"
+
+
+def test_compose_creates_the_database_roles_and_the_first_admin_token_before_the_services() -> None:
+    declared = compose()["services"]
+    roles = declared["db-roles"]
+    command = roles["command"]
+    assert command[0] == "sellthrough-db-roles"
+    schemas = {service_schema(facts) for facts in services().values()}
+    positional = [
+        arg for i, arg in enumerate(command[1:], 1) if not arg.startswith("--") and command[i - 1] != "--auth-reader"
+    ]
+    assert set(positional) == schemas
+    readers = {command[i + 1] for i, arg in enumerate(command) if arg == "--auth-reader"}
+    assert readers == {"order_capture", "query_api"}, "only the services that authenticate callers read the tokens"
+    admin_url = "postgresql://sellthrough:pg-admin-secret@postgres:5432/sellthrough"
+    env = compose_env("db-roles")
+    assert env["DATABASE_URL"] == admin_url
+    for schema in schemas:
+        assert env[f"SELLTHROUGH_DB_PASSWORD_{schema.upper()}"] == COMPOSE_SECRETS[f"{schema.upper()}_DB_PASSWORD"]
+    bootstrap = declared["tokens-bootstrap"]
+    assert bootstrap["command"] == ["sellthrough-tokens", "bootstrap"]
+    assert compose_env("tokens-bootstrap")["DATABASE_URL"] == admin_url
+    for one_shot in (roles, bootstrap):
+        assert one_shot["restart"] == "no"
+        assert one_shot["build"]["dockerfile"] == "deploy/Dockerfile", "built here, never pulled"
+        assert one_shot["image"] == declared["order-capture"]["image"]
+    for name in services():
+        assert "DATABASE_URL" in compose_env(name)
+        assert compose_env(name)["DATABASE_URL"] != admin_url, f"{name} must not use the administrator"
+
+
+def test_compose_passes_kafka_security_to_every_kafka_client() -> None:
+    variables = {str(info.validation_alias) for info in KafkaSecuritySettings.model_fields.values()}
+    assert variables <= _env_names(ServiceSettings).keys(), "every service reads them"
+    assert "KAFKA_SECURITY_PROTOCOL" in variables
+    assert "KAFKA_SASL_PASSWORD" in variables
+    for name in [*services(), "topic-init"]:
+        env = compose_env(name)
+        assert variables <= env.keys(), f"{name} lacks {sorted(variables - env.keys())}"
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+        mounts = [str(volume) for volume in compose()["services"][name].get("volumes", [])]
+        assert any(mount.endswith(":/etc/sellthrough/kafka-tls:ro") for mount in mounts), name
+    script = compose()["services"]["topic-init"]["command"][0]
+    assert script.count('--command-config "$$props"') == 2, "both kafka-topics.sh calls use the security settings"
 
 
 def test_docker_compose_config_accepts_the_file() -> None:
@@ -1371,11 +1483,23 @@ def test_chart_values_list_the_contract_topics_and_what_each_service_consumes() 
         assert isinstance(value, str), f"config.{key}: give it as a string (numbers render as floats)"
 
 
-def test_chart_refuses_to_render_without_a_database_or_kafka(render: Render) -> None:
-    with pytest.raises(RenderError, match=r"secret\.databaseUrl is required"):
-        render(ci=False, kafka={"bootstrapServers": "kafka:9092"})
-    with pytest.raises(RenderError, match=r"kafka\.bootstrapServers is required"):
-        render(ci=False, secret={"databaseUrl": "postgresql://u:p@db:5432/d"})
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"database": {"host": ""}}, r"database\.host is required"),
+        ({"secret": {"adminDatabaseUrl": ""}}, r"secret\.adminDatabaseUrl is required"),
+        ({"secret": {"dbPasswords": {"query-api": ""}}}, r"secret\.dbPasswords\.query-api is required"),
+        ({"secret": {"dbPasswords": {"stock-ledger": None}}}, r"secret\.dbPasswords\.stock-ledger is required"),
+        ({"kafka": {"bootstrapServers": ""}}, r"kafka\.bootstrapServers is required"),
+        ({"kafka": {"security": {"saslPasswordKey": "password"}}}, r"kafka\.security\.secretName is required"),
+    ],
+)
+def test_chart_refuses_to_render_without_a_database_its_secrets_or_kafka(
+    render: Render, overrides: dict[str, Any], message: str
+) -> None:
+    render()  # control: the CI values render
+    with pytest.raises(RenderError, match=message):
+        render(**overrides)
 
 
 def test_every_rendered_object_is_well_formed(render: Render) -> None:
@@ -1399,17 +1523,29 @@ def test_every_rendered_object_is_well_formed(render: Render) -> None:
             assert len(value) <= 63, (key, label)
     kinds = {kind for kind, _ in seen}
     assert {"ConfigMap", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler", "ServiceMonitor", "Job"} <= kinds
+    assert {"NetworkPolicy", "PodDisruptionBudget"} <= kinds
 
 
 def _container_env(manifests: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, Any]:
-    """The container's variables: envFrom ConfigMaps resolved, then env (value or valueFrom)."""
+    """The container's variables: envFrom ConfigMaps resolved, then env (value or valueFrom). A variable only
+    there to be put into another one's value as $(NAME), as Kubernetes does, is left out: the process reads the
+    result, not it."""
     env: dict[str, Any] = {}
     config_maps = objects(manifests, "ConfigMap")
     for source in container.get("envFrom", []):
         env.update(config_maps[source["configMapRef"]["name"]]["data"])
     for variable in container.get("env", []):
         env[variable["name"]] = variable.get("value", variable.get("valueFrom"))
-    return env
+    referenced = {
+        name for value in env.values() if isinstance(value, str) for name in re.findall(r"\$\((\w+)\)", value)
+    }
+    return {name: value for name, value in env.items() if name not in referenced}
+
+
+def _secret_key_value(manifests: list[dict[str, Any]], container: dict[str, Any], name: str) -> str:
+    """The value a secretKeyRef variable of `container` gets from the chart's Secret."""
+    (reference,) = [v["valueFrom"]["secretKeyRef"] for v in container["env"] if v["name"] == name]
+    return str(objects(manifests, "Secret")[reference["name"]]["stringData"][reference["key"]])
 
 
 def test_each_service_runs_as_a_probed_non_root_deployment_with_the_settings_it_reads(render: Render) -> None:
@@ -1450,14 +1586,21 @@ def test_each_service_runs_as_a_probed_non_root_deployment_with_the_settings_it_
         assert int(env["SELLTHROUGH_HTTP_PORT"]) == facts.default_port
         for variable, value in env.items():
             assert not isinstance(value, str) or not re.search(r"\de[+-]\d\d$", value), f"{variable}={value}"
-        # DATABASE_URL comes from the Secret; the tokens file is that Secret's key, mounted where the env says.
-        reference = env["DATABASE_URL"]["secretKeyRef"]
-        assert reference["key"] in secrets[reference["name"]]["stringData"]
+        # DATABASE_URL names the service's own role; its password comes from the Secret (Kubernetes fills in
+        # $(DB_PASSWORD), declared before it); the tokens file is that Secret's key, mounted where the env says.
+        role = service_schema(facts)
+        assert env["DATABASE_URL"] == (f"postgresql://{role}:$(DB_PASSWORD)@postgres.example.internal:5432/sellthrough")
+        names = [variable["name"] for variable in container["env"]]
+        assert names.index("DB_PASSWORD") < names.index("DATABASE_URL"), "Kubernetes expands only earlier ones"
+        assert _secret_key_value(manifests, container, "DB_PASSWORD") == f"ci-{name}-password"
+        (reference,) = [v["valueFrom"]["secretKeyRef"] for v in container["env"] if v["name"] == "DB_PASSWORD"]
         tokens_dir, _, tokens_key = env["SELLTHROUGH_TOKENS_FILE"].rpartition("/")
         secret_volume = volumes[mounts[tokens_dir]]["secret"]
         assert secret_volume["secretName"] == reference["name"]
         assert tokens_key in {item["path"] for item in secret_volume["items"]}
         assert tokens_key in secrets[reference["name"]]["stringData"]
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+        assert not [v for v in env if v.startswith(("KAFKA_SSL", "KAFKA_SASL"))], "unused security settings"
 
 
 def test_tracing_is_off_unless_an_exporter_is_chosen(render: Render) -> None:
@@ -1534,7 +1677,7 @@ def test_service_monitor_only_when_enabled(render: Render) -> None:
 def test_topic_job_creates_the_contract_topics(render: Render) -> None:
     manifests = render()
     assert not objects(manifests, "KafkaTopic")
-    (job,) = objects(manifests, "Job").values()
+    job = _jobs_by_component(manifests)["topics"]
     assert "pre-install" in job["metadata"]["annotations"]["helm.sh/hook"]
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -1550,9 +1693,9 @@ def test_topic_job_creates_the_contract_topics(render: Render) -> None:
 
 
 def test_strimzi_topics_replace_the_job(render: Render) -> None:
-    manifests = render(ci=False, secret={"databaseUrl": "postgresql://u:p@db:5432/d"},
-                       kafka={"strimzi": {"enabled": True, "clusterName": "events", "namespace": "kafka"}})  # fmt: skip
-    assert not objects(manifests, "Job")
+    manifests = render(kafka={"bootstrapServers": None,
+                              "strimzi": {"enabled": True, "clusterName": "events", "namespace": "kafka"}})  # fmt: skip
+    assert "topics" not in _jobs_by_component(manifests)
     topics = objects(manifests, "KafkaTopic").values()
     assert {(t["spec"]["topicName"], t["spec"]["partitions"]) for t in topics} == contract_topic_specs()
     for topic in topics:
@@ -1565,13 +1708,159 @@ def test_strimzi_topics_replace_the_job(render: Render) -> None:
 
 
 def test_existing_secret_is_used_instead_of_a_generated_one(render: Render) -> None:
-    manifests = render(ci=False, secret={"existingSecret": "prod-sellthrough"}, kafka={"bootstrapServers": "k:9092"})
+    manifests = render(
+        ci=False,
+        secret={"existingSecret": "prod-sellthrough"},
+        database={"host": "db:5432"},
+        kafka={"bootstrapServers": "k:9092"},
+    )
     assert not objects(manifests, "Secret")
     for name in services():
         pod = component(manifests, "Deployment", name)["spec"]["template"]["spec"]
-        env = _container_env(manifests, pod["containers"][0])
-        assert env["DATABASE_URL"]["secretKeyRef"]["name"] == "prod-sellthrough"
+        (password,) = [v for v in pod["containers"][0]["env"] if v["name"] == "DB_PASSWORD"]
+        assert password["valueFrom"]["secretKeyRef"]["name"] == "prod-sellthrough"
         assert {v["name"]: v for v in pod["volumes"]}["secrets"]["secret"]["secretName"] == "prod-sellthrough"
+    for job in objects(manifests, "Job").values():
+        for variable in job["spec"]["template"]["spec"]["containers"][0].get("env", []):
+            if "valueFrom" in variable:
+                assert variable["valueFrom"]["secretKeyRef"]["name"] == "prod-sellthrough", job["metadata"]["name"]
+
+
+def _jobs_by_component(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {job["metadata"]["labels"]["app.kubernetes.io/component"]: job for job in objects(manifests, "Job").values()}
+
+
+def test_database_jobs_create_the_roles_then_the_first_admin_token_before_the_services(render: Render) -> None:
+    manifests = render()
+    jobs = _jobs_by_component(manifests)
+    roles, bootstrap = jobs["db-roles"], jobs["tokens-bootstrap"]
+    (secret,) = objects(manifests, "Secret").values()
+    weights = {}
+    for kind_name, hooked in [
+        ("secret", secret),
+        ("roles", roles),
+        ("bootstrap", bootstrap),
+        ("topics", jobs["topics"]),
+    ]:
+        annotations = hooked["metadata"]["annotations"]
+        assert set(annotations["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}, kind_name
+        weights[kind_name] = int(annotations["helm.sh/hook-weight"])
+    assert weights["secret"] < weights["roles"] < weights["bootstrap"], "the Secret first, then roles, then tokens"
+    assert "hook-succeeded" not in bootstrap["metadata"]["annotations"]["helm.sh/hook-delete-policy"], (
+        "kept, so the token it printed once can be read from its log"
+    )
+    schemas = {service_schema(facts) for facts in services().values()}
+    (container,) = roles["spec"]["template"]["spec"]["containers"]
+    command = container["command"]
+    assert command[0] == "sellthrough-db-roles"
+    readers = {command[i + 1] for i, arg in enumerate(command) if arg == "--auth-reader"}
+    positional = [
+        arg for i, arg in enumerate(command[1:], 1) if arg != "--auth-reader" and command[i - 1] != "--auth-reader"
+    ]
+    assert sorted(positional) == sorted(schemas)
+    assert readers == {"order_capture", "query_api"}
+    admin_url = "postgresql://sellthrough:ci-admin-password@postgres.example.internal:5432/sellthrough"
+    assert _secret_key_value(manifests, container, "DATABASE_URL") == admin_url
+    for name, facts in services().items():
+        variable = f"SELLTHROUGH_DB_PASSWORD_{service_schema(facts).upper()}"  # what sellthrough-db-roles reads
+        assert _secret_key_value(manifests, container, variable) == f"ci-{name}-password"
+    (container,) = bootstrap["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["sellthrough-tokens", "bootstrap"]
+    assert _secret_key_value(manifests, container, "DATABASE_URL") == admin_url
+    for job in (roles, bootstrap):
+        pod = job["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+        assert pod["containers"][0]["image"].endswith("/order-capture:0.1.0")
+    assert not _jobs_by_component(
+        render(database={"rolesJob": {"enabled": False}, "tokensBootstrapJob": {"enabled": False}})
+    ).keys() - {"topics"}
+
+
+def _policy_ports(rules: list[dict[str, Any]]) -> list[set[tuple[Any, str]]]:
+    return [{(port["port"], port["protocol"]) for port in rule["ports"]} for rule in rules]
+
+
+def test_network_policies_let_in_only_api_callers_and_let_out_only_to_dns_postgres_kafka_and_otlp(
+    render: Render,
+) -> None:
+    postgres_peer = {"ipBlock": {"cidr": "10.0.5.10/32"}}
+    kafka_peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kafka"}}}
+    manifests = render(networkPolicy={"egress": {"postgres": {"to": [postgres_peer]}, "kafka": {"to": [kafka_peer]}}})
+    for name in services():
+        policy = component(manifests, "NetworkPolicy", name)
+        pod_labels = component(manifests, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+        assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        ingress = policy["spec"]["ingress"]
+        if name in {"order-capture", "query-api"}:
+            assert _policy_ports(ingress) == [{("http", "TCP")}]
+            assert "from" not in ingress[0], "any caller may reach the API (apiFrom narrows it)"
+        else:
+            assert ingress == [], f"{name} accepts no connection"
+        egress = policy["spec"]["egress"]
+        assert _policy_ports(egress) == [{(53, "UDP"), (53, "TCP")}, {(5432, "TCP")}, {(9092, "TCP")}]
+        assert [rule.get("to") for rule in egress] == [None, [postgres_peer], [kafka_peer]]
+    # Traces over OTLP open the collector's port; scrapers may be let in to every service.
+    prometheus = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    manifests = render(
+        tracing={"exporter": "otlp", "otlpEndpoint": "http://otel-collector.observability:4318"},
+        networkPolicy={"metricsFrom": [prometheus]},
+    )
+    for name in services():
+        policy = component(manifests, "NetworkPolicy", name)["spec"]
+        assert {(4318, "TCP")} in _policy_ports(policy["egress"])
+        assert {"ports": [{"port": "http", "protocol": "TCP"}], "from": [prometheus]} in policy["ingress"]
+    assert not objects(render(networkPolicy={"enabled": False}), "NetworkPolicy")
+
+
+def test_each_service_has_a_disruption_budget_that_never_blocks_a_drain(render: Render) -> None:
+    manifests = render()
+    for name in services():
+        budget = component(manifests, "PodDisruptionBudget", name)
+        pod_labels = component(manifests, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+        assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        assert budget["spec"]["maxUnavailable"] == 1
+        assert "minAvailable" not in budget["spec"], "minAvailable 1 would block draining a one-replica service"
+
+
+def test_kafka_security_reaches_every_kafka_client_from_a_secret(render: Render) -> None:
+    security = {
+        "protocol": "SASL_SSL",
+        "saslMechanism": "SCRAM-SHA-512",
+        "secretName": "kafka-credentials",
+        "saslUsernameKey": "username",
+        "saslPasswordKey": "password",
+        "caKey": "ca.crt",
+    }
+    manifests = render(kafka={"security": security})
+    containers = [component(manifests, "Deployment", name)["spec"]["template"]["spec"] for name in services()]
+    containers.append(_jobs_by_component(manifests)["topics"]["spec"]["template"]["spec"])
+    for pod in containers:
+        (container,) = pod["containers"]
+        env = {v["name"]: v.get("value", v.get("valueFrom")) for v in container["env"]}
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert env["KAFKA_SASL_USERNAME"] == {"secretKeyRef": {"name": "kafka-credentials", "key": "username"}}
+        assert env["KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": "kafka-credentials", "key": "password"}}
+        assert env["KAFKA_SSL_CA_FILE"] == "/etc/sellthrough/kafka-tls/ca.pem"
+        assert "KAFKA_SSL_CERT_FILE" not in env
+        mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+        assert mounts["kafka-tls"] == "/etc/sellthrough/kafka-tls"
+        volume = {v["name"]: v for v in pod["volumes"]}["kafka-tls"]["secret"]
+        assert volume == {
+            "secretName": "kafka-credentials",
+            "defaultMode": 0o440,
+            "items": [{"key": "ca.crt", "path": "ca.pem"}],
+        }
+        # The names are the services' own settings, and the values are a combination they accept.
+        assert {name for name in env if name.startswith("KAFKA_S")} <= _env_names(ServiceSettings).keys()
+    script = " ".join(_jobs_by_component(manifests)["topics"]["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert script.count('--command-config "$props"') == 2
+    KafkaSecuritySettings.model_validate(
+        {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+         "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"}
+    )  # fmt: skip
 
 
 CUSTOM_RESOURCES = {"ServiceMonitor", "KafkaTopic"}  # CRDs: no schema in the Kubernetes API to check against
@@ -1581,9 +1870,18 @@ CUSTOM_RESOURCES = {"ServiceMonitor", "KafkaTopic"}  # CRDs: no schema in the Ku
 def test_rendered_objects_validate_against_the_kubernetes_api_schema(render: Render, kube_version: str) -> None:
     """The schema check the issue asks for when no helm binary is at hand: every built-in object the chart
     renders (with every optional part switched on) is valid for the API of each supported Kubernetes version."""
-    manifests = render(serviceMonitor={"enabled": True}, kafka={"strimzi": {"enabled": True}})
+    manifests = render(
+        serviceMonitor={"enabled": True},
+        kafka={"strimzi": {"enabled": True}, "security": {"protocol": "SSL", "secretName": "k", "caKey": "ca"}},
+        tracing={"exporter": "otlp"},
+        networkPolicy={"apiFrom": [{"podSelector": {}}], "metricsFrom": [{"namespaceSelector": {}}]},
+    )
+    manifests += [m for m in render() if m["kind"] == "Job"]  # the topic Job (not rendered with Strimzi)
     built_in = [m for m in manifests if m["kind"] not in CUSTOM_RESOURCES]
-    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap"} <= {m["kind"] for m in built_in}
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "ConfigMap", "NetworkPolicy"} <= {
+        m["kind"] for m in built_in
+    }
+    assert {"PodDisruptionBudget", "Job", "Secret"} <= {m["kind"] for m in built_in}
     for manifest in built_in:
         kubernetes_validate.validate(manifest, kube_version, strict=True)
 
@@ -1597,3 +1895,61 @@ def test_the_schema_check_rejects_an_invalid_object() -> None:
     }
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBE_VERSION, strict=True)
+
+
+def _security_preamble(script: str) -> str:
+    """The part of a topic creator's script that writes the client properties (before its topic loop)."""
+    preamble, found, _ = script.partition("for spec in $TOPICS")
+    assert found, "the script loops over $TOPICS"
+    return preamble
+
+
+@pytest.mark.parametrize("where", ["compose", "helm"])
+def test_topic_creators_turn_the_security_variables_into_java_client_properties(
+    where: str, render: Render, tmp_path: Path
+) -> None:
+    if where == "compose":
+        script = compose()["services"]["topic-init"]["command"][0].replace("$$", "$")
+    else:
+        job = _jobs_by_component(render())["topics"]
+        script = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    preamble = _security_preamble(script).replace("/tmp/", f"{tmp_path}/")
+    key, cert = tmp_path / "client.key", tmp_path / "client.pem"
+    key.write_text("KEY\n")
+    cert.write_text("CERT\n")
+
+    def properties(environment: dict[str, str]) -> dict[str, str]:
+        subprocess.run(["sh", "-c", preamble], env=environment, check=True, timeout=10)
+        lines = (tmp_path / "client.properties").read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines)
+
+    assert properties({}) == {"security.protocol": "PLAINTEXT"}
+    empty = {name: "" for name in ("KAFKA_SSL_CA_FILE", "KAFKA_SSL_CERT_FILE", "KAFKA_SASL_MECHANISM")}
+    assert properties({"KAFKA_SECURITY_PROTOCOL": "PLAINTEXT", **empty}) == {"security.protocol": "PLAINTEXT"}
+    secured = properties(
+        {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SSL_CA_FILE": "/etc/sellthrough/kafka-tls/ca.pem",
+            "KAFKA_SSL_CERT_FILE": str(cert),
+            "KAFKA_SSL_KEY_FILE": str(key),
+            "KAFKA_SSL_KEY_PASSWORD": "key-secret",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": "sellthrough",
+            "KAFKA_SASL_PASSWORD": "s3cret",
+        }
+    )
+    assert secured == {
+        "security.protocol": "SASL_SSL",
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": "/etc/sellthrough/kafka-tls/ca.pem",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": f"{tmp_path}/client-keystore.pem",
+        "ssl.key.password": "key-secret",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.jaas.config": 'org.apache.kafka.common.security.scram.ScramLoginModule required username="sellthrough" '
+        'password="s3cret";',
+    }
+    assert (tmp_path / "client-keystore.pem").read_text() == "KEY\nCERT\n", "the Java PEM keystore: key, then chain"
+    plain = properties({"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "PLAIN",
+                        "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"})  # fmt: skip
+    assert plain["sasl.jaas.config"].startswith("org.apache.kafka.common.security.plain.PlainLoginModule required")

@@ -36,7 +36,7 @@ def consumer_spec() -> ConsumerSpec:
 
 async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     settings = context.settings
-    relay = OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE)
+    relay = OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE, security=settings)
     context.extras["relay"] = relay
     spec = consumer_spec()
     return {

@@ -161,6 +161,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         ],
         start_jobs=_start_jobs,
         description="Drill-down over secondary sales, distributor stock, stock alerts and sell-in vs sell-through.",
+        # Reads need only PostgreSQL: with the broker down the projections stop advancing, which the consumer lag
+        # and projection freshness metrics report, but every read still answers, so the pods stay in rotation.
+        ready_without_kafka=True,
         # Read queries are prepared statements whose best plan depends on the level, parent and date range;
         # after five runs Postgres may switch to one generic plan, measured ~20x slower for the drill-down.
         postgres_settings={"plan_cache_mode": "force_custom_plan"},

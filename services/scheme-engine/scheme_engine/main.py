@@ -41,7 +41,7 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     settings = context.settings
     spec = consumer_spec()
     return {
-        "outbox-relay": OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE).run,
+        "outbox-relay": OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE, security=settings).run,
         "evaluation-consumer": consumer_job(
             pool=context.pool,
             settings=settings,

@@ -47,7 +47,7 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     assert isinstance(settings, StockLedgerSettings)
     spec = consumer_spec()
     return {
-        "outbox-relay": OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE).run,
+        "outbox-relay": OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE, security=settings).run,
         "alert-reevaluation": alert_reevaluation_job(context.pool, settings),
         "ledger-consumer": consumer_job(
             pool=context.pool,
