@@ -20,6 +20,7 @@ from sellthrough_devstack.services import ServiceProcess
 from sellthrough_runtime.db import migrate
 from sellthrough_runtime.db_roles import ServiceRole, apply_roles, password_variable
 from sellthrough_runtime.db_roles import app as roles_app
+from sellthrough_runtime.token_store import AUTH_MIGRATIONS
 from tests.conftest import Infra, Tokens
 from tests.support.api import Api
 from tests.support.brand import order, reference_events
@@ -53,13 +54,16 @@ async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
+SEEDED_HASH = "a" * 64
+
+
 @pytest.fixture(scope="module")
 def auth_migrations(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A stand-in for the token store's migrations (schema auth), applied by the administrator."""
+    """A copy of the token store's migrations (schema auth), which the administrator applies; a copy so that a
+    test can add a pending one beside them."""
     directory = tmp_path_factory.mktemp("auth-migrations")
-    (directory / "0001.tokens.sql").write_text(
-        "CREATE TABLE tokens (hash text PRIMARY KEY);\nINSERT INTO tokens VALUES ('h1');\n"
-    )
+    for migration in AUTH_MIGRATIONS.glob("*.sql"):
+        (directory / migration.name).write_text(migration.read_text())
     return directory
 
 
@@ -70,7 +74,11 @@ def roles_applied(infra: Infra, auth_migrations: Path) -> Infra:
             # What a deployment that ran every service as one role left behind.
             await admin.execute("CREATE SCHEMA stock_ledger")
             await admin.execute("CREATE TABLE stock_ledger.legacy_rows (id int GENERATED ALWAYS AS IDENTITY)")
-        await migrate(infra.database_url, "auth", auth_migrations)
+        await migrate(infra.database_url, "auth", auth_migrations, runtime_tables=False)
+        async with connected(infra.database_url) as admin:
+            await admin.execute(
+                "INSERT INTO auth.tokens (hash, role, subject) VALUES ($1, 'admin', 'seeded')", SEEDED_HASH
+            )
 
     asyncio.run(before())
     apply_roles(infra.database_url, list(ROLES.values()))
@@ -157,10 +165,12 @@ async def test_only_authenticating_services_read_the_token_store_and_only_read(r
         await admin.execute("CREATE TABLE IF NOT EXISTS auth.later (id int)")
     for name in ("order-capture", "query-api"):
         async with connected(as_role(url, ROLES[name])) as reader:
-            assert await reader.fetchval("SELECT hash FROM auth.tokens") == "h1"
+            assert await reader.fetchval("SELECT hash FROM auth.tokens") == SEEDED_HASH
             assert await reader.fetchval("SELECT count(*) FROM auth.later") == 0
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                await reader.execute("INSERT INTO auth.tokens VALUES ('forged')")
+                await reader.execute(
+                    "INSERT INTO auth.tokens (hash, role, subject) VALUES ($1, 'admin', 'me')", "b" * 64
+                )
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await reader.execute("UPDATE auth.tokens SET hash = 'x'")
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
@@ -179,7 +189,7 @@ def test_a_reader_of_the_token_store_passes_its_migration_step_without_writing(
     url = roles_applied.database_url
 
     def migrate_as(service: str, directory: Path) -> int:
-        return asyncio.run(migrate(as_role(url, ROLES[service]), "auth", directory))
+        return asyncio.run(migrate(as_role(url, ROLES[service]), "auth", directory, runtime_tables=False))
 
     assert migrate_as("query-api", auth_migrations) == 0
     assert migrate_as("order-capture", auth_migrations) == 0
