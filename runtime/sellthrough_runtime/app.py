@@ -170,7 +170,7 @@ def create_service_app(
         context = ServiceContext(service=service, settings=settings, pool=pool)
         app.state.context = context
         app.state.tokens = TokenRegistry.from_file(settings.tokens_file)
-        app.state.rate_limiter = TokenRateLimiter(service, settings.rate_limits)
+        app.state.rate_limiter = TokenRateLimiter(service, settings.rate_limits, pool)
         jobs = await start_jobs(context) if start_jobs else {}
         tasks = [asyncio.create_task(supervise(name, job), name=f"{service}:{name}") for name, job in jobs.items()]
         log.info("service started", extra={"jobs": sorted(jobs)})

@@ -108,14 +108,14 @@ class TokenRegistry:
         return entry.principal()
 
 
-def authenticated(request: Request) -> Principal:
+async def authenticated(request: Request) -> Principal:
     """The request's principal, counted against its token's rate limit (429 past it). Every authenticated
     route depends on this, so no route can forget the limit; FastAPI runs it once per request."""
     registry: TokenRegistry = request.app.state.tokens
     principal = registry.authenticate(request.headers.get("authorization"))
     limiter: TokenRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None:
-        limiter.check(principal.role.value, principal.subject)
+        await limiter.check(principal.role.value, principal.subject)
     return principal
 
 

@@ -21,6 +21,7 @@ from sellthrough_runtime.auth import CurrentPrincipal, Role, require_roles
 from sellthrough_runtime.metrics import EVENTS_INGESTED
 from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.problems import ProblemError
+from sellthrough_runtime.ratelimit import charge
 
 router = APIRouter(prefix="/v1")
 log = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
     if media_type != "application/json":
         raise ProblemError(415, "unsupported-media-type", "Send the batch as application/json.")
     raw_events = _batch_of(await _read_body(request, settings.max_body_bytes), settings.max_batch_events)
+    # The rate limit weighs a batch by its events: authentication counted the request as one.
+    await charge(request, principal.role.value, principal.subject, len(raw_events) - 1)
 
     forbidden = [
         {"index": i, "reason": reason}

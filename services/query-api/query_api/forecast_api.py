@@ -36,6 +36,7 @@ from query_api.stock_queries import STOCK_PARENT, StockLevel, parent_known
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.costly_reads import costly_read
 from sellthrough_runtime.problems import ProblemError
 
 router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
@@ -129,6 +130,7 @@ class AnomaliesResponse(BaseModel):
 
 
 @router.get("/forecasts", response_model=ForecastResponse, operation_id="get_forecasts", tags=["forecasts"])
+@costly_read("forecasts")
 async def get_forecasts(
     request: Request,
     distributor_id: Annotated[str, Query(pattern=ID_PATTERN, description="The distributor forecast.")],
@@ -198,6 +200,7 @@ async def get_forecasts(
 
 
 @router.get("/anomalies", response_model=AnomaliesResponse, operation_id="get_anomalies", tags=["forecasts"])
+@costly_read("anomalies")
 async def get_anomalies(
     request: Request,
     level: Annotated[
