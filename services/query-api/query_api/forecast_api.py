@@ -130,7 +130,6 @@ class AnomaliesResponse(BaseModel):
 
 
 @router.get("/forecasts", response_model=ForecastResponse, operation_id="get_forecasts", tags=["forecasts"])
-@costly_read("forecasts")
 async def get_forecasts(
     request: Request,
     distributor_id: Annotated[str, Query(pattern=ID_PATTERN, description="The distributor forecast.")],
