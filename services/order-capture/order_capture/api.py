@@ -37,8 +37,11 @@ _REQUEST_BODY_DOC: dict[str, Any] = {
                     "properties": {
                         "events": {
                             "type": "array",
+                            "minItems": 1,
                             "maxItems": 1000,
-                            "items": {"type": "object", "description": f"One of: {', '.join(event_type_names())}"},
+                            # Any JSON: each item is judged on its own and rejected in its result if it is not
+                            # an event (a batch is never refused for one bad event).
+                            "items": {"description": f"An event, one of: {', '.join(event_type_names())}"},
                         }
                     },
                 }
