@@ -8,8 +8,8 @@ route module has to repeat it and none can forget it:
 - every /v1 route and readiness answer 503 (the database unavailable, or a costly read busy; Retry-After);
 - every error is application/problem+json with the Problem schema (FastAPI's own 422 schema is replaced).
 
-Success content types stay as routes declare them (CSV exports add text/csv; /metrics is text/plain; the
-dashboard files are HTML, JavaScript and CSS).
+Success content types are those routes declare (/metrics is text/plain; the dashboard files are HTML,
+JavaScript and CSS), plus text/csv for every operation whose `format` query parameter offers csv.
 """
 
 from collections.abc import Callable, Iterator
@@ -60,6 +60,21 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(dependency)
 
 
+CSV = "text/csv"
+
+
+def _offers_csv(operation: dict[str, Any]) -> bool:
+    """A `format` query parameter offering csv: the operation answers text/csv too (query-api's exports)."""
+    return any(
+        parameter.get("in") == "query" and parameter.get("name") == "format" and "csv" in _enum(parameter["schema"])
+        for parameter in operation.get("parameters", [])
+    )
+
+
+def _enum(schema: dict[str, Any]) -> list[Any]:
+    return [*schema.get("enum", []), *(value for option in schema.get("anyOf", []) for value in _enum(option))]
+
+
 def _errors_of(route: Any, operation: dict[str, Any]) -> tuple[set[int], bool]:
     """The error statuses a route can answer, and whether it authenticates its caller."""
     statuses: set[int] = set()
@@ -103,6 +118,8 @@ def _complete(app: FastAPI, document: dict[str, Any]) -> None:
                 continue
             statuses, authenticates = _errors_of(route, operation)
             responses = operation.setdefault("responses", {})
+            if _offers_csv(operation) and "200" in responses:
+                responses["200"].setdefault("content", {}).setdefault(CSV, {"schema": {"type": "string"}})
             for status in statuses:
                 responses.setdefault(str(status), {"description": DESCRIPTIONS[status]})
             for status, response in responses.items():
