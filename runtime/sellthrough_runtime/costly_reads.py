@@ -1,13 +1,16 @@
 """Costly reads (seconds of CPU, such as query-api's anomalies over every distributor x SKU) cached for a short
 time and bounded in concurrency, so a dashboard refreshing, or a client retrying, cannot keep the CPU busy.
 
-Decorate the route with `@costly_read("name")` (below the router's decorator). The answer is cached per app
-for `costly_read_ttl_s`, keyed by the route, every query parameter, the business day and the caller's scope
-(role, subject, bound distributors, geography): two callers with different scopes never share an answer, even
-once routes filter by scope. At most `costly_read_max_entries` answers are kept (least recently used go first).
-Identical requests arriving while one is computed wait for that computation instead of repeating it. At most
-`costly_read_max_concurrent` computations run at once per process; a request finding none free within
-`costly_read_max_wait_s` is answered 503 with Retry-After. Errors (404, 422) are never cached.
+Decorate the route with `@costly_read("name")` (below the router's decorator), or `@costly_read("name",
+cache=False)` for a read clients poll for fresh figures: only the sharing and the bound below apply then.
+
+The answer is cached per app for `costly_read_ttl_s`, keyed by the route, every query parameter, the business
+day and the caller's scope (role, subject, bound distributors, geography): two callers with different scopes
+never share an answer, even once routes filter by scope. At most `costly_read_max_entries` answers are kept
+(least recently used go first). Identical requests arriving while one is computed wait for that computation
+instead of repeating it. At most `costly_read_max_concurrent` computations of a read run at once per process;
+a request finding none free within `costly_read_max_wait_s` is answered 503 with Retry-After. Errors (404, 422)
+are never cached.
 """
 
 import asyncio
@@ -36,6 +39,7 @@ class CostlyReads:
     def __init__(
         self, service: str, read: str, *, ttl_s: float, max_entries: int, max_concurrent: int, max_wait_s: float
     ) -> None:
+        """`ttl_s` 0: nothing is cached, computations are only shared while under way and bounded."""
         self._service = service
         self._read = read
         self._ttl_s = ttl_s
@@ -79,10 +83,11 @@ class CostlyReads:
         finally:
             self._slots.release()
         self._count("computed")
-        self._answers[key] = (time.monotonic() + self._ttl_s, value)
-        self._answers.move_to_end(key)
-        while len(self._answers) > self._max_entries:
-            self._answers.popitem(last=False)
+        if self._ttl_s > 0:
+            self._answers[key] = (time.monotonic() + self._ttl_s, value)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._max_entries:
+                self._answers.popitem(last=False)
         return value
 
     def _count(self, outcome: str) -> None:
@@ -97,7 +102,7 @@ class ReadKey:
     key: Hashable
 
 
-def _reads_of(request: Request, read: str) -> CostlyReads:
+def _reads_of(request: Request, read: str, cache: bool) -> CostlyReads:
     """The app's cache of `read`, made on first use (per app: tests run several apps in one process)."""
     caches: dict[str, CostlyReads] | None = getattr(request.app.state, "costly_reads", None)
     if caches is None:
@@ -108,7 +113,7 @@ def _reads_of(request: Request, read: str) -> CostlyReads:
         caches[read] = CostlyReads(
             context.service,
             read,
-            ttl_s=settings.costly_read_ttl_s,
+            ttl_s=settings.costly_read_ttl_s if cache else 0,
             max_entries=settings.costly_read_max_entries,
             max_concurrent=settings.costly_read_max_concurrent,
             max_wait_s=settings.costly_read_max_wait_s,
@@ -116,10 +121,14 @@ def _reads_of(request: Request, read: str) -> CostlyReads:
     return caches[read]
 
 
-def costly_read(read: str) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Awaitable[T]]]:
-    """Serve the decorated route's answers through the app's `read` cache (see the module docstring). The route
-    keeps its signature (FastAPI still documents and validates its parameters); the caller's principal and the
-    request are added as hidden dependencies, resolved once per request like the route's own."""
+def costly_read(
+    read: str, *, cache: bool = True
+) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Awaitable[T]]]:
+    """Serve the decorated route's answers through the app's `read` cache (see the module docstring); with
+    `cache=False` (a read clients poll for fresh figures) answers are not kept, only shared by identical requests
+    while computed, and bounded. The route keeps its signature (FastAPI still documents and validates its
+    parameters); the caller's principal and the request are added as hidden dependencies, resolved once per
+    request like the route's own."""
 
     def key_of(request: Request, principal: CurrentPrincipal) -> ReadKey:
         today = datetime.now(request.app.state.context.settings.zone).date()
@@ -130,7 +139,7 @@ def costly_read(read: str) -> Callable[[Callable[..., Awaitable[T]]], Callable[.
             tuple(sorted(principal.geo_ids)),
         )
         query = tuple(sorted(request.query_params.multi_items()))
-        return ReadKey(_reads_of(request, read), (request.url.path, query, today, scope))
+        return ReadKey(_reads_of(request, read, cache), (request.url.path, query, today, scope))
 
     def decorate(route: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         signature = inspect.signature(route)

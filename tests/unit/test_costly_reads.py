@@ -105,3 +105,12 @@ async def test_errors_are_not_cached() -> None:
     with pytest.raises(ProblemError):
         await cache.answer("q", failing_once)
     assert await cache.answer("q", failing_once) == "found"
+
+
+async def test_without_a_cache_answers_are_only_shared_while_computed() -> None:
+    cache, compute = reads(ttl_s=0), Computation(hold=True)
+    together = [asyncio.create_task(cache.answer("q", compute)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    compute.release.set()
+    assert await asyncio.gather(*together) == [1, 1, 1]
+    assert await cache.answer("q", compute) == 2  # computed again: nothing was kept

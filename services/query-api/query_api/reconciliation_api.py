@@ -14,6 +14,7 @@ from query_api.reconciliation import PositionReconciliation, reconcile
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.costly_reads import costly_read
 
 router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
 
@@ -89,6 +90,7 @@ def _summed(positions: Iterable[PositionReconciliation]) -> Reconciliation:
     tags=["stock"],
     responses=CSV_RESPONSE,
 )
+@costly_read("reconciliation", cache=False)  # ~0.7 s for the demo brand; polled, so shared and bounded only
 async def get_reconciliation(
     request: Request,
     date_from: DateFrom = None,

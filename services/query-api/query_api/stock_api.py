@@ -22,6 +22,7 @@ from query_api.stock_queries import (
 )
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.costly_reads import costly_read
 from sellthrough_runtime.problems import ProblemError
 
 router = APIRouter(prefix="/v1", dependencies=[require_roles(Role.ANALYST, Role.ADMIN)])
@@ -215,6 +216,7 @@ async def get_alerts(
 @router.get(
     "/primary-vs-secondary", response_model=SellInResponse, operation_id="get_primary_vs_secondary", tags=["stock"]
 )
+@costly_read("primary-vs-secondary", cache=False)  # ~0.4 s for the demo brand; the dashboard polls it
 async def get_primary_vs_secondary(
     request: Request,
     level: Level = StockLevel.NATIONAL,
