@@ -57,7 +57,7 @@ class ServiceSettings(BaseSettings):
         "(one client, batches of 500, a few thousand events a second). 'unlimited' for load tests (bench/).",
     )
     costly_read_ttl_s: float = Field(
-        default=30, gt=0, description="How long a costly read's answer (query-api's anomalies) is served from cache."
+        default=30, gt=0, description="How long a cached costly read's answer (query-api's anomalies) is served."
     )
     costly_read_max_entries: int = Field(default=256, ge=1, description="Answers kept per costly read.")
     costly_read_max_concurrent: int = Field(
