@@ -62,9 +62,14 @@ class CostlyReads:
         else:
             task = asyncio.create_task(self._compute(key, compute))
             self._under_way[key] = task
-            task.add_done_callback(lambda _: self._under_way.pop(key, None))
+            task.add_done_callback(lambda done: self._finished(key, done))
         # Shielded: a client hanging up must not cancel a computation others may be waiting for.
         return await asyncio.shield(task)
+
+    def _finished(self, key: Hashable, task: "asyncio.Task[Any]") -> None:
+        self._under_way.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have hung up, and asyncio would log it as lost
 
     async def _compute(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
         try:
