@@ -22,7 +22,12 @@ SECURITY_HEADERS = {
 router = APIRouter(tags=["dashboard"])
 
 
-@router.get("/dashboard", response_class=FileResponse, responses={200: {"content": {"text/html": {}}}})
+@router.get(
+    "/dashboard",
+    operation_id="dashboard_page",
+    response_class=FileResponse,
+    responses={200: {"content": {"text/html": {}}}},
+)
 async def dashboard_page() -> FileResponse:
     """The dashboard itself (index.html)."""
     return FileResponse(ASSETS / "index.html", media_type=MEDIA_TYPES["index.html"], headers=SECURITY_HEADERS)
@@ -30,6 +35,7 @@ async def dashboard_page() -> FileResponse:
 
 @router.get(
     "/dashboard/{name}",
+    operation_id="dashboard_asset",
     response_class=FileResponse,
     responses={200: {"content": {media_type: {} for media_type in sorted(set(MEDIA_TYPES.values()))}}},
 )
