@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -24,6 +24,7 @@ from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.logs import configure_logging
 from sellthrough_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from sellthrough_runtime.oidc import OidcConfig, OidcVerifier
+from sellthrough_runtime.openapi import install as install_openapi
 from sellthrough_runtime.problems import install_problem_handlers, problem_response
 from sellthrough_runtime.ratelimit import TokenRateLimiter
 from sellthrough_runtime.settings import ServiceSettings
@@ -188,7 +189,7 @@ def create_service_app(
             store if authenticates else None,
             OidcVerifier(oidc) if oidc else None,
         )
-        app.state.rate_limiter = TokenRateLimiter(service, settings.rate_limits)
+        app.state.rate_limiter = TokenRateLimiter(service, settings.rate_limits, pool)
         jobs = await start_jobs(context) if start_jobs else {}
         if authenticates:
             jobs["token-refresh"] = lambda: store.run_refresh(settings.token_refresh_seconds)
@@ -212,6 +213,7 @@ def create_service_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    install_openapi(app)
 
     app.add_middleware(_Observe, service=service)
 
@@ -239,8 +241,9 @@ def create_service_app(
             return {"status": "ready", "checks": checks}
         return problem_response(503, "not-ready", "A dependency is unreachable.", checks=checks)
 
-    @app.get("/metrics", tags=["operations"], operation_id="metrics", include_in_schema=False)
+    @app.get("/metrics", tags=["operations"], operation_id="metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
+        """Prometheus metrics in the text exposition format."""
         return Response(metrics_exposition(), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:

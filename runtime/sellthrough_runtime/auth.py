@@ -144,7 +144,7 @@ async def authenticated(request: Request) -> Principal:
     principal = await authenticator.principal(request.headers.get("authorization"))
     limiter: TokenRateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None:
-        limiter.check(principal.role.value, principal.subject)
+        await limiter.check(principal.role.value, principal.subject)
     return principal
 
 

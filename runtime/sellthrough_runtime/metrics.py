@@ -74,3 +74,9 @@ RECONCILIATION_DIFFERENCE_UNITS = Gauge(
     "Units by which those positions differ, summed as absolute values.",
     multiprocess_mode="livemostrecent",
 )
+COSTLY_READS = Counter(
+    "sellthrough_costly_reads_total",
+    "Answers of costly reads (costly_reads.py) by outcome: hit (served from the cache), shared (joined an "
+    "identical computation under way), computed, or busy (refused with 503: too many computations already).",
+    ["service", "read", "outcome"],
+)

@@ -67,18 +67,35 @@ class ServiceSettings(KafkaSecuritySettings, BaseSettings):
     )
     db_command_timeout_s: float = Field(default=60, gt=0, description="One statement gives up after this.")
     rate_limit_rep: str = Field(
-        default="600/minute", description="Requests per token of a rep ('N/second|minute|hour', or 'unlimited')."
+        default="600/minute",
+        description="Requests per token of a rep ('N/second|minute|hour', or 'unlimited'); a batch of events "
+        "posted weighs its events.",
     )
     rate_limit_analyst: str = Field(
         default="1200/minute", description="Per analyst token: a dashboard view fans out into several reads."
     )
-    rate_limit_connector: str = Field(default="6000/minute", description="Per connector token: ERP back-fills.")
+    rate_limit_connector: str = Field(
+        default="60000/minute",
+        description="Per connector token, in events (a batch weighs its events): ERP back-fills.",
+    )
     rate_limit_distributor: str = Field(default="1200/minute", description="Per distributor login.")
     rate_limit_regional_manager: str = Field(
         default="1200/minute", description="Per regional manager token: a dashboard view fans out into several reads."
     )
     rate_limit_admin: str = Field(
-        default="unlimited", description="Per admin token: unlimited by default, so demo and reference loads run."
+        default="300000/minute",
+        description="Per admin token, in events: finite, yet far above what `make dev` posts loading its demo brand "
+        "(one client, batches of 500, a few thousand events a second). 'unlimited' for load tests (bench/).",
+    )
+    costly_read_ttl_s: float = Field(
+        default=30, gt=0, description="How long a cached costly read's answer (query-api's anomalies) is served."
+    )
+    costly_read_max_entries: int = Field(default=256, ge=1, description="Answers kept per costly read.")
+    costly_read_max_concurrent: int = Field(
+        default=2, ge=1, description="Costly reads computed at once per process; more wait for a free slot."
+    )
+    costly_read_max_wait_s: float = Field(
+        default=10, gt=0, description="Waiting for a free slot gives up after this (503 with Retry-After)."
     )
     kafka_session_timeout_ms: int = Field(
         default=6000, ge=1000, description="How soon a crashed consumer's partitions move to another member."

@@ -42,9 +42,7 @@ INSERT = (
     "INSERT INTO auth.tokens (hash, role, subject, device_id, distributors, geo_ids, label, expires_at)"  # noqa: S608
     f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}"
 )
-REVOKE = (
-    f"UPDATE auth.tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING {_COLUMNS}"  # noqa: S608
-)
+REVOKE = f"UPDATE auth.tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING {_COLUMNS}"  # noqa: S608
 # The old token lives on until the grace ends, or its own expiry if that comes first.
 RETIRE = (
     "UPDATE auth.tokens SET replaced_by = $2,"  # noqa: S608

@@ -125,7 +125,8 @@ def _describe(token: StoredToken) -> str:
     scope += [f"distributors {','.join(token.distributors)}"] if token.distributors else []
     scope += [f"geo {','.join(token.geo_ids)}"] if token.geo_ids else []
     return (
-        f"token {token.id}: {token.role} {token.subject}" + (f" ({'; '.join(scope)})" if scope else "")
+        f"token {token.id}: {token.role} {token.subject}"
+        + (f" ({'; '.join(scope)})" if scope else "")
         + f", expires {_when(token.expires_at) if token.expires_at else 'never'}"
     )
 
@@ -239,9 +240,7 @@ def make_app() -> typer.Typer:
         expires = _expiry_or_exit(expires_in, expires_at)
         old, new = _run(
             database_url,
-            lambda conn: rotate_token(
-                conn, token_id, grace=grace_period, expires_at=expires, now=datetime.now(UTC)
-            ),
+            lambda conn: rotate_token(conn, token_id, grace=grace_period, expires_at=expires, now=datetime.now(UTC)),
         )
         console.print(f"Old {_describe(old)} (rotated into token {new.stored.id}).", markup=False, highlight=False)
         _print_secret(new)

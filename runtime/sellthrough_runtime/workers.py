@@ -1,11 +1,11 @@
 """One service instance served by several processes (uvicorn workers) sharing its port, for a service whose
 requests are CPU-bound Python and so would otherwise use one core at most (order-capture's validation).
 
-Each worker is a whole copy of the service: its own database pool, its own background jobs and its own
-rate-limit counters. That is safe because the jobs already allow several instances: outbox relays take turns
-on a per-service advisory lock, and consumers are members of the service's consumer group. What changes with
-W workers, as with W instances: up to W x SELLTHROUGH_DB_POOL_MAX connections, W members in each consumer
-group, and a token may make up to W times its rate limit (counters are per process).
+Each worker is a whole copy of the service: its own database pool and its own background jobs. That is safe
+because the jobs already allow several instances: outbox relays take turns on a per-service advisory lock, and
+consumers are members of the service's consumer group. What changes with W workers, as with W instances: up to
+W x SELLTHROUGH_DB_POOL_MAX connections and W members in each consumer group. Rate limits do not change: they
+are counted in PostgreSQL, shared by every worker (ratelimit.py).
 
 Prometheus metrics are kept in files shared by the workers (prometheus_client's multiprocess mode), so
 /metrics answers for the whole instance whichever worker serves the scrape: counters and histograms are summed

@@ -38,7 +38,11 @@ def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]
 
 def tokens_cli(infra: Infra, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(CLI), *args], capture_output=True, text=True, timeout=60, check=False,
+        [str(CLI), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={"DATABASE_URL": infra.database_url, "PATH": "/usr/bin:/bin"},
     )
 
@@ -115,8 +119,9 @@ def test_a_revoked_token_is_refused_by_every_worker_within_seconds_without_a_res
     pids = {name: service.process.pid for name, service in services.items() if service.process}
     # Every worker has it in memory now (refused only if the refresh, not a fresh lookup, sees the revocation).
     assert statuses(services, token) == [(200, "to-revoke")] * ROUNDS * len(services)
-    real_route = httpx.get(f"{services['order-capture'].url}/v1/reference/status",
-                           headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    real_route = httpx.get(
+        f"{services['order-capture'].url}/v1/reference/status", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
     assert real_route.status_code == 200, real_route.text
 
     result = tokens_cli(infra, "revoke", str(token_id(infra, token)))

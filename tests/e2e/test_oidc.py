@@ -120,10 +120,18 @@ def test_a_valid_token_works_with_the_role_and_territory_its_claims_map_to(
     manager = get(services["query-api"], "/v1/whoami", signed(claims()))
     assert manager.status_code == 200, manager.text
     assert manager.json() == {
-        "role": "regional_manager", "subject": "RM-7", "device_id": None, "distributors": [], "geo_ids": ["Z1"],
+        "role": "regional_manager",
+        "subject": "RM-7",
+        "device_id": None,
+        "distributors": [],
+        "geo_ids": ["Z1"],
     }
-    rep = signed(claims(sub="REP-1", device_id="phone-1", realm_access={"roles": ["rep"]}, sellthrough_geo=None),
-                 key=EC_KEY, kid="ec-1", algorithm="ES256")
+    rep = signed(
+        claims(sub="REP-1", device_id="phone-1", realm_access={"roles": ["rep"]}, sellthrough_geo=None),
+        key=EC_KEY,
+        kid="ec-1",
+        algorithm="ES256",
+    )
     assert get(services["order-capture"], "/v1/whoami", rep).json()["device_id"] == "phone-1"
     # The role decides what a token may do, as for any other token.
     analyst = signed(claims(sub="ana", realm_access={"roles": ["analyst"]}, sellthrough_geo=None))
@@ -142,10 +150,16 @@ def test_a_valid_token_works_with_the_role_and_territory_its_claims_map_to(
         ("another issuer", lambda: signed(claims(iss="https://evil.test")), "unauthorized"),
         ("another audience", lambda: signed(claims(aud="someone-else")), "unauthorized"),
         ("no expiry", lambda: signed(claims(exp=None)), "unauthorized"),
-        ("a shared secret (HS256)", lambda: jwt.encode(claims(), "secret" * 8, algorithm="HS256",
-                                                       headers={"kid": "rsa-1"}), "unauthorized"),
-        ("unsigned (alg none)", lambda: jwt.encode(claims(), "", algorithm="none", headers={"kid": "rsa-1"}),
-         "unauthorized"),
+        (
+            "a shared secret (HS256)",
+            lambda: jwt.encode(claims(), "secret" * 8, algorithm="HS256", headers={"kid": "rsa-1"}),
+            "unauthorized",
+        ),
+        (
+            "unsigned (alg none)",
+            lambda: jwt.encode(claims(), "", algorithm="none", headers={"kid": "rsa-1"}),
+            "unauthorized",
+        ),
         ("tampered claims", lambda: tampered(signed(claims())), "unauthorized"),
     ],
 )

@@ -48,8 +48,18 @@ def by_id(infra: Infra, token_id: int) -> dict[str, object]:
 
 def test_an_issued_token_is_printed_once_and_only_its_hash_is_stored(infra: Infra) -> None:
     result = cli(
-        infra, "issue", "--role", "rep", "--subject", "REP-1", "--device", "phone-1", "--expires-in", "90d",
-        "--label", "Asha's phone",
+        infra,
+        "issue",
+        "--role",
+        "rep",
+        "--subject",
+        "REP-1",
+        "--device",
+        "phone-1",
+        "--expires-in",
+        "90d",
+        "--label",
+        "Asha's phone",
     )
     token = issued_token(result)
     assert "REP-1" in result.stderr
@@ -74,8 +84,9 @@ def test_an_issued_token_is_printed_once_and_only_its_hash_is_stored(infra: Infr
 
 
 def test_connectors_and_managers_carry_their_scope(infra: Infra) -> None:
-    issued_token(cli(infra, "issue", "--role", "connector", "--subject", "erp-7", "--distributor", "D1",
-                     "--distributor", "D2"))
+    issued_token(
+        cli(infra, "issue", "--role", "connector", "--subject", "erp-7", "--distributor", "D1", "--distributor", "D2")
+    )
     issued_token(cli(infra, "issue", "--role", "regional_manager", "--subject", "RM-7", "--geo", "Z1"))
     scopes = {row["subject"]: (row["distributors"], row["geo_ids"]) for row in rows(infra)}
     assert scopes["erp-7"] == (["D1", "D2"], [])
@@ -127,8 +138,22 @@ def test_revoking_is_recorded_and_idempotent(infra: Infra) -> None:
 
 
 def test_rotation_issues_the_same_scope_and_retires_the_old_token_after_the_grace(infra: Infra) -> None:
-    old_token = issued_token(cli(infra, "issue", "--role", "rep", "--subject", "REP-9", "--device", "tab-9",
-                                 "--expires-in", "30d", "--label", "tablet"))
+    old_token = issued_token(
+        cli(
+            infra,
+            "issue",
+            "--role",
+            "rep",
+            "--subject",
+            "REP-9",
+            "--device",
+            "tab-9",
+            "--expires-in",
+            "30d",
+            "--label",
+            "tablet",
+        )
+    )
     (old_id,) = [row["id"] for row in rows(infra) if row["hash"] == hash_token(old_token)]
     result = cli(infra, "rotate", str(old_id), "--grace", "10m")
     new_token = issued_token(result)

@@ -21,8 +21,14 @@ NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("90d", timedelta(days=90)), ("10m", timedelta(minutes=10)), ("12h", timedelta(hours=12)),
-     ("30s", timedelta(seconds=30)), ("2w", timedelta(weeks=2)), (" 0s ", timedelta(0))],
+    [
+        ("90d", timedelta(days=90)),
+        ("10m", timedelta(minutes=10)),
+        ("12h", timedelta(hours=12)),
+        ("30s", timedelta(seconds=30)),
+        ("2w", timedelta(weeks=2)),
+        (" 0s ", timedelta(0)),
+    ],
 )
 def test_durations(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
@@ -130,8 +136,17 @@ def test_oidc_needs_an_issuer_and_an_audience() -> None:
 
 def stored(token: str, **changes: object) -> StoredToken:
     fields: dict[str, object] = {
-        "id": 1, "hash": hash_token(token), "role": "rep", "subject": "REP-1", "device_id": "phone-1",
-        "distributors": (), "geo_ids": (), "label": None, "issued_at": NOW, "expires_at": None, "revoked_at": None,
+        "id": 1,
+        "hash": hash_token(token),
+        "role": "rep",
+        "subject": "REP-1",
+        "device_id": "phone-1",
+        "distributors": (),
+        "geo_ids": (),
+        "label": None,
+        "issued_at": NOW,
+        "expires_at": None,
+        "revoked_at": None,
         "replaced_by": None,
     }
     return StoredToken(**{**fields, **changes})  # type: ignore[arg-type]
@@ -207,7 +222,9 @@ async def test_the_authenticator_tells_revoked_expired_and_unknown_apart() -> No
     live = await authenticator.principal("Bearer live")
     assert (live.role, live.subject, live.device_id) == (Role.REP, "REP-1", "phone-1")
     for token, slug in [
-        ("revoked", "token-revoked"), ("expired", "token-expired"), ("future-role", "unauthorized"),
+        ("revoked", "token-revoked"),
+        ("expired", "token-expired"),
+        ("future-role", "unauthorized"),
         ("nope", "unauthorized"),
     ]:
         with pytest.raises(ProblemError) as refused:

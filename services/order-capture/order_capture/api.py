@@ -21,6 +21,7 @@ from sellthrough_runtime.auth import CurrentPrincipal, Role, require_roles
 from sellthrough_runtime.metrics import EVENTS_INGESTED
 from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.problems import ProblemError
+from sellthrough_runtime.ratelimit import charge
 
 router = APIRouter(prefix="/v1")
 log = logging.getLogger(__name__)
@@ -36,8 +37,11 @@ _REQUEST_BODY_DOC: dict[str, Any] = {
                     "properties": {
                         "events": {
                             "type": "array",
+                            "minItems": 1,
                             "maxItems": 1000,
-                            "items": {"type": "object", "description": f"One of: {', '.join(event_type_names())}"},
+                            # Any JSON: each item is judged on its own and rejected in its result if it is not
+                            # an event (a batch is never refused for one bad event).
+                            "items": {"description": f"An event, one of: {', '.join(event_type_names())}"},
                         }
                     },
                 }
@@ -108,6 +112,8 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
     if media_type != "application/json":
         raise ProblemError(415, "unsupported-media-type", "Send the batch as application/json.")
     raw_events = _batch_of(await _read_body(request, settings.max_body_bytes), settings.max_batch_events)
+    # The rate limit weighs a batch by its events: authentication counted the request as one.
+    await charge(request, principal.role.value, principal.subject, len(raw_events) - 1)
 
     forbidden = [
         {"index": i, "reason": reason}

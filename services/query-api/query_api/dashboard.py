@@ -19,16 +19,26 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["dashboard"])
 
 
-@router.get("/dashboard")
+@router.get(
+    "/dashboard",
+    operation_id="dashboard_page",
+    response_class=FileResponse,
+    responses={200: {"content": {"text/html": {}}}},
+)
 async def dashboard_page() -> FileResponse:
     """The dashboard itself (index.html)."""
     return FileResponse(ASSETS / "index.html", media_type=MEDIA_TYPES["index.html"], headers=SECURITY_HEADERS)
 
 
-@router.get("/dashboard/{name}")
+@router.get(
+    "/dashboard/{name}",
+    operation_id="dashboard_asset",
+    response_class=FileResponse,
+    responses={200: {"content": {media_type: {} for media_type in sorted(set(MEDIA_TYPES.values()))}}},
+)
 async def dashboard_asset(name: str) -> FileResponse:
     """The page's script and stylesheet; nothing else in the folder is served."""
     if name not in MEDIA_TYPES:

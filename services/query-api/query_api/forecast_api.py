@@ -36,6 +36,7 @@ from query_api.scope import READERS, CallerScope, readers
 from query_api.stock_queries import STOCK_PARENT, StockLevel, parent_known
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.app import ServiceContext
+from sellthrough_runtime.costly_reads import costly_read
 from sellthrough_runtime.problems import ProblemError
 
 # Narrowed to the caller's scope (scope.py); closed to reps.
@@ -201,6 +202,7 @@ async def get_forecasts(
 
 
 @router.get("/anomalies", response_model=AnomaliesResponse, operation_id="get_anomalies", tags=["forecasts"])
+@costly_read("anomalies")
 async def get_anomalies(
     request: Request,
     scope: CallerScope,

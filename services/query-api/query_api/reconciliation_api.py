@@ -14,6 +14,7 @@ from query_api.reconciliation import PositionReconciliation, reconcile
 from query_api.scope import READERS, CallerScope, readers
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.app import ServiceContext
+from sellthrough_runtime.costly_reads import costly_read
 
 # Narrowed to the caller's scope (scope.py): the distributors it holds; closed to reps.
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
@@ -90,6 +91,7 @@ def _summed(positions: Iterable[PositionReconciliation]) -> Reconciliation:
     tags=["stock"],
     responses=CSV_RESPONSE,
 )
+@costly_read("reconciliation", cache=False)  # ~0.7 s for the demo brand; polled, so shared and bounded only
 async def get_reconciliation(
     request: Request,
     scope: CallerScope,

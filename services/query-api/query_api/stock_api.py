@@ -22,6 +22,7 @@ from query_api.stock_queries import (
     stock_rows,
 )
 from sellthrough_runtime.app import ServiceContext
+from sellthrough_runtime.costly_reads import costly_read
 from sellthrough_runtime.problems import ProblemError
 
 # Narrowed to the caller's scope (scope.py); closed to reps.
@@ -220,6 +221,7 @@ async def get_alerts(
 @router.get(
     "/primary-vs-secondary", response_model=SellInResponse, operation_id="get_primary_vs_secondary", tags=["stock"]
 )
+@costly_read("primary-vs-secondary", cache=False)  # ~0.4 s for the demo brand; the dashboard polls it
 async def get_primary_vs_secondary(
     request: Request,
     scope: CallerScope,
