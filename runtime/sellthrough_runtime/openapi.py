@@ -90,6 +90,20 @@ def _errors_of(route: Any, operation: dict[str, Any]) -> tuple[set[int], bool]:
     return statuses, authenticates
 
 
+def _drop_null(parameter: dict[str, Any]) -> None:
+    """An optional `str | None` parameter is published by FastAPI as anyOf [string, null], but a query string has
+    no null: leaving the parameter out is the None. Left in, a client (or schemathesis) may send the text 'null',
+    read by the API as an id."""
+    schema = parameter.get("schema", {})
+    options = [option for option in schema.get("anyOf", []) if option.get("type") != "null"]
+    if len(options) == len(schema.get("anyOf", [])):
+        return
+    rest = {key: value for key, value in schema.items() if key != "anyOf"}
+    parameter["schema"] = {**options[0], **rest} if len(options) == 1 else {**rest, "anyOf": options}
+    if parameter["schema"].get("default", "") is None:
+        del parameter["schema"]["default"]
+
+
 def install(app: FastAPI) -> None:
     """Serve the app's OpenAPI document completed (module docstring): FastAPI builds it once, on first use, and
     it is completed then, in place."""
@@ -117,6 +131,8 @@ def _complete(app: FastAPI, document: dict[str, Any]) -> None:
             if operation is None:
                 continue
             statuses, authenticates = _errors_of(route, operation)
+            for parameter in operation.get("parameters", []):
+                _drop_null(parameter)
             responses = operation.setdefault("responses", {})
             if _offers_csv(operation) and "200" in responses:
                 responses["200"].setdefault("content", {}).setdefault(CSV, {"schema": {"type": "string"}})
