@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from sellthrough_contracts import EVENT_TYPES, decode_event, encode_event, parse_event
 from sellthrough_contracts.envelope import Upcast
 from sellthrough_contracts.reference import RepRegistered, SkuRegistered
-from sellthrough_contracts.schemes import ClaimAssessed
 from sellthrough_contracts.schemas import SCHEMAS_DIR
+from sellthrough_contracts.schemes import ClaimAssessed
 from sellthrough_contracts.stock import StockPositionChanged, StockVarianceRecorded
 from sellthrough_contracts.trade import StockCounted
 from sellthrough_contracts.versions import UNKNOWN_SCHEMA_VERSION, current_version
