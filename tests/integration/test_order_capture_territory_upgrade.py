@@ -82,10 +82,16 @@ async def test_orders_and_beats_accepted_before_territories_are_known_after_the_
                 "INSERT INTO known_outlets (outlet_id, distributor_id, occurred_at) VALUES ('O9', 'D1', $1)",
                 MASTERS_TIME,
             )
-            # Published long ago: the beat can come back only from the migration, not from the topic again.
-            await conn.execute("UPDATE outbox SET published_at = now()")
     finally:
         await pool.close()
+
+    await migrate(infra.database_url, SCHEMA, MIGRATIONS)  # the upgrade, before any consumer could re-read the topic
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        beat = await conn.fetchval("SELECT beat_id FROM order_capture.known_outlets WHERE outlet_id = 'O9'")
+    finally:
+        await conn.close()
+    assert beat == "B-9"
 
     issued = issue_tokens(
         [("admin", Role.ADMIN, "admin"), ("rep1", Role.REP, "REP-1"), ("rep5", Role.REP, "REP-5")],
@@ -96,7 +102,15 @@ async def test_orders_and_beats_accepted_before_territories_are_known_after_the_
     settings = OrderCaptureSettings(
         database_url=infra.database_url, kafka_bootstrap_servers=infra.kafka_bootstrap_servers, tokens_file=tokens.file
     )
-    app = create_app(settings)  # migrates to the current schema on start
+    app = create_app(settings)
+
+    async def unpublished() -> int:
+        conn = await asyncpg.connect(infra.database_url)
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM order_capture.outbox WHERE published_at IS NULL"))
+        finally:
+            await conn.close()
+
     # REP-5 works D1 too: only ownership can stop it cancelling REP-1's order.
     colleague = event("RepRegistered", {"rep_id": "REP-5", "name": "Rep 5", "distributor_id": "D1"})
     async with (
@@ -112,12 +126,8 @@ async def test_orders_and_beats_accepted_before_territories_are_known_after_the_
         )
         by_colleague = await post_events(client, tokens.header("rep5"), [cancel(old, "REP-5")])
         by_owner = await post_events(client, tokens.header("rep1"), [cancel(old, "REP-1")])
+        # Leave only once the relay is idle: stopping it in the middle of a send can hang the shutdown.
+        await eventually(unpublished, lambda n: n == 0, timeout=60, what="the outbox relayed")
 
     assert [r["reason"] for r in by_colleague.json()["results"]] == ["not_own_order"]
     assert [r["status"] for r in by_owner.json()["results"]] == ["accepted"]
-    conn = await asyncpg.connect(infra.database_url)
-    try:
-        beat = await conn.fetchval("SELECT beat_id FROM order_capture.known_outlets WHERE outlet_id = 'O9'")
-    finally:
-        await conn.close()
-    assert beat == "B-9"
