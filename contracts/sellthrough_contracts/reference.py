@@ -106,11 +106,37 @@ class RepPayload(Payload):
     rep_id: Id
     name: Name
     distributor_id: Id = Field(description="The distributor whose outlets this rep covers.")
+    also_covers_distributor_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Further distributors whose outlets this rep also covers (a rep shared between distributors).",
+    )
+    beat_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=1_000,
+        description="The beats (outlet routes) this rep works; empty: every beat of its distributors.",
+    )
 
 
-class RepRegistered(Envelope):
+def rep_v1_to_v2(data: Document) -> Document:
+    """Version 2 adds the rep's territory: a version 1 rep covered every outlet of its one distributor."""
+
+    def territory(payload: dict[str, Any]) -> dict[str, Any]:
+        payload.setdefault("also_covers_distributor_ids", [])
+        payload.setdefault("beat_ids", [])
+        return payload
+
+    return with_payload(data, territory)
+
+
+class RepRegistered(Upcast):
+    """A rep and its territory: the outlets of `distributor_id` and `also_covers_distributor_ids`, narrowed to
+    `beat_ids` when any are given. order-capture refuses a rep's field events outside it."""
+
     event_type: Literal["RepRegistered"] = "RepRegistered"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
     payload: RepPayload
+    upcasters = {1: rep_v1_to_v2}
 
     def partition_key(self) -> str:
         return self.payload.rep_id

@@ -24,13 +24,14 @@ every SKU). An order is targeted when every non-empty `targeting` dimension cont
 """
 
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from sellthrough_contracts.common import Id, Money, Name, Payload, Quantity
-from sellthrough_contracts.envelope import Envelope
+from sellthrough_contracts.envelope import Envelope, Upcast
+from sellthrough_contracts.versions import VERSION_DESCRIPTION, Document, with_payload
 
 Percent = Annotated[Decimal, Field(gt=0, le=100, max_digits=7, decimal_places=4)]
 """A share of value in percent: more than 0, at most 100."""
@@ -311,6 +312,19 @@ class ClaimLineAssessed(Payload):
     reasons: list[ClaimReason] = Field(default_factory=list)
 
 
+class ClaimSubmission(Payload):
+    """One SchemeClaimSubmitted of a claim id: a resubmission is a new revision, and the earlier ones are kept."""
+
+    revision: int = Field(ge=1, description="Numbered in the order the engine received the submissions.")
+    event_id: UUID = Field(description="The SchemeClaimSubmitted event.")
+    occurred_at: AwareDatetime
+    claimed_amount: Money
+    current: bool = Field(
+        description="The submission assessed: the latest by occurred_at, so one received late never replaces a "
+        "newer one."
+    )
+
+
 class ClaimAssessedPayload(Payload):
     claim_id: Id
     scheme_id: Id
@@ -321,12 +335,33 @@ class ClaimAssessedPayload(Payload):
     over_claim: Money = Field(description="claimed - approved.")
     reasons: list[ClaimReason] = Field(default_factory=list)
     lines: list[ClaimLineAssessed] = Field(default_factory=list)
-    revision: int = Field(ge=1, description="Raised when the claim is assessed again (the same claim resubmitted).")
+    revision: int = Field(
+        ge=1, description="Raised each time the claim is assessed again (resubmitted, or its scheme re-allocated)."
+    )
+    claim_revision: int = Field(ge=1, description="Which submission of the claim (1, 2, ...) this assessment is of.")
+    submissions: list[ClaimSubmission] = Field(
+        default_factory=list,
+        max_length=1_000,
+        description="Every submission of the claim received so far, in the order received; none kept by version 1.",
+    )
 
 
-class ClaimAssessed(Envelope):
+def claim_assessed_v1_to_v2(data: Document) -> Document:
+    """Version 1 assessed the last submission and kept no history: read as revision 1 of the claim."""
+
+    def first_revision(payload: dict[str, Any]) -> dict[str, Any]:
+        payload.setdefault("claim_revision", 1)
+        payload.setdefault("submissions", [])
+        return payload
+
+    return with_payload(data, first_revision)
+
+
+class ClaimAssessed(Upcast):
     event_type: Literal["ClaimAssessed"] = "ClaimAssessed"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
     payload: ClaimAssessedPayload
+    upcasters = {1: claim_assessed_v1_to_v2}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id

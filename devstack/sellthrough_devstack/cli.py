@@ -29,7 +29,9 @@ def up(
     brand = demo.generate(demo.DemoSize(outlets=outlets, orders=orders, days=days))
     try:
         with console.status("starting PostgreSQL, the broker and the services..."):
-            state, tokens = stack.start(root, rep_id=brand.example_order_target.rep_id)
+            state, tokens = stack.start(
+                root, rep_id=brand.example_order_target.rep_id, distributor_ids=demo.distributor_ids(brand.reference)
+            )
     except (RuntimeError, TimeoutError) as error:
         console.print(f"[red]could not start the stack:[/] {error}")
         raise typer.Exit(1) from None

@@ -191,3 +191,8 @@ def wait_for_masters(
                 return
             time.sleep(0.2)
     raise TimeoutError(f"order-capture did not receive the reference data in time (expected {expected}); see logs")
+
+
+def distributor_ids(reference: Sequence[dict[str, Any]]) -> list[str]:
+    """Every distributor registered in `reference`: what the dev stack's connector token is bound to."""
+    return sorted({e["payload"]["distributor_id"] for e in reference if e["event_type"] == "DistributorRegistered"})

@@ -153,8 +153,19 @@ def _reps(at: datetime, count: int, m: Masters) -> None:
         distributor_id = m.distributors[r % len(m.distributors)]
         rep_id = f"REP-{r + 1:04d}"
         m.reps[rep_id] = distributor_id
-        payload = {"rep_id": rep_id, "name": f"Rep {r + 1}", "distributor_id": distributor_id}
+        # The rep's territory: its six beats (named as _outlets_and_beats names them), so a rep token posts only
+        # at the outlets on its own routes.
+        payload = {
+            "rep_id": rep_id,
+            "name": f"Rep {r + 1}",
+            "distributor_id": distributor_id,
+            "beat_ids": [_beat_id(rep_id, day) for day in BEAT_DAYS],
+        }
         m.reference.append(event("RepRegistered", rep_id, at, "admin", payload))
+
+
+def _beat_id(rep_id: str, day: str) -> str:
+    return f"BEAT-{rep_id[4:]}-{day}"
 
 
 def _outlets_and_beats(
@@ -178,7 +189,7 @@ def _outlets_and_beats(
         if rep_ids:  # a distributor without reps has outlets nobody visits: they order nothing
             rep_id = rep_ids[nth % len(rep_ids)]
             weekday = (nth // len(rep_ids)) % len(BEAT_DAYS)
-            beat_id = f"BEAT-{rep_id[4:]}-{BEAT_DAYS[weekday]}"
+            beat_id = _beat_id(rep_id, BEAT_DAYS[weekday])
             if beat_id not in beats:
                 beats[beat_id] = Beat(beat_id, rep_id, distributor_id, weekday, [])
                 beat_centres[beat_id] = (town_lat + rng.uniform(-0.08, 0.08), town_lon + rng.uniform(-0.08, 0.08))

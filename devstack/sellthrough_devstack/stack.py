@@ -7,6 +7,7 @@ DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS, when set, are used instead of starting t
 import asyncio
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def _ports() -> dict[str, int]:
     }
 
 
-def start(root: Path, rep_id: str) -> tuple[StackState, dict[str, IssuedToken]]:
+def start(root: Path, rep_id: str, distributor_ids: Sequence[str] = ()) -> tuple[StackState, dict[str, IssuedToken]]:
     """Start the stack; `rep_id` is the rep whose token is issued as REP_TOKEN (the curl example's rep)."""
     root.mkdir(parents=True, exist_ok=True)
     if (previous := StackState.load(root)) is not None and previous.pids:
@@ -80,7 +81,8 @@ def start(root: Path, rep_id: str) -> tuple[StackState, dict[str, IssuedToken]]:
             [
                 ("admin", Role.ADMIN, "admin"),
                 ("analyst", Role.ANALYST, "analyst"),
-                ("connector", Role.CONNECTOR, "erp-connector"),
+                # A connector writes only for the distributors it is bound to: here every distributor of the demo.
+                ("connector", Role.CONNECTOR, "erp-connector", {"distributors": sorted(distributor_ids)}),
                 ("rep", Role.REP, rep_id),
             ],
             root / "tokens.json",

@@ -364,3 +364,68 @@ async def test_returns_give_the_same_grants_whatever_their_arrival_order(
     (granted,) = await applied_events(pool, scheme)  # the order's first grant already counts the return
     assert (granted["revision"], granted["qualifying_units"]) == (1, 7)
     assert Decimal(granted["discount_value"]) == Decimal("7.35")
+
+
+def submitted_claim(scheme: str, claim_id: str, amount: str, at: datetime, start: datetime) -> dict[str, Any]:
+    return event(
+        "SchemeClaimSubmitted",
+        {
+            "claim_id": claim_id,
+            "scheme_id": scheme,
+            "distributor_id": "D1",
+            "period_from": start.isoformat(),
+            "period_to": (start + timedelta(days=30)).isoformat(),
+            "claimed_amount": amount,
+        },
+        actor="erp-1",
+        occurred_at=at,
+    )
+
+
+async def assessments_of_claim(pool: asyncpg.Pool, claim_id: str) -> list[dict[str, Any]]:
+    rows = await pool.fetch("SELECT value FROM outbox WHERE event_type = 'ClaimAssessed' ORDER BY seq")
+    return [p for p in (orjson.loads(r["value"])["payload"] for r in rows) if p["claim_id"] == claim_id]
+
+
+async def test_a_resubmitted_claim_is_a_new_revision_and_every_revision_is_kept(
+    applier: BatchApplier, pool: asyncpg.Pool, start: datetime
+) -> None:
+    scheme = f"SCH-{uuid.uuid4().hex[:8]}"
+    claim_id = f"CLM-{scheme}"
+    first = submitted_claim(scheme, claim_id, "10.50", start + timedelta(days=2), start)
+    corrected = submitted_claim(scheme, claim_id, "8.00", start + timedelta(days=3), start)
+    await _apply(applier, [launch(scheme, start), order("O1", [("S1", 10)], occurred_at=start + timedelta(hours=1))])
+    await _apply(applier, [first])
+    await _apply(applier, [corrected])
+    await _apply(applier, [{**corrected, "event_id": str(uuid.uuid4())}])  # re-exported alike: no new revision
+
+    assessed = await assessments_of_claim(pool, claim_id)
+    assert [(p["revision"], p["claim_revision"], Decimal(p["claimed"])) for p in assessed] == [
+        (1, 1, Decimal("10.50")),
+        (2, 2, Decimal("8.00")),
+    ]
+    history = assessed[-1]["submissions"]
+    assert [(s["revision"], s["event_id"], Decimal(s["claimed_amount"]), s["current"]) for s in history] == [
+        (1, first["event_id"], Decimal("10.50"), False),
+        (2, corrected["event_id"], Decimal("8.00"), True),
+    ]
+
+
+async def test_a_revision_received_late_is_kept_but_never_replaces_a_newer_one(
+    applier: BatchApplier, pool: asyncpg.Pool, start: datetime
+) -> None:
+    scheme = f"SCH-{uuid.uuid4().hex[:8]}"
+    claim_id = f"CLM-{scheme}"
+    newer = submitted_claim(scheme, claim_id, "8.00", start + timedelta(days=3), start)
+    older = submitted_claim(scheme, claim_id, "10.50", start + timedelta(days=2), start)
+    await _apply(applier, [launch(scheme, start), newer])
+    await _apply(applier, [older])  # a connector that was offline sends the earlier submission afterwards
+
+    assessed = await assessments_of_claim(pool, claim_id)
+    latest = assessed[-1]
+    assert (latest["claim_revision"], Decimal(latest["claimed"])) == (1, Decimal("8.00"))
+    assert [(s["revision"], s["current"]) for s in latest["submissions"]] == [(1, True), (2, False)]
+    stored = await pool.fetchval(
+        "SELECT count(*) FROM claim_submissions WHERE distributor_id = 'D1' AND claim_id = $1", claim_id
+    )
+    assert stored == 2

@@ -4,10 +4,11 @@ from decimal import Decimal
 
 import pytest
 
+from order_capture.territory import RepTerritory
 from sellthrough_contracts import parse_event
 from sellthrough_contracts.reference import OutletRegistered, RepRegistered, SkuRegistered
 from sellthrough_contracts.schemes import SchemeClaimSubmitted, SchemeLaunched
-from sellthrough_contracts.trade import OrderCaptured, OrderDelivered, PrimaryInvoiced, StockCounted
+from sellthrough_contracts.trade import OrderCaptured, OrderDelivered, PrimaryInvoiced, StockCounted, VisitRecorded
 from sellthrough_devstack.demo import DemoBrand, DemoSize, generate, line_count
 from sellthrough_devstack.demo_brand import BEAT_DAYS
 from sellthrough_devstack.demo_history import OVERSTOCK_FACTOR, TREND, WEEKDAY_FACTOR, percent_entitlement
@@ -182,3 +183,22 @@ def test_every_order_has_its_productive_visit_and_some_calls_end_without_an_orde
     assert len(productive) == len(orders)
     assert len(unproductive) == round(len(orders) * 0.3)
     assert all(v.payload.no_order_reason for v in unproductive)  # type: ignore[attr-defined]
+
+
+def test_every_field_event_of_the_demo_is_inside_its_reps_territory(brand: DemoBrand) -> None:
+    # `make dev` loads as admin, but a rep's phone posting the same events must not be refused outside_territory.
+    reference = [parse_event(e) for e in brand.reference]
+    outlets = {e.payload.outlet_id: e.payload for e in reference if isinstance(e, OutletRegistered)}
+    territories = {
+        e.payload.rep_id: RepTerritory(
+            frozenset({e.payload.distributor_id, *e.payload.also_covers_distributor_ids}), frozenset(e.payload.beat_ids)
+        )
+        for e in reference
+        if isinstance(e, RepRegistered)
+    }
+    assert all(t.beats for t in territories.values()), "the demo reps work named beats"
+    field_events = [e for e in map(parse_event, brand.history) if isinstance(e, OrderCaptured | VisitRecorded)]
+    assert field_events
+    for e in field_events:
+        outlet = outlets[e.payload.outlet_id]
+        assert territories[e.payload.rep_id].covers(outlet.distributor_id, outlet.beat_id), e

@@ -13,8 +13,9 @@ from pydantic import ValidationError
 
 from sellthrough_contracts import EVENT_TYPES, decode_event, encode_event, parse_event
 from sellthrough_contracts.envelope import Upcast
-from sellthrough_contracts.reference import SkuRegistered
+from sellthrough_contracts.reference import RepRegistered, SkuRegistered
 from sellthrough_contracts.schemas import SCHEMAS_DIR
+from sellthrough_contracts.schemes import ClaimAssessed
 from sellthrough_contracts.stock import StockPositionChanged, StockVarianceRecorded
 from sellthrough_contracts.trade import StockCounted
 from sellthrough_contracts.versions import UNKNOWN_SCHEMA_VERSION, current_version
@@ -63,6 +64,19 @@ POSITION_V1 = {
     "as_of": AT,
     "version": 3,
 }
+REP_V1 = {"rep_id": "REP-1", "name": "Asha", "distributor_id": "D1"}
+CLAIM_ASSESSED_V1 = {
+    "claim_id": "CL-1",
+    "scheme_id": "SC-1",
+    "distributor_id": "D1",
+    "claimed": "100.0000",
+    "entitled": "80.0000",
+    "approved": "80.0000",
+    "over_claim": "20.0000",
+    "reasons": ["claimed_more_than_entitled"],
+    "lines": [],
+    "revision": 3,
+}
 VARIANCE_V1 = {
     "count_id": "C1",
     "distributor_id": "D1",
@@ -83,6 +97,8 @@ VARIANCE_V1 = {
         ("StockCounted", COUNT_V1),
         ("StockPositionChanged", POSITION_V1),
         ("StockVarianceRecorded", VARIANCE_V1),
+        ("RepRegistered", REP_V1),
+        ("ClaimAssessed", CLAIM_ASSESSED_V1),
     ],
 )
 def test_the_version_1_samples_are_what_version_1_writers_wrote(event_type: str, payload: dict[str, Any]) -> None:
@@ -105,6 +121,24 @@ def test_a_sku_labelled_version_1_that_already_carries_norms_keeps_them() -> Non
     # Written before the norms got a version of their own: the fields are there under schema_version 1.
     event = decoded(record("SkuRegistered", 1, {**SKU_V1, "max_cover_days": 30, "min_cover_days": 5}))
     assert (event.payload.max_cover_days, event.payload.min_cover_days) == (30, 5)
+
+
+def test_a_version_1_rep_covers_every_beat_of_its_one_distributor() -> None:
+    event = decoded(record("RepRegistered", 1, REP_V1))
+    assert isinstance(event, RepRegistered)
+    assert event.schema_version == 2
+    assert (event.payload.distributor_id, event.payload.also_covers_distributor_ids, event.payload.beat_ids) == (
+        "D1",
+        [],
+        [],
+    )
+
+
+def test_a_version_1_claim_assessment_is_of_the_claims_first_revision_without_history() -> None:
+    event = decoded(record("ClaimAssessed", 1, CLAIM_ASSESSED_V1))
+    assert isinstance(event, ClaimAssessed)
+    assert (event.schema_version, event.payload.revision) == (2, 3)
+    assert (event.payload.claim_revision, event.payload.submissions) == (1, [])
 
 
 def test_a_version_1_count_is_read_as_a_count() -> None:
@@ -143,6 +177,8 @@ def test_a_version_2_position_carries_a_decimal_string_and_is_not_upcast_again()
         ("StockCounted", COUNT_V1),
         ("StockPositionChanged", POSITION_V1),
         ("StockVarianceRecorded", VARIANCE_V1),
+        ("RepRegistered", REP_V1),
+        ("ClaimAssessed", CLAIM_ASSESSED_V1),
     ],
 )
 def test_an_upcast_record_is_written_back_valid_against_the_current_released_schema(

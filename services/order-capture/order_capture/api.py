@@ -13,7 +13,8 @@ from order_capture.batch import BatchResult, plan_batch, results_for
 from order_capture.clock import Window
 from order_capture.policy import violation
 from order_capture.settings import OrderCaptureSettings
-from order_capture.store import load_known_masters, store_events
+from order_capture.store import load_known_masters, load_territories, store_events
+from order_capture.territory import check_territory
 from order_capture.validation import check_references, parse, references_of
 from sellthrough_contracts import Envelope, event_type_names
 from sellthrough_runtime.app import ServiceContext
@@ -139,10 +140,12 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
     plan = plan_batch([parse(raw, window) for raw in raw_events])
     async with context.pool.acquire() as conn:
         known = await load_known_masters(conn, references_of(plan.candidates))
+        territories = await load_territories(conn, principal, plan.candidates)
         refused = {
             event.event_id: rejection
             for event in plan.candidates
-            if (rejection := check_references(event, known)) is not None
+            if (rejection := check_references(event, known) or check_territory(event, principal, known, territories))
+            is not None
         }
         stored = await store_events(conn, [e for e in plan.candidates if e.event_id not in refused], now)
     if stored.accepted:

@@ -18,7 +18,11 @@ BUSINESS_IDS: Mapping[str, str] = {
     "StockCounted": "count_id",
     "StockAdjusted": "adjustment_id",
 }
-"""Event type -> the payload field that names one fact of the distributor (a cancellation: one per order)."""
+"""Event type -> the payload field that names one fact of the distributor (a cancellation: one per order).
+
+SchemeClaimSubmitted is deliberately absent: a claim id submitted again with other content is the claim's next
+revision (scheme-engine keeps them all, claims.py), not a reused id to refuse; the same content again is no new
+revision there either."""
 
 BusinessKey = tuple[str, str, str]
 """(event_type, distributor_id, business id)."""

@@ -11,8 +11,9 @@ from sellthrough_contracts.reference import DistributorRegistered, OutletRegiste
 WANTED_TYPES = frozenset({"DistributorRegistered", "OutletRegistered", "SkuRegistered", "RepRegistered"})
 
 _UPSERT_OUTLET = """
-INSERT INTO known_outlets (outlet_id, distributor_id, occurred_at) VALUES ($1, $2, $3)
-ON CONFLICT (outlet_id) DO UPDATE SET distributor_id = excluded.distributor_id, occurred_at = excluded.occurred_at
+INSERT INTO known_outlets (outlet_id, distributor_id, beat_id, occurred_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (outlet_id) DO UPDATE SET distributor_id = excluded.distributor_id, beat_id = excluded.beat_id,
+    occurred_at = excluded.occurred_at
 WHERE known_outlets.occurred_at <= excluded.occurred_at
 """
 _UPSERT_SKU = """
@@ -21,8 +22,9 @@ ON CONFLICT (sku_id) DO UPDATE SET occurred_at = excluded.occurred_at
 WHERE known_skus.occurred_at <= excluded.occurred_at
 """
 _UPSERT_REP = """
-INSERT INTO known_reps (rep_id, distributor_id, occurred_at) VALUES ($1, $2, $3)
-ON CONFLICT (rep_id) DO UPDATE SET distributor_id = excluded.distributor_id, occurred_at = excluded.occurred_at
+INSERT INTO known_reps (rep_id, distributor_id, distributor_ids, beat_ids, occurred_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (rep_id) DO UPDATE SET distributor_id = excluded.distributor_id,
+    distributor_ids = excluded.distributor_ids, beat_ids = excluded.beat_ids, occurred_at = excluded.occurred_at
 WHERE known_reps.occurred_at <= excluded.occurred_at
 """
 _UPSERT_DISTRIBUTOR = """
@@ -33,14 +35,20 @@ WHERE known_distributors.occurred_at <= excluded.occurred_at
 
 
 async def apply_reference_events(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-    outlets, skus, reps, distributors = [], [], [], []
+    outlets: list[tuple[object, ...]] = []
+    skus: list[tuple[object, ...]] = []
+    reps: list[tuple[object, ...]] = []
+    distributors: list[tuple[object, ...]] = []
     for event in events:
         if isinstance(event, OutletRegistered):
-            outlets.append((event.payload.outlet_id, event.payload.distributor_id, event.occurred_at))
+            p = event.payload
+            outlets.append((p.outlet_id, p.distributor_id, p.beat_id, event.occurred_at))
         elif isinstance(event, SkuRegistered):
             skus.append((event.payload.sku_id, event.occurred_at))
         elif isinstance(event, RepRegistered):
-            reps.append((event.payload.rep_id, event.payload.distributor_id, event.occurred_at))
+            r = event.payload
+            covered = sorted({r.distributor_id, *r.also_covers_distributor_ids})
+            reps.append((r.rep_id, r.distributor_id, covered, sorted(set(r.beat_ids)), event.occurred_at))
         elif isinstance(event, DistributorRegistered):
             distributors.append((event.payload.distributor_id, event.occurred_at))
     for statement, rows in (

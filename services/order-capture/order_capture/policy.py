@@ -1,5 +1,7 @@
 """Who may post what. Checked on the raw event, before full validation, so a forbidden batch is refused
-whole (403) even if some of its events are also malformed."""
+whole (403) even if some of its events are also malformed: role and event type, actor, the rep named, and the
+token's device. Where a poster may write (territory, bound distributors, own orders) depends on reference data
+and is judged per event after validation (territory.py)."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -51,6 +53,11 @@ def violation(principal: Principal, raw: Mapping[str, Any]) -> str | None:
     # which names it).
     if event_type in EVENT_TYPES and event_type not in ALLOWED_TYPES[principal.role]:
         return f"role '{principal.role}' may not post {event_type}"
+    # A token issued to one device speaks for that device only, whatever its role: a copied token cannot pass
+    # its events off as another device's.
+    source = raw.get("source")
+    if principal.device_id is not None and source != principal.device_id:
+        return f"source '{source}' is not the token's device '{principal.device_id}'"
     if principal.role is Role.ADMIN:
         return None
     actor = raw.get("actor")

@@ -7,8 +7,11 @@ from uuid import UUID
 import asyncpg
 
 from order_capture.fingerprint import Accepted, accepted_form, legacy_content_hash
+from order_capture.territory import OrderKey, RepTerritory, Territories, orders_acted_on, with_batch_orders
 from order_capture.validation import KnownMasters, References
 from sellthrough_contracts import Envelope
+from sellthrough_contracts.trade import OrderCaptured
+from sellthrough_runtime.auth import Principal, Role
 from sellthrough_runtime.outbox import OutboxRecord, append_records_to_outbox
 
 
@@ -27,13 +30,13 @@ class StoreOutcome:
 # The ids go as one JSON document rather than four text[] arguments: asyncpg encodes each element of an array
 # argument with several Python-level type checks, a few hundred ids per batch.
 _KNOWN_MASTERS = """
-SELECT 'outlet' AS kind, outlet_id AS id, distributor_id FROM known_outlets
+SELECT 'outlet' AS kind, outlet_id AS id, distributor_id, beat_id FROM known_outlets
 WHERE outlet_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'outlets'))
-UNION ALL SELECT 'sku', sku_id, NULL FROM known_skus
+UNION ALL SELECT 'sku', sku_id, NULL, NULL FROM known_skus
 WHERE sku_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'skus'))
-UNION ALL SELECT 'rep', rep_id, NULL FROM known_reps
+UNION ALL SELECT 'rep', rep_id, NULL, NULL FROM known_reps
 WHERE rep_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'reps'))
-UNION ALL SELECT 'distributor', distributor_id, NULL FROM known_distributors
+UNION ALL SELECT 'distributor', distributor_id, NULL, NULL FROM known_distributors
 WHERE distributor_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'distributors'))
 """
 
@@ -50,10 +53,11 @@ async def load_known_masters(conn: asyncpg.Connection, refs: References) -> Know
         },
     )
     ids: dict[str, list[str]] = {"sku": [], "rep": [], "distributor": []}
-    outlet_distributor = {}
-    for kind, master_id, distributor_id in rows:
+    outlet_distributor, outlet_beat = {}, {}
+    for kind, master_id, distributor_id, beat_id in rows:
         if kind == "outlet":
             outlet_distributor[master_id] = distributor_id
+            outlet_beat[master_id] = beat_id
         else:
             ids[kind].append(master_id)
     return KnownMasters(
@@ -61,7 +65,32 @@ async def load_known_masters(conn: asyncpg.Connection, refs: References) -> Know
         skus=frozenset(ids["sku"]),
         reps=frozenset(ids["rep"]),
         distributors=frozenset(ids["distributor"]),
+        outlet_beat=outlet_beat,
     )
+
+
+_REP_TERRITORY = "SELECT distributor_ids, beat_ids FROM known_reps WHERE rep_id = $1"
+_ORDER_REPS = """
+SELECT o.distributor_id, o.order_id, o.rep_id FROM order_owners o
+JOIN unnest($1::text[], $2::text[]) AS k (distributor_id, order_id) USING (distributor_id, order_id)
+"""
+
+
+async def load_territories(conn: asyncpg.Connection, principal: Principal, events: list[Envelope]) -> Territories:
+    """The posting rep's territory and the reps of the orders the batch cancels or delivers (only what the
+    rules in territory.py read for this principal: nothing for an admin)."""
+    if principal.role is Role.ADMIN:
+        return Territories()
+    rep = None
+    if principal.role is Role.REP:
+        row = await conn.fetchrow(_REP_TERRITORY, principal.subject)
+        if row is not None:
+            rep = RepTerritory(frozenset(row["distributor_ids"]), frozenset(row["beat_ids"]))
+    order_reps: dict[OrderKey, str] = {}
+    if principal.role is Role.REP and (acted_on := sorted(orders_acted_on(events))):
+        rows = await conn.fetch(_ORDER_REPS, [k[0] for k in acted_on], [k[1] for k in acted_on])
+        order_reps = {(r["distributor_id"], r["order_id"]): r["rep_id"] for r in rows}
+    return Territories(rep, with_batch_orders(order_reps, events))
 
 
 async def store_events(conn: asyncpg.Connection, events: list[Envelope], recorded_at: datetime) -> StoreOutcome:
@@ -97,6 +126,7 @@ async def store_events(conn: asyncpg.Connection, events: list[Envelope], recorde
                 if (e := f.event).event_id in accepted
             ],
         )
+        await _record_order_owners(conn, [e for f in forms if (e := f.event).event_id in accepted])
         seen_before = [f for f in forms if f.event.event_id not in new_ids]
         previous = (
             await conn.fetch(
@@ -162,3 +192,20 @@ async def _claim_facts(conn: asyncpg.Connection, new: list[Accepted]) -> tuple[s
         "DELETE FROM idempotency_keys WHERE event_id = ANY($1::uuid[])", [f.event.event_id for f in lost]
     )
     return alike, reused
+
+
+async def _record_order_owners(conn: asyncpg.Connection, accepted: list[Envelope]) -> None:
+    """Who captured each accepted order, for the ownership rule on its cancellation or delivery."""
+    orders = sorted(
+        {
+            (e.payload.distributor_id, e.payload.order_id, e.payload.rep_id)
+            for e in accepted
+            if isinstance(e, OrderCaptured)
+        }
+    )
+    if orders:
+        await conn.execute(
+            "INSERT INTO order_owners (distributor_id, order_id, rep_id) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+            *(list(column) for column in zip(*orders, strict=True)),
+        )

@@ -33,6 +33,10 @@ class Reason(StrEnum):
     EVENT_ID_REUSED = "event_id_reused"
     ORDER_ID_REUSED = "order_id_reused"
     BUSINESS_ID_REUSED = "business_id_reused"
+    OUTSIDE_TERRITORY = "outside_territory"
+    NOT_OWN_ORDER = "not_own_order"
+    UNKNOWN_ORDER = "unknown_order"
+    DISTRIBUTOR_NOT_BOUND = "distributor_not_bound"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class KnownMasters:
     skus: frozenset[str]
     reps: frozenset[str]
     distributors: frozenset[str]
+    outlet_beat: Mapping[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,7 @@ GROUP BY w.first_day, w.last_day, w.pre_from, w.days, t.targeted
 
 _CLAIMS = """
 SELECT distributor_id, claim_id, scheme_id, claimed, entitled, approved, over_claim, reasons, lines, assessed_at,
-       revision
+       revision, claim_revision, submissions
 FROM claim_assessments
 WHERE ($1::text IS NULL OR scheme_id = $1) AND ($2::text IS NULL OR distributor_id = $2)
   AND ($4::text[] IS NULL OR distributor_id = ANY($4))

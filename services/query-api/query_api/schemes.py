@@ -40,12 +40,12 @@ WHERE scheme_applied.revision < excluded.revision
 """
 _UPSERT_CLAIM = """
 INSERT INTO claim_assessments (distributor_id, claim_id, scheme_id, claimed, entitled, approved, over_claim,
-    reasons, lines, assessed_at, revision)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    reasons, lines, assessed_at, revision, claim_revision, submissions)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT (distributor_id, claim_id) DO UPDATE SET scheme_id = excluded.scheme_id, claimed = excluded.claimed,
     entitled = excluded.entitled, approved = excluded.approved, over_claim = excluded.over_claim,
     reasons = excluded.reasons, lines = excluded.lines, assessed_at = excluded.assessed_at,
-    revision = excluded.revision
+    revision = excluded.revision, claim_revision = excluded.claim_revision, submissions = excluded.submissions
 WHERE claim_assessments.revision < excluded.revision
 """
 
@@ -109,6 +109,8 @@ async def apply_scheme_events(conn: asyncpg.Connection, events: Sequence[Envelop
                     [line.model_dump(mode="json") for line in c.lines],
                     e.occurred_at,
                     c.revision,
+                    c.claim_revision,
+                    [submission.model_dump(mode="json") for submission in c.submissions],
                 )
             )
     for sql, rows in (

@@ -4,6 +4,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
@@ -109,6 +110,14 @@ class ClaimLine(BaseModel):
     reasons: list[str]
 
 
+class ClaimSubmissionRow(BaseModel):
+    revision: int
+    event_id: UUID
+    occurred_at: datetime
+    claimed_amount: Decimal
+    current: bool
+
+
 class ClaimRow(BaseModel):
     claim_id: str
     scheme_id: str
@@ -120,7 +129,14 @@ class ClaimRow(BaseModel):
     reasons: list[str]
     lines: list[ClaimLine]
     assessed_at: datetime
-    revision: int
+    revision: int = Field(
+        description="How many times the claim was assessed (raised by resubmission or re-allocation)."
+    )
+    claim_revision: int = Field(description="The submission assessed: 1 for the first, 2 for a resubmission, ...")
+    submissions: list[ClaimSubmissionRow] = Field(
+        description="Every submission of the claim id, in the order received; `current` marks the one assessed "
+        "(the latest by occurred_at, so one received late never replaces a newer one)."
+    )
 
 
 class ClaimsResponse(BaseModel):
@@ -220,7 +236,8 @@ async def list_claims(
     distributor_id: DistributorIdQuery = None,
     limit: Limit = 500,
 ) -> ClaimsResponse:
-    """Claim assessments (newest revision of each), largest over-claim first."""
+    """Claim assessments (newest of each claim), largest over-claim first, each with the history of its
+    submissions: a claim id submitted again is a new revision, never a silent replace."""
     if distributor_id is not None:
         scope.require_distributor(distributor_id)
     context: ServiceContext = request.app.state.context
@@ -231,8 +248,9 @@ async def list_claims(
         freshness=freshness,
         claims=[
             ClaimRow(
-                **{k: row[k] for k in ClaimRow.model_fields if k != "lines"},
+                **{k: row[k] for k in ClaimRow.model_fields if k not in ("lines", "submissions")},
                 lines=[ClaimLine(**line) for line in row["lines"]],
+                submissions=[ClaimSubmissionRow(**submission) for submission in row["submissions"]],
             )
             for row in rows
         ],

@@ -1,6 +1,7 @@
 """SchemeApplied and ClaimAssessed events, ready for the outbox."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from sellthrough_contracts.schemes import (
     ClaimAssessedPayload,
     ClaimLineAssessed,
     ClaimReason,
+    ClaimSubmission,
     SchemeApplied,
     SchemeAppliedPayload,
 )
@@ -43,7 +45,16 @@ def scheme_applied(granted: Grant, revision: int) -> Envelope:
     )
 
 
-def claim_assessed(assessment: ClaimAssessment, occurred_at: datetime, cause: uuid.UUID, revision: int) -> Envelope:
+def claim_assessed(
+    assessment: ClaimAssessment,
+    occurred_at: datetime,
+    cause: uuid.UUID,
+    revision: int,
+    claim_revision: int = 1,
+    submissions: Sequence[ClaimSubmission] = (),
+) -> Envelope:
+    """`cause` is the submission assessed (revision `claim_revision` of the claim); `revision` numbers the
+    assessments of the claim, whichever submission they are of."""
     return derive(
         ClaimAssessed,
         ClaimAssessedPayload(
@@ -68,6 +79,8 @@ def claim_assessed(assessment: ClaimAssessment, occurred_at: datetime, cause: uu
                 for line in assessment.lines
             ],
             revision=revision,
+            claim_revision=claim_revision,
+            submissions=list(submissions),
         ),
         occurred_at=occurred_at,
         cause=cause,
