@@ -28,7 +28,7 @@ from fastapi import Request
 from limits import RateLimitItem, parse_many
 
 from sellthrough_runtime.metrics import RATE_LIMITED
-from sellthrough_runtime.problems import ProblemError
+from sellthrough_runtime.problems import DATABASE_UNAVAILABLE, ProblemError
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +126,20 @@ class TokenRateLimiter:
         if not items or weight <= 0:
             return
         weights = [min(weight, item.amount) for item in items]
-        rows = await self._pool.fetch(
-            _COUNT,
-            [self._key(role, subject, item) for item in items],
-            [item.get_expiry() for item in items],
-            [item.amount for item in items],
-            weights,
-        )
+        try:
+            rows = await self._pool.fetch(
+                _COUNT,
+                [self._key(role, subject, item) for item in items],
+                [item.get_expiry() for item in items],
+                [item.amount for item in items],
+                weights,
+            )
+        except DATABASE_UNAVAILABLE:
+            # Fail open: the limit shields the database, and with it down every request that needs it answers 503
+            # anyway; those that do not (a token the process has seen, /v1/whoami) should not fail for want of a
+            # counter.
+            log.warning("rate limit not counted: the database is unavailable", extra={"role": role})
+            return
         by_key = {row["key"]: row for row in rows}
         counts = [
             _Count(

@@ -33,6 +33,8 @@ async def app(infra: Infra, tokens: Tokens) -> AsyncIterator[FastAPI]:
         database_url=infra.database_url,
         kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
         tokens_file=tokens.file,
+        # These tests race thousands of a rep's events through at once; the limit weighs each (tested elsewhere).
+        rate_limit_rep="unlimited",
     )
     service = create_app(settings)
     async with service.router.lifespan_context(service):
