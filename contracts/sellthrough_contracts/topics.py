@@ -33,10 +33,13 @@ TRADE = Topic(
             "ReturnRecorded",
             "StockAdjusted",
             "VisitRecorded",
+            "BeatPlanned",
+            "DayStarted",
+            "DayEnded",
         }
     ),
     description="Orders, visits, deliveries, invoices, returns, counts and adjustments, keyed by distributor id so "
-    "each distributor's events stay in order.",
+    "each distributor's events stay in order; beat plans and attendance (field.py), keyed by rep id.",
 )
 
 STOCK = Topic(

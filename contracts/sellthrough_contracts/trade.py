@@ -4,9 +4,9 @@ All are keyed by distributor id so a consumer sees one distributor's events in o
 """
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from sellthrough_contracts.common import GeoPoint, Id, Money, Name, Payload, Quantity
 from sellthrough_contracts.envelope import Envelope, Upcast
@@ -46,16 +46,48 @@ class VisitRecordedPayload(Payload):
     rep_id: Id
     productive: bool = Field(description="True when the visit produced an order.")
     no_order_reason: Name | None = Field(
-        default=None, description="Why no order was taken, e.g. shop closed, stock sufficient, owner absent."
+        default=None,
+        description="Why no order was taken: one of order-capture's configured reasons (NO_ORDER_REASONS); "
+        "required when the visit is not productive.",
     )
-    gps: GeoPoint | None = Field(default=None, description="Where the device was during the visit.")
+    gps: GeoPoint | None = Field(default=None, description="Where the device was at check-in.")
+    checked_in_at: AwareDatetime | None = Field(
+        default=None, description="Check-in time on the device; none in version 1 records (occurred_at stands in)."
+    )
+    checked_out_at: AwareDatetime | None = Field(
+        default=None, description="Check-out time on the device; time spent at the outlet runs from check-in to it."
+    )
+    check_out_gps: GeoPoint | None = Field(default=None, description="Where the device was at check-out.")
+    mock_location: bool = Field(default=False, description="The device reported its location as mocked.")
+
+    @model_validator(mode="after")
+    def _check_out_after_check_in(self) -> "VisitRecordedPayload":
+        if self.checked_in_at and self.checked_out_at and self.checked_out_at < self.checked_in_at:
+            raise ValueError("checked_out_at is before checked_in_at")
+        return self
 
 
-class VisitRecorded(Envelope):
+def visit_v1_to_v2(data: Document) -> Document:
+    """Version 2 adds check-in and check-out and the device's mock-location flag; a version 1 visit had none of
+    them (its gps was taken during the visit, kept as the check-in position)."""
+
+    def times(payload: dict[str, Any]) -> dict[str, Any]:
+        payload.setdefault("checked_in_at", None)
+        payload.setdefault("checked_out_at", None)
+        payload.setdefault("check_out_gps", None)
+        payload.setdefault("mock_location", False)
+        return payload
+
+    return with_payload(data, times)
+
+
+class VisitRecorded(Upcast):
     """A rep's call at an outlet, productive or not: the denominator of strike rate and lines per call."""
 
     event_type: Literal["VisitRecorded"] = "VisitRecorded"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
     payload: VisitRecordedPayload
+    upcasters = {1: visit_v1_to_v2}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id

@@ -13,6 +13,7 @@ from order_capture.fingerprint import accepted_form, content_hash
 from order_capture.policy import violation
 from order_capture.settings import OrderCaptureSettings
 from order_capture.store import StoreOutcome
+from order_capture.visits import check_visit
 from order_capture.validation import (
     KnownMasters,
     Reason,
@@ -24,6 +25,7 @@ from order_capture.validation import (
 from sellthrough_contracts import EVENT_TYPES, Envelope, encode_event
 from sellthrough_contracts.reference import SkuRegistered
 from sellthrough_contracts.topics import REFERENCE
+from sellthrough_contracts.trade import VisitRecorded
 from sellthrough_runtime.auth import Principal, Role
 from tests.support.brand import OUTLETS, REPS, SKUS, order, reference_events
 
@@ -73,6 +75,11 @@ RULES: dict[str, set[Role]] = {
     # In the field: reps, and admins.
     "OrderCaptured": {Role.REP, Role.ADMIN},
     "VisitRecorded": {Role.REP, Role.ADMIN},
+    # Attendance: a rep's own day (the rep named is the token's, checked below), or an admin's correction.
+    "DayStarted": {Role.REP, Role.ADMIN},
+    "DayEnded": {Role.REP, Role.ADMIN},
+    # Beat plans: admins only; a regional manager reads.
+    "BeatPlanned": {Role.ADMIN},
     # Either side may record them.
     "OrderCancelled": {Role.REP, Role.CONNECTOR, Role.ADMIN},
     "ReturnRecorded": {Role.REP, Role.CONNECTOR, Role.ADMIN},
@@ -336,3 +343,77 @@ def test_an_event_nested_too_deeply_to_validate_is_rejected_not_a_crash() -> Non
     assert isinstance(outcome, Rejection)
     assert outcome.reason is Reason.INVALID_FIELDS
     assert outcome.event_id == uuid.UUID(raw["event_id"])
+
+
+@pytest.mark.parametrize("event_type", ["DayStarted", "DayEnded"])
+def test_a_rep_starts_and_ends_only_its_own_day(event_type: str) -> None:
+    own = {"event_type": event_type, "actor": "REP-1", "payload": {"rep_id": "REP-1"}}
+    other = {"event_type": event_type, "actor": "REP-1", "payload": {"rep_id": "REP-2"}}
+    assert violation(REP_1, own) is None
+    assert violation(REP_1, other) == "payload.rep_id 'REP-2' is not the token's rep 'REP-1'"
+
+
+def visit_event(productive: bool, reason: str | None) -> Envelope:
+    return parsed(
+        {
+            "event_id": str(uuid.uuid4()),
+            "event_type": "VisitRecorded",
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "source": "test",
+            "actor": "REP-1",
+            "payload": {
+                "visit_id": "V1",
+                "outlet_id": "O1",
+                "distributor_id": "D1",
+                "rep_id": "REP-1",
+                "productive": productive,
+                "no_order_reason": reason,
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("productive", "reason", "expected"),
+    [
+        (True, None, None),
+        (False, "shop closed", None),
+        (False, "Shop Closed", None),
+        (False, None, Reason.NO_ORDER_REASON_REQUIRED),
+        (False, "it was raining", Reason.UNKNOWN_NO_ORDER_REASON),
+        (True, "it was raining", Reason.UNKNOWN_NO_ORDER_REASON),
+    ],
+)
+def test_a_visit_without_an_order_needs_one_of_the_configured_reasons(
+    productive: bool, reason: str | None, expected: Reason | None
+) -> None:
+    outcome = check_visit(visit_event(productive, reason), OrderCaptureSettings().no_order_reasons)
+    assert (outcome.reason if outcome else None) is expected
+
+
+def test_a_version_1_visit_reads_as_version_2_without_check_in_or_out() -> None:
+    raw = orjson.loads(encode_event(visit_event(False, "shop closed")))
+    for key in ("checked_in_at", "checked_out_at", "check_out_gps", "mock_location"):
+        del raw["payload"][key]
+    event = parsed(raw | {"schema_version": 1})
+    assert isinstance(event, VisitRecorded)
+    assert event.schema_version == 2
+    payload = event.payload
+    assert (payload.checked_in_at, payload.checked_out_at, payload.mock_location) == (None, None, False)
+
+
+def test_a_beat_plan_naming_an_unknown_outlet_is_rejected() -> None:
+    plan = parsed(
+        {
+            "event_id": str(uuid.uuid4()),
+            "event_type": "BeatPlanned",
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "source": "test",
+            "actor": "admin",
+            "payload": {"rep_id": "REP-1", "plan_date": "2026-10-01", "outlet_ids": ["O2", "O1", "O99"]},
+        }
+    )
+    assert "O99" in references_of([plan]).outlets
+    outcome = check_references(plan, KNOWN)
+    assert outcome is not None
+    assert outcome.reason is Reason.UNKNOWN_OUTLET

@@ -16,6 +16,7 @@ from order_capture.settings import OrderCaptureSettings
 from order_capture.store import load_known_masters, load_territories, store_events
 from order_capture.territory import check_territory
 from order_capture.validation import check_references, parse, references_of
+from order_capture.visits import check_visit
 from sellthrough_contracts import Envelope, event_type_names
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import CurrentPrincipal, Role, require_roles
@@ -144,7 +145,11 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
         refused = {
             event.event_id: rejection
             for event in plan.candidates
-            if (rejection := check_references(event, known) or check_territory(event, principal, known, territories))
+            if (
+                rejection := check_references(event, known)
+                or check_territory(event, principal, known, territories)
+                or check_visit(event, settings.no_order_reasons)
+            )
             is not None
         }
         stored = await store_events(conn, [e for e in plan.candidates if e.event_id not in refused], now)

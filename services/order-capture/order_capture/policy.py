@@ -10,8 +10,13 @@ from sellthrough_contracts import EVENT_TYPES
 from sellthrough_contracts.topics import DERIVED_EVENT_TYPES, REFERENCE, SCHEMES
 from sellthrough_runtime.auth import Principal, Role
 
-FIELD_EVENT_TYPES = frozenset({"OrderCaptured", "OrderCancelled", "ReturnRecorded", "VisitRecorded"})
-"""What a rep records at the outlet: visits, orders, cancellations of them, goods a retailer hands back."""
+FIELD_EVENT_TYPES = frozenset(
+    {"OrderCaptured", "OrderCancelled", "ReturnRecorded", "VisitRecorded", "DayStarted", "DayEnded"}
+)
+"""What a rep records in the field: visits, orders, cancellations of them, goods a retailer hands back, and the
+start and end of its working day."""
+PLANNING_EVENT_TYPES = frozenset({"BeatPlanned"})
+"""Beat plans: admin only. A regional manager's token reads and never writes (README, 'Who may write what')."""
 CONNECTOR_EVENT_TYPES = frozenset(
     {
         "PrimaryInvoiced",
@@ -33,12 +38,17 @@ ALLOWED_TYPES: Mapping[Role, frozenset[str]] = {
     Role.CONNECTOR: CONNECTOR_EVENT_TYPES,
     Role.DISTRIBUTOR: DISTRIBUTOR_EVENT_TYPES,
     Role.REGIONAL_MANAGER: frozenset(),
-    Role.ADMIN: FIELD_EVENT_TYPES | CONNECTOR_EVENT_TYPES | REFERENCE.event_types | SCHEMES.event_types,
+    Role.ADMIN: FIELD_EVENT_TYPES
+    | CONNECTOR_EVENT_TYPES
+    | PLANNING_EVENT_TYPES
+    | REFERENCE.event_types
+    | SCHEMES.event_types,
     Role.ANALYST: frozenset(),
 }
 
 # Payload fields that name the acting rep: a rep may not post an order or a visit on another rep's behalf.
-_REP_FIELDS = {"OrderCaptured": "rep_id", "VisitRecorded": "rep_id"}
+# Attendance is the rep's own: a rep starts and ends only its own day.
+_REP_FIELDS = {"OrderCaptured": "rep_id", "VisitRecorded": "rep_id", "DayStarted": "rep_id", "DayEnded": "rep_id"}
 
 
 def violation(principal: Principal, raw: Mapping[str, Any]) -> str | None:

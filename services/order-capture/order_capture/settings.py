@@ -42,6 +42,14 @@ class OrderCaptureSettings(ServiceSettings):
         description="How old an event an admin may post (reference data, back-fills), in days.",
     )
 
+    no_order_reasons: list[str] = Field(
+        default=["stock sufficient", "shop closed", "owner absent", "credit limit reached"],
+        min_length=1,
+        description="Why a visit may end without an order: a VisitRecorded that is not productive must give one "
+        "of these (compared ignoring case), or it is rejected (no_order_reason_required, unknown_no_order_reason). "
+        "As JSON, e.g. NO_ORDER_REASONS='[\"shop closed\", \"owner absent\"]'.",
+    )
+
     def occurred_at_max_age(self, role: Role) -> timedelta:
         """How far back occurred_at may be for events posted by `role` (analysts post nothing: the narrowest)."""
         days = {

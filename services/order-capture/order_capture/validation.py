@@ -37,6 +37,8 @@ class Reason(StrEnum):
     NOT_OWN_ORDER = "not_own_order"
     UNKNOWN_ORDER = "unknown_order"
     DISTRIBUTOR_NOT_BOUND = "distributor_not_bound"
+    NO_ORDER_REASON_REQUIRED = "no_order_reason_required"
+    UNKNOWN_NO_ORDER_REASON = "unknown_no_order_reason"
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,11 @@ def _named_masters(event: Envelope) -> tuple[str | None, str | None, str | None,
     )
 
 
+def _planned_outlets(event: Envelope) -> list[str]:
+    """The outlets a beat plan lists (BeatPlanned), which must be registered like any outlet named."""
+    return list(getattr(getattr(event, "payload", None), "outlet_ids", None) or [])
+
+
 def references_of(events: list[Envelope]) -> References:
     refs = References()
     for event in events:
@@ -141,6 +148,7 @@ def references_of(events: list[Envelope]) -> References:
             refs.distributors.add(distributor)
         if outlet:
             refs.outlets.add(outlet)
+        refs.outlets.update(_planned_outlets(event))
         if rep:
             refs.reps.add(rep)
         refs.skus.update(skus)
@@ -164,6 +172,8 @@ def check_references(event: Envelope, known: KnownMasters) -> Rejection | None:
             )
     elif distributor is not None and distributor not in known.distributors:
         return Rejection(Reason.UNKNOWN_DISTRIBUTOR, f"distributor '{distributor}' is not registered", event.event_id)
+    if unplanned := sorted(o for o in _planned_outlets(event) if o not in known.outlet_distributor):
+        return Rejection(Reason.UNKNOWN_OUTLET, f"outlets not registered: {', '.join(unplanned)}", event.event_id)
     if rep is not None and rep not in known.reps:
         return Rejection(Reason.UNKNOWN_REP, f"rep '{rep}' is not registered", event.event_id)
     unknown = sorted({sku for sku in skus if sku not in known.skus})
