@@ -13,7 +13,6 @@ from order_capture.fingerprint import accepted_form, content_hash
 from order_capture.policy import violation
 from order_capture.settings import OrderCaptureSettings
 from order_capture.store import StoreOutcome
-from order_capture.visits import check_visit
 from order_capture.validation import (
     KnownMasters,
     Reason,
@@ -22,6 +21,7 @@ from order_capture.validation import (
     parse,
     references_of,
 )
+from order_capture.visits import check_visit
 from sellthrough_contracts import EVENT_TYPES, Envelope, encode_event
 from sellthrough_contracts.reference import SkuRegistered
 from sellthrough_contracts.topics import REFERENCE

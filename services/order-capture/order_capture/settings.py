@@ -47,7 +47,7 @@ class OrderCaptureSettings(ServiceSettings):
         min_length=1,
         description="Why a visit may end without an order: a VisitRecorded that is not productive must give one "
         "of these (compared ignoring case), or it is rejected (no_order_reason_required, unknown_no_order_reason). "
-        "As JSON, e.g. NO_ORDER_REASONS='[\"shop closed\", \"owner absent\"]'.",
+        'As JSON, e.g. NO_ORDER_REASONS=\'["shop closed", "owner absent"]\'.',
     )
 
     def occurred_at_max_age(self, role: Role) -> timedelta:

@@ -13,6 +13,8 @@ from pydantic import Field
 from query_api.api import router as sales_router
 from query_api.dashboard import router as dashboard_router
 from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
+from query_api.field import FIELD_TYPES, apply_field_events
+from query_api.field_api import router as field_router
 from query_api.forecast_api import router as forecast_router
 from query_api.freshness import NewestTimes, fed_projections, record_freshness
 from query_api.kpi_api import router as kpi_router
@@ -40,7 +42,9 @@ from sellthrough_runtime.settings import ServiceSettings
 SERVICE = "query-api"
 SCHEMA = "query_api"
 PROJECTION_GROUP = "query-api.projections"
-PROJECTION_TYPES = REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | SALES_TYPES | RECONCILIATION_TYPES
+PROJECTION_TYPES = (
+    FIELD_TYPES | REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | SALES_TYPES | RECONCILIATION_TYPES
+)
 """Every event type a projection of this service applies; the consumer skips the others."""
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -95,6 +99,7 @@ class ProjectionHandler:
         await apply_scheme_events(conn, events)
         await write_kpis(conn, prepared.kpis)
         await apply_visit_events(conn, events, self._zone)
+        await apply_field_events(conn, events, self._zone)
         await record_freshness(conn, prepared.freshness)
 
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Envelope], /) -> None:
@@ -158,6 +163,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             map_router,
             outlet_router,
             scope_router,
+            field_router,
         ],
         start_jobs=_start_jobs,
         description="Drill-down over secondary sales, distributor stock, stock alerts and sell-in vs sell-through.",
