@@ -299,6 +299,18 @@ RULES: dict[str, Rule] = {
         READERS,
         (Probe({"distributor_id": "{distributor}"}, forecast_rows),),
     ),
+    # Field figures group reps by their home distributor; a rep reads its own row and its own days only.
+    "/v1/field/performance": Rule(
+        WITH_REP,
+        (
+            Probe({"group_by": "region"}, each("rows", "region", "id"), level="region"),
+            Probe({"group_by": "distributor"}, each("rows", "distributor", "id")),
+            Probe({"group_by": "distributor", "region": "{region}"}, each("rows", "distributor", "id")),
+            Probe({"group_by": "distributor", "distributor": "{distributor}"}, each("rows", "distributor", "id")),
+            Probe({"group_by": "distributor", "rep": "{rep}"}, each("rows", "distributor", "id")),
+        ),
+    ),
+    "/v1/field/reps/{rep_id}/days/{day}": Rule(WITH_REP, (Probe({"rep_id": "{rep}", "day": "2026-10-01"}),)),
     # A scheme's figures, lift and leakage span every distributor: national roles only.
     "/v1/schemes": Rule(NATIONAL, (Probe({}),)),
     "/v1/schemes/{scheme_id}": Rule(NATIONAL, (Probe({"scheme_id": "SCH-NONE"}, ok=404),)),

@@ -115,6 +115,8 @@ async def get_field_performance(
     context: ServiceContext = request.app.state.context
     zone = context.settings.zone
     date_from, date_to = date_range(date_from, date_to, today_in(zone))
+    # A region row is a partial figure for a caller below region level (a distributor): refused, as drills are.
+    scope.require_level("outlet" if group_by == "rep" else group_by, None)
     if scope.rep is None:
         if region is not None:
             scope.require_node("region", region)
