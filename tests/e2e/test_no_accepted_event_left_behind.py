@@ -5,6 +5,7 @@ services as real processes. Every accepted event must be applied by every consum
 no consumer may dead-letter anything."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.e2e
 
 NOW = datetime.now(UTC)
+UNICODE_REASON = "दुकान बंद — propriétaire absent"
 
 CONSUMED_BY = {
     "order_capture": ORDER_CAPTURE_TYPES,
@@ -45,7 +47,9 @@ CONSUMED_BY = {
 @pytest.fixture(scope="module")
 def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]]:
     names = ["order-capture", "stock-ledger", "scheme-engine", "query-api"]
-    with running_with_reference_data(infra, tokens, names) as running:
+    # The non-ASCII no-order reason a rep posts below must be one of the brand's (order-capture validates it).
+    reasons = {"SELLTHROUGH_NO_ORDER_REASONS": json.dumps(["shop closed", UNICODE_REASON])}
+    with running_with_reference_data(infra, tokens, names, reasons) as running:
         yield running
 
 
@@ -115,7 +119,7 @@ async def test_every_accepted_event_is_applied_by_every_consumer_and_nothing_is_
     recent_order["source"] = "téléphone-٤٢ 📱"
     admin_order = order("O4", [("S3", 1)], occurred_at=NOW - timedelta(days=399))
     must_accept = {
-        "rep1": [old_order, recent_order, visit("दुकान बंद — propriétaire absent")],
+        "rep1": [old_order, recent_order, visit(UNICODE_REASON)],
         "connector": [
             invoice("2000-01-01", occurred_at=NOW - timedelta(days=399), quantity=40, unit_price="8.0000"),
             stock_count("2000-01-01T00:00:00Z", distributor_id="D3", sku_id="S2", quantity=12),

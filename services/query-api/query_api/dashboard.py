@@ -9,7 +9,13 @@ from fastapi.responses import FileResponse
 from sellthrough_runtime.problems import ProblemError
 
 ASSETS = Path(__file__).parent / "dashboard"
-MEDIA_TYPES = {"index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css"}
+MEDIA_TYPES = {
+    "index.html": "text/html",
+    "app.js": "text/javascript",
+    "app.css": "text/css",
+    "field.html": "text/html",  # the field view (visits, beats, attendance)
+    "field.js": "text/javascript",
+}
 SECURITY_HEADERS = {
     "Cache-Control": "no-cache",
     # Only this origin's own script, stylesheet and APIs; never framed (clickjacking); no MIME sniffing.
