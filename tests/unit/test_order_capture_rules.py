@@ -417,3 +417,16 @@ def test_a_beat_plan_naming_an_unknown_outlet_is_rejected() -> None:
     outcome = check_references(plan, KNOWN)
     assert outcome is not None
     assert outcome.reason is Reason.UNKNOWN_OUTLET
+
+
+def test_a_visit_checked_out_before_it_checked_in_is_invalid() -> None:
+    raw = orjson.loads(encode_event(visit_event(True, None)))
+    now = datetime.now(UTC)
+    raw["payload"] |= {
+        "checked_in_at": (now - timedelta(minutes=5)).isoformat(),
+        "checked_out_at": (now - timedelta(minutes=10)).isoformat(),
+    }
+    outcome = parse(raw, current_window())
+    assert isinstance(outcome, Rejection)
+    assert outcome.reason is Reason.INVALID_FIELDS
+    assert "checked_out_at is before checked_in_at" in outcome.detail
