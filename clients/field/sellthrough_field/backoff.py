@@ -40,7 +40,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-class wait_retry_after_or(wait_base):  # noqa: N801 - named like tenacity's own wait strategies
+class wait_retry_after_or(wait_base):
     """Wait as long as the server's Retry-After asks (capped), else as long as `fallback` says."""
 
     def __init__(self, fallback: wait_base, cap: float) -> None:

@@ -13,7 +13,7 @@ from sellthrough_field.backoff import Backoff, Retryable
 from sellthrough_field.queue import EventIdReused, EventQueue
 from sellthrough_field.reference import world_from
 from sellthrough_field.simulate import Plan, Simulation
-from sellthrough_field.sync import Limits, SyncError, Syncer, client_for
+from sellthrough_field.sync import Limits, Syncer, SyncError, client_for
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 
@@ -88,11 +88,15 @@ def sync(
                 failed = True
                 continue
             with client_for(url, bearer) as client:
-                syncer = Syncer(queue, client, limits=Limits(max_events, max_bytes), backoff=Backoff(max_attempts=attempts))
+                syncer = Syncer(
+                    queue, client, limits=Limits(max_events, max_bytes), backoff=Backoff(max_attempts=attempts)
+                )
                 try:
                     report = syncer.sync()
                 except (Retryable, SyncError) as error:
-                    typer.echo(f"{path.name}: not synced ({error}); {queue.counts().pending} events still queued", err=True)
+                    typer.echo(
+                        f"{path.name}: not synced ({error}); {queue.counts().pending} events still queued", err=True
+                    )
                     failed = True
                     continue
             typer.echo(
@@ -125,8 +129,10 @@ def status(
         typer.echo(json.dumps(out, indent=2))
         return
     for name, s in out.items():
-        typer.echo(f"{name} ({s['actor']} on {s['device_id']}): pending {s['pending']}, sent {s['sent']}, "
-                   f"rejected {s['rejected']}")
+        typer.echo(
+            f"{name} ({s['actor']} on {s['device_id']}): pending {s['pending']}, sent {s['sent']}, "
+            f"rejected {s['rejected']}"
+        )
         for r in s["rejections"]:
             typer.echo(f"  rejected {r['event_type']} {r['event_id']}: {r['reason']} {r['detail'] or ''}")
 
@@ -145,21 +151,37 @@ def simulate(
     lost_answer_share: float = 0.1,
     batch_events: int = 1000,
     offline_last_day: Annotated[bool, typer.Option(help="Every rep is out of coverage on the last day.")] = False,
-    url: Annotated[str | None, typer.Option(envvar="SELLTHROUGH_ORDER_CAPTURE_URL",
-                                            help="Sync while in coverage; without it every device stays offline.")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SELLTHROUGH_ORDER_CAPTURE_URL",
+            help="Sync while in coverage; without it every device stays offline.",
+        ),
+    ] = None,
     tokens: TokensFile = None,
 ) -> None:
     """Simulate a field force; the queues keep what was still offline at the end: send it with `sync`."""
     if not 0 < days <= 44:
         raise typer.BadParameter("days must be 1..44 (order-capture takes a rep's events up to 45 days old)")
     last = date.fromisoformat(end) if end else datetime.now(UTC).date() - timedelta(days=1)
-    plan = Plan(reps=reps, days=days, end=last, seed=seed, off_site_share=off_site_share, offline_share=offline_share,
-                lost_request_share=lost_request_share, lost_answer_share=lost_answer_share, batch_events=batch_events,
-                offline_last_day=offline_last_day)
+    plan = Plan(
+        reps=reps,
+        days=days,
+        end=last,
+        seed=seed,
+        off_site_share=off_site_share,
+        offline_share=offline_share,
+        lost_request_share=lost_request_share,
+        lost_answer_share=lost_answer_share,
+        batch_events=batch_events,
+        offline_last_day=offline_last_day,
+    )
     out.mkdir(parents=True, exist_ok=True)
     world = world_from(json.loads(reference.read_text()))
     ledger = Simulation(world, plan, out, url or os.environ.get("SELLTHROUGH_ORDER_CAPTURE_URL"), _tokens(tokens)).run()
     document = ledger.document()
-    typer.echo(f"{document['events']} orders by {len(ledger.devices)} reps over {days} days "
-               f"({len(document['off_site_event_ids'])} off-site), {ledger.syncs} syncs, "
-               f"{ledger.network_failures} network failures; ledger: {out / 'ledger.json'}")
+    typer.echo(
+        f"{document['events']} orders by {len(ledger.devices)} reps over {days} days "
+        f"({len(document['off_site_event_ids'])} off-site), {ledger.syncs} syncs, "
+        f"{ledger.network_failures} network failures; ledger: {out / 'ledger.json'}"
+    )

@@ -121,8 +121,10 @@ class EventQueue:
     # Device identity: which device and actor this queue speaks for (the token must match them).
     def set_meta(self, key: str, value: str) -> None:
         with self._transaction() as db:
-            db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
-                       (key, value, value))
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
+                (key, value, value),
+            )
 
     def meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -166,7 +168,8 @@ class EventQueue:
         now = _now()
         with self._transaction() as db:
             db.executemany(
-                "UPDATE events SET state = 'sent', outcome = ?, settled_at = ? WHERE event_id = ? AND state = 'pending'",
+                "UPDATE events SET state = 'sent', outcome = ?, settled_at = ? "
+                "WHERE event_id = ? AND state = 'pending'",
                 [(status, now, event_id) for event_id, status in outcomes.items()],
             )
 

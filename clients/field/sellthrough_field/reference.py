@@ -59,7 +59,11 @@ def world_from(events: list[dict[str, Any]]) -> World:
         elif kind == "OutletRegistered":
             location = payload["location"]
             outlets[payload["outlet_id"]] = Outlet(
-                payload["outlet_id"], payload["distributor_id"], payload.get("beat_id"), location["lat"], location["lon"]
+                payload["outlet_id"],
+                payload["distributor_id"],
+                payload.get("beat_id"),
+                location["lat"],
+                location["lon"],
             )
         elif kind == "SkuRegistered":
             prices[payload["sku_id"]] = Decimal(str(payload["list_price"]))

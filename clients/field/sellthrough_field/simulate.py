@@ -3,6 +3,7 @@ then (its queue grows, then syncs), sometimes captures away from the outlet, and
 simulator writes each device's queue and its own ledger of what was captured, so a test can hold the server's
 totals against it."""
 
+import contextlib
 import json
 import math
 import random
@@ -51,11 +52,15 @@ class Ledger:
     network_failures: int = 0
 
     def document(self) -> dict[str, Any]:
-        by: dict[str, dict[str, dict[str, Decimal]]] = {k: defaultdict(lambda: defaultdict(Decimal)) for k in
-                                                        ("rep", "outlet", "rep_outlet_day")}
+        by: dict[str, dict[str, dict[str, Decimal]]] = {
+            k: defaultdict(lambda: defaultdict(Decimal)) for k in ("rep", "outlet", "rep_outlet_day")
+        }
         for o in self.orders:
-            for level, key in (("rep", o["rep_id"]), ("outlet", o["outlet_id"]),
-                               ("rep_outlet_day", f"{o['rep_id']}/{o['outlet_id']}/{o['day']}")):
+            for level, key in (
+                ("rep", o["rep_id"]),
+                ("outlet", o["outlet_id"]),
+                ("rep_outlet_day", f"{o['rep_id']}/{o['outlet_id']}/{o['day']}"),
+            ):
                 by[level][key]["units"] += o["units"]
                 by[level][key]["value"] += Decimal(o["value"])
                 by[level][key]["orders"] += 1
@@ -64,8 +69,10 @@ class Ledger:
             "units": sum(o["units"] for o in self.orders),
             "value": str(sum((Decimal(o["value"]) for o in self.orders), Decimal(0))),
             "totals": {
-                level: {k: {"orders": int(v["orders"]), "units": int(v["units"]), "value": str(v["value"])}
-                        for k, v in sorted(rows.items())}
+                level: {
+                    k: {"orders": int(v["orders"]), "units": int(v["units"]), "value": str(v["value"])}
+                    for k, v in sorted(rows.items())
+                }
                 for level, rows in by.items()
             },
             "off_site_event_ids": [o["event_id"] for o in self.orders if o["off_site"]],
@@ -110,8 +117,11 @@ class Simulation:
         device = device_of(rep.rep_id)
         skew = timedelta(seconds=self.rng.randint(-self.plan.max_skew_seconds, self.plan.max_skew_seconds))
         path = self.out / f"{rep.rep_id}.sqlite"
-        self.ledger.devices[rep.rep_id] = {"device_id": device, "skew_seconds": skew.total_seconds(),
-                                           "queue": path.name}
+        self.ledger.devices[rep.rep_id] = {
+            "device_id": device,
+            "skew_seconds": skew.total_seconds(),
+            "queue": path.name,
+        }
         routes = list(self.world.beats_of(rep).items())
         if not routes:
             return
@@ -137,15 +147,12 @@ class Simulation:
 
     def _order(self, queue: EventQueue, rep: Rep, outlet: Outlet, when: datetime, skew: timedelta, day: date) -> None:
         off_site = self.rng.random() < self.plan.off_site_share
-        if off_site:
-            distance = self.rng.uniform(2_000, 8_000)
-        else:
-            distance = self.rng.uniform(0, 25)
+        # Off-site: kilometres away, as a rep keying orders from home or the distributor's godown would be.
+        distance = self.rng.uniform(2_000, 8_000) if off_site else self.rng.uniform(0, 25)
         lat, lon = moved(outlet.lat, outlet.lon, distance, self.rng.uniform(0, 2 * math.pi))
         skus = self.rng.sample(sorted(self.world.prices), k=self.rng.randint(1, min(3, len(self.world.prices))))
-        lines = [
-            {"sku_id": s, "quantity": self.rng.randint(1, 24), "unit_price": str(self.world.prices[s])} for s in skus
-        ]
+        quantities = {s: self.rng.randint(1, 24) for s in skus}
+        lines = [{"sku_id": s, "quantity": q, "unit_price": str(self.world.prices[s])} for s, q in quantities.items()]
         event_id = str(new_event_id())
         event = {
             "event_id": event_id,
@@ -172,8 +179,8 @@ class Simulation:
                 "outlet_id": outlet.outlet_id,
                 "distributor_id": outlet.distributor_id,
                 "day": day.isoformat(),
-                "units": sum(int(line["quantity"]) for line in lines),
-                "value": str(sum(Decimal(str(line["unit_price"])) * int(line["quantity"]) for line in lines)),
+                "units": sum(quantities.values()),
+                "value": str(sum((self.world.prices[s] * q for s, q in quantities.items()), Decimal(0))),
                 "off_site": off_site,
                 "distance_m": round(distance, 1),
             }
@@ -194,9 +201,8 @@ class Simulation:
                 backoff=Backoff(base_seconds=0.02, max_seconds=0.5, max_attempts=12),
                 clock_skew=skew,
             )
-            try:
+            # Still no signal after the retries: the events wait for the next coverage.
+            with contextlib.suppress(Retryable):
                 syncer.sync()
-            except Retryable:
-                pass  # Still no signal after the retries: the events wait for the next coverage.
         self.ledger.syncs += 1
         self.ledger.network_failures += transport.failures

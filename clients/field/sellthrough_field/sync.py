@@ -63,8 +63,8 @@ class Syncer:
         queue: EventQueue,
         client: httpx.Client,
         *,
-        limits: Limits = Limits(),
-        backoff: Backoff = Backoff(),
+        limits: Limits | None = None,
+        backoff: Backoff | None = None,
         sleep: Callable[[float], None] | None = None,
         clock_skew: timedelta = timedelta(0),
     ) -> None:
@@ -72,8 +72,8 @@ class Syncer:
         device's clock is off (the simulator's devices), applied to the device time sent with each batch."""
         self.queue = queue
         self.client = client
-        self.limits = limits
-        self.backoff = backoff
+        self.limits = limits or Limits()
+        self.backoff = backoff or Backoff()
         self.sleep = sleep
         self.clock_skew = clock_skew
 
