@@ -4,10 +4,11 @@ cannot be made to answer on demand (429, 503, 413 at a chosen size) come from a 
 service is exercised in tests/e2e/test_field_client.py."""
 
 import json
+import math
 import sqlite3
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ import pytest
 from sellthrough_field.backoff import Backoff, Retryable, parse_retry_after
 from sellthrough_field.ids import new_event_id
 from sellthrough_field.queue import Counts, EventIdReused, EventQueue, Queued
-from sellthrough_field.simulate import moved
+from sellthrough_field.reference import Outlet
+from sellthrough_field.simulate import moved, route_for
 from sellthrough_field.sync import Limits, Syncer, batches
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -204,10 +206,21 @@ def test_rejections_are_kept_with_their_reason_and_never_sent_again(tmp_path: Pa
 
 
 def test_off_site_points_are_as_far_as_asked() -> None:
-    import math
-
     lat, lon = moved(28.6, 77.2, 5000, 1.0)
     # Haversine back: the simulator's off-site captures are really that far from the outlet.
     p1, p2, dl = math.radians(28.6), math.radians(lat), math.radians(lon - 77.2)
     a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     assert abs(2 * 6_371_000 * math.asin(math.sqrt(a)) - 5000) < 1
+
+
+def test_weekday_beats_are_walked_on_their_day_and_others_rotate() -> None:
+    def at(outlet_id: str) -> list[Outlet]:
+        return [Outlet(outlet_id, "D1", None, 0.0, 0.0)]
+
+    weekly = [("BEAT-1-MON", at("O1")), ("BEAT-1-TUE", at("O2"))]
+    monday, tuesday, sunday = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 8)
+    assert route_for(weekly, monday, 5) == at("O1")
+    assert route_for(weekly, tuesday, 0) == at("O2")
+    assert route_for(weekly, sunday, 1) == []
+    rotating = [("B-7", at("O8")), ("B-8", at("O10"))]
+    assert [route_for(rotating, monday, i) for i in range(3)] == [at("O8"), at("O10"), at("O8")]

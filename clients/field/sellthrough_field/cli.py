@@ -159,6 +159,7 @@ def simulate(
         ),
     ] = None,
     tokens: TokensFile = None,
+    token: Token = None,
 ) -> None:
     """Simulate a field force; the queues keep what was still offline at the end: send it with `sync`."""
     if not 0 < days <= 44:
@@ -178,7 +179,9 @@ def simulate(
     )
     out.mkdir(parents=True, exist_ok=True)
     world = world_from(json.loads(reference.read_text()))
-    ledger = Simulation(world, plan, out, url or os.environ.get("SELLTHROUGH_ORDER_CAPTURE_URL"), _tokens(tokens)).run()
+    # One token for every rep (an admin's, in the dev stack) unless a rep has its own in --tokens.
+    by_actor = {rep.rep_id: token for rep in world.reps if token} | _tokens(tokens)
+    ledger = Simulation(world, plan, out, url or os.environ.get("SELLTHROUGH_ORDER_CAPTURE_URL"), by_actor).run()
     document = ledger.document()
     typer.echo(
         f"{document['events']} orders by {len(ledger.devices)} reps over {days} days "

@@ -92,6 +92,18 @@ def moved(lat: float, lon: float, metres: float, bearing: float) -> tuple[float,
     return math.degrees(p2), math.degrees(l2)
 
 
+_WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+
+def route_for(routes: list[tuple[str, list[Outlet]]], day: date, day_index: int) -> list[Outlet]:
+    """The day's beat. Beats named for a weekday (`...-MON`, as the demo brand has them) are walked on that day,
+    and a day without one is a day off; other beats are walked in rotation, one a day."""
+    code = _WEEKDAYS[day.weekday()]
+    if any(beat.rsplit("-", 1)[-1] in _WEEKDAYS for beat, _ in routes):
+        return next((outlets for beat, outlets in routes if beat.endswith(f"-{code}")), [])
+    return routes[day_index % len(routes)][1]
+
+
 def device_of(rep_id: str) -> str:
     return f"{rep_id}-phone"
 
@@ -131,8 +143,7 @@ class Simulation:
             online = True
             for day_index in range(self.plan.days):
                 day = self.plan.end - timedelta(days=self.plan.days - 1 - day_index)
-                # Beats in rotation, one a day: the plan a beat calendar would give.
-                _, outlets = routes[day_index % len(routes)]
+                outlets = route_for(routes, day, day_index)
                 clock = datetime.combine(day, time(9, 30), UTC)
                 for outlet in outlets:
                     clock += timedelta(minutes=self.rng.randint(15, 50))
