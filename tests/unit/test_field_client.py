@@ -20,7 +20,7 @@ from sellthrough_field.ids import new_event_id
 from sellthrough_field.queue import Counts, EventIdReused, EventQueue, Queued
 from sellthrough_field.reference import Outlet
 from sellthrough_field.simulate import moved, route_for
-from sellthrough_field.sync import Limits, Syncer, batches
+from sellthrough_field.sync import Limits, Syncer, SyncError, batches
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -224,3 +224,14 @@ def test_weekday_beats_are_walked_on_their_day_and_others_rotate() -> None:
     assert route_for(weekly, sunday, 1) == []
     rotating = [("B-7", at("O8")), ("B-8", at("O10"))]
     assert [route_for(rotating, monday, i) for i in range(3)] == [at("O8"), at("O10"), at("O8")]
+
+
+def test_an_answer_without_results_stops_the_sync_and_keeps_the_events(tmp_path: Path) -> None:
+    def no_results(events: list[dict[str, Any]]) -> httpx.Response:
+        return httpx.Response(200, json={"accepted": 0, "duplicate": 0, "rejected": 0, "results": []})
+
+    with EventQueue(tmp_path / "q.sqlite") as queue:
+        queue.enqueue(an_order(1))
+        with pytest.raises(SyncError):
+            Syncer(queue, scripted([no_results], [])).sync()
+        assert queue.counts() == Counts(pending=1, sent=0, rejected=0)

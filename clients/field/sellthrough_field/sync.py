@@ -84,6 +84,9 @@ class Syncer:
         while rows := self.queue.pending(self.limits.max_events * 4):
             for batch in batches(rows, self.limits):
                 self._send(batch, report)
+            # Every answered batch settles each of its rows; a server answering for fewer would loop forever.
+            if {row.event_id for row in self.queue.pending(len(rows))} >= {row.event_id for row in rows}:
+                raise SyncError("order-capture answered without a result for every event; they stay queued")
         report.remaining = self.queue.counts().pending
         return report
 
@@ -102,7 +105,7 @@ class Syncer:
         report.retries += attempts - 1
         if response.status_code == 413:
             if len(batch) == 1:
-                self._reject(batch, "payload_too_large", response.text[:500], report)
+                self._reject({batch[0].event_id: response.text[:500]}, "payload_too_large", report)
                 return
             # Smaller batches from now on: the server's limit is lower than this client assumed.
             half = len(batch) // 2
@@ -164,27 +167,16 @@ class Syncer:
         named = {int(v["index"]): str(v["reason"]) for v in violations if "index" in v}
         if not named:
             raise SyncError(f"order-capture refused the token: {response.text[:500]}")
-        self._reject([batch[i] for i in named], "forbidden", None, report, details=named, batch=batch)
+        self._reject({batch[i].event_id: text for i, text in named.items()}, "forbidden", report)
         rest = [row for i, row in enumerate(batch) if i not in named]
         if rest:
             self._send(rest, report)
 
-    def _reject(
-        self,
-        rows: list[Queued],
-        reason: str,
-        detail: str | None,
-        report: SyncReport,
-        *,
-        details: dict[int, str] | None = None,
-        batch: list[Queued] | None = None,
-    ) -> None:
-        by_id = {row.event_id: (reason, detail) for row in rows}
-        if details and batch:
-            by_id = {batch[i].event_id: (reason, text) for i, text in details.items()}
-        self.queue.mark_rejected(by_id)
-        report.rejected += len(by_id)
-        report.reasons[reason] = report.reasons.get(reason, 0) + len(by_id)
+    def _reject(self, details: dict[str, str | None], reason: str, report: SyncReport) -> None:
+        """`details`: event_id -> detail; all rejected by this client for `reason`."""
+        self.queue.mark_rejected({event_id: (reason, detail) for event_id, detail in details.items()})
+        report.rejected += len(details)
+        report.reasons[reason] = report.reasons.get(reason, 0) + len(details)
 
 
 def client_for(url: str, token: str, transport: httpx.BaseTransport | None = None, timeout: float = 30) -> httpx.Client:
