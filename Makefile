@@ -4,10 +4,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PACKAGES := contracts runtime devstack connectors/erp services/order-capture services/stock-ledger services/scheme-engine services/query-api
+PACKAGES := contracts runtime devstack connectors/erp services/order-capture services/stock-ledger services/scheme-engine services/query-api clients/field
 SOURCES  := contracts/sellthrough_contracts runtime/sellthrough_runtime devstack/sellthrough_devstack connectors/erp/sellthrough_erp \
             services/order-capture/order_capture services/stock-ledger/stock_ledger \
-            services/scheme-engine/scheme_engine services/query-api/query_api tests bench
+            services/scheme-engine/scheme_engine services/query-api/query_api clients/field/sellthrough_field tests bench
 
 .PHONY: install dev stop status lint test chaos bench schemas clean
 

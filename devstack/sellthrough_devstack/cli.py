@@ -1,5 +1,6 @@
 """`sellthrough-dev`: start, stop and inspect the development stack."""
 
+import json
 from pathlib import Path
 
 import typer
@@ -41,6 +42,8 @@ def up(
         posted_reference = demo.post_all(state.urls["order-capture"], admin, brand.reference, "reference data")
         _report("reference data", posted_reference)
         demo.wait_for_masters(state.urls["order-capture"], admin, brand.reference)
+        # What `sellthrough-field simulate --reference` reads: the field force's reps, outlets, beats and prices.
+        (root / "reference.json").write_text(json.dumps(brand.reference))
         # Schemes before the orders they apply to; reported together with the history as one trade load.
         posted_schemes = demo.post_all(state.urls["order-capture"], admin, brand.schemes, "schemes")
         posted_history = demo.post_all(

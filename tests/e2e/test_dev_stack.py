@@ -55,3 +55,29 @@ def test_up_loads_the_demo_brand_and_the_printed_example_posts_and_reads_an_orde
     assert posted["accepted"] == 1, posted
     assert read["level"] == "outlet"
     assert read["total"]["value"] != "0", "the demo orders and the new one are in the drill-down"
+
+
+def test_the_field_client_runs_on_the_dev_stack_as_the_readme_shows(dev_root: Path) -> None:
+    """README 'Run it': `sellthrough-field simulate` on `.dev/reference.json`, then `sellthrough-field sync`. A week:
+    the small demo brand here has outlets on its Monday and Tuesday beats only."""
+    state = json.loads((dev_root / "stack.json").read_text())
+    tokens = dict(line.split("=", 1) for line in (dev_root / "tokens.env").read_text().splitlines() if "=" in line)
+    field, out, url = [sys.executable, "-m", "sellthrough_field"], dev_root / "field", state["urls"]["order-capture"]
+    simulated = subprocess.run(
+        [*field, "simulate", "--reference", str(dev_root / "reference.json"), "--out", str(out), "--reps", "20",
+         "--days", "7", "--url", url, "--token", tokens["ADMIN_TOKEN"], "--offline-last-day"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert simulated.returncode == 0, simulated.stderr
+    synced = subprocess.run(
+        [*field, "sync", str(out), "--url", url, "--token", tokens["ADMIN_TOKEN"]],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert synced.returncode == 0, synced.stderr
+    status = json.loads(
+        subprocess.run([*field, "status", str(out), "--json"], capture_output=True, text=True, check=True).stdout
+    )
+    ledger = json.loads((out / "ledger.json").read_text())
+    assert ledger["events"] > 0
+    assert sum(q["sent"] for q in status.values()) == ledger["events"]
+    assert all(q["pending"] == 0 and q["rejected"] == 0 for q in status.values()), status

@@ -1,0 +1,1 @@
+"""Reference offline field client for Sellthrough: queue events on the device, sync them when online."""

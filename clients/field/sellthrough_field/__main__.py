@@ -1,0 +1,3 @@
+from sellthrough_field.cli import app
+
+app()
