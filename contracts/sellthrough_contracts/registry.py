@@ -10,6 +10,7 @@ import orjson
 from pydantic import Field, TypeAdapter, ValidationError
 
 from sellthrough_contracts.envelope import Envelope, Upcast
+from sellthrough_contracts.field import LocationChecked, OutletGeotagged
 from sellthrough_contracts.reference import (
     DistributorRegistered,
     GeographyDefined,
@@ -60,7 +61,9 @@ AnyEvent = Annotated[
     | SchemeClaimSubmitted
     | SchemeApplied
     | ClaimAssessed
-    | VisitRecorded,
+    | VisitRecorded
+    | OutletGeotagged
+    | LocationChecked,
     Field(discriminator="event_type"),
 ]
 """Every event type; the one list to extend when adding one."""

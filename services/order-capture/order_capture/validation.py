@@ -37,6 +37,7 @@ class Reason(StrEnum):
     NOT_OWN_ORDER = "not_own_order"
     UNKNOWN_ORDER = "unknown_order"
     DISTRIBUTOR_NOT_BOUND = "distributor_not_bound"
+    OFF_SITE = "off_site"
 
 
 @dataclass(frozen=True)
