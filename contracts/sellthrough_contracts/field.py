@@ -18,6 +18,7 @@ class LocationCheckedPayload(Payload):
     outlet_id: Id
     distributor_id: Id
     rep_id: Id
+    device: str = Field(min_length=1, max_length=128, description="The subject's source: the device that captured it.")
     channel: Name | None = Field(default=None, description="The outlet's channel, whose radius applied.")
     verdict: LocationVerdict
     distance_m: float | None = Field(

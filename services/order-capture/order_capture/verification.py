@@ -103,6 +103,7 @@ def location_checked(checked: Checked, recorded_at: datetime, device_clock_skew_
             outlet_id=getattr(payload, "outlet_id", ""),
             distributor_id=getattr(payload, "distributor_id", ""),
             rep_id=getattr(payload, "rep_id", ""),
+            device=subject.source,
             channel=checked.channel,
             verdict=v.verdict,
             distance_m=v.distance_m,

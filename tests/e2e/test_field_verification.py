@@ -1,0 +1,166 @@
+"""Field verification against real order-capture and query-api processes: each order's location verdict at
+accept time (on site, 5 km and 900 km off site, low accuracy, no GPS, outlet not geotagged, mocked), a channel
+that opts in to refusing off-site orders, an admin's geotag moving an outlet, and the verdicts, geo-verified
+shares, the off-site alert, sync delays and clock skew as query-api shows them."""
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Infra, Tokens
+from tests.support.brand import MASTERS_TIME, event, order
+from tests.support.services import running_with_reference_data
+
+pytestmark = pytest.mark.e2e
+
+SHOP = (28.6, 77.2)
+"""Where the test brand's outlets are."""
+
+
+def north(metres: float) -> tuple[float, float]:
+    return (SHOP[0] + metres / (6_371_008.8 * math.pi / 180), SHOP[1])
+
+
+def outlet(outlet_id: str, channel: str, lat: float, lon: float) -> dict[str, Any]:
+    return event(
+        "OutletRegistered",
+        {
+            "outlet_id": outlet_id,
+            "name": f"Shop {outlet_id}",
+            "distributor_id": "D1",
+            "channel": channel,
+            "outlet_class": "A",
+            "location": {"lat": lat, "lon": lon, "accuracy_m": 5},
+        },
+        occurred_at=MASTERS_TIME,
+    )
+
+
+# O8: master data with the (0, 0) placeholder, so no geotag; O9: a chemist, a channel that refuses off-site orders;
+# O10: a modern-trade store, whose radius is 1 km.
+EXTRA_OUTLETS = [
+    outlet("O8", "grocery", 0.0, 0.0),
+    outlet("O9", "chemist", *SHOP),
+    outlet("O10", "modern trade", *SHOP),
+]
+ENV = {
+    "SELLTHROUGH_GEO_REJECT_OFF_SITE_CHANNELS": '["chemist"]',
+    "SELLTHROUGH_GEO_RADIUS_M_BY_CHANNEL": '{"modern trade": 1000}',
+}
+
+
+def at(
+    outlet_id: str,
+    gps: tuple[float, float] | None,
+    accuracy: float | None = 10.0,
+    *,
+    mock: bool = False,
+    rep: str = "REP-1",
+    ago: timedelta = timedelta(minutes=5),
+) -> dict[str, Any]:
+    raw = order("O1", [("S1", 1)], rep_id=rep, occurred_at=datetime.now(UTC) - ago)  # O1: D1, like O8..O10
+    raw["payload"]["outlet_id"] = outlet_id
+    raw["payload"]["gps"] = None if gps is None else {"lat": gps[0], "lon": gps[1], "accuracy_m": accuracy}
+    if mock:
+        raw["payload"]["mock_location"] = True
+        raw["schema_version"] = 2
+    return raw
+
+
+@pytest.fixture(scope="module")
+def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, str]]:
+    with running_with_reference_data(infra, tokens, ["order-capture", "query-api"], ENV) as running:
+        url = running["order-capture"].url
+        response = httpx.post(f"{url}/v1/events", json={"events": EXTRA_OUTLETS}, headers=tokens.header("admin"))
+        assert response.json()["accepted"] == len(EXTRA_OUTLETS), response.text
+        deadline = datetime.now(UTC) + timedelta(seconds=30)
+        while httpx.get(f"{url}/v1/reference/status", headers=tokens.header("admin")).json()["outlets"] < 8:
+            assert datetime.now(UTC) < deadline, "the extra outlets did not reach order-capture"
+        yield {name: service.url for name, service in running.items()}
+
+
+def post(
+    services: dict[str, str], tokens: Tokens, events: list[dict[str, Any]], who: str = "admin", **body: Any
+) -> dict[str, Any]:
+    response = httpx.post(
+        f"{services['order-capture']}/v1/events", json={"events": events, **body}, headers=tokens.header(who)
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_each_order_gets_its_location_verdict_in_the_accept_response(services: dict[str, str], tokens: Tokens) -> None:
+    cases = [
+        (at("O1", north(30)), "on_site"),
+        (at("O1", north(5_000)), "off_site"),
+        (at("O1", (20.6, 77.2)), "off_site"),  # ~900 km south
+        (at("O1", north(30), accuracy=400), "low_accuracy"),
+        (at("O1", None), "no_gps"),
+        (at("O8", SHOP), "outlet_not_geotagged"),
+        (at("O1", north(30), mock=True), "mock_location"),
+        (at("O10", north(800)), "on_site"),  # the modern-trade radius
+    ]
+    result = post(services, tokens, [raw for raw, _ in cases], who="rep1")
+    assert result["accepted"] == len(cases), result
+    verdicts = [r["location"]["verdict"] for r in result["results"]]
+    assert verdicts == [v for _, v in cases]
+    five_km = result["results"][1]["location"]
+    assert five_km["distance_m"] == pytest.approx(5_000, abs=5)
+    assert (five_km["accuracy_m"], five_km["radius_m"]) == (10.0, 100.0)
+    assert result["results"][2]["location"]["distance_m"] == pytest.approx(890_000, rel=0.01)
+    assert result["results"][4]["location"]["distance_m"] is None
+
+
+def test_a_channel_that_opts_in_refuses_off_site_orders_and_others_only_record_them(
+    services: dict[str, str], tokens: Tokens
+) -> None:
+    off_site, on_site = at("O9", north(5_000)), at("O9", north(20))
+    result = post(services, tokens, [off_site, on_site], who="rep1")
+    refused, accepted = result["results"]
+    assert (refused["status"], refused["reason"]) == ("rejected", "off_site")
+    assert refused["location"]["verdict"] == "off_site"
+    assert "chemist" in refused["detail"]
+    assert (accepted["status"], accepted["location"]["verdict"]) == ("accepted", "on_site")
+
+
+def test_an_admin_geotag_moves_the_outlet_and_a_retry_keeps_its_answer(
+    services: dict[str, str], tokens: Tokens
+) -> None:
+    first = at("O8", SHOP)
+    assert post(services, tokens, [first], who="rep1")["results"][0]["location"]["verdict"] == "outlet_not_geotagged"
+    # A rep may not geotag an outlet: only an admin confirms one.
+    tag = event("OutletGeotagged", {"outlet_id": "O8", "lat": SHOP[0], "lon": SHOP[1], "accuracy_m": 8})
+    refused = httpx.post(
+        f"{services['order-capture']}/v1/events",
+        json={"events": [tag | {"actor": "REP-1"}]},
+        headers=tokens.header("rep1"),
+    )
+    assert refused.status_code == 403, refused.text
+    assert post(services, tokens, [tag])["accepted"] == 1
+
+    def geotagged() -> bool:
+        verdict = post(services, tokens, [at("O8", SHOP)], who="rep1")["results"][0]["location"]["verdict"]
+        return bool(verdict == "on_site")
+
+    deadline = datetime.now(UTC) + timedelta(seconds=30)
+    while not geotagged():
+        assert datetime.now(UTC) < deadline, "the geotag did not reach order-capture"
+    retry = post(services, tokens, [first], who="rep1")["results"][0]
+    assert retry["status"] == "duplicate"
+
+
+def test_the_batch_device_time_gives_the_clock_skew(services: dict[str, str], tokens: Tokens) -> None:
+    ahead = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    result = post(services, tokens, [at("O1", north(10))], who="rep1", device_time=ahead)
+    assert result["device_clock_skew_s"] == pytest.approx(600, abs=30)
+    bad = httpx.post(
+        f"{services['order-capture']}/v1/events",
+        json={"events": [at("O1", north(10))], "device_time": "yesterday"},
+        headers=tokens.header("rep1"),
+    )
+    assert bad.status_code == 422
+    assert bad.json()["type"].endswith("invalid-device-time")
