@@ -66,5 +66,6 @@ def test_the_radius_is_set_per_channel_and_rejection_is_opt_in() -> None:
     fix = Fix(north_of(OUTLET, 250), 10)
     assert judge(fix, OUTLET, settings.geo_rule("grocery")).verdict == "off_site"
     assert judge(fix, OUTLET, settings.geo_rule("modern trade")).verdict == "on_site"
-    assert settings.rejects_off_site("chemist") and not settings.rejects_off_site("grocery")
+    assert settings.rejects_off_site("chemist")
+    assert not settings.rejects_off_site("grocery")
     assert not settings.rejects_off_site(None)
