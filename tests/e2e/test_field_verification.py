@@ -4,6 +4,7 @@ that opts in to refusing off-site orders, an admin's geotag moving an outlet, an
 shares, the off-site alert, sync delays and clock skew as query-api shows them."""
 
 import math
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Infra, Tokens
-from tests.support.brand import MASTERS_TIME, event, order
+from tests.support.brand import MASTERS_TIME, OUTLETS, event, order
 from tests.support.services import running_with_reference_data
 
 pytestmark = pytest.mark.e2e
@@ -64,6 +65,7 @@ def at(
 ) -> dict[str, Any]:
     raw = order("O1", [("S1", 1)], rep_id=rep, occurred_at=datetime.now(UTC) - ago)  # O1: D1, like O8..O10
     raw["payload"]["outlet_id"] = outlet_id
+    raw["payload"]["distributor_id"] = OUTLETS.get(outlet_id, "D1")
     raw["payload"]["gps"] = None if gps is None else {"lat": gps[0], "lon": gps[1], "accuracy_m": accuracy}
     if mock:
         raw["payload"]["mock_location"] = True
@@ -80,6 +82,7 @@ def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, str]]:
         deadline = datetime.now(UTC) + timedelta(seconds=30)
         while httpx.get(f"{url}/v1/reference/status", headers=tokens.header("admin")).json()["outlets"] < 8:
             assert datetime.now(UTC) < deadline, "the extra outlets did not reach order-capture"
+            time.sleep(0.2)
         yield {name: service.url for name, service in running.items()}
 
 
@@ -149,6 +152,7 @@ def test_an_admin_geotag_moves_the_outlet_and_a_retry_keeps_its_answer(
     deadline = datetime.now(UTC) + timedelta(seconds=30)
     while not geotagged():
         assert datetime.now(UTC) < deadline, "the geotag did not reach order-capture"
+        time.sleep(0.2)
     retry = post(services, tokens, [first], who="rep1")["results"][0]
     assert retry["status"] == "duplicate"
 
@@ -164,3 +168,71 @@ def test_the_batch_device_time_gives_the_clock_skew(services: dict[str, str], to
     )
     assert bad.status_code == 422
     assert bad.json()["type"].endswith("invalid-device-time")
+
+
+def field_order(outlet_id: str, rep: str, device: str, metres_away: float, ago_minutes: int) -> dict[str, Any]:
+    raw = at(outlet_id, north(metres_away), rep=rep, ago=timedelta(minutes=ago_minutes))
+    raw["source"] = device
+    return raw
+
+
+def test_query_api_shows_verdicts_shares_alerts_sync_delays_and_clock_skew(
+    services: dict[str, str], tokens: Tokens
+) -> None:
+    # REP-3 (D3, region R3) on phone-3, whose clock is 10 minutes fast: 3 orders on site, 1 off; synced 10, 20,
+    # 30 and 40 minutes late. REP-2 (D2, region R2) on phone-2: 3 off site, 1 on: alerted.
+    rep3 = [field_order("O4", "REP-3", "phone-3", m, ago) for m, ago in ((10, 10), (20, 20), (5_000, 30), (30, 40))]
+    rep2 = [field_order("O3", "REP-2", "phone-2", m, 5) for m in (5_000, 6_000, 900_000, 10)]
+    fast = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    assert post(services, tokens, rep3, device_time=fast)["accepted"] == 4
+    assert post(services, tokens, rep2, device_time=datetime.now(UTC).isoformat())["accepted"] == 4
+    query = httpx.Client(base_url=services["query-api"], headers=tokens.header("analyst"), timeout=10)
+
+    def get(path: str, **params: str) -> dict[str, Any]:
+        response = query.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def rows_by(path: str, key: str, **params: str) -> dict[str, dict[str, Any]]:
+        return {r[key]: r for r in get(path, **params)["rows"]}
+
+    deadline = datetime.now(UTC) + timedelta(seconds=60)
+    while (seen := {k: r["captures"] for k, r in rows_by("/v1/field/geo-verification", "key").items()}).get(
+        "REP-2"
+    ) != 4 or seen.get("REP-3") != 4:
+        assert datetime.now(UTC) < deadline, f"the verdicts did not reach query-api: {seen}"
+        time.sleep(0.3)
+    by_rep = rows_by("/v1/field/geo-verification", "key")
+    assert (by_rep["REP-3"]["verified_share"], by_rep["REP-3"]["off_site"]) == (0.75, 1)
+    assert (by_rep["REP-2"]["verified_share"], by_rep["REP-2"]["off_site"]) == (0.25, 3)
+    assert rows_by("/v1/field/geo-verification", "key", by="distributor")["D3"]["verified_share"] == 0.75
+    assert rows_by("/v1/field/geo-verification", "key", by="region")["R2"]["verified_share"] == 0.25
+
+    # The alert: REP-2 has 3 off-site orders (the threshold), REP-3 only one; REP-1's earlier ones count too.
+    alerted = {r["rep_id"]: r for r in get("/v1/field/off-site-alerts")["reps"]}
+    assert alerted["REP-2"]["off_site_orders"] == 3
+    assert "REP-3" not in alerted
+
+    # Sync delay percentiles (percentile_cont over 600, 1200, 1800, 2400 s).
+    delays = rows_by("/v1/field/sync-delays", "key")["REP-3"]
+    assert delays["p50_s"] == pytest.approx(1_500, abs=10)
+    assert delays["p95_s"] == pytest.approx(2_310, abs=10)
+    assert rows_by("/v1/field/sync-delays", "key", by="device")["phone-3"]["events"] == 4
+
+    skew = {d["device"]: d for d in get("/v1/field/clock-skew")["devices"]}
+    assert skew["phone-3"]["latest_skew_s"] == pytest.approx(600, abs=30)
+    assert (skew["phone-3"]["flagged"], skew["phone-2"]["flagged"]) == (True, False)
+    assert skew["phone-3"]["batches"] == 1
+
+    # The events view carries each order's verdict; a rep reads only its own figures.
+    def events_with_verdicts() -> dict[str, str | None]:
+        rows = get("/v1/sales/events", rep="REP-3")["rows"]
+        return {r["event_id"]: r["location_verdict"] for r in rows}
+
+    expected = {e["event_id"]: v for e, v in zip(rep3, ["on_site", "on_site", "off_site", "on_site"], strict=True)}
+    deadline = datetime.now(UTC) + timedelta(seconds=60)
+    while events_with_verdicts() != expected:
+        assert datetime.now(UTC) < deadline, f"events view: {events_with_verdicts()}"
+        time.sleep(0.3)
+    own = httpx.get(f"{services['query-api']}/v1/field/geo-verification", headers=tokens.header("rep2")).json()
+    assert [r["key"] for r in own["rows"]] == ["REP-2"]
