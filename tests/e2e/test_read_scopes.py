@@ -237,8 +237,8 @@ RULES: dict[str, Rule] = {
         WITH_REP,
         (
             Probe({}, rep_rows("rows", "key")),
-            Probe({"by": "distributor"}, each("rows", "distributor", "key")),
-            Probe({"by": "region"}, each("rows", "region", "key")),
+            Probe({"by": "distributor"}, each("rows", "distributor", "key"), level="distributor"),
+            Probe({"by": "region"}, each("rows", "region", "key"), level="region"),
         ),
     ),
     "/v1/field/off-site-alerts": Rule(WITH_REP, (Probe({}, rep_rows("reps", "rep_id")),)),

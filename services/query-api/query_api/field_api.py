@@ -94,6 +94,9 @@ async def get_geo_verification(
     days: Days = 30,
 ) -> VerifiedShares:
     """The geo-verified share (captures judged on_site) of orders and visits, with every verdict's count."""
+    if by != "rep":
+        # A row above the caller's top level would be a partial figure of a territory it does not own.
+        scope.require_level(by, None)
     context: ServiceContext = request.app.state.context
     async with context.pool.acquire() as conn:
         records = await verified_shares(conn, by, _since(days), subject, scope.rep, scope.distributor_list)
