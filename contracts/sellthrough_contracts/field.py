@@ -24,6 +24,8 @@ class LocationCheckedPayload(Payload):
     distance_m: float | None = Field(
         default=None, ge=0, description="Great-circle distance from the device to the outlet's geotag, in metres."
     )
+    lat: float | None = Field(default=None, ge=-90, le=90, description="Where the device was (its gps), if it said.")
+    lon: float | None = Field(default=None, ge=-180, le=180)
     accuracy_m: float | None = Field(default=None, ge=0, description="The accuracy the device reported, in metres.")
     radius_m: float = Field(ge=0, description="The channel's radius; on site within radius_m + accuracy_m.")
     sync_delay_s: float = Field(description="recorded_at - occurred_at of the subject, in seconds.")

@@ -42,11 +42,12 @@ def outlet(outlet_id: str, channel: str, lat: float, lon: float) -> dict[str, An
 
 
 # O8: master data with the (0, 0) placeholder, so no geotag; O9: a chemist, a channel that refuses off-site orders;
-# O10: a modern-trade store, whose radius is 1 km.
+# O10: a modern-trade store, whose radius is 1 km; O11: not geotagged either, for the proposals.
 EXTRA_OUTLETS = [
     outlet("O8", "grocery", 0.0, 0.0),
     outlet("O9", "chemist", *SHOP),
     outlet("O10", "modern trade", *SHOP),
+    outlet("O11", "grocery", 0.0, 0.0),
 ]
 ENV = {
     "SELLTHROUGH_GEO_REJECT_OFF_SITE_CHANNELS": '["chemist"]',
@@ -80,7 +81,7 @@ def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, str]]:
         response = httpx.post(f"{url}/v1/events", json={"events": EXTRA_OUTLETS}, headers=tokens.header("admin"))
         assert response.json()["accepted"] == len(EXTRA_OUTLETS), response.text
         deadline = datetime.now(UTC) + timedelta(seconds=30)
-        while httpx.get(f"{url}/v1/reference/status", headers=tokens.header("admin")).json()["outlets"] < 8:
+        while httpx.get(f"{url}/v1/reference/status", headers=tokens.header("admin")).json()["outlets"] < 9:
             assert datetime.now(UTC) < deadline, "the extra outlets did not reach order-capture"
             time.sleep(0.2)
         yield {name: service.url for name, service in running.items()}
@@ -236,3 +237,31 @@ def test_query_api_shows_verdicts_shares_alerts_sync_delays_and_clock_skew(
         time.sleep(0.3)
     own = httpx.get(f"{services['query-api']}/v1/field/geo-verification", headers=tokens.header("rep2")).json()
     assert [r["key"] for r in own["rows"]] == ["REP-2"]
+
+
+def test_the_first_good_capture_at_an_ungeotagged_outlet_proposes_its_geotag_until_an_admin_confirms(
+    services: dict[str, str], tokens: Tokens
+) -> None:
+    coarse, good, later = at("O11", north(5), accuracy=80), at("O11", north(7), accuracy=8), at("O11", SHOP, 4)
+    for raw in (coarse, good, later):  # one batch each: the first good one is the proposal
+        assert post(services, tokens, [raw], who="rep1")["results"][0]["location"]["verdict"] == "outlet_not_geotagged"
+    query = httpx.Client(base_url=services["query-api"], headers=tokens.header("admin"), timeout=10)
+
+    def proposal() -> dict[str, Any] | None:
+        body = query.get("/v1/field/geotag-proposals").json()
+        return next((p for p in body["proposals"] if p["outlet_id"] == "O11"), None)
+
+    deadline = datetime.now(UTC) + timedelta(seconds=60)
+    while (found := proposal()) is None or found["subject_event_id"] != good["event_id"]:
+        assert datetime.now(UTC) < deadline, f"no proposal from the first good capture: {found}"
+        time.sleep(0.3)
+    assert (found["lat"], found["accuracy_m"]) == (pytest.approx(north(7)[0]), 8)
+    confirm = event(
+        "OutletGeotagged",
+        {"outlet_id": "O11", "lat": found["lat"], "lon": found["lon"], "accuracy_m": 8,
+         "proposed_by_event_id": found["subject_event_id"]},
+    )  # fmt: skip
+    assert post(services, tokens, [confirm])["accepted"] == 1
+    while proposal() is not None:
+        assert datetime.now(UTC) < deadline, "the confirmed geotag still has a proposal"
+        time.sleep(0.3)

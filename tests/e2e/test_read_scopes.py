@@ -243,6 +243,7 @@ RULES: dict[str, Rule] = {
     ),
     "/v1/field/off-site-alerts": Rule(WITH_REP, (Probe({}, rep_rows("reps", "rep_id")),)),
     "/v1/field/sync-delays": Rule(WITH_REP, (Probe({}, rep_rows("rows", "key")), Probe({"by": "device"}))),
+    "/v1/field/geotag-proposals": Rule(WITH_REP, (Probe({}, each("proposals", "distributor", "distributor_id")),)),
     "/v1/field/clock-skew": Rule(WITH_REP, (Probe({}, rep_rows("devices", "rep_id")),)),
     "/v1/sales/events": Rule(
         WITH_REP,

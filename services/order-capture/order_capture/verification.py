@@ -90,6 +90,7 @@ def location_checked(checked: Checked, recorded_at: datetime, device_clock_skew_
     subject = checked.event
     payload = getattr(subject, "payload", None)
     v = checked.verdict
+    gps = getattr(payload, "gps", None)
     return LocationChecked(
         event_id=uuid.uuid5(_LOCATION_CHECKED, str(subject.event_id)),
         occurred_at=recorded_at,
@@ -107,6 +108,8 @@ def location_checked(checked: Checked, recorded_at: datetime, device_clock_skew_
             channel=checked.channel,
             verdict=v.verdict,
             distance_m=v.distance_m,
+            lat=getattr(gps, "lat", None),
+            lon=getattr(gps, "lon", None),
             accuracy_m=v.accuracy_m,
             radius_m=v.radius_m,
             sync_delay_s=round((recorded_at - subject.occurred_at).total_seconds(), 3),

@@ -4,11 +4,20 @@ caller's scope (scope.py): a rep reads its own captures, a manager or distributo
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from query_api.field_queries import DelayBy, ShareBy, clock_skews, off_site_reps, sync_delays, verified_shares
+from query_api.field_queries import (
+    DelayBy,
+    ShareBy,
+    clock_skews,
+    geotag_proposals,
+    off_site_reps,
+    sync_delays,
+    verified_shares,
+)
 from query_api.scope import READERS, CallerScope, readers
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role
@@ -139,3 +148,31 @@ async def get_clock_skew(request: Request, scope: CallerScope, days: Days = 30) 
         records = await clock_skews(conn, _since(days), scope.rep, scope.distributor_list)
     devices = [DeviceSkew(**dict(r), flagged=r["max_abs_skew_s"] > threshold) for r in records]
     return ClockSkew(days=days, threshold_s=threshold, devices=devices)
+
+
+class GeotagProposal(BaseModel):
+    outlet_id: str
+    distributor_id: str
+    subject_event_id: UUID = Field(description="The capture proposing it: post it as proposed_by_event_id.")
+    subject_event_type: str
+    rep_id: str
+    lat: float
+    lon: float
+    accuracy_m: float
+    checked_at: datetime
+
+
+class GeotagProposals(BaseModel):
+    max_accuracy_m: float = Field(description="Only captures at least this accurate propose a geotag (settings).")
+    proposals: list[GeotagProposal]
+
+
+@router.get("/geotag-proposals", response_model=GeotagProposals, operation_id="get_geotag_proposals")
+async def get_geotag_proposals(request: Request, scope: CallerScope) -> GeotagProposals:
+    """Ungeotagged outlets with the first good-accuracy capture made there: an admin confirms one by posting
+    OutletGeotagged with its position (and proposed_by_event_id); the outlet then leaves this list."""
+    context: ServiceContext = request.app.state.context
+    accuracy = float(getattr(context.settings, "geotag_proposal_max_accuracy_m", 30))
+    async with context.pool.acquire() as conn:
+        records = await geotag_proposals(conn, accuracy, scope.rep, scope.distributor_list)
+    return GeotagProposals(max_accuracy_m=accuracy, proposals=[GeotagProposal(**dict(r)) for r in records])

@@ -94,3 +94,22 @@ async def clock_skews(
     conn: asyncpg.Connection, since: datetime, rep: str | None, distributors: list[str] | None
 ) -> list[asyncpg.Record]:
     return list(await conn.fetch(_SKEW, since, rep, distributors))
+
+
+# The first capture with good accuracy at each outlet that had no geotag when it was judged and has none from an
+# admin since: what an admin confirms by posting OutletGeotagged.
+_PROPOSALS = """
+SELECT DISTINCT ON (c.outlet_id) c.outlet_id, c.distributor_id, c.subject_event_id, c.subject_event_type, c.rep_id,
+       c.lat, c.lon, c.accuracy_m, c.checked_at
+FROM location_checks c
+WHERE c.verdict = 'outlet_not_geotagged' AND c.lat IS NOT NULL AND c.accuracy_m <= $1
+  AND NOT EXISTS (SELECT 1 FROM outlet_geotags g WHERE g.outlet_id = c.outlet_id)
+  AND ($2::text IS NULL OR c.rep_id = $2) AND ($3::text[] IS NULL OR c.distributor_id = ANY($3))
+ORDER BY c.outlet_id, c.checked_at, c.subject_event_id
+"""
+
+
+async def geotag_proposals(
+    conn: asyncpg.Connection, max_accuracy_m: float, rep: str | None, distributors: list[str] | None
+) -> list[asyncpg.Record]:
+    return list(await conn.fetch(_PROPOSALS, max_accuracy_m, rep, distributors))

@@ -72,6 +72,12 @@ class QueryApiSettings(ServiceSettings):
         "(GET /v1/field/off-site-alerts).",
     )
     off_site_alert_days: int = Field(default=7, ge=1, le=366, description="The off-site alert's window, in days.")
+    geotag_proposal_max_accuracy_m: float = Field(
+        default=30,
+        gt=0,
+        description="A capture at an ungeotagged outlet proposes its geotag when its accuracy is at least this "
+        "good, in metres (GET /v1/field/geotag-proposals).",
+    )
     clock_skew_alert_seconds: float = Field(
         default=300,
         gt=0,

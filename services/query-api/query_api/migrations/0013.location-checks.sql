@@ -11,6 +11,8 @@ CREATE TABLE location_checks (
     channel            text,
     verdict            text NOT NULL,
     distance_m         double precision,
+    lat                double precision,
+    lon                double precision,
     accuracy_m         double precision,
     radius_m           double precision NOT NULL,
     sync_delay_s       double precision NOT NULL,
@@ -20,3 +22,11 @@ CREATE TABLE location_checks (
 CREATE INDEX location_checks_rep ON location_checks (rep_id, checked_at);
 CREATE INDEX location_checks_distributor ON location_checks (distributor_id, checked_at);
 CREATE INDEX location_checks_device ON location_checks (device, checked_at);
+
+-- The outlets an admin geotagged (OutletGeotagged), latest first wins: an outlet here has no geotag proposal.
+CREATE TABLE outlet_geotags (
+    outlet_id   text PRIMARY KEY,
+    lat         double precision NOT NULL,
+    lon         double precision NOT NULL,
+    occurred_at timestamptz NOT NULL
+);
