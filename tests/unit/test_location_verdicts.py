@@ -1,11 +1,21 @@
-"""order-capture's location verdict (order_capture/geo.py): great-circle distance and the verdict rules."""
+"""order-capture's location verdict (order_capture/geo.py): great-circle distance and the verdict rules; and an order
+accepted as OrderCaptured version 1 (before mock_location) still recognised as a retry."""
 
+import hashlib
 import math
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
+import orjson
 import pytest
 
+from order_capture.clock import Window
+from order_capture.fingerprint import content_hash, earlier_version_hashes
 from order_capture.geo import Fix, Point, Rule, haversine_m, judge
 from order_capture.settings import OrderCaptureSettings
+from order_capture.validation import parse
+from sellthrough_contracts import Envelope
+from tests.support.brand import order
 
 OUTLET = Point(28.6139, 77.2090)  # New Delhi
 RULE = Rule(radius_m=100.0, max_accuracy_m=100.0)
@@ -69,3 +79,22 @@ def test_the_radius_is_set_per_channel_and_rejection_is_opt_in() -> None:
     assert settings.rejects_off_site("chemist")
     assert not settings.rejects_off_site("grocery")
     assert not settings.rejects_off_site(None)
+
+
+def test_an_order_accepted_as_version_1_is_still_a_retry_after_the_upgrade() -> None:
+    raw = order("O1", [("S1", 2)])
+    raw["schema_version"] = 1
+    event = parse(raw, Window(datetime.now(UTC), timedelta(days=400), timedelta(minutes=5), "admin"))
+    assert isinstance(event, Envelope)
+    assert event.schema_version == 2
+    # What version 1 fingerprinted: its own document (no mock_location), decimals in their shortest form.
+    v1 = {k: v for k, v in event.model_dump(mode="json").items() if k not in ("recorded_at", "key", "event_id")}
+    v1["schema_version"] = 1
+    v1["payload"] = {k: v for k, v in v1["payload"].items() if k != "mock_location"}
+    v1["payload"]["lines"] = [{**line, "unit_price": str(Decimal(line["unit_price"]).normalize())}
+                              for line in v1["payload"]["lines"]]  # fmt: skip
+    body = hashlib.sha256(orjson.dumps(v1, option=orjson.OPT_SORT_KEYS)).digest()
+    assert hashlib.sha256(event.event_id.bytes + body).digest() in earlier_version_hashes(event)
+    assert content_hash(event) not in earlier_version_hashes(event)
+    mocked = event.model_copy(update={"payload": event.payload.model_copy(update={"mock_location": True})})  # type: ignore[attr-defined]
+    assert earlier_version_hashes(mocked) == set()

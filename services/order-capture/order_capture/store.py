@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from order_capture.fingerprint import Accepted, accepted_form, legacy_content_hash
+from order_capture.fingerprint import Accepted, accepted_form, earlier_version_hashes, legacy_content_hash
 from order_capture.geo import Point
 from order_capture.territory import OrderKey, RepTerritory, Territories, orders_acted_on, with_batch_orders
 from order_capture.validation import KnownMasters, References
@@ -175,8 +175,9 @@ async def store_events(
         r["event_id"]
         for r in previous
         if (stored := bytes(r["content_hash"])) != hashes[r["event_id"]]
-        # Only for a mismatch (rare): the record may predate canonical decimals.
+        # Only for a mismatch (rare): the record may predate canonical decimals, or the event's current version.
         and stored != legacy_content_hash(events_by_id[r["event_id"]])
+        and stored not in earlier_version_hashes(events_by_id[r["event_id"]])
     }
     duplicates = {f.event.event_id for f in seen_before} - reused
     return StoreOutcome(accepted, duplicates | captured_alike, reused, fact_reused)
