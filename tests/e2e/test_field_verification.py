@@ -5,6 +5,7 @@ shares, the off-site alert, sync delays and clock skew as query-api shows them."
 
 import math
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,6 +75,19 @@ def at(
     return raw
 
 
+def visit(outlet_id: str, gps: tuple[float, float]) -> dict[str, Any]:
+    payload = {
+        "visit_id": f"V-{uuid.uuid4().hex[:8]}",
+        "outlet_id": outlet_id,
+        "distributor_id": OUTLETS[outlet_id],
+        "rep_id": "REP-1",
+        "productive": False,
+        "no_order_reason": "shop closed",
+        "gps": {"lat": gps[0], "lon": gps[1], "accuracy_m": 10.0},
+    }
+    return event("VisitRecorded", payload, actor="REP-1")
+
+
 @pytest.fixture(scope="module")
 def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, str]]:
     with running_with_reference_data(infra, tokens, ["order-capture", "query-api"], ENV) as running:
@@ -107,6 +121,7 @@ def test_each_order_gets_its_location_verdict_in_the_accept_response(services: d
         (at("O8", SHOP), "outlet_not_geotagged"),
         (at("O1", north(30), mock=True), "mock_location"),
         (at("O10", north(800)), "on_site"),  # the modern-trade radius
+        (visit("O1", north(5_000)), "off_site"),  # a visit is judged alike
     ]
     result = post(services, tokens, [raw for raw, _ in cases], who="rep1")
     assert result["accepted"] == len(cases), result
