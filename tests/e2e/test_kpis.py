@@ -31,6 +31,14 @@ PERIOD = {"from": "2026-10-01", "to": "2026-10-10"}
 KPI_PATHS = ("/v1/kpis", "/v1/sales/by", "/v1/outlets/ranking", "/v1/regions/underperforming")
 REP_CELL_PATHS = ("/v1/sales/daily", "/v1/sales/events")
 """Also open to reps, with the cell's rep forced to the caller (tests/e2e/test_read_scopes.py covers them)."""
+FIELD_PATHS = (
+    "/v1/field/geo-verification",
+    "/v1/field/off-site-alerts",
+    "/v1/field/sync-delays",
+    "/v1/field/clock-skew",
+    "/v1/field/geotag-proposals",
+)
+"""Field verification, open to reps narrowed to their own captures (test_field_verification.py, test_read_scopes.py)."""
 
 
 def at(day: str, hour: int = 10) -> datetime:
@@ -429,7 +437,7 @@ async def test_reads_that_cannot_be_narrowed_to_a_rep_stay_closed_to_reps(
     services: dict[str, ServiceProcess], tokens: Tokens
 ) -> None:
     document = (await as_rep1(services, tokens, "/openapi.json")).json()
-    rep_readable = {*KPI_PATHS, *REP_CELL_PATHS, "/v1/scope", "/v1/whoami"}
+    rep_readable = {*KPI_PATHS, *REP_CELL_PATHS, *FIELD_PATHS, "/v1/scope", "/v1/whoami"}
     others = [path for path in document["paths"] if path.startswith("/v1/") and path not in rep_readable]
     assert {"/v1/sales", "/v1/stock", "/v1/alerts", "/v1/schemes", "/v1/forecasts", "/v1/outlets/map"} <= set(others)
     for path in others:
