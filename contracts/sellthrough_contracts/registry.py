@@ -10,7 +10,7 @@ import orjson
 from pydantic import Field, TypeAdapter, ValidationError
 
 from sellthrough_contracts.envelope import Envelope, Upcast
-from sellthrough_contracts.field import BeatPlanned, DayEnded, DayStarted
+from sellthrough_contracts.field import BeatPlanned, DayEnded, DayStarted, LocationChecked, OutletGeotagged
 from sellthrough_contracts.reference import (
     DistributorRegistered,
     GeographyDefined,
@@ -64,7 +64,9 @@ AnyEvent = Annotated[
     | VisitRecorded
     | BeatPlanned
     | DayStarted
-    | DayEnded,
+    | DayEnded
+    | OutletGeotagged
+    | LocationChecked,
     Field(discriminator="event_type"),
 ]
 """Every event type; the one list to extend when adding one."""

@@ -15,7 +15,14 @@ REFERENCE = Topic(
     name="sellthrough.reference.v1",
     partitions=3,
     event_types=frozenset(
-        {"GeographyDefined", "DistributorRegistered", "OutletRegistered", "SkuRegistered", "RepRegistered"}
+        {
+            "GeographyDefined",
+            "DistributorRegistered",
+            "OutletRegistered",
+            "OutletGeotagged",
+            "SkuRegistered",
+            "RepRegistered",
+        }
     ),
     description="Master data upserts, keyed by the entity id.",
 )
@@ -63,11 +70,19 @@ SCHEME_RESULTS = Topic(
     description="Derived by scheme-engine: benefits granted per order and claim assessments, keyed by distributor id.",
 )
 
-TOPICS: tuple[Topic, ...] = (REFERENCE, TRADE, STOCK, SCHEMES, SCHEME_RESULTS)
+FIELD_CHECKS = Topic(
+    name="sellthrough.field-checks.v1",
+    partitions=6,
+    event_types=frozenset({"LocationChecked"}),
+    description="Derived by order-capture: the location verdict of each accepted order and visit, keyed by "
+    "distributor id.",
+)
 
-DERIVED_EVENT_TYPES = STOCK.event_types | SCHEME_RESULTS.event_types
-"""Produced only by their owning service (stock-ledger, scheme-engine), each on its own topic: never accepted over
-HTTP, and not applied from any other topic."""
+TOPICS: tuple[Topic, ...] = (REFERENCE, TRADE, STOCK, SCHEMES, SCHEME_RESULTS, FIELD_CHECKS)
+
+DERIVED_EVENT_TYPES = STOCK.event_types | SCHEME_RESULTS.event_types | FIELD_CHECKS.event_types
+"""Produced only by their owning service (stock-ledger, scheme-engine, order-capture), each on its own topic:
+never accepted over HTTP, and not applied from any other topic."""
 
 _TOPIC_BY_EVENT_TYPE = {event_type: topic for topic in TOPICS for event_type in topic.event_types}
 

@@ -26,14 +26,29 @@ class OrderCapturedPayload(Payload):
     rep_id: Id
     visit_id: Id | None = None
     gps: GeoPoint | None = Field(default=None, description="Where the device was when the order was taken.")
+    mock_location: bool = Field(
+        default=False, description="The device reports its position as mocked (a developer-option or spoofing app)."
+    )
     lines: list[OrderLine] = Field(min_length=1, max_length=500)
 
 
-class OrderCaptured(Envelope):
+def order_v1_to_v2(data: Document) -> Document:
+    """Version 2 adds `mock_location`: a version 1 device did not say, so its position is taken as real."""
+
+    def real_position(payload: dict[str, Any]) -> dict[str, Any]:
+        payload.setdefault("mock_location", False)
+        return payload
+
+    return with_payload(data, real_position)
+
+
+class OrderCaptured(Upcast):
     """A retailer order taken by a rep at the outlet. `occurred_at` is the capture time on the device."""
 
     event_type: Literal["OrderCaptured"] = "OrderCaptured"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
     payload: OrderCapturedPayload
+    upcasters = {1: order_v1_to_v2}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id

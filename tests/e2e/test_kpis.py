@@ -31,8 +31,17 @@ PERIOD = {"from": "2026-10-01", "to": "2026-10-10"}
 KPI_PATHS = ("/v1/kpis", "/v1/sales/by", "/v1/outlets/ranking", "/v1/regions/underperforming")
 REP_CELL_PATHS = ("/v1/sales/daily", "/v1/sales/events")
 """Also open to reps, with the cell's rep forced to the caller (tests/e2e/test_read_scopes.py covers them)."""
-FIELD_PATHS = ("/v1/field/performance", "/v1/field/reps/{rep_id}/days/{day}")
-"""A rep's own field figures and days (tests/e2e/test_field.py)."""
+FIELD_PATHS = (
+    "/v1/field/performance",
+    "/v1/field/reps/{rep_id}/days/{day}",
+    "/v1/field/geo-verification",
+    "/v1/field/off-site-alerts",
+    "/v1/field/sync-delays",
+    "/v1/field/clock-skew",
+    "/v1/field/geotag-proposals",
+)
+"""Field figures and days (test_field.py) and field verification (test_field_verification.py): open to reps,
+narrowed to their own (test_read_scopes.py)."""
 
 
 def at(day: str, hour: int = 10) -> datetime:

@@ -26,7 +26,7 @@ from sellthrough_devstack.tokens import issue_tokens
 from sellthrough_runtime.auth import Role
 from tests.conftest import Infra, Tokens
 from tests.support.api import Api
-from tests.support.brand import DISTRIBUTORS, OUTLETS, REGIONS, ZONES, invoice, order, stock_count
+from tests.support.brand import DISTRIBUTORS, OUTLETS, REGIONS, REPS, ZONES, invoice, order, stock_count
 from tests.support.services import running_with_reference_data
 
 pytestmark = pytest.mark.e2e
@@ -145,6 +145,11 @@ def each(key: str, kind: str, id_field: str) -> Rows:
     return lambda body, _: [(kind, r[id_field]) for r in body[key]]
 
 
+def rep_rows(key: str, rep_field: str) -> Rows:
+    """Rows of reps, each checked at the distributor the rep sells for in the test brand."""
+    return lambda body, _: [("distributor", REPS.get(r[rep_field])) for r in body[key]]
+
+
 def both(*extractors: Rows) -> Rows:
     return lambda body, params: [row for extract in extractors for row in extract(body, params)]
 
@@ -227,6 +232,19 @@ RULES: dict[str, Rule] = {
         ),
     ),
     "/v1/sales/daily": Rule(WITH_REP, CELL_PROBES),
+    # Field verification (geo_api.py): rows by rep are checked at the rep's distributor.
+    "/v1/field/geo-verification": Rule(
+        WITH_REP,
+        (
+            Probe({}, rep_rows("rows", "key")),
+            Probe({"by": "distributor"}, each("rows", "distributor", "key"), level="distributor"),
+            Probe({"by": "region"}, each("rows", "region", "key"), level="region"),
+        ),
+    ),
+    "/v1/field/off-site-alerts": Rule(WITH_REP, (Probe({}, rep_rows("reps", "rep_id")),)),
+    "/v1/field/sync-delays": Rule(WITH_REP, (Probe({}, rep_rows("rows", "key")), Probe({"by": "device"}))),
+    "/v1/field/geotag-proposals": Rule(WITH_REP, (Probe({}, each("proposals", "distributor", "distributor_id")),)),
+    "/v1/field/clock-skew": Rule(WITH_REP, (Probe({}, rep_rows("devices", "rep_id")),)),
     "/v1/sales/events": Rule(
         WITH_REP,
         (

@@ -90,6 +90,8 @@ RULES: dict[str, set[Role]] = {
     # Derived: never over HTTP.
     **{t: set() for t in ("StockPositionChanged", "StockVarianceRecorded", "StockAlertRaised", "SchemeApplied")},
     "ClaimAssessed": set(),
+    # Field verification: an admin sets or moves a geotag; order-capture derives each capture's verdict.
+    "LocationChecked": set(),
 }
 """Who may post each event type, written out here rather than read from the policy: a type added to the contracts
 without a rule fails the test below."""
@@ -117,7 +119,7 @@ def test_an_event_within_the_clock_tolerance_is_accepted_and_beyond_it_rejected(
 
 
 def test_a_schema_version_the_server_does_not_know_is_rejected_with_its_own_reason() -> None:
-    for raw in (order("O1", [("S1", 1)]) | {"schema_version": 2}, sku_event() | {"schema_version": 3}):
+    for raw in (order("O1", [("S1", 1)]) | {"schema_version": 3}, sku_event() | {"schema_version": 3}):
         outcome = parse(raw, current_window())
         assert isinstance(outcome, Rejection)
         assert outcome.reason is Reason.UNKNOWN_SCHEMA_VERSION

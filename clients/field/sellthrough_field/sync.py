@@ -4,6 +4,7 @@ A row is settled only from an answer about it: accepted or duplicate -> sent, re
 its reason, never retried). Anything else (no answer, a 429/503/5xx, a kill -9 of this process) leaves it pending
 for the next attempt, and re-sending is safe because the server recognises a repeated id with the same content."""
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,8 @@ import httpx
 from sellthrough_field.backoff import Backoff, Retryable, parse_retry_after
 from sellthrough_field.queue import EventQueue, Queued
 
-_ENVELOPE_BYTES = len('{"events":[]}')
+_ENVELOPE_BYTES = len('{"events":[],"device_time":"2026-01-01T00:00:00.000000+00:00"}')
+"""The body around the events: an upper bound, so a batch sized to max_bytes still fits with its device_time."""
 
 
 class SyncError(Exception):
@@ -122,14 +124,12 @@ class Syncer:
 
     def _post(self, batch: list[Queued]) -> httpx.Response:
         # The stored canonical JSON goes out byte for byte: nothing is re-serialised between enqueue and send.
-        body = b'{"events":[' + b",".join(row.body.encode() for row in batch) + b"]}"
-        device_time = (datetime.now(UTC) + self.clock_skew).isoformat()
+        # device_time is the device clock at sending, beside the events: order-capture keeps device minus server
+        # time as the batch's clock skew (README, "Field verification").
+        device_time = json.dumps((datetime.now(UTC) + self.clock_skew).isoformat()).encode()
+        body = b'{"events":[' + b",".join(row.body.encode() for row in batch) + b'],"device_time":' + device_time + b"}"
         try:
-            response = self.client.post(
-                "/v1/events",
-                content=body,
-                headers={"Content-Type": "application/json", "X-Device-Time": device_time},
-            )
+            response = self.client.post("/v1/events", content=body, headers={"Content-Type": "application/json"})
         except httpx.TransportError as error:
             raise Retryable(f"network: {error!r}") from error
         if response.status_code in (429, 503):

@@ -4,18 +4,20 @@ import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
 from order_capture.batch import BatchResult, plan_batch, results_for
 from order_capture.clock import Window
 from order_capture.policy import violation
 from order_capture.settings import OrderCaptureSettings
-from order_capture.store import load_known_masters, load_territories, store_events
+from order_capture.store import load_known_masters, load_outlet_places, load_territories, store_events
 from order_capture.territory import check_territory
 from order_capture.validation import check_references, parse, references_of
+from order_capture.verification import check_locations, location_checked, off_site_rejection
 from order_capture.visits import check_visit
 from sellthrough_contracts import Envelope, event_type_names
 from sellthrough_runtime.app import ServiceContext
@@ -44,7 +46,14 @@ _REQUEST_BODY_DOC: dict[str, Any] = {
                             # Any JSON: each item is judged on its own and rejected in its result if it is not
                             # an event (a batch is never refused for one bad event).
                             "items": {"description": f"An event, one of: {', '.join(event_type_names())}"},
-                        }
+                        },
+                        "device_time": {
+                            "type": "string",
+                            "format": "date-time",
+                            "description": "The device's clock when it sent the batch, with its offset. Optional: "
+                            "the difference from server time is the device's clock skew, returned as "
+                            "device_clock_skew_s and kept with each order and visit's LocationChecked.",
+                        },
                     },
                 }
             }
@@ -68,7 +77,22 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _batch_of(body: bytes, max_events: int) -> list[Any]:
+_DEVICE_TIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+
+
+def _device_time(document: dict[str, Any]) -> datetime | None:
+    raw = document.get("device_time")
+    if raw is None:
+        return None
+    try:
+        return _DEVICE_TIME.validate_python(raw)
+    except ValidationError:
+        raise ProblemError(
+            422, "invalid-device-time", "'device_time' must be an ISO 8601 date-time with its UTC offset."
+        ) from None
+
+
+def _batch_of(body: bytes, max_events: int) -> tuple[list[Any], datetime | None]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -85,7 +109,7 @@ def _batch_of(body: bytes, max_events: int) -> list[Any]:
             f"A batch holds at most {max_events} events; this one has {len(events)}.",
             max_events=max_events,
         )
-    return events
+    return events, _device_time(document)
 
 
 @router.post(
@@ -113,7 +137,7 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ProblemError(415, "unsupported-media-type", "Send the batch as application/json.")
-    raw_events = _batch_of(await _read_body(request, settings.max_body_bytes), settings.max_batch_events)
+    raw_events, device_time = _batch_of(await _read_body(request, settings.max_body_bytes), settings.max_batch_events)
     # The rate limit weighs a batch by its events: authentication counted the request as one.
     await charge(request, principal.role.value, principal.subject, len(raw_events) - 1)
 
@@ -132,6 +156,7 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
         )
 
     now = datetime.now(UTC)
+    skew = None if device_time is None else round((device_time - now).total_seconds(), 3)
     window = Window(
         now=now,
         max_age=settings.occurred_at_max_age(principal.role),
@@ -152,13 +177,27 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
             )
             is not None
         }
-        stored = await store_events(conn, [e for e in plan.candidates if e.event_id not in refused], now)
+        checked = check_locations(
+            [e for e in plan.candidates if e.event_id not in refused],
+            await load_outlet_places(conn, plan.candidates),
+            settings,
+        )
+        refused |= {
+            event_id: rejection
+            for event_id, c in checked.items()
+            if (rejection := off_site_rejection(c, settings)) is not None
+        }
+        derived: dict[UUID, Envelope] = {
+            event_id: location_checked(c, now, skew) for event_id, c in checked.items() if event_id not in refused
+        }
+        stored = await store_events(conn, [e for e in plan.candidates if e.event_id not in refused], now, derived)
     if stored.accepted:
         relay = context.extras["relay"]
         assert isinstance(relay, OutboxRelay)
         relay.wake()
 
-    batch = results_for(plan, refused, stored)
+    batch = results_for(plan, refused, stored).with_locations({i: c.result() for i, c in checked.items()})
+    batch.device_clock_skew_s = skew
     outcomes: Counter[tuple[str, str, str]] = Counter()
     for i, (outcome, result) in enumerate(zip(plan.outcomes, batch.results, strict=True)):
         event_type = outcome.event_type if isinstance(outcome, Envelope) else "unknown"

@@ -1,5 +1,6 @@
 """How one posted batch turns into per-event results. Pure: the API module does the I/O around it."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from uuid import UUID
@@ -10,6 +11,7 @@ from order_capture.business_keys import BUSINESS_IDS
 from order_capture.fingerprint import content_hash
 from order_capture.store import StoreOutcome
 from order_capture.validation import Reason, Rejection
+from order_capture.verification import LocationResult
 from sellthrough_contracts import Envelope
 
 Status = Literal["accepted", "duplicate", "rejected"]
@@ -22,6 +24,10 @@ class EventResult(BaseModel):
     reason: str | None = Field(default=None, description="Why it was rejected; a stable code.")
     detail: str | None = None
     errors: list[dict[str, str]] | None = Field(default=None, description="Field errors, for invalid_fields.")
+    location: LocationResult | None = Field(
+        default=None,
+        description="The location verdict of an order or visit at a known outlet (README, 'Field verification').",
+    )
 
 
 class BatchResult(BaseModel):
@@ -29,6 +35,21 @@ class BatchResult(BaseModel):
     duplicate: int
     rejected: int
     results: list[EventResult]
+    device_clock_skew_s: float | None = Field(
+        default=None, description="The batch's device_time minus server time, in seconds, when it sent one."
+    )
+
+    def with_locations(self, locations: Mapping[UUID, LocationResult]) -> "BatchResult":
+        """Each accepted or duplicate order and visit with its verdict (and an off_site rejection with it too)."""
+        results = [
+            r.model_copy(update={"location": locations[r.event_id]})
+            if r.event_id is not None
+            and r.event_id in locations
+            and (r.status != "rejected" or r.reason == Reason.OFF_SITE.value)
+            else r
+            for r in self.results
+        ]
+        return self.model_copy(update={"results": results})
 
 
 @dataclass

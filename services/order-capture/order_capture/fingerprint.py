@@ -49,6 +49,29 @@ def legacy_content_hash(event: Envelope) -> bytes:
     return _fingerprint(event.model_dump(mode="json", exclude=set(_SERVER_FIELDS)))
 
 
+def _order_v1(dumped: dict[str, Any]) -> dict[str, Any] | None:
+    """An OrderCaptured as version 1 wrote it, when it says nothing version 1 could not (no mocked position)."""
+    payload = dict(dumped["payload"])
+    if payload.pop("mock_location", False):
+        return None
+    return {**dumped, "schema_version": 1, "payload": payload}
+
+
+_EARLIER_FORMS = {"OrderCaptured": _order_v1}
+"""Event types past version 1 whose earlier version a phone may still retry: the accepted record holds the
+fingerprint of that version's document, and the retry arrives upcast."""
+
+
+def earlier_version_hashes(event: Envelope) -> set[bytes]:
+    """Fingerprints the same content had when accepted under an earlier schema version: a retry of an event accepted
+    before an upgrade is still a duplicate, not a reused id."""
+    downcast = _EARLIER_FORMS.get(event.event_type)
+    earlier = downcast(event.model_dump(mode="json", exclude=set(_SERVER_FIELDS))) if downcast else None
+    if earlier is None:
+        return set()
+    return {_with_event_id(event, _body_hash(event, dict(earlier))), _fingerprint(earlier)}
+
+
 def accepted_form(event: Envelope, recorded_at: datetime) -> Accepted:
     """Fingerprint and wire form from a single `model_dump`, instead of a dump for the fingerprint, a stamped copy
     and a dump of the copy. The server-set fields are filled in the dump as `stamped` fills them in the model;

@@ -6,15 +6,24 @@ from collections.abc import Sequence
 import asyncpg
 
 from sellthrough_contracts import Envelope
+from sellthrough_contracts.field import OutletGeotagged
 from sellthrough_contracts.reference import DistributorRegistered, OutletRegistered, RepRegistered, SkuRegistered
 
-WANTED_TYPES = frozenset({"DistributorRegistered", "OutletRegistered", "SkuRegistered", "RepRegistered"})
+WANTED_TYPES = frozenset(
+    {"DistributorRegistered", "OutletRegistered", "OutletGeotagged", "SkuRegistered", "RepRegistered"}
+)
 
 _UPSERT_OUTLET = """
-INSERT INTO known_outlets (outlet_id, distributor_id, beat_id, occurred_at) VALUES ($1, $2, $3, $4)
+INSERT INTO known_outlets (outlet_id, distributor_id, beat_id, channel, lat, lon, occurred_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (outlet_id) DO UPDATE SET distributor_id = excluded.distributor_id, beat_id = excluded.beat_id,
-    occurred_at = excluded.occurred_at
+    channel = excluded.channel, lat = excluded.lat, lon = excluded.lon, occurred_at = excluded.occurred_at
 WHERE known_outlets.occurred_at <= excluded.occurred_at
+"""
+_UPSERT_GEOTAG = """
+INSERT INTO outlet_geotags (outlet_id, lat, lon, occurred_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (outlet_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, occurred_at = excluded.occurred_at
+WHERE outlet_geotags.occurred_at <= excluded.occurred_at
 """
 _UPSERT_SKU = """
 INSERT INTO known_skus (sku_id, occurred_at) VALUES ($1, $2)
@@ -39,10 +48,17 @@ async def apply_reference_events(conn: asyncpg.Connection, events: Sequence[Enve
     skus: list[tuple[object, ...]] = []
     reps: list[tuple[object, ...]] = []
     distributors: list[tuple[object, ...]] = []
+    geotags: list[tuple[object, ...]] = []
     for event in events:
         if isinstance(event, OutletRegistered):
             p = event.payload
-            outlets.append((p.outlet_id, p.distributor_id, p.beat_id, event.occurred_at))
+            where = p.location
+            outlets.append(
+                (p.outlet_id, p.distributor_id, p.beat_id, p.channel, where.lat, where.lon, event.occurred_at)
+            )
+        elif isinstance(event, OutletGeotagged):
+            g = event.payload
+            geotags.append((g.outlet_id, g.lat, g.lon, event.occurred_at))
         elif isinstance(event, SkuRegistered):
             skus.append((event.payload.sku_id, event.occurred_at))
         elif isinstance(event, RepRegistered):
@@ -56,6 +72,7 @@ async def apply_reference_events(conn: asyncpg.Connection, events: Sequence[Enve
         (_UPSERT_SKU, skus),
         (_UPSERT_REP, reps),
         (_UPSERT_DISTRIBUTOR, distributors),
+        (_UPSERT_GEOTAG, geotags),
     ):
         if rows:
             await conn.executemany(statement, rows)

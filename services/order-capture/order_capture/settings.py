@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from pydantic import Field
 
+from order_capture.geo import Rule
 from sellthrough_runtime.auth import Role
 from sellthrough_runtime.settings import ServiceSettings
 
@@ -49,6 +50,32 @@ class OrderCaptureSettings(ServiceSettings):
         "of these (compared ignoring case), or it is rejected (no_order_reason_required, unknown_no_order_reason). "
         'As JSON, e.g. NO_ORDER_REASONS=\'["shop closed", "owner absent"]\'.',
     )
+
+    geo_radius_m: float = Field(
+        default=100.0,
+        ge=0,
+        description="Default on-site radius around an outlet's geotag, in metres; a capture is on site within this "
+        "plus its reported accuracy.",
+    )
+    geo_radius_m_by_channel: dict[str, float] = Field(
+        default_factory=dict,
+        description='Radius per outlet channel, overriding geo_radius_m (JSON, e.g. {"modern trade": 250}).',
+    )
+    geo_max_accuracy_m: float = Field(
+        default=100.0, ge=0, description="A fix coarser than this (accuracy radius, metres) is low_accuracy."
+    )
+    geo_reject_off_site_channels: list[str] = Field(
+        default_factory=list,
+        description="Channels that opt in to rejecting an order or visit judged off_site (reason off_site); "
+        "elsewhere the verdict is recorded and the event accepted.",
+    )
+
+    def geo_rule(self, channel: str | None) -> Rule:
+        radius = self.geo_radius_m_by_channel.get(channel or "", self.geo_radius_m)
+        return Rule(radius_m=radius, max_accuracy_m=self.geo_max_accuracy_m)
+
+    def rejects_off_site(self, channel: str | None) -> bool:
+        return channel is not None and channel in self.geo_reject_off_site_channels
 
     def occurred_at_max_age(self, role: Role) -> timedelta:
         """How far back occurred_at may be for events posted by `role` (analysts post nothing: the narrowest)."""

@@ -1,14 +1,17 @@
 """Durable acceptance: idempotency records and outbox rows in one transaction."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
-from order_capture.fingerprint import Accepted, accepted_form, legacy_content_hash
+from order_capture.fingerprint import Accepted, accepted_form, earlier_version_hashes, legacy_content_hash
+from order_capture.geo import Point
 from order_capture.territory import OrderKey, RepTerritory, Territories, orders_acted_on, with_batch_orders
 from order_capture.validation import KnownMasters, References
+from order_capture.verification import CHECKED_EVENT_TYPES, OutletPlace
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured
 from sellthrough_runtime.auth import Principal, Role
@@ -76,6 +79,31 @@ JOIN unnest($1::text[], $2::text[]) AS k (distributor_id, order_id) USING (distr
 """
 
 
+_OUTLET_PLACES = """
+SELECT o.outlet_id, o.channel, coalesce(g.lat, o.lat) AS lat, coalesce(g.lon, o.lon) AS lon
+FROM known_outlets o LEFT JOIN outlet_geotags g USING (outlet_id)
+WHERE o.outlet_id = ANY($1::text[])
+"""
+
+
+async def load_outlet_places(conn: asyncpg.Connection, events: list[Envelope]) -> dict[str, OutletPlace]:
+    """Channel and geotag of the outlets of the batch's orders and visits (an admin's geotag wins)."""
+    outlets = sorted(
+        {
+            str(outlet)
+            for e in events
+            if e.event_type in CHECKED_EVENT_TYPES
+            and (outlet := getattr(getattr(e, "payload", None), "outlet_id", None)) is not None
+        }
+    )
+    if not outlets:
+        return {}
+    rows = await conn.fetch(_OUTLET_PLACES, outlets)
+    return {
+        r["outlet_id"]: OutletPlace(r["channel"], None if r["lat"] is None else Point(r["lat"], r["lon"])) for r in rows
+    }
+
+
 async def load_territories(conn: asyncpg.Connection, principal: Principal, events: list[Envelope]) -> Territories:
     """The posting rep's territory and the reps of the orders the batch cancels or delivers (only what the
     rules in territory.py read for this principal: nothing for an admin)."""
@@ -93,9 +121,16 @@ async def load_territories(conn: asyncpg.Connection, principal: Principal, event
     return Territories(rep, with_batch_orders(order_reps, events))
 
 
-async def store_events(conn: asyncpg.Connection, events: list[Envelope], recorded_at: datetime) -> StoreOutcome:
+async def store_events(
+    conn: asyncpg.Connection,
+    events: list[Envelope],
+    recorded_at: datetime,
+    derived: Mapping[UUID, Envelope] | None = None,
+) -> StoreOutcome:
     """Record each new event_id and queue its event, stamped as accepted at `recorded_at`, in the outbox,
     atomically; an event recording a fact with a business id (an order, a delivery, ...) also claims it.
+    `derived`: an event order-capture derives from an event of `events` (its LocationChecked), queued right after
+    it when, and only when, that event is accepted.
 
     `events` must have distinct event_ids. Concurrent requests carrying the same event_id (or order) serialise
     on the primary key: exactly one of them accepts it, the others see a duplicate (or a reused id). Keys are
@@ -118,14 +153,13 @@ async def store_events(conn: asyncpg.Connection, events: list[Envelope], recorde
         new_ids = {row["event_id"] for row in inserted}
         captured_alike, fact_reused = await _claim_facts(conn, [f for f in forms if f.event.event_id in new_ids])
         accepted = new_ids - captured_alike - fact_reused.keys()
-        await append_records_to_outbox(
-            conn,
-            [
-                OutboxRecord(e.event_id, e.event_type, e.schema_version, f.key, f.value, e.causation_id)
-                for f in forms
-                if (e := f.event).event_id in accepted
-            ],
-        )
+        records: list[OutboxRecord] = []
+        for f in forms:
+            if (e := f.event).event_id in accepted:
+                records.append(OutboxRecord(e.event_id, e.event_type, e.schema_version, f.key, f.value, e.causation_id))
+                if derived and (follower := derived.get(e.event_id)) is not None:
+                    records.append(OutboxRecord.of(follower))
+        await append_records_to_outbox(conn, records)
         await _record_order_owners(conn, [e for f in forms if (e := f.event).event_id in accepted])
         seen_before = [f for f in forms if f.event.event_id not in new_ids]
         previous = (
@@ -141,8 +175,9 @@ async def store_events(conn: asyncpg.Connection, events: list[Envelope], recorde
         r["event_id"]
         for r in previous
         if (stored := bytes(r["content_hash"])) != hashes[r["event_id"]]
-        # Only for a mismatch (rare): the record may predate canonical decimals.
+        # Only for a mismatch (rare): the record may predate canonical decimals, or the event's current version.
         and stored != legacy_content_hash(events_by_id[r["event_id"]])
+        and stored not in earlier_version_hashes(events_by_id[r["event_id"]])
     }
     duplicates = {f.event.event_id for f in seen_before} - reused
     return StoreOutcome(accepted, duplicates | captured_alike, reused, fact_reused)

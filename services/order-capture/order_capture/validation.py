@@ -39,6 +39,7 @@ class Reason(StrEnum):
     DISTRIBUTOR_NOT_BOUND = "distributor_not_bound"
     NO_ORDER_REASON_REQUIRED = "no_order_reason_required"
     UNKNOWN_NO_ORDER_REASON = "unknown_no_order_reason"
+    OFF_SITE = "off_site"
 
 
 @dataclass(frozen=True)

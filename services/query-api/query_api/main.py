@@ -15,8 +15,10 @@ from query_api.dashboard import router as dashboard_router
 from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
 from query_api.field import FIELD_TYPES, apply_field_events
 from query_api.field_api import router as field_router
+from query_api.field_checks import FIELD_CHECK_TYPES, apply_location_checks
 from query_api.forecast_api import router as forecast_router
 from query_api.freshness import NewestTimes, fed_projections, record_freshness
+from query_api.geo_api import router as geo_router
 from query_api.kpi_api import router as kpi_router
 from query_api.kpis import KPI_TYPES, KpiWrites, prepare_kpi_writes, write_kpis
 from query_api.map_api import router as map_router
@@ -33,7 +35,7 @@ from query_api.scope_api import router as scope_router
 from query_api.stock import STOCK_TYPES, apply_stock_events
 from query_api.stock_api import router as stock_router
 from sellthrough_contracts import Envelope
-from sellthrough_contracts.topics import REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK, TRADE
+from sellthrough_contracts.topics import FIELD_CHECKS, REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK, TRADE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app
 from sellthrough_runtime.consumer import consumer_job
 from sellthrough_runtime.dead_letters import ConsumerSpec
@@ -43,7 +45,14 @@ SERVICE = "query-api"
 SCHEMA = "query_api"
 PROJECTION_GROUP = "query-api.projections"
 PROJECTION_TYPES = (
-    FIELD_TYPES | REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | SALES_TYPES | RECONCILIATION_TYPES
+    FIELD_TYPES
+    | FIELD_CHECK_TYPES
+    | REFERENCE_TYPES
+    | STOCK_TYPES
+    | SCHEME_TYPES
+    | KPI_TYPES
+    | SALES_TYPES
+    | RECONCILIATION_TYPES
 )
 """Every event type a projection of this service applies; the consumer skips the others."""
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -64,6 +73,25 @@ class QueryApiSettings(ServiceSettings):
         gt=0,
         description="How often book stock is compared with the stock ledger's on-hand for every position "
         "(sellthrough_reconciliation_positions_differing).",
+    )
+    off_site_alert_orders: int = Field(
+        default=3,
+        ge=1,
+        description="A rep with at least this many off-site orders within off_site_alert_days is alerted "
+        "(GET /v1/field/off-site-alerts).",
+    )
+    off_site_alert_days: int = Field(default=7, ge=1, le=366, description="The off-site alert's window, in days.")
+    geotag_proposal_max_accuracy_m: float = Field(
+        default=30,
+        gt=0,
+        description="A capture at an ungeotagged outlet proposes its geotag when its accuracy is at least this "
+        "good, in metres (GET /v1/field/geotag-proposals).",
+    )
+    clock_skew_alert_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="A device whose clock was off by more than this (either way) is flagged in GET "
+        "/v1/field/clock-skew.",
     )
 
 
@@ -100,6 +128,7 @@ class ProjectionHandler:
         await write_kpis(conn, prepared.kpis)
         await apply_visit_events(conn, events, self._zone)
         await apply_field_events(conn, events, self._zone)
+        await apply_location_checks(conn, events)
         await record_freshness(conn, prepared.freshness)
 
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Envelope], /) -> None:
@@ -117,7 +146,7 @@ def consumer_spec() -> ConsumerSpec:
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
         group_id=PROJECTION_GROUP,
-        topics=(REFERENCE.name, TRADE.name, STOCK.name, SCHEMES.name, SCHEME_RESULTS.name),
+        topics=(REFERENCE.name, TRADE.name, STOCK.name, SCHEMES.name, SCHEME_RESULTS.name, FIELD_CHECKS.name),
         wanted_types=PROJECTION_TYPES,
         settings=QueryApiSettings,
         handler=projection_handler,
@@ -155,6 +184,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             dashboard_router,
             sales_router,
             provenance_router,
+            geo_router,
             reconciliation_router,
             stock_router,
             schemes_router,

@@ -51,7 +51,8 @@ WITH contributions AS (
       AND ($9::text IS NULL OR c.rep_id = $9) AND ($10::text[] IS NULL OR ou.distributor_id = ANY($10))
 )"""
 
-_PAGE = f"""{_CONTRIBUTIONS}
+# Each order's location verdict (LocationChecked, field_checks.py) beside it; none for other events.
+_PAGE = f"""{_CONTRIBUTIONS}, page AS (
 SELECT event_id, event_type, reference, day, outlet_id, max(distributor_id) AS distributor_id, rep_id, source, actor,
        occurred_at, recorded_at, lat, lon, accuracy_m,
        count(*) AS skus, sum(lines) AS lines, sum(units) AS units, sum(value) AS value
@@ -61,6 +62,10 @@ GROUP BY event_id, event_type, reference, day, outlet_id, rep_id, source, actor,
          lat, lon, accuracy_m
 ORDER BY day, event_id
 LIMIT $13
+)
+SELECT page.*, lc.verdict AS location_verdict, lc.distance_m AS location_distance_m
+FROM page LEFT JOIN location_checks lc ON lc.subject_event_id = page.event_id
+ORDER BY page.day, page.event_id
 """  # noqa: S608 (one constant CTE, no input)
 
 _TOTAL = f"""{_CONTRIBUTIONS}

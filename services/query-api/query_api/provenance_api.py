@@ -42,6 +42,12 @@ class SourceEvent(BaseModel):
     lat: float | None
     lon: float | None
     accuracy_m: float | None
+    location_verdict: str | None = Field(
+        default=None,
+        description="An order's location verdict at accept time (on_site, off_site, low_accuracy, no_gps, "
+        "outlet_not_geotagged, mock_location); empty for other events and orders accepted before verdicts.",
+    )
+    location_distance_m: float | None = Field(default=None, description="The order's distance to its outlet.")
     skus: int = Field(description="SKUs of the event within the filter.")
     lines: int = Field(description="Order lines it adds (a cancellation: takes away).")
     units: int = Field(description="Net units it contributes: negative for cancellations and returns.")

@@ -1,4 +1,4 @@
--- depends: 0012.claim-revisions
+-- depends: 0013.location-checks
 -- Field force (issue 16): each visit with its check-in and check-out, each rep's beat plan per day, and each
 -- rep's attendance per day. Figures (beat compliance, productive calls, time in market...) are computed at read
 -- time from these rows (field_figures.py), so a late plan or visit re-states them.
