@@ -195,6 +195,21 @@ def test_simulated_days_with_offline_reps_and_a_kill_mid_sync_match_the_ledger(
             assert Decimal(str(rows[outlet]["value"])) == want["value"], (outlet, rows[outlet])
             assert rows[outlet]["units"] == want["units"], (outlet, rows[outlet])
 
+    # Each batch sent device_time in its body (the device's skewed clock during the simulation; the real clock in
+    # the CLI syncs above): order-capture kept device minus server time with each capture's verdict.
+    skews = {rep: abs(d["skew_seconds"]) for rep, d in ledger["devices"].items()}
+    devices = {d["device_id"]: rep for rep, d in ledger["devices"].items()}
+
+    def seen() -> list[dict[str, Any]]:
+        return list(api.get("/v1/field/clock-skew")["devices"])
+
+    api.wait(lambda: {d["device"] for d in seen()} == set(devices), "every device's clock skew")
+    for d in seen():
+        assert d["max_abs_skew_s"] <= skews[devices[d["device"]]] + 5, d
+    # And some device synced during the simulation with a clock visibly off: its skew is the simulated one.
+    visibly_off = [d for d in seen() if skews[devices[d["device"]]] > 10]
+    assert any(abs(d["max_abs_skew_s"] - skews[devices[d["device"]]]) <= 5 for d in visibly_off), (skews, seen())
+
 
 def test_status_lists_the_queues(tmp_path: Path) -> None:
     queue_file = tmp_path / "REP-1.sqlite"

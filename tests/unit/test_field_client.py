@@ -81,9 +81,10 @@ def test_settled_events_stay_settled_and_survive_reopening(tmp_path: Path) -> No
 def test_batches_respect_event_count_and_bytes() -> None:
     rows = [Queued(i, str(i), "x" * 100, 0) for i in range(10)]
     assert [len(b) for b in batches(rows, Limits(max_events=4))] == [4, 4, 2]
-    sized = batches(rows, Limits(max_events=100, max_bytes=350))
+    # The body around the events ({"events":[...],"device_time":"..."}) counts too: 62 bytes at most.
+    sized = batches(rows, Limits(max_events=100, max_bytes=400))
     assert [len(b) for b in sized] == [3, 3, 3, 1]
-    assert all(13 + sum(len(r.body) + 1 for r in b) <= 350 for b in sized)
+    assert all(62 + sum(len(r.body) + 1 for r in b) <= 400 for b in sized)
 
 
 def test_retry_after_in_seconds_and_as_a_date() -> None:

@@ -3,6 +3,7 @@ accepted as OrderCaptured version 1 (before mock_location) still recognised as a
 
 import hashlib
 import math
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -14,7 +15,9 @@ from order_capture.fingerprint import content_hash, earlier_version_hashes
 from order_capture.geo import Fix, Point, Rule, haversine_m, judge
 from order_capture.settings import OrderCaptureSettings
 from order_capture.validation import parse
+from order_capture.verification import OutletPlace, check_locations
 from sellthrough_contracts import Envelope
+from sellthrough_contracts.trade import VisitRecorded
 from tests.support.brand import order
 
 OUTLET = Point(28.6139, 77.2090)  # New Delhi
@@ -98,3 +101,37 @@ def test_an_order_accepted_as_version_1_is_still_a_retry_after_the_upgrade() -> 
     assert content_hash(event) not in earlier_version_hashes(event)
     mocked = event.model_copy(update={"payload": event.payload.model_copy(update={"mock_location": True})})  # type: ignore[attr-defined]
     assert earlier_version_hashes(mocked) == set()
+
+
+def visit_v2(mock_location: bool) -> VisitRecorded:
+    """A version 2 visit: at the outlet at check-in, 5 km away at check-out."""
+    check_in, check_out = north_of(OUTLET, 10), north_of(OUTLET, 5_000)
+    return VisitRecorded.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": "2026-10-01T10:00:00+00:00",
+            "source": "device-REP-1",
+            "actor": "REP-1",
+            "payload": {
+                "visit_id": "V1",
+                "outlet_id": "O1",
+                "distributor_id": "D1",
+                "rep_id": "REP-1",
+                "productive": True,
+                "gps": {"lat": check_in.lat, "lon": check_in.lon, "accuracy_m": 8},
+                "checked_in_at": "2026-10-01T10:00:00+00:00",
+                "checked_out_at": "2026-10-01T10:20:00+00:00",
+                "check_out_gps": {"lat": check_out.lat, "lon": check_out.lon, "accuracy_m": 8},
+                "mock_location": mock_location,
+            },
+        }
+    )
+
+
+def test_a_visit_is_judged_at_its_check_in_and_by_its_mock_location_flag() -> None:
+    places = {"O1": OutletPlace(channel=None, geotag=OUTLET)}
+    settings = OrderCaptureSettings()
+    for mock, verdict in ((False, "on_site"), (True, "mock_location")):
+        visit = visit_v2(mock)
+        checked = check_locations([visit], places, settings)[visit.event_id]
+        assert checked.verdict.verdict == verdict
