@@ -56,7 +56,8 @@ async def test_pre_encoded_records_are_queued_exactly_as_events_are(pool: asyncp
         [e.event_id for e in events],
     )
     assert [tuple(r) for r in rows] == [
-        (e.event_id, "OrderCaptured", 1, "sellthrough.trade.v1", "D1", encode_event(e), {}) for e in events
+        (e.event_id, "OrderCaptured", e.schema_version, "sellthrough.trade.v1", "D1", encode_event(e), {})
+        for e in events
     ]
     await pool.execute("TRUNCATE outbox")
 
@@ -104,7 +105,7 @@ async def test_records_go_where_producer_send_would_put_them_in_outbox_order(
         assert dict(record.headers) == {
             "event_id": str(event.event_id).encode(),
             "event_type": b"OrderCaptured",
-            "schema_version": b"1",
+            "schema_version": str(event.schema_version).encode(),
             "outbox_generation": f"relay-test:{generation}".encode(),
         }
     await pool.execute("TRUNCATE outbox, outbox_partitions")
