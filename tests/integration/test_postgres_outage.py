@@ -5,12 +5,9 @@ order-capture and query-api in process."""
 
 import asyncio
 import contextlib
-import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -23,10 +20,10 @@ from order_capture.settings import OrderCaptureSettings
 from query_api.main import QueryApiSettings
 from query_api.main import create_app as query_api_app
 from sellthrough_devstack.postgres import EmbeddedPostgres
-from sellthrough_devstack.processes import free_port
 from sellthrough_runtime.db import create_pool
 from tests.conftest import Infra, Tokens, post_events
 from tests.support.brand import SKUS, order, reference_events
+from tests.support.private_postgres import private_postgres
 from tests.support.waiting import eventually
 
 PROBLEM = "application/problem+json"
@@ -34,13 +31,8 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture(scope="module")
 def own_postgres() -> Iterator[EmbeddedPostgres]:
-    directory = Path(tempfile.mkdtemp(prefix="sellthrough-outage-pg-"))
-    directory.chmod(0o755)  # as root the server runs as another user, who must reach its data directory
-    server = EmbeddedPostgres(directory / "data", free_port(), fast_unsafe=True)
-    server.start()
-    yield server
-    server.stop(mode="immediate")
-    shutil.rmtree(directory, ignore_errors=True)
+    with private_postgres("sellthrough-outage-pg-") as server:
+        yield server
 
 
 @contextlib.asynccontextmanager

@@ -3,10 +3,7 @@ with what it last read, and so do the file's; a token it has not seen gets a ret
 log a device out; once Postgres is back, that token works. Its own PostgreSQL server (the session's is shared)."""
 
 import asyncio
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -15,21 +12,16 @@ import pytest
 from order_capture.main import create_app
 from order_capture.settings import OrderCaptureSettings
 from sellthrough_devstack.postgres import EmbeddedPostgres
-from sellthrough_devstack.processes import free_port
 from sellthrough_runtime.auth import Role
 from sellthrough_runtime.token_store import TokenScope, issue_token, migrate_auth
 from tests.conftest import Infra, Tokens
+from tests.support.private_postgres import private_postgres
 
 
 @pytest.fixture(scope="module")
 def own_postgres() -> Iterator[EmbeddedPostgres]:
-    directory = Path(tempfile.mkdtemp(prefix="sellthrough-tokens-pg-"))
-    directory.chmod(0o755)  # as root the server runs as another user, who must reach its data directory
-    server = EmbeddedPostgres(directory / "data", free_port(), fast_unsafe=True)
-    server.start()
-    yield server
-    server.stop(mode="immediate")
-    shutil.rmtree(directory, ignore_errors=True)
+    with private_postgres("sellthrough-tokens-pg-") as server:
+        yield server
 
 
 async def issued(database_url: str, subject: str) -> str:
