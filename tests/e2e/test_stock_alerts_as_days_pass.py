@@ -53,7 +53,6 @@ async def test_stock_no_one_buys_any_more_is_flagged_once_its_last_sale_leaves_t
     await eventually(
         lambda: query(services, tokens, "/v1/stock", level="sku", parent_id=distributor),
         lambda body: {r["id"]: r["on_hand"] for r in body["rows"]} == {"S3": 90},
-        timeout=20,
         what="90 on hand",
     )
     # 90 on hand and 10 sold in the last day: 9 days of cover, inside the norms.

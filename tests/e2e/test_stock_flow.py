@@ -98,7 +98,6 @@ async def test_invoice_orders_and_count_give_positions_variance_and_alerts(
     stock = await eventually(
         lambda: query(services, tokens, "/v1/stock", level="sku", parent_id="D1"),
         lambda body: {r["id"]: r["on_hand"] for r in body["rows"]} == {"S1": 990, "S2": 1},
-        timeout=20,
         what="D1 positions: 1000 - 5 counted as 990, and 10 - 9",
     )
     s1 = by_id(stock["rows"])["S1"]
@@ -113,7 +112,6 @@ async def test_invoice_orders_and_count_give_positions_variance_and_alerts(
     alerts = await eventually(
         lambda: query(services, tokens, "/v1/alerts", level="distributor", parent_id="R1"),
         lambda body: len(body["alerts"]) >= 2,
-        timeout=20,
         what="alerts for D1",
     )
     kinds = {(a["sku_id"], a["kind"]) for a in alerts["alerts"]}
@@ -216,7 +214,6 @@ async def test_erp_import_is_idempotent_by_invoice_number_and_reports_bad_rows(
             services, tokens, "/v1/primary-vs-secondary", level="sku", parent_id="D3", **{"from": day, "to": day}
         ),
         lambda body: {r["id"]: r["primary_units"] for r in body["rows"]} == {"S1": 60, "S3": 40, "S2": 15},
-        timeout=20,
         what="imported invoices in the primary projection, once each",
     )
     assert len(sell_in["rows"]) == 3
@@ -316,7 +313,6 @@ async def test_small_and_negative_stock_get_honest_alerts_and_every_value_is_an_
     stock = await eventually(
         lambda: query(services, tokens, "/v1/stock", level="sku", parent_id="D9"),
         lambda body: {r["id"]: r["on_hand"] for r in body["rows"]} == {"S8": 7, "S9": 400, "S2": 13, "S3": -4},
-        timeout=20,
         what="D9's positions",
     )
     # Exact: 7 x 0.10, 400 x 3.3333, 13 x 4.00, -4 x 7.25; as floats the first alone is 0.7000000000000001.
@@ -333,7 +329,6 @@ async def test_small_and_negative_stock_get_honest_alerts_and_every_value_is_an_
     alerts = await eventually(
         lambda: query(services, tokens, "/v1/alerts", level="sku", parent_id="D9"),
         lambda body: {(a["sku_id"], a["kind"]) for a in body["alerts"]} == EXPECTED_D9_ALERTS,
-        timeout=20,
         what="D9's alerts",
     )
     negative = next(a for a in alerts["alerts"] if a["kind"] == "negative_stock")

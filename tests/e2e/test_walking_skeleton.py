@@ -16,7 +16,7 @@ from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
 from tests.support.brand import OUTLETS, SKUS, Totals, expected_by_level, order, reference_events
 from tests.support.services import running_services
-from tests.support.waiting import eventually
+from tests.support.waiting import PIPELINE_WAIT_SECONDS, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -79,7 +79,7 @@ def as_totals(body: dict[str, Any]) -> dict[str, Totals]:
     return {row["id"]: Totals(Decimal(row["value"]), row["units"], row["lines"]) for row in body["rows"]}
 
 
-async def wait_for_totals(stack: Stack, timeout: float = 15) -> None:
+async def wait_for_totals(stack: Stack, timeout: float = PIPELINE_WAIT_SECONDS) -> None:
     """Every drill level reports exactly the totals recomputed from the orders accepted so far."""
     for level in LEVELS:
         expected = expected_by_level(stack.accepted_orders, level)
@@ -114,14 +114,14 @@ async def test_posted_orders_appear_at_every_drill_level_and_resending_changes_n
     accepted_rest = await stack.post(orders[100:], token="admin")
     assert accepted["accepted"] + accepted_rest["accepted"] == 150
 
-    await wait_for_totals(stack, timeout=10)
+    await wait_for_totals(stack)
 
     again = await stack.post(orders[:100])
     assert (again["duplicate"], again["accepted"]) == (100, 0)
     sentinel = order("O5", [("S3", 1)])
     assert (await stack.post([sentinel]))["accepted"] == 1
     # Once the sentinel, posted after the duplicates, is visible, any double count would be too.
-    await wait_for_totals(stack, timeout=10)
+    await wait_for_totals(stack)
 
     national = await stack.sales(level="national")
     assert stack.accepted_orders == [*orders, sentinel]

@@ -8,6 +8,7 @@ import httpx
 
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Tokens
+from tests.support.waiting import PIPELINE_WAIT_SECONDS
 
 
 class Api:
@@ -25,7 +26,7 @@ class Api:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
-    def wait(self, ready: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    def wait(self, ready: Callable[[], bool], what: str, timeout: float = PIPELINE_WAIT_SECONDS) -> None:
         deadline = time.monotonic() + timeout
         while not ready():
             assert time.monotonic() < deadline, f"{what} did not reach query-api in time"
