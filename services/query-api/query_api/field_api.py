@@ -16,6 +16,7 @@ from query_api.field_queries import field_rows, rep, rep_day, reps
 from query_api.params import DateFrom, DateTo, date_range, today_in
 from query_api.scope import READERS, CallerScope, RepFilter, forbidden, readers
 from sellthrough_contracts.common import ID_PATTERN
+from sellthrough_contracts.field import LocationVerdict
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role
 from sellthrough_runtime.problems import ProblemError
@@ -85,6 +86,10 @@ class DayVisit(BaseModel):
     productive: bool
     no_order_reason: str | None
     mock_location: bool
+    verdict: LocationVerdict | None = Field(
+        description="The location verdict order-capture gave the visit; empty until its LocationChecked arrives."
+    )
+    distance_m: float | None = Field(description="Great-circle distance from the outlet at check-in, in metres.")
     planned: bool
     orders: list[VisitOrder]
 

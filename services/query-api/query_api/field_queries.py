@@ -42,6 +42,7 @@ ORDER BY p.ordinality
 _DAY_VISITS = """
 SELECT v.visit_id, v.outlet_id, o.name, o.lat AS outlet_lat, o.lon AS outlet_lon, v.lat, v.lon, v.accuracy_m,
        v.checked_in_at, v.checked_out_at, v.productive, v.no_order_reason, v.mock_location,
+       c.verdict, c.distance_m,
        coalesce((SELECT jsonb_agg(jsonb_build_object('order_id', s.order_id, 'value', s.value::text)
                                   ORDER BY s.order_id)
                  FROM (SELECT so.order_id, sum(k.ordered_value) AS value
@@ -51,6 +52,7 @@ SELECT v.visit_id, v.outlet_id, o.name, o.lat AS outlet_lat, o.lon AS outlet_lon
                        GROUP BY so.order_id) s), '[]'::jsonb) AS orders
 FROM field_visits v
 LEFT JOIN outlets o ON o.outlet_id = v.outlet_id
+LEFT JOIN location_checks c ON c.subject_event_id = v.event_id
 WHERE v.rep_id = $1 AND v.day = $2
 ORDER BY v.checked_in_at, v.visit_id
 """

@@ -1,7 +1,10 @@
 // Sellthrough field view: beat compliance, productive calls, unplanned visits, first and last call, time in
 // market and attendance per rep, distributor or region (GET /v1/field/performance), drilling to one rep's day
 // (GET /v1/field/reps/{rep}/days/{day}): planned outlets in sequence against the visits in check-in order, on a
-// map. Shares the sales dashboard's token (session storage). No dependencies.
+// map, each visit with its location verdict. Below the table: the geo-verified share per rep, distributor or
+// region (GET /v1/field/geo-verification), reps with repeated off-site orders (GET /v1/field/off-site-alerts) and
+// sync delays (GET /v1/field/sync-delays), over the captures accepted since the chosen start date.
+// Shares the sales dashboard's token (session storage). No dependencies.
 "use strict";
 
 const TOKEN_KEY = "sellthrough.token";
@@ -70,6 +73,65 @@ async function loadPerformance() {
     button.addEventListener("click", () => openDay(button.dataset.rep, $("day-pick").value || state.to));
   }
   $("status").textContent = `Field figures ${body.date_from} to ${body.date_to}.`;
+  await loadGeo();
+}
+
+// The geo reads take a window of days up to now (captures by when they were accepted), not a date range.
+function windowDays() {
+  const days = Math.floor((Date.now() - Date.parse(state.from + "T00:00:00Z")) / 86400000) + 1;
+  return Math.min(366, Math.max(1, days));
+}
+
+const VERDICTS = ["on_site", "off_site", "low_accuracy", "no_gps", "outlet_not_geotagged", "mock_location"];
+
+function table(testid, head, rows) {
+  return `<table data-testid="${testid}"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead>` +
+    `<tbody>${rows.join("")}</tbody></table>`;
+}
+
+async function loadGeo() {
+  const days = String(windowDays());
+  $("geo-window").textContent = `Captures accepted in the last ${days} days.`;
+  try {
+    const shares = await api("/v1/field/geo-verification", { by: state.group_by, days });
+    $("geo-shares").innerHTML = shares.rows.length
+      ? table("geo-table", [state.group_by, "Captures", "Geo-verified", ...VERDICTS], shares.rows.map((r) => {
+          const key = esc(r.key ?? "none");
+          const counts = VERDICTS.map((v) => `<td class="num" data-testid="geo-${v}-${key}">${r[v]}</td>`).join("");
+          return `<tr data-testid="geo-row-${key}"><td>${key}</td><td class="num" data-testid="geo-captures-${key}">${r.captures}</td>` +
+            `<td class="num" data-testid="geo-share-${key}">${pct(r.verified_share)}</td>${counts}</tr>`;
+        }))
+      : `<p class="note">No orders or visits in the window.</p>`;
+  } catch (error) {
+    $("geo-shares").innerHTML = `<p class="error">${esc(error.message)}</p>`;
+  }
+  let alerts, delays;
+  try {
+    [alerts, delays] = await Promise.all([
+      api("/v1/field/off-site-alerts", { days }),
+      api("/v1/field/sync-delays", { by: "rep", days }),
+    ]);
+  } catch (error) {
+    $("off-site").innerHTML = `<p class="error">${esc(error.message)}</p>`;
+    $("sync-delays").innerHTML = "";
+    return;
+  }
+  $("off-site").innerHTML = alerts.reps.length
+    ? table("off-site-table", ["Rep", "Off-site orders", "Orders", "Last off-site"], alerts.reps.map((r) =>
+        `<tr data-testid="off-site-${esc(r.rep_id)}"><td>${esc(r.rep_id)}</td><td class="num">${r.off_site_orders}</td>` +
+        `<td class="num">${r.orders}</td><td>${esc(r.last_off_site_at)}</td></tr>`))
+    : `<p class="note" data-testid="off-site-none">No rep reached ${alerts.threshold} off-site orders in ${alerts.days} days.</p>`;
+  $("sync-delays").innerHTML = delays.rows.length
+    ? table("sync-table", ["Rep", "Captures", "p50", "p95", "Max"], delays.rows.map((r) =>
+        `<tr data-testid="sync-${esc(r.key)}"><td>${esc(r.key)}</td><td class="num">${r.events}</td>` +
+        `<td class="num">${seconds(r.p50_s)}</td><td class="num">${seconds(r.p95_s)}</td><td class="num">${seconds(r.max_s)}</td></tr>`))
+    : `<p class="note">No captures in the window.</p>`;
+}
+
+function seconds(s) {
+  if (s < 120) return `${Math.round(s)} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
 }
 
 function mapOf(day) {
@@ -91,9 +153,15 @@ function mapOf(day) {
     .filter((p) => p[0] !== null)
     .map((p) => `${x(p[1])},${y(p[0])}`).join(" ");
   const visited = day.visits.filter((v) => v.lat !== null).map((v) =>
-    `<circle cx="${x(v.lon)}" cy="${y(v.lat)}" r="4" fill="${v.productive ? "#027a48" : "#b42318"}"></circle>`).join("");
+    `<circle cx="${x(v.lon)}" cy="${y(v.lat)}" r="4" fill="${v.productive ? "#027a48" : "#b42318"}"` +
+    `${v.verdict && v.verdict !== "on_site" ? ` stroke="#f79009" stroke-width="3"` : ""}></circle>`).join("");
   return `<svg width="${w}" height="${h}" role="img" aria-label="Planned outlets and the route visited">` +
     `${planned}<polyline points="${route}" fill="none" stroke="#555" stroke-dasharray="4 3" data-testid="map-route"></polyline>${visited}</svg>`;
+}
+
+function verdictText(v) {
+  if (!v.verdict) return "–";
+  return v.distance_m === null ? v.verdict : `${v.verdict} (${Math.round(v.distance_m)} m)`;
 }
 
 async function openDay(rep, date) {
@@ -108,10 +176,11 @@ async function openDay(rep, date) {
         `<td>${p.visited ? "yes" : "no"}</td></tr>`).join("") + `</tbody></table>`
     : `<p class="note">No plan for this day.</p>`;
   $("day-visits").innerHTML = day.visits.length
-    ? `<table><thead><tr><th>#</th><th>Outlet</th><th>In</th><th>Out</th><th class="num">Minutes</th><th>Planned</th><th>Order</th></tr></thead><tbody>` +
+    ? `<table><thead><tr><th>#</th><th>Outlet</th><th>In</th><th>Out</th><th class="num">Minutes</th><th>Planned</th><th>Location</th><th>Order</th></tr></thead><tbody>` +
       day.visits.map((v) => `<tr data-testid="visit-${v.sequence}" data-visit="${esc(v.visit_id)}"><td>${v.sequence}</td>` +
         `<td>${esc(v.outlet_id)} ${esc(v.name ?? "")}</td><td>${time(v.checked_in_at)}</td><td>${time(v.checked_out_at)}</td>` +
         `<td class="num">${v.minutes_spent ?? "–"}</td><td>${v.planned ? "yes" : "no"}</td>` +
+        `<td data-testid="verdict-${v.sequence}">${esc(verdictText(v))}</td>` +
         `<td>${v.orders.length ? v.orders.map((o) => esc(o.order_id)).join(", ") : esc(v.no_order_reason ?? "no order")}</td></tr>`).join("") +
       `</tbody></table>`
     : `<p class="note">No visits this day.</p>`;
