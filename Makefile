@@ -9,7 +9,7 @@ SOURCES  := contracts/sellthrough_contracts runtime/sellthrough_runtime devstack
             services/order-capture/order_capture services/stock-ledger/stock_ledger \
             services/scheme-engine/scheme_engine services/query-api/query_api clients/field/sellthrough_field tests bench
 
-.PHONY: install dev stop status lint test chaos bench schemas clean
+.PHONY: install dev stop status lint test test-containers chaos bench schemas clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,11 @@ lint: install
 test: lint
 	$(BIN)/pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
+
+# The integration tier against PostgreSQL and Apache Kafka containers (testcontainers; needs a Docker engine,
+# skipped with that reason otherwise). Not part of `make test`.
+test-containers: install
+	SELLTHROUGH_TEST_BACKEND=containers $(BIN)/pytest -rs tests/integration
 
 # Not part of `make test`: about 10-15 minutes on 2 cores at the default size. The issue's 10M order lines:
 # `make bench BENCH_ORDER_LINES=10000000`. Method and latest numbers: docs/benchmarks.md.

@@ -1,11 +1,10 @@
-"""Real parts for every test that needs them: embedded PostgreSQL (one server per session, a fresh
-database per module) and the Tansu broker (a fresh, empty broker per module: it starts in milliseconds,
-and topic names are fixed by the contracts, so sharing one would leak events between modules)."""
+"""Real parts for every test that needs them: PostgreSQL (one server per session, a fresh database per module)
+and a Kafka broker (a fresh, empty one per module: topic names are fixed by the contracts, so sharing one would
+leak events between modules). Embedded by default (the Tansu broker starts in milliseconds); real containers
+with SELLTHROUGH_TEST_BACKEND=containers (tests/support/backends.py)."""
 
 import asyncio
 import itertools
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +13,10 @@ import asyncpg
 import httpx
 import pytest
 
-from sellthrough_devstack.broker import EmbeddedBroker
-from sellthrough_devstack.postgres import EmbeddedPostgres
-from sellthrough_devstack.processes import free_port
 from sellthrough_devstack.tokens import IssuedToken, issue_tokens
 from sellthrough_runtime.auth import Role
 from sellthrough_runtime.kafka import ensure_topics
+from tests.support.backends import kafka_broker, postgres_server
 from tests.support.record_check import fail_on_contract_breaches
 
 _database_numbers = itertools.count(1)
@@ -42,26 +39,20 @@ class Tokens:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[EmbeddedPostgres]:
-    # Not under pytest's tmp dir: that is private to this user (0700), and as root the server runs as an
-    # unprivileged user who must reach its data directory.
-    directory = Path(tempfile.mkdtemp(prefix="sellthrough-test-pg-"))
-    directory.chmod(0o755)
-    server = EmbeddedPostgres(directory / "data", free_port(), fast_unsafe=True)
-    server.start()
-    yield server
-    server.stop(mode="immediate")
-    shutil.rmtree(directory, ignore_errors=True)
+def postgres_url() -> Iterator[str]:
+    """The session's PostgreSQL server (tests/support/backends.py says which): its maintenance database."""
+    with postgres_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def infra(
-    postgres_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    postgres_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Infra]:
     name = f"test_{next(_database_numbers)}"
 
     async def create() -> None:
-        conn = await asyncpg.connect(postgres_server.url)
+        conn = await asyncpg.connect(postgres_url)
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
@@ -69,15 +60,11 @@ def infra(
 
     asyncio.run(create())
     work_dir = tmp_path_factory.mktemp("infra")
-    broker = EmbeddedBroker(free_port(), work_dir / "tansu.log")
-    broker.start()
-    asyncio.run(ensure_topics(broker.bootstrap_servers))
-    try:
-        yield Infra(postgres_server.url.rsplit("/", 1)[0] + f"/{name}", broker.bootstrap_servers, work_dir)
+    with kafka_broker(work_dir) as bootstrap_servers:
+        asyncio.run(ensure_topics(bootstrap_servers))
+        yield Infra(postgres_url.rsplit("/", 1)[0] + f"/{name}", bootstrap_servers, work_dir)
         if request.module.__name__.startswith(E2E_PACKAGE):
-            fail_on_contract_breaches(broker.bootstrap_servers)
-    finally:
-        broker.stop()
+            fail_on_contract_breaches(bootstrap_servers)
 
 
 E2E_PACKAGE = "tests.e2e."
