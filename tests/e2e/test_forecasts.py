@@ -1,6 +1,6 @@
 """Forecasts, days of cover, suggested orders and anomalies from four weeks of back-dated orders, through
 order-capture, the broker, stock-ledger and query-api as real processes. Expected figures are worked out by
-hand in the comments (the rules: query_api/forecasting.py)."""
+hand in the comments (the rules: docs/forecasting.md)."""
 
 import math
 import uuid

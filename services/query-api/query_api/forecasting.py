@@ -1,72 +1,8 @@
 """Daily secondary-demand forecasts, days of cover, replenishment and anomalies per distributor x SKU. Pure: no I/O.
 
 Input is one distributor x SKU's daily secondary units, oldest first, one value per calendar day (zero on days
-without sales).
-
-Method by demand pattern (Syntetos-Boylan classification)
-- ADI (average demand interval) = days in the series / days with demand. ADI > 1.32 (the Syntetos-Boylan
-  cut-off) is *intermittent* demand; otherwise *regular*. A series without any demand is ``no_demand`` and
-  forecasts zero. (The squared coefficient of variation, the other Syntetos-Boylan axis, only separates
-  smooth from erratic and lumpy from intermittent; both sides of it use the same method here, so it is not
-  computed.)
-- Regular: simple exponential smoothing (SES). Level l_0 = y_0 (the first day), then
-  l_t = l_{t-1} + alpha * (y_t - l_{t-1}); the one-step-ahead forecast of day t is l_{t-1}, and the forecast
-  for every future day is the last level (SES has no trend or season). ``alpha = 0.2`` (``SES_ALPHA``): about
-  the last 9 days carry 90% of the weight, which follows a real change within two weeks without chasing
-  single days.
-- Regular with a weekly pattern: additive Holt-Winters without trend, season 7 days (``ses_weekly``). The
-  first week initialises it: level = that week's mean, s_d = y_d - level for each day of the week. Then
-  forecast(t) = level + s_{t mod 7} (at least 0), level = level + alpha * (y_t - s_d - level) and
-  s_d = s_d + gamma * (y_t - level - s_d), ``alpha = 0.2``, ``gamma = 0.1`` (``SEASON_GAMMA``: a weekday's
-  shape moves slower than the level). It is chosen over SES when there are at least 28 days (one week to
-  start, three to judge) and its one-step MAD from day 7 on is at least 20% below SES's over the same days
-  (``SEASONAL_GAIN``): a closed Sunday is then forecast as zero instead of being flagged as a dip every week.
-  Its daily forecast (for cover and ordering) is the mean over the next 7 days; the per-day forecast keeps
-  the weekday shape. The calendar weekday is never needed: the series is contiguous, so day t's weekday is
-  t mod 7 from the first day.
-- Intermittent: Croston's method with the Syntetos-Boylan approximation (SBA). Only days with demand update
-  the estimates: demand size z = z + alpha * (y_t - z) and interval p = p + alpha * (q - p), where q is the
-  days since the previous demand. z starts at the first demand's size and p at the first interval between two
-  demands (the series starts at the first day with sales, so the days before the first demand say nothing
-  about the interval); until a second demand, the rate is z / days seen so far. Croston's daily rate is z / p;
-  it is biased upwards, and SBA multiplies it by (1 - alpha / 2). ``alpha = 0.1`` (``CROSTON_ALPHA``), the
-  low end Syntetos and Boylan recommend: estimates move only on demand days, which are few. Known limit: once
-  an interval is known, the forecast does not decay between demands, so a SKU that stopped selling keeps its
-  last rate until it sells again (the TSB variant would fix that).
-
-Error measure and prediction interval
-- MAD = mean absolute one-step-ahead error over the series (days that only initialise the model are left
-  out: the first day, or ses_weekly's first week; flagged days count clipped). For normally
-  distributed errors sigma ~= 1.25 * MAD, so the daily interval is forecast +/- z * 1.25 * MAD (``z = 1.96``,
-  about 95%), floored at zero.
-
-Anomalies (dips and surges)
-- Day t is a surge (dip) when y_t is above (below) its one-step forecast by more than k * max(MAD, mad_floor),
-  with MAD over the days before t; ``k = 3`` by default. Nothing is flagged before ``min_history`` (14) days of
-  history, since a MAD from a few days is noise. ``mad_floor`` (1 unit) keeps a perfectly steady history from
-  flagging a single extra unit.
-- A flagged day enters the model clipped to the edge of the band (forecast +/- k * MAD), a Huber-style
-  cleaning: a one-off promotion spike neither drags the forecast up nor widens the band so much that the next
-  anomaly hides, while a lasting change still moves the level (each clipped day moves it a little and grows
-  MAD) and stops being flagged: a 50% step after about four days, a tripling after about three weeks.
-  Forecast and MAD are therefore computed on the cleaned series.
-- Intermittent demand (croston_sba) is judged on demand size instead: most days sell nothing and a demand day
-  always lies far above the daily rate, so comparing days with the rate would flag every order. A demand day
-  is a surge when its size exceeds the smoothed size z by more than k * max(size MAD, mad_floor), the size
-  MAD being the mean |y - z| over earlier demand days; it needs ``min_history`` days and ``min_demands`` (4)
-  earlier demand days. Its size enters z clipped to the band's edge. A day without demand is never a dip for
-  intermittent demand (that is its pattern), so a SKU that stops selling is not reported here. Weekday shape
-  of order sizes is not modelled for intermittent demand: on the demo brand (skewed sizes, Saturday baskets
-  1.6x) k = 3 flags about 4% of demand days, k = 4 about 2%.
-
-Days of cover and replenishment
-- Days of cover = on hand / forecast daily demand (None without demand; zero or negative stock gives <= 0).
-- Suggested order = max(0, ceil(daily forecast * (lead time + review period + safety days) + safety stock -
-  on hand)), with safety stock = safety_z * 1.25 * MAD * sqrt(lead time + review period): the forecast error
-  over the time until the next order after this one can arrive. Defaults: lead time 7 days (a weekly truck
-  from the company's depot), review period 7 days (weekly ordering), 0 safety days and safety_z 1.65 (about a
-  95% cycle service level). Stock on order is not known to the system, so it is not subtracted.
-"""
+without sales). The method (Syntetos-Boylan classification; SES, weekly Holt-Winters or Croston-SBA; MAD bands;
+clipped anomalies; cover and suggested orders) and why each constant has its value: docs/forecasting.md."""
 
 import math
 from collections.abc import Sequence
