@@ -66,7 +66,12 @@ class Chart:
         if key not in self._rendered:
             arguments = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", kube_version]
             result = self._run(*arguments, *self._values_arguments(values_files, overrides))
-            outcome = RenderError(result.stderr) if result.returncode else split_manifests(result.stdout)
+            if result.returncode or result.stderr.strip():
+                # A render that succeeds with warnings (e.g. a value of the wrong type dropped while merging)
+                # counts as a failure: helm install would print them to an operator nobody reads.
+                outcome: list[Manifest] | RenderError = RenderError(result.stderr)
+            else:
+                outcome = split_manifests(result.stdout)
             self._rendered[key] = outcome
         outcome = self._rendered[key]
         if isinstance(outcome, RenderError):

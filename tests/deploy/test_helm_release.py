@@ -111,6 +111,13 @@ def test_chart_refuses_to_render_without_a_database_its_secrets_or_kafka(
         render(**overrides)
 
 
+def test_a_render_with_warnings_counts_as_refused(render: Render) -> None:
+    """helm renders a map where the chart has a string with only a warning (and the setting becomes "map[...]");
+    the tests treat any warning as a failure, so the values sets above render cleanly."""
+    with pytest.raises(RenderError, match=r"warning: destination for sellthrough\.config\.SELLTHROUGH_LOG_LEVEL"):
+        render(config={"SELLTHROUGH_LOG_LEVEL": {"level": "INFO"}})
+
+
 def test_every_rendered_object_is_well_formed(render: Render) -> None:
     manifests = render(serviceMonitor={"enabled": True})
     seen = set()
