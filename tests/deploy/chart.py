@@ -78,10 +78,12 @@ class Chart:
             raise RenderError(str(outcome))
         return copy.deepcopy(outcome)  # a test may change what it got; the next one gets helm's output
 
-    def lint(self, *values_files: Path, kube_version: str = KUBE_VERSION) -> subprocess.CompletedProcess[str]:
+    def lint(
+        self, *values_files: Path, chart: Path = CHART, kube_version: str = KUBE_VERSION
+    ) -> subprocess.CompletedProcess[str]:
         """`helm lint --strict`: warnings fail too."""
-        return self._run("lint", "--strict", str(CHART), "--kube-version", kube_version,
-                         *self._values_arguments(values_files, {}))  # fmt: skip
+        values = self._values_arguments(values_files, {})
+        return self._run("lint", "--strict", str(chart), "--kube-version", kube_version, *values)
 
 
 def split_manifests(text: str) -> list[Manifest]:

@@ -55,7 +55,7 @@ def test_helm_lint_fails_a_broken_chart(chart: Chart, tmp_path: Path) -> None:
     (broken / "templates").mkdir(parents=True)
     (broken / "Chart.yaml").write_text((CHART / "Chart.yaml").read_text())
     (broken / "templates" / "x.yaml").write_text("kind: ConfigMap\nname: {{ .Values.x \n")
-    result = chart._run("lint", "--strict", str(broken))
+    result = chart.lint(chart=broken)
     assert result.returncode != 0
     assert "parse error" in result.stdout + result.stderr
 
