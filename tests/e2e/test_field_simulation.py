@@ -137,14 +137,19 @@ def simulated(
 
         visits = ledger["visits"]
         captures = visits + len(ledger["orders"])
+        planned = sum(len(d["plan"]["outlet_ids"]) for d in ledger["days"] if d["plan"])
 
         def arrived() -> bool:
+            # Every projection the tests read: field (plans, visits, attendance), location checks, sales orders.
             rows = api.get("/v1/field/performance", **RANGE)["rows"]
             checked = api.get("/v1/field/geo-verification")["rows"]
+            orders = api.get("/v1/sales/events", limit="1", **RANGE)["total"]["events"]
             return bool(
                 sum(r["visits"] for r in rows) == visits
+                and sum(r["planned_outlets"] for r in rows) == planned
                 and sum(r["attended_days"] for r in rows) == ledger["attended_days"]
                 and sum(r["captures"] for r in checked) == captures
+                and orders == len(ledger["orders"])
             )
 
         api.wait(arrived, "the simulated field force", timeout=WAIT)
