@@ -13,10 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sellthrough_field.cli import app
 from sellthrough_field.fieldday import DEFAULT_NO_ORDER_REASONS, DayMaker, DayPlan, FieldDay, Shares
 from sellthrough_field.queue import EventQueue
 from sellthrough_field.reference import Outlet, Rep, World, world_from
 from sellthrough_field.simulate import Plan, Simulation
+from typer.testing import CliRunner
 
 from sellthrough_contracts import parse_event
 
@@ -215,3 +217,21 @@ def test_the_queues_hold_valid_events_and_the_ledger_accounts_for_them(tmp_path:
     for d in document["days"]:
         for v in d["visits"]:
             assert visits[v["visit_id"]]["payload"]["checked_in_at"] == v["checked_in_at"]
+
+
+def test_the_cli_simulates_offline_with_its_options_and_refuses_a_share_above_one(tmp_path: Path) -> None:
+    reference_file = tmp_path / "reference.json"
+    reference_file.write_text(json.dumps(reference([])))
+    out = tmp_path / "field"
+    args = ["simulate", "--reference", str(reference_file), "--out", str(out), "--days", "3", "--end", "2026-03-05"]
+    runner = CliRunner()
+    done = runner.invoke(app, [*args, "--no-order-reason", "it rained", "--order-share", "0", "--absent-share", "0"])
+    assert done.exit_code == 0, done.output
+    ledger = json.loads((out / "ledger.json").read_text())
+    visits = [v for d in ledger["days"] for v in d["visits"]]
+    assert visits
+    assert {v["no_order_reason"] for v in visits} == {"it rained"}
+    assert ledger["plans"] == "ledger-only"
+    refused = runner.invoke(app, [*args, "--skip-share", "1.5"])
+    assert refused.exit_code == 2
+    assert "between 0 and 1" in refused.output
