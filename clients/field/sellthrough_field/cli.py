@@ -6,10 +6,12 @@ import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
 from sellthrough_field.backoff import Backoff, Retryable
+from sellthrough_field.fieldday import DEFAULT_NO_ORDER_REASONS
 from sellthrough_field.queue import EventIdReused, EventQueue
 from sellthrough_field.reference import world_from
 from sellthrough_field.simulate import Plan, Simulation
@@ -152,6 +154,24 @@ def simulate(
     lost_answer_share: float = 0.1,
     batch_events: int = 1000,
     offline_last_day: Annotated[bool, typer.Option(help="Every rep is out of coverage on the last day.")] = False,
+    absent_share: Annotated[float, typer.Option(help="Share of planned days a rep never starts.")] = 0.1,
+    skip_share: Annotated[float, typer.Option(help="Share of planned outlets not called on.")] = 0.15,
+    unplanned_share: Annotated[
+        float, typer.Option(help="Chance, at each planned outlet, of also calling on an unplanned one.")
+    ] = 0.15,
+    no_order_reason: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A reason a visit may end without an order (repeat it for each): order-capture's "
+            "SELLTHROUGH_NO_ORDER_REASONS. Default: order-capture's default list."
+        ),
+    ] = None,
+    planner: Annotated[
+        str, typer.Option(help="Key of the admin token in --tokens that publishes the plans the simulator makes.")
+    ] = "admin",
+    timezone: Annotated[
+        str, typer.Option(envvar="SELLTHROUGH_BUSINESS_TIMEZONE", help="The brand's time zone: days start 08:30 there.")
+    ] = "UTC",
     url: Annotated[
         str | None,
         typer.Option(
@@ -163,6 +183,13 @@ def simulate(
     token: Token = None,
 ) -> None:
     """Simulate a field force; the queues keep what was still offline at the end: send it with `sync`."""
+    shares = (order_share, off_site_share, offline_share, absent_share, skip_share, unplanned_share)
+    if not all(0 <= share <= 1 for share in shares):
+        raise typer.BadParameter("every share must be between 0 and 1")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise typer.BadParameter(f"unknown time zone '{timezone}'") from None
     if not 0 < days <= 44:
         raise typer.BadParameter("days must be 1..44 (order-capture takes a rep's events up to 45 days old)")
     last = date.fromisoformat(end) if end else datetime.now(UTC).date() - timedelta(days=1)
@@ -178,15 +205,26 @@ def simulate(
         lost_answer_share=lost_answer_share,
         batch_events=batch_events,
         offline_last_day=offline_last_day,
+        absent_share=absent_share,
+        skip_share=skip_share,
+        unplanned_share=unplanned_share,
+        no_order_reasons=tuple(no_order_reason) if no_order_reason else DEFAULT_NO_ORDER_REASONS,
+        planner=planner,
+        timezone=timezone,
     )
     out.mkdir(parents=True, exist_ok=True)
     world = world_from(json.loads(reference.read_text()))
-    # One token for every rep (an admin's, in the dev stack) unless a rep has its own in --tokens.
-    by_actor = {rep.rep_id: token for rep in world.reps if token} | _tokens(tokens)
+    # One token for every rep and the planner (an admin's, in the dev stack) unless --tokens has their own.
+    everyone = [rep.rep_id for rep in world.reps] + [planner]
+    by_actor = {actor: token for actor in everyone if token} | _tokens(tokens)
     ledger = Simulation(world, plan, out, url or os.environ.get("SELLTHROUGH_ORDER_CAPTURE_URL"), by_actor).run()
     document = ledger.document()
     typer.echo(
-        f"{document['events']} orders by {len(ledger.devices)} reps over {days} days "
-        f"({len(document['off_site_event_ids'])} off-site), {ledger.syncs} syncs, "
-        f"{ledger.network_failures} network failures; ledger: {out / 'ledger.json'}"
+        f"{len(ledger.orders)} orders ({len(document['off_site_event_ids'])} off-site) and {document['visits']} "
+        f"visits ({len(document['off_site_visit_event_ids'])} off-site) by {len(ledger.devices)} reps over {days} "
+        f"days, {document['attended_days']} days attended, {document['absent_days']} absent; plans "
+        f"{ledger.plans}; {document['events']} events queued, {ledger.syncs} syncs, {ledger.network_failures} "
+        f"network failures; ledger: {out / 'ledger.json'}"
     )
+    for note in ledger.notes:
+        typer.echo(f"note: {note}", err=True)

@@ -1,8 +1,9 @@
 """The field force's world, derived from reference data events (as posted to order-capture): who covers which
-outlets on which beats, and what the SKUs cost."""
+outlets on which beats, what the SKUs cost, and any beat plans already made."""
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +29,8 @@ class World:
     reps: list[Rep]
     outlets: dict[str, Outlet]
     prices: dict[str, Decimal]
+    plans: dict[tuple[str, date], list[str]] = field(default_factory=dict)
+    """(rep, day) -> outlet ids in sequence, from BeatPlanned events: the simulator follows these."""
 
     def beats_of(self, rep: Rep) -> dict[str, list[Outlet]]:
         """The rep's routes: its outlets grouped by beat, as order-capture's territory check reads RepRegistered v2
@@ -47,6 +50,9 @@ def world_from(events: list[dict[str, Any]]) -> World:
     reps: dict[str, Rep] = {}
     outlets: dict[str, Outlet] = {}
     prices: dict[str, Decimal] = {}
+    # (rep, day) -> (occurred_at, outlet ids): the latest occurred_at wins, as query-api keeps plans.
+    plans: dict[tuple[str, date], tuple[datetime, list[str]]] = {}
+    geotags: dict[str, tuple[float, float]] = {}
     for event in events:
         payload = event.get("payload", {})
         kind = event.get("event_type")
@@ -67,4 +73,28 @@ def world_from(events: list[dict[str, Any]]) -> World:
             )
         elif kind == "SkuRegistered":
             prices[payload["sku_id"]] = Decimal(str(payload["list_price"]))
-    return World(sorted(reps.values(), key=lambda r: r.rep_id), outlets, prices)
+        elif kind == "OutletGeotagged":
+            geotags[payload["outlet_id"]] = (payload["lat"], payload["lon"])
+        elif kind == "BeatPlanned":
+            key = (payload["rep_id"], date.fromisoformat(payload["plan_date"]))
+            occurred_at = _instant(event.get("occurred_at"))
+            if key not in plans or occurred_at >= plans[key][0]:
+                plans[key] = (occurred_at, list(payload["outlet_ids"]))
+    # An admin's geotag wins over the master data's location, as in order-capture's verdicts.
+    for outlet_id, (lat, lon) in geotags.items():
+        if outlet_id in outlets:
+            o = outlets[outlet_id]
+            outlets[outlet_id] = Outlet(o.outlet_id, o.distributor_id, o.beat_id, lat, lon)
+    return World(
+        sorted(reps.values(), key=lambda r: r.rep_id),
+        outlets,
+        prices,
+        {key: outlet_ids for key, (_, outlet_ids) in plans.items()},
+    )
+
+
+def _instant(text: object) -> datetime:
+    if not isinstance(text, str):
+        return datetime.min.replace(tzinfo=UTC)
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
