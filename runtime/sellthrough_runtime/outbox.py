@@ -34,6 +34,7 @@ from aiokafka.structs import RecordMetadata
 from sellthrough_contracts import Envelope, encode_event, topic_for
 from sellthrough_runtime.kafka import ensure_topics, make_offsets_reader, make_producer
 from sellthrough_runtime.kafka_security import KafkaSecuritySettings
+from sellthrough_runtime.log_recovery import GENERATION_HEADER
 from sellthrough_runtime.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_BROKER_DATA_LOST,
@@ -51,8 +52,6 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], 
 """
 
 _TAKE_TURN = "SELECT pg_advisory_xact_lock(hashtext($1))"
-
-GENERATION_HEADER = "outbox_generation"
 
 # No row locks: relays take turns on the advisory lock (_TAKE_TURN) for the whole claim-send-mark transaction,
 # so no other relay reads these rows meanwhile. A lock per row would cost a WAL record per event.
