@@ -99,7 +99,7 @@ class DecodedBatch:
     """The handler's prepared writes for all `events`, if it is a PreparingHandler and preparing succeeded."""
 
     def only(self, kept: Iterable[Sequence[ConsumerRecord[bytes, bytes]]]) -> "DecodedBatch":
-        """This batch reduced to the kept records (per partition, as LogRecovery.screen returns them); what was
+        """This batch reduced to the kept records (per partition, as ConsumerRecovery.screen returns them); what was
         prepared for all its events no longer fits a part of them."""
         records = [record for partition_records in kept for record in partition_records]
         if len(records) == len(self.records):
@@ -176,7 +176,7 @@ class BatchApplier:
         generations: Mapping[tuple[str, int], Mapping[str, int]] | None = None,
     ) -> None:
         """Apply a batch and store, with its effects, the next offset of each partition in it (and, if given, the
-        outbox generations the consumer has seen there, see log_recovery.py)."""
+        outbox generations the consumer has seen there, see log_recovery/)."""
         started = time.perf_counter()
         records, events, dead = batch.records, batch.events, list(batch.dead)
         traced = tracing_enabled()

@@ -3,7 +3,7 @@
 Polls batches and hands them to a BatchApplier (applier.py), which stores the projection change, the applied
 event ids and the next offsets in one Postgres transaction; offsets are never committed to Kafka. On assignment
 partitions are positioned from the stored offsets, so a restart resumes where the last transaction ended.
-Surviving a broker that lost or rebuilt its log is LogRecovery's job (log_recovery.py); every database call
+Surviving a broker that lost or rebuilt its log is ConsumerRecovery's job (log_recovery/); every database call
 here, and the stored-offset reads it asks for, waits out a PostgreSQL outage. The rules, and why:
 docs/broker-behaviour.md.
 """
@@ -20,7 +20,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 
 from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, DecodedBatch, Handler
 from sellthrough_runtime.kafka import make_consumer
-from sellthrough_runtime.log_recovery import STARVED_SECONDS, Batches, LogRecovery, StoredOffsets, StoredPosition
+from sellthrough_runtime.log_recovery import STARVED_SECONDS, Batches, ConsumerRecovery, StoredOffsets, StoredPosition
 from sellthrough_runtime.metrics import CONSUMER_LAG
 from sellthrough_runtime.settings import ServiceSettings
 
@@ -85,7 +85,7 @@ class ExactlyOnceConsumer:
         self._topics = list(topics)
         self._batch_max = batch_max
         self._applier = BatchApplier(pool=pool, group_id=group_id, handler=handler, wanted_types=wanted_types)
-        self.recovery = LogRecovery(
+        self.recovery = ConsumerRecovery(
             consumer,
             self._stored_offsets,
             group_id=group_id,

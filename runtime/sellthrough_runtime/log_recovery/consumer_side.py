@@ -1,13 +1,7 @@
-"""Surviving a broker that loses or rebuilds its log, on the consumer's side.
+"""The consumer's side: positioning assigned partitions from the stored offsets (verifying the last applied
+record), screening each fetched batch, reading quiet partitions again. No database access: the consumer hands
+it a reader of the stored offsets that waits out outages."""
 
-A stored offset means something only on the log it was read from. `LogRecovery` positions newly assigned
-partitions (checking the last applied record's digest), screens each fetched batch (dropping a verified
-re-read record, rewinding partitions whose log changed under the consumer) and reads quiet partitions again.
-It never touches the database: the consumer hands it a reader of the stored offsets, retried through outages.
-Why each rule exists, and what the broker (Tansu, Kafka) does to need it: docs/broker-behaviour.md.
-"""
-
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -16,12 +10,10 @@ from typing import NamedTuple
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from sellthrough_runtime.log_recovery.marks import GENERATION_HEADER, read_generation_mark, record_digest
 from sellthrough_runtime.metrics import CONSUMER_REREADS
 
 log = logging.getLogger(__name__)
-
-GENERATION_HEADER = "outbox_generation"
-"""Header of every relayed record: "<service>:<n>", n raised by each republish of that service's outbox."""
 
 STARVED_SECONDS = 15.0
 _STARVED_FETCHES = 10
@@ -52,12 +44,7 @@ StoredOffsetsReader = Callable[[], Awaitable[StoredOffsets]]
 """Reads the group's stored positions; the caller's reader retries database outages, never raises them."""
 
 
-def record_digest(record: ConsumerRecord[bytes, bytes]) -> bytes:
-    """Identifies a record's content, to tell whether an offset still holds the record once applied there."""
-    return hashlib.sha256((record.key or b"") + b"\0" + (record.value or b"")).digest()
-
-
-class LogRecovery:
+class ConsumerRecovery:
     """Called by the consumer, under its batch lock: `position` on assignment (and for a stale batch's
     partitions), `screen` on every fetched batch, `applied` after a batch commits; `generations` is stored with
     the offsets."""
@@ -257,8 +244,7 @@ class LogRecovery:
             for name, value in record.headers:
                 if name != GENERATION_HEADER:
                     continue
-                service, _, number = value.decode(errors="replace").rpartition(":")
-                generation = int(number) if number.isdigit() else 0
+                service, generation = read_generation_mark(value)
                 known = seen.get(service)
                 if known is None or generation > known:
                     seen[service] = generation
