@@ -67,6 +67,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
     asyncpg.AdminShutdownError,
+    # As problems.DATABASE_UNAVAILABLE (a test keeps them together): else met in a handler call during an outage
+    # they would dead-letter its events as handler failures.
+    asyncpg.CrashShutdownError,
+    asyncpg.InternalClientError,
 )
 
 
