@@ -1,17 +1,8 @@
-"""One consumed batch, applied exactly once, in one Postgres transaction.
-
-1. records that are not valid events go to `dead_letters` with the reason;
-2. event ids are inserted into `processed_events`; ids already there are redeliveries and are skipped;
-3. the service's handler applies the new events (projection change);
-4. the next offset of every partition in the batch is stored in `consumer_offsets`, with the partition's end
-   offset as last seen, so readers can tell how far behind the topic end the state is.
-If the handler fails on a batch, its events are retried one by one in savepoints and those that still fail
-are dead-lettered with the error: never logged and dropped. A dead-lettered event's id is taken out of
-`processed_events` again, so that a redelivery or a replay (dead_letters.py) applies it. Database outages
-(TRANSIENT_ERRORS) propagate, for the caller to retry the whole batch.
-
-Decoding is pure, so it can be done ahead (`decode`) while the previous batch's transaction runs, and the
-result applied later (`apply_decoded`), as often as a database outage makes that necessary.
+"""One consumed batch, applied exactly once, in one Postgres transaction: invalid records dead-lettered, event
+ids claimed in `processed_events` (redeliveries skipped), the handler's change, the partitions' next offsets in
+`consumer_offsets`. A failing batch is retried event by event and what still fails is dead-lettered (and its
+claim released); database outages (TRANSIENT_ERRORS) propagate, for the caller to retry the whole batch.
+Decoding is pure, so it runs ahead (`decode`) while the previous batch commits. Details: docs/broker-behaviour.md.
 """
 
 import contextlib
@@ -19,7 +10,7 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 from uuid import UUID
@@ -33,6 +24,7 @@ from pydantic import ValidationError
 
 from sellthrough_contracts import EVENT_TYPES, Envelope, decode_event
 from sellthrough_contracts.topics import DERIVED_EVENT_TYPES, TOPICS, topic_for
+from sellthrough_runtime.log_recovery import record_digest
 from sellthrough_runtime.metrics import (
     CONSUMER_APPLIED,
     CONSUMER_BATCH_SECONDS,
@@ -75,6 +67,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
     asyncpg.AdminShutdownError,
+    # As problems.DATABASE_UNAVAILABLE (a test keeps them together): else met in a handler call during an outage
+    # they would dead-letter its events as handler failures.
+    asyncpg.CrashShutdownError,
+    asyncpg.InternalClientError,
 )
 
 
@@ -105,6 +101,19 @@ class DecodedBatch:
     dead: list[DeadLetter]
     prepared: object | None = None
     """The handler's prepared writes for all `events`, if it is a PreparingHandler and preparing succeeded."""
+
+    def only(self, kept: Iterable[Sequence[ConsumerRecord[bytes, bytes]]]) -> "DecodedBatch":
+        """This batch reduced to the kept records (per partition, as ConsumerRecovery.screen returns them); what was
+        prepared for all its events no longer fits a part of them."""
+        records = [record for partition_records in kept for record in partition_records]
+        if len(records) == len(self.records):
+            return self
+        ids = {id(record) for record in records}
+        return DecodedBatch(
+            records,
+            [(record, event) for record, event in self.events if id(record) in ids],
+            [letter for letter in self.dead if id(letter.record) in ids],
+        )
 
 
 class Freshness:
@@ -171,7 +180,7 @@ class BatchApplier:
         generations: Mapping[tuple[str, int], Mapping[str, int]] | None = None,
     ) -> None:
         """Apply a batch and store, with its effects, the next offset of each partition in it (and, if given, the
-        outbox generations the consumer has seen there, see consumer.py)."""
+        outbox generations the consumer has seen there, see log_recovery/)."""
         started = time.perf_counter()
         records, events, dead = batch.records, batch.events, list(batch.dead)
         traced = tracing_enabled()
@@ -408,11 +417,6 @@ _STORE_OFFSETS = (
     "end_offset = excluded.end_offset, "
     "producer_generations = coalesce($7::jsonb, consumer_offsets.producer_generations), updated_at = now()"
 )
-
-
-def record_digest(record: ConsumerRecord[bytes, bytes]) -> bytes:
-    """Identifies a record's content, to tell whether an offset still holds the record once applied there."""
-    return hashlib.sha256((record.key or b"") + b"\0" + (record.value or b"")).digest()
 
 
 def _unwanted(record: ConsumerRecord[bytes, bytes], wanted: frozenset[str]) -> bool:

@@ -1,20 +1,10 @@
 """Transactional outbox: write events with the state change, publish them to Kafka afterwards.
 
-Accepted means durable in Postgres. The relay publishes unpublished rows in order with acks=all and marks
-them published; if the broker is down it retries, so an outage delays events and never loses them.
-Several relays may run (one per instance): they take turns on a per-service advisory lock, so each key's
-events reach Kafka in outbox order and the offsets one relay sees on a partition only grow.
-
-Published rows are kept. If the broker loses records (memory storage restarted, a topic deleted and
-recreated), the relay notices, because a delivery lands below the offset it expected next on that partition
-or a partition ends below it (and the last record it published there cannot be read: some brokers, Tansu among
-them, report the end of a partition as the start of its last record batch), and republishes the whole outbox in
-order. It cannot see how far each consumer got (services share nothing but topics); consumers skip what they
-already applied by event id, and re-read a partition whose content changed under them (consumer.py). So that
-they can tell, every record carries the outbox's generation (header outbox_generation, "<service>:<n>"), raised
-by each republish. A republish is trusted only once the relay has read every published event back from the
-broker (outbox_read_back.py); until then it checks again at every retention check once the rows it queued are
-published, and republishes again if something is missing.
+Accepted means durable in Postgres. The relay publishes unpublished rows in order with acks=all and marks them
+published; if the broker is down it retries, so an outage delays events and never loses them. Relays of one
+service take turns on an advisory lock, so each key's events reach Kafka in outbox order. Published rows are
+kept: if the broker loses records, RelayRecovery (log_recovery/) queues them all again. How and why:
+docs/broker-behaviour.md.
 """
 
 import asyncio
@@ -26,7 +16,7 @@ from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import RecordMetadata
@@ -34,13 +24,8 @@ from aiokafka.structs import RecordMetadata
 from sellthrough_contracts import Envelope, encode_event, topic_for
 from sellthrough_runtime.kafka import ensure_topics, make_offsets_reader, make_producer
 from sellthrough_runtime.kafka_security import KafkaSecuritySettings
-from sellthrough_runtime.metrics import (
-    OUTBOX_BACKLOG,
-    OUTBOX_BROKER_DATA_LOST,
-    OUTBOX_PUBLISH_SECONDS,
-    OUTBOX_PUBLISHED,
-)
-from sellthrough_runtime.outbox_read_back import unreadable_events
+from sellthrough_runtime.log_recovery import GENERATION_HEADER, PartitionRanges, RelayRecovery
+from sellthrough_runtime.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISH_SECONDS, OUTBOX_PUBLISHED
 from sellthrough_runtime.tracing import carrier_for
 
 log = logging.getLogger(__name__)
@@ -51,8 +36,6 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], 
 """
 
 _TAKE_TURN = "SELECT pg_advisory_xact_lock(hashtext($1))"
-
-GENERATION_HEADER = "outbox_generation"
 
 # No row locks: relays take turns on the advisory lock (_TAKE_TURN) for the whole claim-send-mark transaction,
 # so no other relay reads these rows meanwhile. A lock per row would cost a WAL record per event.
@@ -112,10 +95,6 @@ async def append_records_to_outbox(conn: asyncpg.Connection, records: Sequence[O
     )
 
 
-PartitionRanges = dict[tuple[str, int], tuple[int, int]]
-"""(topic, partition) -> (lowest offset delivered, highest + 1) in one batch."""
-
-
 class OutboxRelay:
     def __init__(
         self,
@@ -136,6 +115,7 @@ class OutboxRelay:
         self._retention_check_seconds = retention_check_seconds
         self._lock_name = f"sellthrough-outbox-relay:{service}"
         self._wake = asyncio.Event()
+        self.recovery = RelayRecovery(pool, bootstrap_servers, service, self._take_turn, security)
 
     def wake(self) -> None:
         """Tell the relay new rows are waiting, so it publishes now instead of at its next poll."""
@@ -183,9 +163,9 @@ class OutboxRelay:
                     last_check = time.monotonic()
                     # With nothing new to publish no delivery would reveal a broker that lost its data.
                     with contextlib.suppress(Exception):
-                        await self.check_broker_retains(offsets)
+                        await self.recovery.check_broker_retains(offsets)
                     try:
-                        await self.read_back_if_pending()
+                        await self.recovery.read_back_if_pending()
                     except Exception as error:  # noqa: BLE001 - tried again at the next check
                         log.warning("reading the outbox back failed", extra={"error": repr(error)})
                 await self._record_backlog()
@@ -196,114 +176,23 @@ class OutboxRelay:
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
         """Publish up to one batch of unpublished rows; returns how many were published."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_TAKE_TURN, self._lock_name)
+            await self._take_turn(conn)
             rows = await conn.fetch(_CLAIM, self._batch_size)
             if not rows:
                 return 0
             started = time.perf_counter()
-            number = await conn.fetchval("SELECT generation FROM outbox_generation")
-            delivered = await _send(producer, rows, f"{self._service}:{number}".encode())
-            if await self._offsets_went_back(conn, delivered):
-                await self._republish_everything(conn, f"deliveries landed below expected offsets: {delivered}")
-                return len(rows)
+            delivered = await _send(producer, rows, await self.recovery.mark(conn))
+            if not await self.recovery.delivered(conn, delivered):
+                return len(rows)  # queued again, with everything published before
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
-            )
-            await conn.executemany(
-                "INSERT INTO outbox_partitions (topic, partition, next_offset) VALUES ($1, $2, $3) "
-                "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()",
-                [(topic, partition, end) for (topic, partition), (_, end) in delivered.items()],
             )
         OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
-    async def check_broker_retains(self, offsets: AIOKafkaConsumer) -> bool:
-        """Whether every partition still ends at or beyond what this relay published to it; if one does not,
-        the broker lost records and the whole outbox is queued again."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_TAKE_TURN, self._lock_name)
-            expected = {
-                TopicPartition(r["topic"], r["partition"]): r["next_offset"]
-                for r in await conn.fetch("SELECT topic, partition, next_offset FROM outbox_partitions")
-            }
-            if not expected:
-                return True
-            await ensure_topics(self._bootstrap_servers, security=self._security)
-            ends = await offsets.end_offsets(list(expected))
-            short = {tp: (ends.get(tp), want) for tp, want in expected.items() if ends.get(tp, 0) < want}
-            if short:
-                # Some brokers (Tansu) answer a request for the end offset with the start of the partition's last
-                # record batch: read the last record published before believing a partition lost records.
-                present = await self._records_present({tp: want - 1 for tp, (_, want) in short.items()})
-                short = {tp: ends for tp, ends in short.items() if tp not in present}
-            if not short:
-                return True
-            lost = {str(tp): ends for tp, ends in short.items()}
-            await self._republish_everything(conn, f"partitions end below what was published: {lost}")
-            return False
-
-    async def _records_present(self, offsets: dict[TopicPartition, int], timeout: float = 2.0) -> set[TopicPartition]:
-        """The partitions of `offsets` that hold a record at (or beyond) the given offset."""
-        reader = make_offsets_reader(
-            self._bootstrap_servers, client_id=f"{self._service}-relay-check-read", security=self._security
-        )
-        present: set[TopicPartition] = set()
-        await reader.start()
-        try:
-            reader.assign(list(offsets))
-            for tp, offset in offsets.items():
-                reader.seek(tp, offset)
-            deadline = time.monotonic() + timeout
-            while len(present) < len(offsets) and (left := deadline - time.monotonic()) > 0:
-                fetched = await reader.getmany(timeout_ms=int(left * 1000) + 1)
-                present.update(tp for tp, records in fetched.items() if any(r.offset >= offsets[tp] for r in records))
-        finally:
-            await reader.stop()
-        return present
-
-    async def _offsets_went_back(self, conn: asyncpg.Connection, delivered: PartitionRanges) -> bool:
-        expected = await conn.fetch(
-            "SELECT topic, partition, next_offset FROM outbox_partitions "
-            "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
-            [topic for topic, _ in delivered],
-            [partition for _, partition in delivered],
-        )
-        return any(delivered[(r["topic"], r["partition"])][0] < r["next_offset"] for r in expected)
-
-    async def _republish_everything(self, conn: asyncpg.Connection, why: str) -> None:
-        queued = await conn.execute("UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL")
-        await conn.execute("DELETE FROM outbox_partitions")
-        await conn.execute(
-            "UPDATE outbox_generation SET generation = generation + 1, read_back_pending = true, "
-            "republished_through = coalesce((SELECT max(seq) FROM outbox), 0)"
-        )
-        OUTBOX_BROKER_DATA_LOST.labels(self._service).inc()
-        log.error(
-            "broker lost published records; republishing the outbox",
-            extra={"service": self._service, "reason": why, "requeued": queued},
-        )
-
-    async def read_back_if_pending(self) -> bool | None:
-        """After a republish, once every row it queued is published again: read the topics back
-        (outbox_read_back.py) and republish again if a published event cannot be read. None if no read-back was
-        due (or another republish came first), else whether every event was there."""
-        generation = await self._pool.fetchval(
-            "SELECT generation FROM outbox_generation WHERE read_back_pending AND NOT EXISTS "
-            "(SELECT 1 FROM outbox WHERE published_at IS NULL AND seq <= republished_through)"
-        )
-        if generation is None:
-            return None
-        missing = await unreadable_events(self._pool, self._bootstrap_servers, self._service, self._security)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_TAKE_TURN, self._lock_name)
-            if await conn.fetchval("SELECT generation FROM outbox_generation") != generation:
-                return None
-            if missing:
-                await self._republish_everything(conn, f"{missing} published events cannot be read back")
-                return False
-            await conn.execute("UPDATE outbox_generation SET read_back_pending = false")
-            return True
+    async def _take_turn(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(_TAKE_TURN, self._lock_name)
 
     async def _record_backlog(self) -> None:
         # Cheap: the partial index holds only unpublished rows.

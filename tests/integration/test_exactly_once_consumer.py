@@ -19,11 +19,11 @@ from sellthrough_contracts import Envelope, encode_event, parse_event
 from sellthrough_contracts.topics import Topic
 from sellthrough_devstack.broker import EmbeddedBroker
 from sellthrough_devstack.processes import free_port
-from sellthrough_runtime.applier import BatchApplier, record_digest
+from sellthrough_runtime.applier import BatchApplier
 from sellthrough_runtime.consumer import ExactlyOnceConsumer
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.kafka import ensure_topics, make_consumer, make_producer
-from sellthrough_runtime.outbox import GENERATION_HEADER
+from sellthrough_runtime.log_recovery import GENERATION_HEADER, record_digest
 from tests.conftest import Infra
 from tests.support.brand import order
 from tests.support.waiting import eventually

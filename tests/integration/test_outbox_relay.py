@@ -128,12 +128,12 @@ async def test_a_partition_ending_in_a_batch_of_records_is_not_mistaken_for_lost
     events = await queue_orders(pool, "O1", 50)
     assert await relay.publish_batch(producer) == 50
 
-    assert await relay.check_broker_retains(offsets)
+    assert await relay.recovery.check_broker_retains(offsets)
     assert await unpublished(pool) == 0, "nothing may be queued again while the broker holds every record"
 
     # The broker really lost the partition's last records (here: the relay published more than it holds).
     await pool.execute("UPDATE outbox_partitions SET next_offset = next_offset + 5")
-    assert not await relay.check_broker_retains(offsets)
+    assert not await relay.recovery.check_broker_retains(offsets)
     assert await unpublished(pool) == 50, "a broker that lost records gets the whole outbox again"
 
     # Consumers tell the republished copies by their generation (consumer.py): one above the first copies'.
@@ -157,13 +157,13 @@ async def test_a_republish_is_trusted_only_once_every_published_event_reads_back
     await pool.execute("UPDATE outbox_generation SET read_back_pending = false")  # earlier tests republished
     await queue_orders(pool, "O2", 20)
     assert await relay.publish_batch(producer) == 20
-    assert await relay.read_back_if_pending() is None, "no republish yet, so nothing to read back"
+    assert await relay.recovery.read_back_if_pending() is None, "no republish yet, so nothing to read back"
 
     await pool.execute("UPDATE outbox_partitions SET next_offset = next_offset + 5")  # as if records were lost
-    assert not await relay.check_broker_retains(offsets)
-    assert await relay.read_back_if_pending() is None, "not before the republished rows are published again"
+    assert not await relay.recovery.check_broker_retains(offsets)
+    assert await relay.recovery.read_back_if_pending() is None, "not before the republished rows are published again"
     assert await relay.publish_batch(producer) == 20
-    assert await relay.read_back_if_pending() is True, "every republished event is in the topic"
+    assert await relay.recovery.read_back_if_pending() is True, "every republished event is in the topic"
     assert await unpublished(pool) == 0
 
     # Acknowledged but unreadable (a broker shadowing them with older records): marked published, never sent.
@@ -174,7 +174,7 @@ async def test_a_republish_is_trusted_only_once_every_published_event_reads_back
     )
     await pool.execute("UPDATE outbox_generation SET read_back_pending = true")
     generation = await pool.fetchval("SELECT generation FROM outbox_generation")
-    assert await relay.read_back_if_pending() is False
+    assert await relay.recovery.read_back_if_pending() is False
     assert await unpublished(pool) == 23, "what cannot be read back is published again, with everything else"
     assert await pool.fetchval("SELECT generation FROM outbox_generation") == generation + 1
     await pool.execute("TRUNCATE outbox, outbox_partitions")

@@ -1,13 +1,6 @@
-"""After a republish, prove that every published event can be read back from the broker.
-
-A broker that lost its data may not come back clean. Tansu (memory storage) restarted empty still accepts
-records a producer sends, from metadata cached before the restart, to a topic it no longer knows; once the topic
-is created again it numbers new records from 0 while those earlier ones are still stored, and a reader at an
-offset they cover gets the old records instead of the new. Records acknowledged after the republish can then be
-unreadable, for consumers as for anyone. So once the rows a republish queued are published again, the relay reads
-its topics back from the start, as a consumer would, and compares the event ids found with the rows it marked published
-before the read began; any missing means another republish (with a higher generation, so consumers re-read).
-"""
+"""After a republish, prove that every published event can be read back from the broker: read the relay's
+topics from the start, as a consumer would, and count the rows marked published before the read began whose
+event ids were not found (why a broker may not come back clean: docs/broker-behaviour.md)."""
 
 import logging
 import time

@@ -1,0 +1,145 @@
+"""The outbox relay's side: noticing that the broker lost records the relay published (a delivery below the
+offset expected next on its partition, a partition ending below it), queuing the whole outbox again under a
+raised generation, and trusting a republish only once every published event reads back (read_back.py)."""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from sellthrough_runtime.kafka import ensure_topics, make_offsets_reader
+from sellthrough_runtime.kafka_security import KafkaSecuritySettings
+from sellthrough_runtime.log_recovery.marks import generation_mark
+from sellthrough_runtime.log_recovery.read_back import unreadable_events
+from sellthrough_runtime.metrics import OUTBOX_BROKER_DATA_LOST
+
+log = logging.getLogger(__name__)
+
+PartitionRanges = dict[tuple[str, int], tuple[int, int]]
+"""(topic, partition) -> (lowest offset delivered, highest + 1) in one batch."""
+
+TakeTurn = Callable[[asyncpg.Connection], Awaitable[None]]
+"""Takes the relay's turn (its advisory lock) in the connection's transaction."""
+
+
+class RelayRecovery:
+    """Called by the relay: `mark` for the generation header of a batch, `delivered` once it is acknowledged,
+    and, when idle, `check_broker_retains` and `read_back_if_pending`."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bootstrap_servers: str,
+        service: str,
+        take_turn: TakeTurn,
+        security: KafkaSecuritySettings | None = None,
+    ) -> None:
+        self._pool = pool
+        self._bootstrap_servers = bootstrap_servers
+        self._service = service
+        self._take_turn = take_turn
+        self._security = security
+
+    async def mark(self, conn: asyncpg.Connection) -> bytes:
+        """The generation header value for the records sent now."""
+        return generation_mark(self._service, await conn.fetchval("SELECT generation FROM outbox_generation"))
+
+    async def delivered(self, conn: asyncpg.Connection, delivered: PartitionRanges) -> bool:
+        """Whether the deliveries stand: if one landed below the offset expected next on its partition, the
+        broker lost records and the whole outbox is queued again (False); else the ends are noted (True)."""
+        expected = await conn.fetch(
+            "SELECT topic, partition, next_offset FROM outbox_partitions "
+            "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
+            [topic for topic, _ in delivered],
+            [partition for _, partition in delivered],
+        )
+        if any(delivered[(r["topic"], r["partition"])][0] < r["next_offset"] for r in expected):
+            await self._republish_everything(conn, f"deliveries landed below expected offsets: {delivered}")
+            return False
+        await conn.executemany(
+            "INSERT INTO outbox_partitions (topic, partition, next_offset) VALUES ($1, $2, $3) "
+            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()",
+            [(topic, partition, end) for (topic, partition), (_, end) in delivered.items()],
+        )
+        return True
+
+    async def check_broker_retains(self, offsets: AIOKafkaConsumer) -> bool:
+        """Whether every partition still ends at or beyond what this relay published to it; if one does not,
+        the broker lost records and the whole outbox is queued again."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._take_turn(conn)
+            expected = {
+                TopicPartition(r["topic"], r["partition"]): r["next_offset"]
+                for r in await conn.fetch("SELECT topic, partition, next_offset FROM outbox_partitions")
+            }
+            if not expected:
+                return True
+            await ensure_topics(self._bootstrap_servers, security=self._security)
+            ends = await offsets.end_offsets(list(expected))
+            short = {tp: (ends.get(tp), want) for tp, want in expected.items() if ends.get(tp, 0) < want}
+            if short:
+                # Tansu answers with the start of the partition's last record batch: read the last record
+                # published before believing a partition lost records.
+                present = await self._records_present({tp: want - 1 for tp, (_, want) in short.items()})
+                short = {tp: ends for tp, ends in short.items() if tp not in present}
+            if not short:
+                return True
+            lost = {str(tp): ends for tp, ends in short.items()}
+            await self._republish_everything(conn, f"partitions end below what was published: {lost}")
+            return False
+
+    async def read_back_if_pending(self) -> bool | None:
+        """After a republish, once every row it queued is published again: read the topics back and republish
+        again if a published event cannot be read. None if no read-back was due (or another republish came
+        first), else whether every event was there."""
+        generation = await self._pool.fetchval(
+            "SELECT generation FROM outbox_generation WHERE read_back_pending AND NOT EXISTS "
+            "(SELECT 1 FROM outbox WHERE published_at IS NULL AND seq <= republished_through)"
+        )
+        if generation is None:
+            return None
+        missing = await unreadable_events(self._pool, self._bootstrap_servers, self._service, self._security)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._take_turn(conn)
+            if await conn.fetchval("SELECT generation FROM outbox_generation") != generation:
+                return None
+            if missing:
+                await self._republish_everything(conn, f"{missing} published events cannot be read back")
+                return False
+            await conn.execute("UPDATE outbox_generation SET read_back_pending = false")
+            return True
+
+    async def _records_present(self, offsets: dict[TopicPartition, int], timeout: float = 2.0) -> set[TopicPartition]:
+        """The partitions of `offsets` that hold a record at (or beyond) the given offset."""
+        reader = make_offsets_reader(
+            self._bootstrap_servers, client_id=f"{self._service}-relay-check-read", security=self._security
+        )
+        present: set[TopicPartition] = set()
+        await reader.start()
+        try:
+            reader.assign(list(offsets))
+            for tp, offset in offsets.items():
+                reader.seek(tp, offset)
+            deadline = time.monotonic() + timeout
+            while len(present) < len(offsets) and (left := deadline - time.monotonic()) > 0:
+                fetched = await reader.getmany(timeout_ms=int(left * 1000) + 1)
+                present.update(tp for tp, records in fetched.items() if any(r.offset >= offsets[tp] for r in records))
+        finally:
+            await reader.stop()
+        return present
+
+    async def _republish_everything(self, conn: asyncpg.Connection, why: str) -> None:
+        # It cannot see how far each consumer got (services share nothing but topics): all of it, in order.
+        queued = await conn.execute("UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL")
+        await conn.execute("DELETE FROM outbox_partitions")
+        await conn.execute(
+            "UPDATE outbox_generation SET generation = generation + 1, read_back_pending = true, "
+            "republished_through = coalesce((SELECT max(seq) FROM outbox), 0)"
+        )
+        OUTBOX_BROKER_DATA_LOST.labels(self._service).inc()
+        log.error(
+            "broker lost published records; republishing the outbox",
+            extra={"service": self._service, "reason": why, "requeued": queued},
+        )
