@@ -17,11 +17,12 @@ import httpx
 import pytest
 
 from order_capture.masters import WANTED_TYPES as ORDER_CAPTURE_TYPES
-from query_api.dimensions import REFERENCE_TYPES
-from query_api.kpis import KPI_TYPES
-from query_api.schemes import SCHEME_TYPES
-from query_api.stock import STOCK_TYPES
+from query_api.dimensions import DIMENSIONS
+from query_api.kpis import KPIS
+from query_api.schemes import SCHEMES
+from query_api.stock import STOCK
 from scheme_engine.handler import SCHEME_ENGINE_TYPES
+from sellthrough_contracts import type_names
 from sellthrough_devstack.services import ServiceProcess
 from stock_ledger.movements import STOCK_EVENT_TYPES
 from tests.conftest import Infra, Tokens
@@ -39,7 +40,7 @@ CONSUMED_BY = {
     "stock_ledger": STOCK_EVENT_TYPES | {"SkuRegistered"},
     "scheme_engine": SCHEME_ENGINE_TYPES,
     # As query_api.main subscribes its projection consumer.
-    "query_api": REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | {"OrderCaptured"},
+    "query_api": type_names((*DIMENSIONS.consumes, *STOCK.consumes, *SCHEMES.consumes, *KPIS.consumes)),
 }
 """Each service's schema and the event types its consumer applies."""
 
