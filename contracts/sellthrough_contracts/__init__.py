@@ -1,6 +1,6 @@
 """Sellthrough event contracts: the only code every service shares about the data on the wire."""
 
-from sellthrough_contracts.envelope import Envelope
+from sellthrough_contracts.envelope import Envelope, type_names
 from sellthrough_contracts.registry import (
     EVENT_TYPES,
     AnyEvent,
@@ -23,5 +23,6 @@ __all__ = [
     "event_type_names",
     "parse_event",
     "topic_for",
+    "type_names",
     "upcast_document",
 ]

@@ -1,6 +1,6 @@
 """The envelope every event travels in, whatever its type."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Self
 from uuid import UUID
@@ -37,6 +37,11 @@ class Envelope(BaseModel):
         # Without this a record of a newer version would be read as if it had the shape this code knows.
         return refuse_unknown(cls, version)
 
+    @classmethod
+    def type_name(cls) -> str:
+        """The event type name this class pins (the default of its `event_type`): the one place it is written."""
+        return str(cls.model_fields["event_type"].default)
+
     def partition_key(self) -> str:
         """The Kafka record key that keeps one entity's events in order; each event type overrides it."""
         return str(self.event_id)
@@ -44,6 +49,11 @@ class Envelope(BaseModel):
     def stamped(self, recorded_at: datetime) -> Self:
         """The event as accepted by the server: receive time and partition key filled in."""
         return self.model_copy(update={"recorded_at": recorded_at, "key": self.partition_key()})
+
+
+def type_names(classes: Iterable[type[Envelope]]) -> frozenset[str]:
+    """The event type names of these contract classes, e.g. a consumer's wanted types."""
+    return frozenset(cls.type_name() for cls in classes)
 
 
 class Upcast(Envelope):

@@ -69,9 +69,13 @@ LocationVerdict = Literal["on_site", "off_site", "low_accuracy", "no_gps", "outl
 """How a capture's position compares with its outlet's geotag (README, "Field verification")."""
 
 
+CheckedEventType = Literal["OrderCaptured", "VisitRecorded"]
+"""The event types whose location is judged: captures at an outlet, which carry the device's position."""
+
+
 class LocationCheckedPayload(Payload):
     subject_event_id: UUID = Field(description="The order or visit judged (also the envelope's causation_id).")
-    subject_event_type: Literal["OrderCaptured", "VisitRecorded"]
+    subject_event_type: CheckedEventType
     outlet_id: Id
     distributor_id: Id
     rep_id: Id

@@ -71,9 +71,7 @@ AnyEvent = Annotated[
 ]
 """Every event type; the one list to extend when adding one."""
 
-EVENT_TYPES: dict[str, type[Envelope]] = {
-    cls.model_fields["event_type"].default: cls for cls in get_args(get_args(AnyEvent)[0])
-}
+EVENT_TYPES: dict[str, type[Envelope]] = {cls.type_name(): cls for cls in get_args(get_args(AnyEvent)[0])}
 
 _ANY_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 

@@ -17,13 +17,14 @@ import httpx
 import pytest
 
 from order_capture.masters import WANTED_TYPES as ORDER_CAPTURE_TYPES
-from query_api.dimensions import REFERENCE_TYPES
-from query_api.kpis import KPI_TYPES
-from query_api.schemes import SCHEME_TYPES
-from query_api.stock import STOCK_TYPES
+from query_api.dimensions import DIMENSIONS
+from query_api.kpis import KPIS
+from query_api.schemes import SCHEMES
+from query_api.stock import STOCK
 from scheme_engine.handler import SCHEME_ENGINE_TYPES
+from sellthrough_contracts import type_names
 from sellthrough_devstack.services import ServiceProcess
-from stock_ledger.movements import STOCK_EVENT_TYPES
+from stock_ledger.handler import LEDGER_TYPES
 from tests.conftest import Infra, Tokens
 from tests.support.brand import event, invoice, order, renumbered, stock_count
 from tests.support.services import running_with_reference_data
@@ -36,10 +37,10 @@ UNICODE_REASON = "दुकान बंद — propriétaire absent"
 
 CONSUMED_BY = {
     "order_capture": ORDER_CAPTURE_TYPES,
-    "stock_ledger": STOCK_EVENT_TYPES | {"SkuRegistered"},
+    "stock_ledger": LEDGER_TYPES,
     "scheme_engine": SCHEME_ENGINE_TYPES,
     # As query_api.main subscribes its projection consumer.
-    "query_api": REFERENCE_TYPES | STOCK_TYPES | SCHEME_TYPES | KPI_TYPES | {"OrderCaptured"},
+    "query_api": type_names((*DIMENSIONS.consumes, *STOCK.consumes, *SCHEMES.consumes, *KPIS.consumes)),
 }
 """Each service's schema and the event types its consumer applies."""
 

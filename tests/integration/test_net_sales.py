@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import query_api
-from query_api.main import PROJECTION_TYPES, QueryApiSettings, projection_handler
 from query_api.main import SCHEMA as QUERY_API_SCHEMA
+from query_api.main import QueryApiSettings, projection_handler
+from query_api.registry import PROJECTION_TYPES
 from query_api.sales_measures import NAMES
 from sellthrough_runtime.applier import BatchApplier
 from tests.conftest import Infra

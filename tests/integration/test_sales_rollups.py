@@ -17,10 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import query_api
-from query_api.dimensions import REFERENCE_TYPES
+from query_api.dimensions import DIMENSIONS
 from query_api.drilldown import _DRILL_SQL, DrillQuery, Level, drill, drill_statement
 from query_api.main import SCHEMA as QUERY_API_SCHEMA
 from query_api.main import QueryApiSettings, projection_handler
+from sellthrough_contracts import type_names
 from sellthrough_runtime.applier import BatchApplier
 from tests.conftest import Infra
 from tests.support.brand import event
@@ -122,7 +123,7 @@ def test_rollup_statements_answer_like_the_cube(
         pool=pool,
         group_id=f"rollups-{uuid.uuid4().hex[:8]}",
         handler=projection_handler(QueryApiSettings()),
-        wanted_types=REFERENCE_TYPES | {"OrderCaptured"},
+        wanted_types=type_names(DIMENSIONS.consumes) | {"OrderCaptured"},
     )
     offsets = itertools.count(step=1000)  # first offset of each batch
 
@@ -183,7 +184,7 @@ def test_reference_changes_applied_beside_orders_by_another_member_keep_the_roll
             pool=pool,
             group_id=f"member-{uuid.uuid4().hex[:8]}",
             handler=projection_handler(QueryApiSettings()),
-            wanted_types=REFERENCE_TYPES | {"OrderCaptured"},
+            wanted_types=type_names(DIMENSIONS.consumes) | {"OrderCaptured"},
         )
 
     async def run() -> list[tuple[DrillQuery, Any, Any]]:

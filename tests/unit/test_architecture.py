@@ -111,3 +111,42 @@ def test_the_sql_rule_catches_an_f_string(tmp_path: Path) -> None:
         '    await conn.execute(sql.SQL("DROP SCHEMA {}").format(sql.Identifier(t)))\n'
     )
     assert formatted_sql_calls(bad, root=tmp_path) == ["bad.py:2", "bad.py:3"]
+
+
+NAMED_ELSEWHERE = {
+    # A query parameter's Literal enum, in a route module another branch is rewriting: to become
+    # sellthrough_contracts.field.CheckedEventType when the two are merged.
+    "services/query-api/query_api/geo_api.py": {"OrderCaptured", "VisitRecorded"},
+}
+"""Known exceptions to the rule below, each with the names it may still write."""
+
+
+def event_type_literals(path: Path, root: Path = ROOT) -> list[str]:
+    """String literals that are an event type's name: outside contracts a type is named by its class
+    (`OrderCaptured.type_name()`, `type_names(...)`), so a renamed or removed type fails to import, not silently."""
+    from sellthrough_contracts import EVENT_TYPES
+
+    allowed = NAMED_ELSEWHERE.get(str(path.relative_to(root)), set())
+    return sorted(
+        f"{path.relative_to(root)}:{node.lineno} {node.value}"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Constant) and node.value in EVENT_TYPES and node.value not in allowed
+    )
+
+
+def test_services_name_event_types_by_their_contract_class() -> None:
+    assert [hit for path in python_files(*SERVICES.values()) for hit in event_type_literals(path)] == []
+
+
+def test_the_event_type_rule_catches_a_type_name_written_as_a_string(tmp_path: Path) -> None:
+    bad = tmp_path / "projection.py"
+    bad.write_text(
+        'WANTED = frozenset({"OrderCaptured", "SkuRegistered"})\n'
+        "if event.event_type == 'StockCounted':\n"
+        '    """A docstring naming OrderCaptured is prose, and Order is no type."""\n'
+    )
+    assert event_type_literals(bad, root=tmp_path) == [
+        "projection.py:1 OrderCaptured",
+        "projection.py:1 SkuRegistered",
+        "projection.py:2 StockCounted",
+    ]

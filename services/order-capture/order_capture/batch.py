@@ -13,6 +13,7 @@ from order_capture.store import StoreOutcome
 from order_capture.validation import Reason, Rejection
 from order_capture.verification import LocationResult
 from sellthrough_contracts import Envelope
+from sellthrough_contracts.trade import OrderCaptured
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -126,7 +127,7 @@ def _fact_reused(event: Envelope, accepted_as: UUID) -> Rejection:
     field = BUSINESS_IDS[event.event_type]
     payload = getattr(event, "payload", None)
     business_id, distributor_id = getattr(payload, field, ""), getattr(payload, "distributor_id", "")
-    if event.event_type == "OrderCaptured":
+    if isinstance(event, OrderCaptured):
         reason, what = Reason.ORDER_ID_REUSED, f"order '{business_id}'"
     else:
         reason, what = Reason.BUSINESS_ID_REUSED, f"{event.event_type} {field} '{business_id}'"

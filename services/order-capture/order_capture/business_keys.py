@@ -9,14 +9,27 @@ with other content is refused (order_id_reused for orders, business_id_reused fo
 from collections.abc import Mapping
 from typing import Any
 
+from sellthrough_contracts.trade import (
+    OrderCancelled,
+    OrderCaptured,
+    OrderDelivered,
+    PrimaryInvoiced,
+    ReturnRecorded,
+    StockAdjusted,
+    StockCounted,
+)
+
 BUSINESS_IDS: Mapping[str, str] = {
-    "OrderCaptured": "order_id",
-    "OrderCancelled": "order_id",
-    "OrderDelivered": "delivery_id",
-    "ReturnRecorded": "return_id",
-    "PrimaryInvoiced": "invoice_number",
-    "StockCounted": "count_id",
-    "StockAdjusted": "adjustment_id",
+    cls.type_name(): field
+    for cls, field in (
+        (OrderCaptured, "order_id"),
+        (OrderCancelled, "order_id"),
+        (OrderDelivered, "delivery_id"),
+        (ReturnRecorded, "return_id"),
+        (PrimaryInvoiced, "invoice_number"),
+        (StockCounted, "count_id"),
+        (StockAdjusted, "adjustment_id"),
+    )
 }
 """Event type -> the payload field that names one fact of the distributor (a cancellation: one per order).
 

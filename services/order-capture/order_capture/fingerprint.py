@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, TypeAdapter
 from order_capture.business_keys import BusinessKey, business_key
 from order_capture.fields import fields_holding
 from sellthrough_contracts import Envelope
+from sellthrough_contracts.trade import OrderCaptured
 
 _SERVER_FIELDS = ("recorded_at", "key")
 """Envelope fields the server sets on acceptance: not part of what the client sent."""
@@ -57,7 +58,7 @@ def _order_v1(dumped: dict[str, Any]) -> dict[str, Any] | None:
     return {**dumped, "schema_version": 1, "payload": payload}
 
 
-_EARLIER_FORMS = {"OrderCaptured": _order_v1}
+_EARLIER_FORMS = {OrderCaptured.type_name(): _order_v1}
 """Event types past version 1 whose earlier version a phone may still retry: the accepted record holds the
 fingerprint of that version's document, and the retry arrives upcast."""
 

@@ -1,17 +1,15 @@
 """Builds this service's copy of the masters from the reference topic. A later occurred_at wins, so the
 order in which reference events arrive does not matter."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
-from sellthrough_contracts import Envelope
+from sellthrough_contracts import Envelope, type_names
 from sellthrough_contracts.field import OutletGeotagged
 from sellthrough_contracts.reference import DistributorRegistered, OutletRegistered, RepRegistered, SkuRegistered
-
-WANTED_TYPES = frozenset(
-    {"DistributorRegistered", "OutletRegistered", "OutletGeotagged", "SkuRegistered", "RepRegistered"}
-)
 
 _UPSERT_OUTLET = """
 INSERT INTO known_outlets (outlet_id, distributor_id, beat_id, channel, lat, lon, occurred_at)
@@ -43,36 +41,63 @@ WHERE known_distributors.occurred_at <= excluded.occurred_at
 """
 
 
+@dataclass
+class _Rows:
+    outlets: list[tuple[object, ...]] = field(default_factory=list)
+    skus: list[tuple[object, ...]] = field(default_factory=list)
+    reps: list[tuple[object, ...]] = field(default_factory=list)
+    distributors: list[tuple[object, ...]] = field(default_factory=list)
+    geotags: list[tuple[object, ...]] = field(default_factory=list)
+
+
+def _outlet(event: OutletRegistered, rows: _Rows) -> None:
+    p = event.payload
+    where = p.location
+    rows.outlets.append((p.outlet_id, p.distributor_id, p.beat_id, p.channel, where.lat, where.lon, event.occurred_at))
+
+
+def _geotag(event: OutletGeotagged, rows: _Rows) -> None:
+    g = event.payload
+    rows.geotags.append((g.outlet_id, g.lat, g.lon, event.occurred_at))
+
+
+def _sku(event: SkuRegistered, rows: _Rows) -> None:
+    rows.skus.append((event.payload.sku_id, event.occurred_at))
+
+
+def _rep(event: RepRegistered, rows: _Rows) -> None:
+    r = event.payload
+    covered = sorted({r.distributor_id, *r.also_covers_distributor_ids})
+    rows.reps.append((r.rep_id, r.distributor_id, covered, sorted(set(r.beat_ids)), event.occurred_at))
+
+
+def _distributor(event: DistributorRegistered, rows: _Rows) -> None:
+    rows.distributors.append((event.payload.distributor_id, event.occurred_at))
+
+
+_STEPS: Mapping[type[Envelope], Callable[[Any, _Rows], None]] = {
+    OutletRegistered: _outlet,
+    OutletGeotagged: _geotag,
+    SkuRegistered: _sku,
+    RepRegistered: _rep,
+    DistributorRegistered: _distributor,
+}
+
+WANTED_TYPES = type_names(_STEPS)
+"""What the masters consumer applies."""
+
+
 async def apply_reference_events(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-    outlets: list[tuple[object, ...]] = []
-    skus: list[tuple[object, ...]] = []
-    reps: list[tuple[object, ...]] = []
-    distributors: list[tuple[object, ...]] = []
-    geotags: list[tuple[object, ...]] = []
+    rows = _Rows()
     for event in events:
-        if isinstance(event, OutletRegistered):
-            p = event.payload
-            where = p.location
-            outlets.append(
-                (p.outlet_id, p.distributor_id, p.beat_id, p.channel, where.lat, where.lon, event.occurred_at)
-            )
-        elif isinstance(event, OutletGeotagged):
-            g = event.payload
-            geotags.append((g.outlet_id, g.lat, g.lon, event.occurred_at))
-        elif isinstance(event, SkuRegistered):
-            skus.append((event.payload.sku_id, event.occurred_at))
-        elif isinstance(event, RepRegistered):
-            r = event.payload
-            covered = sorted({r.distributor_id, *r.also_covers_distributor_ids})
-            reps.append((r.rep_id, r.distributor_id, covered, sorted(set(r.beat_ids)), event.occurred_at))
-        elif isinstance(event, DistributorRegistered):
-            distributors.append((event.payload.distributor_id, event.occurred_at))
-    for statement, rows in (
-        (_UPSERT_OUTLET, outlets),
-        (_UPSERT_SKU, skus),
-        (_UPSERT_REP, reps),
-        (_UPSERT_DISTRIBUTOR, distributors),
-        (_UPSERT_GEOTAG, geotags),
+        if (step := _STEPS.get(type(event))) is not None:
+            step(event, rows)
+    for statement, values in (
+        (_UPSERT_OUTLET, rows.outlets),
+        (_UPSERT_SKU, rows.skus),
+        (_UPSERT_REP, rows.reps),
+        (_UPSERT_DISTRIBUTOR, rows.distributors),
+        (_UPSERT_GEOTAG, rows.geotags),
     ):
-        if rows:
-            await conn.executemany(statement, rows)
+        if values:
+            await conn.executemany(statement, values)

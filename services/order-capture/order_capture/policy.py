@@ -6,31 +6,33 @@ and is judged per event after validation (territory.py)."""
 from collections.abc import Mapping
 from typing import Any
 
-from sellthrough_contracts import EVENT_TYPES
+from sellthrough_contracts import EVENT_TYPES, type_names
+from sellthrough_contracts.field import BeatPlanned, DayEnded, DayStarted
+from sellthrough_contracts.schemes import SchemeClaimSubmitted
 from sellthrough_contracts.topics import DERIVED_EVENT_TYPES, REFERENCE, SCHEMES
+from sellthrough_contracts.trade import (
+    OrderCancelled,
+    OrderCaptured,
+    OrderDelivered,
+    PrimaryInvoiced,
+    ReturnRecorded,
+    StockAdjusted,
+    StockCounted,
+    VisitRecorded,
+)
 from sellthrough_runtime.auth import Principal, Role
 
-FIELD_EVENT_TYPES = frozenset(
-    {"OrderCaptured", "OrderCancelled", "ReturnRecorded", "VisitRecorded", "DayStarted", "DayEnded"}
-)
+FIELD_EVENT_TYPES = type_names((OrderCaptured, OrderCancelled, ReturnRecorded, VisitRecorded, DayStarted, DayEnded))
 """What a rep records in the field: visits, orders, cancellations of them, goods a retailer hands back, and the
 start and end of its working day."""
-PLANNING_EVENT_TYPES = frozenset({"BeatPlanned"})
+PLANNING_EVENT_TYPES = type_names((BeatPlanned,))
 """Beat plans: admin only. A regional manager's token reads and never writes (README, 'Who may write what')."""
-CONNECTOR_EVENT_TYPES = frozenset(
-    {
-        "PrimaryInvoiced",
-        "StockCounted",
-        "OrderDelivered",
-        "OrderCancelled",
-        "ReturnRecorded",
-        "StockAdjusted",
-        "SchemeClaimSubmitted",
-    }
+CONNECTOR_EVENT_TYPES = type_names(
+    (PrimaryInvoiced, StockCounted, OrderDelivered, OrderCancelled, ReturnRecorded, StockAdjusted, SchemeClaimSubmitted)
 )
 """What ERP and distributor systems report."""
 
-DISTRIBUTOR_EVENT_TYPES = frozenset({"StockCounted", "SchemeClaimSubmitted"})
+DISTRIBUTOR_EVENT_TYPES = type_names((StockCounted, SchemeClaimSubmitted))
 """What a distributor's own login reports about itself."""
 
 ALLOWED_TYPES: Mapping[Role, frozenset[str]] = {
@@ -48,7 +50,7 @@ ALLOWED_TYPES: Mapping[Role, frozenset[str]] = {
 
 # Payload fields that name the acting rep: a rep may not post an order or a visit on another rep's behalf.
 # Attendance is the rep's own: a rep starts and ends only its own day.
-_REP_FIELDS = {"OrderCaptured": "rep_id", "VisitRecorded": "rep_id", "DayStarted": "rep_id", "DayEnded": "rep_id"}
+_REP_FIELDS = {cls.type_name(): "rep_id" for cls in (OrderCaptured, VisitRecorded, DayStarted, DayEnded)}
 
 
 def violation(principal: Principal, raw: Mapping[str, Any]) -> str | None:

@@ -22,11 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from order_capture.validation import KnownMasters, Reason, Rejection
-from sellthrough_contracts import Envelope
-from sellthrough_contracts.trade import OrderCaptured
+from sellthrough_contracts import Envelope, type_names
+from sellthrough_contracts.trade import OrderCancelled, OrderCaptured, OrderDelivered
 from sellthrough_runtime.auth import Principal, Role
 
-OWNED_ORDER_EVENT_TYPES = frozenset({"OrderCancelled", "OrderDelivered"})
+OWNED_ORDER_EVENT_TYPES = type_names((OrderCancelled, OrderDelivered))
 """Events that act on an order someone else may have captured."""
 
 

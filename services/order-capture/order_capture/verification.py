@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 from order_capture.geo import Fix, Point, Verdict, judge
 from order_capture.settings import OrderCaptureSettings
 from order_capture.validation import Reason, Rejection
-from sellthrough_contracts import Envelope
+from sellthrough_contracts import Envelope, type_names
 from sellthrough_contracts.field import LocationChecked, LocationCheckedPayload, LocationVerdict
+from sellthrough_contracts.trade import OrderCaptured, VisitRecorded
 
-CHECKED_EVENT_TYPES = frozenset({"OrderCaptured", "VisitRecorded"})
+CHECKED_EVENT_TYPES = type_names((OrderCaptured, VisitRecorded))
 """Captures made at an outlet by a rep, which carry the device's position."""
 
 _LOCATION_CHECKED = uuid.UUID("0b6c3f55-6e3c-4a1e-9d2b-6f1e0c6f1a10")

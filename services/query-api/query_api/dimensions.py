@@ -3,9 +3,11 @@ When an outlet's distributor or a SKU's brand changes, the sales rollup follows 
 price changes, so does the value of its retailer returns (sales.py)."""
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from query_api.projection import Projection, Steps, collect
 from query_api.sales import revalue_returns
 from query_api.sales_rollups import LOCK_FOR_REFERENCE_CHANGE, move_outlets, move_skus
 from sellthrough_contracts import Envelope
@@ -15,10 +17,6 @@ from sellthrough_contracts.reference import (
     OutletRegistered,
     RepRegistered,
     SkuRegistered,
-)
-
-REFERENCE_TYPES = frozenset(
-    {"GeographyDefined", "DistributorRegistered", "OutletRegistered", "SkuRegistered", "RepRegistered"}
 )
 
 _UPSERT_ZONE = """
@@ -62,40 +60,64 @@ WHERE reps.occurred_at <= excluded.occurred_at
 """
 
 
-async def apply_reference_events(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-    rows: dict[str, list[tuple[object, ...]]] = {}
-    for event in events:
-        if isinstance(event, GeographyDefined):
-            p = event.payload
-            if p.level == "zone":
-                rows.setdefault(_UPSERT_ZONE, []).append((p.geo_id, p.name, event.occurred_at))
-            else:
-                rows.setdefault(_UPSERT_REGION, []).append((p.geo_id, p.name, p.parent_id, event.occurred_at))
-        elif isinstance(event, DistributorRegistered):
-            d = event.payload
-            rows.setdefault(_UPSERT_DISTRIBUTOR, []).append((d.distributor_id, d.name, d.region_id, event.occurred_at))
-        elif isinstance(event, OutletRegistered):
-            o = event.payload
-            rows.setdefault(_UPSERT_OUTLET, []).append(
-                (
-                    o.outlet_id,
-                    o.name,
-                    o.distributor_id,
-                    o.channel,
-                    o.outlet_class,
-                    o.location.lat,
-                    o.location.lon,
-                    event.occurred_at,
-                )
-            )
-        elif isinstance(event, SkuRegistered):
-            s = event.payload
-            rows.setdefault(_UPSERT_SKU, []).append(
-                (s.sku_id, s.name, s.brand, s.category, s.list_price, event.occurred_at)
-            )
-        elif isinstance(event, RepRegistered):
-            r = event.payload
-            rows.setdefault(_UPSERT_REP, []).append((r.rep_id, r.name, r.distributor_id, event.occurred_at))
+Rows = dict[str, list[tuple[object, ...]]]
+"""Rows to upsert, per statement."""
+
+
+def _geography(event: GeographyDefined, rows: Rows) -> None:
+    p = event.payload
+    if p.level == "zone":
+        rows.setdefault(_UPSERT_ZONE, []).append((p.geo_id, p.name, event.occurred_at))
+    else:
+        rows.setdefault(_UPSERT_REGION, []).append((p.geo_id, p.name, p.parent_id, event.occurred_at))
+
+
+def _distributor(event: DistributorRegistered, rows: Rows) -> None:
+    d = event.payload
+    rows.setdefault(_UPSERT_DISTRIBUTOR, []).append((d.distributor_id, d.name, d.region_id, event.occurred_at))
+
+
+def _outlet(event: OutletRegistered, rows: Rows) -> None:
+    o = event.payload
+    rows.setdefault(_UPSERT_OUTLET, []).append(
+        (
+            o.outlet_id,
+            o.name,
+            o.distributor_id,
+            o.channel,
+            o.outlet_class,
+            o.location.lat,
+            o.location.lon,
+            event.occurred_at,
+        )
+    )
+
+
+def _sku(event: SkuRegistered, rows: Rows) -> None:
+    s = event.payload
+    rows.setdefault(_UPSERT_SKU, []).append((s.sku_id, s.name, s.brand, s.category, s.list_price, event.occurred_at))
+
+
+def _rep(event: RepRegistered, rows: Rows) -> None:
+    r = event.payload
+    rows.setdefault(_UPSERT_REP, []).append((r.rep_id, r.name, r.distributor_id, event.occurred_at))
+
+
+_STEPS: Steps[Rows] = {
+    GeographyDefined: _geography,
+    DistributorRegistered: _distributor,
+    OutletRegistered: _outlet,
+    SkuRegistered: _sku,
+    RepRegistered: _rep,
+}
+
+
+def prepare_reference_rows(events: Sequence[Envelope], _zone: ZoneInfo) -> Rows:
+    return collect(_STEPS, events, Rows())
+
+
+async def write_reference_rows(conn: asyncpg.Connection, prepared: Rows) -> None:
+    rows = dict(prepared)  # popped below; a prepared batch may be written again after a database outage
     # Each move runs right after its own upsert and before the other's, so it reads the other dimension as the
     # rollup has it at that moment.
     skus = rows.pop(_UPSERT_SKU, [])
@@ -122,3 +144,6 @@ async def _upsert_moving_sales(
     await conn.executemany(statement, values)
     after = {r[0]: r[1] for r in await conn.fetch(mapping_sql, ids)}
     await move(conn, {i: before.get(i) for i in ids if i not in before or before[i] != after[i]})
+
+
+DIMENSIONS = Projection("dimensions", tuple(_STEPS), prepare_reference_rows, write_reference_rows)

@@ -5,16 +5,16 @@ keyed by (rep, visit id) and its newest record wins; a beat plan by (rep, day), 
 a day's attendance keeps the earliest start and the latest end."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from query_api.projection import Projection, Steps, collect
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.field import BeatPlanned, DayEnded, DayStarted
 from sellthrough_contracts.trade import VisitRecorded
-
-FIELD_TYPES = frozenset({"VisitRecorded", "BeatPlanned", "DayStarted", "DayEnded"})
 
 _UPSERT_VISIT = """
 INSERT INTO field_visits (rep_id, visit_id, event_id, outlet_id, distributor_id, day, checked_in_at, checked_out_at,
@@ -46,49 +46,81 @@ WHERE field_attendance.ended_at IS NULL OR excluded.ended_at > field_attendance.
 """
 
 
-async def apply_field_events(conn: asyncpg.Connection, events: Sequence[Envelope], zone: ZoneInfo) -> None:
-    visits: list[tuple[Any, ...]] = []
-    plans: list[tuple[Any, ...]] = []
-    starts: list[tuple[Any, ...]] = []
-    ends: list[tuple[Any, ...]] = []
-    for event in events:
-        if isinstance(event, VisitRecorded):
-            v = event.payload
-            # A version 1 visit has no check-in: the time it was recorded on the device stands in.
-            checked_in = v.checked_in_at or event.occurred_at
-            gps = v.gps
-            visits.append(
-                (
-                    v.rep_id,
-                    v.visit_id,
-                    event.event_id,
-                    v.outlet_id,
-                    v.distributor_id,
-                    checked_in.astimezone(zone).date(),
-                    checked_in,
-                    v.checked_out_at,
-                    event.occurred_at,
-                    v.productive,
-                    v.no_order_reason,
-                    gps.lat if gps else None,
-                    gps.lon if gps else None,
-                    gps.accuracy_m if gps else None,
-                    v.mock_location,
-                )
-            )
-        elif isinstance(event, BeatPlanned):
-            p = event.payload
-            plans.append((p.rep_id, p.plan_date, list(p.outlet_ids), event.occurred_at))
-        elif isinstance(event, DayStarted | DayEnded):
-            a = event.payload
-            row = (
-                a.rep_id,
-                event.occurred_at.astimezone(zone).date(),
-                event.occurred_at,
-                a.gps.lat if a.gps else None,
-                a.gps.lon if a.gps else None,
-            )
-            (starts if isinstance(event, DayStarted) else ends).append(row)
-    for statement, rows in ((_UPSERT_VISIT, visits), (_UPSERT_PLAN, plans), (_DAY_STARTED, starts), (_DAY_ENDED, ends)):
-        if rows:
-            await conn.executemany(statement, rows)
+@dataclass
+class FieldRows:
+    zone: ZoneInfo
+    visits: list[tuple[Any, ...]] = field(default_factory=list)
+    plans: list[tuple[Any, ...]] = field(default_factory=list)
+    starts: list[tuple[Any, ...]] = field(default_factory=list)
+    ends: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _visit(event: VisitRecorded, rows: FieldRows) -> None:
+    v = event.payload
+    # A version 1 visit has no check-in: the time it was recorded on the device stands in.
+    checked_in = v.checked_in_at or event.occurred_at
+    gps = v.gps
+    rows.visits.append(
+        (
+            v.rep_id,
+            v.visit_id,
+            event.event_id,
+            v.outlet_id,
+            v.distributor_id,
+            checked_in.astimezone(rows.zone).date(),
+            checked_in,
+            v.checked_out_at,
+            event.occurred_at,
+            v.productive,
+            v.no_order_reason,
+            gps.lat if gps else None,
+            gps.lon if gps else None,
+            gps.accuracy_m if gps else None,
+            v.mock_location,
+        )
+    )
+
+
+def _plan(event: BeatPlanned, rows: FieldRows) -> None:
+    p = event.payload
+    rows.plans.append((p.rep_id, p.plan_date, list(p.outlet_ids), event.occurred_at))
+
+
+def _attendance(event: DayStarted | DayEnded, zone: ZoneInfo) -> tuple[Any, ...]:
+    a = event.payload
+    return (
+        a.rep_id,
+        event.occurred_at.astimezone(zone).date(),
+        event.occurred_at,
+        a.gps.lat if a.gps else None,
+        a.gps.lon if a.gps else None,
+    )
+
+
+def _day_started(event: DayStarted, rows: FieldRows) -> None:
+    rows.starts.append(_attendance(event, rows.zone))
+
+
+def _day_ended(event: DayEnded, rows: FieldRows) -> None:
+    rows.ends.append(_attendance(event, rows.zone))
+
+
+_STEPS: Steps[FieldRows] = {VisitRecorded: _visit, BeatPlanned: _plan, DayStarted: _day_started, DayEnded: _day_ended}
+
+
+def prepare_field_rows(events: Sequence[Envelope], zone: ZoneInfo) -> FieldRows:
+    return collect(_STEPS, events, FieldRows(zone))
+
+
+async def write_field_rows(conn: asyncpg.Connection, rows: FieldRows) -> None:
+    for statement, values in (
+        (_UPSERT_VISIT, rows.visits),
+        (_UPSERT_PLAN, rows.plans),
+        (_DAY_STARTED, rows.starts),
+        (_DAY_ENDED, rows.ends),
+    ):
+        if values:
+            await conn.executemany(statement, values)
+
+
+FIELD = Projection("field", tuple(_STEPS), prepare_field_rows, write_field_rows)

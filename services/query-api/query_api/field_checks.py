@@ -3,13 +3,15 @@ order-capture judged them at accept time; and of OutletGeotagged, which closes a
 (README, "Field verification")."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from query_api.projection import Projection, Steps, collect
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.field import LocationChecked, OutletGeotagged
-
-FIELD_CHECK_TYPES = frozenset({"LocationChecked", "OutletGeotagged"})
 
 # A subject has one verdict (its LocationChecked id derives from the subject's): a replay changes nothing.
 _INSERT = """
@@ -25,8 +27,15 @@ WHERE outlet_geotags.occurred_at <= excluded.occurred_at
 """
 
 
-async def apply_location_checks(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-    rows = [
+@dataclass
+class CheckRows:
+    checks: list[tuple[Any, ...]] = field(default_factory=list)
+    geotags: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _checked(e: LocationChecked, rows: CheckRows) -> None:
+    p = e.payload
+    rows.checks.append(
         (
             p.subject_event_id,
             p.subject_event_type,
@@ -45,15 +54,25 @@ async def apply_location_checks(conn: asyncpg.Connection, events: Sequence[Envel
             p.device_clock_skew_s,
             e.recorded_at or e.occurred_at,
         )
-        for e in events
-        if isinstance(e, LocationChecked) and (p := e.payload) is not None
-    ]
-    if rows:
-        await conn.executemany(_INSERT, rows)
-    geotags = [
-        (e.payload.outlet_id, e.payload.lat, e.payload.lon, e.occurred_at)
-        for e in events
-        if isinstance(e, OutletGeotagged)
-    ]
-    if geotags:
-        await conn.executemany(_UPSERT_GEOTAG, geotags)
+    )
+
+
+def _geotagged(e: OutletGeotagged, rows: CheckRows) -> None:
+    rows.geotags.append((e.payload.outlet_id, e.payload.lat, e.payload.lon, e.occurred_at))
+
+
+_STEPS: Steps[CheckRows] = {LocationChecked: _checked, OutletGeotagged: _geotagged}
+
+
+def prepare_check_rows(events: Sequence[Envelope], _zone: ZoneInfo) -> CheckRows:
+    return collect(_STEPS, events, CheckRows())
+
+
+async def write_check_rows(conn: asyncpg.Connection, rows: CheckRows) -> None:
+    if rows.checks:
+        await conn.executemany(_INSERT, rows.checks)
+    if rows.geotags:
+        await conn.executemany(_UPSERT_GEOTAG, rows.geotags)
+
+
+FIELD_CHECKS = Projection("field_checks", tuple(_STEPS), prepare_check_rows, write_check_rows)

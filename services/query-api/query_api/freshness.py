@@ -9,7 +9,10 @@ import asyncpg
 from pydantic import AwareDatetime, BaseModel, Field
 
 from sellthrough_contracts import Envelope
+from sellthrough_contracts.schemes import ClaimAssessed, SchemeAmended, SchemeApplied, SchemeEnded, SchemeLaunched
+from sellthrough_contracts.stock import StockAlertRaised, StockPositionChanged, StockVarianceRecorded
 from sellthrough_contracts.topics import SCHEME_RESULTS, SCHEMES, STOCK, TRADE
+from sellthrough_contracts.trade import PrimaryInvoiced
 
 # In projection order, so that members applying batches concurrently lock the rows in the same order.
 _RECORD_FRESHNESS = """
@@ -46,16 +49,16 @@ class Freshness(BaseModel):
 
 @dataclass(frozen=True)
 class Source:
-    event_types: frozenset[str]
+    consumes: frozenset[type[Envelope]]
     topics: tuple[str, ...]
 
 
 SOURCES = {
-    "stock_positions": Source(frozenset({"StockPositionChanged", "StockVarianceRecorded"}), (STOCK.name,)),
-    "stock_alerts": Source(frozenset({"StockAlertRaised"}), (STOCK.name,)),
-    "primary_daily": Source(frozenset({"PrimaryInvoiced"}), (TRADE.name,)),
+    "stock_positions": Source(frozenset({StockPositionChanged, StockVarianceRecorded}), (STOCK.name,)),
+    "stock_alerts": Source(frozenset({StockAlertRaised}), (STOCK.name,)),
+    "primary_daily": Source(frozenset({PrimaryInvoiced}), (TRADE.name,)),
     "schemes": Source(
-        frozenset({"SchemeLaunched", "SchemeAmended", "SchemeEnded", "SchemeApplied", "ClaimAssessed"}),
+        frozenset({SchemeLaunched, SchemeAmended, SchemeEnded, SchemeApplied, ClaimAssessed}),
         (SCHEMES.name, SCHEME_RESULTS.name),
     ),
 }
@@ -79,7 +82,7 @@ def newest_times(projection: str, events: Sequence[Envelope]) -> NewestTimes | N
 
 def fed_projections(events: Sequence[Envelope]) -> list[NewestTimes]:
     """The newest times of each projection of SOURCES that this batch feeds."""
-    fed = (newest_times(p, [e for e in events if e.event_type in s.event_types]) for p, s in SOURCES.items())
+    fed = (newest_times(p, [e for e in events if type(e) in s.consumes]) for p, s in SOURCES.items())
     return [times for times in fed if times is not None]
 
 

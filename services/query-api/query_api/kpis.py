@@ -15,11 +15,10 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from query_api.freshness import NewestTimes, newest_times
+from query_api.projection import Projection, Steps, collect
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured, OrderDelivered, VisitRecorded
 from sellthrough_runtime.db import json_rows
-
-KPI_TYPES = frozenset({"OrderCaptured", "VisitRecorded", "OrderDelivered"})
 
 _UPSERT_ORDERS = """
 INSERT INTO kpi_orders_daily (day, rep_id, outlet_id, orders, lines)
@@ -43,24 +42,37 @@ class KpiRows:
     visits: dict[tuple[date, str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
 
 
+@dataclass
+class _Counting:
+    rows: KpiRows
+    zone: ZoneInfo
+
+
+def _count_order(event: OrderCaptured, counting: _Counting) -> None:
+    p = event.payload
+    order = counting.rows.orders[(event.occurred_at.astimezone(counting.zone).date(), p.rep_id, p.outlet_id)]
+    order[0] += 1
+    order[1] += len(p.lines)
+
+
+def _count_visit(event: VisitRecorded, counting: _Counting) -> None:
+    v = event.payload
+    visit = counting.rows.visits[(event.occurred_at.astimezone(counting.zone).date(), v.rep_id, v.outlet_id)]
+    visit[0] += 1
+    visit[1] += int(v.productive)
+
+
+def _no_rows(_event: Envelope, _counting: _Counting) -> None:
+    """Deliveries feed no KPI row here (fill rate reads the order facts) but make kpi_deliveries current."""
+
+
+_STEPS: Steps[_Counting] = {OrderCaptured: _count_order, VisitRecorded: _count_visit, OrderDelivered: _no_rows}
+_FRESHNESS = {OrderCaptured: "kpi_sales", VisitRecorded: "kpi_visits", OrderDelivered: "kpi_deliveries"}
+"""The KPI projection each consumed class feeds: the API reports how current each figure is."""
+
+
 def aggregate_kpi_events(events: Sequence[Envelope], zone: ZoneInfo) -> KpiRows:
-    rows = KpiRows()
-    orders = rows.orders
-    for event in events:
-        if isinstance(event, OrderCaptured):
-            day = event.occurred_at.astimezone(zone).date()
-            p = event.payload
-            rep_id, outlet_id = p.rep_id, p.outlet_id
-            order = orders[(day, rep_id, outlet_id)]
-            order[0] += 1
-            order[1] += len(p.lines)
-        elif isinstance(event, VisitRecorded):
-            day = event.occurred_at.astimezone(zone).date()
-            v = event.payload
-            visit = rows.visits[(day, v.rep_id, v.outlet_id)]
-            visit[0] += 1
-            visit[1] += int(v.productive)
-    return rows
+    return collect(_STEPS, events, _Counting(KpiRows(), zone)).rows
 
 
 def _json_rows(table: Mapping[tuple[Any, ...], Any]) -> str:
@@ -84,12 +96,11 @@ def prepare_kpi_writes(events: Sequence[Envelope], zone: ZoneInfo) -> KpiWrites:
         (_UPSERT_ORDERS, rows.orders),
         (_UPSERT_VISITS, rows.visits),
     )
-    # One freshness row per projection: the API reports how current each figure is.
-    newest = (
-        newest_times("kpi_sales", [e for e in events if isinstance(e, OrderCaptured)]),
-        newest_times("kpi_visits", [e for e in events if isinstance(e, VisitRecorded)]),
-        newest_times("kpi_deliveries", [e for e in events if isinstance(e, OrderDelivered)]),
-    )
+    fed: dict[type[Envelope], list[Envelope]] = {cls: [] for cls in _FRESHNESS}
+    for event in events:
+        if (same_class := fed.get(type(event))) is not None:
+            same_class.append(event)
+    newest = [newest_times(_FRESHNESS[cls], of_class) for cls, of_class in fed.items()]
     return KpiWrites(
         [(statement, _json_rows(table)) for statement, table in tables if table],
         [times for times in newest if times is not None],
@@ -100,3 +111,10 @@ async def write_kpis(conn: asyncpg.Connection, writes: KpiWrites) -> None:
     """The KPI rows; their freshness is the caller's to record (record_freshness), last in the transaction."""
     for statement, rows in writes.upserts:
         await conn.execute(statement, rows)
+
+
+def _fed(writes: KpiWrites) -> list[NewestTimes]:
+    return writes.freshness
+
+
+KPIS = Projection("kpis", tuple(_STEPS), prepare_kpi_writes, write_kpis, _fed)

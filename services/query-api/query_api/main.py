@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -12,27 +13,20 @@ from pydantic import Field
 
 from query_api.api import router as sales_router
 from query_api.dashboard import router as dashboard_router
-from query_api.dimensions import REFERENCE_TYPES, apply_reference_events
-from query_api.field import FIELD_TYPES, apply_field_events
 from query_api.field_api import router as field_router
-from query_api.field_checks import FIELD_CHECK_TYPES, apply_location_checks
 from query_api.forecast_api import router as forecast_router
 from query_api.freshness import NewestTimes, fed_projections, record_freshness
 from query_api.geo_api import router as geo_router
 from query_api.kpi_api import router as kpi_router
-from query_api.kpis import KPI_TYPES, KpiWrites, prepare_kpi_writes, write_kpis
 from query_api.map_api import router as map_router
-from query_api.outlet_activity import apply_visit_events
 from query_api.outlet_api import router as outlet_router
+from query_api.projection import Projection
 from query_api.provenance_api import router as provenance_router
-from query_api.reconciliation import RECONCILIATION_TYPES, apply_reconciliation_events
 from query_api.reconciliation_api import router as reconciliation_router
 from query_api.reconciliation_check import reconciliation_check_job
-from query_api.sales import SALES_TYPES, SalesWrites, prepare_sales, write_sales
-from query_api.schemes import SCHEME_TYPES, apply_scheme_events
+from query_api.registry import PROJECTION_TYPES, PROJECTIONS, route
 from query_api.schemes_api import router as schemes_router
 from query_api.scope_api import router as scope_router
-from query_api.stock import STOCK_TYPES, apply_stock_events
 from query_api.stock_api import router as stock_router
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.topics import FIELD_CHECKS, REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK, TRADE
@@ -44,17 +38,6 @@ from sellthrough_runtime.settings import ServiceSettings
 SERVICE = "query-api"
 SCHEMA = "query_api"
 PROJECTION_GROUP = "query-api.projections"
-PROJECTION_TYPES = (
-    FIELD_TYPES
-    | FIELD_CHECK_TYPES
-    | REFERENCE_TYPES
-    | STOCK_TYPES
-    | SCHEME_TYPES
-    | KPI_TYPES
-    | SALES_TYPES
-    | RECONCILIATION_TYPES
-)
-"""Every event type a projection of this service applies; the consumer skips the others."""
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -97,38 +80,32 @@ class QueryApiSettings(ServiceSettings):
 
 @dataclass(frozen=True)
 class _Prepared:
-    events: Sequence[Envelope]
-    sales: SalesWrites | None
-    kpis: KpiWrites
+    steps: list[tuple[Projection[Any], Any]]
+    """Each projection the batch has events for, in registry order, with what it prepared."""
     freshness: list[NewestTimes]
     """Every projection the batch feeds, with its newest event times."""
 
 
 class ProjectionHandler:
-    """Applies a batch to every projection. A PreparingHandler (sellthrough_runtime.applier): the sales and KPI
-    rows, the bulk of the Python work, are aggregated and encoded before the transaction, while the previous
-    batch's statements run."""
+    """Applies a batch to every projection of the registry, in its order, each given only the events it consumes.
+    A PreparingHandler (sellthrough_runtime.applier): every projection's rows, the bulk of the Python work, are
+    prepared before the transaction, while the previous batch's statements run."""
 
     def __init__(self, zone: ZoneInfo) -> None:
         self._zone = zone
 
     def prepare(self, events: Sequence[Envelope]) -> _Prepared:
-        sales = prepare_sales(events, self._zone)
-        kpis = prepare_kpi_writes(events, self._zone)
-        sales_fed = [sales.newest] if sales else []
-        return _Prepared(events, sales, kpis, [*sales_fed, *kpis.freshness, *fed_projections(events)])
+        steps = [
+            (projection, projection.prepare(share, self._zone))
+            for projection, share in zip(PROJECTIONS, route(events), strict=True)
+            if share
+        ]
+        fed = [times for projection, prepared in steps for times in projection.fed(prepared)]
+        return _Prepared(steps, [*fed, *fed_projections(events)])
 
     async def write(self, conn: asyncpg.Connection, prepared: _Prepared) -> None:
-        events = prepared.events
-        await apply_reference_events(conn, events)
-        await write_sales(conn, prepared.sales)
-        await apply_stock_events(conn, events)
-        await apply_reconciliation_events(conn, events)
-        await apply_scheme_events(conn, events)
-        await write_kpis(conn, prepared.kpis)
-        await apply_visit_events(conn, events, self._zone)
-        await apply_field_events(conn, events, self._zone)
-        await apply_location_checks(conn, events)
+        for projection, rows in prepared.steps:
+            await projection.write(conn, rows)
         await record_freshness(conn, prepared.freshness)
 
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Envelope], /) -> None:

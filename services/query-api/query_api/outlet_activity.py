@@ -3,10 +3,12 @@ visits, read from the net-sales facts (sales.py) and the visits kept here."""
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from query_api.projection import Projection
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import VisitRecorded
 
@@ -69,11 +71,8 @@ LIMIT $4
 """
 
 
-async def apply_visit_events(conn: asyncpg.Connection, events: Sequence[Envelope], zone: ZoneInfo) -> None:
-    visits = [e for e in events if isinstance(e, VisitRecorded)]
-    if not visits:
-        return
-    rows = [
+def prepare_visit_rows(events: Sequence[Envelope], zone: ZoneInfo) -> list[tuple[Any, ...]]:
+    return [
         (
             v.event_id,
             v.payload.visit_id,
@@ -90,9 +89,17 @@ async def apply_visit_events(conn: asyncpg.Connection, events: Sequence[Envelope
             v.payload.gps.lon if v.payload.gps else None,
             v.payload.gps.accuracy_m if v.payload.gps else None,
         )
-        for v in visits
+        for v in events
+        if type(v) is VisitRecorded
     ]
-    await conn.execute(_INSERT_VISITS, *(list(column) for column in zip(*rows, strict=True)))
+
+
+async def write_visit_rows(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        await conn.execute(_INSERT_VISITS, *(list(column) for column in zip(*rows, strict=True)))
+
+
+VISITS = Projection("outlet_visits", (VisitRecorded,), prepare_visit_rows, write_visit_rows)
 
 
 async def outlet(conn: asyncpg.Connection, outlet_id: str) -> asyncpg.Record | None:

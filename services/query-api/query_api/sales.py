@@ -15,7 +15,7 @@ cancellation and deliveries the sales rows already hold, so a late event moves t
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -24,13 +24,13 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from query_api.freshness import NewestTimes, newest_times
+from query_api.projection import Projection, Steps
 from query_api.sales_measures import INDEX, Figures, accumulate, column_list, json_casts, sums, zero
 from query_api.sales_rollups import LOCK_FOR_SALES
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCancelled, OrderCaptured, OrderDelivered, ReturnRecorded
 from sellthrough_runtime.db import json_rows
 
-SALES_TYPES = frozenset({"OrderCaptured", "OrderCancelled", "OrderDelivered", "ReturnRecorded"})
 NO_REP = ""
 """The rep id of the rows a retailer return makes: returns are not taken by a rep."""
 
@@ -230,78 +230,132 @@ def _summed(lines: Iterable[tuple[tuple[Any, ...], Sequence[int | Decimal]]]) ->
     return [(*key, *figures) for key, figures in totals.items()]
 
 
+@dataclass
+class _Facts:
+    """A batch's sales facts as prepare_sales collects them."""
+
+    zone: ZoneInfo
+    orders: list[tuple[Any, ...]] = field(default_factory=list)
+    order_skus: list[tuple[tuple[Any, ...], Sequence[int | Decimal]]] = field(default_factory=list)
+    cancellations: list[tuple[Any, ...]] = field(default_factory=list)
+    deliveries: list[tuple[Any, ...]] = field(default_factory=list)
+    delivery_lines: list[tuple[tuple[Any, ...], Sequence[int | Decimal]]] = field(default_factory=list)
+    returns: list[tuple[Any, ...]] = field(default_factory=list)
+    return_lines: list[tuple[tuple[Any, ...], Sequence[int | Decimal]]] = field(default_factory=list)
+
+
+def _order(event: OrderCaptured, facts: _Facts) -> None:
+    p = event.payload
+    gps = p.gps
+    facts.orders.append(
+        (
+            p.distributor_id,
+            p.order_id,
+            event.event_id,
+            p.outlet_id,
+            p.rep_id,
+            business_day(event.occurred_at, facts.zone),
+            event.occurred_at,
+            event.recorded_at,
+            event.source,
+            event.actor,
+            p.visit_id,
+            gps.lat if gps else None,
+            gps.lon if gps else None,
+            gps.accuracy_m if gps else None,
+        )
+    )
+    key = (p.distributor_id, p.order_id, event.event_id)
+    facts.order_skus.extend(
+        ((*key, line.sku_id), (line.quantity, line.unit_price * line.quantity, 1)) for line in p.lines
+    )
+
+
+def _cancellation(event: OrderCancelled, facts: _Facts) -> None:
+    c = event.payload
+    facts.cancellations.append(
+        (
+            c.distributor_id,
+            c.order_id,
+            event.event_id,
+            c.outlet_id,
+            event.occurred_at,
+            event.recorded_at,
+            event.source,
+            event.actor,
+            c.reason,
+        )
+    )
+
+
+def _delivery(event: OrderDelivered, facts: _Facts) -> None:
+    d = event.payload
+    facts.deliveries.append(
+        (
+            d.distributor_id,
+            d.delivery_id,
+            event.event_id,
+            d.order_id,
+            d.outlet_id,
+            event.occurred_at,
+            event.recorded_at,
+            event.source,
+            event.actor,
+        )
+    )
+    key = (d.distributor_id, d.delivery_id, event.event_id)
+    facts.delivery_lines.extend(((*key, line.sku_id), (line.quantity,)) for line in d.lines)
+
+
+def _return(event: ReturnRecorded, facts: _Facts) -> None:
+    r = event.payload
+    facts.returns.append(
+        (
+            r.distributor_id,
+            r.return_id,
+            event.event_id,
+            r.outlet_id,
+            r.direction,
+            r.reason,
+            business_day(event.occurred_at, facts.zone),
+            event.occurred_at,
+            event.recorded_at,
+            event.source,
+            event.actor,
+        )
+    )
+    key = (r.distributor_id, r.return_id, event.event_id)
+    facts.return_lines.extend(((*key, line.sku_id), (line.quantity,)) for line in r.lines)
+
+
+_STEPS: Steps[_Facts] = {
+    OrderCaptured: _order,
+    OrderCancelled: _cancellation,
+    OrderDelivered: _delivery,
+    ReturnRecorded: _return,
+}
+
+
 def prepare_sales(events: Sequence[Envelope], zone: ZoneInfo) -> SalesWrites | None:
     """What write_sales writes for these events (None: nothing that changes sales), computed without the database."""
-    orders: list[tuple[Any, ...]] = []
-    order_skus: list[tuple[tuple[Any, ...], Sequence[int | Decimal]]] = []
-    cancellations: list[tuple[Any, ...]] = []
-    deliveries: list[tuple[Any, ...]] = []
-    delivery_lines: list[tuple[tuple[Any, ...], Sequence[int | Decimal]]] = []
-    returns: list[tuple[Any, ...]] = []
-    return_lines: list[tuple[tuple[Any, ...], Sequence[int | Decimal]]] = []
+    facts = _Facts(zone)
     fed: list[Envelope] = []
     for event in events:
-        seen = (event.event_id, event.occurred_at, event.recorded_at, event.source, event.actor)
-        if isinstance(event, OrderCaptured):
-            p = event.payload
-            gps = p.gps
-            orders.append(
-                (
-                    p.distributor_id,
-                    p.order_id,
-                    event.event_id,
-                    p.outlet_id,
-                    p.rep_id,
-                    business_day(event.occurred_at, zone),
-                    *seen[1:],
-                    p.visit_id,
-                    gps.lat if gps else None,
-                    gps.lon if gps else None,
-                    gps.accuracy_m if gps else None,
-                )
-            )
-            key = (p.distributor_id, p.order_id, event.event_id)
-            order_skus.extend(
-                ((*key, line.sku_id), (line.quantity, line.unit_price * line.quantity, 1)) for line in p.lines
-            )
-        elif isinstance(event, OrderCancelled):
-            c = event.payload
-            cancellations.append((c.distributor_id, c.order_id, event.event_id, c.outlet_id, *seen[1:], c.reason))
-        elif isinstance(event, OrderDelivered):
-            d = event.payload
-            deliveries.append((d.distributor_id, d.delivery_id, event.event_id, d.order_id, d.outlet_id, *seen[1:]))
-            key = (d.distributor_id, d.delivery_id, event.event_id)
-            delivery_lines.extend(((*key, line.sku_id), (line.quantity,)) for line in d.lines)
-        elif isinstance(event, ReturnRecorded):
-            r = event.payload
-            returns.append(
-                (
-                    r.distributor_id,
-                    r.return_id,
-                    event.event_id,
-                    r.outlet_id,
-                    r.direction,
-                    r.reason,
-                    business_day(event.occurred_at, zone),
-                    *seen[1:],
-                )
-            )
-            key = (r.distributor_id, r.return_id, event.event_id)
-            return_lines.extend(((*key, line.sku_id), (line.quantity,)) for line in r.lines)
-        else:
-            continue
-        fed.append(event)
+        step = _STEPS.get(type(event))
+        if step is not None:
+            step(event, facts)
+            fed.append(event)
     newest = newest_times("sales_daily", fed)
     if newest is None:
         return None
     return SalesWrites(
-        _rows(orders),
-        _rows(_summed(order_skus)),
-        _rows(cancellations),
-        _rows(deliveries),
-        _rows(_summed(delivery_lines)),
-        _rows(returns),
-        _rows(_summed(return_lines)),
+        _rows(facts.orders),
+        _rows(_summed(facts.order_skus)),
+        _rows(facts.cancellations),
+        _rows(facts.deliveries),
+        _rows(_summed(facts.delivery_lines)),
+        _rows(facts.returns),
+        _rows(_summed(facts.return_lines)),
         newest,
     )
 
@@ -383,3 +437,10 @@ async def revalue_returns(conn: asyncpg.Connection, sku_ids: Sequence[str]) -> N
     for r in await conn.fetch(_REVALUE_RETURNS, list(sku_ids)):
         cells.returned((r["day"], r["outlet_id"], r["sku_id"], NO_REP), None, 0, r["delta"])
     await cells.write(conn)
+
+
+def _fed(writes: SalesWrites | None) -> list[NewestTimes]:
+    return [writes.newest] if writes else []
+
+
+SALES = Projection("sales_daily", tuple(_STEPS), prepare_sales, write_sales, _fed)

@@ -1,13 +1,15 @@
 """Projections of scheme definitions (schemes topic) and of scheme-engine's results (scheme-results topic)."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from query_api.projection import Projection, Steps, collect
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.schemes import ClaimAssessed, SchemeAmended, SchemeApplied, SchemeEnded, SchemeLaunched
-
-SCHEME_TYPES = frozenset({"SchemeLaunched", "SchemeAmended", "SchemeEnded", "SchemeApplied", "ClaimAssessed"})
 
 # A later recorded definition wins (occurred_at, then event id), as in the engine's budget_definition.
 _UPSERT_DEFINITION = """
@@ -50,75 +52,105 @@ WHERE claim_assessments.revision < excluded.revision
 """
 
 
-async def apply_scheme_events(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-    definitions, ends, applied, claims = [], [], [], []
-    for e in events:
-        if isinstance(e, SchemeLaunched | SchemeAmended):
-            d, t, products = e.payload, e.payload.targeting, e.payload.applies_to
-            definitions.append(
-                (
-                    d.scheme_id,
-                    d.name,
-                    d.benefit.kind,
-                    d.valid_from,
-                    d.valid_to,
-                    d.total_budget,
-                    t.zone_ids,
-                    t.region_ids,
-                    t.distributor_ids,
-                    t.channels,
-                    t.outlet_classes,
-                    t.outlet_ids,
-                    products.sku_ids,
-                    products.brands,
-                    e.occurred_at,
-                    e.event_id,
-                )
-            )
-        elif isinstance(e, SchemeEnded):
-            ends.append((e.payload.scheme_id, e.payload.ended_at, e.occurred_at, e.event_id))
-        elif isinstance(e, SchemeApplied):
-            a = e.payload
-            applied.append(
-                (
-                    a.scheme_id,
-                    a.order_event_id,
-                    a.order_id,
-                    a.outlet_id,
-                    a.distributor_id,
-                    a.order_occurred_at,
-                    a.qualifying_units,
-                    a.discount_value,
-                    a.free_units,
-                    a.free_units_cost,
-                    a.revision,
-                )
-            )
-        elif isinstance(e, ClaimAssessed):
-            c = e.payload
-            claims.append(
-                (
-                    c.distributor_id,
-                    c.claim_id,
-                    c.scheme_id,
-                    c.claimed,
-                    c.entitled,
-                    c.approved,
-                    c.over_claim,
-                    list(c.reasons),
-                    [line.model_dump(mode="json") for line in c.lines],
-                    e.occurred_at,
-                    c.revision,
-                    c.claim_revision,
-                    [submission.model_dump(mode="json") for submission in c.submissions],
-                )
-            )
-    for sql, rows in (
-        (_UPSERT_DEFINITION, definitions),
-        (_UPSERT_END, ends),
-        (_UPSERT_APPLIED, applied),
-        (_UPSERT_CLAIM, claims),
+@dataclass
+class SchemeRows:
+    definitions: list[tuple[Any, ...]] = field(default_factory=list)
+    ends: list[tuple[Any, ...]] = field(default_factory=list)
+    applied: list[tuple[Any, ...]] = field(default_factory=list)
+    claims: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _definition(e: SchemeLaunched | SchemeAmended, rows: SchemeRows) -> None:
+    d, t, products = e.payload, e.payload.targeting, e.payload.applies_to
+    rows.definitions.append(
+        (
+            d.scheme_id,
+            d.name,
+            d.benefit.kind,
+            d.valid_from,
+            d.valid_to,
+            d.total_budget,
+            t.zone_ids,
+            t.region_ids,
+            t.distributor_ids,
+            t.channels,
+            t.outlet_classes,
+            t.outlet_ids,
+            products.sku_ids,
+            products.brands,
+            e.occurred_at,
+            e.event_id,
+        )
+    )
+
+
+def _end(e: SchemeEnded, rows: SchemeRows) -> None:
+    rows.ends.append((e.payload.scheme_id, e.payload.ended_at, e.occurred_at, e.event_id))
+
+
+def _applied(e: SchemeApplied, rows: SchemeRows) -> None:
+    a = e.payload
+    rows.applied.append(
+        (
+            a.scheme_id,
+            a.order_event_id,
+            a.order_id,
+            a.outlet_id,
+            a.distributor_id,
+            a.order_occurred_at,
+            a.qualifying_units,
+            a.discount_value,
+            a.free_units,
+            a.free_units_cost,
+            a.revision,
+        )
+    )
+
+
+def _assessed(e: ClaimAssessed, rows: SchemeRows) -> None:
+    c = e.payload
+    rows.claims.append(
+        (
+            c.distributor_id,
+            c.claim_id,
+            c.scheme_id,
+            c.claimed,
+            c.entitled,
+            c.approved,
+            c.over_claim,
+            list(c.reasons),
+            [line.model_dump(mode="json") for line in c.lines],
+            e.occurred_at,
+            c.revision,
+            c.claim_revision,
+            [submission.model_dump(mode="json") for submission in c.submissions],
+        )
+    )
+
+
+_STEPS: Steps[SchemeRows] = {
+    SchemeLaunched: _definition,
+    SchemeAmended: _definition,
+    SchemeEnded: _end,
+    SchemeApplied: _applied,
+    ClaimAssessed: _assessed,
+}
+
+
+def prepare_scheme_rows(events: Sequence[Envelope], _zone: ZoneInfo) -> SchemeRows:
+    return collect(_STEPS, events, SchemeRows())
+
+
+async def write_scheme_rows(conn: asyncpg.Connection, rows: SchemeRows) -> None:
+    for sql, values in (
+        (_UPSERT_DEFINITION, rows.definitions),
+        (_UPSERT_END, rows.ends),
+        (_UPSERT_APPLIED, rows.applied),
+        (_UPSERT_CLAIM, rows.claims),
     ):
-        if rows:
+        if values:
             # Two revisions of one row may share a batch: the WHERE clauses keep the newest either way.
-            await conn.executemany(sql, rows)
+            await conn.executemany(sql, values)
+
+
+SCHEMES = Projection("schemes", tuple(_STEPS), prepare_scheme_rows, write_scheme_rows)

@@ -2,16 +2,18 @@
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from query_api.projection import Projection, Steps, collect
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.stock import StockAlertRaised, StockPositionChanged, StockVarianceRecorded
 from sellthrough_contracts.trade import PrimaryInvoiced
-
-STOCK_TYPES = frozenset({"StockPositionChanged", "StockVarianceRecorded", "StockAlertRaised", "PrimaryInvoiced"})
 
 _UPSERT_POSITION = """
 INSERT INTO stock_positions (distributor_id, sku_id, on_hand, value, as_of, version) VALUES ($1, $2, $3, $4, $5, $6)
@@ -45,52 +47,84 @@ SET value = primary_daily.value + excluded.value, units = primary_daily.units + 
 """
 
 
-async def apply_stock_events(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-    positions, variances, alerts = [], [], []
-    primary: dict[tuple[date, str, str], list[Decimal | int]] = defaultdict(lambda: [Decimal(0), 0])
-    for event in events:
-        if isinstance(event, StockPositionChanged):
-            p = event.payload
-            positions.append((p.distributor_id, p.sku_id, p.on_hand, p.value, p.as_of, p.version))
-        elif isinstance(event, StockVarianceRecorded):
-            v = event.payload
-            variances.append(
-                (
-                    v.distributor_id,
-                    v.count_id,
-                    v.sku_id,
-                    v.counted_at,
-                    v.book,
-                    v.counted,
-                    v.variance_units,
-                    v.variance_value,
-                    v.revision,
-                )
-            )
-        elif isinstance(event, StockAlertRaised):
-            a = event.payload
-            alerts.append(
-                (
-                    a.distributor_id,
-                    a.sku_id,
-                    a.kind,
-                    a.status,
-                    a.on_hand,
-                    a.avg_daily_sales,
-                    a.days_of_cover,
-                    a.threshold_days,
-                    event.occurred_at,
-                    a.version,
-                )
-            )
-        elif isinstance(event, PrimaryInvoiced):
-            for line in event.payload.lines:
-                cell = primary[(event.payload.invoice_date, event.payload.distributor_id, line.sku_id)]
-                cell[0] += line.unit_price * line.quantity
-                cell[1] += line.quantity
-    for statement, rows in ((_UPSERT_POSITION, positions), (_UPSERT_VARIANCE, variances), (_UPSERT_ALERT, alerts)):
-        if rows:
-            await conn.executemany(statement, rows)
+@dataclass
+class StockRows:
+    positions: list[tuple[Any, ...]] = field(default_factory=list)
+    variances: list[tuple[Any, ...]] = field(default_factory=list)
+    alerts: list[tuple[Any, ...]] = field(default_factory=list)
+    primary: dict[tuple[date, str, str], list[Decimal | int]] = field(
+        default_factory=lambda: defaultdict(lambda: [Decimal(0), 0])
+    )
+
+
+def _position(event: StockPositionChanged, rows: StockRows) -> None:
+    p = event.payload
+    rows.positions.append((p.distributor_id, p.sku_id, p.on_hand, p.value, p.as_of, p.version))
+
+
+def _variance(event: StockVarianceRecorded, rows: StockRows) -> None:
+    v = event.payload
+    rows.variances.append(
+        (
+            v.distributor_id,
+            v.count_id,
+            v.sku_id,
+            v.counted_at,
+            v.book,
+            v.counted,
+            v.variance_units,
+            v.variance_value,
+            v.revision,
+        )
+    )
+
+
+def _alert(event: StockAlertRaised, rows: StockRows) -> None:
+    a = event.payload
+    rows.alerts.append(
+        (
+            a.distributor_id,
+            a.sku_id,
+            a.kind,
+            a.status,
+            a.on_hand,
+            a.avg_daily_sales,
+            a.days_of_cover,
+            a.threshold_days,
+            event.occurred_at,
+            a.version,
+        )
+    )
+
+
+def _primary(event: PrimaryInvoiced, rows: StockRows) -> None:
+    for line in event.payload.lines:
+        cell = rows.primary[(event.payload.invoice_date, event.payload.distributor_id, line.sku_id)]
+        cell[0] += line.unit_price * line.quantity
+        cell[1] += line.quantity
+
+
+_STEPS: Steps[StockRows] = {
+    StockPositionChanged: _position,
+    StockVarianceRecorded: _variance,
+    StockAlertRaised: _alert,
+    PrimaryInvoiced: _primary,
+}
+
+
+def prepare_stock_rows(events: Sequence[Envelope], _zone: ZoneInfo) -> StockRows:
+    return collect(_STEPS, events, StockRows())
+
+
+async def write_stock_rows(conn: asyncpg.Connection, rows: StockRows) -> None:
+    for statement, values in (
+        (_UPSERT_POSITION, rows.positions),
+        (_UPSERT_VARIANCE, rows.variances),
+        (_UPSERT_ALERT, rows.alerts),
+    ):
+        if values:
+            await conn.executemany(statement, values)
+    primary = rows.primary
     if primary:
         keys = list(primary)
         await conn.execute(
@@ -101,3 +135,6 @@ async def apply_stock_events(conn: asyncpg.Connection, events: Sequence[Envelope
             [primary[k][0] for k in keys],
             [primary[k][1] for k in keys],
         )
+
+
+STOCK = Projection("stock", tuple(_STEPS), prepare_stock_rows, write_stock_rows)

@@ -23,16 +23,25 @@ from scheme_engine import derived, store
 from scheme_engine.claims import reassess_claims, store_claims
 from scheme_engine.domain import SchemeEvent, SchemesState, evaluate
 from scheme_engine.grants import reallocate
-from scheme_engine.masters import MASTER_TYPES, upsert_masters
+from scheme_engine.masters import MASTER_CLASSES, upsert_masters
 from scheme_engine.returns import retailer_returns, schemes_granted_at, store_returns
-from sellthrough_contracts import Envelope
+from sellthrough_contracts import Envelope, type_names
 from sellthrough_contracts.schemes import SchemeAmended, SchemeClaimSubmitted, SchemeEnded, SchemeLaunched
-from sellthrough_contracts.topics import SCHEMES
-from sellthrough_contracts.trade import OrderCancelled, OrderCaptured
+from sellthrough_contracts.trade import OrderCancelled, OrderCaptured, ReturnRecorded
 from sellthrough_runtime.applier import Handler
 from sellthrough_runtime.outbox import append_to_outbox
 
-SCHEME_ENGINE_TYPES = MASTER_TYPES | SCHEMES.event_types | {"OrderCaptured", "OrderCancelled", "ReturnRecorded"}
+_SCHEME_EVENTS = (SchemeLaunched, SchemeAmended, SchemeEnded)
+CONSUMES: tuple[type[Envelope], ...] = (
+    *MASTER_CLASSES,
+    *_SCHEME_EVENTS,
+    SchemeClaimSubmitted,
+    OrderCaptured,
+    OrderCancelled,
+    ReturnRecorded,
+)
+SCHEME_ENGINE_TYPES = type_names(CONSUMES)
+"""What the engine's consumer applies: masters, scheme definitions and claims, orders, cancellations and returns."""
 
 
 def scheme_handler() -> Handler:
@@ -43,14 +52,12 @@ def scheme_handler() -> Handler:
         # it, so it sees what the previous holder committed.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('scheme-engine.evaluation'))")
         masters = await upsert_masters(conn, events)
-        scheme_events: list[SchemeEvent] = [
-            e for e in events if isinstance(e, SchemeLaunched | SchemeAmended | SchemeEnded)
-        ]
-        orders = [e for e in events if isinstance(e, OrderCaptured)]
-        claims = [e for e in events if isinstance(e, SchemeClaimSubmitted)]
+        scheme_events: list[SchemeEvent] = [e for e in events if isinstance(e, _SCHEME_EVENTS)]
+        orders = [e for e in events if type(e) is OrderCaptured]
+        claims = [e for e in events if type(e) is SchemeClaimSubmitted]
         await store.store_scheme_events(conn, scheme_events)
         await store.store_orders(conn, orders)
-        cancelled = await store.store_cancellations(conn, [e for e in events if isinstance(e, OrderCancelled)])
+        cancelled = await store.store_cancellations(conn, [e for e in events if type(e) is OrderCancelled])
         returned_at = await store_returns(conn, retailer_returns(events))
         state = await store.load_schemes(conn)
 

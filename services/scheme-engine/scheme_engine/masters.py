@@ -4,7 +4,7 @@
 channel or its SKU's brand was known must be evaluated again once they are (see handler.py).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,8 +12,6 @@ import asyncpg
 
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.reference import DistributorRegistered, GeographyDefined, OutletRegistered, SkuRegistered
-
-MASTER_TYPES = frozenset({"GeographyDefined", "DistributorRegistered", "OutletRegistered", "SkuRegistered"})
 
 # unnest() inserts every row in one round trip; rows are de-duplicated per key first, because one statement
 # may not update the same row twice.
@@ -59,27 +57,55 @@ class MasterChanges:
         return bool(self.outlet_ids or self.distributor_ids or self.region_ids or self.sku_ids)
 
 
+@dataclass
+class _Rows:
+    """The latest row per key of each master (events are added oldest first)."""
+
+    outlets: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    distributors: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    regions: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    skus: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
+def _outlet(e: OutletRegistered, rows: _Rows) -> None:
+    p = e.payload
+    rows.outlets[p.outlet_id] = (p.outlet_id, p.distributor_id, p.channel, p.outlet_class, e.occurred_at)
+
+
+def _distributor(e: DistributorRegistered, rows: _Rows) -> None:
+    rows.distributors[e.payload.distributor_id] = (e.payload.distributor_id, e.payload.region_id, e.occurred_at)
+
+
+def _geography(e: GeographyDefined, rows: _Rows) -> None:
+    # Zones carry nothing targeting needs beyond their id, which regions already name.
+    if e.payload.level == "region":
+        rows.regions[e.payload.geo_id] = (e.payload.geo_id, e.payload.parent_id, e.occurred_at)
+
+
+def _sku(e: SkuRegistered, rows: _Rows) -> None:
+    rows.skus[e.payload.sku_id] = (e.payload.sku_id, e.payload.brand, e.occurred_at)
+
+
+_STEPS: Mapping[type[Envelope], Callable[[Any, _Rows], None]] = {
+    OutletRegistered: _outlet,
+    DistributorRegistered: _distributor,
+    GeographyDefined: _geography,
+    SkuRegistered: _sku,
+}
+MASTER_CLASSES = tuple(_STEPS)
+"""The reference events targeting needs."""
+
+
 async def upsert_masters(conn: asyncpg.Connection, events: Sequence[Envelope]) -> MasterChanges:
-    outlets: dict[str, tuple[Any, ...]] = {}
-    distributors: dict[str, tuple[Any, ...]] = {}
-    regions: dict[str, tuple[Any, ...]] = {}
-    skus: dict[str, tuple[Any, ...]] = {}
-    for e in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):  # the latest per key wins below
-        if isinstance(e, OutletRegistered):
-            p = e.payload
-            outlets[p.outlet_id] = (p.outlet_id, p.distributor_id, p.channel, p.outlet_class, e.occurred_at)
-        elif isinstance(e, DistributorRegistered):
-            distributors[e.payload.distributor_id] = (e.payload.distributor_id, e.payload.region_id, e.occurred_at)
-        elif isinstance(e, GeographyDefined) and e.payload.level == "region":
-            # Zones carry nothing targeting needs beyond their id, which regions already name.
-            regions[e.payload.geo_id] = (e.payload.geo_id, e.payload.parent_id, e.occurred_at)
-        elif isinstance(e, SkuRegistered):
-            skus[e.payload.sku_id] = (e.payload.sku_id, e.payload.brand, e.occurred_at)
+    rows = _Rows()
+    for e in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):  # the latest per key wins
+        if (step := _STEPS.get(type(e))) is not None:
+            step(e, rows)
     return MasterChanges(
-        outlet_ids=await _upsert(conn, _UPSERT_OUTLETS, list(outlets.values())),
-        distributor_ids=await _upsert(conn, _UPSERT_DISTRIBUTORS, list(distributors.values())),
-        region_ids=await _upsert(conn, _UPSERT_REGIONS, list(regions.values())),
-        sku_ids=await _upsert(conn, _UPSERT_SKUS, list(skus.values())),
+        outlet_ids=await _upsert(conn, _UPSERT_OUTLETS, list(rows.outlets.values())),
+        distributor_ids=await _upsert(conn, _UPSERT_DISTRIBUTORS, list(rows.distributors.values())),
+        region_ids=await _upsert(conn, _UPSERT_REGIONS, list(rows.regions.values())),
+        sku_ids=await _upsert(conn, _UPSERT_SKUS, list(rows.skus.values())),
     )
 
 

@@ -28,7 +28,7 @@ def retailer_returns(events: Sequence[Envelope]) -> list[ReturnRecorded]:
     return [
         e
         for e in events
-        if isinstance(e, ReturnRecorded) and e.payload.direction == "from_retailer" and e.payload.outlet_id
+        if type(e) is ReturnRecorded and e.payload.direction == "from_retailer" and e.payload.outlet_id
     ]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from sellthrough_contracts import Envelope
+from sellthrough_contracts import Envelope, type_names
 from sellthrough_contracts.reference import SkuRegistered
 from sellthrough_contracts.trade import OrderCancelled, OrderDelivered
 from sellthrough_runtime.applier import Handler
@@ -19,8 +19,11 @@ from sellthrough_runtime.outbox import append_to_outbox
 from stock_ledger import derived, ledger
 from stock_ledger.alerts import Norms, evaluate
 from stock_ledger.ledger import Key
-from stock_ledger.movements import count_lines_of, movements_of
+from stock_ledger.movements import SETTLING, STOCK_EVENT_CLASSES, count_lines_of, movements_of
 from stock_ledger.settings import StockLedgerSettings
+
+LEDGER_TYPES = type_names((*STOCK_EVENT_CLASSES, SkuRegistered))
+"""What the ledger consumer applies: the stock events, and SKUs for their prices and alert norms."""
 
 _UPSERT_SKU = """
 INSERT INTO skus (sku_id, list_price, max_cover_days, min_cover_days, overstock_min_units, occurred_at)
@@ -50,7 +53,7 @@ def ledger_handler(settings: StockLedgerSettings) -> Handler:
     window = timedelta(days=settings.demand_window_days)
 
     async def apply(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        skus = [e for e in events if isinstance(e, SkuRegistered)]
+        skus = [e for e in events if type(e) is SkuRegistered]
         if skus:
             await conn.executemany(
                 _UPSERT_SKU,
@@ -67,9 +70,9 @@ def ledger_handler(settings: StockLedgerSettings) -> Handler:
                 ],
             )
         settled = [
-            (e.payload.distributor_id, e.payload.order_id, isinstance(e, OrderDelivered), isinstance(e, OrderCancelled))
+            (e.payload.distributor_id, e.payload.order_id, type(e) is OrderDelivered, type(e) is OrderCancelled)
             for e in events
-            if isinstance(e, OrderDelivered | OrderCancelled)
+            if isinstance(e, SETTLING)
         ]
         touched = await ledger.record(
             conn,

@@ -12,8 +12,7 @@ from sellthrough_runtime.consumer import consumer_job
 from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.settings import ServiceSettings
-from stock_ledger.handler import ledger_handler
-from stock_ledger.movements import STOCK_EVENT_TYPES
+from stock_ledger.handler import LEDGER_TYPES, ledger_handler
 from stock_ledger.reevaluation import alert_reevaluation_job
 from stock_ledger.settings import StockLedgerSettings
 
@@ -36,7 +35,7 @@ def consumer_spec() -> ConsumerSpec:
         migrations_dir=MIGRATIONS,
         group_id=LEDGER_GROUP,
         topics=(REFERENCE.name, TRADE.name),
-        wanted_types=STOCK_EVENT_TYPES | {"SkuRegistered"},
+        wanted_types=LEDGER_TYPES,
         settings=StockLedgerSettings,
         handler=_handler,
     )

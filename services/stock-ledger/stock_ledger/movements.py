@@ -4,30 +4,21 @@ Signs are from the distributor's point of view: goods in are positive.
 """
 
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sellthrough_contracts import Envelope
+from sellthrough_contracts import Envelope, type_names
 from sellthrough_contracts.trade import (
+    OrderCancelled,
     OrderCaptured,
     OrderDelivered,
     PrimaryInvoiced,
     ReturnRecorded,
     StockAdjusted,
     StockCounted,
-)
-
-STOCK_EVENT_TYPES = frozenset(
-    {
-        "PrimaryInvoiced",
-        "OrderCaptured",
-        "OrderDelivered",
-        "OrderCancelled",
-        "ReturnRecorded",
-        "StockAdjusted",
-        "StockCounted",
-    }
 )
 
 
@@ -54,37 +45,66 @@ class CountLine:
     purpose: str
 
 
-def movements_of(event: Envelope) -> list[Movement]:
-    def lines(kind: str, signed: list[tuple[str, int]], order_id: str | None = None) -> list[Movement]:
-        distributor_id: str = event.payload.distributor_id  # type: ignore[attr-defined]
-        return [
-            Movement(event.event_id, n, distributor_id, sku, event.occurred_at, kind, delta, order_id)
-            for n, (sku, delta) in enumerate(signed)
-        ]
+def _lines(event: Any, kind: str, signed: list[tuple[str, int]], order_id: str | None = None) -> list[Movement]:
+    distributor_id: str = event.payload.distributor_id
+    return [
+        Movement(event.event_id, n, distributor_id, sku, event.occurred_at, kind, delta, order_id)
+        for n, (sku, delta) in enumerate(signed)
+    ]
 
-    if isinstance(event, PrimaryInvoiced):
-        return lines("primary", [(line.sku_id, line.quantity) for line in event.payload.lines])
-    if isinstance(event, OrderCaptured):
-        return lines("order", [(line.sku_id, -line.quantity) for line in event.payload.lines], event.payload.order_id)
-    if isinstance(event, OrderDelivered):
-        return lines(
-            "delivery", [(line.sku_id, -line.quantity) for line in event.payload.lines], event.payload.order_id
-        )
-    if isinstance(event, ReturnRecorded):
-        inbound = event.payload.direction == "from_retailer"
-        return lines(
-            "return_in" if inbound else "return_out",
-            [(line.sku_id, line.quantity if inbound else -line.quantity) for line in event.payload.lines],
-        )
-    if isinstance(event, StockAdjusted):
-        return lines("adjustment", [(line.sku_id, line.quantity_delta) for line in event.payload.lines])
-    return []
+
+def _invoiced(event: PrimaryInvoiced) -> list[Movement]:
+    return _lines(event, "primary", [(line.sku_id, line.quantity) for line in event.payload.lines])
+
+
+def _ordered(event: OrderCaptured) -> list[Movement]:
+    signed = [(line.sku_id, -line.quantity) for line in event.payload.lines]
+    return _lines(event, "order", signed, event.payload.order_id)
+
+
+def _delivered(event: OrderDelivered) -> list[Movement]:
+    signed = [(line.sku_id, -line.quantity) for line in event.payload.lines]
+    return _lines(event, "delivery", signed, event.payload.order_id)
+
+
+def _returned(event: ReturnRecorded) -> list[Movement]:
+    inbound = event.payload.direction == "from_retailer"
+    return _lines(
+        event,
+        "return_in" if inbound else "return_out",
+        [(line.sku_id, line.quantity if inbound else -line.quantity) for line in event.payload.lines],
+    )
+
+
+def _adjusted(event: StockAdjusted) -> list[Movement]:
+    return _lines(event, "adjustment", [(line.sku_id, line.quantity_delta) for line in event.payload.lines])
+
+
+_MOVES: Mapping[type[Envelope], Callable[[Any], list[Movement]]] = {
+    PrimaryInvoiced: _invoiced,
+    OrderCaptured: _ordered,
+    OrderDelivered: _delivered,
+    ReturnRecorded: _returned,
+    StockAdjusted: _adjusted,
+}
+"""The events that move stock, by class: each to its movements."""
+
+SETTLING = (OrderDelivered, OrderCancelled)
+"""Events that settle an order: a delivery (the goods left) or a cancellation (they never will)."""
+
+STOCK_EVENT_CLASSES: tuple[type[Envelope], ...] = (*_MOVES, OrderCancelled, StockCounted)
+STOCK_EVENT_TYPES = type_names(STOCK_EVENT_CLASSES)
+
+
+def movements_of(event: Envelope) -> list[Movement]:
+    move = _MOVES.get(type(event))
+    return move(event) if move is not None else []
 
 
 def count_lines_of(event: Envelope) -> list[CountLine]:
     """A count's quantities per SKU (a SKU counted on two shelves is summed). Outlet counts (taken at a
     retailer) are not the distributor's stock and are ignored here."""
-    if not isinstance(event, StockCounted) or event.payload.outlet_id is not None:
+    if type(event) is not StockCounted or event.payload.outlet_id is not None:
         return []
     quantities: dict[str, int] = defaultdict(int)
     for line in event.payload.lines:

@@ -16,9 +16,10 @@ Budget caps are not sliced by time: they are scheme-wide and come from the lates
 (`budget_definition`), see budget.py.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from scheme_engine.domain.targeting import Audience
@@ -88,20 +89,32 @@ class SchemeHistory:
     def with_event(self, event: SchemeEvent) -> "SchemeHistory":
         if event.payload.scheme_id != self.scheme_id:
             raise ValueError(f"event for scheme {event.payload.scheme_id} applied to {self.scheme_id}")
-        recorded = (event.occurred_at, event.event_id)
-        if isinstance(event, SchemeLaunched):
-            if self.launch is not None and self.launch.recorded >= recorded:
-                return self
-            return replace(self, launch=SchemeVersion.of(event.payload, EARLIEST, recorded))
-        if isinstance(event, SchemeAmended):
-            if any(amendment.recorded == recorded for amendment in self.amendments):
-                return self
-            amendment = SchemeVersion.of(event.payload, event.payload.effective_from, recorded)
-            ordered = sorted((*self.amendments, amendment), key=lambda v: (v.effective_from, v.recorded))
-            return replace(self, amendments=tuple(ordered))
+        return _APPLY[type(event)](self, event, (event.occurred_at, event.event_id))
+
+    def _launched(self, event: SchemeLaunched, recorded: Recorded) -> "SchemeHistory":
+        if self.launch is not None and self.launch.recorded >= recorded:
+            return self
+        return replace(self, launch=SchemeVersion.of(event.payload, EARLIEST, recorded))
+
+    def _amended(self, event: SchemeAmended, recorded: Recorded) -> "SchemeHistory":
+        if any(amendment.recorded == recorded for amendment in self.amendments):
+            return self
+        amendment = SchemeVersion.of(event.payload, event.payload.effective_from, recorded)
+        ordered = sorted((*self.amendments, amendment), key=lambda v: (v.effective_from, v.recorded))
+        return replace(self, amendments=tuple(ordered))
+
+    def _ended(self, event: SchemeEnded, recorded: Recorded) -> "SchemeHistory":
         if self.end is not None and self.end.recorded >= recorded:
             return self
         return replace(self, end=SchemeEnd(event.payload.ended_at, recorded))
+
+
+_APPLY: Mapping[type[SchemeEvent], Callable[[SchemeHistory, Any, Recorded], SchemeHistory]] = {
+    SchemeLaunched: SchemeHistory._launched,
+    SchemeAmended: SchemeHistory._amended,
+    SchemeEnded: SchemeHistory._ended,
+}
+"""How each kind of scheme event changes a history."""
 
 
 @dataclass(frozen=True, slots=True)
