@@ -22,6 +22,7 @@ from sellthrough_field.sync import Limits, Syncer, batches, client_for
 from bench.http_load import Body
 from bench.infra import Infra
 from bench.ingest import bare_endpoint, describe
+from bench.location import drained
 from bench.results import Result
 from sellthrough_devstack.services import ServiceProcess
 
@@ -105,6 +106,7 @@ def sync_all(queues: list[Path], url: str, tokens: dict[str, str], p: FieldParam
 async def run(
     infra: Infra,
     order_capture: ServiceProcess,
+    database_url: str,
     reference: list[dict[str, Any]],
     today: date,
     p: FieldParams,
@@ -116,6 +118,7 @@ async def run(
     queues = sorted(out.glob("*.sqlite"))
     bodies = phone_bodies(queues, p.batch)
     tokens = infra.device_tokens()
+    await drained(database_url)
     with Progress() as progress:
         results, seconds = await asyncio.to_thread(sync_all, queues, order_capture.url, tokens, p, progress)
     bare = await bare_endpoint(infra, bodies, p.clients, p.bare_seconds)

@@ -94,7 +94,9 @@ async def _live_stack(infra: Infra, p: BenchParams, run: Run, console: Console) 
             run,
             console,
             "6 field client",
-            lambda: field_load.run(infra, order_capture, masters.reference, today, p.field, p.seed, ingested),
+            lambda: field_load.run(
+                infra, order_capture, database_url, masters.reference, today, p.field, p.seed, ingested
+            ),
         )
     if "location" in p.scenarios:
         await _scenario(
