@@ -136,6 +136,9 @@ async def run(
         "days": p.days,
         "phones": len(queues),
         "orders_captured": orders,
+        # Everything the phones held: orders, and whatever else the simulator captures (visits, attendance...).
+        "events_queued": sum(b.events for b in bodies),
+        "lines_queued": sum(b.lines for b in bodies),
         "events_accepted": accepted,
         "events_rejected": rejected,
         "rejection_reasons": reasons,
