@@ -55,9 +55,11 @@ test-containers: install
 # Not part of `make test`: about 10-15 minutes on 2 cores at the default size. The issue's 10M order lines:
 # `make bench BENCH_ORDER_LINES=10000000`. Method and latest numbers: docs/benchmarks.md.
 BENCH_ORDER_LINES ?= 1000000
+# A subset of scenarios, e.g. `make bench BENCH_SCENARIOS=field,location` (the field client's load, GPS cost).
+BENCH_SCENARIOS ?=
 
 bench: install  ## Throughput and latency vs baselines measured in the same run -> bench/results.json + a table.
-	BENCH_ORDER_LINES=$(BENCH_ORDER_LINES) $(BIN)/python -m bench
+	BENCH_ORDER_LINES=$(BENCH_ORDER_LINES) $(if $(BENCH_SCENARIOS),BENCH_SCENARIOS=$(BENCH_SCENARIOS)) $(BIN)/python -m bench
 
 # The long form of the fault-injection test (more kill rounds under load) and a large fuzz run. Not in `make test`.
 CHAOS_ROUNDS  ?= 5

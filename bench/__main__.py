@@ -9,8 +9,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from bench.field_load import FieldParams
 from bench.freshness import FreshnessParams
 from bench.ingest import IngestParams
+from bench.location import LocationParams
 from bench.results import print_table, write_results
 from bench.runner import SCENARIOS, BenchParams, run_all
 
@@ -32,7 +34,18 @@ def main(
     freshness_seconds: float = typer.Option(20, envvar="BENCH_FRESHNESS_SECONDS", help="Length of the freshness run."),
     query_rounds: int = typer.Option(25, envvar="BENCH_QUERY_ROUNDS", help="Rounds of the six drill-down queries."),
     query_seconds: float = typer.Option(240, help="Time budget of the query rounds (they stop early past it)."),
-    scenarios: str = typer.Option(",".join(SCENARIOS), help="Comma-separated subset of: " + ", ".join(SCENARIOS)),
+    field_reps: int = typer.Option(100, envvar="BENCH_FIELD_REPS", min=1, help="Field client: simulated reps."),
+    field_days: int = typer.Option(
+        30, envvar="BENCH_FIELD_DAYS", min=1, max=44, help="Field client: days each rep's phone holds."
+    ),
+    field_batch: int = typer.Option(100, envvar="BENCH_FIELD_BATCH", help="Field client: events per request."),
+    location_events: int = typer.Option(
+        30_000, envvar="BENCH_LOCATION_EVENTS", help="Location: orders posted in each of the three forms."
+    ),
+    location_rounds: int = typer.Option(3, min=1, help="Location: interleaved rounds the orders are split into."),
+    scenarios: str = typer.Option(
+        ",".join(SCENARIOS), envvar="BENCH_SCENARIOS", help="Comma-separated subset of: " + ", ".join(SCENARIOS)
+    ),
     fast_unsafe: bool = typer.Option(False, help="Embedded Postgres without fsync (the tests' setting)."),
     seed: int = typer.Option(7),
     output: Path = typer.Option(Path("bench/results.json"), help="Where the results are written."),
@@ -46,6 +59,8 @@ def main(
         pipeline_events=pipeline_events,
         freshness=FreshnessParams(freshness_rate, freshness_seconds, batch),
         query_requests=query_rounds,
+        field=FieldParams(field_reps, field_days, field_batch, ingest_clients, bare_seconds),
+        location=LocationParams(location_events, location_rounds, batch, ingest_clients),
         query_seconds=query_seconds,
         fast_unsafe=fast_unsafe,
         seed=seed,

@@ -5,7 +5,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +14,9 @@ import orjson
 from sellthrough_contracts import Envelope, encode_event, parse_event, topic_for
 from sellthrough_devstack.demo_brand import Masters, build_masters
 
-MASTERS_AT = datetime(2024, 1, 1, tzinfo=UTC)
+MASTERS_AT = datetime.combine(datetime.now(UTC).date() - timedelta(days=120), time(), UTC)
+"""Before the 90 days of orders, and inside the window order-capture takes an admin's events in (400 days): a fixed
+date fell out of it and every reference event was refused."""
 
 LineRow = tuple[date, str, str, Decimal, int, int]
 """One order line as the sales projection stores it: day, outlet, SKU, value, units, lines (= 1)."""

@@ -6,18 +6,20 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from sellthrough_field.simulate import device_of
 
 from bench.memory import PeakMemory
 from sellthrough_devstack.broker import EmbeddedBroker
 from sellthrough_devstack.postgres import EmbeddedPostgres
 from sellthrough_devstack.processes import free_port
 from sellthrough_devstack.services import ServiceProcess
-from sellthrough_devstack.tokens import IssuedToken, issue_tokens
+from sellthrough_devstack.tokens import IssuedToken, TokenSpec, device_token_name, issue_tokens
 from sellthrough_runtime.auth import Role
 from sellthrough_runtime.kafka import ensure_topics
 
@@ -49,7 +51,8 @@ class Infra:
     external_kafka: str = ""
 
     @classmethod
-    def start(cls, memory: PeakMemory, *, fast_unsafe: bool = False) -> "Infra":
+    def start(cls, memory: PeakMemory, *, fast_unsafe: bool = False, device_reps: Sequence[str] = ()) -> "Infra":
+        """`device_reps`: reps that get a token bound to their phone (the field scenario's devices)."""
         # As root, PostgreSQL runs as an unprivileged user that must reach its data directory: not 0700.
         work_dir = Path(tempfile.mkdtemp(prefix="sellthrough-bench-"))
         work_dir.chmod(0o755)
@@ -60,10 +63,14 @@ class Infra:
                 infra.external_postgres = True
             else:
                 infra._start_postgres()
+            devices: list[TokenSpec] = [
+                (device_token_name(r), Role.REP, r, {"device_id": device_of(r)}) for r in device_reps
+            ]
             infra.tokens = issue_tokens(
-                [("admin", Role.ADMIN, "admin"), ("analyst", Role.ANALYST, "analyst")],
+                [("admin", Role.ADMIN, "admin"), ("analyst", Role.ANALYST, "analyst"), *devices],
                 work_dir / "tokens.json",
                 work_dir / "tokens.env",
+                in_secrets_file={"admin", "analyst"},
             )
         except BaseException:
             infra.close()
@@ -113,15 +120,25 @@ class Infra:
         await ensure_topics(broker.bootstrap_servers)
         return broker.bootstrap_servers
 
-    def start_service(self, name: str, label: str, database_url: str, bootstrap_servers: str) -> ServiceProcess:
-        env = {
+    def device_tokens(self) -> dict[str, str]:
+        """rep id -> its phone's token (Infra.start's `device_reps`)."""
+        prefix = device_token_name("")
+        return {n.removeprefix(prefix): t.token for n, t in self.tokens.items() if n.startswith(prefix)}
+
+    def service_env(self, database_url: str, bootstrap_servers: str) -> dict[str, str]:
+        return {
             "DATABASE_URL": database_url,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
             "SELLTHROUGH_TOKENS_FILE": str(self.work_dir / "tokens.json"),
             "SELLTHROUGH_BUSINESS_TIMEZONE": "UTC",
-            # The load is posted as admin, far faster than its finite default limit allows: measured, not limited.
+            # The load is posted as admin (and by the field scenario's phones), far faster than the finite default
+            # limits allow: measured, not limited.
             "SELLTHROUGH_RATE_LIMIT_ADMIN": "unlimited",
+            "SELLTHROUGH_RATE_LIMIT_REP": "unlimited",
         }
+
+    def start_service(self, name: str, label: str, database_url: str, bootstrap_servers: str) -> ServiceProcess:
+        env = self.service_env(database_url, bootstrap_servers)
         service = ServiceProcess(name, free_port(), env, self.work_dir / f"{name}-{label}.log")
         self.memory.watch(f"{name} ({label})", service.start(timeout=120))
         self.services.append(service)

@@ -38,7 +38,7 @@ async def run(
 ) -> list[Result]:
     bodies = build_bodies(factory, today, p.events + WARM_UP_BODIES * p.batch, p.batch)
     warm_up, timed = bodies[:WARM_UP_BODIES], bodies[WARM_UP_BODIES:]
-    bare = await _bare(infra, bodies, p)
+    bare = await bare_endpoint(infra, bodies, p.clients, p.bare_seconds)
 
     await closed_loop(order_capture.url, infra.header("admin"), warm_up, clients=p.clients, seconds=60)
     with Progress() as progress:
@@ -60,12 +60,13 @@ async def run(
             "bare FastAPI endpoint",
             bare.accepted_lines / bare.seconds,
             TARGET,
-            {"order_capture": _describe(real), "bare_endpoint": _describe(bare)},
+            {"order_capture": describe(real), "bare_endpoint": describe(bare)},
         )
     ]
 
 
-async def _bare(infra: Infra, bodies: list[Body], p: IngestParams) -> LoadReport:
+async def bare_endpoint(infra: Infra, bodies: list[Body], clients: int, seconds: float) -> LoadReport:
+    """The bodies posted to the bare endpoint (bench/bare_app.py) by `clients` clients for `seconds`, cycling."""
     port = free_port()
     log_file = infra.work_dir / "bare-endpoint.log"
     process = spawn([sys.executable, "-m", "bench.bare_app"], log_file, {"SELLTHROUGH_HTTP_PORT": str(port)})
@@ -73,15 +74,15 @@ async def _bare(infra: Infra, bodies: list[Body], p: IngestParams) -> LoadReport
     try:
         wait_until(lambda: port_open(port), 30, "bare endpoint", log_file)
         url = f"http://127.0.0.1:{port}"
-        await closed_loop(url, {}, bodies[:WARM_UP_BODIES], clients=p.clients, seconds=60)
-        return await closed_loop(url, {}, bodies, clients=p.clients, seconds=p.bare_seconds, cycle=True)
+        await closed_loop(url, {}, bodies[:WARM_UP_BODIES], clients=clients, seconds=60)
+        return await closed_loop(url, {}, bodies, clients=clients, seconds=seconds, cycle=True)
     finally:
         infra.memory.unwatch("bare endpoint")
         stop_pid(process.pid)
         process.wait(timeout=10)
 
 
-def _describe(report: LoadReport) -> dict[str, object]:
+def describe(report: LoadReport) -> dict[str, object]:
     return {
         "seconds": round(report.seconds, 3),
         "requests": len(report.posted),

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import freshness, ingest, pipeline, queries, rebuild
+from bench import field_load, freshness, ingest, location, pipeline, queries, rebuild
 from bench.data import OrderFactory, brand
 from bench.infra import Infra
 from bench.memory import PeakMemory
@@ -22,7 +22,8 @@ from sellthrough_contracts.topics import REFERENCE
 from sellthrough_devstack.demo import post_all, wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 
-SCENARIOS = ("pipeline", "freshness", "ingest", "rebuild", "queries")
+SCENARIOS = ("pipeline", "freshness", "ingest", "field", "location", "rebuild", "queries")
+LIVE = {"pipeline", "freshness", "ingest", "field", "location"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class BenchParams:
     pipeline_events: int
     freshness: freshness.FreshnessParams
     query_requests: int
+    field: field_load.FieldParams
+    location: location.LocationParams
     query_seconds: float = 240
     fast_unsafe: bool = False
     seed: int = 7
@@ -85,6 +88,25 @@ async def _live_stack(infra: Infra, p: BenchParams, run: Run, console: Console) 
     infra.stop_service(query_api)
     if "ingest" in p.scenarios:
         await _scenario(run, console, "1 ingest", lambda: ingest.run(infra, order_capture, factory, today, p.ingest))
+    ingested = next((r.value for r in run.results if r.scenario == "1 ingest"), None)
+    if "field" in p.scenarios:
+        await _scenario(
+            run,
+            console,
+            "6 field client",
+            lambda: field_load.run(
+                infra, order_capture, database_url, masters.reference, today, p.field, p.seed, ingested
+            ),
+        )
+    if "location" in p.scenarios:
+        await _scenario(
+            run,
+            console,
+            "7 location",
+            lambda: location.run(
+                infra, order_capture, database_url, bootstrap, factory, masters.reference, today, p.location
+            ),
+        )
     infra.stop_service(order_capture)
 
 
@@ -116,9 +138,11 @@ async def _rebuilt_stack(infra: Infra, p: BenchParams, run: Run, console: Consol
 async def run_all(p: BenchParams, console: Console) -> Run:
     run = Run()
     with PeakMemory() as memory:
-        infra = await asyncio.to_thread(Infra.start, memory, fast_unsafe=p.fast_unsafe)
+        # The field scenario's phones each need a token bound to them, in the tokens file the services read.
+        phones = field_load.rep_ids(brand(p.seed).reference) if "field" in p.scenarios else []
+        infra = await asyncio.to_thread(Infra.start, memory, fast_unsafe=p.fast_unsafe, device_reps=phones)
         try:
-            if {"pipeline", "freshness", "ingest"} & set(p.scenarios):
+            if LIVE & set(p.scenarios):
                 await _live_stack(infra, p, run, console)
             if {"rebuild", "queries"} & set(p.scenarios):
                 await _rebuilt_stack(infra, p, run, console)

@@ -1,12 +1,16 @@
 """`sellthrough-dev`: start, stop and inspect the development stack."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
+from sellthrough_field.reference import world_from
 
-from sellthrough_devstack import demo, stack
+from sellthrough_devstack import demo, demo_field, stack
+from sellthrough_devstack.tokens import IssuedToken, device_token_name
 
 app = typer.Typer(
     help="Sellthrough development stack (embedded Postgres + Tansu + the four services).",
@@ -24,14 +28,26 @@ def up(
     outlets: int = typer.Option(demo.DemoSize.outlets, min=1, help="Outlets in the demo brand."),
     orders: int = typer.Option(demo.DemoSize.orders, min=0, help="Orders in the demo history."),
     days: int = typer.Option(demo.DemoSize.days, min=14, max=365, help="Days of demo history, ending yesterday."),
+    field_days: int = typer.Option(
+        demo_field.FIELD_DAYS,
+        min=0,
+        max=44,
+        help="The last days of the reps' orders are captured by the field-force simulator on their phones and "
+        "synced with their device tokens (0: everything posted directly).",
+    ),
 ) -> None:
     """Start everything in the background, load demo data, print URLs and a working curl example."""
     root = root.resolve()
-    brand = demo.generate(demo.DemoSize(outlets=outlets, orders=orders, days=days))
+    field_days = min(field_days, days - 1) if demo_data else 0
+    brand = demo.generate(demo.DemoSize(outlets=outlets, orders=orders, days=days), field_days=field_days)
+    phones = demo_field.rep_ids(brand.reference) if field_days else []
     try:
         with console.status("starting PostgreSQL, the broker and the services..."):
             state, tokens = stack.start(
-                root, rep_id=brand.example_order_target.rep_id, distributor_ids=demo.distributor_ids(brand.reference)
+                root,
+                rep_id=brand.example_order_target.rep_id,
+                distributor_ids=demo.distributor_ids(brand.reference),
+                device_reps=phones,
             )
     except (RuntimeError, TimeoutError) as error:
         console.print(f"[red]could not start the stack:[/] {error}")
@@ -51,8 +67,13 @@ def up(
         )
         posted_trade = posted_schemes.merged(posted_history)
         _report("schemes and trade history", posted_trade)
+        field_lines = 0
+        if field_days:
+            field = _load_field_force(root, brand, field_days, state.urls["order-capture"], tokens, phones)
+            # Lines of every order the phones' queues hold as sent: on a re-run, the earlier run's too.
+            field_lines = field.lines
         with console.status("waiting for query-api to project the demo orders..."):
-            lines = demo.line_count(posted_trade.accepted)
+            lines = demo.line_count(posted_trade.accepted) + field_lines
             demo.wait_for_sales_lines(state.urls["query-api"], tokens["analyst"].token, lines, days=days)
     example = root / "example.sh"
     example.write_text(
@@ -78,6 +99,32 @@ def status(root: Path = ROOT_OPTION) -> None:
         console.print("not running")
         raise typer.Exit(1)
     _print_summary(state, root.resolve())
+
+
+def _load_field_force(
+    root: Path, brand: demo.DemoBrand, field_days: int, url: str, tokens: dict[str, IssuedToken], phones: list[str]
+) -> demo_field.FieldLoad:
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    world = world_from(brand.reference)
+    plan = demo_field.field_plan(world, field_days, yesterday, brand.field_orders, seed=7)
+    device_tokens = {rep: tokens[device_token_name(rep)].token for rep in phones}
+    out = root / "field"
+    with Progress() as progress:
+        task = progress.add_task(f"field force: {len(phones)} phones, last {field_days} days", total=len(phones))
+        field = demo_field.load(
+            out,
+            brand.reference,
+            plan,
+            url,
+            {**device_tokens, "admin": tokens["admin"].token},
+            lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(f"field force: {field.counts}")
+    how = "captured by the field-force simulator" if field.simulated else "found in the phones' queues"
+    console.print(f"  {field.orders} orders {how}, synced with each rep's device token; queues and ledger in {out}")
+    for problem in field.problems[:10]:
+        console.print(f"  [yellow]{problem}[/]", highlight=False)
+    return field
 
 
 def _report(what: str, report: demo.PostReport) -> None:

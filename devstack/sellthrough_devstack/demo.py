@@ -47,9 +47,13 @@ class DemoBrand:
     # last.
     history: list[dict[str, Any]] = field(default_factory=list)
     overstocked: list[str] = field(default_factory=list)
+    field_orders: int = 0
+    """How many orders the history had in the field force's days (left out): what the simulator should take."""
 
 
-def generate(size: DemoSize = DemoSize(), seed: int = 7, now: datetime | None = None) -> DemoBrand:
+def generate(size: DemoSize = DemoSize(), seed: int = 7, now: datetime | None = None, field_days: int = 0) -> DemoBrand:
+    """The brand and its history. `field_days` > 0 leaves the reps' orders and visits of the last `field_days` days
+    out of the history: `make dev` has the field-force simulator capture those days on the reps' phones instead."""
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
     masters = build_masters(
@@ -61,12 +65,15 @@ def generate(size: DemoSize = DemoSize(), seed: int = 7, now: datetime | None = 
         skus=size.skus,
         reps=size.reps,
     )
-    history = build_history(rng, masters, now, size.days, size.orders)
+    field_from = day_start(now, field_days) if field_days > 0 else None
+    history = build_history(rng, masters, now, size.days, size.orders, field_from)
     # Stable sort: on a tie the order comes before its delivery, an opening balance before an invoice.
     trade = sorted([*history.trade, *history.orders, *history.claims], key=lambda e: e["occurred_at"])
     beat = next(b for b in masters.beats if b.outlets)
     target = OrderTarget(beat.rep_id, beat.distributor_id, beat.outlets[0].outlet_id, masters.skus[0].sku_id)
-    return DemoBrand(masters.reference, history.orders, target, history.schemes, trade, history.overstocked)
+    return DemoBrand(
+        masters.reference, history.orders, target, history.schemes, trade, history.overstocked, history.field_orders
+    )
 
 
 def line_count(events: list[dict[str, Any]]) -> int:

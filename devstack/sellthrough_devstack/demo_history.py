@@ -34,6 +34,7 @@ class History:
     trade: list[dict[str, Any]] = field(default_factory=list)  # everything else: deliveries, invoices, counts
     claims: list[dict[str, Any]] = field(default_factory=list)
     overstocked: list[str] = field(default_factory=list)
+    field_orders: int = 0  # orders of the field force's days, left out (build_history's `field_from`)
 
 
 def day_start(now: datetime, days: int) -> datetime:
@@ -42,17 +43,32 @@ def day_start(now: datetime, days: int) -> datetime:
     return today - timedelta(days=days)
 
 
-def build_history(rng: random.Random, masters: Masters, now: datetime, days: int, orders: int) -> History:
+def build_history(
+    rng: random.Random, masters: Masters, now: datetime, days: int, orders: int, field_from: datetime | None = None
+) -> History:
+    """`field_from`: where the field force's part begins (`make dev` has the simulator capture it through the field
+    client): the orders and visits from then on, and those orders' deliveries, are left out; invoices and counts
+    are still sized to the whole demand, and the claims end where the field part begins, so they stay exact."""
     history = History()
     start = day_start(now, days)
     history.schemes = _schemes(start, days)
-    history.orders, visits = _orders(rng, masters, start, days, orders)
-    history.trade.extend(visits)
-    history.trade.extend(_deliveries(rng, history.orders, now))
+    all_orders, visits = _orders(rng, masters, start, days, orders)
+    deliveries = _deliveries(rng, all_orders, now)
     overstocked_count = max(1, len(masters.distributors) // 12)
     history.overstocked = sorted(rng.sample(masters.distributors, min(overstocked_count, len(masters.distributors))))
-    history.trade.extend(_stock(rng, masters, history.orders, history.overstocked, start, days))
-    history.claims = _claims(masters, history.schemes, history.orders, now)
+    stock = _stock(rng, masters, all_orders, history.overstocked, start, days)
+
+    def before_field(event: dict[str, Any]) -> bool:
+        return field_from is None or datetime.fromisoformat(event["occurred_at"]) < field_from
+
+    history.orders = [o for o in all_orders if before_field(o)]
+    kept = {o["payload"]["order_id"] for o in history.orders}
+    history.field_orders = len(all_orders) - len(history.orders)
+    history.trade.extend(v for v in visits if before_field(v))
+    history.trade.extend(d for d in deliveries if d["payload"]["order_id"] in kept)
+    history.trade.extend(stock)
+    claims_until = datetime.combine(now.astimezone(UTC).date(), time(), UTC) - timedelta(days=1)
+    history.claims = _claims(masters, history.schemes, history.orders, min(claims_until, field_from or claims_until))
     return history
 
 
@@ -331,11 +347,11 @@ def percent_entitlement(
     )
 
 
-def _claims(m: Masters, schemes: list[dict[str, Any]], orders: list[dict[str, Any]], now: datetime) -> list[Any]:
-    """Two distributor claims on the tea scheme: one honest, one padded by a fifth on its biggest outlet."""
+def _claims(m: Masters, schemes: list[dict[str, Any]], orders: list[dict[str, Any]], period_to: datetime) -> list[Any]:
+    """Two distributor claims on the tea scheme up to `period_to`: one honest, one padded by a fifth on its biggest
+    outlet."""
     tea = schemes[0]["payload"]
     valid_from = datetime.fromisoformat(tea["valid_from"])
-    period_to = datetime.combine(now.astimezone(UTC).date(), time(), UTC) - timedelta(days=1)
     if period_to <= valid_from:
         return []
     brands_of = {s.sku_id: s.brand for s in m.skus}

@@ -11,11 +11,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sellthrough_field.simulate import device_of
+
 from sellthrough_devstack.broker import EmbeddedBroker
 from sellthrough_devstack.postgres import EmbeddedPostgres
 from sellthrough_devstack.processes import port_open, stop_pid
 from sellthrough_devstack.services import SERVICE_MODULES, ServiceProcess
-from sellthrough_devstack.tokens import IssuedToken, issue_tokens
+from sellthrough_devstack.tokens import IssuedToken, TokenSpec, device_token_name, issue_tokens, write_device_tokens
 from sellthrough_runtime.auth import Role
 from sellthrough_runtime.kafka import ensure_topics
 
@@ -54,8 +56,11 @@ def _ports() -> dict[str, int]:
     }
 
 
-def start(root: Path, rep_id: str, distributor_ids: Sequence[str] = ()) -> tuple[StackState, dict[str, IssuedToken]]:
-    """Start the stack; `rep_id` is the rep whose token is issued as REP_TOKEN (the curl example's rep)."""
+def start(
+    root: Path, rep_id: str, distributor_ids: Sequence[str] = (), device_reps: Sequence[str] = ()
+) -> tuple[StackState, dict[str, IssuedToken]]:
+    """Start the stack; `rep_id` is the rep whose token is issued as REP_TOKEN (the curl example's rep). Each rep of
+    `device_reps` gets a token bound to its phone (`device:<rep>`, written to field/tokens.json, not tokens.env)."""
     root.mkdir(parents=True, exist_ok=True)
     if (previous := StackState.load(root)) is not None and previous.pids:
         raise RuntimeError("a dev stack is already running (see .dev/stack.json); run `make stop` first")
@@ -77,17 +82,23 @@ def start(root: Path, rep_id: str, distributor_ids: Sequence[str] = ()) -> tuple
             state.kafka_bootstrap_servers = broker.bootstrap_servers
             state.save()
         asyncio.run(ensure_topics(state.kafka_bootstrap_servers))
+        shown: list[TokenSpec] = [
+            ("admin", Role.ADMIN, "admin"),
+            ("analyst", Role.ANALYST, "analyst"),
+            # A connector writes only for the distributors it is bound to: here every distributor of the demo.
+            ("connector", Role.CONNECTOR, "erp-connector", {"distributors": sorted(distributor_ids)}),
+            ("rep", Role.REP, rep_id),
+        ]
+        devices: list[TokenSpec] = [
+            (device_token_name(r), Role.REP, r, {"device_id": device_of(r)}) for r in device_reps
+        ]
         tokens = issue_tokens(
-            [
-                ("admin", Role.ADMIN, "admin"),
-                ("analyst", Role.ANALYST, "analyst"),
-                # A connector writes only for the distributors it is bound to: here every distributor of the demo.
-                ("connector", Role.CONNECTOR, "erp-connector", {"distributors": sorted(distributor_ids)}),
-                ("rep", Role.REP, rep_id),
-            ],
-            root / "tokens.json",
-            root / "tokens.env",
+            [*shown, *devices], root / "tokens.json", root / "tokens.env", in_secrets_file={s[0] for s in shown}
         )
+        if device_reps:
+            write_device_tokens(
+                root / "field" / "tokens.json", {r: tokens[device_token_name(r)].token for r in device_reps}
+            )
         env = {
             "DATABASE_URL": state.database_url,
             "KAFKA_BOOTSTRAP_SERVERS": state.kafka_bootstrap_servers,

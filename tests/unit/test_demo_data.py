@@ -202,3 +202,34 @@ def test_every_field_event_of_the_demo_is_inside_its_reps_territory(brand: DemoB
     for e in field_events:
         outlet = outlets[e.payload.outlet_id]
         assert territories[e.payload.rep_id].covers(outlet.distributor_id, outlet.beat_id), e
+
+
+def test_the_field_days_are_left_to_the_simulator_and_the_claims_stop_before_them() -> None:
+    """`make dev` has the simulator capture the reps' last days on their phones: the history leaves those days'
+    orders, visits and deliveries out, and its claims end where they begin, so the honest claim stays exact."""
+    whole = generate(SIZE, seed=3, now=NOW)
+    brand = generate(SIZE, seed=3, now=NOW, field_days=7)
+    field_from = datetime(2026, 11, 16, tzinfo=UTC)
+    events = [parse_event(e) for e in brand.history]
+    captured = [e for e in events if isinstance(e, OrderCaptured | VisitRecorded)]
+    assert captured
+    assert all(e.occurred_at < field_from for e in captured)
+    order_ids = {o["payload"]["order_id"] for o in brand.orders}
+    delivered = [e for e in events if isinstance(e, OrderDelivered)]
+    assert delivered
+    assert all(e.payload.order_id in order_ids for e in delivered)
+    in_field_days = [o for o in whole.orders if datetime.fromisoformat(o["occurred_at"]) >= field_from]
+    assert brand.field_orders == len(in_field_days) > 0
+    assert len(brand.orders) == len(whole.orders) - len(in_field_days)
+    # Invoices and counts are sized to the whole demand, which the simulator's orders stand in for.
+    stock_types = (PrimaryInvoiced, StockCounted)
+    assert [e for e in events if isinstance(e, stock_types)] == [
+        e for e in map(parse_event, whole.history) if isinstance(e, stock_types)
+    ]
+    claims = [e for e in events if isinstance(e, SchemeClaimSubmitted)]
+    assert claims
+    assert all(c.payload.period_to == field_from for c in claims)
+
+
+def test_with_field_days_one_claim_is_still_honest_and_one_padded() -> None:
+    test_one_claim_is_honest_and_one_padded(generate(SIZE, seed=3, now=NOW, field_days=7))
