@@ -3,11 +3,11 @@
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
 from order_capture.batch import BatchResult, plan_batch, results_for
@@ -20,15 +20,16 @@ from order_capture.validation import check_references, parse, references_of
 from order_capture.verification import check_locations, location_checked, off_site_rejection
 from order_capture.visits import check_visit
 from sellthrough_contracts import Envelope, event_type_names
-from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import CurrentPrincipal, Role, require_roles
+from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.dependencies import ConnectionDep, ContextDep, PrincipalDep, RelayDep, settings_of
 from sellthrough_runtime.metrics import EVENTS_INGESTED
-from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.problems import ProblemError
 from sellthrough_runtime.ratelimit import charge
 
 router = APIRouter(prefix="/v1")
 log = logging.getLogger(__name__)
+
+SettingsDep = Annotated[OrderCaptureSettings, Depends(settings_of(OrderCaptureSettings))]
 
 _REQUEST_BODY_DOC: dict[str, Any] = {
     "requestBody": {
@@ -128,12 +129,11 @@ def _batch_of(body: bytes, max_events: int) -> tuple[list[Any], datetime | None]
         422: {"description": "Not a batch"},
     },
 )
-async def post_events(request: Request, principal: CurrentPrincipal) -> BatchResult:
+async def post_events(
+    request: Request, principal: PrincipalDep, context: ContextDep, settings: SettingsDep, relay: RelayDep
+) -> BatchResult:
     """Each event is accepted, recognised as a duplicate of one already accepted (same event_id and
     content), or rejected with a reason. Accepted events are durable when this returns."""
-    context: ServiceContext = request.app.state.context
-    settings = context.settings
-    assert isinstance(settings, OrderCaptureSettings)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ProblemError(415, "unsupported-media-type", "Send the batch as application/json.")
@@ -192,8 +192,6 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
         }
         stored = await store_events(conn, [e for e in plan.candidates if e.event_id not in refused], now, derived)
     if stored.accepted:
-        relay = context.extras["relay"]
-        assert isinstance(relay, OutboxRelay)
         relay.wake()
 
     batch = results_for(plan, refused, stored).with_locations({i: c.result() for i, c in checked.items()})
@@ -243,10 +241,9 @@ class MastersStatus(BaseModel):
     # rep, regional manager or distributor, whose reads stop at their own territory (README, "Roles and scopes").
     dependencies=[require_roles(Role.ADMIN, Role.ANALYST, Role.CONNECTOR)],
 )
-async def reference_status(request: Request) -> MastersStatus:
+async def reference_status(conn: ConnectionDep) -> MastersStatus:
     """How many masters this service knows, to check reference data has arrived before posting orders."""
-    context: ServiceContext = request.app.state.context
-    row = await context.pool.fetchrow(
+    row = await conn.fetchrow(
         "SELECT (SELECT count(*) FROM known_distributors) AS distributors, (SELECT count(*) FROM known_outlets) "
         "AS outlets, (SELECT count(*) FROM known_skus) AS skus, (SELECT count(*) FROM known_reps) AS reps"
     )
