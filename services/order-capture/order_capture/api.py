@@ -1,5 +1,6 @@
 """HTTP API: POST /v1/events takes a batch from a mobile client or connector."""
 
+import contextlib
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -49,7 +50,8 @@ _REQUEST_BODY_DOC: dict[str, Any] = {
                             "items": {"description": f"An event, one of: {', '.join(event_type_names())}"},
                         },
                         "device_time": {
-                            "type": "string",
+                            # null is taken as absent (the batch has no device clock), as it always was.
+                            "type": ["string", "null"],
                             "format": "date-time",
                             "description": "The device's clock when it sent the batch, with its offset. Optional: "
                             "the difference from server time is the device's clock skew, returned as "
@@ -85,12 +87,11 @@ def _device_time(document: dict[str, Any]) -> datetime | None:
     raw = document.get("device_time")
     if raw is None:
         return None
-    try:
-        return _DEVICE_TIME.validate_python(raw)
-    except ValidationError:
-        raise ProblemError(
-            422, "invalid-device-time", "'device_time' must be an ISO 8601 date-time with its UTC offset."
-        ) from None
+    # Only a string: pydantic would read a number as a Unix timestamp, which the document does not offer.
+    if isinstance(raw, str):
+        with contextlib.suppress(ValidationError):
+            return _DEVICE_TIME.validate_python(raw)
+    raise ProblemError(422, "invalid-device-time", "'device_time' must be an ISO 8601 date-time with its UTC offset.")
 
 
 def _batch_of(body: bytes, max_events: int) -> tuple[list[Any], datetime | None]:
