@@ -135,6 +135,20 @@ ScopedFilterDep = Annotated[KpiFilter, Depends(_scoped)]
 """KpiFilterDep under `within`, narrowed to the caller's scope."""
 
 
+# The scope's level checks run as dependencies listed before the filter, so a caller refused the rows gets its 403
+# before any complaint about the period, as it did when they opened the route.
+def _readable_dimension(
+    scope: CallerScope, dimension: Annotated[Dimension, Query(description="Break secondary sales down by this.")]
+) -> Dimension:
+    if dimension in (Dimension.REGION, Dimension.DISTRIBUTOR):
+        scope.require_level(dimension.value, None)
+    return dimension
+
+
+def _reads_regions(scope: CallerScope) -> None:
+    scope.require_level("region", None)
+
+
 def _period_fields(f: KpiFilter) -> dict[str, Any]:
     return {
         "date_from": f.date_from,
@@ -200,15 +214,12 @@ async def get_kpis(
     "/sales/by", response_model=BreakdownResponse, responses=CSV_RESPONSE, operation_id="get_sales_by", tags=["kpis"]
 )
 async def get_sales_by(
-    scope: CallerScope,
+    dimension: Annotated[Dimension, Depends(_readable_dimension)],
     conn: ConnectionDep,
-    dimension: Annotated[Dimension, Query(description="Break secondary sales down by this.")],
     f: ScopedFilterDep,
     page: ListingDep,
 ) -> BreakdownResponse | Response:
     """Secondary sales per brand, SKU, rep, distributor or region, largest first, with the previous period."""
-    if dimension in (Dimension.REGION, Dimension.DISTRIBUTOR):
-        scope.require_level(dimension.value, None)
     records = await sales_by(conn, dimension.value, f)
     # Only what moved in the period (a sale, or a return: net can be negative); the previous period's figure is
     # context, not a row of its own.
@@ -277,9 +288,9 @@ async def get_outlet_ranking(
     responses=CSV_RESPONSE,
     operation_id="get_underperforming_regions",
     tags=["kpis"],
+    dependencies=[Depends(_reads_regions)],
 )
 async def get_underperforming_regions(
-    scope: CallerScope,
     conn: ConnectionDep,
     f: ScopedFilterDep,
     threshold_pct: Annotated[
@@ -289,7 +300,6 @@ async def get_underperforming_regions(
 ) -> UnderperformingResponse | Response:
     """Regions whose secondary value fell by more than `threshold_pct` against the previous period of equal
     length. Regions without sales in the previous period have no base to fall from and are not listed."""
-    scope.require_level("region", None)
     records = await sales_by(conn, Dimension.REGION.value, f)
     rows = []
     for r in records:

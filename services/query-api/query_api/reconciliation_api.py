@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.csv_export import CSV_RESPONSE, Format, csv_response
@@ -84,6 +84,13 @@ def _summed(positions: Iterable[PositionReconciliation]) -> Reconciliation:
     )
 
 
+def _readable_distributor(scope: CallerScope, distributor_id: DistributorParam = None) -> str | None:
+    """Before the period (a dependency listed ahead of it): a distributor outside the scope is a 403 first."""
+    if distributor_id is not None:
+        scope.require_distributor(distributor_id)
+    return distributor_id
+
+
 @router.get(
     "/reconciliation",
     response_model=ReconciliationResponse,
@@ -94,17 +101,15 @@ def _summed(positions: Iterable[PositionReconciliation]) -> Reconciliation:
 @costly_read("reconciliation", cache=False)  # ~0.7 s for the demo brand; polled, so shared and bounded only
 async def get_reconciliation(
     scope: CallerScope,
+    distributor_id: Annotated[str | None, Depends(_readable_distributor)],
     context: ContextDep,
     period: PeriodDep,
-    distributor_id: DistributorParam = None,
     sku_id: Sku = None,
     by: By = "distributor",
     fmt: Format = "json",
 ) -> ReconciliationResponse | Response:
     """Opening stock + primary in - net secondary out +/- returns and adjustments = book closing, per distributor
     (or SKU) for a period, with counts and their variance; and the book tied out against the stock ledger."""
-    if distributor_id is not None:
-        scope.require_distributor(distributor_id)
     zone = context.settings.zone
     date_from, date_to = period.date_from, period.date_to
     # The pool, not ConnectionDep: identical requests share one computation (costly_read), so only it connects.
