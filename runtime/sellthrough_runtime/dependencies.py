@@ -2,7 +2,7 @@
 and the caller. The one place a route's needs are read from the app; routes never read `app.state` (the
 architecture test holds them to it)."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import asyncpg
@@ -14,8 +14,11 @@ from sellthrough_runtime.settings import ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
 
+# Every dependency here is `async def`, even those that only read: FastAPI runs a plain `def` dependency in a worker
+# thread, a hop per request on the ingest path.
 
-def service_context(request: Request) -> ServiceContext:
+
+async def service_context(request: Request) -> ServiceContext:
     context: ServiceContext = request.app.state.context
     return context
 
@@ -23,17 +26,17 @@ def service_context(request: Request) -> ServiceContext:
 ContextDep = Annotated[ServiceContext, Depends(service_context)]
 
 
-def service_settings(context: ContextDep) -> ServiceSettings:
+async def service_settings(context: ContextDep) -> ServiceSettings:
     return context.settings
 
 
 SettingsDep = Annotated[ServiceSettings, Depends(service_settings)]
 
 
-def settings_of(kind: type[S]) -> Callable[[ServiceContext], S]:
+def settings_of(kind: type[S]) -> Callable[[ServiceContext], Awaitable[S]]:
     """A dependency giving a service's own settings class: `Annotated[MySettings, Depends(settings_of(MySettings))]`."""
 
-    def settings(context: ContextDep) -> S:
+    async def settings(context: ContextDep) -> S:
         if not isinstance(context.settings, kind):
             raise TypeError(f"The service runs with {type(context.settings).__name__}, not {kind.__name__}.")
         return context.settings
@@ -51,7 +54,7 @@ async def connection(context: ContextDep) -> AsyncIterator[asyncpg.Connection]:
 ConnectionDep = Annotated[asyncpg.Connection, Depends(connection, scope="function")]
 
 
-def relay(context: ContextDep) -> Relay:
+async def relay(context: ContextDep) -> Relay:
     if context.relay is None:
         raise RuntimeError(f"{context.service} runs no outbox relay.")
     return context.relay

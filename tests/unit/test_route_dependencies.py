@@ -117,11 +117,11 @@ def test_the_relay_is_the_one_on_the_context_and_its_absence_is_an_error() -> No
         TestClient(app_with(None)).post("/wake")
 
 
-def test_settings_of_refuses_a_service_run_with_other_settings() -> None:
+async def test_settings_of_refuses_a_service_run_with_other_settings() -> None:
     context = ServiceContext(service="test", settings=ServiceSettings(), pool=cast(asyncpg.Pool, None))
-    assert settings_of(ServiceSettings)(context) is context.settings
+    assert await settings_of(ServiceSettings)(context) is context.settings
     with pytest.raises(TypeError, match="not OtherSettings"):
-        settings_of(OtherSettings)(context)
+        await settings_of(OtherSettings)(context)
 
 
 def test_a_period_before_year_one_is_a_problem_not_a_crash() -> None:

@@ -109,7 +109,7 @@ class UnderperformingResponse(Period):
     rows: list[RegionDecline] = Field(description="Regions whose value fell by more than threshold_pct, worst first.")
 
 
-def kpi_filter(f: SalesFilterDep, rep_id: RepFilter) -> KpiFilter:
+async def kpi_filter(f: SalesFilterDep, rep_id: RepFilter) -> KpiFilter:
     # The previous period and the dormancy window (each at most MAX_RANGE_DAYS) reach back before `from`.
     if f.date_from - date.min < timedelta(days=MAX_RANGE_DAYS):
         raise ProblemError(422, "invalid-range", "The range, or the period before it, starts before year 1.")
@@ -137,7 +137,7 @@ ScopedFilterDep = Annotated[KpiFilter, Depends(_scoped)]
 
 # The scope's level checks run as dependencies listed before the filter, so a caller refused the rows gets its 403
 # before any complaint about the period, as it did when they opened the route.
-def _readable_dimension(
+async def _readable_dimension(
     scope: CallerScope, dimension: Annotated[Dimension, Query(description="Break secondary sales down by this.")]
 ) -> Dimension:
     if dimension in (Dimension.REGION, Dimension.DISTRIBUTOR):
@@ -145,7 +145,7 @@ def _readable_dimension(
     return dimension
 
 
-def _reads_regions(scope: CallerScope) -> None:
+async def _reads_regions(scope: CallerScope) -> None:
     scope.require_level("region", None)
 
 

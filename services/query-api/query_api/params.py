@@ -52,7 +52,7 @@ class Cell:
     """The caller's scope (scope.py): only sales of these distributors' outlets; None: national."""
 
 
-def cell_keys(
+async def cell_keys(
     zone: Zone = None,
     region: Region = None,
     distributor: Distributor = None,
@@ -98,7 +98,7 @@ class Period:
     date_to: date
 
 
-def period(settings: SettingsDep, date_from: DateFrom = None, date_to: DateTo = None) -> Period:
+async def period(settings: SettingsDep, date_from: DateFrom = None, date_to: DateTo = None) -> Period:
     return Period(*date_range(date_from, date_to, today_in(settings.zone)))
 
 
@@ -116,7 +116,7 @@ class SalesFilter:
     sku_id: str | None
 
 
-def sales_filter(period: PeriodDep, brand: Brand = None, sku_id: Sku = None) -> SalesFilter:
+async def sales_filter(period: PeriodDep, brand: Brand = None, sku_id: Sku = None) -> SalesFilter:
     return SalesFilter(period.date_from, period.date_to, brand, sku_id)
 
 
@@ -135,7 +135,7 @@ class Listing:
         return self.fmt == "csv"
 
 
-def listing(limit: Limit = 500, fmt: Format = "json") -> Listing:
+async def listing(limit: Limit = 500, fmt: Format = "json") -> Listing:
     return Listing(limit, fmt)
 
 
@@ -150,7 +150,7 @@ class Window:
     since: datetime
 
 
-def window(days: Days = 30) -> Window:
+async def window(days: Days = 30) -> Window:
     return Window(days, datetime.now(UTC) - timedelta(days=days))
 
 

@@ -84,7 +84,7 @@ def _summed(positions: Iterable[PositionReconciliation]) -> Reconciliation:
     )
 
 
-def _readable_distributor(scope: CallerScope, distributor_id: DistributorParam = None) -> str | None:
+async def _readable_distributor(scope: CallerScope, distributor_id: DistributorParam = None) -> str | None:
     """Before the period (a dependency listed ahead of it): a distributor outside the scope is a 403 first."""
     if distributor_id is not None:
         scope.require_distributor(distributor_id)

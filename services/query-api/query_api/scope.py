@@ -206,7 +206,7 @@ async def root_names(conn: asyncpg.Connection, ids: Iterable[str]) -> dict[str, 
 def readers(*roles: Role) -> Any:
     """A route dependency refusing (403) callers without one of `roles`, through the scope."""
 
-    def check(scope: CallerScope) -> Scope:
+    async def check(scope: CallerScope) -> Scope:
         scope.allow(*roles)
         return scope
 
@@ -219,7 +219,7 @@ RepParam = Annotated[
 ]
 
 
-def rep_filter(scope: CallerScope, rep_id: RepParam = None) -> str | None:
+async def rep_filter(scope: CallerScope, rep_id: RepParam = None) -> str | None:
     """The rep the KPI figures are narrowed to: as asked for others, always the caller for a rep."""
     if scope.rep is None:
         return rep_id
