@@ -7,8 +7,9 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -40,12 +41,19 @@ Job = Callable[[], Awaitable[None]]
 """A long-running background job (consumer, relay). It is restarted with backoff if it fails."""
 
 
+class Relay(Protocol):
+    """What a route needs of the outbox relay: a nudge to publish what it just stored."""
+
+    def wake(self) -> None: ...
+
+
 @dataclass
 class ServiceContext:
     service: str
     settings: ServiceSettings
     pool: asyncpg.Pool
-    extras: dict[str, object] = field(default_factory=dict)
+    relay: Relay | None = None
+    """Set by a service whose start_jobs runs an outbox relay (order-capture); routes reach it through RelayDep."""
 
 
 StartJobs = Callable[[ServiceContext], Awaitable[dict[str, Job]]]

@@ -13,8 +13,6 @@ DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "compose.yaml"
 
 
-
-
 def interpolate(value: str, environ: dict[str, str] | None = None) -> str:
     """Compose's variable substitution ($$, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, nested
     defaults), from `environ` (empty: what compose does with nothing set in the shell)."""
@@ -81,5 +79,3 @@ def refusal(service: str, environ: dict[str, str]) -> str | None:
 
 def password_variables(compose_text: str) -> set[str]:
     return set(re.findall(r"\$\{([A-Z0-9_]*PASSWORD[A-Z0-9_]*)", compose_text))
-
-

@@ -18,5 +18,3 @@ def test_consumed_topics_are_read_from_the_code() -> None:
     facts = services()
     assert facts["query-api"].consumes >= {contract_topics.REFERENCE.name, contract_topics.TRADE.name}
     assert facts["order-capture"].consumes >= {contract_topics.REFERENCE.name}
-
-

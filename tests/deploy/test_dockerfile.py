@@ -107,5 +107,3 @@ def test_docker_context_sends_what_the_image_installs() -> None:
         "services/query-api/build/lib/query_api/main.py",
     ):
         assert docker_ignored(unwanted), f"{unwanted} would be sent to the builder"
-
-

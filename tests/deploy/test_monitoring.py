@@ -109,5 +109,3 @@ def test_grafana_provisions_prometheus_and_a_dashboard_of_known_metrics() -> Non
         "sellthrough_http_request_seconds_bucket",  # latency
     }
     assert wanted <= used, f"the dashboard does not show {sorted(wanted - used)}"
-
-

@@ -517,6 +517,23 @@ def test_a_scoped_drill_down_adds_up_to_its_own_sales(services: dict[str, Servic
     assert [(r["id"], Decimal(r["value"])) for r in z1["rows"]] == [("Z1", Decimal("62.00"))]
 
 
+def test_a_refused_scope_is_told_before_a_bad_period(services: dict[str, ServiceProcess], tokens: Tokens) -> None:
+    """The period is a dependency (query_api.params); the scope's checks that opened these routes still come first:
+    a distributor asking for region rows, or another distributor's reconciliation, gets 403 whatever the range."""
+    reversed_range = {"from": "2026-03-02", "to": "2026-03-01"}
+    asks = [
+        ("/v1/regions/underperforming", {}),
+        ("/v1/sales/by", {"dimension": "region"}),
+        ("/v1/reconciliation", {"distributor_id": "D2"}),
+    ]
+    with httpx.Client(base_url=services["query-api"].url, timeout=30) as client:
+        for path, params in asks:
+            refused = client.get(path, params=params | reversed_range, headers=tokens.header("distributor1"))
+            assert refused.status_code == 403, (path, refused.text)
+            bad_range = client.get(path, params=reversed_range, headers=tokens.header("analyst"))
+            assert bad_range.json()["type"].endswith("invalid-range"), (path, bad_range.text)
+
+
 def test_order_captures_reference_status_is_for_those_who_post_masters_or_bulk(
     services: dict[str, ServiceProcess], tokens: Tokens
 ) -> None:

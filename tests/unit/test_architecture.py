@@ -113,24 +113,15 @@ def test_the_sql_rule_catches_an_f_string(tmp_path: Path) -> None:
     assert formatted_sql_calls(bad, root=tmp_path) == ["bad.py:2", "bad.py:3"]
 
 
-NAMED_ELSEWHERE = {
-    # A query parameter's Literal enum, in a route module another branch is rewriting: to become
-    # sellthrough_contracts.field.CheckedEventType when the two are merged.
-    "services/query-api/query_api/geo_api.py": {"OrderCaptured", "VisitRecorded"},
-}
-"""Known exceptions to the rule below, each with the names it may still write."""
-
-
 def event_type_literals(path: Path, root: Path = ROOT) -> list[str]:
     """String literals that are an event type's name: outside contracts a type is named by its class
     (`OrderCaptured.type_name()`, `type_names(...)`), so a renamed or removed type fails to import, not silently."""
     from sellthrough_contracts import EVENT_TYPES
 
-    allowed = NAMED_ELSEWHERE.get(str(path.relative_to(root)), set())
     return sorted(
         f"{path.relative_to(root)}:{node.lineno} {node.value}"
         for node in ast.walk(ast.parse(path.read_text(), str(path)))
-        if isinstance(node, ast.Constant) and node.value in EVENT_TYPES and node.value not in allowed
+        if isinstance(node, ast.Constant) and node.value in EVENT_TYPES
     )
 
 
@@ -150,3 +141,53 @@ def test_the_event_type_rule_catches_a_type_name_written_as_a_string(tmp_path: P
         "projection.py:1 SkuRegistered",
         "projection.py:2 StockCounted",
     ]
+
+
+def app_state_reads(path: Path, root: Path = ROOT) -> list[str]:
+    """Reads of `app.state` or of a request's `.app`: a route (or anything else in a service) takes what it needs
+    as a typed dependency (sellthrough_runtime.dependencies), so the app's wiring stays in one place."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Attribute):
+            continue
+        reads_state = node.attr == "state" and isinstance(node.value, ast.Attribute) and node.value.attr == "app"
+        reads_app = node.attr == "app" and isinstance(node.value, ast.Name)
+        if reads_state or reads_app:
+            found.append(f"{path.relative_to(root)}:{node.lineno}")
+    return sorted(set(found))
+
+
+def test_services_read_nothing_from_app_state() -> None:
+    assert [hit for path in python_files(*SERVICES.values()) for hit in app_state_reads(path)] == []
+
+
+def test_the_app_state_rule_catches_a_route_reading_it(tmp_path: Path) -> None:
+    bad = tmp_path / "api.py"
+    bad.write_text(
+        "async def get_x(request):\n"
+        "    context = request.app.state.context\n"
+        "    tokens = getattr(request.app, 'state')\n"
+        "    return scope.app_name, self.application\n"
+    )
+    assert app_state_reads(bad, root=tmp_path) == ["api.py:2", "api.py:3"]
+
+
+def test_the_service_context_has_no_untyped_extras() -> None:
+    from sellthrough_runtime.app import ServiceContext
+
+    assert "extras" not in ServiceContext.__dataclass_fields__
+
+
+def calls_to(name: str, path: Path) -> list[int]:
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
+    ]
+
+
+def test_query_routes_take_the_period_as_a_dependency() -> None:
+    """`from`/`to` are resolved once, by query_api.params.PeriodDep: no route repeats the preamble."""
+    params = SERVICES["query_api"] / "params.py"
+    callers = [p.name for p in python_files(SERVICES["query_api"]) if p != params and calls_to("date_range", p)]
+    assert callers == []

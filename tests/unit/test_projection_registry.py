@@ -133,15 +133,29 @@ def test_the_handler_prepares_only_the_projections_a_batch_feeds_in_registry_ord
 
 
 def test_the_other_consumers_want_what_their_handlers_dispatch() -> None:
-    assert type_names(
-        {PrimaryInvoiced, OrderCaptured, OrderDelivered, OrderCancelled, ReturnRecorded, StockAdjusted, StockCounted}
-        | {SkuRegistered}
-    ) == LEDGER_TYPES
-    assert type_names(
-        (REFERENCE - {RepRegistered})
-        | {SchemeLaunched, SchemeAmended, SchemeEnded, SchemeClaimSubmitted}
-        | {OrderCaptured, OrderCancelled, ReturnRecorded}
-    ) == SCHEME_ENGINE_TYPES
+    assert (
+        type_names(
+            {
+                PrimaryInvoiced,
+                OrderCaptured,
+                OrderDelivered,
+                OrderCancelled,
+                ReturnRecorded,
+                StockAdjusted,
+                StockCounted,
+            }
+            | {SkuRegistered}
+        )
+        == LEDGER_TYPES
+    )
+    assert (
+        type_names(
+            (REFERENCE - {RepRegistered})
+            | {SchemeLaunched, SchemeAmended, SchemeEnded, SchemeClaimSubmitted}
+            | {OrderCaptured, OrderCancelled, ReturnRecorded}
+        )
+        == SCHEME_ENGINE_TYPES
+    )
     assert type_names((REFERENCE - {GeographyDefined}) | {OutletGeotagged}) == ORDER_CAPTURE_TYPES
 
 

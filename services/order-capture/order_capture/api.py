@@ -1,13 +1,14 @@
 """HTTP API: POST /v1/events takes a batch from a mobile client or connector."""
 
+import contextlib
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
 from order_capture.batch import BatchResult, plan_batch, results_for
@@ -20,15 +21,16 @@ from order_capture.validation import check_references, parse, references_of
 from order_capture.verification import check_locations, location_checked, off_site_rejection
 from order_capture.visits import check_visit
 from sellthrough_contracts import Envelope, event_type_names
-from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import CurrentPrincipal, Role, require_roles
+from sellthrough_runtime.auth import Role, require_roles
+from sellthrough_runtime.dependencies import ConnectionDep, ContextDep, PrincipalDep, RelayDep, settings_of
 from sellthrough_runtime.metrics import EVENTS_INGESTED
-from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.problems import ProblemError
 from sellthrough_runtime.ratelimit import charge
 
 router = APIRouter(prefix="/v1")
 log = logging.getLogger(__name__)
+
+SettingsDep = Annotated[OrderCaptureSettings, Depends(settings_of(OrderCaptureSettings))]
 
 _REQUEST_BODY_DOC: dict[str, Any] = {
     "requestBody": {
@@ -48,7 +50,8 @@ _REQUEST_BODY_DOC: dict[str, Any] = {
                             "items": {"description": f"An event, one of: {', '.join(event_type_names())}"},
                         },
                         "device_time": {
-                            "type": "string",
+                            # null is taken as absent (the batch has no device clock), as it always was.
+                            "type": ["string", "null"],
                             "format": "date-time",
                             "description": "The device's clock when it sent the batch, with its offset. Optional: "
                             "the difference from server time is the device's clock skew, returned as "
@@ -84,12 +87,11 @@ def _device_time(document: dict[str, Any]) -> datetime | None:
     raw = document.get("device_time")
     if raw is None:
         return None
-    try:
-        return _DEVICE_TIME.validate_python(raw)
-    except ValidationError:
-        raise ProblemError(
-            422, "invalid-device-time", "'device_time' must be an ISO 8601 date-time with its UTC offset."
-        ) from None
+    # Only a string: pydantic would read a number as a Unix timestamp, which the document does not offer.
+    if isinstance(raw, str):
+        with contextlib.suppress(ValidationError):
+            return _DEVICE_TIME.validate_python(raw)
+    raise ProblemError(422, "invalid-device-time", "'device_time' must be an ISO 8601 date-time with its UTC offset.")
 
 
 def _batch_of(body: bytes, max_events: int) -> tuple[list[Any], datetime | None]:
@@ -128,12 +130,11 @@ def _batch_of(body: bytes, max_events: int) -> tuple[list[Any], datetime | None]
         422: {"description": "Not a batch"},
     },
 )
-async def post_events(request: Request, principal: CurrentPrincipal) -> BatchResult:
+async def post_events(
+    request: Request, principal: PrincipalDep, context: ContextDep, settings: SettingsDep, relay: RelayDep
+) -> BatchResult:
     """Each event is accepted, recognised as a duplicate of one already accepted (same event_id and
     content), or rejected with a reason. Accepted events are durable when this returns."""
-    context: ServiceContext = request.app.state.context
-    settings = context.settings
-    assert isinstance(settings, OrderCaptureSettings)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise ProblemError(415, "unsupported-media-type", "Send the batch as application/json.")
@@ -192,8 +193,6 @@ async def post_events(request: Request, principal: CurrentPrincipal) -> BatchRes
         }
         stored = await store_events(conn, [e for e in plan.candidates if e.event_id not in refused], now, derived)
     if stored.accepted:
-        relay = context.extras["relay"]
-        assert isinstance(relay, OutboxRelay)
         relay.wake()
 
     batch = results_for(plan, refused, stored).with_locations({i: c.result() for i, c in checked.items()})
@@ -243,10 +242,9 @@ class MastersStatus(BaseModel):
     # rep, regional manager or distributor, whose reads stop at their own territory (README, "Roles and scopes").
     dependencies=[require_roles(Role.ADMIN, Role.ANALYST, Role.CONNECTOR)],
 )
-async def reference_status(request: Request) -> MastersStatus:
+async def reference_status(conn: ConnectionDep) -> MastersStatus:
     """How many masters this service knows, to check reference data has arrived before posting orders."""
-    context: ServiceContext = request.app.state.context
-    row = await context.pool.fetchrow(
+    row = await conn.fetchrow(
         "SELECT (SELECT count(*) FROM known_distributors) AS distributors, (SELECT count(*) FROM known_outlets) "
         "AS outlets, (SELECT count(*) FROM known_skus) AS skus, (SELECT count(*) FROM known_reps) AS reps"
     )

@@ -37,7 +37,7 @@ def consumer_spec() -> ConsumerSpec:
 async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     settings = context.settings
     relay = OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE, security=settings)
-    context.extras["relay"] = relay
+    context.relay = relay
     spec = consumer_spec()
     return {
         "outbox-relay": relay.run,

@@ -4,29 +4,18 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.csv_export import Format, csv_response
 from query_api.drilldown import PARENT_LEVEL, DrillQuery, Level, drill, parent_exists
 from query_api.freshness import Freshness, read_freshness
-from query_api.params import (
-    Brand,
-    CellKeys,
-    DateFrom,
-    DateTo,
-    Limit,
-    ParentId,
-    Sku,
-    date_range,
-    node_name,
-    today_in,
-)
+from query_api.params import CellKeys, ListingDep, ParentId, PeriodDep, SalesFilterDep, node_name
 from query_api.sales_trend import daily_sales
 from query_api.scope import READERS, CallerScope, readers
 from sellthrough_contracts.topics import TRADE
-from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role
+from sellthrough_runtime.dependencies import ConnectionDep
 from sellthrough_runtime.problems import ProblemError
 
 # Narrowed to the caller's scope (scope.py); reps read only the daily trend and events of their own orders.
@@ -76,44 +65,35 @@ class SalesResponse(BaseModel):
     "/sales", response_model=SalesResponse, operation_id="get_sales", tags=["sales"], dependencies=[readers(*READERS)]
 )
 async def get_sales(
-    request: Request,
     scope: CallerScope,
+    conn: ConnectionDep,
+    f: SalesFilterDep,
+    page: ListingDep,
     level: Annotated[Level, Query(description="Drill level of the rows returned.")] = Level.NATIONAL,
     parent_id: ParentId = None,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
-    brand: Brand = None,
-    sku_id: Sku = None,
-    limit: Limit = 500,
-    fmt: Format = "json",
 ) -> SalesResponse | Response:
     """Secondary sales at one drill level, largest first, with the total over all nodes."""
-    context: ServiceContext = request.app.state.context
-    date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
     if parent_id is not None and level in (Level.NATIONAL, Level.ZONE):
         raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
     scope.require_level(level, parent_id)
-
-    async with context.pool.acquire() as conn:
-        if parent_id is not None and not await parent_exists(conn, level, parent_id):
-            raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
-        result = await drill(
-            conn, DrillQuery(level, parent_id, date_from, date_to, brand, sku_id, limit, scope.distributor_list)
-        )
-        freshness = await read_freshness(conn, "sales_daily", [TRADE.name])
+    if parent_id is not None and not await parent_exists(conn, level, parent_id):
+        raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
+    query = DrillQuery(level, parent_id, f.date_from, f.date_to, f.brand, f.sku_id, page.limit, scope.distributor_list)
+    result = await drill(conn, query)
+    freshness = await read_freshness(conn, "sales_daily", [TRADE.name])
 
     response = SalesResponse(
         level=level,
         parent_id=parent_id,
-        date_from=date_from,
-        date_to=date_to,
-        brand=brand,
-        sku_id=sku_id,
+        date_from=f.date_from,
+        date_to=f.date_to,
+        brand=f.brand,
+        sku_id=f.sku_id,
         rows=[SalesRow(id=r.id, name=node_name(r.id, r.name), **r.figures) for r in result.rows],
         total=SalesTotal(**result.total, rows=result.row_count),
         freshness=freshness,
     )
-    if fmt == "csv":
+    if page.csv:
         return csv_response(SalesRow, response.rows, "sales")
     return response
 
@@ -137,20 +117,13 @@ class DailySalesResponse(BaseModel):
     dependencies=[readers(*READERS, Role.REP)],
 )
 async def get_sales_daily(
-    request: Request,
-    scope: CallerScope,
-    keys: CellKeys,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
-    fmt: Format = "json",
+    scope: CallerScope, conn: ConnectionDep, keys: CellKeys, period: PeriodDep, fmt: Format = "json"
 ) -> DailySalesResponse | Response:
     """Net sales and what makes them up per business day, for any drill-down cell: a trend in one request."""
-    context: ServiceContext = request.app.state.context
-    date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
-    async with context.pool.acquire() as conn:
-        keys = await scope.cell(conn, keys)
-        records = await daily_sales(conn, date_from, date_to, keys)
-        freshness = await read_freshness(conn, "sales_daily", [TRADE.name])
+    date_from, date_to = period.date_from, period.date_to
+    keys = await scope.cell(conn, keys)
+    records = await daily_sales(conn, date_from, date_to, keys)
+    freshness = await read_freshness(conn, "sales_daily", [TRADE.name])
     found = {r["day"]: r for r in records}
     zero = SalesTotal.model_fields.keys() - {"rows"}
     days = [

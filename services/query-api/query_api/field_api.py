@@ -8,17 +8,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from query_api.field_figures import Totals, clock, group_totals, ratio
 from query_api.field_queries import field_rows, rep, rep_day, reps
-from query_api.params import DateFrom, DateTo, date_range, today_in
+from query_api.params import PeriodDep
 from query_api.scope import READERS, CallerScope, RepFilter, forbidden, readers
 from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_contracts.field import LocationVerdict
-from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role
+from sellthrough_runtime.dependencies import ConnectionDep, SettingsDep
 from sellthrough_runtime.problems import ProblemError
 
 router = APIRouter(prefix="/v1/field", dependencies=[readers(*READERS, Role.REP)], tags=["field"])
@@ -106,20 +106,18 @@ class RepDay(BaseModel):
 
 @router.get("/performance", response_model=FieldPerformance, operation_id="get_field_performance")
 async def get_field_performance(
-    request: Request,
     scope: CallerScope,
     rep_id: RepFilter,
+    conn: ConnectionDep,
+    settings: SettingsDep,
+    period: PeriodDep,
     group_by: GroupBy = "rep",
     region: NodeFilter = None,
     distributor: NodeFilter = None,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
 ) -> FieldPerformance:
     """Beat compliance, productive calls, unplanned visits, first and last call, time in market and attendance
     per region, distributor or rep over the days."""
-    context: ServiceContext = request.app.state.context
-    zone = context.settings.zone
-    date_from, date_to = date_range(date_from, date_to, today_in(zone))
+    date_from, date_to = period.date_from, period.date_to
     # A region row is a partial figure for a caller below region level (a distributor): refused, as drills are.
     scope.require_level("outlet" if group_by == "rep" else group_by, None)
     if scope.rep is None:
@@ -127,14 +125,13 @@ async def get_field_performance(
             scope.require_node("region", region)
         if distributor is not None:
             scope.require_distributor(distributor)
-    async with context.pool.acquire() as conn:
-        rows = await reps(conn, scope.distributor_list, rep_id, distributor, region)
-        plans, visits, attended = await field_rows(conn, [r["rep_id"] for r in rows], date_from, date_to)
+    rows = await reps(conn, scope.distributor_list, rep_id, distributor, region)
+    plans, visits, attended = await field_rows(conn, [r["rep_id"] for r in rows], date_from, date_to)
     key = {"region": "region_id", "distributor": "distributor_id", "rep": "rep_id"}[group_by]
     name = {"region": "region_name", "distributor": "distributor_name", "rep": "name"}[group_by]
     group = {r["rep_id"]: r[key] for r in rows}
     names = {r[key]: r[name] for r in rows}
-    totals = group_totals(plans, visits, attended, group.get, zone)
+    totals = group_totals(plans, visits, attended, group.get, settings.zone)
     return FieldPerformance(
         group_by=group_by,
         date_from=date_from,
@@ -174,20 +171,18 @@ RepId = Annotated[str, Path(pattern=ID_PATTERN, description="The rep.")]
     operation_id="get_field_rep_day",
     responses={404: {"description": "No rep with this id is known"}},
 )
-async def get_field_rep_day(request: Request, scope: CallerScope, rep_id: RepId, day: date) -> RepDay:
+async def get_field_rep_day(scope: CallerScope, conn: ConnectionDep, rep_id: RepId, day: date) -> RepDay:
     """One rep's day: the planned outlets in sequence against the visits in check-in order, with where each
     outlet is and where the device was, each visit's times and its orders."""
     if scope.rep is not None and rep_id != scope.rep:
         raise forbidden(f"This token reads as rep '{scope.rep}', not '{rep_id}'.")
-    context: ServiceContext = request.app.state.context
-    async with context.pool.acquire() as conn:
-        found = await rep(conn, rep_id)
-        # Outside the scope, whether a rep exists is not the caller's to know: 403 before the 404.
-        if scope.rep is None and not scope.holds_distributor(found["distributor_id"] if found else None):
-            raise forbidden(f"The rep '{rep_id}' is outside your scope.")
-        if found is None:
-            raise ProblemError(404, "unknown-rep", f"No rep '{rep_id}' is known.")
-        planned, visits, attendance = await rep_day(conn, rep_id, day)
+    found = await rep(conn, rep_id)
+    # Outside the scope, whether a rep exists is not the caller's to know: 403 before the 404.
+    if scope.rep is None and not scope.holds_distributor(found["distributor_id"] if found else None):
+        raise forbidden(f"The rep '{rep_id}' is outside your scope.")
+    if found is None:
+        raise ProblemError(404, "unknown-rep", f"No rep '{rep_id}' is known.")
+    planned, visits, attendance = await rep_day(conn, rep_id, day)
     plan = {p["outlet_id"] for p in planned}
     visited = {v["outlet_id"] for v in visits}
     return RepDay(

@@ -8,7 +8,7 @@ import asyncio
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from query_api.forecast_queries import (
@@ -31,12 +31,12 @@ from query_api.forecasting import (
     replenishment,
     safety_stock,
 )
-from query_api.params import DateFrom, DateTo, Limit, ParentId, Sku, date_range, today_in
+from query_api.params import Limit, ParentId, PeriodDep, Sku, today_in
 from query_api.scope import READERS, CallerScope, readers
 from query_api.stock_queries import STOCK_PARENT, StockLevel, parent_known
 from sellthrough_contracts.common import ID_PATTERN
-from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.costly_reads import costly_read
+from sellthrough_runtime.dependencies import ConnectionDep, ContextDep, SettingsDep
 from sellthrough_runtime.problems import ProblemError
 
 # Narrowed to the caller's scope (scope.py); closed to reps.
@@ -132,8 +132,9 @@ class AnomaliesResponse(BaseModel):
 
 @router.get("/forecasts", response_model=ForecastResponse, operation_id="get_forecasts", tags=["forecasts"])
 async def get_forecasts(
-    request: Request,
     scope: CallerScope,
+    settings: SettingsDep,
+    conn: ConnectionDep,
     distributor_id: Annotated[str, Query(pattern=ID_PATTERN, description="The distributor forecast.")],
     sku_id: Sku = None,
     horizon_days: Annotated[int, Query(ge=1, le=90, description="Days forecast, from today.")] = 14,
@@ -148,20 +149,18 @@ async def get_forecasts(
     """Daily secondary demand forecast per SKU of one distributor, with days of cover against the ledger's book
     stock and a suggested order. Method by demand pattern: SES or Croston-SBA (see query_api/forecasting.py)."""
     scope.require_distributor(distributor_id)
-    context: ServiceContext = request.app.state.context
-    today = today_in(context.settings.zone)
+    today = today_in(settings.zone)
     history_to = today - timedelta(days=1)
     history_from = today - timedelta(days=history_days)
     policy = ReplenishmentPolicy(lead_time_days, review_days, safety_days, safety_z)
-    async with context.pool.acquire() as conn:
-        name = await distributor_name(conn, distributor_id)
-        if name is None:
-            raise ProblemError(404, "unknown-distributor", f"No distributor '{distributor_id}' is known.")
-        series = await distributor_units(conn, distributor_id, sku_id, history_from, history_to)
-        stock = await on_hand(conn, distributor_id, sku_id)
-        # SKUs with stock but no sales in the history are listed too: no demand, the worst overstock.
-        skus = sorted({sku for _, sku in series} | set(stock))
-        names = await sku_names(conn, skus)
+    name = await distributor_name(conn, distributor_id)
+    if name is None:
+        raise ProblemError(404, "unknown-distributor", f"No distributor '{distributor_id}' is known.")
+    series = await distributor_units(conn, distributor_id, sku_id, history_from, history_to)
+    stock = await on_hand(conn, distributor_id, sku_id)
+    # SKUs with stock but no sales in the history are listed too: no demand, the worst overstock.
+    skus = sorted({sku for _, sku in series} | set(stock))
+    names = await sku_names(conn, skus)
 
     rows = []
     for sku in skus:
@@ -204,8 +203,9 @@ async def get_forecasts(
 @router.get("/anomalies", response_model=AnomaliesResponse, operation_id="get_anomalies", tags=["forecasts"])
 @costly_read("anomalies")
 async def get_anomalies(
-    request: Request,
     scope: CallerScope,
+    context: ContextDep,
+    period: PeriodDep,
     level: Annotated[
         StockLevel,
         Query(
@@ -215,8 +215,6 @@ async def get_anomalies(
     ] = StockLevel.NATIONAL,
     parent_id: ParentId = None,
     sku_id: Sku = None,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
     k: K = 3.0,
     min_history: MinHistory = 14,
     history_days: HistoryDays = 56,
@@ -226,10 +224,8 @@ async def get_anomalies(
     and surges); for intermittent demand, days whose order size exceeded the usual size + k x size MAD.
     Each day is judged against the days before it, including up to `history_days` before `from`.
     Today is never judged (it is not over), so `to` is at most yesterday."""
-    context: ServiceContext = request.app.state.context
-    today = today_in(context.settings.zone)
-    date_from, date_to = date_range(date_from, date_to, today)
-    date_to = min(date_to, today - timedelta(days=1))
+    date_from = period.date_from
+    date_to = min(period.date_to, today_in(context.settings.zone) - timedelta(days=1))
     if parent_id is not None and level not in STOCK_PARENT:
         raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
     scope.require_level(level, parent_id)

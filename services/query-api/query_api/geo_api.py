@@ -3,10 +3,10 @@ region, reps with repeated off-site orders, sync delays by rep and device, devic
 caller's scope (scope.py): a rep reads its own captures, a manager or distributor its territory's."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from query_api.geo_queries import (
@@ -18,13 +18,13 @@ from query_api.geo_queries import (
     sync_delays,
     verified_shares,
 )
+from query_api.params import Days, WindowDep
 from query_api.scope import READERS, CallerScope, readers
-from sellthrough_runtime.app import ServiceContext
+from sellthrough_contracts.field import CheckedEventType
 from sellthrough_runtime.auth import Role
+from sellthrough_runtime.dependencies import ConnectionDep, SettingsDep
 
 router = APIRouter(prefix="/v1/field", tags=["field"], dependencies=[readers(*READERS, Role.REP)])
-
-Days = Annotated[int, Query(ge=1, le=366, description="The window: captures accepted in this many days up to now.")]
 
 
 class VerifiedShare(BaseModel):
@@ -94,60 +94,53 @@ def _since(days: int) -> datetime:
 
 @router.get("/geo-verification", response_model=VerifiedShares, operation_id="get_geo_verification")
 async def get_geo_verification(
-    request: Request,
     scope: CallerScope,
+    conn: ConnectionDep,
+    window: WindowDep,
     by: Annotated[ShareBy, Query(description="Group by rep, distributor or region.")] = "rep",
-    subject: Annotated[
-        Literal["OrderCaptured", "VisitRecorded"] | None, Query(description="Only orders, or only visits.")
-    ] = None,
-    days: Days = 30,
+    subject: Annotated[CheckedEventType | None, Query(description="Only orders, or only visits.")] = None,
 ) -> VerifiedShares:
     """The geo-verified share (captures judged on_site) of orders and visits, with every verdict's count."""
     if by != "rep":
         # A row above the caller's top level would be a partial figure of a territory it does not own.
         scope.require_level(by, None)
-    context: ServiceContext = request.app.state.context
-    async with context.pool.acquire() as conn:
-        records = await verified_shares(conn, by, _since(days), subject, scope.rep, scope.distributor_list)
+    records = await verified_shares(conn, by, window.since, subject, scope.rep, scope.distributor_list)
     rows = [VerifiedShare(**dict(r), verified_share=round(r["on_site"] / r["captures"], 4)) for r in records]
-    return VerifiedShares(by=by, days=days, rows=rows)
+    return VerifiedShares(by=by, days=window.days, rows=rows)
 
 
 @router.get("/off-site-alerts", response_model=OffSiteAlerts, operation_id="get_off_site_alerts")
-async def get_off_site_alerts(request: Request, scope: CallerScope, days: Days | None = None) -> OffSiteAlerts:
+async def get_off_site_alerts(
+    scope: CallerScope, conn: ConnectionDep, settings: SettingsDep, days: Days | None = None
+) -> OffSiteAlerts:
     """Reps with repeated off-site orders: at least the threshold within the window (both from settings)."""
-    context: ServiceContext = request.app.state.context
-    settings = context.settings
     window = days or int(getattr(settings, "off_site_alert_days", 7))
     threshold = int(getattr(settings, "off_site_alert_orders", 3))
-    async with context.pool.acquire() as conn:
-        records = await off_site_reps(conn, _since(window), scope.rep, scope.distributor_list, threshold)
+    records = await off_site_reps(conn, _since(window), scope.rep, scope.distributor_list, threshold)
     return OffSiteAlerts(days=window, threshold=threshold, reps=[OffSiteRep(**dict(r)) for r in records])
 
 
 @router.get("/sync-delays", response_model=SyncDelays, operation_id="get_sync_delays")
 async def get_sync_delays(
-    request: Request,
     scope: CallerScope,
+    conn: ConnectionDep,
+    window: WindowDep,
     by: Annotated[DelayBy, Query(description="Group by rep or device.")] = "rep",
-    days: Days = 30,
 ) -> SyncDelays:
     """How late orders and visits reach the server (recorded_at - occurred_at): p50 and p95 per rep or device."""
-    context: ServiceContext = request.app.state.context
-    async with context.pool.acquire() as conn:
-        records = await sync_delays(conn, by, _since(days), scope.rep, scope.distributor_list)
-    return SyncDelays(by=by, days=days, rows=[SyncDelay(**dict(r)) for r in records])
+    records = await sync_delays(conn, by, window.since, scope.rep, scope.distributor_list)
+    return SyncDelays(by=by, days=window.days, rows=[SyncDelay(**dict(r)) for r in records])
 
 
 @router.get("/clock-skew", response_model=ClockSkew, operation_id="get_clock_skew")
-async def get_clock_skew(request: Request, scope: CallerScope, days: Days = 30) -> ClockSkew:
+async def get_clock_skew(
+    scope: CallerScope, conn: ConnectionDep, settings: SettingsDep, window: WindowDep
+) -> ClockSkew:
     """Each device's clock against the server's, from the device_time its batches sent (POST /v1/events)."""
-    context: ServiceContext = request.app.state.context
-    threshold = float(getattr(context.settings, "clock_skew_alert_seconds", 300))
-    async with context.pool.acquire() as conn:
-        records = await clock_skews(conn, _since(days), scope.rep, scope.distributor_list)
+    threshold = float(getattr(settings, "clock_skew_alert_seconds", 300))
+    records = await clock_skews(conn, window.since, scope.rep, scope.distributor_list)
     devices = [DeviceSkew(**dict(r), flagged=r["max_abs_skew_s"] > threshold) for r in records]
-    return ClockSkew(days=days, threshold_s=threshold, devices=devices)
+    return ClockSkew(days=window.days, threshold_s=threshold, devices=devices)
 
 
 class GeotagProposal(BaseModel):
@@ -168,11 +161,9 @@ class GeotagProposals(BaseModel):
 
 
 @router.get("/geotag-proposals", response_model=GeotagProposals, operation_id="get_geotag_proposals")
-async def get_geotag_proposals(request: Request, scope: CallerScope) -> GeotagProposals:
+async def get_geotag_proposals(scope: CallerScope, conn: ConnectionDep, settings: SettingsDep) -> GeotagProposals:
     """Ungeotagged outlets with the first good-accuracy capture made there: an admin confirms one by posting
     OutletGeotagged with its position (and proposed_by_event_id); the outlet then leaves this list."""
-    context: ServiceContext = request.app.state.context
-    accuracy = float(getattr(context.settings, "geotag_proposal_max_accuracy_m", 30))
-    async with context.pool.acquire() as conn:
-        records = await geotag_proposals(conn, accuracy, scope.rep, scope.distributor_list)
+    accuracy = float(getattr(settings, "geotag_proposal_max_accuracy_m", 30))
+    records = await geotag_proposals(conn, accuracy, scope.rep, scope.distributor_list)
     return GeotagProposals(max_accuracy_m=accuracy, proposals=[GeotagProposal(**dict(r)) for r in records])

@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.csv_export import CSV_RESPONSE, Format, csv_response
@@ -24,31 +24,15 @@ from query_api.kpi_queries import (
     outlet_ranking,
     sales_by,
 )
-from query_api.params import (
-    MAX_RANGE_DAYS,
-    Brand,
-    DateFrom,
-    DateTo,
-    Limit,
-    ParentId,
-    Sku,
-    date_range,
-    node_name,
-    today_in,
-)
-from query_api.scope import READERS, CallerScope, RepFilter, Scope, readers
-from sellthrough_contracts.common import ID_PATTERN
+from query_api.params import MAX_RANGE_DAYS, ListingDep, ParentId, SalesFilterDep, Within, node_name
+from query_api.scope import READERS, CallerScope, RepFilter, readers
 from sellthrough_contracts.topics import TRADE
-from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role
+from sellthrough_runtime.dependencies import ConnectionDep
 from sellthrough_runtime.problems import ProblemError
 
 # Narrowed to the caller's scope (scope.py); reps too, to their own figures by RepFilter.
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS, Role.REP)])
-
-Within = Annotated[
-    str | None, Query(pattern=ID_PATTERN, description="Only under this zone, region, distributor or outlet id.")
-]
 
 
 class Dimension(StrEnum):
@@ -125,31 +109,44 @@ class UnderperformingResponse(Period):
     rows: list[RegionDecline] = Field(description="Regions whose value fell by more than threshold_pct, worst first.")
 
 
-def _period(
-    request: Request, date_from: date | None, date_to: date | None, brand: str | None, sku: str | None, rep: str | None
-) -> KpiFilter:
-    context: ServiceContext = request.app.state.context
-    too_early = ProblemError(422, "invalid-range", "The range, or the period before it, starts before year 1.")
-    try:
-        start, end = date_range(date_from, date_to, today_in(context.settings.zone))
-    except OverflowError:  # a default `from` before year 1
-        raise too_early from None
+async def kpi_filter(f: SalesFilterDep, rep_id: RepFilter) -> KpiFilter:
     # The previous period and the dormancy window (each at most MAX_RANGE_DAYS) reach back before `from`.
-    if start - date.min < timedelta(days=MAX_RANGE_DAYS):
-        raise too_early
-    return KpiFilter(start, end, brand, sku, rep)
+    if f.date_from - date.min < timedelta(days=MAX_RANGE_DAYS):
+        raise ProblemError(422, "invalid-range", "The range, or the period before it, starts before year 1.")
+    return KpiFilter(f.date_from, f.date_to, f.brand, f.sku_id, rep_id)
 
 
-async def _scoped(f: KpiFilter, context: ServiceContext, within: str | None, scope: Scope) -> KpiFilter:
+KpiFilterDep = Annotated[KpiFilter, Depends(kpi_filter)]
+"""The shared period and filters (params.SalesFilterDep) with the rep, checked for a previous period."""
+
+
+async def _scoped(conn: ConnectionDep, f: KpiFilterDep, scope: CallerScope, within: Within = None) -> KpiFilter:
     """`within` checked against the caller's scope (403 outside it); the rows narrowed to the scope either way."""
     f = replace(f, distributors=scope.distributor_list)
     if within is None:
         return f
-    async with context.pool.acquire() as conn:
-        await scope.require_any(conn, within)
-        if not await node_known(conn, within):
-            raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
+    await scope.require_any(conn, within)
+    if not await node_known(conn, within):
+        raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
     return replace(f, within=within)
+
+
+ScopedFilterDep = Annotated[KpiFilter, Depends(_scoped)]
+"""KpiFilterDep under `within`, narrowed to the caller's scope."""
+
+
+# The scope's level checks run as dependencies listed before the filter, so a caller refused the rows gets its 403
+# before any complaint about the period, as it did when they opened the route.
+async def _readable_dimension(
+    scope: CallerScope, dimension: Annotated[Dimension, Query(description="Break secondary sales down by this.")]
+) -> Dimension:
+    if dimension in (Dimension.REGION, Dimension.DISTRIBUTOR):
+        scope.require_level(dimension.value, None)
+    return dimension
+
+
+async def _reads_regions(scope: CallerScope) -> None:
+    scope.require_level("region", None)
 
 
 def _period_fields(f: KpiFilter) -> dict[str, Any]:
@@ -167,39 +164,31 @@ def _period_fields(f: KpiFilter) -> dict[str, Any]:
 
 @router.get("/kpis", response_model=KpiResponse, responses=CSV_RESPONSE, operation_id="get_kpis", tags=["kpis"])
 async def get_kpis(
-    request: Request,
     scope: CallerScope,
-    rep_id: RepFilter,
+    conn: ConnectionDep,
+    f: KpiFilterDep,
+    page: ListingDep,
     level: Annotated[Level, Query(description="Drill level of the rows returned.")] = Level.NATIONAL,
     parent_id: ParentId = None,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
-    brand: Brand = None,
-    sku_id: Sku = None,
     dormant_days: Annotated[
         int,
         Query(ge=1, le=366, description="An outlet without an order in this many days (ending at `to`) is dormant."),
     ] = 30,
-    limit: Limit = 500,
-    fmt: Format = "json",
 ) -> KpiResponse | Response:
     """Secondary sales with period-over-period change, primary vs secondary, contribution to the parent, active
     and dormant outlets, lines per call, strike rate and fill rate, per node at one drill level."""
-    context: ServiceContext = request.app.state.context
-    f = _period(request, date_from, date_to, brand, sku_id, rep_id)
     if parent_id is not None and level in (Level.NATIONAL, Level.ZONE):
         raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
     scope.require_level(level, parent_id)
     # Primary sales (sell-in) belong to a distributor, not to a rep: a rep's token does not see them.
     with_primary = level is not Level.OUTLET and scope.rep is None
-    async with context.pool.acquire() as conn:
-        if parent_id is not None and not await parent_exists(conn, level, parent_id):
-            raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
-        dormant_from = f.date_to - timedelta(days=dormant_days - 1)
-        nodes = await kpi_measures(
-            conn, level, parent_id, f, dormant_from, with_primary=with_primary, distributors=scope.distributor_list
-        )
-        fresh = {p: await read_freshness(conn, p, [TRADE.name]) for p in KPI_PROJECTIONS}
+    if parent_id is not None and not await parent_exists(conn, level, parent_id):
+        raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
+    dormant_from = f.date_to - timedelta(days=dormant_days - 1)
+    nodes = await kpi_measures(
+        conn, level, parent_id, f, dormant_from, with_primary=with_primary, distributors=scope.distributor_list
+    )
+    fresh = {p: await read_freshness(conn, p, [TRADE.name]) for p in KPI_PROJECTIONS}
     total_measures = sum_measures([measures for _, measures in nodes.values()])
     parent_value = total_measures.get("value", Decimal(0))
     rows = [
@@ -207,8 +196,8 @@ async def get_kpis(
         for node_id, (name, measures) in nodes.items()
     ]
     rows.sort(key=lambda r: (-r.value, r.id is None, r.id or ""))
-    rows = rows[:limit]
-    if fmt == "csv":
+    rows = rows[: page.limit]
+    if page.csv:
         return csv_response(KpiRow, rows, "kpis")
     return KpiResponse(
         **_period_fields(f),
@@ -225,25 +214,13 @@ async def get_kpis(
     "/sales/by", response_model=BreakdownResponse, responses=CSV_RESPONSE, operation_id="get_sales_by", tags=["kpis"]
 )
 async def get_sales_by(
-    request: Request,
-    scope: CallerScope,
-    rep_id: RepFilter,
-    dimension: Annotated[Dimension, Query(description="Break secondary sales down by this.")],
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
-    brand: Brand = None,
-    sku_id: Sku = None,
-    within: Within = None,
-    limit: Limit = 500,
-    fmt: Format = "json",
+    dimension: Annotated[Dimension, Depends(_readable_dimension)],
+    conn: ConnectionDep,
+    f: ScopedFilterDep,
+    page: ListingDep,
 ) -> BreakdownResponse | Response:
     """Secondary sales per brand, SKU, rep, distributor or region, largest first, with the previous period."""
-    if dimension in (Dimension.REGION, Dimension.DISTRIBUTOR):
-        scope.require_level(dimension.value, None)
-    context: ServiceContext = request.app.state.context
-    f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within, scope)
-    async with context.pool.acquire() as conn:
-        records = await sales_by(conn, dimension.value, f)
+    records = await sales_by(conn, dimension.value, f)
     # Only what moved in the period (a sale, or a return: net can be negative); the previous period's figure is
     # context, not a row of its own.
     current = [r for r in records if r["lines"] or r["units"] or r["value"]]
@@ -261,12 +238,12 @@ async def get_sales_by(
         )
         for r in current
     ]
-    if fmt == "csv":
-        return csv_response(BreakdownRow, rows[:limit], f"sales-by-{dimension.value}")
+    if page.csv:
+        return csv_response(BreakdownRow, rows[: page.limit], f"sales-by-{dimension.value}")
     return BreakdownResponse(
         **_period_fields(f),
         dimension=dimension,
-        rows=rows[:limit],
+        rows=rows[: page.limit],
         total_value=total_value,
         total_units=sum(r.units for r in rows),
     )
@@ -280,23 +257,14 @@ async def get_sales_by(
     tags=["kpis"],
 )
 async def get_outlet_ranking(
-    request: Request,
-    scope: CallerScope,
-    rep_id: RepFilter,
+    conn: ConnectionDep,
+    f: ScopedFilterDep,
     order: Annotated[Literal["top", "bottom"], Query(description="Best or worst sellers first.")] = "top",
     n: Annotated[int, Query(ge=1, le=1000, description="Outlets returned.")] = 10,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
-    brand: Brand = None,
-    sku_id: Sku = None,
-    within: Within = None,
     fmt: Format = "json",
 ) -> RankingResponse | Response:
     """Top or bottom N outlets by secondary value; known outlets that sold nothing count as zero."""
-    context: ServiceContext = request.app.state.context
-    f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within, scope)
-    async with context.pool.acquire() as conn:
-        records = await outlet_ranking(conn, f, order, n)
+    records = await outlet_ranking(conn, f, order, n)
     rows = [
         RankedOutlet(
             rank=i,
@@ -320,28 +288,19 @@ async def get_outlet_ranking(
     responses=CSV_RESPONSE,
     operation_id="get_underperforming_regions",
     tags=["kpis"],
+    dependencies=[Depends(_reads_regions)],
 )
 async def get_underperforming_regions(
-    request: Request,
-    scope: CallerScope,
-    rep_id: RepFilter,
+    conn: ConnectionDep,
+    f: ScopedFilterDep,
     threshold_pct: Annotated[
         float, Query(ge=0, le=100, description="Minimum fall in value against the previous period, in %.")
     ] = 10,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
-    brand: Brand = None,
-    sku_id: Sku = None,
-    within: Within = None,
     fmt: Format = "json",
 ) -> UnderperformingResponse | Response:
     """Regions whose secondary value fell by more than `threshold_pct` against the previous period of equal
     length. Regions without sales in the previous period have no base to fall from and are not listed."""
-    scope.require_level("region", None)
-    context: ServiceContext = request.app.state.context
-    f = await _scoped(_period(request, date_from, date_to, brand, sku_id, rep_id), context, within, scope)
-    async with context.pool.acquire() as conn:
-        records = await sales_by(conn, Dimension.REGION.value, f)
+    records = await sales_by(conn, Dimension.REGION.value, f)
     rows = []
     for r in records:
         change = change_pct(r["value"], r["previous_value"])

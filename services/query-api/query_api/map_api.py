@@ -4,23 +4,19 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from query_api.kpi_queries import node_known
 from query_api.map_queries import outlet_map
-from query_api.params import Brand, DateFrom, DateTo, Sku, date_range, today_in
+from query_api.params import SalesFilterDep, Within
 from query_api.scope import READERS, CallerScope, readers
-from sellthrough_contracts.common import ID_PATTERN
-from sellthrough_runtime.app import ServiceContext
+from sellthrough_runtime.dependencies import ConnectionDep
 from sellthrough_runtime.problems import ProblemError
 
 # Under a node of the caller's scope (scope.py), by default its root; closed to reps.
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
-Within = Annotated[
-    str | None, Query(pattern=ID_PATTERN, description="Only under this zone, region, distributor or outlet id.")
-]
 MapLimit = Annotated[int, Query(ge=1, le=20000, description="Outlets returned, largest value first.")]
 
 
@@ -55,31 +51,21 @@ class MapResponse(BaseModel):
 
 @router.get("/outlets/map", response_model=MapResponse, operation_id="get_outlet_map", tags=["kpis"])
 async def get_outlet_map(
-    request: Request,
-    scope: CallerScope,
-    within: Within = None,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
-    brand: Brand = None,
-    sku_id: Sku = None,
-    limit: MapLimit = 5000,
+    scope: CallerScope, conn: ConnectionDep, f: SalesFilterDep, within: Within = None, limit: MapLimit = 5000
 ) -> MapResponse:
     """Every known outlet under `within` with its coordinates and secondary sales over the range, for a map of
     outlets by performance. Outlets that sold nothing are listed with zero; values equal /v1/sales?level=outlet."""
-    context: ServiceContext = request.app.state.context
-    start, end = date_range(date_from, date_to, today_in(context.settings.zone))
-    async with context.pool.acquire() as conn:
-        if within is not None:
-            await scope.require_any(conn, within)
-        if within is not None and not await node_known(conn, within):
-            raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
-        records = await outlet_map(conn, start, end, brand, sku_id, within, limit, scope.distributor_list)
+    if within is not None:
+        await scope.require_any(conn, within)
+    if within is not None and not await node_known(conn, within):
+        raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
+    records = await outlet_map(conn, f.date_from, f.date_to, f.brand, f.sku_id, within, limit, scope.distributor_list)
     first = records[0] if records else None
     return MapResponse(
-        date_from=start,
-        date_to=end,
-        brand=brand,
-        sku_id=sku_id,
+        date_from=f.date_from,
+        date_to=f.date_to,
+        brand=f.brand,
+        sku_id=f.sku_id,
         within=within,
         outlets=[
             MapOutlet(

@@ -5,14 +5,14 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from query_api.outlet_activity import activity, has_facts, outlet
-from query_api.params import DateFrom, DateTo, date_range, today_in
+from query_api.params import PeriodDep
 from query_api.scope import READERS, CallerScope, readers
 from sellthrough_contracts.common import ID_PATTERN
-from sellthrough_runtime.app import ServiceContext
+from sellthrough_runtime.dependencies import ConnectionDep
 from sellthrough_runtime.problems import ProblemError
 
 # An outlet of the caller's scope (scope.py); closed to reps (an outlet's page shows every rep's orders).
@@ -104,27 +104,19 @@ class OutletActivity(BaseModel):
     responses={404: {"description": "No outlet with this id is known"}},
 )
 async def get_outlet_activity(
-    request: Request,
-    scope: CallerScope,
-    outlet_id: OutletId,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
-    limit: ActivityLimit = 100,
+    scope: CallerScope, conn: ConnectionDep, outlet_id: OutletId, period: PeriodDep, limit: ActivityLimit = 100
 ) -> OutletActivity:
     """One retailer's orders (with lines, cancellation and deliveries), returns and visits, for its page."""
-    context: ServiceContext = request.app.state.context
-    date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
-    async with context.pool.acquire() as conn:
-        # Before the 404: outside the scope, whether an outlet exists is not the caller's to know.
-        await scope.require_outlet(conn, outlet_id)
-        info = await outlet(conn, outlet_id)
-        if info is None and not await has_facts(conn, outlet_id):
-            raise ProblemError(404, "unknown-outlet", f"No outlet '{outlet_id}' is known.")
-        orders, returns, visits = await activity(conn, outlet_id, date_from, date_to, limit)
+    # Before the 404: outside the scope, whether an outlet exists is not the caller's to know.
+    await scope.require_outlet(conn, outlet_id)
+    info = await outlet(conn, outlet_id)
+    if info is None and not await has_facts(conn, outlet_id):
+        raise ProblemError(404, "unknown-outlet", f"No outlet '{outlet_id}' is known.")
+    orders, returns, visits = await activity(conn, outlet_id, period.date_from, period.date_to, limit)
     return OutletActivity(
         outlet=_info(outlet_id, info),
-        date_from=date_from,
-        date_to=date_to,
+        date_from=period.date_from,
+        date_to=period.date_to,
         orders=[_order(r) for r in orders],
         returns=[OutletReturn(**dict(r)) for r in returns],
         visits=[OutletVisit(**dict(r)) for r in visits],

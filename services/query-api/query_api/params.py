@@ -1,12 +1,14 @@
 """Query parameters shared by the read endpoints, validated the same way everywhere."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Annotated
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Literal
 
 from fastapi import Depends, Query
 
+from query_api.csv_export import Format
 from sellthrough_contracts.common import ID_PATTERN, NAME_PATTERN
+from sellthrough_runtime.dependencies import SettingsDep
 from sellthrough_runtime.problems import ProblemError
 
 MAX_RANGE_DAYS = 366
@@ -23,12 +25,16 @@ ParentId = Annotated[
     Query(pattern=ID_PATTERN, description="Only nodes under this parent (the level above `level`)."),
 ]
 Limit = Annotated[int, Query(ge=1, le=5000, description="Rows returned, largest first.")]
+Within = Annotated[
+    str | None, Query(pattern=ID_PATTERN, description="Only under this zone, region, distributor or outlet id.")
+]
 
 Zone = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only sales under this zone.")]
 Region = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only sales under this region.")]
 Distributor = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only sales under this distributor.")]
 Outlet = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only sales of this outlet.")]
 Rep = Annotated[str | None, Query(alias="rep", pattern=ID_PATTERN, description="Only this rep's orders.")]
+Days = Annotated[int, Query(ge=1, le=366, description="The window: captures accepted in this many days up to now.")]
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class Cell:
     """The caller's scope (scope.py): only sales of these distributors' outlets; None: national."""
 
 
-def cell_keys(
+async def cell_keys(
     zone: Zone = None,
     region: Region = None,
     distributor: Distributor = None,
@@ -82,3 +88,70 @@ def today_in(zone: object) -> date:
 
 def node_name(node_id: str | None, name: str | None) -> str | None:
     return name if node_id is not None else UNASSIGNED
+
+
+@dataclass(frozen=True)
+class Period:
+    """The days a read covers: `from` and `to` resolved against today in the business timezone."""
+
+    date_from: date
+    date_to: date
+
+
+async def period(settings: SettingsDep, date_from: DateFrom = None, date_to: DateTo = None) -> Period:
+    return Period(*date_range(date_from, date_to, today_in(settings.zone)))
+
+
+PeriodDep = Annotated[Period, Depends(period)]
+"""`from` and `to` as one dependency: defaulted, and refused (422) when reversed or too long."""
+
+
+@dataclass(frozen=True)
+class SalesFilter:
+    """The period and product filter most sales reads share (`from`, `to`, `brand`, `sku`)."""
+
+    date_from: date
+    date_to: date
+    brand: str | None
+    sku_id: str | None
+
+
+async def sales_filter(period: PeriodDep, brand: Brand = None, sku_id: Sku = None) -> SalesFilter:
+    return SalesFilter(period.date_from, period.date_to, brand, sku_id)
+
+
+SalesFilterDep = Annotated[SalesFilter, Depends(sales_filter)]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How many rows, largest first, and in which format: the tail of most table reads."""
+
+    limit: int
+    fmt: Literal["json", "csv"]
+
+    @property
+    def csv(self) -> bool:
+        return self.fmt == "csv"
+
+
+async def listing(limit: Limit = 500, fmt: Format = "json") -> Listing:
+    return Listing(limit, fmt)
+
+
+ListingDep = Annotated[Listing, Depends(listing)]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A read over the last `days` days up to now (field verification reads), rather than business days."""
+
+    days: int
+    since: datetime
+
+
+async def window(days: Days = 30) -> Window:
+    return Window(days, datetime.now(UTC) - timedelta(days=days))
+
+
+WindowDep = Annotated[Window, Depends(window)]

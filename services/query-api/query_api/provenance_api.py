@@ -5,15 +5,15 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.csv_export import CSV_RESPONSE, Format, csv_response
-from query_api.params import CellKeys, DateFrom, DateTo, date_range, today_in
+from query_api.params import CellKeys, PeriodDep
 from query_api.provenance import CellFilter, Cursor, events_page, events_total
 from query_api.scope import READERS, CallerScope, readers
-from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role
+from sellthrough_runtime.dependencies import ConnectionDep
 from sellthrough_runtime.problems import ProblemError
 
 # Narrowed to the caller's scope (scope.py): a rep reads the events of its own orders and visits.
@@ -77,27 +77,24 @@ class EventsPage(BaseModel):
     responses=CSV_RESPONSE,
 )
 async def get_sales_events(
-    request: Request,
     scope: CallerScope,
+    conn: ConnectionDep,
     keys: CellKeys,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
+    period: PeriodDep,
     cursor: PageCursor = None,
     limit: PageLimit = 200,
     fmt: Format = "json",
 ) -> EventsPage | Response:
     """The events behind a drill-down cell (any of zone, region, distributor, outlet, SKU or brand, rep, days),
     oldest day first, each with what it adds to the net figure: the listed events sum to the cell."""
-    context: ServiceContext = request.app.state.context
-    date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
+    date_from, date_to = period.date_from, period.date_to
     try:
         after = Cursor.decode(cursor) if cursor else None
     except ValueError:
         raise ProblemError(422, "invalid-cursor", "The cursor is not one this endpoint gave out.") from None
-    async with context.pool.acquire() as conn:
-        cell = CellFilter(date_from, date_to, await scope.cell(conn, keys))
-        records = await events_page(conn, cell, after, limit + 1)
-        total = await events_total(conn, cell)
+    cell = CellFilter(date_from, date_to, await scope.cell(conn, keys))
+    records = await events_page(conn, cell, after, limit + 1)
+    total = await events_total(conn, cell)
     rows = [_source_event(r) for r in records[:limit]]
     more = len(records) > limit
     page = EventsPage(

@@ -4,17 +4,17 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.csv_export import CSV_RESPONSE, Format, csv_response
 from query_api.freshness import Freshness, projection_freshness
-from query_api.params import DateFrom, DateTo, Sku, date_range, today_in
+from query_api.params import PeriodDep, Sku
 from query_api.reconciliation import PositionReconciliation, reconcile
 from query_api.scope import READERS, CallerScope, readers
 from sellthrough_contracts.common import ID_PATTERN
-from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.costly_reads import costly_read
+from sellthrough_runtime.dependencies import ContextDep
 
 # Narrowed to the caller's scope (scope.py): the distributors it holds; closed to reps.
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
@@ -84,6 +84,13 @@ def _summed(positions: Iterable[PositionReconciliation]) -> Reconciliation:
     )
 
 
+async def _readable_distributor(scope: CallerScope, distributor_id: DistributorParam = None) -> str | None:
+    """Before the period (a dependency listed ahead of it): a distributor outside the scope is a 403 first."""
+    if distributor_id is not None:
+        scope.require_distributor(distributor_id)
+    return distributor_id
+
+
 @router.get(
     "/reconciliation",
     response_model=ReconciliationResponse,
@@ -93,22 +100,19 @@ def _summed(positions: Iterable[PositionReconciliation]) -> Reconciliation:
 )
 @costly_read("reconciliation", cache=False)  # ~0.7 s for the demo brand; polled, so shared and bounded only
 async def get_reconciliation(
-    request: Request,
     scope: CallerScope,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
-    distributor_id: DistributorParam = None,
+    distributor_id: Annotated[str | None, Depends(_readable_distributor)],
+    context: ContextDep,
+    period: PeriodDep,
     sku_id: Sku = None,
     by: By = "distributor",
     fmt: Format = "json",
 ) -> ReconciliationResponse | Response:
     """Opening stock + primary in - net secondary out +/- returns and adjustments = book closing, per distributor
     (or SKU) for a period, with counts and their variance; and the book tied out against the stock ledger."""
-    if distributor_id is not None:
-        scope.require_distributor(distributor_id)
-    context: ServiceContext = request.app.state.context
     zone = context.settings.zone
-    date_from, date_to = date_range(date_from, date_to, today_in(zone))
+    date_from, date_to = period.date_from, period.date_to
+    # The pool, not ConnectionDep: identical requests share one computation (costly_read), so only it connects.
     start = datetime.combine(date_from, time(0), zone)
     end = datetime.combine(date_to + timedelta(days=1), time(0), zone)
     async with context.pool.acquire() as conn:

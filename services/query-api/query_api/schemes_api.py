@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from query_api.csv_export import Format, csv_response
@@ -15,8 +15,8 @@ from query_api.params import today_in
 from query_api.scheme_lift import LiftReason, lift
 from query_api.scheme_queries import GroupSales, claims, leakage, lift_inputs, scheme_figures
 from query_api.scope import READERS, CallerScope, readers
-from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.auth import Role
+from sellthrough_runtime.dependencies import ConnectionDep, SettingsDep
 from sellthrough_runtime.problems import ProblemError
 
 # A scheme's figures, lift and leakage are national (every distributor's outlets): analysts and admins only.
@@ -174,12 +174,10 @@ def _group(sales: GroupSales) -> GroupFigures:
 @router.get(
     "/schemes", response_model=SchemesResponse, operation_id="list_schemes", tags=["schemes"], dependencies=NATIONAL
 )
-async def list_schemes(request: Request, limit: Limit = 500, fmt: Format = "json") -> SchemesResponse | Response:
+async def list_schemes(conn: ConnectionDep, limit: Limit = 500, fmt: Format = "json") -> SchemesResponse | Response:
     """Every scheme known, newest first, with reach, cost and claim leakage."""
-    context: ServiceContext = request.app.state.context
-    async with context.pool.acquire() as conn:
-        rows = await scheme_figures(conn, None, limit)
-        freshness = await projection_freshness(conn, "schemes")
+    rows = await scheme_figures(conn, None, limit)
+    freshness = await projection_freshness(conn, "schemes")
     response = SchemesResponse(schemes=[SchemeSummary(**_summary(row)) for row in rows], freshness=freshness)
     if fmt == "csv":
         return csv_response(SchemeSummary, response.schemes, "schemes")
@@ -194,16 +192,16 @@ async def list_schemes(request: Request, limit: Limit = 500, fmt: Format = "json
     dependencies=NATIONAL,
 )
 async def get_scheme(
-    request: Request, scheme_id: Annotated[str, Path(pattern=ID_PATTERN, description="The scheme.")]
+    conn: ConnectionDep,
+    settings: SettingsDep,
+    scheme_id: Annotated[str, Path(pattern=ID_PATTERN, description="The scheme.")],
 ) -> SchemeDetail:
     """One scheme's figures, its lift against its pre-period and comparable outlets, and leakage."""
-    context: ServiceContext = request.app.state.context
-    async with context.pool.acquire() as conn:
-        rows = await scheme_figures(conn, scheme_id, 1)
-        if not rows:
-            raise ProblemError(404, "unknown-scheme", f"No scheme '{scheme_id}' is known.")
-        inputs = await lift_inputs(conn, scheme_id, today_in(context.settings.zone), context.settings.business_timezone)
-        leaks = await leakage(conn, scheme_id)
+    rows = await scheme_figures(conn, scheme_id, 1)
+    if not rows:
+        raise ProblemError(404, "unknown-scheme", f"No scheme '{scheme_id}' is known.")
+    inputs = await lift_inputs(conn, scheme_id, today_in(settings.zone), settings.business_timezone)
+    leaks = await leakage(conn, scheme_id)
     summary = _summary(rows[0])
     figures = None
     if inputs is not None:
@@ -230,8 +228,8 @@ async def get_scheme(
     dependencies=[readers(*READERS)],
 )
 async def list_claims(
-    request: Request,
     scope: CallerScope,
+    conn: ConnectionDep,
     scheme_id: SchemeIdQuery = None,
     distributor_id: DistributorIdQuery = None,
     limit: Limit = 500,
@@ -240,10 +238,8 @@ async def list_claims(
     submissions: a claim id submitted again is a new revision, never a silent replace."""
     if distributor_id is not None:
         scope.require_distributor(distributor_id)
-    context: ServiceContext = request.app.state.context
-    async with context.pool.acquire() as conn:
-        rows = await claims(conn, scheme_id, distributor_id, limit, scope.distributor_list)
-        freshness = await projection_freshness(conn, "schemes")
+    rows = await claims(conn, scheme_id, distributor_id, limit, scope.distributor_list)
+    freshness = await projection_freshness(conn, "schemes")
     return ClaimsResponse(
         freshness=freshness,
         claims=[

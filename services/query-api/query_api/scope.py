@@ -17,12 +17,12 @@ from enum import IntEnum
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 
 from query_api.params import Cell
 from sellthrough_contracts.common import ID_PATTERN
-from sellthrough_runtime.app import ServiceContext
-from sellthrough_runtime.auth import CurrentPrincipal, Principal, Role
+from sellthrough_runtime.auth import Principal, Role
+from sellthrough_runtime.dependencies import ContextDep, PrincipalDep
 from sellthrough_runtime.problems import ProblemError
 
 READERS = (Role.ANALYST, Role.ADMIN, Role.REGIONAL_MANAGER, Role.DISTRIBUTOR)
@@ -187,11 +187,11 @@ async def manager_scope(conn: asyncpg.Connection, principal: Principal) -> Scope
     return Scope(principal, Rank.REGION, tuple(sorted(regions)), zones, regions, distributors)
 
 
-async def caller_scope(request: Request, principal: CurrentPrincipal) -> Scope:
+async def caller_scope(context: ContextDep, principal: PrincipalDep) -> Scope:
     scope = fixed_scope(principal)
     if scope is not None:
         return scope
-    context: ServiceContext = request.app.state.context
+    # Its own short-lived connection, not ConnectionDep: a costly read holds none while it waits its turn.
     async with context.pool.acquire() as conn:
         return await manager_scope(conn, principal)
 
@@ -206,7 +206,7 @@ async def root_names(conn: asyncpg.Connection, ids: Iterable[str]) -> dict[str, 
 def readers(*roles: Role) -> Any:
     """A route dependency refusing (403) callers without one of `roles`, through the scope."""
 
-    def check(scope: CallerScope) -> Scope:
+    async def check(scope: CallerScope) -> Scope:
         scope.allow(*roles)
         return scope
 
@@ -219,7 +219,7 @@ RepParam = Annotated[
 ]
 
 
-def rep_filter(scope: CallerScope, rep_id: RepParam = None) -> str | None:
+async def rep_filter(scope: CallerScope, rep_id: RepParam = None) -> str | None:
     """The rep the KPI figures are narrowed to: as asked for others, always the caller for a rep."""
     if scope.rep is None:
         return rep_id

@@ -2,11 +2,11 @@
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from query_api.scope import READERS, CallerScope, Rank, root_names
-from sellthrough_runtime.app import ServiceContext
+from sellthrough_runtime.dependencies import ContextDep
 
 router = APIRouter(prefix="/v1")
 
@@ -36,13 +36,12 @@ class ScopeResponse(BaseModel):
 
 
 @router.get("/scope", response_model=ScopeResponse, operation_id="get_scope", tags=["scope"])
-async def get_scope(request: Request, scope: CallerScope) -> ScopeResponse:
+async def get_scope(scope: CallerScope, context: ContextDep) -> ScopeResponse:
     """The caller's own scope (any role: it tells a token only about itself)."""
     role = scope.principal.role
     territorial = role in READERS
     roots: list[ScopeRoot] = []
     if territorial and not scope.national:
-        context: ServiceContext = request.app.state.context
         async with context.pool.acquire() as conn:
             names = await root_names(conn, scope.roots)
         roots = [ScopeRoot(id=r, name=names.get(r)) for r in scope.roots]

@@ -4,13 +4,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from query_api.csv_export import Format, csv_response
+from query_api.csv_export import csv_response
 from query_api.freshness import Freshness, projection_freshness
-from query_api.params import Brand, DateFrom, DateTo, Limit, ParentId, Sku, date_range, node_name, today_in
-from query_api.scope import READERS, CallerScope, Scope, readers
+from query_api.params import Brand, ListingDep, ParentId, PeriodDep, Sku, node_name
+from query_api.scope import READERS, CallerScope, readers
 from query_api.stock_queries import (
     STOCK_PARENT,
     StockFilter,
@@ -21,8 +21,8 @@ from query_api.stock_queries import (
     primary_vs_secondary,
     stock_rows,
 )
-from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.costly_reads import costly_read
+from sellthrough_runtime.dependencies import ConnectionDep, ContextDep
 from sellthrough_runtime.problems import ProblemError
 
 # Narrowed to the caller's scope (scope.py); closed to reps.
@@ -111,46 +111,39 @@ class SellInResponse(BaseModel):
     freshness: Freshness = Field(description="Of the primary (sell-in) side; /v1/sales reports the secondary side's.")
 
 
-async def _filter(
-    context: ServiceContext,
-    scope: Scope,
-    level: StockLevel,
-    parent_id: str | None,
-    brand: str | None,
-    sku_id: str | None,
-    limit: int,
+async def stock_filter(
+    context: ContextDep,
+    scope: CallerScope,
+    page: ListingDep,
+    level: Level = StockLevel.NATIONAL,
+    parent_id: ParentId = None,
+    brand: Brand = None,
+    sku_id: Sku = None,
 ) -> StockFilter:
     if parent_id is not None and level not in STOCK_PARENT:
         raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
     scope.require_level(level, parent_id)
     if parent_id is not None:
+        # The pool, not ConnectionDep: a costly read (primary-vs-secondary) connects only inside its computation.
         async with context.pool.acquire() as conn:
             if not await parent_known(conn, level, parent_id):
                 raise ProblemError(404, "unknown-parent", f"No {STOCK_PARENT[level]} '{parent_id}' is known.")
-    return StockFilter(level, parent_id, brand, sku_id, limit, scope.distributor_list)
+    return StockFilter(level, parent_id, brand, sku_id, page.limit, scope.distributor_list)
+
+
+StockFilterDep = Annotated[StockFilter, Depends(stock_filter)]
+"""level, parent_id, brand, sku and limit, checked against the caller's scope."""
 
 
 @router.get("/stock", response_model=StockResponse, operation_id="get_stock", tags=["stock"])
-async def get_stock(
-    request: Request,
-    scope: CallerScope,
-    level: Level = StockLevel.NATIONAL,
-    parent_id: ParentId = None,
-    brand: Brand = None,
-    sku_id: Sku = None,
-    limit: Limit = 500,
-    fmt: Format = "json",
-) -> StockResponse | Response:
+async def get_stock(f: StockFilterDep, page: ListingDep, conn: ConnectionDep) -> StockResponse | Response:
     """Distributor stock on hand now (book stock from the ledger), rolled up to the level asked."""
-    context: ServiceContext = request.app.state.context
-    f = await _filter(context, scope, level, parent_id, brand, sku_id, limit)
-    async with context.pool.acquire() as conn:
-        rows = await stock_rows(conn, f)
-        freshness = await projection_freshness(conn, "stock_positions")
+    rows = await stock_rows(conn, f)
+    freshness = await projection_freshness(conn, "stock_positions")
     first = rows[0] if rows else None
     response = StockResponse(
-        level=level,
-        parent_id=parent_id,
+        level=f.level,
+        parent_id=f.parent_id,
         rows=[
             StockRow(
                 id=r["node_id"],
@@ -171,33 +164,25 @@ async def get_stock(
         ),
         freshness=freshness,
     )
-    if fmt == "csv":
+    if page.csv:
         return csv_response(StockRow, response.rows, "stock")
     return response
 
 
 @router.get("/alerts", response_model=AlertsResponse, operation_id="get_alerts", tags=["stock"])
 async def get_alerts(
-    request: Request,
-    scope: CallerScope,
-    level: Level = StockLevel.NATIONAL,
-    parent_id: ParentId = None,
-    brand: Brand = None,
-    sku_id: Sku = None,
+    f: StockFilterDep,
+    page: ListingDep,
+    conn: ConnectionDep,
     kind: Annotated[AlertKind | None, Query(description="Only this kind of alert.")] = None,
-    limit: Limit = 500,
-    fmt: Format = "json",
 ) -> AlertsResponse | Response:
     """Raised stock alerts: overstock, stock-out risk, negative book stock."""
-    context: ServiceContext = request.app.state.context
-    f = await _filter(context, scope, level, parent_id, brand, sku_id, limit)
-    async with context.pool.acquire() as conn:
-        counts = await alert_counts(conn, f, kind)
-        listed = await alert_list(conn, f, kind, limit)
-        freshness = await projection_freshness(conn, "stock_alerts")
+    counts = await alert_counts(conn, f, kind)
+    listed = await alert_list(conn, f, kind, page.limit)
+    freshness = await projection_freshness(conn, "stock_alerts")
     response = AlertsResponse(
-        level=level,
-        parent_id=parent_id,
+        level=f.level,
+        parent_id=f.parent_id,
         rows=[
             AlertCountRow(
                 id=r["node_id"],
@@ -213,7 +198,7 @@ async def get_alerts(
         total=int(listed[0]["total"]) if listed else 0,
         freshness=freshness,
     )
-    if fmt == "csv":
+    if page.csv:
         return csv_response(Alert, response.alerts, "alerts")
     return response
 
@@ -223,32 +208,20 @@ async def get_alerts(
 )
 @costly_read("primary-vs-secondary", cache=False)  # ~0.4 s for the demo brand; the dashboard polls it
 async def get_primary_vs_secondary(
-    request: Request,
-    scope: CallerScope,
-    level: Level = StockLevel.NATIONAL,
-    parent_id: ParentId = None,
-    date_from: DateFrom = None,
-    date_to: DateTo = None,
-    brand: Brand = None,
-    sku_id: Sku = None,
-    limit: Limit = 500,
-    fmt: Format = "json",
+    context: ContextDep, period: PeriodDep, f: StockFilterDep, page: ListingDep
 ) -> SellInResponse | Response:
     """Sell-in (primary invoices) against sell-through (secondary orders) per period: the overstock picture."""
-    context: ServiceContext = request.app.state.context
-    date_from, date_to = date_range(date_from, date_to, today_in(context.settings.zone))
-    f = await _filter(context, scope, level, parent_id, brand, sku_id, limit)
     async with context.pool.acquire() as conn:
-        rows = await primary_vs_secondary(conn, f, date_from, date_to)
+        rows = await primary_vs_secondary(conn, f, period.date_from, period.date_to)
         freshness = await projection_freshness(conn, "primary_daily")
     response = SellInResponse(
-        level=level,
-        parent_id=parent_id,
-        date_from=date_from,
-        date_to=date_to,
+        level=f.level,
+        parent_id=f.parent_id,
+        date_from=period.date_from,
+        date_to=period.date_to,
         rows=[SellInRow(**{**r, "name": node_name(r["id"], r["name"])}) for r in rows],
         freshness=freshness,
     )
-    if fmt == "csv":
+    if page.csv:
         return csv_response(SellInRow, response.rows, "primary-vs-secondary")
     return response
