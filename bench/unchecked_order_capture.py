@@ -9,10 +9,11 @@ from uuid import UUID
 import asyncpg
 from fastapi import FastAPI
 
-import order_capture.api
+import order_capture.adapters.store
+import order_capture.handlers.accept_batch
 from order_capture import main
+from order_capture.domain.verification import Checked, OutletPlace
 from order_capture.settings import OrderCaptureSettings
-from order_capture.verification import Checked, OutletPlace
 from sellthrough_contracts import Envelope
 from sellthrough_runtime.workers import serve_with_workers
 
@@ -28,8 +29,8 @@ def _nothing_checked(
 
 
 # Replaced on import, so every worker process (each imports create_app below by name) runs without the check.
-order_capture.api.load_outlet_places = _no_places  # type: ignore[attr-defined]
-order_capture.api.check_locations = _nothing_checked  # type: ignore[attr-defined]
+order_capture.adapters.store.load_outlet_places = _no_places  # type: ignore[attr-defined]
+order_capture.handlers.accept_batch.check_locations = _nothing_checked  # type: ignore[attr-defined]
 
 
 def create_app() -> FastAPI:

@@ -16,15 +16,15 @@ import asyncpg
 import httpx
 import pytest
 
-from order_capture.masters import WANTED_TYPES as ORDER_CAPTURE_TYPES
+from order_capture.adapters.masters import WANTED_TYPES as ORDER_CAPTURE_TYPES
 from query_api.dimensions import DIMENSIONS
 from query_api.kpis import KPIS
 from query_api.schemes import SCHEMES
 from query_api.stock import STOCK
-from scheme_engine.handler import SCHEME_ENGINE_TYPES
+from scheme_engine.handlers.evaluation import SCHEME_ENGINE_TYPES
 from sellthrough_contracts import type_names
 from sellthrough_devstack.services import ServiceProcess
-from stock_ledger.handler import LEDGER_TYPES
+from stock_ledger.handlers.ledger import LEDGER_TYPES
 from tests.conftest import Infra, Tokens
 from tests.support.brand import event, invoice, order, renumbered, stock_count
 from tests.support.services import running_with_reference_data

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from order_capture.adapters.store import store_events
 from order_capture.main import create_app
 from order_capture.settings import OrderCaptureSettings
-from order_capture.store import store_events
 from sellthrough_contracts import Envelope, parse_event
 from sellthrough_runtime.app import ServiceContext
 from tests.conftest import Infra, Tokens, post_events

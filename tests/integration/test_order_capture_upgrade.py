@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 
 import order_capture
-from order_capture.fingerprint import legacy_content_hash
+from order_capture.domain.fingerprint import legacy_content_hash
 from order_capture.main import SCHEMA, create_app
 from order_capture.settings import OrderCaptureSettings
 from sellthrough_contracts import encode_event, parse_event

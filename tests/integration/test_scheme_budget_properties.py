@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import scheme_engine
 from scheme_engine.domain import OrderContext, OutletProfile, SchemesState, allocate_budget, evaluate
-from scheme_engine.handler import SCHEME_ENGINE_TYPES, scheme_handler
+from scheme_engine.handlers.evaluation import SCHEME_ENGINE_TYPES, scheme_handler
 from scheme_engine.main import SCHEMA
 from sellthrough_contracts import parse_event
 from sellthrough_contracts.schemes import SchemeLaunched

@@ -16,7 +16,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 import scheme_engine
-from scheme_engine.handler import SCHEME_ENGINE_TYPES, scheme_handler
+from scheme_engine.handlers.evaluation import SCHEME_ENGINE_TYPES, scheme_handler
 from scheme_engine.main import EVALUATION_GROUP, SCHEMA
 from sellthrough_runtime.applier import BatchApplier
 from sellthrough_runtime.db import create_pool, migrate

@@ -13,9 +13,10 @@ import pytest
 
 import stock_ledger
 from sellthrough_contracts import parse_event
-from stock_ledger.handler import LOCK_FOR_EVALUATION, ledger_handler
+from stock_ledger.adapters.store import LOCK_FOR_EVALUATION
+from stock_ledger.handlers.ledger import ledger_handler
+from stock_ledger.handlers.reevaluation import reevaluate_alerts
 from stock_ledger.main import SCHEMA
-from stock_ledger.reevaluation import reevaluate_alerts
 from stock_ledger.settings import StockLedgerSettings
 from tests.conftest import Infra
 from tests.support.brand import event

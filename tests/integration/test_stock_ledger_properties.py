@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 import stock_ledger
 from sellthrough_runtime.applier import BatchApplier
-from stock_ledger.handler import ledger_handler
+from stock_ledger.domain.movements import STOCK_EVENT_TYPES
+from stock_ledger.handlers.ledger import ledger_handler
 from stock_ledger.main import SCHEMA
-from stock_ledger.movements import STOCK_EVENT_TYPES
 from stock_ledger.settings import StockLedgerSettings
 from tests.conftest import Infra
 from tests.support.brand import event

@@ -50,7 +50,7 @@ def test_services_never_import_each_other() -> None:
 def test_the_import_rule_catches_a_service_importing_another(tmp_path: Path) -> None:
     fake = tmp_path / "query_api"
     fake.mkdir()
-    (fake / "leak.py").write_text("from order_capture.store import store_events\n")
+    (fake / "leak.py").write_text("from order_capture.adapters.store import store_events\n")
     (tmp_path / "order_capture").mkdir()
     services = {"query_api": fake, "order_capture": tmp_path / "order_capture"}
     assert service_import_violations(services, root=tmp_path) == ["query_api/leak.py imports order_capture"]

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from order_capture.territory import RepTerritory
+from order_capture.domain.territory import RepTerritory
 from sellthrough_contracts import parse_event
 from sellthrough_contracts.reference import OutletRegistered, RepRegistered, SkuRegistered
 from sellthrough_contracts.schemes import SchemeClaimSubmitted, SchemeLaunched

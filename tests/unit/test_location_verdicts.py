@@ -10,12 +10,12 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from order_capture.clock import Window
-from order_capture.fingerprint import content_hash, earlier_version_hashes
-from order_capture.geo import Fix, Point, Rule, haversine_m, judge
+from order_capture.domain.clock import Window
+from order_capture.domain.fingerprint import content_hash, earlier_version_hashes
+from order_capture.domain.geo import Fix, Point, Rule, haversine_m, judge
+from order_capture.domain.validation import parse
+from order_capture.domain.verification import OutletPlace, check_locations
 from order_capture.settings import OrderCaptureSettings
-from order_capture.validation import parse
-from order_capture.verification import OutletPlace, check_locations
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import VisitRecorded
 from tests.support.brand import order

@@ -11,7 +11,7 @@ def test_log_lines_are_json_with_service_trace_and_event_ids(capsys: pytest.Capt
     configure_logging("order-capture")
     tracer = TracerProvider().get_tracer("test")
     with tracer.start_as_current_span("request") as span:
-        logging.getLogger("order_capture.api").info("event rejected", extra={"event_id": "e-1", "reason": "x"})
+        logging.getLogger("order_capture.api.events").info("event rejected", extra={"event_id": "e-1", "reason": "x"})
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["message"] == "event rejected"
     assert line["service"] == "order-capture"

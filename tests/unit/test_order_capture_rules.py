@@ -7,13 +7,11 @@ from typing import Any
 import orjson
 import pytest
 
-from order_capture.batch import plan_batch, results_for
-from order_capture.clock import Window
-from order_capture.fingerprint import accepted_form, content_hash
-from order_capture.policy import violation
-from order_capture.settings import OrderCaptureSettings
-from order_capture.store import StoreOutcome
-from order_capture.validation import (
+from order_capture.domain.batch import StoreOutcome, plan_batch, results_for
+from order_capture.domain.clock import Window
+from order_capture.domain.fingerprint import accepted_form, content_hash
+from order_capture.domain.policy import violation
+from order_capture.domain.validation import (
     KnownMasters,
     Reason,
     Rejection,
@@ -21,7 +19,8 @@ from order_capture.validation import (
     parse,
     references_of,
 )
-from order_capture.visits import check_visit
+from order_capture.domain.visits import check_visit
+from order_capture.settings import OrderCaptureSettings
 from sellthrough_contracts import EVENT_TYPES, Envelope, encode_event
 from sellthrough_contracts.reference import SkuRegistered
 from sellthrough_contracts.topics import REFERENCE

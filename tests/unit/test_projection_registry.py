@@ -7,13 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from order_capture.masters import WANTED_TYPES as ORDER_CAPTURE_TYPES
-from order_capture.verification import CHECKED_EVENT_TYPES
+from order_capture.adapters.masters import WANTED_TYPES as ORDER_CAPTURE_TYPES
+from order_capture.domain.verification import CHECKED_EVENT_TYPES
 from query_api.freshness import SOURCES
 from query_api.main import ProjectionHandler, consumer_spec
 from query_api.projection import Projection
 from query_api.registry import CONSUMED, PROJECTION_TYPES, PROJECTIONS, route
-from scheme_engine.handler import SCHEME_ENGINE_TYPES
+from scheme_engine.handlers.evaluation import SCHEME_ENGINE_TYPES
 from sellthrough_contracts import EVENT_TYPES, Envelope, parse_event, type_names
 from sellthrough_contracts.field import (
     BeatPlanned,
@@ -49,8 +49,8 @@ from sellthrough_contracts.trade import (
     StockCounted,
     VisitRecorded,
 )
-from stock_ledger.handler import LEDGER_TYPES
-from stock_ledger.movements import count_lines_of, movements_of
+from stock_ledger.domain.movements import count_lines_of, movements_of
+from stock_ledger.handlers.ledger import LEDGER_TYPES
 from tests.support.brand import invoice, order, reference_events, stock_count
 
 REFERENCE = {GeographyDefined, DistributorRegistered, OutletRegistered, SkuRegistered, RepRegistered}

@@ -5,10 +5,16 @@ from typing import Any
 
 import pytest
 
-from order_capture.clock import Window
-from order_capture.policy import violation
-from order_capture.territory import RepTerritory, Territories, check_territory, orders_acted_on, with_batch_orders
-from order_capture.validation import KnownMasters, Reason, parse
+from order_capture.domain.clock import Window
+from order_capture.domain.policy import violation
+from order_capture.domain.territory import (
+    RepTerritory,
+    Territories,
+    check_territory,
+    orders_acted_on,
+    with_batch_orders,
+)
+from order_capture.domain.validation import KnownMasters, Reason, parse
 from sellthrough_contracts import Envelope
 from sellthrough_runtime.auth import Principal, Role
 from tests.support.brand import OUTLETS, REPS, SKUS, event, invoice, order, stock_count

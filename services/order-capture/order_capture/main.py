@@ -5,8 +5,8 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from order_capture.api import router
-from order_capture.masters import WANTED_TYPES, apply_reference_events
+from order_capture.adapters.masters import WANTED_TYPES, apply_reference_events
+from order_capture.api import events, reference
 from order_capture.settings import OrderCaptureSettings
 from sellthrough_contracts.topics import REFERENCE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app
@@ -59,7 +59,7 @@ def create_app(settings: OrderCaptureSettings | None = None) -> FastAPI:
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
         settings=settings,
-        routers=[router],
+        routers=[events.router, reference.router],
         start_jobs=_start_jobs,
         ready_without_kafka=True,
         description="Ingest of field and connector events: validated, authorised, idempotent, published via outbox.",

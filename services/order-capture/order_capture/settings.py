@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from pydantic import Field
 
-from order_capture.geo import Rule
+from order_capture.domain.geo import Rule
 from sellthrough_runtime.auth import Role
 from sellthrough_runtime.settings import ServiceSettings
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from scheme_engine.handler import SCHEME_ENGINE_TYPES, scheme_handler
+from scheme_engine.handlers.evaluation import SCHEME_ENGINE_TYPES, scheme_handler
+from scheme_engine.settings import SchemeEngineSettings
 from sellthrough_contracts.topics import REFERENCE, SCHEMES, TRADE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app
 from sellthrough_runtime.consumer import consumer_job
@@ -19,10 +20,6 @@ EVALUATION_GROUP = "scheme-engine.evaluation"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class Settings(ServiceSettings):
-    http_port: int = 8003
-
-
 def consumer_spec() -> ConsumerSpec:
     """The evaluation consumer, as the service runs it and as `sellthrough-dead-letters` replays into it."""
     return ConsumerSpec(
@@ -32,7 +29,7 @@ def consumer_spec() -> ConsumerSpec:
         group_id=EVALUATION_GROUP,
         topics=(REFERENCE.name, SCHEMES.name, TRADE.name),
         wanted_types=SCHEME_ENGINE_TYPES,
-        settings=Settings,
+        settings=SchemeEngineSettings,
         handler=lambda _settings: scheme_handler(),
     )
 
@@ -58,7 +55,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         service=SERVICE,
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
-        settings=settings or Settings(),
+        settings=settings or SchemeEngineSettings(),
         start_jobs=_start_jobs,
         authenticates=False,  # no route takes a token
         description="Trade-scheme evaluation of every order (SchemeApplied) and claim assessment (ClaimAssessed).",
@@ -66,5 +63,5 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 
 def run() -> None:
-    settings = Settings()
+    settings = SchemeEngineSettings()
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)

@@ -12,8 +12,8 @@ from sellthrough_runtime.consumer import consumer_job
 from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.settings import ServiceSettings
-from stock_ledger.handler import LEDGER_TYPES, ledger_handler
-from stock_ledger.reevaluation import alert_reevaluation_job
+from stock_ledger.handlers.ledger import LEDGER_TYPES, ledger_handler
+from stock_ledger.handlers.reevaluation import alert_reevaluation_job
 from stock_ledger.settings import StockLedgerSettings
 
 SERVICE = "stock-ledger"

@@ -28,6 +28,8 @@ from uuid import UUID
 
 from scheme_engine.domain.money import round_money
 from scheme_engine.domain.results import LineBenefit, SchemeBenefit, event_time_key
+from sellthrough_contracts import Envelope
+from sellthrough_contracts.trade import ReturnRecorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +122,12 @@ def _kept_line(line: LineBenefit, units: int) -> LineBenefit:
         earned_discount=share(line.earned_discount),
         discount_value=share(line.discount_value),
     )
+
+
+def retailer_returns(events: Sequence[Envelope]) -> list[ReturnRecorded]:
+    """The returns that reverse benefits: from a retailer, at an outlet."""
+    return [
+        e
+        for e in events
+        if type(e) is ReturnRecorded and e.payload.direction == "from_retailer" and e.payload.outlet_id
+    ]

@@ -1,0 +1,270 @@
+"""Durable acceptance: idempotency records and outbox rows in one transaction."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from order_capture.domain.batch import StoreOutcome
+from order_capture.domain.fingerprint import Accepted, accepted_form, earlier_version_hashes, legacy_content_hash
+from order_capture.domain.geo import Point
+from order_capture.domain.territory import OrderKey, RepTerritory, Territories, orders_acted_on, with_batch_orders
+from order_capture.domain.validation import KnownMasters, References
+from order_capture.domain.verification import CHECKED_EVENT_TYPES, OutletPlace
+from sellthrough_contracts import Envelope
+from sellthrough_contracts.trade import OrderCaptured
+from sellthrough_runtime.auth import Principal, Role
+from sellthrough_runtime.outbox import OutboxRecord, append_records_to_outbox
+
+# The ids go as one JSON document rather than four text[] arguments: asyncpg encodes each element of an array
+# argument with several Python-level type checks, a few hundred ids per batch.
+_KNOWN_MASTERS = """
+SELECT 'outlet' AS kind, outlet_id AS id, distributor_id, beat_id FROM known_outlets
+WHERE outlet_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'outlets'))
+UNION ALL SELECT 'sku', sku_id, NULL, NULL FROM known_skus
+WHERE sku_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'skus'))
+UNION ALL SELECT 'rep', rep_id, NULL, NULL FROM known_reps
+WHERE rep_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'reps'))
+UNION ALL SELECT 'distributor', distributor_id, NULL, NULL FROM known_distributors
+WHERE distributor_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'distributors'))
+"""
+
+
+async def load_known_masters(conn: asyncpg.Connection, refs: References) -> KnownMasters:
+    """The masters `refs` names that this service knows, in one round trip."""
+    rows = await conn.fetch(
+        _KNOWN_MASTERS,
+        {
+            "outlets": list(refs.outlets),
+            "skus": list(refs.skus),
+            "reps": list(refs.reps),
+            "distributors": list(refs.distributors),
+        },
+    )
+    ids: dict[str, list[str]] = {"sku": [], "rep": [], "distributor": []}
+    outlet_distributor, outlet_beat = {}, {}
+    for kind, master_id, distributor_id, beat_id in rows:
+        if kind == "outlet":
+            outlet_distributor[master_id] = distributor_id
+            outlet_beat[master_id] = beat_id
+        else:
+            ids[kind].append(master_id)
+    return KnownMasters(
+        outlet_distributor=outlet_distributor,
+        skus=frozenset(ids["sku"]),
+        reps=frozenset(ids["rep"]),
+        distributors=frozenset(ids["distributor"]),
+        outlet_beat=outlet_beat,
+    )
+
+
+_REP_TERRITORY = "SELECT distributor_ids, beat_ids FROM known_reps WHERE rep_id = $1"
+_ORDER_REPS = """
+SELECT o.distributor_id, o.order_id, o.rep_id FROM order_owners o
+JOIN unnest($1::text[], $2::text[]) AS k (distributor_id, order_id) USING (distributor_id, order_id)
+"""
+
+
+_OUTLET_PLACES = """
+SELECT o.outlet_id, o.channel, coalesce(g.lat, o.lat) AS lat, coalesce(g.lon, o.lon) AS lon
+FROM known_outlets o LEFT JOIN outlet_geotags g USING (outlet_id)
+WHERE o.outlet_id = ANY($1::text[])
+"""
+
+
+async def load_outlet_places(conn: asyncpg.Connection, events: list[Envelope]) -> dict[str, OutletPlace]:
+    """Channel and geotag of the outlets of the batch's orders and visits (an admin's geotag wins)."""
+    outlets = sorted(
+        {
+            str(outlet)
+            for e in events
+            if e.event_type in CHECKED_EVENT_TYPES
+            and (outlet := getattr(getattr(e, "payload", None), "outlet_id", None)) is not None
+        }
+    )
+    if not outlets:
+        return {}
+    rows = await conn.fetch(_OUTLET_PLACES, outlets)
+    return {
+        r["outlet_id"]: OutletPlace(r["channel"], None if r["lat"] is None else Point(r["lat"], r["lon"])) for r in rows
+    }
+
+
+async def load_territories(conn: asyncpg.Connection, principal: Principal, events: list[Envelope]) -> Territories:
+    """The posting rep's territory and the reps of the orders the batch cancels or delivers (only what the
+    rules in territory.py read for this principal: nothing for an admin)."""
+    if principal.role is Role.ADMIN:
+        return Territories()
+    rep = None
+    if principal.role is Role.REP:
+        row = await conn.fetchrow(_REP_TERRITORY, principal.subject)
+        if row is not None:
+            rep = RepTerritory(frozenset(row["distributor_ids"]), frozenset(row["beat_ids"]))
+    order_reps: dict[OrderKey, str] = {}
+    if principal.role is Role.REP and (acted_on := sorted(orders_acted_on(events))):
+        rows = await conn.fetch(_ORDER_REPS, [k[0] for k in acted_on], [k[1] for k in acted_on])
+        order_reps = {(r["distributor_id"], r["order_id"]): r["rep_id"] for r in rows}
+    return Territories(rep, with_batch_orders(order_reps, events))
+
+
+async def store_events(
+    conn: asyncpg.Connection,
+    events: list[Envelope],
+    recorded_at: datetime,
+    derived: Mapping[UUID, Envelope] | None = None,
+) -> StoreOutcome:
+    """Record each new event_id and queue its event, stamped as accepted at `recorded_at`, in the outbox,
+    atomically; an event recording a fact with a business id (an order, a delivery, ...) also claims it.
+    `derived`: an event order-capture derives from an event of `events` (its LocationChecked), queued right after
+    it when, and only when, that event is accepted.
+
+    `events` must have distinct event_ids. Concurrent requests carrying the same event_id (or order) serialise
+    on the primary key: exactly one of them accepts it, the others see a duplicate (or a reused id). Keys are
+    inserted in one order (sorted) by every request, so overlapping batches posted concurrently in different
+    orders wait for each other instead of deadlocking.
+    """
+    if not events:
+        return StoreOutcome(set(), set(), set())
+    forms = [accepted_form(e, recorded_at) for e in events]
+    hashes = {f.event.event_id: f.content_hash for f in forms}
+    by_id = sorted(forms, key=lambda f: f.event.event_id)
+    async with conn.transaction():
+        inserted = await conn.fetch(
+            "INSERT INTO idempotency_keys (event_id, content_hash, event_type) "
+            "SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
+            [f.event.event_id for f in by_id],
+            [f.content_hash for f in by_id],
+            [f.event.event_type for f in by_id],
+        )
+        new_ids = {row["event_id"] for row in inserted}
+        captured_alike, fact_reused = await _claim_facts(conn, [f for f in forms if f.event.event_id in new_ids])
+        accepted = new_ids - captured_alike - fact_reused.keys()
+        records: list[OutboxRecord] = []
+        for f in forms:
+            if (e := f.event).event_id in accepted:
+                records.append(OutboxRecord(e.event_id, e.event_type, e.schema_version, f.key, f.value, e.causation_id))
+                if derived and (follower := derived.get(e.event_id)) is not None:
+                    records.append(OutboxRecord.of(follower))
+        await append_records_to_outbox(conn, records)
+        await _record_order_owners(conn, [e for f in forms if (e := f.event).event_id in accepted])
+        seen_before = [f for f in forms if f.event.event_id not in new_ids]
+        previous = (
+            await conn.fetch(
+                "SELECT event_id, content_hash FROM idempotency_keys WHERE event_id = ANY($1::uuid[])",
+                [f.event.event_id for f in seen_before],
+            )
+            if seen_before
+            else []
+        )
+    events_by_id = {f.event.event_id: f.event for f in forms}
+    reused = {
+        r["event_id"]
+        for r in previous
+        if (stored := bytes(r["content_hash"])) != hashes[r["event_id"]]
+        # Only for a mismatch (rare): the record may predate canonical decimals, or the event's current version.
+        and stored != legacy_content_hash(events_by_id[r["event_id"]])
+        and stored not in earlier_version_hashes(events_by_id[r["event_id"]])
+    }
+    duplicates = {f.event.event_id for f in seen_before} - reused
+    return StoreOutcome(accepted, duplicates | captured_alike, reused, fact_reused)
+
+
+async def _claim_facts(conn: asyncpg.Connection, new: list[Accepted]) -> tuple[set[UUID], dict[UUID, UUID]]:
+    """Claim the business key of each new event in `new` that has one (batch order: the first of a batch wins).
+    Returns the event_ids whose fact was already accepted with the same content (duplicates), and those whose
+    fact was accepted with other content (-> the event it was accepted as). Both lose their idempotency record,
+    so a retry of either is judged the same way again."""
+    facts = sorted((f for f in new if f.business_key is not None), key=lambda f: f.business_key or ("", "", ""))
+    if not facts:
+        return set(), {}
+    keys = [f.business_key for f in facts if f.business_key]
+    claimed = await conn.fetch(
+        "INSERT INTO business_keys (event_type, distributor_id, business_id, event_id, body_hash) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::bytea[]) ON CONFLICT DO NOTHING "
+        "RETURNING event_id",
+        *(list(column) for column in zip(*keys, strict=True)),
+        [f.event.event_id for f in facts],
+        [f.body_hash for f in facts],
+    )
+    won = {row["event_id"] for row in claimed}
+    lost = [f for f in facts if f.event.event_id not in won]
+    if not lost:
+        return set(), {}
+    lost_keys = [f.business_key for f in lost if f.business_key]
+    holders = {
+        (row["event_type"], row["distributor_id"], row["business_id"]): (row["event_id"], row["body_hash"])
+        for row in await conn.fetch(
+            "SELECT b.event_type, b.distributor_id, b.business_id, b.event_id, b.body_hash FROM business_keys b "
+            "JOIN unnest($1::text[], $2::text[], $3::text[]) AS k (event_type, distributor_id, business_id) "
+            "USING (event_type, distributor_id, business_id)",
+            *(list(column) for column in zip(*lost_keys, strict=True)),
+        )
+    }
+    alike: set[UUID] = set()
+    reused: dict[UUID, UUID] = {}
+    for f in lost:
+        assert f.business_key is not None
+        holder, body_hash = holders[f.business_key]
+        if body_hash is not None and bytes(body_hash) == f.body_hash:
+            alike.add(f.event.event_id)
+        else:
+            reused[f.event.event_id] = holder
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE event_id = ANY($1::uuid[])", [f.event.event_id for f in lost]
+    )
+    return alike, reused
+
+
+async def _record_order_owners(conn: asyncpg.Connection, accepted: list[Envelope]) -> None:
+    """Who captured each accepted order, for the ownership rule on its cancellation or delivery."""
+    orders = sorted(
+        {
+            (e.payload.distributor_id, e.payload.order_id, e.payload.rep_id)
+            for e in accepted
+            if isinstance(e, OrderCaptured)
+        }
+    )
+    if orders:
+        await conn.execute(
+            "INSERT INTO order_owners (distributor_id, order_id, rep_id) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+            *(list(column) for column in zip(*orders, strict=True)),
+        )
+
+
+class PgBatchStore:
+    """handlers/accept_batch.BatchStore on one pooled connection, taken on first use (a batch refused before it
+    reads anything, such as a forbidden one, takes none) and given back on exit: masters, territories and outlet
+    places read, then the accepted events and their outbox rows written in one transaction (store_events)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> "PgBatchStore":
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._conn is not None:
+            await self._pool.release(self._conn)
+            self._conn = None
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None:
+            self._conn = await self._pool.acquire()
+        return self._conn
+
+    async def known_masters(self, refs: References) -> KnownMasters:
+        return await load_known_masters(await self._connection(), refs)
+
+    async def territories(self, principal: Principal, events: list[Envelope]) -> Territories:
+        return await load_territories(await self._connection(), principal, events)
+
+    async def outlet_places(self, events: list[Envelope]) -> dict[str, OutletPlace]:
+        return await load_outlet_places(await self._connection(), events)
+
+    async def store(
+        self, events: list[Envelope], recorded_at: datetime, derived: Mapping[UUID, Envelope]
+    ) -> StoreOutcome:
+        return await store_events(await self._connection(), events, recorded_at, derived)

@@ -1,0 +1,154 @@
+"""What the client sent, reduced to a fingerprint, and the wire form of an accepted event.
+
+A retry is recognised by its fingerprint, so two spellings of the same content must fingerprint alike:
+decimals are written in their shortest form ("12.50", "12.5000" and 12.5 are 12.5). Timestamps keep their
+offset: the same instant written in another zone is another device clock reading, not a retry."""
+
+import functools
+import hashlib
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, TypeAdapter
+
+from order_capture.domain.business_keys import BusinessKey, business_key
+from order_capture.domain.fields import fields_holding
+from sellthrough_contracts import Envelope
+from sellthrough_contracts.trade import OrderCaptured
+
+_SERVER_FIELDS = ("recorded_at", "key")
+"""Envelope fields the server sets on acceptance: not part of what the client sent."""
+_DECIMALS = (Decimal,)
+
+
+class Accepted(NamedTuple):
+    """An event as the server accepts it, from one serialisation of the event: the fingerprint of what the client
+    sent (`content_hash(event)`) and the wire form of the stamped event (`encode_event(event.stamped(at))`)."""
+
+    event: Envelope
+    content_hash: bytes
+    key: str
+    """The Kafka partition key the stamped event carries."""
+    value: bytes
+    business_key: BusinessKey | None
+    """The fact it records (business_keys.py): counted once, whatever its event_id."""
+    body_hash: bytes
+    """The fingerprint without the event_id: equal for the same fact posted again under a new event_id."""
+
+
+def content_hash(event: Envelope) -> bytes:
+    """Fingerprint of what the client sent, to tell an honest retry from a reused event_id."""
+    dumped = event.model_dump(mode="json", exclude=set(_SERVER_FIELDS))
+    return _with_event_id(event, _body_hash(event, dumped))
+
+
+def legacy_content_hash(event: Envelope) -> bytes:
+    """The fingerprint as idempotency records written before decimals were canonicalised hold it: a retry of
+    such an event, sent exactly as before, is still a duplicate."""
+    return _fingerprint(event.model_dump(mode="json", exclude=set(_SERVER_FIELDS)))
+
+
+def _order_v1(dumped: dict[str, Any]) -> dict[str, Any] | None:
+    """An OrderCaptured as version 1 wrote it, when it says nothing version 1 could not (no mocked position)."""
+    payload = dict(dumped["payload"])
+    if payload.pop("mock_location", False):
+        return None
+    return {**dumped, "schema_version": 1, "payload": payload}
+
+
+_EARLIER_FORMS = {OrderCaptured.type_name(): _order_v1}
+"""Event types past version 1 whose earlier version a phone may still retry: the accepted record holds the
+fingerprint of that version's document, and the retry arrives upcast."""
+
+
+def earlier_version_hashes(event: Envelope) -> set[bytes]:
+    """Fingerprints the same content had when accepted under an earlier schema version: a retry of an event accepted
+    before an upgrade is still a duplicate, not a reused id."""
+    downcast = _EARLIER_FORMS.get(event.event_type)
+    earlier = downcast(event.model_dump(mode="json", exclude=set(_SERVER_FIELDS))) if downcast else None
+    if earlier is None:
+        return set()
+    return {_with_event_id(event, _body_hash(event, dict(earlier))), _fingerprint(earlier)}
+
+
+def accepted_form(event: Envelope, recorded_at: datetime) -> Accepted:
+    """Fingerprint and wire form from a single `model_dump`, instead of a dump for the fingerprint, a stamped copy
+    and a dump of the copy. The server-set fields are filled in the dump as `stamped` fills them in the model;
+    orjson over model_dump(mode="json") is `encode_event` (a unit test holds the two together)."""
+    document = event.model_dump(mode="json")
+    canonical = dict(document)
+    del canonical["recorded_at"], canonical["key"]  # _SERVER_FIELDS
+    body_hash = _body_hash(event, canonical)
+    key = event.partition_key()
+    document["recorded_at"] = _json_datetime(recorded_at)
+    document["key"] = key
+    fact = business_key(event.event_type, document["payload"])
+    return Accepted(event, _with_event_id(event, body_hash), key, orjson.dumps(document), fact, body_hash)
+
+
+def _body_hash(event: Envelope, dumped: dict[str, Any]) -> bytes:
+    """Fingerprint of the client's fields but the event_id: the same for one order posted under two ids.
+    `dumped` is the caller's own copy of the dump: its event_id is taken out."""
+    canonical = _canonical(event, dumped)
+    del canonical["event_id"]
+    return _fingerprint(canonical)
+
+
+def _with_event_id(event: Envelope, body_hash: bytes) -> bytes:
+    return hashlib.sha256(event.event_id.bytes + body_hash).digest()
+
+
+_decimal_fields: dict[type[BaseModel], tuple[str, ...]] = {}
+"""fields_holding(model, Decimal) by model, looked up without hashing the arguments' tuple: once per model of
+every event."""
+
+
+def _canonical(model: BaseModel, dumped: dict[str, Any]) -> dict[str, Any]:
+    """`dumped` (the model's JSON-mode dump) with every decimal in its shortest form. Copies only the
+    containers on the way to a decimal; the dump itself is left as it is (it becomes the wire form)."""
+    names = _decimal_fields.get(type(model))
+    if names is None:
+        names = _decimal_fields[type(model)] = fields_holding(type(model), _DECIMALS)
+    if not names:
+        return dumped
+    canonical = dict(dumped)
+    for name in names:
+        canonical[name] = _canonical_value(getattr(model, name), dumped[name])
+    return canonical
+
+
+def _canonical_value(value: Any, dumped: Any) -> Any:
+    if isinstance(value, Decimal):
+        return _shortest(value)
+    if isinstance(value, BaseModel):
+        return _canonical(value, dumped)
+    if isinstance(value, list | tuple):
+        return [_canonical_value(item, dumped_item) for item, dumped_item in zip(value, dumped, strict=True)]
+    return dumped
+
+
+def _shortest(value: Decimal) -> str:
+    # normalize() drops trailing zeros (12.50 -> 12.5, 120 -> 1.2E+2: any spelling of a value gives the same
+    # string); every zero is written 0, whatever its sign or exponent.
+    return str(value.normalize()) if value else "0"
+
+
+def _fingerprint(canonical: dict[str, Any]) -> bytes:
+    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).digest()
+
+
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+
+
+def _json_datetime(moment: datetime) -> Any:
+    """A timestamp as the envelope's model_dump(mode="json") writes it."""
+    return _json_instant(moment, moment.utcoffset())
+
+
+@functools.lru_cache(maxsize=4)
+def _json_instant(moment: datetime, offset: timedelta | None) -> Any:
+    # Cached because a batch stamps every event alike. Equal datetimes with other offsets are written
+    # differently, hence the offset in the key.
+    return _DATETIME.dump_python(moment, mode="json")
