@@ -191,3 +191,82 @@ def test_query_routes_take_the_period_as_a_dependency() -> None:
     params = SERVICES["query_api"] / "params.py"
     callers = [p.name for p in python_files(SERVICES["query_api"]) if p != params and calls_to("date_range", p)]
     assert callers == []
+
+
+IO_FRAMEWORKS = {"asyncpg", "fastapi", "starlette", "aiokafka", "confluent_kafka"}
+LAYERED = ("order_capture", "stock_ledger", "scheme_engine")
+"""Services in the house layout (README, 'Repository map'); query-api has its own (api/, reads/, projections/...)."""
+
+
+def imported_names(path: Path, package: str) -> set[str]:
+    """Every module (and name) a file of `package` imports, by its full dotted name, relative imports resolved."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def layer_violations(service: str, directory: Path, root: Path = ROOT) -> list[str]:
+    """domain/ is pure rules: no I/O framework, nothing of its own service's outer layers; handlers/ decide
+    without knowing HTTP."""
+    rules = {
+        "domain": IO_FRAMEWORKS | {f"{service}.{layer}" for layer in ("adapters", "api", "handlers", "main")},
+        "handlers": {"fastapi", "starlette", f"{service}.api", f"{service}.main"},
+    }
+    found = []
+    for layer, forbidden in rules.items():
+        for path in python_files(directory / layer) if (directory / layer).is_dir() else []:
+            package = ".".join(path.relative_to(directory.parent).parts[:-1])
+            for name in sorted(imported_names(path, package)):
+                if any(name == f or name.startswith(f + ".") for f in forbidden):
+                    found.append(f"{path.relative_to(root)} imports {name}")
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_domain_is_pure_and_handlers_know_no_http(service: str) -> None:
+    assert layer_violations(service, SERVICES[service]) == []
+
+
+@pytest.mark.parametrize("service", LAYERED)
+def test_the_service_is_in_the_house_layout(service: str) -> None:
+    directory = SERVICES[service]
+    assert {p.name for p in directory.iterdir() if p.is_dir() and (p / "__init__.py").exists()} >= {
+        "domain",
+        "handlers",
+        "adapters",
+    }
+    assert (directory / "settings.py").is_file()
+    assert (directory / "main.py").is_file()
+    loose = {p.name for p in directory.glob("*.py")} - {"__init__.py", "__main__.py", "main.py", "settings.py"}
+    assert loose == set(), "every module belongs to a layer"
+
+
+def test_the_layer_rule_catches_sql_in_the_domain_and_http_in_a_handler(tmp_path: Path) -> None:
+    service = tmp_path / "shop"
+    (service / "domain").mkdir(parents=True)
+    (service / "handlers").mkdir()
+    (service / "domain" / "rules.py").write_text(
+        "import asyncpg\nfrom shop.adapters.store import save\nfrom shop.domain.money import cents\n"
+        "from ..api import x\n"
+    )
+    (service / "handlers" / "orders.py").write_text(
+        "from fastapi import HTTPException\nfrom shop.adapters import store\n"
+    )
+    assert layer_violations("shop", service, root=tmp_path) == [
+        "shop/domain/rules.py imports asyncpg",
+        "shop/domain/rules.py imports shop.adapters.store",
+        "shop/domain/rules.py imports shop.adapters.store.save",
+        "shop/domain/rules.py imports shop.api",
+        "shop/domain/rules.py imports shop.api.x",
+        "shop/handlers/orders.py imports fastapi",
+        "shop/handlers/orders.py imports fastapi.HTTPException",
+    ]
