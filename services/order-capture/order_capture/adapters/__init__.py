@@ -1,0 +1,1 @@
+"""PostgreSQL: accepted events, business keys and outbox rows; this service's copy of the masters."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: masters, scheme events, orders, earned benefits, grants, returns and claims."""

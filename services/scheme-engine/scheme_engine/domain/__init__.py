@@ -3,7 +3,8 @@
 No I/O and no framework imports: the Kafka consumer feeds it events and reference data and stores what it
 returns. Each module's docstring states its rule: history.py (which definition judges an order),
 benefits.py (what a rule gives), evaluation.py (stacking), budget.py (who gets the last of a budget),
-claims.py (claim assessment), money.py (rounding).
+claims.py (claim assessment), money.py (rounding), grants.py (which grants changed), returns.py (what a
+retailer return takes back), masters.py (which masters changed), events.py (the derived events).
 """
 
 from scheme_engine.domain.budget import BudgetLedger, allocate_budget, grant, headroom

@@ -1,0 +1,1 @@
+"""The evaluation consumer's batch: it decides, storage is behind ports.SchemeStore."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: the event-time ledger's SQL and the handler's LedgerStore."""

@@ -1,0 +1,1 @@
+"""Pure rules: which movements an event makes, positions and what was last emitted, alert rules."""
