@@ -10,7 +10,7 @@ from typing import Any
 
 from scheme_engine.handlers.evaluation import apply_batch
 from sellthrough_contracts import Envelope, parse_event
-from sellthrough_contracts.schemes import SchemeApplied
+from sellthrough_contracts.schemes import ClaimAssessed, SchemeApplied
 from tests.support.brand import event, order, reference_events
 from tests.support.fakes.scheme_engine import FakeSchemeStore
 
@@ -137,26 +137,56 @@ def test_a_retailer_return_revises_the_grants_at_its_outlet_only() -> None:
     assert grants(apply(store, returned)) == [(here["payload"]["order_id"], Decimal("6.30"), 2)]
 
 
-def test_claims_are_reassessed_for_their_own_scheme_and_every_reallocated_one() -> None:
-    store = store_with_masters()
-    apply(store, launch("SCH-1"), launch("SCH-2"))
-    claim = event(
+def submitted_claim(scheme_id: str, claimed: str, hours: float, claim_id: str = "CLM-1") -> dict[str, Any]:
+    return event(
         "SchemeClaimSubmitted",
         {
-            "claim_id": "CLM-1",
-            "scheme_id": "SCH-2",
+            "claim_id": claim_id,
+            "scheme_id": scheme_id,
             "distributor_id": "D1",
             "period_from": START.isoformat(),
             "period_to": (START + timedelta(days=30)).isoformat(),
-            "claimed_amount": "10.00",
+            "claimed_amount": claimed,
         },
         actor="erp-1",
-        occurred_at=at(48),
+        occurred_at=at(hours),
     )
-    store.reassessed.clear()
-    apply(store, order("O1", [("S1", 10)], occurred_at=at(1)), claim)
-    assert store.reassessed == [{"SCH-1", "SCH-2"}]
-    assert [c.payload.claim_id for c in store.claims] == ["CLM-1"]
-    store.reassessed.clear()
-    apply(store, claim)
-    assert store.reassessed == [{"SCH-2"}]
+
+
+def assessed(emitted: list[Envelope]) -> list[tuple[str, int, int, Decimal, Decimal]]:
+    return [
+        (e.payload.scheme_id, e.payload.revision, e.payload.claim_revision, e.payload.claimed, e.payload.entitled)
+        for e in emitted
+        if isinstance(e, ClaimAssessed)
+    ]
+
+
+def test_a_claim_is_assessed_on_arrival_and_again_only_when_its_entitlement_changes() -> None:
+    store = store_with_masters()
+    tea, biscuits = {"brands": ["Sunrise Tea"]}, {"brands": ["Koko Biscuits"]}
+    apply(store, launch("SCH-1", applies_to=tea), launch("SCH-2", applies_to=biscuits))
+    apply(store, order("O1", [("S1", 10)], occurred_at=at(1)))
+    claim = submitted_claim("SCH-1", "30.00", 48)
+    assert assessed(apply(store, claim)) == [("SCH-1", 1, 1, Decimal("30.00"), Decimal("10.50"))]
+    # An order of another scheme's SKUs re-allocates SCH-2 only: the claim on SCH-1 is not assessed again.
+    assert assessed(apply(store, order("O1", [("S3", 4)], occurred_at=at(2)))) == []
+    late = order("O2", [("S1", 10)], occurred_at=at(3))  # SCH-1 again: the entitlement grows
+    assert assessed(apply(store, late)) == [("SCH-1", 2, 1, Decimal("30.00"), Decimal("21.00"))]
+
+
+def test_a_resubmitted_claim_is_a_new_revision_but_the_same_content_again_is_not() -> None:
+    store = store_with_masters()
+    apply(store, launch("SCH-1"), order("O1", [("S1", 10)], occurred_at=at(1)))
+    apply(store, submitted_claim("SCH-1", "10.50", 48))
+    corrected = submitted_claim("SCH-1", "8.00", 72)
+    assert assessed(apply(store, corrected)) == [("SCH-1", 2, 2, Decimal("8.00"), Decimal("10.50"))]
+    assert assessed(apply(store, {**corrected, "event_id": str(uuid.uuid4())})) == []  # a re-export
+    assert [r for r, _ in store.submitted[("D1", "CLM-1")]] == [1, 2]
+
+
+def test_a_revision_received_late_is_kept_but_never_replaces_a_newer_one() -> None:
+    store = store_with_masters()
+    apply(store, launch("SCH-1"), submitted_claim("SCH-1", "8.00", 72))
+    (late,) = [e for e in apply(store, submitted_claim("SCH-1", "10.50", 48)) if isinstance(e, ClaimAssessed)]
+    assert (late.payload.claim_revision, late.payload.claimed) == (1, Decimal("8.00"))
+    assert [(s.revision, s.current) for s in late.payload.submissions] == [(1, True), (2, False)]

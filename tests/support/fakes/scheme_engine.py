@@ -1,19 +1,20 @@
-"""scheme-engine's SchemeStore in memory, keeping what adapters/store.py, masters.py, returns.py and grants.py
-keep in PostgreSQL. Claims are only recorded: their assessment stays with adapters/claims.py and its tests."""
+"""scheme-engine's SchemeStore in memory, keeping what adapters/store.py, masters.py, returns.py, grants.py and
+claims.py keep in PostgreSQL."""
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from scheme_engine.domain import OrderContext, OutletProfile, SchemeBenefit, SchemeEvent, SchemesState
+from scheme_engine.domain.claims import StoredClaim
 from scheme_engine.domain.grants import Applied, Grant
 from scheme_engine.domain.masters import MasterChanges
 from scheme_engine.domain.returns import RetailerReturn
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.reference import DistributorRegistered, GeographyDefined, OutletRegistered, SkuRegistered
-from sellthrough_contracts.schemes import SchemeClaimSubmitted
+from sellthrough_contracts.schemes import ClaimSubmission, SchemeClaimSubmitted
 from sellthrough_contracts.trade import OrderCancelled, OrderCaptured, ReturnRecorded
 
 
@@ -35,8 +36,8 @@ class FakeSchemeStore:
     returns: dict[tuple[str, str], ReturnRecorded] = field(default_factory=dict)
     earned: dict[UUID, list[SchemeBenefit]] = field(default_factory=dict)
     applied: dict[str, dict[UUID, Applied]] = field(default_factory=dict)
-    claims: list[SchemeClaimSubmitted] = field(default_factory=list)
-    reassessed: list[set[str]] = field(default_factory=list)
+    submitted: dict[tuple[str, str], list[tuple[int, SchemeClaimSubmitted]]] = field(default_factory=dict)
+    claims: dict[tuple[str, str], StoredClaim] = field(default_factory=dict)
     evaluated: list[set[UUID]] = field(default_factory=list)
     outbox: list[Envelope] = field(default_factory=list)
     locks: int = 0
@@ -119,6 +120,9 @@ class FakeSchemeStore:
     async def order_contexts(self, event_ids: Iterable[UUID]) -> list[OrderContext]:
         ids = set(event_ids)
         self.evaluated.append(ids)
+        return self._contexts(ids)
+
+    def _contexts(self, ids: set[UUID]) -> list[OrderContext]:
         wanted = sorted((o for i, o in self.orders.items() if i in ids), key=lambda o: (o.occurred_at, o.event_id))
         contexts = []
         for o in wanted:
@@ -171,13 +175,49 @@ class FakeSchemeStore:
         for grant, revision in changed:
             self.applied.setdefault(grant.scheme_id, {})[grant.order_event_id] = Applied(grant, revision)
 
-    async def store_claims(self, submitted: Sequence[SchemeClaimSubmitted]) -> set[str]:
-        self.claims += submitted
-        return {c.payload.scheme_id for c in submitted}
+    async def distributor_orders(self, distributor_id: str) -> list[OrderContext]:
+        return self._contexts({i for i, o in self.orders.items() if o.payload.distributor_id == distributor_id})
 
-    async def reassess_claims(self, scheme_ids: Iterable[str], state: SchemesState) -> list[Envelope]:
-        self.reassessed.append(set(scheme_ids))
-        return []
+    async def latest_submission(self, distributor_id: str, claim_id: str) -> tuple[int, dict[str, object]] | None:
+        kept = self.submitted.get((distributor_id, claim_id))
+        if not kept:
+            return None
+        revision, claim = kept[-1]
+        return revision, claim.model_dump(mode="json")["payload"]
+
+    async def add_submission(self, claim: SchemeClaimSubmitted, revision: int) -> None:
+        p = claim.payload
+        key = (p.distributor_id, p.claim_id)
+        if any(c.event_id == claim.event_id for kept in self.submitted.values() for _, c in kept):
+            return
+        self.submitted.setdefault(key, []).append((revision, claim))
+        current = self.claims.get(key)
+        if current is None:
+            self.claims[key] = StoredClaim(claim, 0, revision, None)
+        elif (current.claim.occurred_at, current.claim.event_id) < (claim.occurred_at, claim.event_id):
+            self.claims[key] = replace(current, claim=claim, claim_revision=revision)
+
+    async def claims_of(self, scheme_ids: Iterable[str]) -> list[StoredClaim]:
+        wanted = set(scheme_ids)
+        return [self.claims[k] for k in sorted(self.claims) if self.claims[k].claim.payload.scheme_id in wanted]
+
+    async def submissions(self, distributor_id: str, claim_id: str, current_revision: int) -> list[ClaimSubmission]:
+        return [
+            ClaimSubmission(
+                revision=revision,
+                event_id=c.event_id,
+                occurred_at=c.occurred_at,
+                claimed_amount=c.payload.claimed_amount,
+                current=revision == current_revision,
+            )
+            for revision, c in self.submitted.get((distributor_id, claim_id), [])
+        ]
+
+    async def save_assessment(
+        self, distributor_id: str, claim_id: str, figures: dict[str, object], revision: int
+    ) -> None:
+        key = (distributor_id, claim_id)
+        self.claims[key] = replace(self.claims[key], assessed=figures, revision=revision)
 
     async def append_to_outbox(self, events: Sequence[Envelope]) -> None:
         self.outbox.extend(events)

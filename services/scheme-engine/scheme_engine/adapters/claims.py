@@ -1,30 +1,13 @@
-"""Distributor claims: assessed with the domain against the scheme's current grants (ClaimAssessed).
+"""Distributor claims in PostgreSQL: every submission (claim_submissions) and each claim with its last
+assessment (claims). What they mean and when they change: handlers/claims.py."""
 
-A claim is assessed when it arrives (after the orders of the same batch) and again whenever its scheme is
-re-allocated, since a late or cancelled order changes what the distributor was entitled to. A ClaimAssessed
-is emitted only when the assessment (or the claim's list of submissions) differs from the last one emitted, with
-the next revision.
-
-A distributor may submit a claim id again (a corrected claim): each submission with a new event id and other
-content becomes the claim's next revision (1, 2, ... in the order received), and every revision is kept. The
-claim is assessed on its latest submission by occurred_at (then event id), so a revision received late, older
-than one already received, is kept in the history but does not replace the newer one. The same content sent
-again under a new event id (a re-export) is not a new revision.
-"""
-
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
-from typing import Any
-from uuid import UUID
+from collections.abc import Iterable
 
 import asyncpg
 import orjson
 
-from scheme_engine.adapters.grants import granted_benefits
-from scheme_engine.adapters.store import distributor_orders
-from scheme_engine.domain import Claim, ClaimAssessment, ClaimLine, SchemesState, assess_claim
-from scheme_engine.domain import events as derived
-from sellthrough_contracts import Envelope, decode_event
+from scheme_engine.domain.claims import StoredClaim
+from sellthrough_contracts import decode_event
 from sellthrough_contracts.schemes import ClaimSubmission, SchemeClaimSubmitted
 
 _LATEST_SUBMISSION = """
@@ -51,91 +34,61 @@ _CLAIMS_OF_SCHEMES = """
 SELECT distributor_id, claim_id, body, revision, claim_revision, assessed FROM claims WHERE scheme_id = ANY($1::text[])
 ORDER BY distributor_id, claim_id
 """
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NO_CAUSE = UUID(int=0)
 _STORE_ASSESSMENT = "UPDATE claims SET assessed = $3, revision = $4 WHERE distributor_id = $1 AND claim_id = $2"
 
 
-async def store_claims(conn: asyncpg.Connection, claims: Sequence[SchemeClaimSubmitted]) -> set[str]:
-    """Records each submission as the next revision of its claim (in batch order: the order received); returns
-    their schemes, whose claims are then (re)assessed."""
-    for claim in claims:
-        p = claim.payload
-        body = claim.model_dump(mode="json")
-        latest = await conn.fetchrow(_LATEST_SUBMISSION, p.distributor_id, p.claim_id)
-        if latest is not None and latest["payload"] == body["payload"]:
-            continue  # the same claim sent again: not a new revision
-        revision = 1 if latest is None else latest["revision"] + 1
-        added = await conn.execute(
-            _ADD_SUBMISSION,
-            p.distributor_id,
-            p.claim_id,
-            revision,
-            claim.event_id,
-            claim.occurred_at,
-            p.claimed_amount,
-            body,
-        )
-        if added.endswith(" 1"):
-            await conn.execute(_UPSERT_CLAIM, p.distributor_id, p.claim_id, p.scheme_id, body, revision)
-    return {c.payload.scheme_id for c in claims}
+async def latest_submission(
+    conn: asyncpg.Connection, distributor_id: str, claim_id: str
+) -> tuple[int, dict[str, object]] | None:
+    """The claim's latest revision number (in the order received) and its payload as JSON."""
+    row = await conn.fetchrow(_LATEST_SUBMISSION, distributor_id, claim_id)
+    return None if row is None else (row["revision"], row["payload"])
 
 
-async def reassess_claims(conn: asyncpg.Connection, scheme_ids: Iterable[str], state: SchemesState) -> list[Envelope]:
-    """Assesses every stored claim of these schemes; returns ClaimAssessed for those whose assessment changed."""
-    emitted: list[Envelope] = []
+async def add_submission(conn: asyncpg.Connection, claim: SchemeClaimSubmitted, revision: int) -> None:
+    """Keeps the submission as this revision (once per event id) and makes it the claim's current one if it is
+    the latest by event time."""
+    p = claim.payload
+    body = claim.model_dump(mode="json")
+    added = await conn.execute(
+        _ADD_SUBMISSION,
+        p.distributor_id,
+        p.claim_id,
+        revision,
+        claim.event_id,
+        claim.occurred_at,
+        p.claimed_amount,
+        body,
+    )
+    if added.endswith(" 1"):
+        await conn.execute(_UPSERT_CLAIM, p.distributor_id, p.claim_id, p.scheme_id, body, revision)
+
+
+async def claims_of(conn: asyncpg.Connection, scheme_ids: Iterable[str]) -> list[StoredClaim]:
+    found = []
     for row in await conn.fetch(_CLAIMS_OF_SCHEMES, sorted(scheme_ids)):
         event = decode_event(orjson.dumps(row["body"]))
         assert isinstance(event, SchemeClaimSubmitted)  # only claims are stored here
-        assessment = await _assess(conn, event, state)
-        claim_revision = row["claim_revision"]
-        submissions = [
-            ClaimSubmission(
-                revision=s["revision"],
-                event_id=s["event_id"],
-                occurred_at=s["occurred_at"],
-                claimed_amount=s["claimed_amount"],
-                current=s["revision"] == claim_revision,
-            )
-            for s in await conn.fetch(_SUBMISSIONS, row["distributor_id"], row["claim_id"])
-        ]
-        figures = _figures(assessment, claim_revision, submissions)
-        if row["assessed"] == figures:
-            continue
-        revision = row["revision"] + 1
-        await conn.execute(_STORE_ASSESSMENT, row["distributor_id"], row["claim_id"], figures, revision)
-        emitted.append(
-            derived.claim_assessed(assessment, event.occurred_at, event.event_id, revision, claim_revision, submissions)
+        found.append(StoredClaim(event, row["revision"], row["claim_revision"], row["assessed"]))
+    return found
+
+
+async def submissions(
+    conn: asyncpg.Connection, distributor_id: str, claim_id: str, current_revision: int
+) -> list[ClaimSubmission]:
+    return [
+        ClaimSubmission(
+            revision=s["revision"],
+            event_id=s["event_id"],
+            occurred_at=s["occurred_at"],
+            claimed_amount=s["claimed_amount"],
+            current=s["revision"] == current_revision,
         )
-    return emitted
+        for s in await conn.fetch(_SUBMISSIONS, distributor_id, claim_id)
+    ]
 
 
-async def _assess(conn: asyncpg.Connection, event: SchemeClaimSubmitted, state: SchemesState) -> ClaimAssessment:
-    p = event.payload
-    history = state.get(p.scheme_id)
-    if history is None or not history.versions:
-        return derived.unknown_scheme_assessment(p.claim_id, p.scheme_id, p.distributor_id, p.claimed_amount)
-    claim = Claim(
-        claim_id=p.claim_id,
-        scheme_id=p.scheme_id,
-        distributor_id=p.distributor_id,
-        period_start=p.period_from,
-        period_end=p.period_to,
-        amount=p.claimed_amount,
-        lines=tuple(ClaimLine(line.outlet_id, line.amount, line.order_id) for line in p.lines),
-    )
-    return assess_claim(
-        claim,
-        await granted_benefits(conn, p.scheme_id, history),
-        scheme=history,
-        orders=await distributor_orders(conn, p.distributor_id),
-    )
-
-
-def _figures(assessment: ClaimAssessment, claim_revision: int, submissions: list[ClaimSubmission]) -> dict[str, Any]:
-    """What a reader sees of an assessment, as JSON, to tell whether it changed: a revision received late changes
-    the history only, and is shown too."""
-    assessed = derived.claim_assessed(assessment, _EPOCH, _NO_CAUSE, 1, claim_revision, submissions)
-    payload = assessed.model_dump(mode="json")["payload"]
-    payload.pop("revision")
-    return dict(payload)
+async def save_assessment(
+    conn: asyncpg.Connection, distributor_id: str, claim_id: str, figures: dict[str, object], revision: int
+) -> None:
+    await conn.execute(_STORE_ASSESSMENT, distributor_id, claim_id, figures, revision)

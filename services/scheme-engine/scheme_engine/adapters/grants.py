@@ -1,5 +1,5 @@
-"""Grants in PostgreSQL: the last emitted grant of each order per scheme (`applied`), and the granted benefits a
-claim is assessed against. The rules are in domain/grants.py."""
+"""Grants in PostgreSQL: the last emitted grant of each order per scheme (`applied`). The rules are in
+domain/grants.py."""
 
 from collections.abc import Sequence
 from decimal import Decimal
@@ -7,10 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from scheme_engine.adapters.returns import returns_at
-from scheme_engine.adapters.store import earned_of
-from scheme_engine.domain import SchemeBenefit, SchemeHistory
-from scheme_engine.domain.grants import Applied, Grant, after_returns, allocated
+from scheme_engine.domain.grants import Applied, Grant
 
 _UPSERT_APPLIED = """
 INSERT INTO applied (scheme_id, order_event_id, order_id, outlet_id, distributor_id, occurred_at, discount_value,
@@ -20,17 +17,6 @@ ON CONFLICT (scheme_id, order_event_id) DO UPDATE SET discount_value = excluded.
     free_units = excluded.free_units, free_units_cost = excluded.free_units_cost,
     qualifying_units = excluded.qualifying_units, limited_by = excluded.limited_by, revision = excluded.revision
 """
-
-
-async def granted_benefits(
-    conn: asyncpg.Connection, scheme_id: str, history: SchemeHistory | None
-) -> list[SchemeBenefit]:
-    """The scheme's benefits as granted under its budget, less what retailer returns reversed, in event-time
-    order."""
-    budgeted = allocated(history, await earned_of(conn, scheme_id))
-    if not budgeted:
-        return []
-    return after_returns(budgeted, await returns_at(conn, {b.outlet_id for b in budgeted}))
 
 
 async def applied_of(conn: asyncpg.Connection, scheme_id: str) -> dict[UUID, Applied]:

@@ -8,11 +8,12 @@ import asyncpg
 
 from scheme_engine.adapters import claims, grants, masters, returns, store
 from scheme_engine.domain import OrderContext, SchemeBenefit, SchemeEvent, SchemesState
+from scheme_engine.domain.claims import StoredClaim
 from scheme_engine.domain.grants import Applied, Grant
 from scheme_engine.domain.masters import MasterChanges
 from scheme_engine.domain.returns import RetailerReturn
 from sellthrough_contracts import Envelope
-from sellthrough_contracts.schemes import SchemeClaimSubmitted
+from sellthrough_contracts.schemes import ClaimSubmission, SchemeClaimSubmitted
 from sellthrough_contracts.trade import OrderCancelled, OrderCaptured, ReturnRecorded
 from sellthrough_runtime.outbox import append_to_outbox
 
@@ -72,11 +73,25 @@ class PgSchemeStore:
     async def save_applied(self, changed: Sequence[tuple[Grant, int]]) -> None:
         await grants.save_applied(self._conn, changed)
 
-    async def store_claims(self, submitted: Sequence[SchemeClaimSubmitted]) -> set[str]:
-        return await claims.store_claims(self._conn, submitted)
+    async def distributor_orders(self, distributor_id: str) -> list[OrderContext]:
+        return await store.distributor_orders(self._conn, distributor_id)
 
-    async def reassess_claims(self, scheme_ids: Iterable[str], state: SchemesState) -> list[Envelope]:
-        return await claims.reassess_claims(self._conn, scheme_ids, state)
+    async def latest_submission(self, distributor_id: str, claim_id: str) -> tuple[int, dict[str, object]] | None:
+        return await claims.latest_submission(self._conn, distributor_id, claim_id)
+
+    async def add_submission(self, claim: SchemeClaimSubmitted, revision: int) -> None:
+        await claims.add_submission(self._conn, claim, revision)
+
+    async def claims_of(self, scheme_ids: Iterable[str]) -> list[StoredClaim]:
+        return await claims.claims_of(self._conn, scheme_ids)
+
+    async def submissions(self, distributor_id: str, claim_id: str, current_revision: int) -> list[ClaimSubmission]:
+        return await claims.submissions(self._conn, distributor_id, claim_id, current_revision)
+
+    async def save_assessment(
+        self, distributor_id: str, claim_id: str, figures: dict[str, object], revision: int
+    ) -> None:
+        await claims.save_assessment(self._conn, distributor_id, claim_id, figures, revision)
 
     async def append_to_outbox(self, events: Sequence[Envelope]) -> None:
         await append_to_outbox(self._conn, events)

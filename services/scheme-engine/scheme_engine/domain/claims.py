@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from scheme_engine.domain.benefits import earn
@@ -44,7 +45,7 @@ from scheme_engine.domain.history import SchemeHistory
 from scheme_engine.domain.money import CENT, ZERO
 from scheme_engine.domain.order import OrderContext
 from scheme_engine.domain.results import SchemeBenefit, event_time_key
-from sellthrough_contracts.schemes import ClaimReason
+from sellthrough_contracts.schemes import ClaimReason, SchemeClaimSubmitted
 
 
 def _check_amount(amount: Decimal, what: str) -> None:
@@ -222,3 +223,17 @@ def _why_nothing(claim: Claim, scheme: SchemeHistory, orders: Sequence[OrderCont
     if any(earn(version.definition, version.audience, order) is not None for order, version in targeted):
         return ("excluded_by_stacking",)
     return ("slab_not_reached",)
+
+
+@dataclass(frozen=True)
+class StoredClaim:
+    """A claim as kept between batches."""
+
+    claim: SchemeClaimSubmitted
+    """Its current submission: the latest by event time."""
+    revision: int
+    """Of its last ClaimAssessed (0: never assessed)."""
+    claim_revision: int
+    """The current submission's revision."""
+    assessed: dict[str, Any] | None
+    """The figures of its last assessment."""

@@ -8,10 +8,10 @@ One call = one Postgres transaction (the consumer's). Steps:
    orders (inside any scheme's window) whose outlet, distributor, region or SKU master changed; the result
    replaces what those orders earned, and cancelled orders earn nothing;
 3. re-allocate the budget of every scheme whose earned set or definition changed, or that granted something
-   at an outlet with a new retailer return (domain/grants.py, domain/returns.py), and emit SchemeApplied for
-   the grants that changed;
+   at an outlet with a new retailer return (handlers/grants.py), and emit SchemeApplied for the grants
+   that changed;
 4. assess the batch's claims, and re-assess the stored claims of every re-allocated scheme
-   (adapters/claims.py); emit ClaimAssessed for the assessments that changed.
+   (handlers/claims.py); emit ClaimAssessed for the assessments that changed.
 Storage is behind ports.SchemeStore.
 """
 
@@ -24,8 +24,9 @@ from scheme_engine.adapters.masters import MASTER_CLASSES
 from scheme_engine.adapters.postgres import PgSchemeStore
 from scheme_engine.domain import SchemeEvent, SchemesState, evaluate
 from scheme_engine.domain import events as derived
-from scheme_engine.domain.grants import Grant, after_returns, allocated, changed_grants
 from scheme_engine.domain.returns import retailer_returns
+from scheme_engine.handlers.claims import reassess_claims, store_claims
+from scheme_engine.handlers.grants import reallocate
 from scheme_engine.handlers.ports import SchemeStore
 from sellthrough_contracts import Envelope, type_names
 from sellthrough_contracts.schemes import SchemeAmended, SchemeClaimSubmitted, SchemeEnded, SchemeLaunched
@@ -82,20 +83,11 @@ async def apply_batch(store: SchemeStore, events: Sequence[Envelope]) -> None:
 
     emitted: list[Envelope] = []
     for scheme_id in sorted(touched):
-        for grant, revision in await _reallocate(store, scheme_id, state):
+        for grant, revision in await reallocate(store, scheme_id, state.get(scheme_id)):
             emitted.append(derived.scheme_applied(grant, revision))
-    claimed = await store.store_claims(claims)
-    emitted += await store.reassess_claims(touched | claimed, state)
+    claimed = await store_claims(store, claims)
+    emitted += await reassess_claims(store, touched | claimed, state)
     await store.append_to_outbox(emitted)
-
-
-async def _reallocate(store: SchemeStore, scheme_id: str, state: SchemesState) -> list[tuple[Grant, int]]:
-    """Re-allocates the scheme and stores the grants that changed; returns them with their new revision."""
-    budgeted = allocated(state.get(scheme_id), await store.earned_of(scheme_id))
-    granted = after_returns(budgeted, await store.returns_at({b.outlet_id for b in budgeted})) if budgeted else []
-    changed = changed_grants(granted, await store.applied_of(scheme_id))
-    await store.save_applied(changed)
-    return changed
 
 
 def _windows(state: SchemesState, scheme_ids: set[str]) -> list[tuple[datetime, datetime]]:

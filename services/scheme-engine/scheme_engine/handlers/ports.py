@@ -6,11 +6,12 @@ from typing import Protocol
 from uuid import UUID
 
 from scheme_engine.domain import OrderContext, SchemeBenefit, SchemeEvent, SchemesState
+from scheme_engine.domain.claims import StoredClaim
 from scheme_engine.domain.grants import Applied, Grant
 from scheme_engine.domain.masters import MasterChanges
 from scheme_engine.domain.returns import RetailerReturn
 from sellthrough_contracts import Envelope
-from sellthrough_contracts.schemes import SchemeClaimSubmitted
+from sellthrough_contracts.schemes import ClaimSubmission, SchemeClaimSubmitted
 from sellthrough_contracts.trade import OrderCancelled, OrderCaptured, ReturnRecorded
 
 
@@ -54,10 +55,22 @@ class SchemeStore(Protocol):
 
     async def save_applied(self, changed: Sequence[tuple[Grant, int]]) -> None: ...
 
-    async def store_claims(self, submitted: Sequence[SchemeClaimSubmitted]) -> set[str]:
-        """Returns the claims' schemes."""
+    async def distributor_orders(self, distributor_id: str) -> list[OrderContext]:
+        """Every order of the distributor that is not cancelled, as order_contexts gives it."""
 
-    async def reassess_claims(self, scheme_ids: Iterable[str], state: SchemesState) -> list[Envelope]:
-        """ClaimAssessed for the stored claims of these schemes whose assessment changed."""
+    async def latest_submission(self, distributor_id: str, claim_id: str) -> tuple[int, dict[str, object]] | None:
+        """The claim's latest revision (in the order received) and its payload as JSON."""
+
+    async def add_submission(self, claim: SchemeClaimSubmitted, revision: int) -> None:
+        """Keep it as this revision (once per event id); the claim's current one if the latest by event time."""
+
+    async def claims_of(self, scheme_ids: Iterable[str]) -> list[StoredClaim]: ...
+
+    async def submissions(self, distributor_id: str, claim_id: str, current_revision: int) -> list[ClaimSubmission]:
+        """Every revision of the claim, in revision order."""
+
+    async def save_assessment(
+        self, distributor_id: str, claim_id: str, figures: dict[str, object], revision: int
+    ) -> None: ...
 
     async def append_to_outbox(self, events: Sequence[Envelope]) -> None: ...
