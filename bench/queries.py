@@ -17,8 +17,8 @@ import httpx
 from bench.infra import Infra
 from bench.results import Result, Target
 from bench.stats import latency_summary_ms, percentile
-from query_api.drilldown import _DRILL_SQL as DRILL_SQL
-from query_api.sales_measures import MEASURES, column_list
+from query_api.figures.measures import MEASURES, column_list
+from query_api.reads.sales import _DRILL_SQL as DRILL_SQL
 from sellthrough_devstack.services import ServiceProcess
 
 TARGET = Target("p99 < 50 ms and <= 3x DuckDB", max_value=50, max_ratio=3.0)

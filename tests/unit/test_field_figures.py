@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from query_api.field_figures import Visit, clock, group_totals, ratio
+from query_api.figures.field import Visit, clock, group_totals, ratio
 
 DAY = date(2026, 10, 5)
 IST = ZoneInfo("Asia/Kolkata")

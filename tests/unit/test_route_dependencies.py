@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from query_api.params import ListingDep, PeriodDep, SalesFilterDep, WindowDep
+from query_api.api.params import ListingDep, PeriodDep, SalesFilterDep, WindowDep
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.dependencies import ContextDep, RelayDep, SettingsDep, settings_of
 from sellthrough_runtime.problems import install_problem_handlers

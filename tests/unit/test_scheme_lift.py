@@ -3,8 +3,7 @@
 from datetime import date, timedelta
 from decimal import Decimal
 
-from query_api.scheme_lift import lift
-from query_api.scheme_queries import GroupSales, LiftInputs
+from query_api.figures.scheme_lift import GroupSales, LiftInputs, lift
 
 FIRST = date(2026, 3, 20)
 
