@@ -1,5 +1,5 @@
 """Scenario 5, queries: latency of the GET /v1/sales drill-down at every level on the rebuilt projection,
-vs DuckDB running the same drill-down SQL (query_api.drilldown's statement) over the same tables exported to
+vs DuckDB running the same drill-down SQL (query_api.reads.sales' statement) over the same tables exported to
 Parquet."""
 
 import asyncio
@@ -26,7 +26,7 @@ TARGET = Target("p99 < 50 ms and <= 3x DuckDB", max_value=50, max_ratio=3.0)
 # Table -> (export query, DuckDB column types): what the drill-down statement reads.
 EXPORTS = {
     "sales_daily": (
-        f"SELECT day, outlet_id, sku_id, {column_list()} FROM query_api.sales_daily",  # noqa: S608 (names from sales_measures)
+        f"SELECT day, outlet_id, sku_id, {column_list()} FROM query_api.sales_daily",  # noqa: S608 (names from figures.measures)
         {
             "day": "DATE",
             "outlet_id": "VARCHAR",

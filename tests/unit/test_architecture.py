@@ -187,7 +187,7 @@ def calls_to(name: str, path: Path) -> list[int]:
 
 
 def test_query_routes_take_the_period_as_a_dependency() -> None:
-    """`from`/`to` are resolved once, by query_api.params.PeriodDep: no route repeats the preamble."""
+    """`from`/`to` are resolved once, by query_api.api.params.PeriodDep: no route repeats the preamble."""
     params = SERVICES["query_api"] / "api/params.py"
     callers = [p.name for p in python_files(SERVICES["query_api"]) if p != params and calls_to("date_range", p)]
     assert callers == []

@@ -1,4 +1,4 @@
-"""Field figures of a few hand-made rep days (query_api.field_figures), worked out by hand below."""
+"""Field figures of a few hand-made rep days (query_api.figures.field), worked out by hand below."""
 
 from datetime import UTC, date, datetime
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""The forecasting rules of query_api.forecasting: methods, classification, cover, replenishment, anomalies.
+"""The forecasting rules of query_api.figures.forecasting: methods, classification, cover, replenishment, anomalies.
 Expected values are worked out by hand in the comments."""
 
 import math

@@ -1,4 +1,4 @@
-"""The typed route dependencies (sellthrough_runtime.dependencies, query_api.params) on a small app of their own:
+"""The typed route dependencies (sellthrough_runtime.dependencies, query_api.api.params) on a small app of their own:
 what they give a route, and the problems they answer for bad input, without PostgreSQL (the pool is never
 touched by these)."""
 

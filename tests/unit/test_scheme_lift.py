@@ -1,4 +1,4 @@
-"""Scheme lift gives an estimate only from enough data (query_api/scheme_lift.py)."""
+"""Scheme lift gives an estimate only from enough data (query_api/figures/scheme_lift.py)."""
 
 from datetime import date, timedelta
 from decimal import Decimal

@@ -1,7 +1,7 @@
 """HTTP API of the field force: GET /v1/field/performance (beat compliance, productive calls, attendance... per
 region, distributor or rep) and GET /v1/field/reps/{rep_id}/days/{day} (one rep's day, planned against visited).
 
-Scoped like every read (scope.py): reps are placed by their home distributor, so a regional manager or a
+Scoped like every read (api/caller.py): reps are placed by their home distributor, so a regional manager or a
 distributor reads the reps based in its territory; a rep reads only itself."""
 
 from datetime import date, datetime

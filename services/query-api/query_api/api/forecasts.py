@@ -1,5 +1,5 @@
 """HTTP API: demand forecasts with days of cover and suggested replenishment, and daily demand anomalies, per
-distributor x SKU. The rules are in query_api/forecasting.py (pure); this module only reads and shapes.
+distributor x SKU. The rules are in query_api/figures/forecasting.py (pure); this module only reads and shapes.
 
 The history ends yesterday (in the business time zone): today is not over, and its partial sales would look
 like a dip and drag the forecast down."""
@@ -39,7 +39,7 @@ from sellthrough_runtime.costly_reads import costly_read
 from sellthrough_runtime.dependencies import ConnectionDep, ContextDep, SettingsDep
 from sellthrough_runtime.problems import ProblemError
 
-# Narrowed to the caller's scope (scope.py); closed to reps.
+# Narrowed to the caller's scope (api/caller.py); closed to reps.
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
 HistoryDays = Annotated[
@@ -147,7 +147,7 @@ async def get_forecasts(
     ] = 1.65,
 ) -> ForecastResponse:
     """Daily secondary demand forecast per SKU of one distributor, with days of cover against the ledger's book
-    stock and a suggested order. Method by demand pattern: SES or Croston-SBA (see query_api/forecasting.py)."""
+    stock and a suggested order. Method by demand pattern: SES or Croston-SBA (see query_api/figures/forecasting.py)."""
     scope.require_distributor(distributor_id)
     today = today_in(settings.zone)
     history_to = today - timedelta(days=1)

@@ -1,6 +1,6 @@
 """HTTP API of field verification (README, "Field verification"): geo-verified shares by rep, distributor and
 region, reps with repeated off-site orders, sync delays by rep and device, device clock skew. Narrowed to the
-caller's scope (scope.py): a rep reads its own captures, a manager or distributor its territory's."""
+caller's scope (api/caller.py): a rep reads its own captures, a manager or distributor its territory's."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated

@@ -31,7 +31,7 @@ from sellthrough_runtime.auth import Role
 from sellthrough_runtime.dependencies import ConnectionDep
 from sellthrough_runtime.problems import ProblemError
 
-# Narrowed to the caller's scope (scope.py); reps too, to their own figures by RepFilter.
+# Narrowed to the caller's scope (api/caller.py); reps too, to their own figures by RepFilter.
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS, Role.REP)])
 
 

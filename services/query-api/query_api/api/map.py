@@ -14,7 +14,7 @@ from query_api.reads.map import outlet_map
 from sellthrough_runtime.dependencies import ConnectionDep
 from sellthrough_runtime.problems import ProblemError
 
-# Under a node of the caller's scope (scope.py), by default its root; closed to reps.
+# Under a node of the caller's scope (api/caller.py), by default its root; closed to reps.
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
 MapLimit = Annotated[int, Query(ge=1, le=20000, description="Outlets returned, largest value first.")]

@@ -15,7 +15,7 @@ from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.dependencies import ConnectionDep
 from sellthrough_runtime.problems import ProblemError
 
-# An outlet of the caller's scope (scope.py); closed to reps (an outlet's page shows every rep's orders).
+# An outlet of the caller's scope (api/caller.py); closed to reps (an outlet's page shows every rep's orders).
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
 OutletId = Annotated[str, Path(pattern=ID_PATTERN, description="The outlet (retailer).")]

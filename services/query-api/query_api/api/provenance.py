@@ -16,7 +16,7 @@ from sellthrough_runtime.auth import Role
 from sellthrough_runtime.dependencies import ConnectionDep
 from sellthrough_runtime.problems import ProblemError
 
-# Narrowed to the caller's scope (scope.py): a rep reads the events of its own orders and visits.
+# Narrowed to the caller's scope (api/caller.py): a rep reads the events of its own orders and visits.
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS, Role.REP)])
 
 

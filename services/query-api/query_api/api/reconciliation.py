@@ -16,7 +16,7 @@ from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.costly_reads import costly_read
 from sellthrough_runtime.dependencies import ContextDep
 
-# Narrowed to the caller's scope (scope.py): the distributors it holds; closed to reps.
+# Narrowed to the caller's scope (api/caller.py): the distributors it holds; closed to reps.
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
 DistributorParam = Annotated[

@@ -18,7 +18,7 @@ from sellthrough_runtime.auth import Role
 from sellthrough_runtime.dependencies import ConnectionDep
 from sellthrough_runtime.problems import ProblemError
 
-# Narrowed to the caller's scope (scope.py); reps read only the daily trend and events of their own orders.
+# Narrowed to the caller's scope (api/caller.py); reps read only the daily trend and events of their own orders.
 router = APIRouter(prefix="/v1")
 
 

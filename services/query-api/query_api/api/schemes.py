@@ -20,7 +20,7 @@ from sellthrough_runtime.dependencies import ConnectionDep, SettingsDep
 from sellthrough_runtime.problems import ProblemError
 
 # A scheme's figures, lift and leakage are national (every distributor's outlets): analysts and admins only.
-# Claims are per distributor and narrowed to the caller's scope (scope.py).
+# Claims are per distributor and narrowed to the caller's scope (api/caller.py).
 router = APIRouter(prefix="/v1")
 NATIONAL = [readers(Role.ANALYST, Role.ADMIN)]
 

@@ -25,7 +25,7 @@ from sellthrough_runtime.costly_reads import costly_read
 from sellthrough_runtime.dependencies import ConnectionDep, ContextDep
 from sellthrough_runtime.problems import ProblemError
 
-# Narrowed to the caller's scope (scope.py); closed to reps.
+# Narrowed to the caller's scope (api/caller.py); closed to reps.
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
 Level = Annotated[

@@ -1,7 +1,7 @@
 """Net secondary sales: orders, their cancellations and deliveries, and retailer returns -> the (day, outlet, SKU,
 rep) sales rows and their rollups per (outlet, day), per (day, distributor) and per (day, distributor, brand).
 
-Figures (sales_measures.py) are a function of the set of events, never of their arrival order:
+Figures (figures/measures.py) are a function of the set of events, never of their arrival order:
 - an order adds its lines (ordered, and net) on its business day, once per (distributor, order id);
 - a cancellation takes the order's lines off its net, on the order's day, whether it arrives before or after the
   order; a cancellation does not count once the order has a delivery (the goods left: that is a return), as in
@@ -62,7 +62,7 @@ WITH batch AS (
 INSERT INTO sales_distributor_daily (day, distributor_id, {column_list()})
 SELECT day, distributor_id, {sums()} FROM placed GROUP BY day, distributor_id
 ON CONFLICT ON CONSTRAINT sales_distributor_daily_key DO UPDATE SET {accumulate("sales_distributor_daily")}
-"""  # noqa: S608 (names from sales_measures, fixed at import)
+"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # The first event to capture a (distributor, order id) wins; its lines come back to be added to the sales rows.
 _CLAIM_ORDERS = """

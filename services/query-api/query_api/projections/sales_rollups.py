@@ -35,7 +35,7 @@ JOIN sales_daily s ON s.outlet_id = m.outlet_id
 LEFT JOIN outlets o ON o.outlet_id = m.outlet_id
 LEFT JOIN skus k ON k.sku_id = s.sku_id
 GROUP BY 1, 2, 3, 4, 5
-"""  # noqa: S608 (names from sales_measures, fixed at import)
+"""  # noqa: S608 (names from figures.measures, fixed at import)
 _SKU_MOVES = f"""
 SELECT s.day, o.distributor_id AS from_distributor, m.old_brand AS from_brand,
        o.distributor_id AS to_distributor, k.brand AS to_brand, {sums("s.")}
@@ -44,14 +44,14 @@ JOIN sales_daily s ON s.sku_id = m.sku_id
 LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
 LEFT JOIN skus k ON k.sku_id = m.sku_id
 GROUP BY 1, 2, 3, 4, 5
-"""  # noqa: S608 (names from sales_measures, fixed at import)
+"""  # noqa: S608 (names from figures.measures, fixed at import)
 _MOVED = f"""
 moved AS (
     SELECT day, distributor_id, brand, {sums()}
     FROM (SELECT (r->>0)::date AS day, r->>1 AS distributor_id, r->>2 AS brand, {json_casts(3)}
           FROM jsonb_array_elements($1::text::jsonb) AS r) AS u
     GROUP BY 1, 2, 3
-)"""  # noqa: S608 (names from sales_measures, fixed at import)
+)"""  # noqa: S608 (names from figures.measures, fixed at import)
 # Both distributor rollups change together: per brand, and summed over brands.
 _TAKE = f"""
 WITH {_MOVED}, by_brand AS (
@@ -65,7 +65,7 @@ UPDATE sales_distributor_daily t
 SET {subtract("t", "m")}
 FROM (SELECT day, distributor_id, {sums()} FROM moved GROUP BY 1, 2) AS m
 WHERE t.day = m.day AND t.distributor_id IS NOT DISTINCT FROM m.distributor_id
-"""  # noqa: S608 (names from sales_measures, fixed at import)
+"""  # noqa: S608 (names from figures.measures, fixed at import)
 _GIVE = f"""
 WITH {_MOVED}, by_brand AS (
     INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, {column_list()})
@@ -77,7 +77,7 @@ INSERT INTO sales_distributor_daily (day, distributor_id, {column_list()})
 SELECT day, distributor_id, {sums()} FROM moved GROUP BY 1, 2
 ON CONFLICT ON CONSTRAINT sales_distributor_daily_key DO UPDATE
 SET {accumulate("sales_distributor_daily")}
-"""  # noqa: S608 (names from sales_measures, fixed at import)
+"""  # noqa: S608 (names from figures.measures, fixed at import)
 # A row whose every sale moved away holds nothing; left in place it would list its node at zero.
 _DROP_EMPTIED = f"""
 WITH by_brand AS (
@@ -89,7 +89,7 @@ WITH by_brand AS (
 DELETE FROM sales_distributor_daily t
 USING unnest($1::date[], $2::text[]) AS m (day, distributor_id)
 WHERE {all_zero("t.")} AND t.day = m.day AND t.distributor_id IS NOT DISTINCT FROM m.distributor_id
-"""  # noqa: S608 (names from sales_measures, fixed at import)
+"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 
 async def move_outlets(conn: asyncpg.Connection, old_distributor: Mapping[str, str | None]) -> None:

@@ -1,6 +1,6 @@
-"""SQL over location_checks (field_checks.py): geo-verified shares, off-site alerts, sync delays, clock skew.
-Every query narrows rows by the caller's scope: `$rep` (a rep reads its own) and `$distributors` (a territory's
-distributors; NULL for a national scope)."""
+"""SQL over location_checks (projections/field_checks.py): geo-verified shares, off-site alerts, sync delays,
+clock skew. Every query narrows rows by the caller's scope: `$rep` (a rep reads its own) and `$distributors` (a
+territory's distributors; NULL for a national scope)."""
 
 from datetime import datetime
 from typing import Literal

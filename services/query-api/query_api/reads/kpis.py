@@ -1,7 +1,7 @@
 """Read queries over the KPI projections. Static SQL only; geography, brands and names joined at read time.
 
 The drill-level KPI query returns one (node, measure, amount) row per measure, so each source table adds its
-measures with a plain UNION ALL; rates, changes and shares are computed from the sums in kpi_figures.py.
+measures with a plain UNION ALL; rates, changes and shares are computed from the sums in figures/kpis.py.
 """
 
 from dataclasses import dataclass
@@ -14,7 +14,7 @@ from query_api.reads.sales import Level
 
 # $1 level, $2 parent_id, $3 from, $4 to, $5 previous period's first day (it ends the day before $3),
 # $6 brand, $7 sku, $8 rep, $9 first day of the dormancy window (which ends at $4), $10 with primary sales,
-# $11 the caller's distributors (scope.py; null: national).
+# $11 the caller's distributors (api/caller.py; null: national).
 # Call measures (orders, visits) have no SKU, so brand and SKU filters do not apply to them; primary sales have
 # no rep and are attributed to distributors, so they are left out at outlet level.
 _KPI_SQL = """
@@ -192,7 +192,7 @@ class KpiFilter:
     rep_id: str | None
     within: str | None = None
     distributors: list[str] | None = None
-    """The caller's scope (scope.py): only sales of these distributors' outlets; None: national."""
+    """The caller's scope (api/caller.py): only sales of these distributors' outlets; None: national."""
 
     @property
     def previous_from(self) -> date:

@@ -10,7 +10,7 @@ from datetime import date
 import asyncpg
 
 # $1 from, $2 to, $3 brand, $4 sku, $5 within (zone, region, distributor or outlet id), $6 limit, $7 the caller's
-# distributors (scope.py; null: national).
+# distributors (api/caller.py; null: national).
 # The window aggregates (count, bounding box, largest value) are over every outlet in scope, before LIMIT.
 _MAP_SQL = """
 WITH sold AS (

@@ -51,7 +51,7 @@ WITH contributions AS (
       AND ($9::text IS NULL OR c.rep_id = $9) AND ($10::text[] IS NULL OR ou.distributor_id = ANY($10))
 )"""
 
-# Each order's location verdict (LocationChecked, field_checks.py) beside it; none for other events.
+# Each order's location verdict (LocationChecked, projections/field_checks.py) beside it; none for other events.
 _PAGE = f"""{_CONTRIBUTIONS}, page AS (
 SELECT event_id, event_type, reference, day, outlet_id, max(distributor_id) AS distributor_id, rep_id, source, actor,
        occurred_at, recorded_at, lat, lon, accuracy_m,

@@ -71,7 +71,7 @@ WHERE $4::text IS NULL OR parent_id = $4
 GROUP BY node_id
 ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
-"""  # noqa: S608 (names from sales_measures, fixed at import)
+"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # Levels national to distributor, without a SKU filter: a row per distributor a day (per brand with a brand
 # filter), not every (outlet, SKU). $6 (SKU) is unused here; it is bound for one parameter list across the statements.
@@ -107,7 +107,7 @@ WHERE $4::text IS NULL OR parent_id = $4
 GROUP BY node_id
 ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
-"""  # noqa: S608 (names from sales_measures, fixed at import)
+"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # Outlet level without a brand or SKU filter: one row per outlet and day; outlets of the parent distributor
 # are found first, then their days.
@@ -127,7 +127,7 @@ WHERE $4::text IS NULL OR parent_id = $4
 GROUP BY node_id
 ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
-"""  # noqa: S608 (names from sales_measures, fixed at import)
+"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 
 # The outlets of one distributor: from its outlets into each one's days, an index range per outlet (~125 of them),
@@ -151,7 +151,7 @@ FROM placed
 GROUP BY node_id
 ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
-"""  # noqa: S608 (names from sales_measures, fixed at import)
+"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 
 _PARENT_EXISTS_SQL = """
@@ -164,7 +164,7 @@ SELECT CASE $1
 
 
 Figures = dict[str, Decimal | int]
-"""A node's measures by name (sales_measures.NAMES): net value, units and lines, and what makes them up."""
+"""A node's measures by name (figures.measures.NAMES): net value, units and lines, and what makes them up."""
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ class DrillQuery:
     sku_id: str | None = None
     limit: int = 500
     distributors: list[str] | None = None
-    """The caller's scope (scope.py): only sales of these distributors' outlets; None: national."""
+    """The caller's scope (api/caller.py): only sales of these distributors' outlets; None: national."""
 
 
 async def parent_exists(conn: asyncpg.Connection, level: Level, parent_id: str) -> bool:

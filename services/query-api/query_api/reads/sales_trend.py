@@ -1,5 +1,5 @@
 """Net sales per business day for one scope (any of zone, region, distributor, outlet; SKU or brand; rep): the
-dashboard's trend in one request. Reads the rollup that answers the filter, like the drill-down (drilldown.py)."""
+dashboard's trend in one request. Reads the rollup that answers the filter, like the drill-down (reads/sales.py)."""
 
 from datetime import date
 
@@ -9,7 +9,7 @@ from query_api.figures.measures import sums
 from query_api.reads.cell import Cell
 
 # $1 from, $2 to, $3 zone, $4 region, $5 distributor, $6 outlet, $7 SKU, $8 brand, $9 rep, $10 the caller's
-# distributors (scope.py; null: national). The four branches' conditions exclude each other: exactly one reads rows
+# distributors (api/caller.py; null: national). The four branches' conditions exclude each other: exactly one reads rows
 # (planned for its parameters, the others are pruned).
 _DAILY = f"""
 WITH days AS (
@@ -57,7 +57,7 @@ WITH days AS (
     GROUP BY s.day
 )
 SELECT day, {sums()} FROM days GROUP BY day ORDER BY day
-"""  # noqa: S608 (names from sales_measures, fixed at import)
+"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 
 async def daily_sales(conn: asyncpg.Connection, date_from: date, date_to: date, keys: Cell) -> list[asyncpg.Record]:

@@ -16,7 +16,7 @@ Lift method (GET /v1/schemes/{id}):
   units, when those are positive. This is a difference-in-differences estimate: it assumes targeted and
   control outlets would have grown alike, and it ignores sales shifted in time (stocking up before a
   scheme's end).
-- Enough data (scheme_lift.py): the lift is computed only when the whole pre-period lies within recorded
+- Enough data (figures/scheme_lift.py): the lift is computed only when the whole pre-period lies within recorded
   history (every day of it on or after the first day any secondary sale was recorded, `history_from`) and
   both groups sold the scheme's products in it. Otherwise the figures are shown without an estimate, with
   the reason: `insufficient_history` (days of the pre-period covered vs needed) or `insufficient_baseline`
@@ -162,5 +162,5 @@ async def claims(
     limit: int,
     distributors: list[str] | None = None,
 ) -> list[asyncpg.Record]:
-    """`distributors`: the caller's scope (scope.py); None: national."""
+    """`distributors`: the caller's scope (api/caller.py); None: national."""
     return list(await conn.fetch(_CLAIMS, scheme_id, distributor_id, limit, distributors))

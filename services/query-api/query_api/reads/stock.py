@@ -131,7 +131,7 @@ class StockFilter:
     sku_id: str | None
     limit: int
     distributors: list[str] | None = None
-    """The caller's scope (scope.py): only these distributors' positions; None: national."""
+    """The caller's scope (api/caller.py): only these distributors' positions; None: national."""
 
 
 async def stock_rows(conn: asyncpg.Connection, f: StockFilter) -> list[asyncpg.Record]:
