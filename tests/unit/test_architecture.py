@@ -187,7 +187,62 @@ def calls_to(name: str, path: Path) -> list[int]:
 
 
 def test_query_routes_take_the_period_as_a_dependency() -> None:
-    """`from`/`to` are resolved once, by query_api.params.PeriodDep: no route repeats the preamble."""
-    params = SERVICES["query_api"] / "params.py"
+    """`from`/`to` are resolved once, by query_api.api.params.PeriodDep: no route repeats the preamble."""
+    params = SERVICES["query_api"] / "api/params.py"
     callers = [p.name for p in python_files(SERVICES["query_api"]) if p != params and calls_to("date_range", p)]
     assert callers == []
+
+
+def imported_names(path: Path) -> set[str]:
+    """Every module a file imports, dotted in full."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+# query-api's layout (README, "Repository map"): what each package may not import, by module prefix.
+QUERY_API_LAYERS = {
+    "figures": (
+        "asyncpg",
+        "fastapi",
+        "starlette",
+        "aiokafka",
+        "query_api.api",
+        "query_api.reads",
+        "query_api.projections",
+    ),
+    "reads": ("fastapi", "starlette", "aiokafka", "query_api.api"),
+    "projections": ("fastapi", "starlette", "query_api.api", "query_api.reads"),
+    "api": ("asyncpg", "aiokafka", "query_api.projections"),
+}
+
+
+def layer_violations(service: Path, layers: dict[str, tuple[str, ...]], root: Path = ROOT) -> list[str]:
+    found = []
+    for layer, forbidden in layers.items():
+        for path in python_files(service / layer):
+            for name in sorted(imported_names(path)):
+                if any(name == f or name.startswith(f"{f}.") for f in forbidden):
+                    found.append(f"{path.relative_to(root)} imports {name}")
+    return found
+
+
+def test_query_api_layers_import_only_downwards() -> None:
+    """figures are pure; reads and projections know no HTTP; routes reach the database only through reads."""
+    assert layer_violations(SERVICES["query_api"], QUERY_API_LAYERS) == []
+
+
+def test_the_layer_rule_catches_a_figure_doing_io(tmp_path: Path) -> None:
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures/lift.py").write_text("import asyncpg\nfrom query_api.reads.schemes import claims\n")
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api/sales.py").write_text("from query_api.reads.sales import drill\nfrom asyncpg import Record\n")
+    assert layer_violations(tmp_path, QUERY_API_LAYERS, root=tmp_path) == [
+        "figures/lift.py imports asyncpg",
+        "figures/lift.py imports query_api.reads.schemes",
+        "api/sales.py imports asyncpg",
+    ]
