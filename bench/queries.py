@@ -1,5 +1,5 @@
 """Scenario 5, queries: latency of the GET /v1/sales drill-down at every level on the rebuilt projection,
-vs DuckDB running the same drill-down SQL (query_api.drilldown's statement) over the same tables exported to
+vs DuckDB running the same drill-down SQL (query_api.reads.sales' statement) over the same tables exported to
 Parquet."""
 
 import asyncio
@@ -17,8 +17,8 @@ import httpx
 from bench.infra import Infra
 from bench.results import Result, Target
 from bench.stats import latency_summary_ms, percentile
-from query_api.drilldown import _DRILL_SQL as DRILL_SQL
-from query_api.sales_measures import MEASURES, column_list
+from query_api.figures.measures import MEASURES, column_list
+from query_api.reads.sales import _DRILL_SQL as DRILL_SQL
 from sellthrough_devstack.services import ServiceProcess
 
 TARGET = Target("p99 < 50 ms and <= 3x DuckDB", max_value=50, max_ratio=3.0)
@@ -26,7 +26,7 @@ TARGET = Target("p99 < 50 ms and <= 3x DuckDB", max_value=50, max_ratio=3.0)
 # Table -> (export query, DuckDB column types): what the drill-down statement reads.
 EXPORTS = {
     "sales_daily": (
-        f"SELECT day, outlet_id, sku_id, {column_list()} FROM query_api.sales_daily",  # noqa: S608 (names from sales_measures)
+        f"SELECT day, outlet_id, sku_id, {column_list()} FROM query_api.sales_daily",  # noqa: S608 (names from figures.measures)
         {
             "day": "DATE",
             "outlet_id": "VARCHAR",

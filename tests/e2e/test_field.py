@@ -3,7 +3,7 @@
 A seeded field force (REP-1..3, their home distributors D1..D3 in regions R1, R2 in Z1 and R3 in Z2) is planned,
 visits outlets, takes orders on some visits and starts some days; the figures query-api reports per rep,
 distributor and region must equal a recomputation here from the events posted, written independently of
-query_api.field_figures.
+query_api.figures.field.
 """
 
 import random

@@ -21,11 +21,10 @@ import pytest
 from sellthrough_field.queue import EventQueue
 
 from sellthrough_devstack.services import ServiceProcess
-from sellthrough_devstack.tokens import issue_tokens
-from sellthrough_runtime.auth import Role
 from tests.conftest import Infra, Tokens
 from tests.support.api import Api
-from tests.support.brand import MASTERS_TIME, event, reference_events
+from tests.support.brand import outlet_on_beat, reference_events, rep_with_territory
+from tests.support.device_tokens import device_bound_tokens
 from tests.support.services import running_with_reference_data
 
 pytestmark = pytest.mark.e2e
@@ -37,40 +36,15 @@ END = datetime.now(UTC).date() - timedelta(days=1)
 # Beyond the test brand: D3 outlets on beats, and REP-4 who works beat B-7 only, so the simulator has routes to
 # rotate through (REP-3 covers every D3 outlet: beats B-7, B-8 and the unbeaten O4, O5).
 BEAT_EVENTS = [
-    event(
-        "OutletRegistered",
-        {
-            "outlet_id": outlet,
-            "name": f"Shop {outlet}",
-            "distributor_id": "D3",
-            "channel": "grocery",
-            "outlet_class": "A",
-            "location": {"lat": 12.97, "lon": 77.59, "accuracy_m": 5},
-            "beat_id": beat,
-        },
-        occurred_at=MASTERS_TIME,
-    )
-    for outlet, beat in (("O8", "B-7"), ("O9", "B-7"), ("O10", "B-8"))
-] + [
-    event(
-        "RepRegistered",
-        {"rep_id": "REP-4", "name": "Rep REP-4", "distributor_id": "D3", "beat_ids": ["B-7"]},
-        occurred_at=MASTERS_TIME,
-    )
-]
+    outlet_on_beat(outlet, "D3", beat, lat=12.97 + n / 100)
+    for n, (outlet, beat) in enumerate((("O8", "B-7"), ("O9", "B-7"), ("O10", "B-8")))
+] + [rep_with_territory("REP-4", "D3", beat_ids=("B-7",))]
 
 
 @pytest.fixture(scope="module")
 def field_tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
     """Each rep's token bound to its phone: the client must send as that device."""
-    directory = tmp_path_factory.mktemp("field-tokens")
-    issued = issue_tokens(
-        [("admin", Role.ADMIN, "admin"), ("analyst", Role.ANALYST, "analyst")]
-        + [(rep, Role.REP, rep, {"device_id": f"{rep}-phone"}) for rep in REPS],
-        directory / "tokens.json",
-        directory / "tokens.env",
-    )
-    return Tokens(directory / "tokens.json", issued)
+    return device_bound_tokens(tmp_path_factory.mktemp("field-tokens"), REPS)
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,17 @@ from sellthrough_field.queue import EventQueue
 
 from sellthrough_devstack.demo import wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
-from sellthrough_devstack.tokens import issue_tokens
-from sellthrough_runtime.auth import Role
 from tests.conftest import Infra, Tokens
 from tests.support.api import Api
-from tests.support.brand import DISTRIBUTORS, MASTERS_TIME, REPS, event, reference_events
+from tests.support.brand import (
+    DISTRIBUTORS,
+    REPS,
+    event,
+    outlet_on_beat,
+    reference_events,
+    rep_with_territory,
+)
+from tests.support.device_tokens import device_bound_tokens
 from tests.support.field_recount import from_ledger, recount
 from tests.support.services import running_with_reference_data
 
@@ -44,27 +50,9 @@ WAIT = 180.0
 # Beyond the test brand: D3 outlets on beats, and REP-4 who works beat B-7 only, so the simulator has routes to
 # rotate through and outlets off the day's plan to call on (REP-3 covers B-7, B-8 and the unbeaten O4, O5).
 BEAT_EVENTS = [
-    event(
-        "OutletRegistered",
-        {
-            "outlet_id": outlet,
-            "name": f"Shop {outlet}",
-            "distributor_id": "D3",
-            "channel": "grocery",
-            "outlet_class": "A",
-            "location": {"lat": 12.97 + n / 100, "lon": 77.59, "accuracy_m": 5},
-            "beat_id": beat,
-        },
-        occurred_at=MASTERS_TIME,
-    )
+    outlet_on_beat(outlet, "D3", beat, lat=12.97 + n / 100)
     for n, (outlet, beat) in enumerate((("O8", "B-7"), ("O9", "B-7"), ("O10", "B-8")))
-] + [
-    event(
-        "RepRegistered",
-        {"rep_id": "REP-4", "name": "Rep REP-4", "distributor_id": "D3", "beat_ids": ["B-7"]},
-        occurred_at=MASTERS_TIME,
-    )
-]
+] + [rep_with_territory("REP-4", "D3", beat_ids=("B-7",))]
 # Plans the brand already made, given to the simulator with the reference events: REP-1 calls on O2 only on the
 # middle day (O1 is then off plan), REP-3 walks O5 then O10 on the first day.
 GIVEN_PLANS = [
@@ -80,14 +68,7 @@ GIVEN_PLANS = [
 @pytest.fixture(scope="module")
 def field_tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
     """Each rep's token bound to its phone; the planner publishes beat plans with the admin's."""
-    directory = tmp_path_factory.mktemp("field-tokens")
-    issued = issue_tokens(
-        [("admin", Role.ADMIN, "admin"), ("analyst", Role.ANALYST, "analyst")]
-        + [(rep, Role.REP, rep, {"device_id": f"{rep}-phone"}) for rep in FIELD_REPS],
-        directory / "tokens.json",
-        directory / "tokens.env",
-    )
-    return Tokens(directory / "tokens.json", issued)
+    return device_bound_tokens(tmp_path_factory.mktemp("field-tokens"), FIELD_REPS)
 
 
 def field(*args: str) -> subprocess.CompletedProcess[str]:

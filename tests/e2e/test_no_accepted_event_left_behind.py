@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from order_capture.adapters.masters import WANTED_TYPES as ORDER_CAPTURE_TYPES
-from query_api.dimensions import DIMENSIONS
-from query_api.kpis import KPIS
-from query_api.schemes import SCHEMES
-from query_api.stock import STOCK
+from query_api.projections.dimensions import DIMENSIONS
+from query_api.projections.kpis import KPIS
+from query_api.projections.schemes import SCHEMES
+from query_api.projections.stock import STOCK
 from scheme_engine.handlers.evaluation import SCHEME_ENGINE_TYPES
 from sellthrough_contracts import type_names
 from sellthrough_devstack.services import ServiceProcess

@@ -232,7 +232,7 @@ RULES: dict[str, Rule] = {
         ),
     ),
     "/v1/sales/daily": Rule(WITH_REP, CELL_PROBES),
-    # Field verification (geo_api.py): rows by rep are checked at the rep's distributor.
+    # Field verification (api/geo.py): rows by rep are checked at the rep's distributor.
     "/v1/field/geo-verification": Rule(
         WITH_REP,
         (
@@ -518,7 +518,7 @@ def test_a_scoped_drill_down_adds_up_to_its_own_sales(services: dict[str, Servic
 
 
 def test_a_refused_scope_is_told_before_a_bad_period(services: dict[str, ServiceProcess], tokens: Tokens) -> None:
-    """The period is a dependency (query_api.params); the scope's checks that opened these routes still come first:
+    """The period is a dependency (query_api.api.params); the scope's checks that opened these routes still come first:
     a distributor asking for region rows, or another distributor's reconciliation, gets 403 whatever the range."""
     reversed_range = {"from": "2026-03-02", "to": "2026-03-01"}
     asks = [

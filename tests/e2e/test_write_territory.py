@@ -18,7 +18,15 @@ from sellthrough_devstack.services import ServiceProcess
 from sellthrough_devstack.tokens import issue_tokens
 from sellthrough_runtime.auth import Role
 from tests.conftest import Infra, Tokens
-from tests.support.brand import MASTERS_TIME, event, invoice, order, reference_events, stock_count
+from tests.support.brand import (
+    event,
+    invoice,
+    order,
+    outlet_on_beat,
+    reference_events,
+    rep_with_territory,
+    stock_count,
+)
 from tests.support.services import running_services
 from tests.support.waiting import eventually
 
@@ -28,34 +36,9 @@ NOW = datetime.now(UTC)
 
 # Beyond the test brand: D3's outlets O6 (beat B-1) and O7 (beat B-2); REP-4 covers D3 and D2 on beat B-1 only,
 # REP-5 covers D1 and also D2, every beat.
-TERRITORY_EVENTS = [
-    event(
-        "OutletRegistered",
-        {
-            "outlet_id": outlet,
-            "name": f"Shop {outlet}",
-            "distributor_id": "D3",
-            "channel": "grocery",
-            "outlet_class": "A",
-            "location": {"lat": 12.9, "lon": 77.6, "accuracy_m": 5},
-            "beat_id": beat,
-        },
-        occurred_at=MASTERS_TIME,
-    )
-    for outlet, beat in (("O6", "B-1"), ("O7", "B-2"))
-] + [
-    event(
-        "RepRegistered",
-        {
-            "rep_id": rep,
-            "name": f"Rep {rep}",
-            "distributor_id": distributor,
-            "also_covers_distributor_ids": also,
-            "beat_ids": beats,
-        },
-        occurred_at=MASTERS_TIME,
-    )
-    for rep, distributor, also, beats in (("REP-4", "D3", ["D2"], ["B-1"]), ("REP-5", "D1", ["D2"], []))
+TERRITORY_EVENTS = [outlet_on_beat(o, "D3", beat, lat=12.9, lon=77.6) for o, beat in (("O6", "B-1"), ("O7", "B-2"))] + [
+    rep_with_territory("REP-4", "D3", also_covers=("D2",), beat_ids=("B-1",)),
+    rep_with_territory("REP-5", "D1", also_covers=("D2",)),
 ]
 
 

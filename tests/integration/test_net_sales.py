@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import query_api
+from query_api.figures.measures import NAMES
 from query_api.main import SCHEMA as QUERY_API_SCHEMA
-from query_api.main import QueryApiSettings, projection_handler
-from query_api.registry import PROJECTION_TYPES
-from query_api.sales_measures import NAMES
+from query_api.projections.handler import projection_handler
+from query_api.projections.registry import PROJECTION_TYPES
+from query_api.settings import QueryApiSettings
 from sellthrough_runtime.applier import BatchApplier
 from tests.conftest import Infra
 from tests.support.brand import event

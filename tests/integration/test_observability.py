@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from order_capture.main import create_app as order_capture_app
 from order_capture.settings import OrderCaptureSettings
-from query_api.main import QueryApiSettings
 from query_api.main import create_app as query_api_app
+from query_api.settings import QueryApiSettings
 from stock_ledger.main import create_app as stock_ledger_app
 from stock_ledger.settings import StockLedgerSettings
 from tests.conftest import Infra, Tokens, post_events

@@ -17,8 +17,8 @@ from fastapi import FastAPI
 
 from order_capture.main import create_app as order_capture_app
 from order_capture.settings import OrderCaptureSettings
-from query_api.main import QueryApiSettings
 from query_api.main import create_app as query_api_app
+from query_api.settings import QueryApiSettings
 from sellthrough_devstack.postgres import EmbeddedPostgres
 from sellthrough_runtime.db import create_pool
 from tests.conftest import Infra, Tokens, post_events

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from query_api.freshness import read_freshness
+from query_api.reads.freshness import read_freshness
 from sellthrough_runtime.db import migrate
 from tests.conftest import Infra
 

@@ -3,7 +3,8 @@ switch to a generic plan after five runs, which the benchmark measured ~20x slow
 
 from fastapi import FastAPI
 
-from query_api.main import QueryApiSettings, create_app
+from query_api.main import create_app
+from query_api.settings import QueryApiSettings
 from sellthrough_runtime.app import ServiceContext
 from tests.conftest import Infra, Tokens
 

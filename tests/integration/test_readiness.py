@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from order_capture.main import create_app as order_capture_app
 from order_capture.settings import OrderCaptureSettings
-from query_api.main import QueryApiSettings
 from query_api.main import create_app as query_api_app
+from query_api.settings import QueryApiSettings
 from sellthrough_devstack.processes import free_port
 from stock_ledger.main import create_app as stock_ledger_app
 from stock_ledger.settings import StockLedgerSettings

@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 import query_api
+from query_api.jobs.reconciliation_check import check_once
 from query_api.main import SCHEMA
-from query_api.reconciliation_check import check_once
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.metrics import RECONCILIATION_DIFFERENCE_UNITS, RECONCILIATION_POSITIONS_DIFFERING
 from tests.conftest import Infra

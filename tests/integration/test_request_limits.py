@@ -16,8 +16,8 @@ from fastapi import FastAPI
 
 from order_capture.main import create_app as order_capture_app
 from order_capture.settings import OrderCaptureSettings
-from query_api.main import QueryApiSettings
 from query_api.main import create_app as query_api_app
+from query_api.settings import QueryApiSettings
 from sellthrough_devstack.tokens import issue_tokens
 from sellthrough_runtime.auth import Role, hash_token
 from tests.conftest import Infra, Tokens

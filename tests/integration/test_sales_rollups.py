@@ -17,10 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import query_api
-from query_api.dimensions import DIMENSIONS
-from query_api.drilldown import _DRILL_SQL, DrillQuery, Level, drill, drill_statement
 from query_api.main import SCHEMA as QUERY_API_SCHEMA
-from query_api.main import QueryApiSettings, projection_handler
+from query_api.projections.dimensions import DIMENSIONS
+from query_api.projections.handler import projection_handler
+from query_api.reads.sales import _DRILL_SQL, DrillQuery, Level, drill, drill_statement
+from query_api.settings import QueryApiSettings
 from sellthrough_contracts import type_names
 from sellthrough_runtime.applier import BatchApplier
 from tests.conftest import Infra

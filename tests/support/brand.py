@@ -36,6 +36,34 @@ def event(
     }
 
 
+def outlet_on_beat(outlet_id: str, distributor_id: str, beat_id: str, lat: float, lon: float = 77.59) -> dict[str, Any]:
+    """An outlet beyond the test brand's, on a beat (accurately geotagged)."""
+    payload = {
+        "outlet_id": outlet_id,
+        "name": f"Shop {outlet_id}",
+        "distributor_id": distributor_id,
+        "channel": "grocery",
+        "outlet_class": "A",
+        "location": {"lat": lat, "lon": lon, "accuracy_m": 5},
+        "beat_id": beat_id,
+    }
+    return event("OutletRegistered", payload, occurred_at=MASTERS_TIME)
+
+
+def rep_with_territory(
+    rep_id: str, distributor_id: str, *, also_covers: tuple[str, ...] = (), beat_ids: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A rep beyond the test brand's: RepRegistered v2 with the distributors and beats it covers."""
+    payload = {
+        "rep_id": rep_id,
+        "name": f"Rep {rep_id}",
+        "distributor_id": distributor_id,
+        "also_covers_distributor_ids": list(also_covers),
+        "beat_ids": list(beat_ids),
+    }
+    return event("RepRegistered", payload, occurred_at=MASTERS_TIME)
+
+
 def reference_events() -> list[dict[str, Any]]:
     events = [
         event(

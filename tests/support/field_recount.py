@@ -1,5 +1,5 @@
 """Field-force figures recomputed from what a test (or the simulator's ledger) says happened, written apart from
-query_api.field_figures so a test can hold GET /v1/field/performance against them.
+query_api.figures.field so a test can hold GET /v1/field/performance against them.
 
 The definitions, from README "Visits, beats and attendance": per rep and day, beat compliance counts the planned
 outlets called on at least once over the outlets planned; a visit to an outlet off that day's plan is unplanned;

@@ -1,10 +1,10 @@
-"""Field figures of a few hand-made rep days (query_api.field_figures), worked out by hand below."""
+"""Field figures of a few hand-made rep days (query_api.figures.field), worked out by hand below."""
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from query_api.field_figures import Visit, clock, group_totals, ratio
+from query_api.figures.field import Visit, clock, group_totals, ratio
 
 DAY = date(2026, 10, 5)
 IST = ZoneInfo("Asia/Kolkata")

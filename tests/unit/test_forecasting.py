@@ -1,4 +1,4 @@
-"""The forecasting rules of query_api.forecasting: methods, classification, cover, replenishment, anomalies.
+"""The forecasting rules of query_api.figures.forecasting: methods, classification, cover, replenishment, anomalies.
 Expected values are worked out by hand in the comments."""
 
 import math
@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from query_api.forecast_queries import Series, dense_series
-from query_api.forecasting import (
+from query_api.figures.forecasting import (
     Croston,
     DetectionSettings,
     Method,
@@ -24,6 +23,7 @@ from query_api.forecasting import (
     run,
     safety_stock,
 )
+from query_api.reads.forecasts import Series, dense_series
 
 units = st.integers(min_value=0, max_value=500)
 

@@ -7,10 +7,10 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from query_api.csv_export import to_csv
-from query_api.kpi_figures import KpiRow, change_pct, figures, ratio, sum_measures
-from query_api.kpi_queries import KpiFilter
-from query_api.kpis import aggregate_kpi_events
+from query_api.api.csv_export import to_csv
+from query_api.figures.kpis import KpiRow, change_pct, figures, ratio, sum_measures
+from query_api.projections.kpis import aggregate_kpi_events
+from query_api.reads.kpis import KpiFilter
 from sellthrough_contracts import Envelope, parse_event
 from tests.support.brand import event, order
 

@@ -7,8 +7,8 @@ import pytest
 
 from order_capture.main import create_app as order_capture_app
 from order_capture.settings import OrderCaptureSettings
-from query_api.main import QueryApiSettings
 from query_api.main import create_app as query_api_app
+from query_api.settings import QueryApiSettings
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 

@@ -9,10 +9,11 @@ import pytest
 
 from order_capture.adapters.masters import WANTED_TYPES as ORDER_CAPTURE_TYPES
 from order_capture.domain.verification import CHECKED_EVENT_TYPES
-from query_api.freshness import SOURCES
-from query_api.main import ProjectionHandler, consumer_spec
-from query_api.projection import Projection
-from query_api.registry import CONSUMED, PROJECTION_TYPES, PROJECTIONS, route
+from query_api.main import consumer_spec
+from query_api.projections.base import Projection
+from query_api.projections.freshness import SOURCES
+from query_api.projections.handler import ProjectionHandler
+from query_api.projections.registry import CONSUMED, PROJECTION_TYPES, PROJECTIONS, route
 from scheme_engine.handlers.evaluation import SCHEME_ENGINE_TYPES
 from sellthrough_contracts import EVENT_TYPES, Envelope, parse_event, type_names
 from sellthrough_contracts.field import (

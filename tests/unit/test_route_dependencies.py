@@ -1,4 +1,4 @@
-"""The typed route dependencies (sellthrough_runtime.dependencies, query_api.params) on a small app of their own:
+"""The typed route dependencies (sellthrough_runtime.dependencies, query_api.api.params) on a small app of their own:
 what they give a route, and the problems they answer for bad input, without PostgreSQL (the pool is never
 touched by these)."""
 
@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from query_api.params import ListingDep, PeriodDep, SalesFilterDep, WindowDep
+from query_api.api.params import ListingDep, PeriodDep, SalesFilterDep, WindowDep
 from sellthrough_runtime.app import ServiceContext
 from sellthrough_runtime.dependencies import ContextDep, RelayDep, SettingsDep, settings_of
 from sellthrough_runtime.problems import install_problem_handlers

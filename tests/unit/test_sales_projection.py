@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from query_api.sales import prepare_sales
+from query_api.projections.sales import prepare_sales
 from sellthrough_contracts import Envelope, parse_event
 from tests.support.brand import event, order
 

@@ -1,10 +1,9 @@
-"""Scheme lift gives an estimate only from enough data (query_api/scheme_lift.py)."""
+"""Scheme lift gives an estimate only from enough data (query_api/figures/scheme_lift.py)."""
 
 from datetime import date, timedelta
 from decimal import Decimal
 
-from query_api.scheme_lift import lift
-from query_api.scheme_queries import GroupSales, LiftInputs
+from query_api.figures.scheme_lift import GroupSales, LiftInputs, lift
 
 FIRST = date(2026, 3, 20)
 

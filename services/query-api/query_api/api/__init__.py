@@ -1,0 +1,1 @@
+"""HTTP routers, one per resource, and the dependencies they share (parameters, the caller's scope, CSV)."""

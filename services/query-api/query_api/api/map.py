@@ -1,0 +1,89 @@
+"""HTTP API of the outlet map: known outlets with coordinates and secondary sales, and their bounding box."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from query_api.api.caller import READERS, CallerScope, readers
+from query_api.api.params import SalesFilterDep, Within
+from query_api.reads.kpis import node_known
+from query_api.reads.map import outlet_map
+from sellthrough_runtime.dependencies import ConnectionDep
+from sellthrough_runtime.problems import ProblemError
+
+# Under a node of the caller's scope (api/caller.py), by default its root; closed to reps.
+router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
+
+MapLimit = Annotated[int, Query(ge=1, le=20000, description="Outlets returned, largest value first.")]
+
+
+class MapOutlet(BaseModel):
+    id: str
+    name: str
+    distributor_id: str
+    lat: float
+    lon: float
+    value: Decimal = Field(description="Secondary sales value over the range (0 if the outlet sold nothing).")
+    units: int
+
+
+class BoundingBox(BaseModel):
+    min_lat: float
+    min_lon: float
+    max_lat: float
+    max_lon: float
+
+
+class MapResponse(BaseModel):
+    date_from: date
+    date_to: date
+    brand: str | None
+    sku_id: str | None
+    within: str | None = Field(description="The zone, region or distributor the outlets are under.")
+    outlets: list[MapOutlet] = Field(description="Known outlets in scope, largest value first (see limit).")
+    total_outlets: int = Field(description="Outlets in scope, which may exceed the outlets returned.")
+    max_value: Decimal = Field(description="Largest outlet value in scope (the top of a colour scale).")
+    bounds: BoundingBox | None = Field(description="Bounding box of every outlet in scope; null if there is none.")
+
+
+@router.get("/outlets/map", response_model=MapResponse, operation_id="get_outlet_map", tags=["kpis"])
+async def get_outlet_map(
+    scope: CallerScope, conn: ConnectionDep, f: SalesFilterDep, within: Within = None, limit: MapLimit = 5000
+) -> MapResponse:
+    """Every known outlet under `within` with its coordinates and secondary sales over the range, for a map of
+    outlets by performance. Outlets that sold nothing are listed with zero; values equal /v1/sales?level=outlet."""
+    if within is not None:
+        await scope.require_any(conn, within)
+    if within is not None and not await node_known(conn, within):
+        raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
+    records = await outlet_map(conn, f.date_from, f.date_to, f.brand, f.sku_id, within, limit, scope.distributor_list)
+    first = records[0] if records else None
+    return MapResponse(
+        date_from=f.date_from,
+        date_to=f.date_to,
+        brand=f.brand,
+        sku_id=f.sku_id,
+        within=within,
+        outlets=[
+            MapOutlet(
+                id=r["id"],
+                name=r["name"],
+                distributor_id=r["distributor_id"],
+                lat=r["lat"],
+                lon=r["lon"],
+                value=r["value"],
+                units=int(r["units"]),
+            )
+            for r in records
+        ],
+        total_outlets=int(first["total_outlets"]) if first else 0,
+        max_value=first["max_value"] if first else Decimal(0),
+        bounds=BoundingBox(
+            min_lat=first["min_lat"], min_lon=first["min_lon"], max_lat=first["max_lat"], max_lon=first["max_lon"]
+        )
+        if first
+        else None,
+    )

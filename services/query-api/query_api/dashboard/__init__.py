@@ -1,0 +1,1 @@
+"""The live dashboard: static pages and scripts, and the router that serves them."""

@@ -1,0 +1,42 @@
+"""query-api's settings: the shared service settings and the knobs of its projections, jobs and field reads."""
+
+from pydantic import Field
+
+from sellthrough_runtime.settings import ServiceSettings
+
+
+class QueryApiSettings(ServiceSettings):
+    http_port: int = 8004
+    projection_consumers: int = Field(
+        default=2,
+        ge=1,
+        le=6,
+        description="Members of the projection consumer group run by this process. Two let Postgres apply one "
+        "member's batch while Python decodes and prepares the other's; more than the trade topic's 6 partitions "
+        "would idle.",
+    )
+    reconciliation_check_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="How often book stock is compared with the stock ledger's on-hand for every position "
+        "(sellthrough_reconciliation_positions_differing).",
+    )
+    off_site_alert_orders: int = Field(
+        default=3,
+        ge=1,
+        description="A rep with at least this many off-site orders within off_site_alert_days is alerted "
+        "(GET /v1/field/off-site-alerts).",
+    )
+    off_site_alert_days: int = Field(default=7, ge=1, le=366, description="The off-site alert's window, in days.")
+    geotag_proposal_max_accuracy_m: float = Field(
+        default=30,
+        gt=0,
+        description="A capture at an ungeotagged outlet proposes its geotag when its accuracy is at least this "
+        "good, in metres (GET /v1/field/geotag-proposals).",
+    )
+    clock_skew_alert_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="A device whose clock was off by more than this (either way) is flagged in GET "
+        "/v1/field/clock-skew.",
+    )
