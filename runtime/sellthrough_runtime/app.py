@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 import asyncpg
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from opentelemetry import propagate
@@ -259,3 +260,8 @@ def create_service_app(
     if authenticates:
         app.include_router(whoami_router)
     return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run one service process (logging is configured by the app, not by uvicorn)."""
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)

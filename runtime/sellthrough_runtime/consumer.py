@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, DecodedBatch, Handler
+from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.kafka import make_consumer
 from sellthrough_runtime.log_recovery import STARVED_SECONDS, Batches, ConsumerRecovery, StoredOffsets, StoredPosition
 from sellthrough_runtime.metrics import CONSUMER_LAG
@@ -246,3 +247,18 @@ def consumer_job(
         ).run()
 
     return run
+
+
+def job_of(
+    spec: ConsumerSpec, pool: asyncpg.Pool, settings: ServiceSettings, *, client_id: str | None = None
+) -> Callable[[], Awaitable[None]]:
+    """The live consumer job of a service's ConsumerSpec (the same spec a dead-letter replay uses)."""
+    return consumer_job(
+        pool=pool,
+        settings=settings,
+        group_id=spec.group_id,
+        topics=spec.topics,
+        handler=spec.handler(settings),
+        wanted_types=spec.wanted_types,
+        client_id=client_id,
+    )

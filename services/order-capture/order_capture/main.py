@@ -2,15 +2,14 @@
 
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from order_capture.adapters.masters import WANTED_TYPES, apply_reference_events
 from order_capture.api import events, reference
 from order_capture.settings import OrderCaptureSettings
 from sellthrough_contracts.topics import REFERENCE
-from sellthrough_runtime.app import Job, ServiceContext, create_service_app
-from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.app import Job, ServiceContext, create_service_app, serve
+from sellthrough_runtime.consumer import job_of
 from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.workers import serve_with_workers
@@ -41,14 +40,7 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     spec = consumer_spec()
     return {
         "outbox-relay": relay.run,
-        "reference-consumer": consumer_job(
-            pool=context.pool,
-            settings=settings,
-            group_id=spec.group_id,
-            topics=spec.topics,
-            handler=spec.handler(settings),
-            wanted_types=spec.wanted_types,
-        ),
+        "reference-consumer": job_of(spec, context.pool, settings),
     }
 
 
@@ -71,4 +63,4 @@ def run() -> None:
     if settings.http_workers > 1:
         serve_with_workers("order_capture.main:create_app", SERVICE, settings, settings.http_workers)
     else:
-        uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+        serve(create_app(settings), settings)

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from query_api.api.field import router as field_router
@@ -23,8 +22,8 @@ from query_api.projections.handler import projection_handler
 from query_api.projections.registry import PROJECTION_TYPES
 from query_api.settings import QueryApiSettings
 from sellthrough_contracts.topics import FIELD_CHECKS, REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK, TRADE
-from sellthrough_runtime.app import Job, ServiceContext, create_service_app
-from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.app import Job, ServiceContext, create_service_app, serve
+from sellthrough_runtime.consumer import job_of
 from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.settings import ServiceSettings
 
@@ -55,15 +54,7 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     check_seconds = settings.reconciliation_check_seconds if isinstance(settings, QueryApiSettings) else 60.0
     jobs: dict[str, Job] = {"reconciliation-check": reconciliation_check_job(context.pool, check_seconds)}
     return jobs | {
-        f"projection-consumer-{member}": consumer_job(
-            pool=context.pool,
-            settings=settings,
-            group_id=spec.group_id,
-            topics=spec.topics,
-            handler=spec.handler(settings),
-            wanted_types=spec.wanted_types,
-            client_id=f"{PROJECTION_GROUP}-{member}",
-        )
+        f"projection-consumer-{member}": job_of(spec, context.pool, settings, client_id=f"{PROJECTION_GROUP}-{member}")
         for member in range(1, members + 1)
     }
 
@@ -103,4 +94,4 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 def run() -> None:
     settings = QueryApiSettings()
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    serve(create_app(settings), settings)

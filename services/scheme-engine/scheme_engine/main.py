@@ -2,14 +2,13 @@
 
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from scheme_engine.handlers.evaluation import SCHEME_ENGINE_TYPES, scheme_handler
 from scheme_engine.settings import SchemeEngineSettings
 from sellthrough_contracts.topics import REFERENCE, SCHEMES, TRADE
-from sellthrough_runtime.app import Job, ServiceContext, create_service_app
-from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.app import Job, ServiceContext, create_service_app, serve
+from sellthrough_runtime.consumer import job_of
 from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.settings import ServiceSettings
@@ -39,14 +38,7 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     spec = consumer_spec()
     return {
         "outbox-relay": OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE, security=settings).run,
-        "evaluation-consumer": consumer_job(
-            pool=context.pool,
-            settings=settings,
-            group_id=spec.group_id,
-            topics=spec.topics,
-            handler=spec.handler(settings),
-            wanted_types=spec.wanted_types,
-        ),
+        "evaluation-consumer": job_of(spec, context.pool, settings),
     }
 
 
@@ -64,4 +56,4 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 def run() -> None:
     settings = SchemeEngineSettings()
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    serve(create_app(settings), settings)

@@ -2,13 +2,12 @@
 
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 
 from sellthrough_contracts.topics import REFERENCE, TRADE
-from sellthrough_runtime.app import Job, ServiceContext, create_service_app
+from sellthrough_runtime.app import Job, ServiceContext, create_service_app, serve
 from sellthrough_runtime.applier import Handler
-from sellthrough_runtime.consumer import consumer_job
+from sellthrough_runtime.consumer import job_of
 from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.outbox import OutboxRelay
 from sellthrough_runtime.settings import ServiceSettings
@@ -48,14 +47,7 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     return {
         "outbox-relay": OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE, security=settings).run,
         "alert-reevaluation": alert_reevaluation_job(context.pool, settings),
-        "ledger-consumer": consumer_job(
-            pool=context.pool,
-            settings=settings,
-            group_id=spec.group_id,
-            topics=spec.topics,
-            handler=spec.handler(settings),
-            wanted_types=spec.wanted_types,
-        ),
+        "ledger-consumer": job_of(spec, context.pool, settings),
     }
 
 
@@ -74,4 +66,4 @@ def create_app(settings: StockLedgerSettings | None = None) -> FastAPI:
 
 def run() -> None:
     settings = StockLedgerSettings()
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    serve(create_app(settings), settings)
