@@ -66,7 +66,8 @@ class Drill:
         return params
 
     def sql_args(self, date_from: date, date_to: date) -> list[Any]:
-        return [self.level, date_from, date_to, self.parent_id, self.brand, None, 500]
+        # level, from, to, parent, brand, SKU, limit, the caller's distributors (None: a national caller's scope)
+        return [self.level, date_from, date_to, self.parent_id, self.brand, None, 500, None]
 
 
 async def _drills(database_url: str, requests: int, seed: int) -> list[Drill]:

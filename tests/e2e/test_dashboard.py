@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -18,22 +17,11 @@ from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
 from tests.support.api import Api
 from tests.support.brand import DISTRIBUTORS, SKUS, event, order, reference_events
+from tests.support.browser import ARTIFACTS, CHROMIUM
 from tests.support.services import running_services
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ORDERS = [
     ("O1", [("S1", 5), ("S3", 2)]),
     ("O1", [("S2", 3)]),
@@ -48,7 +36,7 @@ if not CHROMIUM.exists():
         "Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True
     )
 
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, Route, expect  # noqa: E402
 
 expect.set_options(timeout=10_000)  # the page polls every 3 s; a loaded CI machine answers slower
 
@@ -82,14 +70,6 @@ def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]
         ordered_lines = sum(len(lines) for _, lines in ORDERS)
         api.wait(lambda: api.get("/v1/sales")["total"]["lines"] >= ordered_lines, "orders")
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def expect_rows(page: Page, body: dict[str, Any]) -> None:

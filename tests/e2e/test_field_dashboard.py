@@ -13,10 +13,10 @@ import pytest
 
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
-from tests.e2e.test_dashboard import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.test_field import DAYS, RANGE, field_force
 from tests.support.api import Api
 from tests.support.brand import order
+from tests.support.browser import ARTIFACTS, CHROMIUM
 from tests.support.services import running_with_reference_data
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed at /usr/bin/chromium", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 LEDGER, EVENTS = field_force(random.Random(1616))
 
@@ -56,14 +56,6 @@ def services(infra: Infra, tokens: Tokens) -> Iterator[dict[str, ServiceProcess]
             "the location verdicts",
         )
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 NONE = "\N{EN DASH}"
