@@ -61,6 +61,10 @@ async def run(
             bare.accepted_lines / bare.seconds,
             TARGET,
             {"order_capture": describe(real), "bare_endpoint": describe(bare)},
+            {
+                "no_failed_post": not real.failures,
+                "every_event_accepted": all(p.accepted_events == p.events for p in real.posted),
+            },
         )
     ]
 

@@ -61,7 +61,17 @@ async def run(
     }
     slower_name = "raw aiokafka produce->consume" if kafka_rate <= copy_rate else "raw Postgres COPY"
     return [
-        Result("2 pipeline", "outbox -> projection", rate, "events/s", slower_name, slower, TARGET, details),
+        Result(
+            "2 pipeline",
+            "outbox -> projection",
+            rate,
+            "events/s",
+            slower_name,
+            slower,
+            TARGET,
+            details,
+            {"projection_exact": lines_after - lines_before == lines},
+        ),
         Result("2 pipeline", "raw aiokafka produce->consume", kafka_rate, "events/s"),
         Result("2 pipeline", "raw Postgres COPY (same rows)", copy_rate, "events/s"),
     ]

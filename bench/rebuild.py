@@ -161,6 +161,7 @@ async def run(
             copy_rate,
             TARGET,
             details,
+            {"projection_exact": projected == generated.lines},
         ),
         Result("4 rebuild", "replay events/s", generated.events / total, "events/s"),
         Result(

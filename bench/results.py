@@ -49,6 +49,9 @@ class Result:
     baseline_value: float | None = None
     target: Target | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, bool] = field(default_factory=dict)
+    """Correctness of the run behind the figure (projection exact, totals agree, no failed POST): a target counts
+    as met only when every check holds, since a fast wrong answer meets nothing."""
 
     @property
     def ratio(self) -> float | None:
@@ -58,7 +61,13 @@ class Result:
 
     @property
     def passed(self) -> bool | None:
-        return None if self.target is None else self.target.met(self.value, self.ratio)
+        if self.target is None:
+            return None
+        return self.target.met(self.value, self.ratio) and all(self.checks.values())
+
+    @property
+    def failed_checks(self) -> list[str]:
+        return [name for name, held in self.checks.items() if not held]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +80,7 @@ class Result:
             "ratio": _finite(self.ratio),
             "target": None if self.target is None else asdict(self.target),
             "passed": self.passed,
+            "checks": self.checks,
             "details": self.details,
         }
 
@@ -132,6 +142,8 @@ def print_table(results: list[Result], memory: dict[str, float], console: Consol
     for r in results:
         baseline = "-" if r.baseline_name is None else f"{r.baseline_name}: {_number(r.baseline_value)}"
         met = {True: "[green]yes[/green]", False: "[red]NO[/red]", None: ""}[r.passed]
+        if r.failed_checks:
+            met += f" [red](wrong: {', '.join(r.failed_checks)})[/red]"
         table.add_row(
             r.scenario,
             r.name,

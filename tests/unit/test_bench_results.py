@@ -21,6 +21,14 @@ def test_a_figure_passes_only_when_every_part_of_its_target_is_met() -> None:
     assert (fast_enough.passed, below_ratio.passed, below_value.passed) == (True, False, False)
 
 
+def test_a_target_is_met_only_when_the_runs_correctness_checks_hold() -> None:
+    right = Result("5 queries", "p99", 20, "ms", "DuckDB p99", 10, QUERY_TARGET, checks={"totals_agree": True})
+    wrong = Result("5 queries", "p99", 20, "ms", "DuckDB p99", 10, QUERY_TARGET, checks={"totals_agree": False})
+    assert (right.passed, wrong.passed) == (True, False)
+    assert wrong.failed_checks == ["totals_agree"]
+    assert wrong.as_json()["checks"] == {"totals_agree": False}
+
+
 def test_upper_bounds_and_a_missing_baseline() -> None:
     quick = Result("5 queries", "p99", 20, "ms", "DuckDB p99", 10, QUERY_TARGET)
     too_slow_vs_duckdb = Result("5 queries", "p99", 40, "ms", "DuckDB p99", 10, QUERY_TARGET)
