@@ -8,12 +8,13 @@ from sellthrough_runtime.settings import ServiceSettings
 class QueryApiSettings(ServiceSettings):
     http_port: int = 8004
     projection_consumers: int = Field(
-        default=2,
+        default=1,
         ge=1,
         le=6,
-        description="Members of the projection consumer group run by this process. Two let Postgres apply one "
-        "member's batch while Python decodes and prepares the other's; more than the trade topic's 6 partitions "
-        "would idle.",
+        description="Members of the projection consumer group run by this process. On a real Kafka, two let "
+        "Postgres apply one member's batch while Python prepares the other's; more than the trade topic's 6 "
+        "partitions would idle. One by default: on the embedded broker (Tansu 0.6) two members joining together can "
+        "livelock, the second expelled a second after each assignment, its partitions never read.",
     )
     reconciliation_check_seconds: float = Field(
         default=60,
