@@ -11,8 +11,9 @@ from order_capture.domain.fingerprint import content_hash
 from order_capture.domain.territory import RepTerritory, Territories
 from order_capture.domain.validation import KnownMasters, References
 from order_capture.domain.verification import OutletPlace
-from sellthrough_contracts import Envelope
+from sellthrough_contracts import Envelope, decode_event
 from sellthrough_runtime.auth import Principal, Role
+from sellthrough_runtime.outbox import OutboxRecord
 from tests.support.brand import OUTLETS, REPS, SKUS
 
 
@@ -41,7 +42,7 @@ class FakeBatchStore:
         return dict(self.places)
 
     async def store(
-        self, events: list[Envelope], recorded_at: datetime, derived: Mapping[UUID, Envelope]
+        self, events: list[Envelope], recorded_at: datetime, derived: Mapping[UUID, OutboxRecord]
     ) -> StoreOutcome:
         outcome = StoreOutcome(set(), set(), set())
         for e in events:
@@ -49,7 +50,8 @@ class FakeBatchStore:
             if known is None:
                 self.accepted[e.event_id] = content_hash(e)
                 outcome.accepted.add(e.event_id)
-                self.outbox += [e, *([derived[e.event_id]] if e.event_id in derived else [])]
+                # A derived event arrives in its wire form, read back as the relay's consumers would read it.
+                self.outbox += [e, *([decode_event(derived[e.event_id].value)] if e.event_id in derived else [])]
             elif known == content_hash(e):
                 outcome.duplicates.add(e.event_id)
             else:

@@ -112,11 +112,11 @@ async def store_events(
     conn: asyncpg.Connection,
     events: list[Envelope],
     recorded_at: datetime,
-    derived: Mapping[UUID, Envelope] | None = None,
+    derived: Mapping[UUID, OutboxRecord] | None = None,
 ) -> StoreOutcome:
     """Record each new event_id and queue its event, stamped as accepted at `recorded_at`, in the outbox,
     atomically; an event recording a fact with a business id (an order, a delivery, ...) also claims it.
-    `derived`: an event order-capture derives from an event of `events` (its LocationChecked), queued right after
+    `derived`: the outbox record of an event order-capture derives from an event of `events` (its LocationChecked), queued right after
     it when, and only when, that event is accepted.
 
     `events` must have distinct event_ids. Concurrent requests carrying the same event_id (or order) serialise
@@ -145,7 +145,7 @@ async def store_events(
             if (e := f.event).event_id in accepted:
                 records.append(OutboxRecord(e.event_id, e.event_type, e.schema_version, f.key, f.value, e.causation_id))
                 if derived and (follower := derived.get(e.event_id)) is not None:
-                    records.append(OutboxRecord.of(follower))
+                    records.append(follower)
         await append_records_to_outbox(conn, records)
         await _record_order_owners(conn, [e for f in forms if (e := f.event).event_id in accepted])
         seen_before = [f for f in forms if f.event.event_id not in new_ids]
@@ -265,6 +265,6 @@ class PgBatchStore:
         return await load_outlet_places(await self._connection(), events)
 
     async def store(
-        self, events: list[Envelope], recorded_at: datetime, derived: Mapping[UUID, Envelope]
+        self, events: list[Envelope], recorded_at: datetime, derived: Mapping[UUID, OutboxRecord]
     ) -> StoreOutcome:
         return await store_events(await self._connection(), events, recorded_at, derived)

@@ -82,7 +82,7 @@ def accepted_form(event: Envelope, recorded_at: datetime) -> Accepted:
     del canonical["recorded_at"], canonical["key"]  # _SERVER_FIELDS
     body_hash = _body_hash(event, canonical)
     key = event.partition_key()
-    document["recorded_at"] = _json_datetime(recorded_at)
+    document["recorded_at"] = json_datetime(recorded_at)
     document["key"] = key
     fact = business_key(event.event_type, document["payload"])
     return Accepted(event, _with_event_id(event, body_hash), key, orjson.dumps(document), fact, body_hash)
@@ -142,7 +142,7 @@ def _fingerprint(canonical: dict[str, Any]) -> bytes:
 _DATETIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
 
 
-def _json_datetime(moment: datetime) -> Any:
+def json_datetime(moment: datetime) -> Any:
     """A timestamp as the envelope's model_dump(mode="json") writes it."""
     return _json_instant(moment, moment.utcoffset())
 

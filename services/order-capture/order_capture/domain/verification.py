@@ -6,20 +6,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from pydantic import BaseModel, Field
 
 from order_capture.domain.geo import Fix, Point, Verdict, judge
 from order_capture.domain.validation import Reason, Rejection
 from order_capture.settings import OrderCaptureSettings
 from sellthrough_contracts import Envelope, type_names
-from sellthrough_contracts.field import LocationChecked, LocationCheckedPayload, LocationVerdict
+from order_capture.domain.fingerprint import json_datetime
+from sellthrough_contracts.field import LocationChecked, LocationVerdict
 from sellthrough_contracts.trade import OrderCaptured, VisitRecorded
+from sellthrough_runtime.outbox import OutboxRecord
 
 CHECKED_EVENT_TYPES = type_names((OrderCaptured, VisitRecorded))
 """Captures made at an outlet by a rep, which carry the device's position."""
 
 _LOCATION_CHECKED = uuid.UUID("0b6c3f55-6e3c-4a1e-9d2b-6f1e0c6f1a10")
 """Namespace of LocationChecked event ids: uuid5 of the subject's id, so one subject has one verdict event."""
+_LOCATION_CHECKED_TYPE = LocationChecked.type_name()
+_LOCATION_CHECKED_VERSION = int(LocationChecked.model_fields["schema_version"].default)
 
 
 @dataclass(frozen=True)
@@ -87,33 +92,59 @@ def off_site_rejection(checked: Checked, settings: OrderCaptureSettings) -> Reje
     )
 
 
-def location_checked(checked: Checked, recorded_at: datetime, device_clock_skew_s: float | None) -> LocationChecked:
+def location_checked(checked: Checked, recorded_at: datetime, device_clock_skew_s: float | None) -> OutboxRecord:
+    """The LocationChecked of a verdict, stamped as accepted at `recorded_at`, as its outbox record.
+
+    Written straight to its wire form rather than built as a model, validated, stamped and dumped: every value
+    comes from an event validated already, the outlet's master data or the verdict computed here. The document is
+    what `encode_event(LocationChecked(...).stamped(recorded_at))` writes, field for field and byte for byte
+    (tests/unit/test_order_capture_location_record.py holds the two together)."""
     subject = checked.event
     payload = getattr(subject, "payload", None)
     v = checked.verdict
     gps = getattr(payload, "gps", None)
-    return LocationChecked(
-        event_id=uuid.uuid5(_LOCATION_CHECKED, str(subject.event_id)),
-        occurred_at=recorded_at,
-        recorded_at=recorded_at,
-        source="order-capture",
-        actor="order-capture",
-        causation_id=subject.event_id,
-        payload=LocationCheckedPayload(
-            subject_event_id=subject.event_id,
-            subject_event_type=subject.event_type,  # type: ignore[arg-type]  # CHECKED_EVENT_TYPES
-            outlet_id=getattr(payload, "outlet_id", ""),
-            distributor_id=getattr(payload, "distributor_id", ""),
-            rep_id=getattr(payload, "rep_id", ""),
-            device=subject.source,
-            channel=checked.channel,
-            verdict=v.verdict,
-            distance_m=v.distance_m,
-            lat=getattr(gps, "lat", None),
-            lon=getattr(gps, "lon", None),
-            accuracy_m=v.accuracy_m,
-            radius_m=v.radius_m,
-            sync_delay_s=round((recorded_at - subject.occurred_at).total_seconds(), 3),
-            device_clock_skew_s=device_clock_skew_s,
-        ),
-    ).stamped(recorded_at)
+    event_id = uuid.uuid5(_LOCATION_CHECKED, str(subject.event_id))
+    distributor_id = getattr(payload, "distributor_id", "")
+    stamp = json_datetime(recorded_at)
+    document = {
+        "event_id": str(event_id),
+        "event_type": _LOCATION_CHECKED_TYPE,
+        "schema_version": _LOCATION_CHECKED_VERSION,
+        "occurred_at": stamp,
+        "recorded_at": stamp,
+        "source": "order-capture",
+        "actor": "order-capture",
+        "key": distributor_id,
+        "causation_id": str(subject.event_id),
+        "payload": {
+            "subject_event_id": str(subject.event_id),
+            "subject_event_type": subject.event_type,
+            "outlet_id": getattr(payload, "outlet_id", ""),
+            "distributor_id": distributor_id,
+            "rep_id": getattr(payload, "rep_id", ""),
+            "device": subject.source,
+            # Name strips its whitespace; an outlet's channel was validated as a Name when it was registered.
+            "channel": None if checked.channel is None else checked.channel.strip(),
+            "verdict": v.verdict,
+            # float(): the model's float fields hold floats, written with a decimal point even when whole.
+            "distance_m": _float(v.distance_m),
+            "lat": _float(getattr(gps, "lat", None)),
+            "lon": _float(getattr(gps, "lon", None)),
+            "accuracy_m": _float(v.accuracy_m),
+            "radius_m": float(v.radius_m),
+            "sync_delay_s": float(round((recorded_at - subject.occurred_at).total_seconds(), 3)),
+            "device_clock_skew_s": _float(device_clock_skew_s),
+        },
+    }
+    return OutboxRecord(
+        event_id,
+        _LOCATION_CHECKED_TYPE,
+        _LOCATION_CHECKED_VERSION,
+        distributor_id,
+        orjson.dumps(document),
+        subject.event_id,
+    )
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)

@@ -22,6 +22,7 @@ from order_capture.domain.visits import check_visit
 from order_capture.settings import OrderCaptureSettings
 from sellthrough_contracts import Envelope
 from sellthrough_runtime.auth import Principal
+from sellthrough_runtime.outbox import OutboxRecord
 
 
 class BatchStore(Protocol):
@@ -34,7 +35,7 @@ class BatchStore(Protocol):
     async def outlet_places(self, events: list[Envelope]) -> dict[str, OutletPlace]: ...
 
     async def store(
-        self, events: list[Envelope], recorded_at: datetime, derived: Mapping[UUID, Envelope]
+        self, events: list[Envelope], recorded_at: datetime, derived: Mapping[UUID, OutboxRecord]
     ) -> StoreOutcome: ...
 
 
@@ -101,7 +102,7 @@ async def accept_batch(
         for event_id, c in checked.items()
         if (rejection := off_site_rejection(c, settings)) is not None
     }
-    derived: dict[UUID, Envelope] = {
+    derived: dict[UUID, OutboxRecord] = {
         event_id: location_checked(c, now, skew) for event_id, c in checked.items() if event_id not in refused
     }
     stored = await store.store([e for e in plan.candidates if e.event_id not in refused], now, derived)
