@@ -31,7 +31,7 @@ def as_model(checked: Checked, recorded_at: datetime, skew: float | None) -> Loc
         causation_id=subject.event_id,
         payload=LocationCheckedPayload(
             subject_event_id=subject.event_id,
-            subject_event_type=subject.event_type,  # type: ignore[arg-type]
+            subject_event_type=subject.event_type,
             outlet_id=getattr(payload, "outlet_id", ""),
             distributor_id=getattr(payload, "distributor_id", ""),
             rep_id=getattr(payload, "rep_id", ""),

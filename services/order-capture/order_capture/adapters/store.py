@@ -116,8 +116,8 @@ async def store_events(
 ) -> StoreOutcome:
     """Record each new event_id and queue its event, stamped as accepted at `recorded_at`, in the outbox,
     atomically; an event recording a fact with a business id (an order, a delivery, ...) also claims it.
-    `derived`: the outbox record of an event order-capture derives from an event of `events` (its LocationChecked), queued right after
-    it when, and only when, that event is accepted.
+    `derived`: the outbox record of an event order-capture derives from an event of `events` (its LocationChecked),
+    queued right after it, in the same multi-row insert, when and only when that event is accepted.
 
     `events` must have distinct event_ids. Concurrent requests carrying the same event_id (or order) serialise
     on the primary key: exactly one of them accepts it, the others see a duplicate (or a reused id). Keys are

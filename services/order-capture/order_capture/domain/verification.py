@@ -9,11 +9,11 @@ from datetime import datetime
 import orjson
 from pydantic import BaseModel, Field
 
+from order_capture.domain.fingerprint import json_datetime
 from order_capture.domain.geo import Fix, Point, Verdict, judge
 from order_capture.domain.validation import Reason, Rejection
 from order_capture.settings import OrderCaptureSettings
 from sellthrough_contracts import Envelope, type_names
-from order_capture.domain.fingerprint import json_datetime
 from sellthrough_contracts.field import LocationChecked, LocationVerdict
 from sellthrough_contracts.trade import OrderCaptured, VisitRecorded
 from sellthrough_runtime.outbox import OutboxRecord
