@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from order_capture.domain.clock import Window
 from order_capture.domain.edge import fast_order
-from order_capture.domain.fingerprint import accepted_form, content_hash
+from order_capture.domain.fingerprint import _canonical_order, _canonical_walk, accepted_form, content_hash
 from order_capture.domain.validation import parse
 from sellthrough_contracts import AnyEvent, Envelope, upcast_document
 from tests.support.brand import order
@@ -273,3 +273,27 @@ def test_each_rule_at_its_edge(path: tuple[str | int, ...], value: Any) -> None:
     if fast is not None:
         assert model is not None, "msgspec accepted what the contract refuses"
         same_event(fast, model)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prices=st.lists(
+        st.one_of(
+            st.decimals(min_value=0, max_value=10**10 - 1, places=4, allow_nan=False).map(str),
+            st.sampled_from(["12.50", "12.5000", "1.25E+1", "0", "-0", "0.0000", "100", "1E+2", "0E-4"]),
+            st.floats(0, 1e9).map(lambda f: round(f, 2)),
+            st.integers(0, 10**9),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_an_orders_canonical_form_is_the_generic_walks(prices: list[Any]) -> None:
+    document = order("O1", [("S1", 1)] * len(prices))
+    for line, price in zip(document["payload"]["lines"], prices, strict=True):
+        line["unit_price"] = price
+    model = contract(orjson.dumps(upcast_document(document)))
+    if model is None:
+        return  # beyond Money's bounds
+    dumped = model.model_dump(mode="json")
+    assert _canonical_order(dict(dumped)) == _canonical_walk(model, dict(dumped))
