@@ -53,7 +53,7 @@ class _OrderCapturedPayload(msgspec.Struct, forbid_unknown_fields=True):
 
 class _OrderCaptured(msgspec.Struct, forbid_unknown_fields=True):
     event_id: UUID
-    event_type: Literal["OrderCaptured"]
+    event_type: str  # fast_order reads only documents whose event_type is OrderCaptured's
     occurred_at: _AWARE
     source: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     actor: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -67,6 +67,9 @@ class _OrderCaptured(msgspec.Struct, forbid_unknown_fields=True):
 _DECODER = msgspec.json.Decoder(_OrderCaptured)
 _ORDER_CAPTURED = OrderCaptured.type_name()
 _CURRENT_VERSION = int(OrderCaptured.model_fields["schema_version"].default)
+# The Struct pins the version it mirrors (`schema_version: Literal[2]`): a new version of the contract must come with
+# a new Struct, or every order would silently take the slow path.
+assert _CURRENT_VERSION == 2, "domain/edge.py mirrors OrderCaptured version 2"
 
 _PLAIN_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)\Z")
 """RFC 3339 with at most microseconds: pydantic truncates finer fractions where msgspec rounds them, so those
