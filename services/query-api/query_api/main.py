@@ -20,10 +20,11 @@ from query_api.dashboard.router import router as dashboard_router
 from query_api.jobs.reconciliation_check import reconciliation_check_job
 from query_api.projections.handler import projection_handler
 from query_api.projections.registry import PROJECTION_TYPES
+from query_api.schema_swap import SchemaWatch, SwapGuardedHandler, restarting_on_swap
 from query_api.settings import QueryApiSettings
 from sellthrough_contracts.topics import FIELD_CHECKS, REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK, TRADE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app, serve
-from sellthrough_runtime.consumer import job_of
+from sellthrough_runtime.consumer import consumer_job
 from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.settings import ServiceSettings
 
@@ -52,11 +53,26 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     members = settings.projection_consumers if isinstance(settings, QueryApiSettings) else 1
     spec = consumer_spec()
     check_seconds = settings.reconciliation_check_seconds if isinstance(settings, QueryApiSettings) else 60.0
-    jobs: dict[str, Job] = {"reconciliation-check": reconciliation_check_job(context.pool, check_seconds)}
-    return jobs | {
-        f"projection-consumer-{member}": job_of(spec, context.pool, settings, client_id=f"{PROJECTION_GROUP}-{member}")
-        for member in range(1, members + 1)
+    # A rebuild (query_api.jobs.rebuild) may swap another schema in under the name SCHEMA: the watch renews the
+    # pool's connections then, and each consumer member starts again from the offsets stored there.
+    watch = SchemaWatch(context.pool, SCHEMA)
+    jobs: dict[str, Job] = {
+        "reconciliation-check": reconciliation_check_job(context.pool, check_seconds),
+        "projection-schema-watch": watch.run,
     }
+    for member in range(1, members + 1):
+        handler = SwapGuardedHandler(projection_handler(settings), watch, SCHEMA)
+        consumer = consumer_job(
+            pool=context.pool,
+            settings=settings,
+            group_id=spec.group_id,
+            topics=spec.topics,
+            handler=handler,
+            wanted_types=spec.wanted_types,
+            client_id=f"{PROJECTION_GROUP}-{member}",
+        )
+        jobs[f"projection-consumer-{member}"] = restarting_on_swap(watch, handler, consumer)
+    return jobs
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
