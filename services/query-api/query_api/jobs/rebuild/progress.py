@@ -58,8 +58,10 @@ class RebuildProgress:
 
     def advance(self, records: int) -> None:
         self.done += records
+        # The watermarks the total was taken from can sit below the real ends (Tansu), or records keep arriving.
+        self.total = max(self.total, self.done)
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, rate=self.rate)
+            self._bar.update(self._task, completed=self.done, total=self.total, rate=self.rate)
         elif time.monotonic() - self._logged >= LOG_EVERY_SECONDS:
             self._log()
 

@@ -141,6 +141,10 @@ async def rebuild(settings: QueryApiSettings, options: Options) -> Outcome:
     phases = _topics()
     found = await asyncio.to_thread(spans, config, [t for phase in phases for t in phase], stored)
     total = sum(s.records for s in found)
+    log.info(
+        "rebuild planned",
+        extra={"records": total, "spans": [f"{s.topic}[{s.partition}] {s.start}..{s.end}" for s in found if s.records]},
+    )
     # Bulk loads and index builds run far longer than a live batch's statements.
     pool = await create_pool(settings.database_url, schemas.rebuild, min_size=1, max_size=2, command_timeout=3600)
     handler = BulkProjectionHandler(settings.zone)

@@ -23,7 +23,8 @@ class BrokerUnreachable(RuntimeError):
 
 @dataclass(frozen=True)
 class Span:
-    """One partition's records to read: offsets [start, end), end being its high watermark at the start."""
+    """One partition's records to read: from `start` to its end, at least to `end`, its high watermark when the
+    rebuild started (a lower bound: Tansu's watermark can sit below the real end, see SpanReader)."""
 
     topic: str
     partition: int
@@ -81,10 +82,11 @@ class SpanReader:
     """Reads `spans` to their ends, in batches; blocking (run it in a thread)."""
 
     def __init__(self, config: Mapping[str, Any], to_read: Sequence[Span]) -> None:
-        self._remaining = {(s.topic, s.partition): s.end for s in to_read if s.records}
+        # Every partition, even one that looks read to its watermark: the watermark may be short of its end.
+        self._remaining = {(s.topic, s.partition): max(s.start, s.end) for s in to_read}
         self._consumer = Consumer(dict(config))
         if self._remaining:
-            self._consumer.assign([TopicPartition(s.topic, s.partition, s.start) for s in to_read if s.records])
+            self._consumer.assign([TopicPartition(s.topic, s.partition, s.start) for s in to_read])
 
     def next_batch(self, max_records: int) -> list[ConsumerRecord[bytes, bytes]] | None:
         """Up to `max_records` records below their partition's end; None once every span is read."""
@@ -96,17 +98,18 @@ class SpanReader:
 
     def _take(self, message: Message, batch: list[ConsumerRecord[bytes, bytes]]) -> None:
         key = (message.topic() or "", message.partition() or 0)
-        if (error := message.error()) is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                self._remaining.pop(key, None)
-                return
-            raise KafkaException(error)
         offset, end = message.offset() or 0, self._remaining.get(key)
-        if end is None or offset >= end:
-            return  # appended since the rebuild started: the live consumer applies it after the swap
+        if end is None:
+            return  # a partition already read to its end: what came since is the live consumer's, after the swap
+        if (error := message.error()) is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                raise KafkaException(error)
+            if offset >= end:
+                self._remaining.pop(key)
+            return
+        # Records past the watermark are read too: Tansu's watermark can sit below the partition's real end, so
+        # the end is where librdkafka finds no more records (an EOF at or past the watermark), not the watermark.
         batch.append(_record(message))
-        if offset + 1 >= end:
-            self._remaining.pop(key)
 
     def close(self) -> None:
         self._consumer.close()
