@@ -1,7 +1,5 @@
 """Composition root for query-api: the app with its routers, the projection consumers and the jobs."""
 
-from pathlib import Path
-
 from fastapi import FastAPI
 
 from query_api.api.field import router as field_router
@@ -18,20 +16,17 @@ from query_api.api.scope import router as scope_router
 from query_api.api.stock import router as stock_router
 from query_api.dashboard.router import router as dashboard_router
 from query_api.jobs.reconciliation_check import reconciliation_check_job
+from query_api.names import MIGRATIONS, PROJECTION_GROUP, PROJECTION_TOPICS, SCHEMA, SERVICE
 from query_api.projections.handler import projection_handler
 from query_api.projections.registry import PROJECTION_TYPES
 from query_api.schema_swap import SchemaWatch, SwapGuardedHandler, restarting_on_swap
 from query_api.settings import QueryApiSettings
-from sellthrough_contracts.topics import FIELD_CHECKS, REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK, TRADE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app, serve
 from sellthrough_runtime.consumer import consumer_job
 from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.settings import ServiceSettings
 
-SERVICE = "query-api"
-SCHEMA = "query_api"
-PROJECTION_GROUP = "query-api.projections"
-MIGRATIONS = Path(__file__).parent / "migrations"
+__all__ = ["MIGRATIONS", "PROJECTION_GROUP", "SCHEMA", "SERVICE", "consumer_spec", "create_app", "run"]
 
 
 def consumer_spec() -> ConsumerSpec:
@@ -41,7 +36,7 @@ def consumer_spec() -> ConsumerSpec:
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
         group_id=PROJECTION_GROUP,
-        topics=(REFERENCE.name, TRADE.name, STOCK.name, SCHEMES.name, SCHEME_RESULTS.name, FIELD_CHECKS.name),
+        topics=PROJECTION_TOPICS,
         wanted_types=PROJECTION_TYPES,
         settings=QueryApiSettings,
         handler=projection_handler,

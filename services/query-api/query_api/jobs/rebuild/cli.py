@@ -9,7 +9,7 @@ import typer
 from query_api.jobs.rebuild.run import BATCH_RECORDS, Options, RebuildExists, drop_previous, rebuild, status
 from query_api.jobs.rebuild.schemas import Schemas
 from query_api.jobs.rebuild.source import BrokerUnreachable
-from query_api.main import SCHEMA
+from query_api.names import SCHEMA
 from query_api.settings import QueryApiSettings
 from sellthrough_runtime.logs import configure_logging
 

@@ -15,7 +15,7 @@ from query_api.jobs.rebuild.loading import BatchDecoder, BulkProjectionHandler
 from query_api.jobs.rebuild.progress import RebuildProgress
 from query_api.jobs.rebuild.schemas import Schemas
 from query_api.jobs.rebuild.source import Span, SpanReader, librdkafka_config, spans
-from query_api.main import MIGRATIONS, PROJECTION_GROUP, SCHEMA, consumer_spec
+from query_api.names import MIGRATIONS, PROJECTION_GROUP, PROJECTION_TOPICS, SCHEMA
 from query_api.projections.registry import PROJECTION_TYPES
 from query_api.settings import QueryApiSettings
 from sellthrough_contracts.topics import REFERENCE
@@ -86,7 +86,7 @@ class Outcome:
 def _topics() -> list[list[str]]:
     """Reading order: the reference topic first (the projections denormalise masters into their rows), then the
     others together (the live path copes with any order between them)."""
-    others = [topic for topic in consumer_spec().topics if topic != REFERENCE.name]
+    others = [topic for topic in PROJECTION_TOPICS if topic != REFERENCE.name]
     return [[REFERENCE.name], others]
 
 

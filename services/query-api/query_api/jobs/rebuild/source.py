@@ -45,9 +45,9 @@ def librdkafka_config(bootstrap_servers: str, security: KafkaSecuritySettings) -
         "enable.auto.offset.store": False,
         "enable.partition.eof": True,
         "auto.offset.reset": "earliest",
-        # Bounds the prefetch (librdkafka's default queue is ~64 MiB per partition): query-api's memory budget.
-        "queued.max.messages.kbytes": 16384,
-        "fetch.max.bytes": 16 * 1024 * 1024,
+        # Bounds the prefetch, per partition (librdkafka's default is 64 MiB each): the rebuild's memory budget.
+        "queued.max.messages.kbytes": 4096,
+        "fetch.max.bytes": 4 * 1024 * 1024,
         **librdkafka_security(security),
     }
 
