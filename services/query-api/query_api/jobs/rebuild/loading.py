@@ -12,7 +12,7 @@ from aiokafka import ConsumerRecord
 
 from query_api.projections.base import Projection
 from query_api.projections.freshness import NewestTimes, fed_projections, record_freshness
-from query_api.projections.registry import PROJECTIONS, route
+from query_api.projections.registry import PROJECTIONS
 from sellthrough_contracts import Envelope
 from sellthrough_runtime.applier import DecodedBatch
 
@@ -36,6 +36,12 @@ class BulkProjectionHandler:
     def __init__(self, zone: ZoneInfo, projections: Sequence[Projection[Any]] = PROJECTIONS) -> None:
         self._zone = zone
         self._projections = tuple(projections)
+        self._routes = {
+            cls: tuple(i for i, p in enumerate(self._projections) if cls in p.consumes)
+            for projection in self._projections
+            for cls in projection.consumes
+        }
+        """Contract class -> the positions of the projections consuming it (as registry.route, for any list)."""
 
     @property
     def bulk_projections(self) -> list[Projection[Any]]:
@@ -43,7 +49,11 @@ class BulkProjectionHandler:
 
     def prepare(self, events: Sequence[Envelope]) -> _Prepared:
         steps: list[tuple[Projection[Any], Any, bool]] = []
-        for projection, share in zip(self._projections, route(events), strict=True):
+        shares: list[list[Envelope]] = [[] for _ in self._projections]
+        for event in events:
+            for i in self._routes.get(type(event), ()):
+                shares[i].append(event)
+        for projection, share in zip(self._projections, shares, strict=True):
             if not share:
                 continue
             if projection.bulk is not None:

@@ -53,6 +53,7 @@ class Schemas:
         async with conn.transaction():
             await conn.execute(LOCK_EXCLUSIVE, swap_lock_name(self.live))
             await conn.execute("DROP SCHEMA IF EXISTS " + previous + " CASCADE")
-            await conn.execute("ALTER SCHEMA " + live + " RENAME TO " + previous)
+            if await self.exists(conn, self.live):  # not before query-api first started
+                await conn.execute("ALTER SCHEMA " + live + " RENAME TO " + previous)
             await conn.execute("ALTER SCHEMA " + rebuild + " RENAME TO " + live)
         log.info("rebuilt schema swapped in", extra={"schema": self.live, "previous": self.previous})
