@@ -35,7 +35,7 @@ class Schemas:
         return bool(await conn.fetchval(_EXISTS, schema))
 
     async def drop(self, conn: asyncpg.Connection, schema: str) -> None:
-        statement = "DROP SCHEMA IF EXISTS " + _quoted(schema) + " CASCADE"
+        statement = _drop(schema)
         await conn.execute(statement)
 
     async def stored_offsets(self, conn: asyncpg.Connection, group_id: str) -> dict[tuple[str, int], int]:
@@ -49,11 +49,21 @@ class Schemas:
     async def swap(self, conn: asyncpg.Connection) -> None:
         """The rebuilt schema becomes the live one, atomically. The exclusive lock waits for the live consumer's
         batch in flight (each takes it shared) and holds the next until the renames are committed."""
-        live, rebuild, previous = _quoted(self.live), _quoted(self.rebuild), _quoted(self.previous)
+        drop_previous = _drop(self.previous)
+        retire_live = _rename(self.live, self.previous)
+        promote_rebuild = _rename(self.rebuild, self.live)
         async with conn.transaction():
             await conn.execute(LOCK_EXCLUSIVE, swap_lock_name(self.live))
-            await conn.execute("DROP SCHEMA IF EXISTS " + previous + " CASCADE")
+            await conn.execute(drop_previous)
             if await self.exists(conn, self.live):  # not before query-api first started
-                await conn.execute("ALTER SCHEMA " + live + " RENAME TO " + previous)
-            await conn.execute("ALTER SCHEMA " + rebuild + " RENAME TO " + live)
+                await conn.execute(retire_live)
+            await conn.execute(promote_rebuild)
         log.info("rebuilt schema swapped in", extra={"schema": self.live, "previous": self.previous})
+
+
+def _drop(schema: str) -> str:
+    return "DROP SCHEMA IF EXISTS " + _quoted(schema) + " CASCADE"
+
+
+def _rename(schema: str, to: str) -> str:
+    return "ALTER SCHEMA " + _quoted(schema) + " RENAME TO " + _quoted(to)
