@@ -89,6 +89,9 @@ class SwapGuardedHandler:
         self._schema = schema
         self.expected: int | None = None
         """The schema's OID when this handler's consumer started."""
+        if (decode_event := getattr(inner, "decode_event", None)) is not None:
+            # Still a DecodingHandler if the one it wraps is (the applier reads records with its decoder).
+            self.decode_event: Callable[[bytes], Envelope] = decode_event
 
     async def _check(self, conn: asyncpg.Connection) -> None:
         # The lock waits out a swap in progress; the next statement's snapshot then sees its renames.

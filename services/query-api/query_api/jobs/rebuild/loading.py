@@ -8,17 +8,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from aiokafka import ConsumerRecord
 
 from query_api.projections.base import Projection
 from query_api.projections.freshness import NewestTimes, fed_projections, record_freshness
 from query_api.projections.registry import PROJECTIONS
 from sellthrough_contracts import Envelope
-from sellthrough_runtime.applier import DecodedBatch
 
-BatchDecoder = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], DecodedBatch]
-"""Records -> their events and dead letters (and prepared writes): BatchApplier.decode by default, which
-validates with the contracts' decode_event; a leaner decoder of trusted topics may replace it."""
+EventDecoder = Callable[[bytes], Envelope]
+"""A record's value -> its event, raising pydantic's ValidationError for one to dead-letter (as the contracts'
+decode_event does)."""
 
 
 @dataclass(frozen=True)
@@ -33,8 +31,16 @@ class BulkProjectionHandler:
     """A PreparingHandler over the registry's projections, for a rebuild: bulk-loaded where a projection has a
     BulkLoader (`start` and `finish` are the rebuild's to call), written as live otherwise."""
 
-    def __init__(self, zone: ZoneInfo, projections: Sequence[Projection[Any]] = PROJECTIONS) -> None:
+    def __init__(
+        self,
+        zone: ZoneInfo,
+        projections: Sequence[Projection[Any]] = PROJECTIONS,
+        decode_event: EventDecoder | None = None,
+    ) -> None:
         self._zone = zone
+        if decode_event is not None:
+            # Makes it a DecodingHandler, where the runtime has them: the applier decodes records with it.
+            self.decode_event = decode_event
         self._projections = tuple(projections)
         self._routes = {
             cls: tuple(i for i, p in enumerate(self._projections) if cls in p.consumes)

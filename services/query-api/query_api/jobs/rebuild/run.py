@@ -12,12 +12,13 @@ from typing import Any
 import asyncpg
 from aiokafka import ConsumerRecord
 
-from query_api.jobs.rebuild.loading import BatchDecoder, BulkProjectionHandler
+from query_api.jobs.rebuild.loading import BulkProjectionHandler, EventDecoder
 from query_api.jobs.rebuild.progress import RebuildProgress
 from query_api.jobs.rebuild.schemas import Schemas
 from query_api.jobs.rebuild.source import Span, SpanReader, librdkafka_config, spans
 from query_api.names import MIGRATIONS, PROJECTION_GROUP, PROJECTION_TOPICS, SCHEMA
 from query_api.projections.base import Projection
+from query_api.projections.handler import projection_handler
 from query_api.projections.registry import PROJECTION_TYPES, PROJECTIONS
 from query_api.settings import QueryApiSettings
 from sellthrough_contracts.topics import REFERENCE
@@ -43,8 +44,9 @@ class Options:
     restart: bool = False
     swap: bool = True
     batch_records: int = BATCH_RECORDS
-    decoder: BatchDecoder | None = None
-    """None: the runtime's BatchApplier.decode, exactly as the live consumer decodes."""
+    decode_event: EventDecoder | None = None
+    """How records are decoded; None: as the live consumer decodes them (its handler's own decoder, if it has one,
+    e.g. lean structs for trusted topics; else the contracts' decode_event)."""
     terminal: bool | None = None
     """Show a progress bar (None: when stderr is a terminal)."""
     projections: Sequence[Projection[Any]] = PROJECTIONS
@@ -160,16 +162,16 @@ async def rebuild(settings: QueryApiSettings, options: Options) -> Outcome:
         # A commit lost in a crash takes its offsets with it: the resumed rebuild reads those records again.
         server_settings={"synchronous_commit": "off"},
     )
-    handler = BulkProjectionHandler(settings.zone, options.projections)
+    decode_event = options.decode_event or getattr(projection_handler(settings), "decode_event", None)
+    handler = BulkProjectionHandler(settings.zone, options.projections, decode_event)
     applier = BatchApplier(pool=pool, group_id=PROJECTION_GROUP, handler=handler, wanted_types=PROJECTION_TYPES)
-    decode = options.decoder or applier.decode
     started = time.monotonic()
     try:
         with long_running_gc(), RebuildProgress(total, terminal=options.terminal) as progress:
             async with pool.acquire() as c, c.transaction():
                 await handler.start(c)
             for phase in phases:
-                await _read(config, [s for s in found if s.topic in phase], decode, applier, options, progress)
+                await _read(config, [s for s in found if s.topic in phase], applier, options, progress)
             async with pool.acquire() as c, c.transaction():
                 await handler.finish(c)
         dead = await pool.fetchval("SELECT count(*) FROM dead_letters WHERE group_id = $1", PROJECTION_GROUP)
@@ -191,7 +193,6 @@ async def rebuild(settings: QueryApiSettings, options: Options) -> Outcome:
 async def _read(
     config: dict[str, object],
     to_read: Sequence[Span],
-    decode: BatchDecoder,
     applier: BatchApplier,
     options: Options,
     progress: RebuildProgress,
@@ -211,7 +212,7 @@ async def _read(
         fetching = asyncio.create_task(asyncio.to_thread(reader.next_batch, options.batch_records))
         while (records := await fetching) is not None:
             fetching = asyncio.create_task(asyncio.to_thread(reader.next_batch, options.batch_records))
-            decoded = decode(records) if records else None
+            decoded = applier.decode(records) if records else None
             if applying is not None:
                 progress.advance(await applying)
                 applying = None
