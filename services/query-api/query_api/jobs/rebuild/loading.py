@@ -43,11 +43,12 @@ class BulkProjectionHandler:
             self.decode_event = decode_event
         self._projections = tuple(projections)
         self._routes = {
-            cls: tuple(i for i, p in enumerate(self._projections) if cls in p.consumes)
+            cls.type_name(): tuple(i for i, p in enumerate(self._projections) if cls in p.consumes)
             for projection in self._projections
             for cls in projection.consumes
         }
-        """Contract class -> the positions of the projections consuming it (as registry.route, for any list)."""
+        """Event type -> the positions of the projections consuming it (as registry.route, for any list). By name,
+        not class: a handler's own decoder may give a stand-in for the contract class (a lean struct)."""
 
     @property
     def bulk_projections(self) -> list[Projection[Any]]:
@@ -57,7 +58,7 @@ class BulkProjectionHandler:
         steps: list[tuple[Projection[Any], Any, bool]] = []
         shares: list[list[Envelope]] = [[] for _ in self._projections]
         for event in events:
-            for i in self._routes.get(type(event), ()):
+            for i in self._routes.get(event.event_type, ()):
                 shares[i].append(event)
         for projection, share in zip(self._projections, shares, strict=True):
             if not share:
