@@ -171,9 +171,13 @@ async def rebuild(settings: QueryApiSettings, options: Options) -> Outcome:
             async with pool.acquire() as c, c.transaction():
                 await handler.start(c)
             for phase in phases:
+                phase_started = time.monotonic()
                 await _read(config, [s for s in found if s.topic in phase], applier, options, progress)
+                log.info("rebuild read", extra={"topics": phase, "seconds": round(time.monotonic() - phase_started, 2)})
+            finish_started = time.monotonic()
             async with pool.acquire() as c, c.transaction():
                 await handler.finish(c)
+            log.info("bulk loads finished", extra={"seconds": round(time.monotonic() - finish_started, 2)})
         dead = await pool.fetchval("SELECT count(*) FROM dead_letters WHERE group_id = $1", PROJECTION_GROUP)
     finally:
         await pool.close()
