@@ -192,6 +192,10 @@ async def test_events_posted_while_the_swap_waits_are_applied_once_on_the_new_sc
             lambda waiting: waiting >= 1,
             what="the swap waiting for its lock",
         )
+        second = stack.rebuild("--resume")
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 3
+        assert "another sellthrough-rebuild is running" in err
         late = random_orders(40, seed=99)
         stack.post(late)  # beyond the rebuild's watermarks: the live consumer's, in whichever schema is live
         await holder.execute("SELECT pg_advisory_unlock_shared(hashtext($1))", SWAP_LOCK)

@@ -6,7 +6,15 @@ import asyncio
 import asyncpg
 import typer
 
-from query_api.jobs.rebuild.run import BATCH_RECORDS, Options, RebuildExists, drop_previous, rebuild, status
+from query_api.jobs.rebuild.run import (
+    BATCH_RECORDS,
+    Options,
+    RebuildExists,
+    RebuildRunning,
+    drop_previous,
+    rebuild,
+    status,
+)
 from query_api.jobs.rebuild.schemas import Schemas
 from query_api.jobs.rebuild.source import BrokerUnreachable
 from query_api.names import SCHEMA
@@ -43,7 +51,7 @@ def main(
         outcome = asyncio.run(
             rebuild(settings, Options(resume=resume, restart=restart, swap=swap, batch_records=batch_records))
         )
-    except RebuildExists as error:
+    except (RebuildExists, RebuildRunning) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(3) from error
     except BrokerUnreachable as error:

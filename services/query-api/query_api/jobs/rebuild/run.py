@@ -38,6 +38,13 @@ class RebuildExists(RuntimeError):
     """A rebuild schema is there from a rebuild that did not finish: resume it or start over, explicitly."""
 
 
+class RebuildRunning(RuntimeError):
+    """Another rebuild holds the database's rebuild lock."""
+
+
+_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext($1))"
+
+
 @dataclass(frozen=True)
 class Options:
     resume: bool = False
@@ -125,6 +132,18 @@ async def drop_previous(settings: QueryApiSettings) -> bool:
 
 
 async def rebuild(settings: QueryApiSettings, options: Options) -> Outcome:
+    """One rebuild at a time per database: a second would write the same schema (a session lock, released when
+    this process ends, however it ends)."""
+    held = await asyncpg.connect(settings.database_url)
+    try:
+        if not await held.fetchval(_TRY_LOCK, f"sellthrough-rebuild:{SCHEMA}"):
+            raise RebuildRunning("another sellthrough-rebuild is running against this database")
+        return await _rebuild(settings, options)
+    finally:
+        await held.close()
+
+
+async def _rebuild(settings: QueryApiSettings, options: Options) -> Outcome:
     schemas = Schemas(SCHEMA)
     conn = await asyncpg.connect(settings.database_url)
     try:
