@@ -1,7 +1,5 @@
 """Composition root for query-api: the app with its routers, the projection consumers and the jobs."""
 
-from pathlib import Path
-
 from fastapi import FastAPI
 
 from query_api.api.field import router as field_router
@@ -18,19 +16,17 @@ from query_api.api.scope import router as scope_router
 from query_api.api.stock import router as stock_router
 from query_api.dashboard.router import router as dashboard_router
 from query_api.jobs.reconciliation_check import reconciliation_check_job
+from query_api.names import MIGRATIONS, PROJECTION_GROUP, PROJECTION_TOPICS, SCHEMA, SERVICE
 from query_api.projections.handler import projection_handler
 from query_api.projections.registry import PROJECTION_TYPES
+from query_api.schema_swap import SchemaWatch, SwapGuardedHandler, restarting_on_swap
 from query_api.settings import QueryApiSettings
-from sellthrough_contracts.topics import FIELD_CHECKS, REFERENCE, SCHEME_RESULTS, SCHEMES, STOCK, TRADE
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app, serve
-from sellthrough_runtime.consumer import job_of
+from sellthrough_runtime.consumer import consumer_job
 from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.settings import ServiceSettings
 
-SERVICE = "query-api"
-SCHEMA = "query_api"
-PROJECTION_GROUP = "query-api.projections"
-MIGRATIONS = Path(__file__).parent / "migrations"
+__all__ = ["MIGRATIONS", "PROJECTION_GROUP", "SCHEMA", "SERVICE", "consumer_spec", "create_app", "run"]
 
 
 def consumer_spec() -> ConsumerSpec:
@@ -40,7 +36,7 @@ def consumer_spec() -> ConsumerSpec:
         schema=SCHEMA,
         migrations_dir=MIGRATIONS,
         group_id=PROJECTION_GROUP,
-        topics=(REFERENCE.name, TRADE.name, STOCK.name, SCHEMES.name, SCHEME_RESULTS.name, FIELD_CHECKS.name),
+        topics=PROJECTION_TOPICS,
         wanted_types=PROJECTION_TYPES,
         settings=QueryApiSettings,
         handler=projection_handler,
@@ -52,11 +48,26 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     members = settings.projection_consumers if isinstance(settings, QueryApiSettings) else 1
     spec = consumer_spec()
     check_seconds = settings.reconciliation_check_seconds if isinstance(settings, QueryApiSettings) else 60.0
-    jobs: dict[str, Job] = {"reconciliation-check": reconciliation_check_job(context.pool, check_seconds)}
-    return jobs | {
-        f"projection-consumer-{member}": job_of(spec, context.pool, settings, client_id=f"{PROJECTION_GROUP}-{member}")
-        for member in range(1, members + 1)
+    # A rebuild (query_api.jobs.rebuild) may swap another schema in under the name SCHEMA: the watch renews the
+    # pool's connections then, and each consumer member starts again from the offsets stored there.
+    watch = SchemaWatch(context.pool, SCHEMA)
+    jobs: dict[str, Job] = {
+        "reconciliation-check": reconciliation_check_job(context.pool, check_seconds),
+        "projection-schema-watch": watch.run,
     }
+    for member in range(1, members + 1):
+        handler = SwapGuardedHandler(projection_handler(settings), watch, SCHEMA)
+        consumer = consumer_job(
+            pool=context.pool,
+            settings=settings,
+            group_id=spec.group_id,
+            topics=spec.topics,
+            handler=handler,
+            wanted_types=spec.wanted_types,
+            client_id=f"{PROJECTION_GROUP}-{member}",
+        )
+        jobs[f"projection-consumer-{member}"] = restarting_on_swap(watch, handler, consumer)
+    return jobs
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:

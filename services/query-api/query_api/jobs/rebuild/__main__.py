@@ -1,0 +1,3 @@
+from query_api.jobs.rebuild.cli import app
+
+app()

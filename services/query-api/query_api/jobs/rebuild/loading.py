@@ -1,0 +1,93 @@
+"""A batch of a rebuild into the projections: each projection's bulk path where it has one, its own prepare and
+write otherwise, through the runtime's BatchApplier so that processed ids, dead letters and offsets are stored
+exactly as the live consumer stores them (it continues from them after the swap)."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from query_api.projections.base import Projection
+from query_api.projections.freshness import NewestTimes, fed_projections, record_freshness
+from query_api.projections.registry import PROJECTIONS
+from sellthrough_contracts import Envelope
+
+EventDecoder = Callable[[bytes], Envelope]
+"""A record's value -> its event, raising pydantic's ValidationError for one to dead-letter (as the contracts'
+decode_event does)."""
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    steps: list[tuple[Projection[Any], Any, bool]]
+    """Per projection the batch feeds, in registry order: what it prepared (or its events, for a bulk one) and
+    whether it is bulk-loaded."""
+    freshness: list[NewestTimes]
+
+
+class BulkProjectionHandler:
+    """A PreparingHandler over the registry's projections, for a rebuild: bulk-loaded where a projection has a
+    BulkLoader (`start` and `finish` are the rebuild's to call), written as live otherwise."""
+
+    def __init__(
+        self,
+        zone: ZoneInfo,
+        projections: Sequence[Projection[Any]] = PROJECTIONS,
+        decode_event: EventDecoder | None = None,
+    ) -> None:
+        self._zone = zone
+        if decode_event is not None:
+            # Makes it a DecodingHandler, where the runtime has them: the applier decodes records with it.
+            self.decode_event = decode_event
+        self._projections = tuple(projections)
+        self._routes = {
+            cls.type_name(): tuple(i for i, p in enumerate(self._projections) if cls in p.consumes)
+            for projection in self._projections
+            for cls in projection.consumes
+        }
+        """Event type -> the positions of the projections consuming it (as registry.route, for any list). By name,
+        not class: a handler's own decoder may give a stand-in for the contract class (a lean struct)."""
+
+    @property
+    def bulk_projections(self) -> list[Projection[Any]]:
+        return [p for p in self._projections if p.bulk is not None]
+
+    def prepare(self, events: Sequence[Envelope]) -> _Prepared:
+        steps: list[tuple[Projection[Any], Any, bool]] = []
+        shares: list[list[Envelope]] = [[] for _ in self._projections]
+        for event in events:
+            for i in self._routes.get(event.event_type, ()):
+                shares[i].append(event)
+        for projection, share in zip(self._projections, shares, strict=True):
+            if not share:
+                continue
+            if projection.bulk is not None:
+                steps.append((projection, share, True))
+            else:
+                steps.append((projection, projection.prepare(share, self._zone), False))
+        fed = [times for p, prepared, bulk in steps if not bulk for times in p.fed(prepared)]
+        return _Prepared(steps, [*fed, *fed_projections(events)])
+
+    async def write(self, conn: asyncpg.Connection, prepared: _Prepared) -> None:
+        for projection, rows, bulk in prepared.steps:
+            if bulk:
+                assert projection.bulk is not None
+                await projection.bulk.load(conn, rows)
+            else:
+                await projection.write(conn, rows)
+        await record_freshness(conn, prepared.freshness)
+
+    async def __call__(self, conn: asyncpg.Connection, events: Sequence[Envelope], /) -> None:
+        await self.write(conn, self.prepare(events))
+
+    async def start(self, conn: asyncpg.Connection) -> None:
+        for projection in self.bulk_projections:
+            assert projection.bulk is not None
+            await projection.bulk.start(conn)
+
+    async def finish(self, conn: asyncpg.Connection) -> None:
+        for projection in self.bulk_projections:
+            assert projection.bulk is not None
+            await projection.bulk.finish(conn)

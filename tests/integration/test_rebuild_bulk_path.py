@@ -1,0 +1,101 @@
+"""The rebuild's bulk path against real Postgres and Tansu: a projection with a BulkLoader is started once, loaded
+per batch inside the batch's transaction and finished once, never written through its live steps; a projection
+without one is written as live; both end up in the swapped-in schema with the offsets to continue from."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from query_api.jobs.rebuild.run import Options, rebuild
+from query_api.projections.base import Projection
+from query_api.projections.dimensions import DIMENSIONS
+from query_api.settings import QueryApiSettings
+from sellthrough_contracts import Envelope, encode_event, parse_event
+from sellthrough_contracts.topics import REFERENCE, TRADE
+from sellthrough_contracts.trade import OrderCaptured
+from sellthrough_runtime.kafka import make_producer
+from tests.conftest import Infra
+from tests.support.brand import order, reference_events
+
+ORDERS = 23
+
+
+class OrderIdsInBulk:
+    """A BulkLoader that COPYs each order's id, noting the calls it gets."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def start(self, conn: asyncpg.Connection) -> None:
+        self.calls.append("start")
+        await conn.execute("CREATE TABLE IF NOT EXISTS bulk_orders (event_id uuid PRIMARY KEY)")
+
+    async def load(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+        self.calls.append("load")
+        await conn.copy_records_to_table("bulk_orders", records=[(e.event_id,) for e in events])
+
+    async def finish(self, conn: asyncpg.Connection) -> None:
+        self.calls.append("finish")
+        await conn.execute("CREATE INDEX IF NOT EXISTS bulk_orders_built_after ON bulk_orders (event_id)")
+
+
+def _not_live(*_args: object) -> Any:
+    raise AssertionError("a bulk-loaded projection is not written through its live steps")
+
+
+async def _not_live_write(*_args: object) -> None:
+    raise AssertionError("a bulk-loaded projection is not written through its live steps")
+
+
+def stamped(raw: dict[str, Any]) -> Envelope:
+    return parse_event(raw).stamped(datetime.now(UTC))
+
+
+@pytest.fixture
+def settings(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> QueryApiSettings:
+    monkeypatch.setenv("DATABASE_URL", infra.database_url)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", infra.kafka_bootstrap_servers)
+    return QueryApiSettings()
+
+
+async def test_bulk_and_live_projections_rebuild_into_the_swapped_schema(
+    infra: Infra, settings: QueryApiSettings
+) -> None:
+    masters = [stamped(e) for e in reference_events()]
+    orders = [stamped(order("O1", [("S1", i + 1)])) for i in range(ORDERS)]
+    producer = make_producer(infra.kafka_bootstrap_servers, "test-producer")
+    await producer.start()
+    try:
+        for topic, events in ((REFERENCE.name, masters), (TRADE.name, orders)):
+            for event in events:
+                await producer.send_and_wait(topic, encode_event(event), key=event.partition_key().encode())
+    finally:
+        await producer.stop()
+
+    loader = OrderIdsInBulk()
+    in_bulk = Projection[Any]("orders-in-bulk", (OrderCaptured,), _not_live, _not_live_write, bulk=loader)
+    outcome = await rebuild(settings, Options(projections=(DIMENSIONS, in_bulk), batch_records=5, terminal=False))
+
+    assert outcome.swapped
+    assert outcome.dead_letters == 0
+    assert outcome.records == len(masters) + len(orders)
+    assert loader.calls[0] == "start"
+    assert loader.calls[-1] == "finish"
+    assert loader.calls.count("load") >= ORDERS // 5
+    assert set(loader.calls[1:-1]) == {"load"}
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        loaded = await conn.fetch("SELECT event_id FROM query_api.bulk_orders")
+        assert sorted(r["event_id"] for r in loaded) == sorted(e.event_id for e in orders)
+        assert await conn.fetchval("SELECT count(*) FROM query_api.outlets") == sum(
+            e.event_type == "OutletRegistered" for e in masters
+        )
+        applied = await conn.fetchval("SELECT count(*) FROM query_api.processed_events")
+        assert applied == len(masters) + len(orders)
+        offsets = await conn.fetch("SELECT topic, sum(next_offset) AS n FROM query_api.consumer_offsets GROUP BY topic")
+        assert {r["topic"]: r["n"] for r in offsets} == {REFERENCE.name: len(masters), TRADE.name: len(orders)}
+    finally:
+        await conn.close()
