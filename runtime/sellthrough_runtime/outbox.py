@@ -1,16 +1,19 @@
 """Transactional outbox: write events with the state change, publish them to Kafka afterwards.
 
-Accepted means durable in Postgres. The relay publishes unpublished rows in order with acks=all and marks them
-published; if the broker is down it retries, so an outage delays events and never loses them. Relays of one
-service take turns on an advisory lock, so each key's events reach Kafka in outbox order. Published rows are
-kept: if the broker loses records, RelayRecovery (log_recovery/) queues them all again. How and why:
-docs/broker-behaviour.md.
+Accepted means durable in Postgres. The relay publishes rows in seq order with acks=all, pipelined (the next
+batch is claimed and sent while earlier ones await their acknowledgements), and records its progress as one
+high-water mark (outbox_progress.published_through) once a batch is acknowledged; if the broker is down it
+retries from the mark, so an outage delays events and never loses them. Relays of one service take turns on an
+advisory lock, so each key's events reach Kafka in outbox order. Published rows are kept for the retention
+window (retention.py): if the broker loses records, RelayRecovery (log_recovery/) queues what is kept again.
+How and why: docs/broker-behaviour.md.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import NamedTuple
 from uuid import UUID
@@ -26,6 +29,7 @@ from sellthrough_runtime.kafka import ensure_topics, make_offsets_reader, make_p
 from sellthrough_runtime.kafka_security import KafkaSecuritySettings
 from sellthrough_runtime.log_recovery import GENERATION_HEADER, PartitionRanges, RelayRecovery
 from sellthrough_runtime.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISH_SECONDS, OUTBOX_PUBLISHED
+from sellthrough_runtime.outbox_claims import OutboxClaims
 from sellthrough_runtime.tracing import carrier_for
 
 log = logging.getLogger(__name__)
@@ -36,13 +40,8 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], 
 """
 
 _TAKE_TURN = "SELECT pg_advisory_xact_lock(hashtext($1))"
-
-# No row locks: relays take turns on the advisory lock (_TAKE_TURN) for the whole claim-send-mark transaction,
-# so no other relay reads these rows meanwhile. A lock per row would cost a WAL record per event.
-_CLAIM = """
-SELECT seq, event_id, event_type, schema_version, topic, partition_key, value, trace_headers
-FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1
-"""
+"""RelayRecovery's checks take the relays' turn for one transaction; a relay holds it for a whole publishing turn
+(_TAKE_SESSION_TURN, the same lock). No row locks: no other relay reads the rows meanwhile."""
 
 
 class OutboxRecord(NamedTuple):
@@ -95,6 +94,15 @@ async def append_records_to_outbox(conn: asyncpg.Connection, records: Sequence[O
     )
 
 
+class _InFlight(NamedTuple):
+    """A claimed batch handed to the producer: acknowledged once every record batch of it is."""
+
+    last_seq: int
+    rows: int
+    deliveries: list[tuple["asyncio.Future[RecordMetadata]", int]]
+    sent_at: float
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -103,18 +111,22 @@ class OutboxRelay:
         service: str,
         *,
         batch_size: int = 1000,
+        max_in_flight: int = 4,
         retention_check_seconds: float = 10.0,
         security: KafkaSecuritySettings | None = None,
     ) -> None:
-        """`security`: TLS/SASL of its Kafka clients (the KAFKA_* environment variables if None)."""
+        """`max_in_flight`: claimed batches sent and not yet acknowledged at once. `security`: TLS/SASL of its
+        Kafka clients (the KAFKA_* environment variables if None)."""
         self._pool = pool
         self._bootstrap_servers = bootstrap_servers
         self._security = security
         self._service = service
         self._batch_size = batch_size
+        self._max_in_flight = max(1, max_in_flight)
         self._retention_check_seconds = retention_check_seconds
         self._lock_name = f"sellthrough-outbox-relay:{service}"
         self._wake = asyncio.Event()
+        self._claims = OutboxClaims()
         self.recovery = RelayRecovery(pool, bootstrap_servers, service, self._take_turn, security)
 
     def wake(self) -> None:
@@ -149,61 +161,112 @@ class OutboxRelay:
                     # could auto-create one with the broker's default partition count.
                     await ensure_topics(self._bootstrap_servers, security=self._security)
                     topics_checked = True
-                published = await self.publish_batch(producer)
+                self._wake.clear()
+                published = await self.publish_turn(producer)
                 backoff = 0.1
             except Exception as error:  # noqa: BLE001 - the relay must outlive any broker or database fault
-                # Nothing was marked published, so the same rows are retried: delayed, never lost.
+                # The mark moved only past acknowledged batches, so the rest is sent again: delayed, never lost.
                 log.warning("outbox publish failed; retrying", extra={"error": repr(error), "backoff_s": backoff})
                 topics_checked = False
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            if published < self._batch_size:
-                if time.monotonic() - last_check >= self._retention_check_seconds:
-                    last_check = time.monotonic()
-                    # With nothing new to publish no delivery would reveal a broker that lost its data.
-                    with contextlib.suppress(Exception):
-                        await self.recovery.check_broker_retains(offsets)
-                    try:
-                        await self.recovery.read_back_if_pending()
-                    except Exception as error:  # noqa: BLE001 - tried again at the next check
-                        log.warning("reading the outbox back failed", extra={"error": repr(error)})
+            if time.monotonic() - last_check >= self._retention_check_seconds:
+                last_check = time.monotonic()
+                # With nothing new to publish no delivery would reveal a broker that lost its data.
+                with contextlib.suppress(Exception):
+                    await self.recovery.check_broker_retains(offsets)
+                try:
+                    await self.recovery.read_back_if_pending()
+                except Exception as error:  # noqa: BLE001 - tried again at the next check
+                    log.warning("reading the outbox back failed", extra={"error": repr(error)})
+            if not published:
                 await self._record_backlog()
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), idle_poll_seconds)
 
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
-        """Publish up to one batch of unpublished rows; returns how many were published."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._take_turn(conn)
-            rows = await conn.fetch(_CLAIM, self._batch_size)
-            if not rows:
-                return 0
-            started = time.perf_counter()
-            delivered = await _send(producer, rows, await self.recovery.mark(conn))
-            if not await self.recovery.delivered(conn, delivered):
-                return len(rows)  # queued again, with everything published before
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
-            )
-        OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
-        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
-        return len(rows)
+        """Publish up to one batch (claim, send, wait, mark) in one turn; returns how many rows were published."""
+        return await self.publish_turn(producer, max_batches=1)
+
+    async def publish_turn(self, producer: AIOKafkaProducer, max_batches: int | None = None) -> int:
+        """Take the relays' turn and publish until the outbox is drained (or `max_batches` batches); returns how
+        many rows were published. The turn is a session advisory lock on one connection, held across batches so
+        that the next batch is claimed and sent while earlier ones are in flight; other relays of the service
+        (and RelayRecovery's checks) wait for it, which keeps each key's events in outbox order."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(_TAKE_SESSION_TURN, self._lock_name)
+            try:
+                return await self._pipeline(conn, producer, max_batches)
+            finally:
+                # If the connection broke the lock went with its session; the pool's reset unlocks all anyway.
+                with contextlib.suppress(Exception):
+                    await conn.execute(_END_SESSION_TURN, self._lock_name)
+
+    async def _pipeline(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, max_batches: int | None) -> int:
+        claimed_through: int = await conn.fetchval(_PUBLISHED_THROUGH)
+        generation = await self.recovery.mark(conn)
+        in_flight: deque[_InFlight] = deque()
+        published = claimed = 0
+        drained = False
+        try:
+            while True:
+                if not drained and len(in_flight) < self._max_in_flight:
+                    rows = await self._claims.claim(conn, claimed_through, self._batch_size)
+                    if rows:
+                        deliveries = await _send(producer, rows, generation)
+                        in_flight.append(_InFlight(rows[-1]["seq"], len(rows), deliveries, time.perf_counter()))
+                        claimed_through = rows[-1]["seq"]
+                        claimed += 1
+                    drained = len(rows) < self._batch_size or (max_batches is not None and claimed >= max_batches)
+                    if rows and not drained and len(in_flight) < self._max_in_flight:
+                        continue
+                if not in_flight:
+                    return published
+                batch = in_flight.popleft()
+                delivered = await _acknowledged(batch.deliveries)
+                async with conn.transaction():
+                    if not await self.recovery.delivered(conn, delivered):
+                        return published  # queued again from the oldest row kept; the next turn sends it
+                    await conn.execute(_MARK, batch.last_seq)
+                published += batch.rows
+                OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - batch.sent_at)
+                OUTBOX_PUBLISHED.labels(self._service).inc(batch.rows)
+        finally:
+            # Batches still in flight were not marked: the next turn sends them again (a duplicate, which
+            # consumers skip). Their outcome is collected so that no failure goes unretrieved.
+            for abandoned in in_flight:
+                for delivery, _ in abandoned.deliveries:
+                    delivery.add_done_callback(_ignore_outcome)
 
     async def _take_turn(self, conn: asyncpg.Connection) -> None:
         await conn.execute(_TAKE_TURN, self._lock_name)
 
     async def _record_backlog(self) -> None:
-        # Cheap: the partial index holds only unpublished rows.
-        count = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        # Cheap: a range of the primary key, past the mark.
+        count = await self._pool.fetchval(_BACKLOG)
         OUTBOX_BACKLOG.labels(self._service).set(count)
 
 
-async def _send(producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record], generation: bytes) -> PartitionRanges:
-    """Send the rows, in their order, as record batches built here (one per partition, more if one fills up) and
-    wait for every one to be acknowledged. Each row goes to the partition producer.send() would choose (the
-    default partitioner on its key); building the batches directly saves send()'s per-record bookkeeping."""
+_TAKE_SESSION_TURN = "SELECT pg_advisory_lock(hashtext($1))"
+_END_SESSION_TURN = "SELECT pg_advisory_unlock(hashtext($1))"
+_PUBLISHED_THROUGH = "SELECT published_through FROM outbox_progress"
+_MARK = "UPDATE outbox_progress SET published_through = $1, updated_at = now()"
+_BACKLOG = "SELECT count(*) FROM outbox WHERE seq > (SELECT published_through FROM outbox_progress)"
+
+
+def _ignore_outcome(delivery: "asyncio.Future[RecordMetadata]") -> None:
+    if not delivery.cancelled():
+        delivery.exception()
+
+
+async def _send(
+    producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record], generation: bytes
+) -> list[tuple["asyncio.Future[RecordMetadata]", int]]:
+    """Hand the rows, in their order, to the producer as record batches built here (one per partition, more if
+    one fills up); returns each batch's delivery and record count, not waiting for them. Each row goes to the
+    partition producer.send() would choose (the default partitioner on its key); building the batches directly
+    saves send()'s per-record bookkeeping."""
     partitions: dict[str, list[int]] = {}
     chosen: dict[tuple[str, bytes], int] = {}
     batches: dict[tuple[str, int], list[BatchBuilder]] = {}
@@ -224,13 +287,17 @@ async def _send(producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record], gene
         if queue[-1].append(key=key, value=row["value"], timestamp=None, headers=headers) is None:  # full
             queue.append(producer.create_batch())
             queue[-1].append(key=key, value=row["value"], timestamp=None, headers=headers)  # a first record fits
-    sent = [
+    return [
         (await producer.send_batch(batch, topic, partition=partition), batch.record_count())
         for (topic, partition), queue in batches.items()
         for batch in queue
     ]
+
+
+async def _acknowledged(deliveries: list[tuple["asyncio.Future[RecordMetadata]", int]]) -> PartitionRanges:
+    """Wait for every delivery; the offsets they landed at, per partition."""
     ranges: PartitionRanges = {}
-    for delivery, count in sent:
+    for delivery, count in deliveries:
         metadata: RecordMetadata = await delivery
         key = (metadata.topic, metadata.partition)
         low, high = ranges.get(key, (metadata.offset, metadata.offset + count))

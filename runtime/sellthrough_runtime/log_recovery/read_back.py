@@ -5,7 +5,6 @@ event ids were not found (why a broker may not come back clean: docs/broker-beha
 import logging
 import time
 import uuid
-from datetime import datetime
 
 import asyncpg
 from aiokafka import TopicPartition
@@ -26,16 +25,16 @@ async def unreadable_events(
 ) -> int:
     """How many outbox rows published before this call cannot be read back from their topics now."""
     async with pool.acquire() as conn:
-        started: datetime = await conn.fetchval("SELECT now()")
+        published_through: int = await conn.fetchval("SELECT published_through FROM outbox_progress")
         topics = [r["topic"] for r in await conn.fetch("SELECT DISTINCT topic FROM outbox_partitions")]
         await conn.execute("CREATE TEMPORARY TABLE IF NOT EXISTS outbox_read_back (event_id uuid NOT NULL)")
         await conn.execute("TRUNCATE outbox_read_back")
         read = await _copy_event_ids(conn, bootstrap_servers, service, topics, security)
         missing = int(
             await conn.fetchval(
-                "SELECT count(*) FROM outbox o WHERE o.published_at <= $1 AND o.topic = ANY($2::text[]) "
+                "SELECT count(*) FROM outbox o WHERE o.seq <= $1 AND o.topic = ANY($2::text[]) "
                 "AND NOT EXISTS (SELECT 1 FROM outbox_read_back r WHERE r.event_id = o.event_id)",
-                started,
+                published_through,
                 topics,
             )
         )

@@ -1,6 +1,7 @@
 """The outbox relay's side: noticing that the broker lost records the relay published (a delivery below the
-offset expected next on its partition, a partition ending below it), queuing the whole outbox again under a
-raised generation, and trusting a republish only once every published event reads back (read_back.py)."""
+offset expected next on its partition, a partition ending below it), queuing every outbox row still kept again
+(by moving the high-water mark back) under a raised generation, and trusting a republish only once every
+published event reads back (read_back.py)."""
 
 import logging
 import time
@@ -48,7 +49,7 @@ class RelayRecovery:
 
     async def delivered(self, conn: asyncpg.Connection, delivered: PartitionRanges) -> bool:
         """Whether the deliveries stand: if one landed below the offset expected next on its partition, the
-        broker lost records and the whole outbox is queued again (False); else the ends are noted (True)."""
+        broker lost records and the outbox rows kept are queued again (False); else the ends are noted (True)."""
         expected = await conn.fetch(
             "SELECT topic, partition, next_offset FROM outbox_partitions "
             "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
@@ -56,7 +57,7 @@ class RelayRecovery:
             [partition for _, partition in delivered],
         )
         if any(delivered[(r["topic"], r["partition"])][0] < r["next_offset"] for r in expected):
-            await self._republish_everything(conn, f"deliveries landed below expected offsets: {delivered}")
+            await self._republish_retained(conn, f"deliveries landed below expected offsets: {delivered}")
             return False
         await conn.executemany(
             "INSERT INTO outbox_partitions (topic, partition, next_offset) VALUES ($1, $2, $3) "
@@ -67,7 +68,7 @@ class RelayRecovery:
 
     async def check_broker_retains(self, offsets: AIOKafkaConsumer) -> bool:
         """Whether every partition still ends at or beyond what this relay published to it; if one does not,
-        the broker lost records and the whole outbox is queued again."""
+        the broker lost records and the outbox rows kept are queued again."""
         async with self._pool.acquire() as conn, conn.transaction():
             await self._take_turn(conn)
             expected = {
@@ -87,7 +88,7 @@ class RelayRecovery:
             if not short:
                 return True
             lost = {str(tp): ends for tp, ends in short.items()}
-            await self._republish_everything(conn, f"partitions end below what was published: {lost}")
+            await self._republish_retained(conn, f"partitions end below what was published: {lost}")
             return False
 
     async def read_back_if_pending(self) -> bool | None:
@@ -95,8 +96,8 @@ class RelayRecovery:
         again if a published event cannot be read. None if no read-back was due (or another republish came
         first), else whether every event was there."""
         generation = await self._pool.fetchval(
-            "SELECT generation FROM outbox_generation WHERE read_back_pending AND NOT EXISTS "
-            "(SELECT 1 FROM outbox WHERE published_at IS NULL AND seq <= republished_through)"
+            "SELECT generation FROM outbox_generation, outbox_progress "
+            "WHERE read_back_pending AND published_through >= republished_through"
         )
         if generation is None:
             return None
@@ -106,7 +107,7 @@ class RelayRecovery:
             if await conn.fetchval("SELECT generation FROM outbox_generation") != generation:
                 return None
             if missing:
-                await self._republish_everything(conn, f"{missing} published events cannot be read back")
+                await self._republish_retained(conn, f"{missing} published events cannot be read back")
                 return False
             await conn.execute("UPDATE outbox_generation SET read_back_pending = false")
             return True
@@ -130,9 +131,15 @@ class RelayRecovery:
             await reader.stop()
         return present
 
-    async def _republish_everything(self, conn: asyncpg.Connection, why: str) -> None:
-        # It cannot see how far each consumer got (services share nothing but topics): all of it, in order.
-        queued = await conn.execute("UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL")
+    async def _republish_retained(self, conn: asyncpg.Connection, why: str) -> None:
+        # It cannot see how far each consumer got (services share nothing but topics): every row kept (retention
+        # bounds them: retention.py), in order. Moving the mark back is one row's update, whatever the outbox holds.
+        queued = await conn.fetchval(
+            "WITH kept AS (SELECT min(seq) AS first FROM outbox), "
+            "moved AS (SELECT published_through AS was FROM outbox_progress) "
+            "UPDATE outbox_progress SET published_through = least(published_through, coalesce(kept.first - 1, "
+            "published_through)), updated_at = now() FROM kept, moved RETURNING moved.was - published_through"
+        )
         await conn.execute("DELETE FROM outbox_partitions")
         await conn.execute(
             "UPDATE outbox_generation SET generation = generation + 1, read_back_pending = true, "
