@@ -26,6 +26,11 @@ OUTBOX_BROKER_DATA_LOST = Counter(
 OUTBOX_PUBLISH_SECONDS = Histogram(
     "sellthrough_outbox_publish_seconds", "Time to publish one outbox batch with acks=all.", ["service"]
 )
+RETENTION_PRUNED = Counter(
+    "sellthrough_retention_pruned_rows_total",
+    "Rows deleted by retention once older than their window (retention.py).",
+    ["service", "table"],
+)
 CONSUMER_APPLIED = Counter(
     "sellthrough_consumer_events_applied_total", "Events applied by a consumer.", ["group", "topic", "partition"]
 )
