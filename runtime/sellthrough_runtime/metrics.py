@@ -20,7 +20,12 @@ OUTBOX_BACKLOG = Gauge(
 )
 OUTBOX_BROKER_DATA_LOST = Counter(
     "sellthrough_outbox_broker_data_lost_total",
-    "Times the relay found the broker had lost published records and queued the whole outbox again.",
+    "Times the relay found the broker had lost published records and queued the outbox rows kept again.",
+    ["service"],
+)
+OUTBOX_RESENT = Counter(
+    "sellthrough_outbox_resent_total",
+    "Published outbox rows sent again because a read-back after a republish could not find them.",
     ["service"],
 )
 OUTBOX_PUBLISH_SECONDS = Histogram(

@@ -156,10 +156,13 @@ class OutboxRelay:
         topics_checked = True
         while True:
             try:
-                if not topics_checked:
-                    # After a failure the broker may be back but empty: recreate the topics before a send
-                    # could auto-create one with the broker's default partition count.
+                if not topics_checked or self.recovery.topics_missing:
+                    # After a failure or a republish the broker may be back but empty: recreate the topics before
+                    # a send could auto-create one with the broker's default partition count, or land in one the
+                    # broker no longer knows, and learn their partitions afresh.
+                    self.recovery.topics_missing = False
                     await ensure_topics(self._bootstrap_servers, security=self._security)
+                    await producer.client.force_metadata_update()
                     topics_checked = True
                 self._wake.clear()
                 published = await self.publish_turn(producer)
@@ -204,10 +207,13 @@ class OutboxRelay:
                     await conn.execute(_END_SESSION_TURN, self._lock_name)
 
     async def _pipeline(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, max_batches: int | None) -> int:
-        claimed_through: int = await conn.fetchval(_PUBLISHED_THROUGH)
         generation = await self.recovery.mark(conn)
+        published, republished = await self._resend(conn, producer, generation)
+        if republished:
+            return published
+        claimed_through: int = await conn.fetchval(_PUBLISHED_THROUGH)
         in_flight: deque[_InFlight] = deque()
-        published = claimed = 0
+        claimed = 0
         drained = False
         try:
             while True:
@@ -234,10 +240,24 @@ class OutboxRelay:
                 OUTBOX_PUBLISHED.labels(self._service).inc(batch.rows)
         finally:
             # Batches still in flight were not marked: the next turn sends them again (a duplicate, which
-            # consumers skip). Their outcome is collected so that no failure goes unretrieved.
-            for abandoned in in_flight:
-                for delivery, _ in abandoned.deliveries:
-                    delivery.add_done_callback(_ignore_outcome)
+            # consumers skip).
+            in_flight.clear()
+
+    async def _resend(
+        self, conn: asyncpg.Connection, producer: AIOKafkaProducer, generation: bytes
+    ) -> tuple[int, bool]:
+        """Send again the published rows a read-back could not find (rare, few: no pipelining); returns how many
+        were sent and whether a delivery revealed lost records (the outbox is then queued again whole)."""
+        sent = 0
+        while rows := await conn.fetch(_RESEND, self._batch_size):
+            delivered = await _acknowledged(await _send(producer, rows, generation))
+            async with conn.transaction():
+                if not await self.recovery.delivered(conn, delivered):
+                    return sent, True
+                await conn.execute("DELETE FROM outbox_resend WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
+            sent += len(rows)
+            OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        return sent, False
 
     async def _take_turn(self, conn: asyncpg.Connection) -> None:
         await conn.execute(_TAKE_TURN, self._lock_name)
@@ -252,6 +272,10 @@ _TAKE_SESSION_TURN = "SELECT pg_advisory_lock(hashtext($1))"
 _END_SESSION_TURN = "SELECT pg_advisory_unlock(hashtext($1))"
 _PUBLISHED_THROUGH = "SELECT published_through FROM outbox_progress"
 _MARK = "UPDATE outbox_progress SET published_through = $1, updated_at = now()"
+_RESEND = """
+SELECT seq, event_id, event_type, schema_version, topic, partition_key, value, trace_headers
+FROM outbox_resend JOIN outbox USING (seq) ORDER BY seq LIMIT $1
+"""
 _BACKLOG = "SELECT count(*) FROM outbox WHERE seq > (SELECT published_through FROM outbox_progress)"
 
 
@@ -287,11 +311,16 @@ async def _send(
         if queue[-1].append(key=key, value=row["value"], timestamp=None, headers=headers) is None:  # full
             queue.append(producer.create_batch())
             queue[-1].append(key=key, value=row["value"], timestamp=None, headers=headers)  # a first record fits
-    return [
+    deliveries = [
         (await producer.send_batch(batch, topic, partition=partition), batch.record_count())
         for (topic, partition), queue in batches.items()
         for batch in queue
     ]
+    for delivery, _ in deliveries:
+        # A failure is raised to whoever awaits the delivery; one never awaited (its batch abandoned after an
+        # earlier one failed) is collected here rather than reported as never retrieved.
+        delivery.add_done_callback(_ignore_outcome)
+    return deliveries
 
 
 async def _acknowledged(deliveries: list[tuple["asyncio.Future[RecordMetadata]", int]]) -> PartitionRanges:

@@ -14,7 +14,7 @@ from sellthrough_runtime.kafka import ensure_topics, make_offsets_reader
 from sellthrough_runtime.kafka_security import KafkaSecuritySettings
 from sellthrough_runtime.log_recovery.marks import generation_mark
 from sellthrough_runtime.log_recovery.read_back import unreadable_events
-from sellthrough_runtime.metrics import OUTBOX_BROKER_DATA_LOST
+from sellthrough_runtime.metrics import OUTBOX_BROKER_DATA_LOST, OUTBOX_RESENT
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ class RelayRecovery:
         self._service = service
         self._take_turn = take_turn
         self._security = security
+        self.topics_missing = False
+        """Set by a republish: the relay recreates missing topics (and refreshes its metadata) before sending on."""
 
     async def mark(self, conn: asyncpg.Connection) -> bytes:
         """The generation header value for the records sent now."""
@@ -92,12 +94,20 @@ class RelayRecovery:
             return False
 
     async def read_back_if_pending(self) -> bool | None:
-        """After a republish, once every row it queued is published again: read the topics back and republish
-        again if a published event cannot be read. None if no read-back was due (or another republish came
-        first), else whether every event was there."""
+        """After a republish, once every row it queued is published again: read the topics back and queue the
+        published events that cannot be read to be sent again (outbox_resend; read back once more after they
+        are). None if no read-back was due (or another republish came first), else whether every event was
+        there.
+
+        Only those events are sent again, under the same generation, not the whole outbox: consumers read them
+        where they land, past their positions, and skip any they applied. A full republish would give them
+        nothing more: the events around the unreadable ones were applied already, so those arrive out of order
+        either way."""
         generation = await self._pool.fetchval(
             "SELECT generation FROM outbox_generation, outbox_progress "
-            "WHERE read_back_pending AND published_through >= republished_through"
+            "WHERE read_back_pending AND published_through >= republished_through "
+            # A row queued to be sent again but pruned meanwhile (retention.py) cannot be: the window is the promise.
+            "AND NOT EXISTS (SELECT 1 FROM outbox_resend JOIN outbox USING (seq))"
         )
         if generation is None:
             return None
@@ -106,8 +116,16 @@ class RelayRecovery:
             await self._take_turn(conn)
             if await conn.fetchval("SELECT generation FROM outbox_generation") != generation:
                 return None
+            await conn.execute("DELETE FROM outbox_resend")  # only rows pruned before they could be sent are left
             if missing:
-                await self._republish_retained(conn, f"{missing} published events cannot be read back")
+                await conn.execute(
+                    "INSERT INTO outbox_resend SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING", missing
+                )
+                OUTBOX_RESENT.labels(self._service).inc(len(missing))
+                log.error(
+                    "published events cannot be read back from the broker; sending them again",
+                    extra={"service": self._service, "missing": len(missing), "first_seq": missing[0]},
+                )
                 return False
             await conn.execute("UPDATE outbox_generation SET read_back_pending = false")
             return True
@@ -141,11 +159,15 @@ class RelayRecovery:
             "published_through)), updated_at = now() FROM kept, moved RETURNING moved.was - published_through"
         )
         await conn.execute("DELETE FROM outbox_partitions")
+        await conn.execute("DELETE FROM outbox_resend")  # sent again with everything else
         await conn.execute(
             "UPDATE outbox_generation SET generation = generation + 1, read_back_pending = true, "
             "republished_through = coalesce((SELECT max(seq) FROM outbox), 0)"
         )
         OUTBOX_BROKER_DATA_LOST.labels(self._service).inc()
+        # The broker may have come back without the topics and still accept records for them (Tansu): the relay
+        # creates them before sending the copies, which would otherwise land where no reader finds them.
+        self.topics_missing = True
         log.error(
             "broker lost published records; republishing the outbox",
             extra={"service": self._service, "reason": why, "requeued": queued},

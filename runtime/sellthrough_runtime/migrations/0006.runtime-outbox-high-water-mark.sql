@@ -16,3 +16,9 @@ ALTER TABLE outbox DROP COLUMN published_at;
 -- Idempotency is order-capture's idempotency_keys (and a consumer's processed_events); a second unique index on
 -- the outbox cost every insert an index probe and write, and nothing reads rows by event id on a hot path.
 ALTER TABLE outbox DROP CONSTRAINT outbox_event_id_key;
+-- Published rows that a read-back after a republish could not find (a broker shadowing them with records it took
+-- for a topic it no longer knew): the relay sends these again, in seq order, before what follows its mark, instead
+-- of republishing the whole outbox once more (log_recovery/relay_side.py).
+CREATE TABLE outbox_resend (
+    seq bigint PRIMARY KEY
+);
