@@ -1,18 +1,21 @@
 """Retention against real PostgreSQL: rows older than their window go, newer rows stay, rows still needed (an
 outbox row not yet published) stay whatever their age, and a retry inside the window is still a duplicate."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
+from typer.testing import CliRunner
 
 import order_capture
 from order_capture.adapters.retention import retention_rules
 from order_capture.adapters.store import store_events
 from order_capture.settings import OrderCaptureSettings
 from sellthrough_contracts import parse_event
+from sellthrough_runtime import retention_cli
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.outbox import append_to_outbox
 from sellthrough_runtime.retention import Retention, outbox_rule, processed_events_rule
@@ -115,3 +118,19 @@ async def test_idempotency_keys_live_until_no_retry_could_pass_and_a_retry_insid
     assert retried.accepted == set(), "neither retry is accepted twice"
     assert recent.event_id in retried.duplicates, "inside the window: its idempotency key"
     assert aged.event_id in retried.duplicates, "past it: an order is still caught by its business key"
+
+
+async def test_sizes_reports_each_table_and_its_bytes_per_row(infra: Infra, order_capture_pool: asyncpg.Pool) -> None:
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        retention_cli.app,
+        ["sizes", "--schema", ORDER_CAPTURE, "--exact"],
+        env={"DATABASE_URL": infra.database_url},
+    )
+    assert result.exit_code == 0, result.output
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in result.output.splitlines() if "│" in line]
+    rows = {name: (count, per_row) for name, count, _, per_row in cells if name != "table"}
+    assert {"outbox", "idempotency_keys", "processed_events", "business_keys", "order_owners"} <= rows.keys()
+    keys = await order_capture_pool.fetchval("SELECT count(*) FROM idempotency_keys")
+    size = await order_capture_pool.fetchval("SELECT pg_total_relation_size('idempotency_keys')")
+    assert rows["idempotency_keys"] == (f"{keys:,}", f"{size / keys:,.0f}" if keys else "-")
