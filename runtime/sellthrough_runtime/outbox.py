@@ -179,14 +179,19 @@ class OutboxRelay:
                 # With nothing new to publish no delivery would reveal a broker that lost its data.
                 with contextlib.suppress(Exception):
                     await self.recovery.check_broker_retains(offsets)
-                try:
-                    await self.recovery.read_back_if_pending()
-                except Exception as error:  # noqa: BLE001 - tried again at the next check
-                    log.warning("reading the outbox back failed", extra={"error": repr(error)})
+                await self._read_back()
+            elif self.recovery.read_back_due and not published:
+                await self._read_back()  # a republish was just published whole: prove it now, not at the next check
             if not published:
                 await self._record_backlog()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), idle_poll_seconds)
+
+    async def _read_back(self) -> None:
+        try:
+            await self.recovery.read_back_if_pending()
+        except Exception as error:  # noqa: BLE001 - tried again at the next check
+            log.warning("reading the outbox back failed", extra={"error": repr(error)})
 
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
         """Publish up to one batch (claim, send, wait, mark) in one turn; returns how many rows were published."""

@@ -43,6 +43,9 @@ class RelayRecovery:
         self._take_turn = take_turn
         self._security = security
         self.topics_missing = False
+        self.read_back_due = False
+        """Set by a republish (or a resend): the relay reads back as soon as it has published everything, rather
+        than at its next idle check."""
         """Set by a republish: the relay recreates missing topics (and refreshes its metadata) before sending on."""
 
     async def mark(self, conn: asyncpg.Connection) -> bytes:
@@ -103,6 +106,8 @@ class RelayRecovery:
         where they land, past their positions, and skip any they applied. A full republish would give them
         nothing more: the events around the unreadable ones were applied already, so those arrive out of order
         either way."""
+        # Cleared while trying: after a failure (the broker down again) the next idle check tries, not every turn.
+        self.read_back_due = False
         generation = await self._pool.fetchval(
             "SELECT generation FROM outbox_generation, outbox_progress "
             "WHERE read_back_pending AND published_through >= republished_through "
@@ -110,6 +115,8 @@ class RelayRecovery:
             "AND NOT EXISTS (SELECT 1 FROM outbox_resend JOIN outbox USING (seq))"
         )
         if generation is None:
+            # Still due if rows the republish queued wait to be published again.
+            self.read_back_due = bool(await self._pool.fetchval("SELECT read_back_pending FROM outbox_generation"))
             return None
         missing = await unreadable_events(self._pool, self._bootstrap_servers, self._service, self._security)
         async with self._pool.acquire() as conn, conn.transaction():
@@ -122,6 +129,7 @@ class RelayRecovery:
                     "INSERT INTO outbox_resend SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING", missing
                 )
                 OUTBOX_RESENT.labels(self._service).inc(len(missing))
+                self.read_back_due = True
                 log.error(
                     "published events cannot be read back from the broker; sending them again",
                     extra={"service": self._service, "missing": len(missing), "first_seq": missing[0]},
@@ -168,6 +176,7 @@ class RelayRecovery:
         # The broker may have come back without the topics and still accept records for them (Tansu): the relay
         # creates them before sending the copies, which would otherwise land where no reader finds them.
         self.topics_missing = True
+        self.read_back_due = True
         log.error(
             "broker lost published records; republishing the outbox",
             extra={"service": self._service, "reason": why, "requeued": queued},
