@@ -2,6 +2,7 @@
 and the relay republishes the outbox only when the broker really lost records, not when a broker understates
 where a partition ends."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -266,4 +267,25 @@ async def test_a_seq_whose_transaction_rolled_back_is_passed_once_no_older_trans
     published = [await relay.publish_turn(producer) for _ in range(3)]
     assert published == [0, 0, 3]
     assert await published_through(pool) == 4
+    await reset_outbox(pool)
+
+
+async def test_two_relays_take_turns_so_each_row_is_sent_once_and_in_order(
+    infra: Infra, pool: asyncpg.Pool, clients: tuple[AIOKafkaProducer, AIOKafkaConsumer]
+) -> None:
+    producer, _ = clients
+    await reset_outbox(pool)
+    relays = [OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test", batch_size=25) for _ in range(2)]
+    events = await queue_orders(pool, "O5", 300)  # one key: its order is the outbox order
+
+    published = await asyncio.gather(*(relay.publish_turn(producer) for relay in relays))
+    assert sorted(published) == [0, 300], "the second relay waited for the first one's turn, then found nothing"
+
+    ids = {str(e.event_id): i for i, e in enumerate(events)}
+    positions = [
+        ids[event_id]
+        for record in await read_topic(infra, "sellthrough.trade.v1")
+        if (event_id := dict(record.headers).get("event_id", b"").decode()) in ids
+    ]
+    assert positions == list(range(300)), "each event once, in outbox order"
     await reset_outbox(pool)
