@@ -1,19 +1,18 @@
 """Transactional outbox: write events with the state change, publish them to Kafka afterwards.
 
 Accepted means durable in Postgres. The relay publishes rows in seq order with acks=all, pipelined (the next
-batch is claimed and sent while earlier ones await their acknowledgements), and records its progress as one
-high-water mark (outbox_progress.published_through) once a batch is acknowledged; if the broker is down it
-retries from the mark, so an outage delays events and never loses them. Relays of one service take turns on an
-advisory lock, so each key's events reach Kafka in outbox order. Published rows are kept for the retention
-window (retention.py): if the broker loses records, RelayRecovery (log_recovery/) queues what is kept again.
-How and why: docs/broker-behaviour.md.
+batch is claimed, and the previous one marked, while the current one awaits its acknowledgement), and records
+its progress as one high-water mark (outbox_progress.published_through) once a batch is acknowledged; if the
+broker is down it retries from the mark, so an outage delays events and never loses them. Relays of one service
+take turns on an advisory lock, so each key's events reach Kafka in outbox order. Published rows are kept for
+the retention window (retention.py): if the broker loses records, RelayRecovery (log_recovery/) queues what is
+kept again. How and why: docs/broker-behaviour.md.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Sequence
 from typing import NamedTuple
 from uuid import UUID
@@ -111,18 +110,15 @@ class OutboxRelay:
         service: str,
         *,
         batch_size: int = 1000,
-        max_in_flight: int = 4,
         retention_check_seconds: float = 10.0,
         security: KafkaSecuritySettings | None = None,
     ) -> None:
-        """`max_in_flight`: claimed batches sent and not yet acknowledged at once. `security`: TLS/SASL of its
-        Kafka clients (the KAFKA_* environment variables if None)."""
+        """`security`: TLS/SASL of its Kafka clients (the KAFKA_* environment variables if None)."""
         self._pool = pool
         self._bootstrap_servers = bootstrap_servers
         self._security = security
         self._service = service
         self._batch_size = batch_size
-        self._max_in_flight = max(1, max_in_flight)
         self._retention_check_seconds = retention_check_seconds
         self._lock_name = f"sellthrough-outbox-relay:{service}"
         self._wake = asyncio.Event()
@@ -200,8 +196,8 @@ class OutboxRelay:
     async def publish_turn(self, producer: AIOKafkaProducer, max_batches: int | None = None) -> int:
         """Take the relays' turn and publish until the outbox is drained (or `max_batches` batches); returns how
         many rows were published. The turn is a session advisory lock on one connection, held across batches so
-        that the next batch is claimed and sent while earlier ones are in flight; other relays of the service
-        (and RelayRecovery's checks) wait for it, which keeps each key's events in outbox order."""
+        that the next batch is claimed while the current one is in flight; other relays of the service (and
+        RelayRecovery's checks) wait for it, which keeps each key's events in outbox order."""
         async with self._pool.acquire() as conn:
             await conn.execute(_TAKE_SESSION_TURN, self._lock_name)
             try:
@@ -212,41 +208,40 @@ class OutboxRelay:
                     await conn.execute(_END_SESSION_TURN, self._lock_name)
 
     async def _pipeline(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, max_batches: int | None) -> int:
+        """Claim, send and mark overlap: while batch N is on the wire, batch N-1 is marked and batch N+1 claimed.
+        Batch N+1 is sent only once N is acknowledged: the producer retries a failed request before the next one,
+        but gives up on it in the end, and a later batch already handed over would then land before N's resend,
+        out of order. One batch on the wire at a time keeps each partition's records in outbox order."""
         generation = await self.recovery.mark(conn)
         published, republished = await self._resend(conn, producer, generation)
         if republished:
             return published
         claimed_through: int = await conn.fetchval(_PUBLISHED_THROUGH)
-        in_flight: deque[_InFlight] = deque()
-        claimed = 0
-        drained = False
-        try:
-            while True:
-                if not drained and len(in_flight) < self._max_in_flight:
-                    rows = await self._claims.claim(conn, claimed_through, self._batch_size)
-                    if rows:
-                        deliveries = await _send(producer, rows, generation)
-                        in_flight.append(_InFlight(rows[-1]["seq"], len(rows), deliveries, time.perf_counter()))
-                        claimed_through = rows[-1]["seq"]
-                        claimed += 1
-                    drained = len(rows) < self._batch_size or (max_batches is not None and claimed >= max_batches)
-                    if rows and not drained and len(in_flight) < self._max_in_flight:
-                        continue
-                if not in_flight:
-                    return published
-                batch = in_flight.popleft()
-                delivered = await _acknowledged(batch.deliveries)
+        rows = await self._claims.claim(conn, claimed_through, self._batch_size)
+        claims = 0
+        on_the_wire: _InFlight | None = None
+        while rows or on_the_wire is not None:
+            delivered = await _acknowledged(on_the_wire.deliveries) if on_the_wire is not None else {}
+            sending = None
+            more = False
+            if rows:
+                sending = _InFlight(
+                    rows[-1]["seq"], len(rows), await _send(producer, rows, generation), time.perf_counter()
+                )
+                claimed_through = rows[-1]["seq"]
+                claims += 1
+                more = len(rows) == self._batch_size and (max_batches is None or claims < max_batches)
+            if on_the_wire is not None:
                 async with conn.transaction():
                     if not await self.recovery.delivered(conn, delivered):
                         return published  # queued again from the oldest row kept; the next turn sends it
-                    await conn.execute(_MARK, batch.last_seq)
-                published += batch.rows
-                OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - batch.sent_at)
-                OUTBOX_PUBLISHED.labels(self._service).inc(batch.rows)
-        finally:
-            # Batches still in flight were not marked: the next turn sends them again (a duplicate, which
-            # consumers skip).
-            in_flight.clear()
+                    await conn.execute(_MARK, on_the_wire.last_seq)
+                published += on_the_wire.rows
+                OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - on_the_wire.sent_at)
+                OUTBOX_PUBLISHED.labels(self._service).inc(on_the_wire.rows)
+            on_the_wire = sending
+            rows = await self._claims.claim(conn, claimed_through, self._batch_size) if more else []
+        return published
 
     async def _resend(
         self, conn: asyncpg.Connection, producer: AIOKafkaProducer, generation: bytes

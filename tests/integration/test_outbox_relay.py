@@ -205,7 +205,7 @@ async def test_a_turn_publishes_batch_after_batch_in_outbox_order_and_moves_the_
 ) -> None:
     producer, _ = clients
     await reset_outbox(pool)
-    relay = OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test", batch_size=40, max_in_flight=3)
+    relay = OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test", batch_size=40)
     outlets = ["O1", "O3", "O4"]  # three distributors, so three keys
     events = [parse_event(order(outlets[i % 3], [("S1", i + 1)])).stamped(datetime.now(UTC)) for i in range(410)]
     async with pool.acquire() as conn, conn.transaction():
