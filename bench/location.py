@@ -31,7 +31,10 @@ from sellthrough_devstack.services import ServiceProcess
 
 FORMS = ("gps", "no_gps", "unchecked")
 _LOCATION_CHECKED_ROWS = "SELECT count(*) FROM order_capture.outbox WHERE event_type = 'LocationChecked'"
-_UNPUBLISHED = "SELECT count(*) FROM order_capture.outbox WHERE published_at IS NULL"
+_UNPUBLISHED = (
+    "SELECT count(*) FROM order_capture.outbox "
+    "WHERE seq > (SELECT published_through FROM order_capture.outbox_progress)"
+)
 
 
 @dataclass(frozen=True)

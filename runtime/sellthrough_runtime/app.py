@@ -29,6 +29,7 @@ from sellthrough_runtime.oidc import OidcConfig, OidcVerifier
 from sellthrough_runtime.openapi import install as install_openapi
 from sellthrough_runtime.problems import install_problem_handlers, problem_response
 from sellthrough_runtime.ratelimit import TokenRateLimiter
+from sellthrough_runtime.retention import PruneRule, Retention, runtime_rules
 from sellthrough_runtime.settings import ServiceSettings
 from sellthrough_runtime.token_cache import TokenCache
 from sellthrough_runtime.token_store import migrate_auth, tokens_by_hashes
@@ -163,12 +164,15 @@ def create_service_app(
     ready_without_kafka: bool = False,
     postgres_settings: Mapping[str, str] | None = None,
     authenticates: bool = True,
+    retention_rules: Callable[[ServiceSettings], Sequence[PruneRule]] | None = None,
 ) -> FastAPI:
     """`ready_without_kafka`: stay ready while the broker is down (reported, not failed), for a service that
     can still do its job then, as order-capture can: its outbox holds events until Kafka is back.
     `postgres_settings`: session settings for every pooled connection.
     `authenticates`: the service has routes for callers with tokens, so it reads the token store (schema `auth`,
-    migrated here) and refreshes its view of it; a service without such routes knows only the tokens file."""
+    migrated here) and refreshes its view of it; a service without such routes knows only the tokens file.
+    `retention_rules`: the service's own tables to prune (retention.py), besides the runtime's outbox and
+    processed ids, which every service prunes."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -200,6 +204,14 @@ def create_service_app(
         )
         app.state.rate_limiter = TokenRateLimiter(service, settings.rate_limits, pool)
         jobs = await start_jobs(context) if start_jobs else {}
+        jobs["retention"] = Retention(
+            pool,
+            service,
+            [*runtime_rules(settings), *(retention_rules(settings) if retention_rules else ())],
+            interval_seconds=settings.retention_interval_s,
+            batch_rows=settings.retention_batch_rows,
+            max_batches=settings.retention_max_batches,
+        ).run
         if authenticates:
             jobs["token-refresh"] = lambda: store.run_refresh(settings.token_refresh_seconds)
         tasks = [asyncio.create_task(supervise(name, job), name=f"{service}:{name}") for name, job in jobs.items()]

@@ -20,11 +20,21 @@ OUTBOX_BACKLOG = Gauge(
 )
 OUTBOX_BROKER_DATA_LOST = Counter(
     "sellthrough_outbox_broker_data_lost_total",
-    "Times the relay found the broker had lost published records and queued the whole outbox again.",
+    "Times the relay found the broker had lost published records and queued the outbox rows kept again.",
+    ["service"],
+)
+OUTBOX_RESENT = Counter(
+    "sellthrough_outbox_resent_total",
+    "Published outbox rows sent again because a read-back after a republish could not find them.",
     ["service"],
 )
 OUTBOX_PUBLISH_SECONDS = Histogram(
     "sellthrough_outbox_publish_seconds", "Time to publish one outbox batch with acks=all.", ["service"]
+)
+RETENTION_PRUNED = Counter(
+    "sellthrough_retention_pruned_rows_total",
+    "Rows deleted by retention once older than their window (retention.py).",
+    ["service", "table"],
 )
 CONSUMER_APPLIED = Counter(
     "sellthrough_consumer_events_applied_total", "Events applied by a consumer.", ["group", "topic", "partition"]

@@ -1,10 +1,12 @@
 """Transactional outbox: write events with the state change, publish them to Kafka afterwards.
 
-Accepted means durable in Postgres. The relay publishes unpublished rows in order with acks=all and marks them
-published; if the broker is down it retries, so an outage delays events and never loses them. Relays of one
-service take turns on an advisory lock, so each key's events reach Kafka in outbox order. Published rows are
-kept: if the broker loses records, RelayRecovery (log_recovery/) queues them all again. How and why:
-docs/broker-behaviour.md.
+Accepted means durable in Postgres. The relay publishes rows in seq order with acks=all, pipelined (the next
+batch is claimed, and the previous one marked, while the current one awaits its acknowledgement), and records
+its progress as one high-water mark (outbox_progress.published_through) once a batch is acknowledged; if the
+broker is down it retries from the mark, so an outage delays events and never loses them. Relays of one service
+take turns on an advisory lock, so each key's events reach Kafka in outbox order. Published rows are kept for
+the retention window (retention.py): if the broker loses records, RelayRecovery (log_recovery/) queues what is
+kept again. How and why: docs/broker-behaviour.md.
 """
 
 import asyncio
@@ -26,6 +28,7 @@ from sellthrough_runtime.kafka import ensure_topics, make_offsets_reader, make_p
 from sellthrough_runtime.kafka_security import KafkaSecuritySettings
 from sellthrough_runtime.log_recovery import GENERATION_HEADER, PartitionRanges, RelayRecovery
 from sellthrough_runtime.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISH_SECONDS, OUTBOX_PUBLISHED
+from sellthrough_runtime.outbox_claims import OutboxClaims
 from sellthrough_runtime.tracing import carrier_for
 
 log = logging.getLogger(__name__)
@@ -36,13 +39,8 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], 
 """
 
 _TAKE_TURN = "SELECT pg_advisory_xact_lock(hashtext($1))"
-
-# No row locks: relays take turns on the advisory lock (_TAKE_TURN) for the whole claim-send-mark transaction,
-# so no other relay reads these rows meanwhile. A lock per row would cost a WAL record per event.
-_CLAIM = """
-SELECT seq, event_id, event_type, schema_version, topic, partition_key, value, trace_headers
-FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1
-"""
+"""RelayRecovery's checks take the relays' turn for one transaction; a relay holds it for a whole publishing turn
+(_TAKE_SESSION_TURN, the same lock). No row locks: no other relay reads the rows meanwhile."""
 
 
 class OutboxRecord(NamedTuple):
@@ -95,6 +93,15 @@ async def append_records_to_outbox(conn: asyncpg.Connection, records: Sequence[O
     )
 
 
+class _InFlight(NamedTuple):
+    """A claimed batch handed to the producer: acknowledged once every record batch of it is."""
+
+    last_seq: int
+    rows: int
+    deliveries: list[tuple["asyncio.Future[RecordMetadata]", int]]
+    sent_at: float
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -115,6 +122,7 @@ class OutboxRelay:
         self._retention_check_seconds = retention_check_seconds
         self._lock_name = f"sellthrough-outbox-relay:{service}"
         self._wake = asyncio.Event()
+        self._claims = OutboxClaims()
         self.recovery = RelayRecovery(pool, bootstrap_servers, service, self._take_turn, security)
 
     def wake(self) -> None:
@@ -144,66 +152,145 @@ class OutboxRelay:
         topics_checked = True
         while True:
             try:
-                if not topics_checked:
-                    # After a failure the broker may be back but empty: recreate the topics before a send
-                    # could auto-create one with the broker's default partition count.
+                if not topics_checked or self.recovery.topics_missing:
+                    # After a failure or a republish the broker may be back but empty: recreate the topics before
+                    # a send could auto-create one with the broker's default partition count, or land in one the
+                    # broker no longer knows, and learn their partitions afresh.
+                    self.recovery.topics_missing = False
                     await ensure_topics(self._bootstrap_servers, security=self._security)
+                    await producer.client.force_metadata_update()
                     topics_checked = True
-                published = await self.publish_batch(producer)
+                self._wake.clear()
+                published = await self.publish_turn(producer)
                 backoff = 0.1
             except Exception as error:  # noqa: BLE001 - the relay must outlive any broker or database fault
-                # Nothing was marked published, so the same rows are retried: delayed, never lost.
+                # The mark moved only past acknowledged batches, so the rest is sent again: delayed, never lost.
                 log.warning("outbox publish failed; retrying", extra={"error": repr(error), "backoff_s": backoff})
                 topics_checked = False
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            if published < self._batch_size:
-                if time.monotonic() - last_check >= self._retention_check_seconds:
-                    last_check = time.monotonic()
-                    # With nothing new to publish no delivery would reveal a broker that lost its data.
-                    with contextlib.suppress(Exception):
-                        await self.recovery.check_broker_retains(offsets)
-                    try:
-                        await self.recovery.read_back_if_pending()
-                    except Exception as error:  # noqa: BLE001 - tried again at the next check
-                        log.warning("reading the outbox back failed", extra={"error": repr(error)})
+            if time.monotonic() - last_check >= self._retention_check_seconds:
+                last_check = time.monotonic()
+                # With nothing new to publish no delivery would reveal a broker that lost its data.
+                with contextlib.suppress(Exception):
+                    await self.recovery.check_broker_retains(offsets)
+                await self._read_back()
+            elif self.recovery.read_back_due and not published:
+                await self._read_back()  # a republish was just published whole: prove it now, not at the next check
+            if not published:
                 await self._record_backlog()
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), idle_poll_seconds)
 
+    async def _read_back(self) -> None:
+        try:
+            await self.recovery.read_back_if_pending()
+        except Exception as error:  # noqa: BLE001 - tried again at the next check
+            log.warning("reading the outbox back failed", extra={"error": repr(error)})
+
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
-        """Publish up to one batch of unpublished rows; returns how many were published."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._take_turn(conn)
-            rows = await conn.fetch(_CLAIM, self._batch_size)
-            if not rows:
-                return 0
-            started = time.perf_counter()
-            delivered = await _send(producer, rows, await self.recovery.mark(conn))
-            if not await self.recovery.delivered(conn, delivered):
-                return len(rows)  # queued again, with everything published before
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
-            )
-        OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
-        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
-        return len(rows)
+        """Publish up to one batch (claim, send, wait, mark) in one turn; returns how many rows were published."""
+        return await self.publish_turn(producer, max_batches=1)
+
+    async def publish_turn(self, producer: AIOKafkaProducer, max_batches: int | None = None) -> int:
+        """Take the relays' turn and publish until the outbox is drained (or `max_batches` batches); returns how
+        many rows were published. The turn is a session advisory lock on one connection, held across batches so
+        that the next batch is claimed while the current one is in flight; other relays of the service (and
+        RelayRecovery's checks) wait for it, which keeps each key's events in outbox order."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(_TAKE_SESSION_TURN, self._lock_name)
+            try:
+                return await self._pipeline(conn, producer, max_batches)
+            finally:
+                # If the connection broke the lock went with its session; the pool's reset unlocks all anyway.
+                with contextlib.suppress(Exception):
+                    await conn.execute(_END_SESSION_TURN, self._lock_name)
+
+    async def _pipeline(self, conn: asyncpg.Connection, producer: AIOKafkaProducer, max_batches: int | None) -> int:
+        """Claim, send and mark overlap: while batch N is on the wire, batch N-1 is marked and batch N+1 claimed.
+        Batch N+1 is sent only once N is acknowledged: the producer retries a failed request before the next one,
+        but gives up on it in the end, and a later batch already handed over would then land before N's resend,
+        out of order. One batch on the wire at a time keeps each partition's records in outbox order."""
+        generation = await self.recovery.mark(conn)
+        published, republished = await self._resend(conn, producer, generation)
+        if republished:
+            return published
+        claimed_through: int = await conn.fetchval(_PUBLISHED_THROUGH)
+        rows = await self._claims.claim(conn, claimed_through, self._batch_size)
+        claims = 0
+        on_the_wire: _InFlight | None = None
+        while rows or on_the_wire is not None:
+            delivered = await _acknowledged(on_the_wire.deliveries) if on_the_wire is not None else {}
+            sending = None
+            more = False
+            if rows:
+                sending = _InFlight(
+                    rows[-1]["seq"], len(rows), await _send(producer, rows, generation), time.perf_counter()
+                )
+                claimed_through = rows[-1]["seq"]
+                claims += 1
+                more = len(rows) == self._batch_size and (max_batches is None or claims < max_batches)
+            if on_the_wire is not None:
+                async with conn.transaction():
+                    if not await self.recovery.delivered(conn, delivered):
+                        return published  # queued again from the oldest row kept; the next turn sends it
+                    await conn.execute(_MARK, on_the_wire.last_seq)
+                published += on_the_wire.rows
+                OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - on_the_wire.sent_at)
+                OUTBOX_PUBLISHED.labels(self._service).inc(on_the_wire.rows)
+            on_the_wire = sending
+            rows = await self._claims.claim(conn, claimed_through, self._batch_size) if more else []
+        return published
+
+    async def _resend(
+        self, conn: asyncpg.Connection, producer: AIOKafkaProducer, generation: bytes
+    ) -> tuple[int, bool]:
+        """Send again the published rows a read-back could not find (rare, few: no pipelining); returns how many
+        were sent and whether a delivery revealed lost records (the outbox is then queued again whole)."""
+        sent = 0
+        while rows := await conn.fetch(_RESEND, self._batch_size):
+            delivered = await _acknowledged(await _send(producer, rows, generation))
+            async with conn.transaction():
+                if not await self.recovery.delivered(conn, delivered):
+                    return sent, True
+                await conn.execute("DELETE FROM outbox_resend WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
+            sent += len(rows)
+            OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        return sent, False
 
     async def _take_turn(self, conn: asyncpg.Connection) -> None:
         await conn.execute(_TAKE_TURN, self._lock_name)
 
     async def _record_backlog(self) -> None:
-        # Cheap: the partial index holds only unpublished rows.
-        count = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        # Cheap: a range of the primary key, past the mark.
+        count = await self._pool.fetchval(_BACKLOG)
         OUTBOX_BACKLOG.labels(self._service).set(count)
 
 
-async def _send(producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record], generation: bytes) -> PartitionRanges:
-    """Send the rows, in their order, as record batches built here (one per partition, more if one fills up) and
-    wait for every one to be acknowledged. Each row goes to the partition producer.send() would choose (the
-    default partitioner on its key); building the batches directly saves send()'s per-record bookkeeping."""
+_TAKE_SESSION_TURN = "SELECT pg_advisory_lock(hashtext($1))"
+_END_SESSION_TURN = "SELECT pg_advisory_unlock(hashtext($1))"
+_PUBLISHED_THROUGH = "SELECT published_through FROM outbox_progress"
+_MARK = "UPDATE outbox_progress SET published_through = $1, updated_at = now()"
+_RESEND = """
+SELECT seq, event_id, event_type, schema_version, topic, partition_key, value, trace_headers
+FROM outbox_resend JOIN outbox USING (seq) ORDER BY seq LIMIT $1
+"""
+_BACKLOG = "SELECT count(*) FROM outbox WHERE seq > (SELECT published_through FROM outbox_progress)"
+
+
+def _ignore_outcome(delivery: "asyncio.Future[RecordMetadata]") -> None:
+    if not delivery.cancelled():
+        delivery.exception()
+
+
+async def _send(
+    producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record], generation: bytes
+) -> list[tuple["asyncio.Future[RecordMetadata]", int]]:
+    """Hand the rows, in their order, to the producer as record batches built here (one per partition, more if
+    one fills up); returns each batch's delivery and record count, not waiting for them. Each row goes to the
+    partition producer.send() would choose (the default partitioner on its key); building the batches directly
+    saves send()'s per-record bookkeeping."""
     partitions: dict[str, list[int]] = {}
     chosen: dict[tuple[str, bytes], int] = {}
     batches: dict[tuple[str, int], list[BatchBuilder]] = {}
@@ -224,13 +311,22 @@ async def _send(producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record], gene
         if queue[-1].append(key=key, value=row["value"], timestamp=None, headers=headers) is None:  # full
             queue.append(producer.create_batch())
             queue[-1].append(key=key, value=row["value"], timestamp=None, headers=headers)  # a first record fits
-    sent = [
+    deliveries = [
         (await producer.send_batch(batch, topic, partition=partition), batch.record_count())
         for (topic, partition), queue in batches.items()
         for batch in queue
     ]
+    for delivery, _ in deliveries:
+        # A failure is raised to whoever awaits the delivery; one never awaited (its batch abandoned after an
+        # earlier one failed) is collected here rather than reported as never retrieved.
+        delivery.add_done_callback(_ignore_outcome)
+    return deliveries
+
+
+async def _acknowledged(deliveries: list[tuple["asyncio.Future[RecordMetadata]", int]]) -> PartitionRanges:
+    """Wait for every delivery; the offsets they landed at, per partition."""
     ranges: PartitionRanges = {}
-    for delivery, count in sent:
+    for delivery, count in deliveries:
         metadata: RecordMetadata = await delivery
         key = (metadata.topic, metadata.partition)
         low, high = ranges.get(key, (metadata.offset, metadata.offset + count))

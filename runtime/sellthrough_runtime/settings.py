@@ -102,6 +102,26 @@ class ServiceSettings(KafkaSecuritySettings, BaseSettings):
     )
     kafka_rebalance_timeout_ms: int = Field(default=5000, ge=1000, description="How long members get to rejoin.")
     consumer_batch_max: int = Field(default=2000, ge=1, description="Most records applied in one transaction.")
+    retention_outbox_days: float = Field(
+        default=7,
+        ge=1,
+        description="Published outbox rows are kept this long (retention.py): a broker that lost its data is refilled "
+        "from them, so it bounds both what a republish sends and how long a loss may go unnoticed or a consumer "
+        "lag behind and still recover. See docs/retention.md.",
+    )
+    retention_processed_events_days: float | None = Field(
+        default=None,
+        description="Applied event ids are kept this long; unset keeps them all. Safe only when no copy older than "
+        "this can be read again: at least the outbox window plus a day, and at least the topics' own retention "
+        "(a consumer may re-read a partition from its start). See docs/retention.md.",
+    )
+    retention_interval_s: float = Field(default=300, gt=0, description="Time between two pruning rounds.")
+    retention_batch_rows: int = Field(default=10_000, ge=1, description="Most rows one pruning statement deletes.")
+    retention_max_batches: int = Field(
+        default=100,
+        ge=1,
+        description="Most pruning statements per table and round: a backlog is worked off over rounds.",
+    )
     log_level: str = "INFO"
 
     @field_validator("business_timezone")
@@ -119,6 +139,16 @@ class ServiceSettings(KafkaSecuritySettings, BaseSettings):
         if refused or not value:
             raise ValueError(f"only asymmetric algorithms are accepted ({sorted(ASYMMETRIC_ALGORITHMS)}): {refused}")
         return value
+
+    @model_validator(mode="after")
+    def _processed_ids_outlive_the_outbox(self) -> "ServiceSettings":
+        # A republished copy of an event can arrive as long as its outbox row is kept, and a little later.
+        processed = self.retention_processed_events_days
+        if processed is not None and processed < self.retention_outbox_days + 1:
+            raise ValueError(
+                "SELLTHROUGH_RETENTION_PROCESSED_EVENTS_DAYS must be at least SELLTHROUGH_RETENTION_OUTBOX_DAYS + 1"
+            )
+        return self
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> "ServiceSettings":

@@ -67,7 +67,10 @@ async def test_accepted_events_are_stored_with_idempotency_record_and_published(
             == 1
         )
     await eventually(
-        lambda: db.fetchval("SELECT count(*) FROM order_capture.outbox WHERE published_at IS NULL"),
+        lambda: db.fetchval(
+            "SELECT count(*) FROM order_capture.outbox "
+            "WHERE seq > (SELECT published_through FROM order_capture.outbox_progress)"
+        ),
         lambda pending: pending == 0,
         what="outbox drained by the relay",
     )

@@ -107,7 +107,12 @@ async def test_orders_and_beats_accepted_before_territories_are_known_after_the_
     async def unpublished() -> int:
         conn = await asyncpg.connect(infra.database_url)
         try:
-            return int(await conn.fetchval("SELECT count(*) FROM order_capture.outbox WHERE published_at IS NULL"))
+            return int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM order_capture.outbox "
+                    "WHERE seq > (SELECT published_through FROM order_capture.outbox_progress)"
+                )
+            )
         finally:
             await conn.close()
 

@@ -2,6 +2,7 @@
 and the relay republishes the outbox only when the broker really lost records, not when a broker understates
 where a partition ends."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,15 @@ async def clients(infra: Infra) -> AsyncIterator[tuple[AIOKafkaProducer, AIOKafk
 
 
 async def unpublished(pool: asyncpg.Pool) -> int:
-    return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+    return int(
+        await pool.fetchval("SELECT count(*) FROM outbox WHERE seq > (SELECT published_through FROM outbox_progress)")
+    )
+
+
+async def reset_outbox(pool: asyncpg.Pool) -> None:
+    """An empty outbox whose seqs start again at 1, nothing published."""
+    await pool.execute("TRUNCATE outbox, outbox_partitions RESTART IDENTITY")
+    await pool.execute("UPDATE outbox_progress SET published_through = 0")
 
 
 async def test_pre_encoded_records_are_queued_exactly_as_events_are(pool: asyncpg.Pool) -> None:
@@ -59,7 +68,7 @@ async def test_pre_encoded_records_are_queued_exactly_as_events_are(pool: asyncp
         (e.event_id, "OrderCaptured", e.schema_version, "sellthrough.trade.v1", "D1", encode_event(e), {})
         for e in events
     ]
-    await pool.execute("TRUNCATE outbox")
+    await reset_outbox(pool)
 
 
 async def read_topic(infra: Infra, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
@@ -108,7 +117,7 @@ async def test_records_go_where_producer_send_would_put_them_in_outbox_order(
             "schema_version": str(event.schema_version).encode(),
             "outbox_generation": f"relay-test:{generation}".encode(),
         }
-    await pool.execute("TRUNCATE outbox, outbox_partitions")
+    await reset_outbox(pool)
 
 
 async def queue_orders(pool: asyncpg.Pool, outlet: str, count: int) -> list[Envelope]:
@@ -146,10 +155,10 @@ async def test_a_partition_ending_in_a_batch_of_records_is_not_mistaken_for_lost
             copies[generation] = copies.get(generation, 0) + 1
     now = await pool.fetchval("SELECT generation FROM outbox_generation")
     assert copies == {f"relay-test:{now - 1}".encode(): 50, f"relay-test:{now}".encode(): 50}
-    await pool.execute("TRUNCATE outbox, outbox_partitions")
+    await reset_outbox(pool)
 
 
-async def test_a_republish_is_trusted_only_once_every_published_event_reads_back(
+async def test_a_republish_is_trusted_only_once_every_published_event_reads_back_and_the_rest_is_sent_again(
     infra: Infra, pool: asyncpg.Pool, clients: tuple[AIOKafkaProducer, AIOKafkaConsumer]
 ) -> None:
     producer, offsets = clients
@@ -168,14 +177,115 @@ async def test_a_republish_is_trusted_only_once_every_published_event_reads_back
 
     # Acknowledged but unreadable (a broker shadowing them with older records): marked published, never sent.
     await pool.execute(
-        "INSERT INTO outbox (event_id, event_type, schema_version, topic, partition_key, value, trace_headers, "
-        "published_at) SELECT gen_random_uuid(), 'OrderCaptured', 1, 'sellthrough.trade.v1', 'D9', '\\x00', '{}', "
-        "now() FROM generate_series(1, 3)"
+        "INSERT INTO outbox (event_id, event_type, schema_version, topic, partition_key, value, trace_headers) "
+        "SELECT gen_random_uuid(), 'OrderCaptured', 1, 'sellthrough.trade.v1', 'D9', '\\x00', '{}' "
+        "FROM generate_series(1, 3)"
     )
+    await pool.execute("UPDATE outbox_progress SET published_through = (SELECT max(seq) FROM outbox)")
     await pool.execute("UPDATE outbox_generation SET read_back_pending = true")
     generation = await pool.fetchval("SELECT generation FROM outbox_generation")
     assert await relay.recovery.read_back_if_pending() is False
-    assert await unpublished(pool) == 23, "what cannot be read back is published again, with everything else"
-    assert await pool.fetchval("SELECT generation FROM outbox_generation") == generation + 1
-    await pool.execute("TRUNCATE outbox, outbox_partitions")
+    assert await unpublished(pool) == 0, "not the whole outbox again"
+    assert await pool.fetchval("SELECT generation FROM outbox_generation") == generation
+    unreadable = [r["seq"] for r in await pool.fetch("SELECT seq FROM outbox WHERE partition_key = 'D9' ORDER BY seq")]
+    assert [r["seq"] for r in await pool.fetch("SELECT seq FROM outbox_resend ORDER BY seq")] == unreadable
+    assert await relay.recovery.read_back_if_pending() is None, "not before they are sent again"
+    assert await relay.publish_turn(producer) == 3, "only what cannot be read is sent again"
+    assert await relay.recovery.read_back_if_pending() is True
+    await reset_outbox(pool)
     await pool.execute("UPDATE outbox_generation SET read_back_pending = false")
+
+
+async def published_through(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("SELECT published_through FROM outbox_progress"))
+
+
+async def test_a_turn_publishes_batch_after_batch_in_outbox_order_and_moves_the_mark_once_per_batch(
+    infra: Infra, pool: asyncpg.Pool, clients: tuple[AIOKafkaProducer, AIOKafkaConsumer]
+) -> None:
+    producer, _ = clients
+    await reset_outbox(pool)
+    relay = OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test", batch_size=40)
+    outlets = ["O1", "O3", "O4"]  # three distributors, so three keys
+    events = [parse_event(order(outlets[i % 3], [("S1", i + 1)])).stamped(datetime.now(UTC)) for i in range(410)]
+    async with pool.acquire() as conn, conn.transaction():
+        await append_to_outbox(conn, events)
+    last_seq = await pool.fetchval("SELECT max(seq) FROM outbox")
+
+    assert await relay.publish_turn(producer) == 410, "one turn drains the outbox, 40 rows a batch"
+    assert await published_through(pool) == last_seq
+    assert await unpublished(pool) == 0
+    assert await relay.publish_turn(producer) == 0
+
+    ids = {str(e.event_id): i for i, e in enumerate(events)}
+    by_key: dict[bytes | None, list[int]] = {}
+    for record in await read_topic(infra, "sellthrough.trade.v1"):
+        event_id = dict(record.headers).get("event_id", b"").decode()
+        if (position := ids.get(event_id)) is not None:
+            by_key.setdefault(record.key, []).append(position)
+    assert sum(len(positions) for positions in by_key.values()) == 410, "each event once"
+    for key, positions in by_key.items():
+        assert positions == sorted(positions), f"{key!r}: not in outbox order"
+    await reset_outbox(pool)
+
+
+async def test_the_mark_never_passes_a_row_whose_transaction_is_still_open(
+    infra: Infra, pool: asyncpg.Pool, clients: tuple[AIOKafkaProducer, AIOKafkaConsumer]
+) -> None:
+    producer, _ = clients
+    await reset_outbox(pool)
+    relay = OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test")
+    slow = parse_event(order("O1", [("S1", 1)])).stamped(datetime.now(UTC))
+    async with pool.acquire() as slow_conn:
+        transaction = slow_conn.transaction()
+        await transaction.start()
+        await append_to_outbox(slow_conn, [slow])  # takes seq 1, not committed yet
+        await queue_orders(pool, "O2", 3)  # seqs 2-4, committed
+        for _ in range(3):  # however often it looks, seq 1 may still commit
+            assert await relay.publish_turn(producer) == 0
+        assert await published_through(pool) == 0
+        await transaction.commit()
+    assert await relay.publish_turn(producer) == 4
+    assert await published_through(pool) == 4
+    await reset_outbox(pool)
+
+
+async def test_a_seq_whose_transaction_rolled_back_is_passed_once_no_older_transaction_runs(
+    infra: Infra, pool: asyncpg.Pool, clients: tuple[AIOKafkaProducer, AIOKafkaConsumer]
+) -> None:
+    producer, _ = clients
+    await reset_outbox(pool)
+    relay = OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test")
+    async with pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        await append_to_outbox(conn, [parse_event(order("O1", [("S1", 1)])).stamped(datetime.now(UTC))])
+        await transaction.rollback()  # seq 1 is never used
+    await queue_orders(pool, "O2", 3)  # seqs 2-4
+
+    # The gap is seen, then the transactions running once it was seen must end: a few turns, not a timeout.
+    published = [await relay.publish_turn(producer) for _ in range(3)]
+    assert published == [0, 0, 3]
+    assert await published_through(pool) == 4
+    await reset_outbox(pool)
+
+
+async def test_two_relays_take_turns_so_each_row_is_sent_once_and_in_order(
+    infra: Infra, pool: asyncpg.Pool, clients: tuple[AIOKafkaProducer, AIOKafkaConsumer]
+) -> None:
+    producer, _ = clients
+    await reset_outbox(pool)
+    relays = [OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test", batch_size=25) for _ in range(2)]
+    events = await queue_orders(pool, "O5", 300)  # one key: its order is the outbox order
+
+    published = await asyncio.gather(*(relay.publish_turn(producer) for relay in relays))
+    assert sorted(published) == [0, 300], "the second relay waited for the first one's turn, then found nothing"
+
+    ids = {str(e.event_id): i for i, e in enumerate(events)}
+    positions = [
+        ids[event_id]
+        for record in await read_topic(infra, "sellthrough.trade.v1")
+        if (event_id := dict(record.headers).get("event_id", b"").decode()) in ids
+    ]
+    assert positions == list(range(300)), "each event once, in outbox order"
+    await reset_outbox(pool)

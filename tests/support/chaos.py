@@ -127,16 +127,17 @@ async def applied_counts(database_url: str, event_ids: list[str]) -> dict[str, t
         await conn.close()
 
 
+_UNPUBLISHED = "SELECT " + " + ".join(
+    f"(SELECT count(*) FROM {schema}.outbox WHERE seq > (SELECT published_through FROM {schema}.outbox_progress))"
+    for schema in ("order_capture", "stock_ledger", "scheme_engine")
+)
+"""Rows past each relay's high-water mark, in every service's outbox."""
+
+
 async def unpublished(database_url: str) -> int:
     conn = await asyncpg.connect(database_url)
     try:
-        return int(
-            await conn.fetchval(
-                "SELECT (SELECT count(*) FROM order_capture.outbox WHERE published_at IS NULL)"
-                " + (SELECT count(*) FROM stock_ledger.outbox WHERE published_at IS NULL)"
-                " + (SELECT count(*) FROM scheme_engine.outbox WHERE published_at IS NULL)"
-            )
-        )
+        return int(await conn.fetchval(_UNPUBLISHED))
     finally:
         await conn.close()
 

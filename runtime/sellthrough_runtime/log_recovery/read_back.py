@@ -1,11 +1,10 @@
 """After a republish, prove that every published event can be read back from the broker: read the relay's
-topics from the start, as a consumer would, and count the rows marked published before the read began whose
-event ids were not found (why a broker may not come back clean: docs/broker-behaviour.md)."""
+topics from the start, as a consumer would, and list the rows published (at or below the mark) before the read
+began whose event ids were not found (why a broker may not come back clean: docs/broker-behaviour.md)."""
 
 import logging
 import time
 import uuid
-from datetime import datetime
 
 import asyncpg
 from aiokafka import TopicPartition
@@ -23,26 +22,27 @@ _CHUNK = 10_000
 
 async def unreadable_events(
     pool: asyncpg.Pool, bootstrap_servers: str, service: str, security: KafkaSecuritySettings | None = None
-) -> int:
-    """How many outbox rows published before this call cannot be read back from their topics now."""
+) -> list[int]:
+    """The seqs of the outbox rows published before this call that cannot be read back from their topics now."""
     async with pool.acquire() as conn:
-        started: datetime = await conn.fetchval("SELECT now()")
+        published_through: int = await conn.fetchval("SELECT published_through FROM outbox_progress")
         topics = [r["topic"] for r in await conn.fetch("SELECT DISTINCT topic FROM outbox_partitions")]
         await conn.execute("CREATE TEMPORARY TABLE IF NOT EXISTS outbox_read_back (event_id uuid NOT NULL)")
         await conn.execute("TRUNCATE outbox_read_back")
         read = await _copy_event_ids(conn, bootstrap_servers, service, topics, security)
-        missing = int(
-            await conn.fetchval(
-                "SELECT count(*) FROM outbox o WHERE o.published_at <= $1 AND o.topic = ANY($2::text[]) "
-                "AND NOT EXISTS (SELECT 1 FROM outbox_read_back r WHERE r.event_id = o.event_id)",
-                started,
+        missing = [
+            r["seq"]
+            for r in await conn.fetch(
+                "SELECT seq FROM outbox o WHERE o.seq <= $1 AND o.topic = ANY($2::text[]) "
+                "AND NOT EXISTS (SELECT 1 FROM outbox_read_back r WHERE r.event_id = o.event_id) ORDER BY seq",
+                published_through,
                 topics,
             )
-        )
+        ]
         await conn.execute("DROP TABLE outbox_read_back")
     log.info(
         "outbox read back from the broker",
-        extra={"service": service, "topics": topics, "records_read": read, "missing": missing},
+        extra={"service": service, "topics": topics, "records_read": read, "missing": len(missing)},
     )
     return missing
 

@@ -1,6 +1,7 @@
 """The outbox relay's side: noticing that the broker lost records the relay published (a delivery below the
-offset expected next on its partition, a partition ending below it), queuing the whole outbox again under a
-raised generation, and trusting a republish only once every published event reads back (read_back.py)."""
+offset expected next on its partition, a partition ending below it), queuing every outbox row still kept again
+(by moving the high-water mark back) under a raised generation, and trusting a republish only once every
+published event reads back (read_back.py)."""
 
 import logging
 import time
@@ -13,7 +14,7 @@ from sellthrough_runtime.kafka import ensure_topics, make_offsets_reader
 from sellthrough_runtime.kafka_security import KafkaSecuritySettings
 from sellthrough_runtime.log_recovery.marks import generation_mark
 from sellthrough_runtime.log_recovery.read_back import unreadable_events
-from sellthrough_runtime.metrics import OUTBOX_BROKER_DATA_LOST
+from sellthrough_runtime.metrics import OUTBOX_BROKER_DATA_LOST, OUTBOX_RESENT
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,11 @@ class RelayRecovery:
         self._service = service
         self._take_turn = take_turn
         self._security = security
+        self.topics_missing = False
+        self.read_back_due = False
+        """Set by a republish (or a resend): the relay reads back as soon as it has published everything, rather
+        than at its next idle check."""
+        """Set by a republish: the relay recreates missing topics (and refreshes its metadata) before sending on."""
 
     async def mark(self, conn: asyncpg.Connection) -> bytes:
         """The generation header value for the records sent now."""
@@ -48,7 +54,7 @@ class RelayRecovery:
 
     async def delivered(self, conn: asyncpg.Connection, delivered: PartitionRanges) -> bool:
         """Whether the deliveries stand: if one landed below the offset expected next on its partition, the
-        broker lost records and the whole outbox is queued again (False); else the ends are noted (True)."""
+        broker lost records and the outbox rows kept are queued again (False); else the ends are noted (True)."""
         expected = await conn.fetch(
             "SELECT topic, partition, next_offset FROM outbox_partitions "
             "WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
@@ -56,7 +62,7 @@ class RelayRecovery:
             [partition for _, partition in delivered],
         )
         if any(delivered[(r["topic"], r["partition"])][0] < r["next_offset"] for r in expected):
-            await self._republish_everything(conn, f"deliveries landed below expected offsets: {delivered}")
+            await self._republish_retained(conn, f"deliveries landed below expected offsets: {delivered}")
             return False
         await conn.executemany(
             "INSERT INTO outbox_partitions (topic, partition, next_offset) VALUES ($1, $2, $3) "
@@ -67,7 +73,7 @@ class RelayRecovery:
 
     async def check_broker_retains(self, offsets: AIOKafkaConsumer) -> bool:
         """Whether every partition still ends at or beyond what this relay published to it; if one does not,
-        the broker lost records and the whole outbox is queued again."""
+        the broker lost records and the outbox rows kept are queued again."""
         async with self._pool.acquire() as conn, conn.transaction():
             await self._take_turn(conn)
             expected = {
@@ -87,26 +93,47 @@ class RelayRecovery:
             if not short:
                 return True
             lost = {str(tp): ends for tp, ends in short.items()}
-            await self._republish_everything(conn, f"partitions end below what was published: {lost}")
+            await self._republish_retained(conn, f"partitions end below what was published: {lost}")
             return False
 
     async def read_back_if_pending(self) -> bool | None:
-        """After a republish, once every row it queued is published again: read the topics back and republish
-        again if a published event cannot be read. None if no read-back was due (or another republish came
-        first), else whether every event was there."""
+        """After a republish, once every row it queued is published again: read the topics back and queue the
+        published events that cannot be read to be sent again (outbox_resend; read back once more after they
+        are). None if no read-back was due (or another republish came first), else whether every event was
+        there.
+
+        Only those events are sent again, under the same generation, not the whole outbox: consumers read them
+        where they land, past their positions, and skip any they applied. A full republish would give them
+        nothing more: the events around the unreadable ones were applied already, so those arrive out of order
+        either way."""
+        # Cleared while trying: after a failure (the broker down again) the next idle check tries, not every turn.
+        self.read_back_due = False
         generation = await self._pool.fetchval(
-            "SELECT generation FROM outbox_generation WHERE read_back_pending AND NOT EXISTS "
-            "(SELECT 1 FROM outbox WHERE published_at IS NULL AND seq <= republished_through)"
+            "SELECT generation FROM outbox_generation, outbox_progress "
+            "WHERE read_back_pending AND published_through >= republished_through "
+            # A row queued to be sent again but pruned meanwhile (retention.py) cannot be: the window is the promise.
+            "AND NOT EXISTS (SELECT 1 FROM outbox_resend JOIN outbox USING (seq))"
         )
         if generation is None:
+            # Still due if rows the republish queued wait to be published again.
+            self.read_back_due = bool(await self._pool.fetchval("SELECT read_back_pending FROM outbox_generation"))
             return None
         missing = await unreadable_events(self._pool, self._bootstrap_servers, self._service, self._security)
         async with self._pool.acquire() as conn, conn.transaction():
             await self._take_turn(conn)
             if await conn.fetchval("SELECT generation FROM outbox_generation") != generation:
                 return None
+            await conn.execute("DELETE FROM outbox_resend")  # only rows pruned before they could be sent are left
             if missing:
-                await self._republish_everything(conn, f"{missing} published events cannot be read back")
+                await conn.execute(
+                    "INSERT INTO outbox_resend SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING", missing
+                )
+                OUTBOX_RESENT.labels(self._service).inc(len(missing))
+                self.read_back_due = True
+                log.error(
+                    "published events cannot be read back from the broker; sending them again",
+                    extra={"service": self._service, "missing": len(missing), "first_seq": missing[0]},
+                )
                 return False
             await conn.execute("UPDATE outbox_generation SET read_back_pending = false")
             return True
@@ -130,15 +157,26 @@ class RelayRecovery:
             await reader.stop()
         return present
 
-    async def _republish_everything(self, conn: asyncpg.Connection, why: str) -> None:
-        # It cannot see how far each consumer got (services share nothing but topics): all of it, in order.
-        queued = await conn.execute("UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL")
+    async def _republish_retained(self, conn: asyncpg.Connection, why: str) -> None:
+        # It cannot see how far each consumer got (services share nothing but topics): every row kept (retention
+        # bounds them: retention.py), in order. Moving the mark back is one row's update, whatever the outbox holds.
+        queued = await conn.fetchval(
+            "WITH kept AS (SELECT min(seq) AS first FROM outbox), "
+            "moved AS (SELECT published_through AS was FROM outbox_progress) "
+            "UPDATE outbox_progress SET published_through = least(published_through, coalesce(kept.first - 1, "
+            "published_through)), updated_at = now() FROM kept, moved RETURNING moved.was - published_through"
+        )
         await conn.execute("DELETE FROM outbox_partitions")
+        await conn.execute("DELETE FROM outbox_resend")  # sent again with everything else
         await conn.execute(
             "UPDATE outbox_generation SET generation = generation + 1, read_back_pending = true, "
             "republished_through = coalesce((SELECT max(seq) FROM outbox), 0)"
         )
         OUTBOX_BROKER_DATA_LOST.labels(self._service).inc()
+        # The broker may have come back without the topics and still accept records for them (Tansu): the relay
+        # creates them before sending the copies, which would otherwise land where no reader finds them.
+        self.topics_missing = True
+        self.read_back_due = True
         log.error(
             "broker lost published records; republishing the outbox",
             extra={"service": self._service, "reason": why, "requeued": queued},

@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from order_capture.adapters.masters import WANTED_TYPES, apply_reference_events
+from order_capture.adapters.retention import retention_rules
 from order_capture.api import events, reference
 from order_capture.settings import OrderCaptureSettings
 from sellthrough_contracts.topics import REFERENCE
@@ -54,6 +55,7 @@ def create_app(settings: OrderCaptureSettings | None = None) -> FastAPI:
         routers=[events.router, reference.router],
         start_jobs=_start_jobs,
         ready_without_kafka=True,
+        retention_rules=retention_rules,
         description="Ingest of field and connector events: validated, authorised, idempotent, published via outbox.",
     )
 

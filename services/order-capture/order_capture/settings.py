@@ -43,6 +43,15 @@ class OrderCaptureSettings(ServiceSettings):
         description="How old an event an admin may post (reference data, back-fills), in days.",
     )
 
+    idempotency_key_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Idempotency keys are kept this long after their event was accepted, then deleted "
+        "(adapters/retention.py); a retry after that is accepted again unless its fact's business key (an order, a "
+        "delivery) catches it. Unset: one day more than the largest occurred_at_max_age_days_*, the longest any retry "
+        "can still pass the age check, so no retry is ever accepted twice. See docs/retention.md.",
+    )
+
     no_order_reasons: list[str] = Field(
         default=["stock sufficient", "shop closed", "owner absent", "credit limit reached"],
         min_length=1,
@@ -69,6 +78,19 @@ class OrderCaptureSettings(ServiceSettings):
         description="Channels that opt in to rejecting an order or visit judged off_site (reason off_site); "
         "elsewhere the verdict is recorded and the event accepted.",
     )
+
+    @property
+    def idempotency_key_days(self) -> int:
+        """How long idempotency keys are kept: set, or past the last day any retry could be accepted. A retry
+        repeats its event's occurred_at, which is at or before its acceptance (up to future_tolerance_seconds
+        after it), so it is refused by age once the largest max age has passed since acceptance."""
+        if self.idempotency_key_retention_days is not None:
+            return self.idempotency_key_retention_days
+        return 1 + max(
+            self.occurred_at_max_age_days_rep,
+            self.occurred_at_max_age_days_connector,
+            self.occurred_at_max_age_days_admin,
+        )
 
     def geo_rule(self, channel: str | None) -> Rule:
         radius = self.geo_radius_m_by_channel.get(channel or "", self.geo_radius_m)
