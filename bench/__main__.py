@@ -32,6 +32,8 @@ def main(
     pipeline_events: int = typer.Option(50_000, envvar="BENCH_PIPELINE_EVENTS", help="Events through the pipeline."),
     freshness_rate: int = typer.Option(5000, envvar="BENCH_FRESHNESS_RATE", help="Events/s posted for freshness."),
     freshness_seconds: float = typer.Option(20, envvar="BENCH_FRESHNESS_SECONDS", help="Length of the freshness run."),
+    freshness_step_seconds: float = typer.Option(10, help="Length of each step up to the highest sustained rate."),
+    freshness_max_steps: int = typer.Option(6, min=0, help="Most steps (x1.5 each) looking for the highest rate."),
     query_rounds: int = typer.Option(25, envvar="BENCH_QUERY_ROUNDS", help="Rounds of the six drill-down queries."),
     query_seconds: float = typer.Option(240, help="Time budget of the query rounds (they stop early past it)."),
     field_reps: int = typer.Option(100, envvar="BENCH_FIELD_REPS", min=1, help="Field client: simulated reps."),
@@ -57,7 +59,9 @@ def main(
         order_lines=order_lines,
         ingest=IngestParams(ingest_events, batch, ingest_clients, ingest_seconds, bare_seconds),
         pipeline_events=pipeline_events,
-        freshness=FreshnessParams(freshness_rate, freshness_seconds, batch),
+        freshness=FreshnessParams(
+            freshness_rate, freshness_seconds, batch, step_seconds=freshness_step_seconds, max_steps=freshness_max_steps
+        ),
         query_requests=query_rounds,
         field=FieldParams(field_reps, field_days, field_batch, ingest_clients, bare_seconds),
         location=LocationParams(location_events, location_rounds, batch, ingest_clients),
