@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from bench.ingest import IngestParams
 from bench.location import LocationParams
 from bench.results import print_table, write_results
 from bench.runner import SCENARIOS, BenchParams, run_all
+from bench.wrk_load import MISSING as MISSING_WRK
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -55,6 +57,8 @@ def main(
     chosen = tuple(s.strip() for s in scenarios.split(",") if s.strip())
     if unknown := set(chosen) - set(SCENARIOS):
         raise typer.BadParameter(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if "ingest" in chosen and shutil.which("wrk") is None:
+        raise typer.BadParameter(MISSING_WRK)
     params = BenchParams(
         order_lines=order_lines,
         ingest=IngestParams(ingest_events, batch, ingest_clients, ingest_seconds, bare_seconds),
