@@ -27,9 +27,13 @@ def main(
         1_000_000, envvar="BENCH_ORDER_LINES", min=1000, help="Order lines generated for rebuild and queries."
     ),
     ingest_events: int = typer.Option(150_000, envvar="BENCH_INGEST_EVENTS", help="Events posted in the ingest run."),
-    ingest_clients: int = typer.Option(8, envvar="BENCH_INGEST_CLIENTS", help="Concurrent HTTP clients for ingest."),
-    ingest_seconds: float = typer.Option(60, help="Longest ingest run (it stops earlier when the events run out)."),
-    bare_seconds: float = typer.Option(15, help="Length of the bare-endpoint run."),
+    ingest_clients: int = typer.Option(
+        8, envvar="BENCH_INGEST_CLIENTS", help="wrk connections for ingest; clients of field, location."
+    ),
+    ingest_seconds: float = typer.Option(
+        300, help="Longest ingest run of each endpoint (it ends when every body is answered); unanswered ones fail."
+    ),
+    bare_seconds: float = typer.Option(15, help="Length of the field scenario's bare-endpoint run."),
     batch: int = typer.Option(100, help="Events per POST."),
     pipeline_events: int = typer.Option(50_000, envvar="BENCH_PIPELINE_EVENTS", help="Events through the pipeline."),
     freshness_rate: int = typer.Option(5000, envvar="BENCH_FRESHNESS_RATE", help="Events/s posted for freshness."),
