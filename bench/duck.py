@@ -12,7 +12,9 @@ import duckdb
 
 from bench.line_facts import quoted
 
-_TABLES = "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'"
+_TABLES = """
+SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type IN ('BASE TABLE', 'VIEW')
+"""
 _PARTITIONED = "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'p'"  # noqa: E501
 _COLUMNS = """
 SELECT column_name, data_type, numeric_precision, numeric_scale
@@ -44,7 +46,7 @@ def duck_type(data_type: str, precision: int | None, scale: int | None) -> str |
 
 
 async def tables_named(conn: asyncpg.Connection, schema: str, statements: Iterable[str]) -> list[str]:
-    """Tables of `schema` (partitioned parents included) whose name appears as a word in any statement."""
+    """Tables and views of `schema` (partitioned parents included) whose name appears as a word in any statement."""
     names = {r[0] for r in await conn.fetch(_TABLES, schema)} | {r[0] for r in await conn.fetch(_PARTITIONED, schema)}
     text = "\n".join(statements)
     return sorted(n for n in names if re.search(rf"\b{re.escape(n)}\b", text))

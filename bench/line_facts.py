@@ -1,12 +1,14 @@
 """Which of query-api's tables hold line-level facts, and an order's lines as rows of them: what the rebuild's COPY
 baselines load. Read from query-api's own migrations applied to a scratch schema, never from a copy of its DDL, so
 the baselines follow the projection when its tables change (a table of order lines is any table with both an
-order_id and a sku_id column; today sales_order_skus, later an append-only order-line fact table)."""
+order id (order_id, or document_id) and a sku_id column: sales_order_skus, or the append-only order-line fact
+table sales_lines, whose rows of an order's lines are of kind 'order')."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -15,9 +17,14 @@ import asyncpg
 from query_api.main import MIGRATIONS as QUERY_API_MIGRATIONS
 from sellthrough_runtime.db import migrate
 
+# Tables (plain or partitioned, not partitions) with their columns; views are not loaded into.
 _COLUMNS = """
-SELECT table_name, column_name, is_nullable = 'YES' AS nullable, column_default IS NOT NULL AS has_default
-FROM information_schema.columns WHERE table_schema = $1 ORDER BY table_name, ordinal_position
+SELECT c.relname AS table_name, a.attname AS column_name, NOT a.attnotnull AS nullable, a.atthasdef AS has_default
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ORDER BY c.relname, a.attnum
 """
 _INDEXES = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2"
 
@@ -29,6 +36,8 @@ Line = Mapping[str, Any]
 FACTS: dict[str, str] = {
     "event_id": "event_id",
     "order_id": "order_id",
+    "document_id": "order_id",
+    "kind": "kind",
     "distributor_id": "distributor_id",
     "outlet_id": "outlet_id",
     "rep_id": "rep_id",
@@ -83,14 +92,17 @@ def order_lines(order: dict[str, Any], recorded_at: datetime, brands: Mapping[st
             "unit_price": Decimal(line["unit_price"]),
             "value": Decimal(line["unit_price"]) * line["quantity"],
             "lines": 1,
+            "kind": "order",
         }
         for number, line in enumerate(payload["lines"], start=1)
     ]
 
 
-async def scratch_schema(database_url: str, schema: str) -> list[LineTable]:
+async def scratch_schema(
+    database_url: str, schema: str, migrations: Path = Path(QUERY_API_MIGRATIONS)
+) -> list[LineTable]:
     """query-api's migrations applied to `schema`; its tables of order lines with the columns the bench fills."""
-    await migrate(database_url, schema, QUERY_API_MIGRATIONS)
+    await migrate(database_url, schema, migrations)
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(_COLUMNS, schema)
@@ -102,7 +114,7 @@ async def scratch_schema(database_url: str, schema: str) -> list[LineTable]:
     found = []
     for table, columns in sorted(tables.items()):
         names = {c["column_name"] for c in columns}
-        if not {"order_id", "sku_id"} <= names:
+        if "sku_id" not in names or not names & {"order_id", "document_id"}:
             continue
         unknown = [c["column_name"] for c in columns
                    if c["column_name"] not in FACTS and not c["nullable"] and not c["has_default"]]  # fmt: skip
@@ -110,7 +122,7 @@ async def scratch_schema(database_url: str, schema: str) -> list[LineTable]:
             raise RuntimeError(f"bench/line_facts.py: no line fact for {table}.{', '.join(unknown)}: add it to FACTS")
         found.append(LineTable(table, tuple(c["column_name"] for c in columns if c["column_name"] in FACTS)))
     if not found:
-        raise RuntimeError(f"no table of order lines (order_id and sku_id) in query-api's migrations ({schema})")
+        raise RuntimeError(f"no table of order lines (an order id and sku_id) in query-api's migrations ({schema})")
     return found
 
 

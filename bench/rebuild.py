@@ -135,7 +135,9 @@ async def copy_then_index(database_url: str, tables: list[LineTable], files: dic
             name = quoted(table.name)
             await conn.execute(f"CREATE TABLE {UNINDEXED}.{name} (LIKE {INDEXED}.{name} INCLUDING DEFAULTS)")
             for _, definition in await index_definitions(conn, INDEXED, table.name):
-                indexes.append(definition.replace(f" ON {INDEXED}.", f" ON {UNINDEXED}.", 1))
+                # A partitioned table's indexes read "ON ONLY <table>"; its unindexed copy is a plain table.
+                moved = definition.replace(f" ON ONLY {INDEXED}.", f" ON {UNINDEXED}.", 1)
+                indexes.append(moved.replace(f" ON {INDEXED}.", f" ON {UNINDEXED}.", 1))
         started = time.perf_counter()
         async with conn.transaction():
             await _copy(conn, UNINDEXED, tables, files)
