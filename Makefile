@@ -52,7 +52,8 @@ test: lint tools
 test-containers: install
 	SELLTHROUGH_TEST_BACKEND=containers $(BIN)/pytest -rs tests/integration
 
-# Not part of `make test`: about 10-15 minutes on 2 cores at the default size. The issue's 10M order lines:
+# Not part of `make test` (tests/e2e/test_bench_scenarios.py runs it tiny): about 10-15 minutes on 2 cores at the
+# default size. Its ingest scenario is driven by Debian's wrk (apt-get install -y wrk). The issue's 10M order lines:
 # `make bench BENCH_ORDER_LINES=10000000`. Method and latest numbers: docs/benchmarks.md.
 BENCH_ORDER_LINES ?= 1000000
 # A subset of scenarios, e.g. `make bench BENCH_SCENARIOS=field,location` (the field client's load, GPS cost).

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from bench.ingest import IngestParams
 from bench.location import LocationParams
 from bench.results import print_table, write_results
 from bench.runner import SCENARIOS, BenchParams, run_all
+from bench.wrk_load import MISSING as MISSING_WRK
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -25,13 +27,19 @@ def main(
         1_000_000, envvar="BENCH_ORDER_LINES", min=1000, help="Order lines generated for rebuild and queries."
     ),
     ingest_events: int = typer.Option(150_000, envvar="BENCH_INGEST_EVENTS", help="Events posted in the ingest run."),
-    ingest_clients: int = typer.Option(8, envvar="BENCH_INGEST_CLIENTS", help="Concurrent HTTP clients for ingest."),
-    ingest_seconds: float = typer.Option(60, help="Longest ingest run (it stops earlier when the events run out)."),
-    bare_seconds: float = typer.Option(15, help="Length of the bare-endpoint run."),
+    ingest_clients: int = typer.Option(
+        8, envvar="BENCH_INGEST_CLIENTS", help="wrk connections for ingest; clients of field, location."
+    ),
+    ingest_seconds: float = typer.Option(
+        300, help="Longest ingest run of each endpoint (it ends when every body is answered); unanswered ones fail."
+    ),
+    bare_seconds: float = typer.Option(15, help="Length of the field scenario's bare-endpoint run."),
     batch: int = typer.Option(100, help="Events per POST."),
     pipeline_events: int = typer.Option(50_000, envvar="BENCH_PIPELINE_EVENTS", help="Events through the pipeline."),
     freshness_rate: int = typer.Option(5000, envvar="BENCH_FRESHNESS_RATE", help="Events/s posted for freshness."),
     freshness_seconds: float = typer.Option(20, envvar="BENCH_FRESHNESS_SECONDS", help="Length of the freshness run."),
+    freshness_step_seconds: float = typer.Option(10, help="Length of each step up to the highest sustained rate."),
+    freshness_max_steps: int = typer.Option(6, min=0, help="Most steps (x1.5 each) looking for the highest rate."),
     query_rounds: int = typer.Option(25, envvar="BENCH_QUERY_ROUNDS", help="Rounds of the six drill-down queries."),
     query_seconds: float = typer.Option(240, help="Time budget of the query rounds (they stop early past it)."),
     field_reps: int = typer.Option(100, envvar="BENCH_FIELD_REPS", min=1, help="Field client: simulated reps."),
@@ -53,11 +61,15 @@ def main(
     chosen = tuple(s.strip() for s in scenarios.split(",") if s.strip())
     if unknown := set(chosen) - set(SCENARIOS):
         raise typer.BadParameter(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if "ingest" in chosen and shutil.which("wrk") is None:
+        raise typer.BadParameter(MISSING_WRK)
     params = BenchParams(
         order_lines=order_lines,
         ingest=IngestParams(ingest_events, batch, ingest_clients, ingest_seconds, bare_seconds),
         pipeline_events=pipeline_events,
-        freshness=FreshnessParams(freshness_rate, freshness_seconds, batch),
+        freshness=FreshnessParams(
+            freshness_rate, freshness_seconds, batch, step_seconds=freshness_step_seconds, max_steps=freshness_max_steps
+        ),
         query_requests=query_rounds,
         field=FieldParams(field_reps, field_days, field_batch, ingest_clients, bare_seconds),
         location=LocationParams(location_events, location_rounds, batch, ingest_clients),

@@ -20,6 +20,11 @@ async def post_events(request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
+@app.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
 @app.get("/readyz")
 async def ready() -> dict[str, str]:
     return {"status": "ready"}

@@ -1,5 +1,6 @@
 """Scenario 2, pipeline: events/s from order-capture's outbox to applied in query-api's sales projection,
-vs raw aiokafka produce->consume of the same record bytes and vs raw PostgreSQL COPY of the same rows.
+vs the batched raw path: librdkafka produce->consume of the same records (bench/raw_kafka.py). Raw PostgreSQL COPY
+of the same rows is reported beside it.
 
 The events are written straight into the outbox table (as accepted events would be), so the figure covers
 relay -> Kafka -> consumer -> projection only, not HTTP ingest."""
@@ -9,13 +10,13 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
-from bench import baselines
+from bench import baselines, raw_kafka
 from bench.data import OUTBOX_COLUMNS, OrderFactory, accepted, kafka_record, line_rows, outbox_row
 from bench.projection import applied, sales_lines, wait_until_applied
 from bench.results import Result, Target
 from sellthrough_contracts.topics import TRADE
 
-TARGET = Target(">= 50% of the slower raw path", min_ratio=0.5)
+TARGET = Target(">= 15,000 events/s and >= 50% of batched raw produce->consume", min_value=15_000, min_ratio=0.5)
 
 
 async def run(
@@ -27,7 +28,7 @@ async def run(
     rows = [row for o in orders for row in line_rows(o)]
     lines = len(rows)
 
-    kafka_seconds = await baselines.kafka_produce_consume(bootstrap_servers, [kafka_record(e) for e in envelopes])
+    kafka_seconds = await raw_kafka.produce_consume(bootstrap_servers, [kafka_record(e) for e in envelopes])
     copy_seconds = await baselines.postgres_copy(database_url, rows)
     kafka_rate, copy_rate = events / kafka_seconds, events / copy_seconds
 
@@ -48,30 +49,28 @@ async def run(
         await conn.close()
     seconds = done - started
     rate = events / seconds
-    slower = min(kafka_rate, copy_rate)
     details = {
         "events": events,
         "order_lines": lines,
         "seconds": round(seconds, 3),
         "order_lines_per_s": round(lines / seconds, 1),
-        "raw_kafka": {"seconds": round(kafka_seconds, 3), "events_per_s": round(kafka_rate, 1)},
+        "raw_kafka_batched": {"seconds": round(kafka_seconds, 3), "events_per_s": round(kafka_rate, 1)},
         "raw_copy": {"seconds": round(copy_seconds, 3), "events_per_s": round(copy_rate, 1), "rows": lines},
         "projection_lines_added": lines_after - lines_before,
         "projection_exact": lines_after - lines_before == lines,
     }
-    slower_name = "raw aiokafka produce->consume" if kafka_rate <= copy_rate else "raw Postgres COPY"
     return [
         Result(
             "2 pipeline",
             "outbox -> projection",
             rate,
             "events/s",
-            slower_name,
-            slower,
+            "raw produce->consume, batched (librdkafka)",
+            kafka_rate,
             TARGET,
             details,
             {"projection_exact": lines_after - lines_before == lines},
         ),
-        Result("2 pipeline", "raw aiokafka produce->consume", kafka_rate, "events/s"),
+        Result("2 pipeline", "raw produce->consume, batched (librdkafka)", kafka_rate, "events/s"),
         Result("2 pipeline", "raw Postgres COPY (same rows)", copy_rate, "events/s"),
     ]

@@ -2,11 +2,13 @@
 
 import asyncio
 import time
+from datetime import date
 
 import asyncpg
 from rich.progress import Progress
 
 from query_api.main import PROJECTION_GROUP
+from query_api.reads.sales import DrillQuery, Level, drill
 
 _APPLIED = """
 SELECT coalesce(sum(next_offset), 0) FROM query_api.consumer_offsets WHERE group_id = $1 AND topic = $2
@@ -22,7 +24,13 @@ async def applied(conn: asyncpg.Connection, topic: str) -> int:
 
 
 async def sales_lines(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval("SELECT coalesce(sum(lines), 0) FROM query_api.sales_daily"))
+    """Order lines in the projection: the national total over all time, read by query-api's own drill-down
+    (query_api.reads.sales), so the count follows whatever tables it reads."""
+    query = DrillQuery(Level.NATIONAL, None, date(2000, 1, 1), date(2100, 1, 1))
+    async with conn.transaction():
+        await conn.execute("SET LOCAL search_path TO query_api")
+        result = await drill(conn, query)
+    return int(result.total["lines"])
 
 
 async def wait_until_applied(

@@ -87,7 +87,9 @@ async def _live_stack(infra: Infra, p: BenchParams, run: Run, console: Console) 
     # Ingest runs alone: on 2 cores a projection catching up would take CPU from order-capture.
     infra.stop_service(query_api)
     if "ingest" in p.scenarios:
-        await _scenario(run, console, "1 ingest", lambda: ingest.run(infra, order_capture, factory, today, p.ingest))
+        await _scenario(
+            run, console, "1 ingest", lambda: ingest.run(infra, order_capture, database_url, factory, today, p.ingest)
+        )
     ingested = next((r.value for r in run.results if r.scenario == "1 ingest"), None)
     if "field" in p.scenarios:
         await _scenario(
