@@ -41,8 +41,8 @@ REPS = ("REP-1", "REP-2")
 PRICES = ("1.00", "2.50", "3.75")
 FIRST_DAY = date(2026, 6, 1)
 TABLES = (
-    "sales_daily, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily, sales_orders, "
-    "sales_order_skus, sales_cancellations, sales_deliveries, sales_delivery_lines, sales_returns, "
+    "sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily, sales_orders, "
+    "sales_cancellations, sales_deliveries, sales_delivery_lines, sales_returns, "
     "sales_return_lines, outlets, skus, zones, regions, distributors"
 )
 

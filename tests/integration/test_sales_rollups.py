@@ -130,7 +130,7 @@ def test_rollup_statements_answer_like_the_cube(
 
     async def run() -> tuple[int, list[tuple[DrillQuery, Any, Any]]]:
         await pool.execute(
-            "TRUNCATE sales_daily, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
+            "TRUNCATE sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
             " outlets, skus, zones, regions, distributors"
         )
         await applier.apply_batch(as_records(geography(), next(offsets)))
@@ -190,7 +190,7 @@ def test_reference_changes_applied_beside_orders_by_another_member_keep_the_roll
 
     async def run() -> list[tuple[DrillQuery, Any, Any]]:
         await pool.execute(
-            "TRUNCATE sales_daily, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
+            "TRUNCATE sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
             " outlets, skus, zones, regions, distributors"
         )
         offsets = itertools.count(step=1000)

@@ -1,7 +1,7 @@
 """Drill-down over the daily sales projection: national -> zone -> region -> distributor -> outlet.
 
-Three fixed SQL statements (no SQL is assembled from input) give the same rows from different tables: the
-(day, outlet, SKU) cube for SKU filters, and its rollups per (day, distributor [, brand]) and per (outlet, day)
+Fixed SQL statements (no SQL is assembled from input) give the same rows from different tables: the order-line
+fact table sales_lines for SKU filters, and its rollups per (day, distributor [, brand]) and per (outlet, day)
 otherwise, so a 90-day national total reads thousands of rows, not millions. Sales whose outlet (or its
 distributor, region, zone) is not yet known from reference data are grouped under a null id rather than
 dropped, so the rows always add up to the national total.
@@ -37,7 +37,7 @@ PARENT_LEVEL: dict[Level, Level] = {
 # Each statement builds `placed` rows (node_id, node_name, parent_id, value, units, lines) and groups them into
 # nodes the same way.
 
-# From the (day, outlet, SKU) cube itself: any level and filter. The other two read rollups of it.
+# From the order-line fact table itself (migration 0015): any level and filter. The others read rollups of it.
 _DRILL_SQL = f"""
 WITH filtered AS (
     SELECT {column_list("s.")},
@@ -45,7 +45,7 @@ WITH filtered AS (
            o.distributor_id, d.name AS distributor_name,
            d.region_id, r.name AS region_name,
            r.zone_id, z.name AS zone_name
-    FROM sales_daily s
+    FROM sales_lines s
     LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
     LEFT JOIN distributors d ON d.distributor_id = o.distributor_id
     LEFT JOIN regions r ON r.region_id = d.region_id
