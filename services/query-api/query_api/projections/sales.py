@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from query_api.figures.measures import NAMES, RETURN_REASONS, accumulate, column_list, sums
-from query_api.projections.base import Projection, Steps
+from query_api.projections.base import LeanSteps, Projection, with_lean
 from query_api.projections.freshness import NewestTimes, newest_times
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from sellthrough_contracts import Envelope
@@ -174,9 +174,7 @@ SELECT count(*) FROM new_lines
 """  # noqa: S608 (names from figures.measures, fixed at import)
 
 # A retailer return's rows: net down, valued at the SKU's list price (0 until the SKU is known; revalued then).
-_RETURN_REASON_UNITS = ", ".join(
-    f"CASE c.reason WHEN '{reason}' THEN l.units ELSE 0 END" for reason in RETURN_REASONS
-)
+_RETURN_REASON_UNITS = ", ".join(f"CASE c.reason WHEN '{reason}' THEN l.units ELSE 0 END" for reason in RETURN_REASONS)
 _CLAIM_RETURNS = f"""
 WITH claimed AS (
     INSERT INTO sales_returns (distributor_id, return_id, event_id, outlet_id, direction, reason, day, occurred_at,
@@ -229,6 +227,7 @@ WITH target AS (
 ), {_ROLLUPS}
 SELECT count(*) FROM new_lines
 """  # noqa: S608 (names from figures.measures, fixed at import)
+
 
 def business_day(moment: datetime, zone: ZoneInfo) -> date:
     return moment.astimezone(zone).date()
@@ -363,12 +362,8 @@ def _return(event: ReturnRecorded, facts: _Facts) -> None:
     facts.return_lines.extend(((*key, line.sku_id), (line.quantity,)) for line in r.lines)
 
 
-_STEPS: Steps[_Facts] = {
-    OrderCaptured: _order,
-    OrderCancelled: _cancellation,
-    OrderDelivered: _delivery,
-    ReturnRecorded: _return,
-}
+_CONSUMES = (OrderCaptured, OrderCancelled, OrderDelivered, ReturnRecorded)
+_STEPS: LeanSteps[_Facts] = with_lean(dict(zip(_CONSUMES, (_order, _cancellation, _delivery, _return), strict=True)))
 
 
 def prepare_sales(events: Sequence[Envelope], zone: ZoneInfo) -> SalesWrites | None:
@@ -424,4 +419,4 @@ def _fed(writes: SalesWrites | None) -> list[NewestTimes]:
     return [writes.newest] if writes else []
 
 
-SALES = Projection("sales_daily", tuple(_STEPS), prepare_sales, write_sales, _fed)
+SALES = Projection("sales_daily", _CONSUMES, prepare_sales, write_sales, _fed)
