@@ -2,7 +2,7 @@
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -26,6 +26,22 @@ def with_lean(steps: Steps[P]) -> LeanSteps[P]:
     return lean_steps | {lean: steps[contract] for lean, contract in LEAN_CONTRACTS.items() if contract in steps}
 
 
+class BulkLoader(Protocol):
+    """How a projection loads a replayed log into an empty schema fast (the rebuild command): `start`, then `load`
+    for each chunk of the log, then `finish`, which leaves the tables as the live path (prepare, write) would have
+    left them for the same events."""
+
+    async def start(self, conn: asyncpg.Connection) -> None:
+        """Before the first chunk, e.g. drop secondary indexes and create staging tables."""
+
+    async def load(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+        """A chunk of events never seen before, in log order (contract classes or their lean structs), e.g. by
+        COPY; every event of the log a projection consumes, whatever its class."""
+
+    async def finish(self, conn: asyncpg.Connection) -> None:
+        """After the last chunk: build indexes and rollups set-based, drop what `start` staged."""
+
+
 def _fed_nothing(_prepared: Any) -> Sequence[NewestTimes]:
     return ()
 
@@ -42,6 +58,8 @@ class Projection(Generic[P]):
     """Writes what `prepare` gave, inside the consumer's transaction."""
     fed: Callable[[P], Sequence[NewestTimes]] = _fed_nothing
     """The newest event times of the figures it fed, for record_freshness (freshness.SOURCES covers the others)."""
+    bulk: BulkLoader | None = None
+    """Its fast path for a rebuild; without one, a rebuild loads it through prepare and write in big batches."""
 
 
 def collect(steps: Steps[P] | LeanSteps[P], events: Iterable[Envelope], into: P) -> P:

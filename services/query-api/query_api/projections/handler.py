@@ -29,7 +29,7 @@ class ProjectionHandler:
     prepared before the transaction, while the previous batch's statements run."""
 
     def __init__(self, zone: ZoneInfo) -> None:
-        self._zone = zone
+        self.zone = zone
 
     def decode_event(self, raw: bytes, /) -> Envelope:
         """A DecodingHandler (sellthrough_runtime.applier): the hot trade events as lean msgspec structs (~2 us
@@ -42,7 +42,7 @@ class ProjectionHandler:
 
     def prepare(self, events: Sequence[Envelope]) -> _Prepared:
         steps = [
-            (projection, projection.prepare(share, self._zone))
+            (projection, projection.prepare(share, self.zone))
             for projection, share in zip(PROJECTIONS, route(events), strict=True)
             if share
         ]

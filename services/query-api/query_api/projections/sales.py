@@ -16,28 +16,25 @@ and their revaluations append theirs. Each statement appends its rows and adds t
 grouped per rollup row (migration 0015 has the table; the sales_daily view regroups it per (day, outlet, SKU, rep)).
 """
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from query_api.figures.measures import NAMES, RETURN_REASONS, accumulate, column_list, sums
-from query_api.projections.base import LeanSteps, Projection, with_lean
+from query_api.figures.measures import RETURN_REASONS, accumulate, column_list, sums
+from query_api.projections.base import Projection
 from query_api.projections.freshness import NewestTimes, newest_times
+from query_api.projections.sales_bulk import SalesBulkLoader
+from query_api.projections.sales_facts import CONSUMES, collect_sales, summed
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from sellthrough_contracts import Envelope
-from sellthrough_contracts.trade import OrderCancelled, OrderCaptured, OrderDelivered, ReturnRecorded
 from sellthrough_runtime.db import json_rows
 
 NO_REP = ""
 """The rep id of the rows a retailer return makes: returns are not taken by a rep."""
-
-LINE_COLUMNS = ("day", "distributor_id", "document_id", "kind", "outlet_id", "sku_id", "rep_id", "cancel_mark", *NAMES)
-"""sales_lines' columns (migration 0015), in table order: the bulk loader copies rows in this order."""
 
 # The rollups of a batch's new sales_lines rows (`new_lines`, a data-modifying CTE's RETURNING *), added set-based
 # in the statement that appends them: per (outlet, day), per (day, distributor) and per (day, distributor, brand),
@@ -229,10 +226,6 @@ SELECT count(*) FROM new_lines
 """  # noqa: S608 (names from figures.measures, fixed at import)
 
 
-def business_day(moment: datetime, zone: ZoneInfo) -> date:
-    return moment.astimezone(zone).date()
-
-
 @dataclass(frozen=True)
 class SalesWrites:
     """A batch's sales facts ready to write (each a json_rows parameter, None when the batch has none), and the
@@ -254,138 +247,20 @@ def _rows(rows: Sequence[Sequence[Any]]) -> str | None:
     return json_rows(rows) if rows else None
 
 
-def _summed(lines: Iterable[tuple[tuple[Any, ...], Sequence[int | Decimal]]]) -> list[tuple[Any, ...]]:
-    """Lines summed per key (a SKU listed twice in one event), as rows: the key's fields, then the sums."""
-    totals: dict[tuple[Any, ...], list[int | Decimal]] = {}
-    for key, figures in lines:
-        cell = totals.setdefault(key, [0] * len(figures))
-        for i, amount in enumerate(figures):
-            cell[i] += amount
-    return [(*key, *figures) for key, figures in totals.items()]
-
-
-@dataclass
-class _Facts:
-    """A batch's sales facts as prepare_sales collects them."""
-
-    zone: ZoneInfo
-    orders: list[tuple[Any, ...]] = field(default_factory=list)
-    order_skus: list[tuple[tuple[Any, ...], Sequence[int | Decimal]]] = field(default_factory=list)
-    cancellations: list[tuple[Any, ...]] = field(default_factory=list)
-    deliveries: list[tuple[Any, ...]] = field(default_factory=list)
-    delivery_lines: list[tuple[tuple[Any, ...], Sequence[int | Decimal]]] = field(default_factory=list)
-    returns: list[tuple[Any, ...]] = field(default_factory=list)
-    return_lines: list[tuple[tuple[Any, ...], Sequence[int | Decimal]]] = field(default_factory=list)
-
-
-def _order(event: OrderCaptured, facts: _Facts) -> None:
-    p = event.payload
-    gps = p.gps
-    facts.orders.append(
-        (
-            p.distributor_id,
-            p.order_id,
-            event.event_id,
-            p.outlet_id,
-            p.rep_id,
-            business_day(event.occurred_at, facts.zone),
-            event.occurred_at,
-            event.recorded_at,
-            event.source,
-            event.actor,
-            p.visit_id,
-            gps.lat if gps else None,
-            gps.lon if gps else None,
-            gps.accuracy_m if gps else None,
-        )
-    )
-    key = (p.distributor_id, p.order_id, event.event_id)
-    facts.order_skus.extend(
-        ((*key, line.sku_id), (line.quantity, line.unit_price * line.quantity, 1)) for line in p.lines
-    )
-
-
-def _cancellation(event: OrderCancelled, facts: _Facts) -> None:
-    c = event.payload
-    facts.cancellations.append(
-        (
-            c.distributor_id,
-            c.order_id,
-            event.event_id,
-            c.outlet_id,
-            event.occurred_at,
-            event.recorded_at,
-            event.source,
-            event.actor,
-            c.reason,
-        )
-    )
-
-
-def _delivery(event: OrderDelivered, facts: _Facts) -> None:
-    d = event.payload
-    facts.deliveries.append(
-        (
-            d.distributor_id,
-            d.delivery_id,
-            event.event_id,
-            d.order_id,
-            d.outlet_id,
-            event.occurred_at,
-            event.recorded_at,
-            event.source,
-            event.actor,
-        )
-    )
-    key = (d.distributor_id, d.delivery_id, event.event_id)
-    facts.delivery_lines.extend(((*key, line.sku_id), (line.quantity,)) for line in d.lines)
-
-
-def _return(event: ReturnRecorded, facts: _Facts) -> None:
-    r = event.payload
-    facts.returns.append(
-        (
-            r.distributor_id,
-            r.return_id,
-            event.event_id,
-            r.outlet_id,
-            r.direction,
-            r.reason,
-            business_day(event.occurred_at, facts.zone),
-            event.occurred_at,
-            event.recorded_at,
-            event.source,
-            event.actor,
-        )
-    )
-    key = (r.distributor_id, r.return_id, event.event_id)
-    facts.return_lines.extend(((*key, line.sku_id), (line.quantity,)) for line in r.lines)
-
-
-_CONSUMES = (OrderCaptured, OrderCancelled, OrderDelivered, ReturnRecorded)
-_STEPS: LeanSteps[_Facts] = with_lean(dict(zip(_CONSUMES, (_order, _cancellation, _delivery, _return), strict=True)))
-
-
 def prepare_sales(events: Sequence[Envelope], zone: ZoneInfo) -> SalesWrites | None:
     """What write_sales writes for these events (None: nothing that changes sales), computed without the database."""
-    facts = _Facts(zone)
-    fed: list[Envelope] = []
-    for event in events:
-        step = _STEPS.get(type(event))
-        if step is not None:
-            step(event, facts)
-            fed.append(event)
+    facts, fed = collect_sales(events, zone)
     newest = newest_times("sales_daily", fed)
     if newest is None:
         return None
     return SalesWrites(
         _rows(facts.orders),
-        _rows(_summed(facts.order_skus)),
+        _rows(summed(facts.order_skus)),
         _rows(facts.cancellations),
         _rows(facts.deliveries),
-        _rows(_summed(facts.delivery_lines)),
+        _rows(summed(facts.delivery_lines)),
         _rows(facts.returns),
-        _rows(_summed(facts.return_lines)),
+        _rows(summed(facts.return_lines)),
         sorted({row[5].replace(day=1) for row in facts.orders} | {row[6].replace(day=1) for row in facts.returns}),
         newest,
     )
@@ -419,4 +294,4 @@ def _fed(writes: SalesWrites | None) -> list[NewestTimes]:
     return [writes.newest] if writes else []
 
 
-SALES = Projection("sales_daily", _CONSUMES, prepare_sales, write_sales, _fed)
+SALES = Projection("sales_daily", CONSUMES, prepare_sales, write_sales, _fed, SalesBulkLoader())
