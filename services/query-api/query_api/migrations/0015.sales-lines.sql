@@ -64,8 +64,11 @@ $$;
 -- The lines of orders already applied, their cancellation and deliveries as the old rows counted them, retailer
 -- returns at their counted value, then what of sales_daily none of those explains (orders applied before 0008
 -- kept no facts), so every figure stays as it was.
-SELECT sales_lines_month(m)
-FROM (SELECT DISTINCT date_trunc('month', day)::date AS m FROM sales_daily) AS months;
+DO $$
+BEGIN
+    PERFORM sales_lines_month(m) FROM (SELECT DISTINCT date_trunc('month', day)::date AS m FROM sales_daily) AS months;
+END
+$$;
 
 INSERT INTO sales_lines (day, distributor_id, document_id, kind, outlet_id, sku_id, rep_id, value, units, lines,
                          ordered_value, ordered_units)

@@ -28,7 +28,7 @@ from query_api.figures.measures import RETURN_REASONS, accumulate, column_list, 
 from query_api.projections.base import Projection
 from query_api.projections.freshness import NewestTimes, newest_times
 from query_api.projections.sales_bulk import SalesBulkLoader
-from query_api.projections.sales_facts import CONSUMES, collect_sales, summed
+from query_api.projections.sales_facts import CONSUMES, collect_sales
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from sellthrough_contracts import Envelope
 from sellthrough_runtime.db import json_rows
@@ -255,13 +255,13 @@ def prepare_sales(events: Sequence[Envelope], zone: ZoneInfo) -> SalesWrites | N
         return None
     return SalesWrites(
         _rows(facts.orders),
-        _rows(summed(facts.order_skus)),
+        _rows(facts.order_skus),
         _rows(facts.cancellations),
         _rows(facts.deliveries),
-        _rows(summed(facts.delivery_lines)),
+        _rows(facts.delivery_lines),
         _rows(facts.returns),
-        _rows(summed(facts.return_lines)),
-        sorted({row[5].replace(day=1) for row in facts.orders} | {row[6].replace(day=1) for row in facts.returns}),
+        _rows(facts.return_lines),
+        sorted({day.replace(day=1) for day in {row[5] for row in facts.orders} | {row[6] for row in facts.returns}}),
         newest,
     )
 

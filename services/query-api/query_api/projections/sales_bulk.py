@@ -18,7 +18,7 @@ import asyncpg
 
 from query_api.figures.measures import RETURN_REASONS, column_list, sums
 from query_api.projections.freshness import newest_times, record_freshness
-from query_api.projections.sales_facts import collect_sales, summed
+from query_api.projections.sales_facts import collect_sales
 
 _ORDER_COLUMNS = (
     "distributor_id, order_id, event_id, outlet_id, rep_id, day, occurred_at, recorded_at, source, actor, visit_id, "
@@ -223,20 +223,20 @@ class SalesBulkLoader:
             ("sales_bulk_orders", facts.orders, _ORDER_COLUMNS),
             (
                 "sales_bulk_order_lines",
-                summed(facts.order_skus),
+                facts.order_skus,
                 "distributor_id, order_id, event_id, sku_id, units, value, lines",
             ),
             ("sales_bulk_cancellations", facts.cancellations, _CANCELLATION_COLUMNS),
             ("sales_bulk_deliveries", facts.deliveries, _DELIVERY_COLUMNS),
             (
                 "sales_bulk_delivery_lines",
-                summed(facts.delivery_lines),
+                facts.delivery_lines,
                 "distributor_id, delivery_id, event_id, sku_id, units",
             ),
             ("sales_bulk_returns", facts.returns, _RETURN_COLUMNS),
             (
                 "sales_bulk_return_lines",
-                summed(facts.return_lines),
+                facts.return_lines,
                 "distributor_id, return_id, event_id, sku_id, units",
             ),
         ]

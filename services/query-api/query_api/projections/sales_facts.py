@@ -17,29 +17,29 @@ def business_day(moment: datetime, zone: ZoneInfo) -> date:
     return moment.astimezone(zone).date()
 
 
-def summed(lines: Iterable[tuple[tuple[Any, ...], Sequence[int | Decimal]]]) -> list[tuple[Any, ...]]:
-    """Lines summed per key (a SKU listed twice in one event), as rows: the key's fields, then the sums."""
-    totals: dict[tuple[Any, ...], list[int | Decimal]] = {}
-    for key, figures in lines:
-        cell = totals.setdefault(key, [0] * len(figures))
+def _per_sku(key: tuple[Any, ...], lines: Iterable[tuple[str, Sequence[int | Decimal]]]) -> list[tuple[Any, ...]]:
+    """An event's lines summed per SKU (one SKU may be listed twice), as rows: `key`, the SKU, then the sums."""
+    totals: dict[str, list[int | Decimal]] = {}
+    for sku_id, figures in lines:
+        cell = totals.setdefault(sku_id, [0] * len(figures))
         for i, amount in enumerate(figures):
             cell[i] += amount
-    return [(*key, *figures) for key, figures in totals.items()]
+    return [(*key, sku_id, *figures) for sku_id, figures in totals.items()]
 
 
 @dataclass
 class SalesFacts:
     """A batch's sales facts as collect_sales collects them: rows in the column order of their tables (migration
-    0008), lines keyed per (document, event id, SKU) with their figures, summed by `summed`."""
+    0008); lines one row per (document, event id, SKU) with its figures."""
 
     zone: ZoneInfo
     orders: list[tuple[Any, ...]] = field(default_factory=list)
-    order_skus: list[tuple[tuple[Any, ...], Sequence[int | Decimal]]] = field(default_factory=list)
+    order_skus: list[tuple[Any, ...]] = field(default_factory=list)
     cancellations: list[tuple[Any, ...]] = field(default_factory=list)
     deliveries: list[tuple[Any, ...]] = field(default_factory=list)
-    delivery_lines: list[tuple[tuple[Any, ...], Sequence[int | Decimal]]] = field(default_factory=list)
+    delivery_lines: list[tuple[Any, ...]] = field(default_factory=list)
     returns: list[tuple[Any, ...]] = field(default_factory=list)
-    return_lines: list[tuple[tuple[Any, ...], Sequence[int | Decimal]]] = field(default_factory=list)
+    return_lines: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def _order(event: OrderCaptured, facts: SalesFacts) -> None:
@@ -63,10 +63,15 @@ def _order(event: OrderCaptured, facts: SalesFacts) -> None:
             gps.accuracy_m if gps else None,
         )
     )
-    key = (p.distributor_id, p.order_id, event.event_id)
-    facts.order_skus.extend(
-        ((*key, line.sku_id), (line.quantity, line.unit_price * line.quantity, 1)) for line in p.lines
-    )
+    lines = p.lines
+    if len({line.sku_id for line in lines}) == len(lines):  # the common case: each SKU listed once
+        d, o, e = p.distributor_id, p.order_id, event.event_id
+        facts.order_skus.extend((d, o, e, ln.sku_id, ln.quantity, ln.unit_price * ln.quantity, 1) for ln in lines)
+    else:
+        key = (p.distributor_id, p.order_id, event.event_id)
+        facts.order_skus.extend(
+            _per_sku(key, ((line.sku_id, (line.quantity, line.unit_price * line.quantity, 1)) for line in lines))
+        )
 
 
 def _cancellation(event: OrderCancelled, facts: SalesFacts) -> None:
@@ -102,7 +107,7 @@ def _delivery(event: OrderDelivered, facts: SalesFacts) -> None:
         )
     )
     key = (d.distributor_id, d.delivery_id, event.event_id)
-    facts.delivery_lines.extend(((*key, line.sku_id), (line.quantity,)) for line in d.lines)
+    facts.delivery_lines.extend(_per_sku(key, ((line.sku_id, (line.quantity,)) for line in d.lines)))
 
 
 def _return(event: ReturnRecorded, facts: SalesFacts) -> None:
@@ -123,7 +128,7 @@ def _return(event: ReturnRecorded, facts: SalesFacts) -> None:
         )
     )
     key = (r.distributor_id, r.return_id, event.event_id)
-    facts.return_lines.extend(((*key, line.sku_id), (line.quantity,)) for line in r.lines)
+    facts.return_lines.extend(_per_sku(key, ((line.sku_id, (line.quantity,)) for line in r.lines)))
 
 
 CONSUMES = (OrderCaptured, OrderCancelled, OrderDelivered, ReturnRecorded)
