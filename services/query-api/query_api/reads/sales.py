@@ -154,6 +154,30 @@ LIMIT $7
 """  # noqa: S608 (names from figures.measures, fixed at import)
 
 
+# Outlet level with a brand or SKU filter, for one distributor's outlets: from its outlets into each one's lines,
+# an index range of sales_lines per outlet, rather than every line of the date range joined to the outlets.
+_DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL = f"""
+WITH placed AS (
+    SELECT o.outlet_id AS node_id, o.name AS node_name, {column_list("s.")}
+    FROM outlets o
+    CROSS JOIN LATERAL (
+        SELECT {sums("t.")}, count(*) AS found
+        FROM sales_lines t
+        LEFT JOIN skus k ON k.sku_id = t.sku_id
+        WHERE t.outlet_id = o.outlet_id AND t.day BETWEEN $2 AND $3
+          AND ($5::text IS NULL OR k.brand = $5) AND ($6::text IS NULL OR t.sku_id = $6)
+    ) s
+    WHERE o.distributor_id = $4 AND s.found > 0 AND $1::text = 'outlet'
+      AND ($8::text[] IS NULL OR o.distributor_id = ANY($8))
+)
+SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
+FROM placed
+GROUP BY node_id
+ORDER BY sum(value) DESC, node_id NULLS LAST
+LIMIT $7
+"""  # noqa: S608 (names from figures.measures, fixed at import)
+
+
 _PARENT_EXISTS_SQL = """
 SELECT CASE $1
     WHEN 'zone' THEN EXISTS (SELECT 1 FROM zones WHERE zone_id = $2)
@@ -212,13 +236,14 @@ async def parent_exists(conn: asyncpg.Connection, level: Level, parent_id: str) 
 
 def drill_statement(query: DrillQuery) -> str:
     """The cheapest statement that answers the query; all give the same rows (tests/integration/test_sales_rollups)."""
+    filtered = query.sku_id is not None or query.brand is not None
+    if query.level is Level.OUTLET and query.parent_id is not None:
+        return _DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL if filtered else _DRILL_OUTLETS_OF_DISTRIBUTOR_SQL
     if query.sku_id is not None:
         return _DRILL_SQL
     if query.level is not Level.OUTLET:
         return _DRILL_BY_DISTRIBUTOR_SQL
-    if query.brand is not None:
-        return _DRILL_SQL
-    return _DRILL_BY_OUTLET_SQL if query.parent_id is None else _DRILL_OUTLETS_OF_DISTRIBUTOR_SQL
+    return _DRILL_SQL if query.brand is not None else _DRILL_BY_OUTLET_SQL
 
 
 async def drill(conn: asyncpg.Connection, query: DrillQuery, *, statement: str | None = None) -> DrillResult:
