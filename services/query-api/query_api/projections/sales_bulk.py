@@ -83,6 +83,9 @@ BEGIN
 END
 $$
 """
+# The whole log is grouped and indexed in one go: enough memory that it is not spilled to disk in pieces (for this
+# transaction only).
+_MEMORY = "SET LOCAL work_mem = '256MB'; SET LOCAL maintenance_work_mem = '512MB'"
 _PARTITIONS = """
 SELECT count(sales_lines_month(m)) FROM (
     SELECT date_trunc('month', day)::date AS m FROM sales_bulk_orders
@@ -189,8 +192,8 @@ SELECT day, distributor_id, {sums()} FROM sales_distributor_brand_daily GROUP BY
 _DROP_STAGING = """
 DROP TABLE sales_bulk_orders, sales_bulk_order_lines, sales_bulk_cancellations, sales_bulk_deliveries,
            sales_bulk_delivery_lines, sales_bulk_returns, sales_bulk_return_lines, sales_bulk_indexes;
-ANALYZE sales_lines, sales_orders, sales_cancellations, sales_deliveries, sales_delivery_lines, sales_returns,
-        sales_return_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily;
+-- The tables line-level reads plan over (autovacuum analyzes the others after so many inserts anyway).
+ANALYZE sales_lines, sales_orders;
 """
 
 
@@ -249,6 +252,7 @@ class SalesBulkLoader:
 
     async def finish(self, conn: asyncpg.Connection) -> None:
         async with conn.transaction():
+            await conn.execute(_MEMORY)
             await conn.execute(_PARTITIONS)
             await conn.execute(_FACTS)
             await conn.execute(_LINES)
