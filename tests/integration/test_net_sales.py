@@ -44,7 +44,8 @@ REPS = ("REP-1", "REP-2")
 PRICES = ("1.00", "2.50", "3.75")
 FIRST_DAY = date(2026, 6, 1)
 TABLES = (
-    "sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily, sales_orders, "
+    "sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily, "
+    "sales_distributor_sku_daily, sales_orders, "
     "sales_cancellations, sales_deliveries, sales_delivery_lines, sales_returns, "
     "sales_return_lines, outlets, skus, zones, regions, distributors"
 )
@@ -279,6 +280,9 @@ def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_
                 "sales_distributor_brand_daily": await table_rows(
                     conn, "sales_distributor_brand_daily", "day, distributor_id, brand"
                 ),
+                "sales_distributor_sku_daily": await table_rows(
+                    conn, "sales_distributor_sku_daily", "day, distributor_id, sku_id"
+                ),
                 "dead_letters": {(r["reason"],): {} for r in await conn.fetch("SELECT reason FROM dead_letters")},
             }
 
@@ -288,6 +292,7 @@ def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_
     assert found["sales_outlet_daily"] == regrouped(expected, lambda k: (k[0], k[1]))
     assert found["sales_distributor_daily"] == regrouped(expected, lambda k: (k[0], "D1"))
     assert found["sales_distributor_brand_daily"] == regrouped(expected, lambda k: (k[0], "D1", BRAND[k[2]]))
+    assert found["sales_distributor_sku_daily"] == regrouped(expected, lambda k: (k[0], "D1", k[2]))
 
 
 _SALES_FACTS = (
@@ -326,6 +331,7 @@ async def _sales_state(conn: asyncpg.Connection) -> dict[str, Any]:
         ("sales_outlet_daily", "day, outlet_id"),
         ("sales_distributor_daily", "day, distributor_id"),
         ("sales_distributor_brand_daily", "day, distributor_id, brand"),
+        ("sales_distributor_sku_daily", "day, distributor_id, sku_id"),
     ):
         state[rollup] = await table_rows(conn, rollup, keys)
     state["sales_lines"] = sorted(tuple(r) for r in await conn.fetch(_LINE_FIGURES) if any(tuple(r)[7:]))

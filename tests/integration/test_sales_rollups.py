@@ -132,6 +132,7 @@ def test_rollup_statements_answer_like_the_cube(
     async def run() -> tuple[int, list[tuple[DrillQuery, Any, Any]]]:
         await pool.execute(
             "TRUNCATE sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
+            " sales_distributor_sku_daily,"
             " outlets, skus, zones, regions, distributors"
         )
         await applier.apply_batch(as_records(geography(), next(offsets)))
@@ -156,13 +157,9 @@ def test_rollup_statements_answer_like_the_cube(
 
 def test_rollups_serve_every_query_without_a_sku_filter() -> None:
     """The property above compares only what reads a rollup, or lines outlet by outlet; this pins which queries
-    read every line of the date range instead: a SKU filter above outlet level, a brand or SKU filter at outlet
-    level across distributors."""
+    read every line of the date range instead: only a brand or SKU filter at outlet level across distributors."""
     for q in queries():
-        one_distributors_outlets = q.level is Level.OUTLET and q.parent_id is not None
-        every_line = not one_distributors_outlets and (
-            q.sku_id is not None or (q.level is Level.OUTLET and q.brand is not None)
-        )
+        every_line = q.level is Level.OUTLET and q.parent_id is None and (q.sku_id or q.brand) is not None
         assert (drill_statement(q) == _DRILL_SQL) == every_line, q
 
 
@@ -196,6 +193,7 @@ def test_reference_changes_applied_beside_orders_by_another_member_keep_the_roll
     async def run() -> list[tuple[DrillQuery, Any, Any]]:
         await pool.execute(
             "TRUNCATE sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
+            " sales_distributor_sku_daily,"
             " outlets, skus, zones, regions, distributors"
         )
         offsets = itertools.count(step=1000)

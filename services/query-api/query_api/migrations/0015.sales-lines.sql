@@ -128,6 +128,41 @@ HAVING sum(value) <> 0 OR sum(units) <> 0 OR sum(lines) <> 0 OR sum(ordered_valu
     OR sum(returned_units) <> 0 OR sum(returned_damaged_units) <> 0 OR sum(returned_expired_units) <> 0
     OR sum(returned_unsold_units) <> 0 OR sum(delivered_units) <> 0;
 
+-- Per business day, distributor (of the outlet) and SKU: what a SKU filter reads at national to distributor level,
+-- thousands of rows rather than every line of the SKU. Kept like the other distributor rollups: resolved when sales
+-- are applied, moved when an outlet is re-homed (sales_rollups.py).
+CREATE TABLE sales_distributor_sku_daily (
+    day                    date           NOT NULL,
+    distributor_id         text,
+    sku_id                 text           NOT NULL,
+    value                  numeric(18, 4) NOT NULL,
+    units                  bigint         NOT NULL,
+    lines                  integer        NOT NULL,
+    ordered_value          numeric(18, 4) NOT NULL,
+    ordered_units          bigint         NOT NULL,
+    cancelled_value        numeric(18, 4) NOT NULL,
+    cancelled_units        bigint         NOT NULL,
+    returned_value         numeric(18, 4) NOT NULL,
+    returned_units         bigint         NOT NULL,
+    returned_damaged_units bigint         NOT NULL,
+    returned_expired_units bigint         NOT NULL,
+    returned_unsold_units  bigint         NOT NULL,
+    delivered_units        bigint         NOT NULL,
+    CONSTRAINT sales_distributor_sku_daily_key UNIQUE NULLS NOT DISTINCT (day, distributor_id, sku_id)
+);
+CREATE INDEX sales_distributor_sku_daily_by_sku ON sales_distributor_sku_daily (sku_id, day);
+INSERT INTO sales_distributor_sku_daily (day, distributor_id, sku_id, value, units, lines, ordered_value,
+                                         ordered_units, cancelled_value, cancelled_units, returned_value,
+                                         returned_units, returned_damaged_units, returned_expired_units,
+                                         returned_unsold_units, delivered_units)
+SELECT s.day, o.distributor_id, s.sku_id, sum(s.value), sum(s.units), sum(s.lines), sum(s.ordered_value),
+       sum(s.ordered_units), sum(s.cancelled_value), sum(s.cancelled_units), sum(s.returned_value),
+       sum(s.returned_units), sum(s.returned_damaged_units), sum(s.returned_expired_units),
+       sum(s.returned_unsold_units), sum(s.delivered_units)
+FROM sales_lines s
+LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
+GROUP BY s.day, o.distributor_id, s.sku_id;
+
 DROP TABLE sales_daily;
 DROP TABLE sales_order_skus;
 

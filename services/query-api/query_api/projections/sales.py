@@ -37,7 +37,8 @@ NO_REP = ""
 """The rep id of the rows a retailer return makes: returns are not taken by a rep."""
 
 # The rollups of a batch's new sales_lines rows (`new_lines`, a data-modifying CTE's RETURNING *), added set-based
-# in the statement that appends them: per (outlet, day), per (day, distributor) and per (day, distributor, brand),
+# in the statement that appends them: per (outlet, day), per (day, distributor), per (day, distributor, brand) and
+# per (day, distributor, SKU),
 # under the outlet's distributor and the SKU's brand known now (sales_rollups.py moves them when that changes).
 _ROLLUPS = f"""
 by_outlet AS (
@@ -59,6 +60,14 @@ by_outlet AS (
     INSERT INTO sales_distributor_daily (day, distributor_id, {column_list()})
     SELECT day, distributor_id, {sums()} FROM placed GROUP BY day, distributor_id
     ON CONFLICT ON CONSTRAINT sales_distributor_daily_key DO UPDATE SET {accumulate("sales_distributor_daily")}
+), by_sku AS (
+    INSERT INTO sales_distributor_sku_daily (day, distributor_id, sku_id, {column_list()})
+    SELECT b.day, o.distributor_id, b.sku_id, {sums("b.")}
+    FROM new_lines b
+    LEFT JOIN outlets o ON o.outlet_id = b.outlet_id
+    GROUP BY b.day, o.distributor_id, b.sku_id
+    ON CONFLICT ON CONSTRAINT sales_distributor_sku_daily_key DO UPDATE
+    SET {accumulate("sales_distributor_sku_daily")}
 )"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # The months a batch's rows fall in get their partition (migration 0015) before rows are routed to it.

@@ -188,6 +188,11 @@ LEFT JOIN skus k ON k.sku_id = s.sku_id
 GROUP BY s.day, o.distributor_id, k.brand;
 INSERT INTO sales_distributor_daily (day, distributor_id, {column_list()})
 SELECT day, distributor_id, {sums()} FROM sales_distributor_brand_daily GROUP BY day, distributor_id;
+INSERT INTO sales_distributor_sku_daily (day, distributor_id, sku_id, {column_list()})
+SELECT s.day, o.distributor_id, s.sku_id, {sums("s.")}
+FROM sales_lines s
+LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
+GROUP BY s.day, o.distributor_id, s.sku_id;
 """  # noqa: S608 (names from figures.measures, fixed at import)
 _DROP_STAGING = """
 DROP TABLE sales_bulk_orders, sales_bulk_order_lines, sales_bulk_cancellations, sales_bulk_deliveries,

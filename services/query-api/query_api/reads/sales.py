@@ -73,8 +73,8 @@ ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
 """  # noqa: S608 (names from figures.measures, fixed at import)
 
-# Levels national to distributor, without a SKU filter: a row per distributor a day (per brand with a brand
-# filter), not every (outlet, SKU). $6 (SKU) is unused here; it is bound for one parameter list across the statements.
+# Levels national to distributor: a row per distributor a day (per brand with a brand filter, per SKU with a SKU
+# filter), not every line.
 _DRILL_BY_DISTRIBUTOR_SQL = f"""
 WITH by_distributor AS (
     -- Summed per distributor before the geography is joined. Planned for its parameters, only one branch runs.
@@ -87,6 +87,14 @@ WITH by_distributor AS (
     SELECT distributor_id, {sums()}
     FROM sales_distributor_brand_daily
     WHERE brand = $5 AND day BETWEEN $2 AND $3 AND $6::text IS NULL
+      AND ($8::text[] IS NULL OR distributor_id = ANY($8))
+    GROUP BY distributor_id
+    UNION ALL
+    -- A SKU (and a brand with it: nothing unless it is the SKU's brand now, as the lines' statement has it).
+    SELECT distributor_id, {sums()}
+    FROM sales_distributor_sku_daily
+    WHERE sku_id = $6 AND day BETWEEN $2 AND $3
+      AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM skus k WHERE k.sku_id = $6 AND k.brand = $5))
       AND ($8::text[] IS NULL OR distributor_id = ANY($8))
     GROUP BY distributor_id
 ), placed AS (
@@ -236,14 +244,12 @@ async def parent_exists(conn: asyncpg.Connection, level: Level, parent_id: str) 
 
 def drill_statement(query: DrillQuery) -> str:
     """The cheapest statement that answers the query; all give the same rows (tests/integration/test_sales_rollups)."""
-    filtered = query.sku_id is not None or query.brand is not None
-    if query.level is Level.OUTLET and query.parent_id is not None:
-        return _DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL if filtered else _DRILL_OUTLETS_OF_DISTRIBUTOR_SQL
-    if query.sku_id is not None:
-        return _DRILL_SQL
     if query.level is not Level.OUTLET:
         return _DRILL_BY_DISTRIBUTOR_SQL
-    return _DRILL_SQL if query.brand is not None else _DRILL_BY_OUTLET_SQL
+    filtered = query.sku_id is not None or query.brand is not None
+    if query.parent_id is not None:
+        return _DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL if filtered else _DRILL_OUTLETS_OF_DISTRIBUTOR_SQL
+    return _DRILL_SQL if filtered else _DRILL_BY_OUTLET_SQL
 
 
 async def drill(conn: asyncpg.Connection, query: DrillQuery, *, statement: str | None = None) -> DrillResult:
