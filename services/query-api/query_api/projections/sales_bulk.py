@@ -176,23 +176,24 @@ FROM sales_return_lines l
 JOIN sales_returns r ON r.distributor_id = l.distributor_id AND r.return_id = l.return_id
 WHERE r.direction = 'from_retailer' AND r.outlet_id IS NOT NULL;
 """  # noqa: S608 (names from figures.measures, fixed at import)
-# The rollups as a regrouping of every line, under the outlet's distributor and the SKU's brand known now.
+# The rollups as a regrouping of every line, under the outlet's distributor and the SKU's brand known now: lines
+# once per outlet and day, and once per distributor and SKU; the coarser ones regroup the SKU rollup (a SKU has
+# one brand).
 _ROLLUPS = f"""
 INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
 SELECT outlet_id, day, {sums()} FROM sales_lines GROUP BY outlet_id, day;
-INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, {column_list()})
-SELECT s.day, o.distributor_id, k.brand, {sums("s.")}
-FROM sales_lines s
-LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
-LEFT JOIN skus k ON k.sku_id = s.sku_id
-GROUP BY s.day, o.distributor_id, k.brand;
-INSERT INTO sales_distributor_daily (day, distributor_id, {column_list()})
-SELECT day, distributor_id, {sums()} FROM sales_distributor_brand_daily GROUP BY day, distributor_id;
 INSERT INTO sales_distributor_sku_daily (day, distributor_id, sku_id, {column_list()})
 SELECT s.day, o.distributor_id, s.sku_id, {sums("s.")}
 FROM sales_lines s
 LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
 GROUP BY s.day, o.distributor_id, s.sku_id;
+INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, {column_list()})
+SELECT s.day, s.distributor_id, k.brand, {sums("s.")}
+FROM sales_distributor_sku_daily s
+LEFT JOIN skus k ON k.sku_id = s.sku_id
+GROUP BY s.day, s.distributor_id, k.brand;
+INSERT INTO sales_distributor_daily (day, distributor_id, {column_list()})
+SELECT day, distributor_id, {sums()} FROM sales_distributor_brand_daily GROUP BY day, distributor_id;
 """  # noqa: S608 (names from figures.measures, fixed at import)
 _DROP_STAGING = """
 DROP TABLE sales_bulk_orders, sales_bulk_order_lines, sales_bulk_cancellations, sales_bulk_deliveries,
