@@ -57,6 +57,15 @@ class PreparingHandler(Protocol):
     async def write(self, conn: asyncpg.Connection, prepared: Any) -> None: ...
 
 
+@runtime_checkable
+class DecodingHandler(Protocol):
+    """A Handler that reads its records itself (query-api: msgspec structs for trusted topics). `decode_event`
+    returns what the handler applies, or raises pydantic's ValidationError as `decode_event` does for a record to
+    dead-letter."""
+
+    def decode_event(self, raw: bytes, /) -> Envelope: ...
+
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
@@ -154,6 +163,7 @@ class BatchApplier:
         self._handler = handler
         self._wanted_types = wanted_types
         self._freshness = Freshness.of(group_id)
+        self._decode_event = handler.decode_event if isinstance(handler, DecodingHandler) else decode_event
 
     async def apply_batch(
         self, records: Sequence[ConsumerRecord[bytes, bytes]], end_offsets: Mapping[tuple[str, int], int] | None = None
@@ -244,7 +254,7 @@ class BatchApplier:
             if _unwanted(record, wanted):
                 continue
             try:
-                event = decode_event(record.value)
+                event = self._decode_event(record.value)
             except ValidationError as error:
                 reason = "unknown_event_type" if _is_unknown_type(error) else "invalid_event"
                 dead.append(DeadLetter(record, reason, _summarise(error)))

@@ -4,12 +4,16 @@ import shutil
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 import query_api
+from query_api.projections.sales import prepare_sales, write_sales
+from sellthrough_contracts.registry import parse_event
 from sellthrough_runtime.db import migrate
 from tests.conftest import Infra
+from tests.support.brand import event
 
 MIGRATIONS = Path(query_api.__file__).parent / "migrations"
 DAY = date(2026, 11, 2)
@@ -31,7 +35,11 @@ async def test_sales_daily_takes_the_rep_from_the_kpi_cube_it_replaces(infra: In
             "($1, 'REP-2', 'O1', 'S1', 10.50, 1, 1), ($1, 'REP-1', 'O2', 'S1', 10.50, 1, 1)",
             DAY,
         )
-        await migrate(infra.database_url, schema, MIGRATIONS)
+        # Up to the fact table (0015), which turns sales_daily into a view.
+        for migration in sorted(MIGRATIONS.glob("00*.sql")):
+            if migration.name < "0015":
+                shutil.copy(migration, tmp_path / migration.name)
+        await migrate(infra.database_url, schema, tmp_path)
 
         rows = await conn.fetch(
             "SELECT day, outlet_id, sku_id, rep_id, value, units, lines FROM sales_daily ORDER BY outlet_id, rep_id"
@@ -103,6 +111,94 @@ async def test_stock_values_already_applied_as_floats_become_the_exact_decimals_
         assert [r["value"] for r in values] == [Decimal("7600631.9900"), Decimal("-31.5000")]
         assert await conn.fetchval("SELECT variance_value FROM stock_variances") == Decimal("-31.5000")
         assert await conn.fetchval("SELECT sum(value) FROM stock_positions") == Decimal("7600600.4900")
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()
+
+
+# Sales as the projection held them before the fact table (0008..0014): order A1 (two SKUs) cancelled, order A2
+# delivered with a SKU it did not list, a damaged retailer return, and a row from before 0008 that no fact explains.
+_ORDERS = """
+INSERT INTO sales_orders VALUES
+    ('D1', 'A1', gen_random_uuid(), 'O1', 'REP-1', $1, now(), now(), 'app', 'rep', NULL, NULL, NULL, NULL),
+    ('D1', 'A2', gen_random_uuid(), 'O1', 'REP-2', $1, now(), now(), 'app', 'rep', NULL, NULL, NULL, NULL);
+INSERT INTO sales_order_skus VALUES
+    ('D1', 'A1', 'S1', 2, 21.00, 1, true, 0), ('D1', 'A1', 'S2', 1, 5.00, 1, true, 0),
+    ('D1', 'A2', 'S1', 3, 31.50, 1, false, 3), ('D1', 'A2', 'S9', 0, 0, 0, false, 2);
+INSERT INTO sales_cancellations VALUES ('D1', 'A1', gen_random_uuid(), 'O1', now(), now(), 'app', 'rep', 'closed');
+INSERT INTO sales_deliveries VALUES ('D1', 'DL-2', gen_random_uuid(), 'A2', 'O1', now(), now(), 'erp', 'erp');
+INSERT INTO sales_delivery_lines VALUES ('D1', 'DL-2', 'S1', 3), ('D1', 'DL-2', 'S9', 2);
+INSERT INTO sales_returns VALUES
+    ('D1', 'R1', gen_random_uuid(), 'O1', 'from_retailer', 'damaged', $1, now(), now(), 'app', 'rep');
+INSERT INTO sales_return_lines VALUES ('D1', 'R1', 'S1', 1, 10.50);
+"""
+_CUBE = """
+INSERT INTO sales_daily (day, outlet_id, sku_id, rep_id, value, units, lines, ordered_value, ordered_units,
+                         cancelled_value, cancelled_units, returned_value, returned_units, returned_damaged_units,
+                         delivered_units) VALUES
+    ($1, 'O1', 'S1', 'REP-1', 0, 0, 0, 21.00, 2, 21.00, 2, 0, 0, 0, 0),
+    ($1, 'O1', 'S2', 'REP-1', 0, 0, 0, 5.00, 1, 5.00, 1, 0, 0, 0, 0),
+    ($1, 'O1', 'S1', 'REP-2', 31.50, 3, 1, 31.50, 3, 0, 0, 0, 0, 0, 3),
+    ($1, 'O1', 'S9', 'REP-2', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2),
+    ($1, 'O1', 'S1', '', -10.50, -1, 0, 0, 0, 0, 0, 10.50, 1, 1, 0),
+    ($1, 'O2', 'S1', 'REP-3', 7.00, 1, 1, 7.00, 1, 0, 0, 0, 0, 0, 0)
+"""
+_CUBE_ROWS = "SELECT * FROM sales_daily ORDER BY outlet_id, sku_id, rep_id"
+_ORDER_SKUS = "SELECT sku_id, ordered_units, ordered_value, lines, cancelled_counted, delivered_counted FROM {}"
+
+
+async def test_sales_lines_keep_every_figure_and_order_state_of_an_upgraded_database(
+    infra: Infra, tmp_path: Path
+) -> None:
+    schema = "query_api_before_sales_lines"
+    for migration in sorted(MIGRATIONS.glob("00*.sql")):
+        if migration.name < "0015":
+            shutil.copy(migration, tmp_path / migration.name)
+    await migrate(infra.database_url, schema, tmp_path)
+    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+    try:
+        for statement in _ORDERS.strip().split(";\n"):
+            await conn.execute(statement, *([DAY] if "$1" in statement else []))
+        await conn.execute(_CUBE, DAY)
+        cube = [tuple(r) for r in await conn.fetch(_CUBE_ROWS)]
+        order_skus = {
+            order: [
+                tuple(r)
+                for r in await conn.fetch(
+                    _ORDER_SKUS.format("sales_order_skus WHERE order_id = $1 ORDER BY sku_id"), order
+                )
+            ]
+            for order in ("A1", "A2")
+        }
+        await migrate(infra.database_url, schema, MIGRATIONS)
+
+        assert [tuple(r) for r in await conn.fetch(_CUBE_ROWS)] == cube
+        for order, rows in order_skus.items():
+            found = await conn.fetch(_ORDER_SKUS.format("sales_order_skus('D1', $1) ORDER BY sku_id"), order)
+            assert [tuple(r) for r in found] == rows, order
+        kinds = await conn.fetch("SELECT kind, count(*) FROM sales_lines GROUP BY kind ORDER BY kind")
+        assert [tuple(r) for r in kinds] == [("adjust", 4), ("legacy", 1), ("order", 3), ("return", 1)]
+
+        # The migrated rows are what the projection reconciles against: A1 delivered now, so its cancellation no
+        # longer counts (appended back), and its delivered units join its rows.
+        delivery = event(
+            "OrderDelivered",
+            {
+                "delivery_id": "DL-1",
+                "order_id": "A1",
+                "outlet_id": "O1",
+                "distributor_id": "D1",
+                "lines": [{"sku_id": "S1", "quantity": 2}],
+            },
+        )
+        writes = prepare_sales([parse_event(delivery)], ZoneInfo("UTC"))
+        async with conn.transaction():
+            await write_sales(conn, writes)
+        rep_1 = await conn.fetch(
+            "SELECT sku_id, value, units, lines, cancelled_units, delivered_units FROM sales_daily "
+            "WHERE rep_id = 'REP-1' ORDER BY sku_id"
+        )
+        assert [tuple(r) for r in rep_1] == [("S1", Decimal("21.00"), 2, 1, 0, 2), ("S2", Decimal("5.00"), 1, 1, 0, 0)]
     finally:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()

@@ -101,10 +101,11 @@ def queries() -> Iterator[DrillQuery]:
         Level.OUTLET: [None, *DISTRIBUTORS],
     }
     for level, level_parents in parents.items():
-        for parent, brand, (start, end) in itertools.product(
-            level_parents, [None, *BRANDS], [(FIRST_DAY, last), (FIRST_DAY + timedelta(days=1), FIRST_DAY)]
+        filters = [(None, None), *((brand, None) for brand in BRANDS), (None, SKUS[0])]
+        for parent, (brand, sku), (start, end) in itertools.product(
+            level_parents, filters, [(FIRST_DAY, last), (FIRST_DAY + timedelta(days=1), FIRST_DAY)]
         ):
-            yield DrillQuery(level, parent, start, max(start, end), brand)
+            yield DrillQuery(level, parent, start, max(start, end), brand, sku)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,8 @@ def test_rollup_statements_answer_like_the_cube(
 
     async def run() -> tuple[int, list[tuple[DrillQuery, Any, Any]]]:
         await pool.execute(
-            "TRUNCATE sales_daily, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
+            "TRUNCATE sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
+            " sales_distributor_sku_daily,"
             " outlets, skus, zones, regions, distributors"
         )
         await applier.apply_batch(as_records(geography(), next(offsets)))
@@ -154,11 +156,11 @@ def test_rollup_statements_answer_like_the_cube(
 
 
 def test_rollups_serve_every_query_without_a_sku_filter() -> None:
-    """The property above compares only what reads a rollup; this pins which queries those are."""
-    chosen = {(q.level, q.brand is not None): drill_statement(q) for q in queries()}
-    cube_reads = {key for key, statement in chosen.items() if statement == _DRILL_SQL}
-    assert cube_reads == {(Level.OUTLET, True)}
-    assert drill_statement(DrillQuery(Level.NATIONAL, None, FIRST_DAY, FIRST_DAY, sku_id="S1")) == _DRILL_SQL
+    """The property above compares only what reads a rollup, or lines outlet by outlet; this pins which queries
+    read every line of the date range instead: only a brand or SKU filter at outlet level across distributors."""
+    for q in queries():
+        every_line = q.level is Level.OUTLET and q.parent_id is None and (q.sku_id or q.brand) is not None
+        assert (drill_statement(q) == _DRILL_SQL) == every_line, q
 
 
 def test_reference_changes_applied_beside_orders_by_another_member_keep_the_rollups_exact(
@@ -190,7 +192,8 @@ def test_reference_changes_applied_beside_orders_by_another_member_keep_the_roll
 
     async def run() -> list[tuple[DrillQuery, Any, Any]]:
         await pool.execute(
-            "TRUNCATE sales_daily, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
+            "TRUNCATE sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
+            " sales_distributor_sku_daily,"
             " outlets, skus, zones, regions, distributors"
         )
         offsets = itertools.count(step=1000)

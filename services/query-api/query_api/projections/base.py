@@ -9,23 +9,37 @@ import asyncpg
 
 from query_api.projections.freshness import NewestTimes
 from sellthrough_contracts import Envelope
+from sellthrough_contracts.lean import LEAN_CONTRACTS, LeanEvent
 
 P = TypeVar("P")
 
 Steps = dict[type[Envelope], Callable[[Any, P], None]]
 """A projection's dispatch by class: contract class -> the function adding one such event to what it prepares."""
+LeanSteps = dict[type[Envelope] | type[LeanEvent], Callable[[Any, P], None]]
+"""The same, with the lean structs of the contract classes (with_lean)."""
+
+
+def with_lean(steps: Steps[P]) -> LeanSteps[P]:
+    """`steps`, and each lean struct of a contract class in them (sellthrough_contracts.lean: the consumer reads
+    trusted trade events as those) dispatched to the same step: a step reads the attributes both have."""
+    lean_steps: LeanSteps[P] = dict(steps.items())
+    return lean_steps | {lean: steps[contract] for lean, contract in LEAN_CONTRACTS.items() if contract in steps}
 
 
 class BulkLoader(Protocol):
-    """A projection's bulk path for a rebuild (query_api.jobs.rebuild) into an empty schema: `start` once before
-    the first batch (and again when a killed rebuild resumes), `load` per batch inside the batch's transaction,
-    `finish` once after the last (indexes, rollups)."""
+    """How a projection loads a replayed log into an empty schema fast (the rebuild command): `start`, then `load`
+    for each chunk of the log, then `finish`, which leaves the tables as the live path (prepare, write) would have
+    left them for the same events."""
 
-    async def start(self, conn: asyncpg.Connection) -> None: ...
+    async def start(self, conn: asyncpg.Connection) -> None:
+        """Before the first chunk, e.g. drop secondary indexes and create staging tables."""
 
-    async def load(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None: ...
+    async def load(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+        """A chunk of events never seen before, in log order (contract classes or their lean structs), e.g. by
+        COPY; every event of the log a projection consumes, whatever its class."""
 
-    async def finish(self, conn: asyncpg.Connection) -> None: ...
+    async def finish(self, conn: asyncpg.Connection) -> None:
+        """After the last chunk: build indexes and rollups set-based, drop what `start` staged."""
 
 
 def _fed_nothing(_prepared: Any) -> Sequence[NewestTimes]:
@@ -45,10 +59,10 @@ class Projection(Generic[P]):
     fed: Callable[[P], Sequence[NewestTimes]] = _fed_nothing
     """The newest event times of the figures it fed, for record_freshness (freshness.SOURCES covers the others)."""
     bulk: BulkLoader | None = None
-    """Its bulk path for a rebuild, if it has one; else a rebuild uses `prepare` and `write` per batch."""
+    """Its fast path for a rebuild; without one, a rebuild loads it through prepare and write in big batches."""
 
 
-def collect(steps: Steps[P], events: Iterable[Envelope], into: P) -> P:
+def collect(steps: Steps[P] | LeanSteps[P], events: Iterable[Envelope], into: P) -> P:
     """`into`, with each event of a class in `steps` added by that class's step; other events are skipped."""
     for event in events:
         if (step := steps.get(type(event))) is not None:

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -10,7 +10,8 @@ import asyncpg
 from query_api.projections.base import Projection
 from query_api.projections.freshness import NewestTimes, fed_projections, record_freshness
 from query_api.projections.registry import PROJECTIONS, route
-from sellthrough_contracts import Envelope
+from sellthrough_contracts import Envelope, decode_event
+from sellthrough_contracts.lean import decode_lean
 from sellthrough_runtime.settings import ServiceSettings
 
 
@@ -28,11 +29,20 @@ class ProjectionHandler:
     prepared before the transaction, while the previous batch's statements run."""
 
     def __init__(self, zone: ZoneInfo) -> None:
-        self._zone = zone
+        self.zone = zone
+
+    def decode_event(self, raw: bytes, /) -> Envelope:
+        """A DecodingHandler (sellthrough_runtime.applier): the hot trade events as lean msgspec structs (~2 us
+        against ~11 us), every other record, and any the lean reading refuses, with the full contract, which upcasts
+        an older version or raises the ValidationError its dead letter records."""
+        lean = decode_lean(raw)
+        # A lean struct stands in for its contract class: it has every attribute the applier and the projection
+        # steps read (with_lean, registry._ROUTES dispatch it as its contract class).
+        return decode_event(raw) if lean is None else cast(Envelope, lean)
 
     def prepare(self, events: Sequence[Envelope]) -> _Prepared:
         steps = [
-            (projection, projection.prepare(share, self._zone))
+            (projection, projection.prepare(share, self.zone))
             for projection, share in zip(PROJECTIONS, route(events), strict=True)
             if share
         ]

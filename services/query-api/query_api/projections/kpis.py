@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from query_api.projections.base import Projection, Steps, collect
+from query_api.projections.base import LeanSteps, Projection, collect, with_lean
 from query_api.projections.freshness import NewestTimes, newest_times
 from sellthrough_contracts import Envelope
+from sellthrough_contracts.lean import LEAN_CONTRACTS
 from sellthrough_contracts.trade import OrderCaptured, OrderDelivered, VisitRecorded
 from sellthrough_runtime.db import json_rows
 
@@ -66,9 +67,15 @@ def _no_rows(_event: Envelope, _counting: _Counting) -> None:
     """Deliveries feed no KPI row here (fill rate reads the order facts) but make kpi_deliveries current."""
 
 
-_STEPS: Steps[_Counting] = {OrderCaptured: _count_order, VisitRecorded: _count_visit, OrderDelivered: _no_rows}
+_STEPS: LeanSteps[_Counting] = with_lean(
+    {OrderCaptured: _count_order, VisitRecorded: _count_visit, OrderDelivered: _no_rows}
+)
 _FRESHNESS = {OrderCaptured: "kpi_sales", VisitRecorded: "kpi_visits", OrderDelivered: "kpi_deliveries"}
 """The KPI projection each consumed class feeds: the API reports how current each figure is."""
+_FED_BY: dict[type[Any], str] = _FRESHNESS | {
+    lean: _FRESHNESS[contract] for lean, contract in LEAN_CONTRACTS.items() if contract in _FRESHNESS
+}
+"""The same, with the lean structs read for their contract classes."""
 
 
 def aggregate_kpi_events(events: Sequence[Envelope], zone: ZoneInfo) -> KpiRows:
@@ -96,11 +103,11 @@ def prepare_kpi_writes(events: Sequence[Envelope], zone: ZoneInfo) -> KpiWrites:
         (_UPSERT_ORDERS, rows.orders),
         (_UPSERT_VISITS, rows.visits),
     )
-    fed: dict[type[Envelope], list[Envelope]] = {cls: [] for cls in _FRESHNESS}
+    fed: dict[str, list[Envelope]] = {name: [] for name in _FRESHNESS.values()}
     for event in events:
-        if (same_class := fed.get(type(event))) is not None:
-            same_class.append(event)
-    newest = [newest_times(_FRESHNESS[cls], of_class) for cls, of_class in fed.items()]
+        if (name := _FED_BY.get(type(event))) is not None:
+            fed[name].append(event)
+    newest = [newest_times(name, of_projection) for name, of_projection in fed.items()]
     return KpiWrites(
         [(statement, _json_rows(table)) for statement, table in tables if table],
         [times for times in newest if times is not None],
@@ -117,4 +124,4 @@ def _fed(writes: KpiWrites) -> list[NewestTimes]:
     return writes.freshness
 
 
-KPIS = Projection("kpis", tuple(_STEPS), prepare_kpi_writes, write_kpis, _fed)
+KPIS = Projection("kpis", tuple(_FRESHNESS), prepare_kpi_writes, write_kpis, _fed)

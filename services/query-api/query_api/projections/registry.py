@@ -17,6 +17,7 @@ from query_api.projections.sales import SALES
 from query_api.projections.schemes import SCHEMES
 from query_api.projections.stock import STOCK
 from sellthrough_contracts import Envelope, type_names
+from sellthrough_contracts.lean import LEAN_CONTRACTS, LeanEvent
 
 PROJECTIONS: tuple[Projection[Any], ...] = (
     DIMENSIONS,
@@ -34,10 +35,12 @@ CONSUMED: frozenset[type[Envelope]] = frozenset(cls for projection in PROJECTION
 PROJECTION_TYPES = type_names(CONSUMED)
 """Every event type a projection of this service applies; the consumer skips the others."""
 
-_ROUTES: dict[type[Envelope], tuple[int, ...]] = {
+_ROUTES: dict[type[Envelope] | type[LeanEvent], tuple[int, ...]] = {
     cls: tuple(i for i, projection in enumerate(PROJECTIONS) if cls in projection.consumes) for cls in CONSUMED
 }
-"""Contract class -> the positions in PROJECTIONS of the projections that consume it."""
+_ROUTES |= {lean: _ROUTES[contract] for lean, contract in LEAN_CONTRACTS.items()}
+"""Contract class (or lean struct, routed as its contract class) -> the positions in PROJECTIONS of the
+projections that consume it."""
 
 
 def route(events: Sequence[Envelope]) -> list[list[Envelope]]:

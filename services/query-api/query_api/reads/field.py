@@ -47,7 +47,7 @@ SELECT v.visit_id, v.outlet_id, o.name, o.lat AS outlet_lat, o.lon AS outlet_lon
                                   ORDER BY s.order_id)
                  FROM (SELECT so.order_id, sum(k.ordered_value) AS value
                        FROM sales_orders so
-                       JOIN sales_order_skus k ON k.distributor_id = so.distributor_id AND k.order_id = so.order_id
+                       CROSS JOIN LATERAL sales_order_skus(so.distributor_id, so.order_id) k
                        WHERE so.rep_id = v.rep_id AND so.visit_id = v.visit_id
                        GROUP BY so.order_id) s), '[]'::jsonb) AS orders
 FROM field_visits v

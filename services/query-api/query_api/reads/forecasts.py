@@ -16,7 +16,7 @@ from query_api.reads.stock import StockLevel
 
 _DISTRIBUTOR_UNITS_SQL = """
 SELECT o.distributor_id, s.sku_id, s.day, greatest(sum(s.units), 0)::bigint AS units
-FROM sales_daily s JOIN outlets o ON o.outlet_id = s.outlet_id
+FROM sales_lines s JOIN outlets o ON o.outlet_id = s.outlet_id
 WHERE o.distributor_id = $1 AND ($2::text IS NULL OR s.sku_id = $2) AND s.day BETWEEN $3 AND $4
 GROUP BY o.distributor_id, s.sku_id, s.day
 ORDER BY s.sku_id, s.day
@@ -26,7 +26,7 @@ ORDER BY s.sku_id, s.day
 # and `parent_id` mean what they mean there, and node_id is the row's node at that level.
 _SCOPED_UNITS_SQL = """
 SELECT o.distributor_id, s.sku_id, s.day, greatest(sum(s.units), 0)::bigint AS units, n.node_id
-FROM sales_daily s
+FROM sales_lines s
 JOIN outlets o ON o.outlet_id = s.outlet_id
 LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
 LEFT JOIN skus k ON k.sku_id = s.sku_id

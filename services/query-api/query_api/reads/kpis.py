@@ -24,7 +24,7 @@ WITH sales AS (
            sum(s.lines) FILTER (WHERE s.day >= $3) AS lines,
            sum(s.value) FILTER (WHERE s.day < $3) AS previous_value,
            sum(s.units) FILTER (WHERE s.day < $3) AS previous_units
-    FROM sales_daily s
+    FROM sales_lines s
     LEFT JOIN skus k ON k.sku_id = s.sku_id
     WHERE s.day BETWEEN $5 AND $4
       AND ($6::text IS NULL OR k.brand = $6) AND ($7::text IS NULL OR s.sku_id = $7)
@@ -53,7 +53,7 @@ WITH sales AS (
     -- deliveries left out counts as ordered and not delivered).
     SELECT o.outlet_id, s.ordered_units AS ordered, least(s.delivered_counted, s.ordered_units) AS delivered
     FROM sales_orders o
-    JOIN sales_order_skus s ON s.distributor_id = o.distributor_id AND s.order_id = o.order_id
+    CROSS JOIN LATERAL sales_order_skus(o.distributor_id, o.order_id) s
     LEFT JOIN skus k ON k.sku_id = s.sku_id
     WHERE o.day BETWEEN $3 AND $4
       AND EXISTS (
@@ -135,7 +135,7 @@ SELECT CASE $1 WHEN 'brand' THEN k.brand WHEN 'sku' THEN s.sku_id WHEN 'rep' THE
        coalesce(sum(s.units) FILTER (WHERE s.day >= $2), 0) AS units,
        coalesce(sum(s.lines) FILTER (WHERE s.day >= $2), 0) AS lines,
        coalesce(sum(s.value) FILTER (WHERE s.day < $2), 0) AS previous_value
-FROM sales_daily s
+FROM sales_lines s
 LEFT JOIN skus k ON k.sku_id = s.sku_id
 LEFT JOIN reps r ON r.rep_id = s.rep_id
 LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
@@ -155,7 +155,7 @@ ORDER BY 3 DESC, 1 NULLS LAST
 _RANKING_SQL = """
 WITH totals AS (
     SELECT s.outlet_id, s.value, s.units, s.lines
-    FROM sales_daily s
+    FROM sales_lines s
     LEFT JOIN skus k ON k.sku_id = s.sku_id
     WHERE s.day BETWEEN $1 AND $2
       AND ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR s.sku_id = $4)

@@ -1,6 +1,6 @@
 """Read query of the outlet map: every known outlet with its coordinates and its secondary sales over a range.
 
-Static SQL only. Values come from sales_daily, the projection behind /v1/sales, so an outlet's value here equals
+Static SQL only. Values come from sales_lines, the projection behind /v1/sales, so an outlet's value here equals
 its row of /v1/sales?level=outlet for the same range and filters. Outlets that sold nothing are kept with zero
 (dormant outlets matter on a map); sales of outlets not yet in reference data have no coordinates and are left out.
 """
@@ -15,7 +15,7 @@ import asyncpg
 _MAP_SQL = """
 WITH sold AS (
     SELECT s.outlet_id, sum(s.value) AS value, sum(s.units) AS units
-    FROM sales_daily s
+    FROM sales_lines s
     LEFT JOIN skus k ON k.sku_id = s.sku_id
     WHERE s.day BETWEEN $1 AND $2
       AND ($3::text IS NULL OR k.brand = $3) AND ($4::text IS NULL OR s.sku_id = $4)

@@ -26,7 +26,7 @@ SELECT o.distributor_id, o.order_id, o.event_id, o.day, o.occurred_at, o.recorde
                  ORDER BY s.sku_id) AS lines,
        sum(s.ordered_value) AS ordered_value
 FROM sales_orders o
-JOIN sales_order_skus s ON s.distributor_id = o.distributor_id AND s.order_id = o.order_id
+CROSS JOIN LATERAL sales_order_skus(o.distributor_id, o.order_id) s
 LEFT JOIN sales_cancellations c ON c.distributor_id = o.distributor_id AND c.order_id = o.order_id
 WHERE o.outlet_id = $1 AND o.day BETWEEN $2 AND $3
 GROUP BY o.distributor_id, o.order_id, c.occurred_at, c.reason

@@ -22,7 +22,7 @@ WITH contributions AS (
            o.source, o.actor, o.occurred_at, o.recorded_at, o.lat, o.lon, o.accuracy_m,
            s.sku_id, s.lines, s.ordered_units AS units, s.ordered_value AS value
     FROM sales_orders o
-    JOIN sales_order_skus s ON s.distributor_id = o.distributor_id AND s.order_id = o.order_id
+    CROSS JOIN LATERAL sales_order_skus(o.distributor_id, o.order_id) s
     WHERE o.day BETWEEN $1 AND $2 AND s.lines > 0
     UNION ALL
     SELECT c.event_id, 'OrderCancelled', c.order_id, o.day, o.outlet_id, o.rep_id,
@@ -30,7 +30,7 @@ WITH contributions AS (
            s.sku_id, -s.lines, -s.ordered_units, -s.ordered_value
     FROM sales_cancellations c
     JOIN sales_orders o ON o.distributor_id = c.distributor_id AND o.order_id = c.order_id
-    JOIN sales_order_skus s ON s.distributor_id = c.distributor_id AND s.order_id = c.order_id
+    CROSS JOIN LATERAL sales_order_skus(c.distributor_id, c.order_id) s
     WHERE o.day BETWEEN $1 AND $2 AND s.cancelled_counted
     UNION ALL
     SELECT r.event_id, 'ReturnRecorded', r.return_id, r.day, r.outlet_id, '',

@@ -34,7 +34,7 @@ WITH movements AS (
     UNION ALL
     SELECT o.distributor_id, s.sku_id, o.occurred_at, 'secondary', -s.ordered_units
     FROM sales_orders o
-    JOIN sales_order_skus s ON s.distributor_id = o.distributor_id AND s.order_id = o.order_id
+    CROSS JOIN LATERAL sales_order_skus(o.distributor_id, o.order_id) s
     WHERE s.ordered_units > 0
       AND NOT EXISTS (
           SELECT 1 FROM sales_deliveries d WHERE d.distributor_id = o.distributor_id AND d.order_id = o.order_id

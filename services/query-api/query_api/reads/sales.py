@@ -1,7 +1,7 @@
 """Drill-down over the daily sales projection: national -> zone -> region -> distributor -> outlet.
 
-Three fixed SQL statements (no SQL is assembled from input) give the same rows from different tables: the
-(day, outlet, SKU) cube for SKU filters, and its rollups per (day, distributor [, brand]) and per (outlet, day)
+Fixed SQL statements (no SQL is assembled from input) give the same rows from different tables: the order-line
+fact table sales_lines for SKU filters, and its rollups per (day, distributor [, brand]) and per (outlet, day)
 otherwise, so a 90-day national total reads thousands of rows, not millions. Sales whose outlet (or its
 distributor, region, zone) is not yet known from reference data are grouped under a null id rather than
 dropped, so the rows always add up to the national total.
@@ -37,7 +37,7 @@ PARENT_LEVEL: dict[Level, Level] = {
 # Each statement builds `placed` rows (node_id, node_name, parent_id, value, units, lines) and groups them into
 # nodes the same way.
 
-# From the (day, outlet, SKU) cube itself: any level and filter. The other two read rollups of it.
+# From the order-line fact table itself (migration 0015): any level and filter. The others read rollups of it.
 _DRILL_SQL = f"""
 WITH filtered AS (
     SELECT {column_list("s.")},
@@ -45,7 +45,7 @@ WITH filtered AS (
            o.distributor_id, d.name AS distributor_name,
            d.region_id, r.name AS region_name,
            r.zone_id, z.name AS zone_name
-    FROM sales_daily s
+    FROM sales_lines s
     LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
     LEFT JOIN distributors d ON d.distributor_id = o.distributor_id
     LEFT JOIN regions r ON r.region_id = d.region_id
@@ -73,8 +73,8 @@ ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
 """  # noqa: S608 (names from figures.measures, fixed at import)
 
-# Levels national to distributor, without a SKU filter: a row per distributor a day (per brand with a brand
-# filter), not every (outlet, SKU). $6 (SKU) is unused here; it is bound for one parameter list across the statements.
+# Levels national to distributor: a row per distributor a day (per brand with a brand filter, per SKU with a SKU
+# filter), not every line.
 _DRILL_BY_DISTRIBUTOR_SQL = f"""
 WITH by_distributor AS (
     -- Summed per distributor before the geography is joined. Planned for its parameters, only one branch runs.
@@ -87,6 +87,14 @@ WITH by_distributor AS (
     SELECT distributor_id, {sums()}
     FROM sales_distributor_brand_daily
     WHERE brand = $5 AND day BETWEEN $2 AND $3 AND $6::text IS NULL
+      AND ($8::text[] IS NULL OR distributor_id = ANY($8))
+    GROUP BY distributor_id
+    UNION ALL
+    -- A SKU (and a brand with it: nothing unless it is the SKU's brand now, as the lines' statement has it).
+    SELECT distributor_id, {sums()}
+    FROM sales_distributor_sku_daily
+    WHERE sku_id = $6 AND day BETWEEN $2 AND $3
+      AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM skus k WHERE k.sku_id = $6 AND k.brand = $5))
       AND ($8::text[] IS NULL OR distributor_id = ANY($8))
     GROUP BY distributor_id
 ), placed AS (
@@ -144,6 +152,30 @@ WITH placed AS (
     ) s
     WHERE o.distributor_id = $4 AND s.days > 0
       AND $1::text = 'outlet' AND $5::text IS NULL AND $6::text IS NULL
+      AND ($8::text[] IS NULL OR o.distributor_id = ANY($8))
+)
+SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
+FROM placed
+GROUP BY node_id
+ORDER BY sum(value) DESC, node_id NULLS LAST
+LIMIT $7
+"""  # noqa: S608 (names from figures.measures, fixed at import)
+
+
+# Outlet level with a brand or SKU filter, for one distributor's outlets: from its outlets into each one's lines,
+# an index range of sales_lines per outlet, rather than every line of the date range joined to the outlets.
+_DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL = f"""
+WITH placed AS (
+    SELECT o.outlet_id AS node_id, o.name AS node_name, {column_list("s.")}
+    FROM outlets o
+    CROSS JOIN LATERAL (
+        SELECT {sums("t.")}, count(*) AS found
+        FROM sales_lines t
+        LEFT JOIN skus k ON k.sku_id = t.sku_id
+        WHERE t.outlet_id = o.outlet_id AND t.day BETWEEN $2 AND $3
+          AND ($5::text IS NULL OR k.brand = $5) AND ($6::text IS NULL OR t.sku_id = $6)
+    ) s
+    WHERE o.distributor_id = $4 AND s.found > 0 AND $1::text = 'outlet'
       AND ($8::text[] IS NULL OR o.distributor_id = ANY($8))
 )
 SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
@@ -212,13 +244,12 @@ async def parent_exists(conn: asyncpg.Connection, level: Level, parent_id: str) 
 
 def drill_statement(query: DrillQuery) -> str:
     """The cheapest statement that answers the query; all give the same rows (tests/integration/test_sales_rollups)."""
-    if query.sku_id is not None:
-        return _DRILL_SQL
     if query.level is not Level.OUTLET:
         return _DRILL_BY_DISTRIBUTOR_SQL
-    if query.brand is not None:
-        return _DRILL_SQL
-    return _DRILL_BY_OUTLET_SQL if query.parent_id is None else _DRILL_OUTLETS_OF_DISTRIBUTOR_SQL
+    filtered = query.sku_id is not None or query.brand is not None
+    if query.parent_id is not None:
+        return _DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL if filtered else _DRILL_OUTLETS_OF_DISTRIBUTOR_SQL
+    return _DRILL_SQL if filtered else _DRILL_BY_OUTLET_SQL
 
 
 async def drill(conn: asyncpg.Connection, query: DrillQuery, *, statement: str | None = None) -> DrillResult:

@@ -44,7 +44,7 @@ WITH days AS (
     GROUP BY t.day
     UNION ALL
     SELECT s.day, {sums("s.")}
-    FROM sales_daily s
+    FROM sales_lines s
     LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
     LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
     LEFT JOIN skus k ON k.sku_id = s.sku_id

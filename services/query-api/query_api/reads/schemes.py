@@ -8,7 +8,7 @@ Lift method (GET /v1/schemes/{id}):
   definition's targeting selects: every non-empty dimension must contain the outlet's value. Comparable
   untargeted outlets (control): outlets outside the targeting that share a (channel, outlet class) pair with
   a targeted outlet.
-- Sales: units and value in `sales_daily` of the scheme's products (`applies_to`; none listed: every SKU)
+- Sales: units and value in `sales_lines` of the scheme's products (`applies_to`; none listed: every SKU)
   for each group in each period.
 - Expected units of the targeted group without the scheme = their pre-period units x the control group's
   growth (control during / control pre). Incremental units = targeted during-period units - expected. Cost
@@ -92,13 +92,13 @@ WITH s AS (
 ), sold AS (
     SELECT g.outlet_id, g.targeted, x.day, x.units, x.value
     FROM grouped g CROSS JOIN w
-    JOIN sales_daily x ON x.outlet_id = g.outlet_id AND x.day BETWEEN w.pre_from AND w.last_day
+    JOIN sales_lines x ON x.outlet_id = g.outlet_id AND x.day BETWEEN w.pre_from AND w.last_day
     LEFT JOIN skus k ON k.sku_id = x.sku_id
     WHERE (cardinality(w.sku_ids) = 0 AND cardinality(w.brands) = 0)
        OR x.sku_id = ANY(w.sku_ids) OR k.brand = ANY(w.brands)
 )
 SELECT w.first_day, w.last_day, w.pre_from, w.days, t.targeted,
-       (SELECT min(day) FROM sales_daily) AS history_from,
+       (SELECT min(day) FROM sales_lines) AS history_from,
        (SELECT count(*) FROM grouped g WHERE g.targeted = t.targeted) AS outlets,
        coalesce(sum(x.units) FILTER (WHERE x.day >= w.first_day), 0) AS during_units,
        coalesce(sum(x.units) FILTER (WHERE x.day < w.first_day), 0) AS pre_units,

@@ -105,7 +105,7 @@ WITH movements AS (
     FROM primary_daily p WHERE p.day BETWEEN $6 AND $7
     UNION ALL
     SELECT o.distributor_id, s.sku_id, 0::numeric, 0::bigint, s.value, s.units
-    FROM sales_daily s JOIN outlets o ON o.outlet_id = s.outlet_id WHERE s.day BETWEEN $6 AND $7
+    FROM sales_lines s JOIN outlets o ON o.outlet_id = s.outlet_id WHERE s.day BETWEEN $6 AND $7
 ), placed AS (
     SELECT x.primary_value, x.primary_units, x.secondary_value, x.secondary_units,
            n.node_id, n.node_name, n.parent_id
