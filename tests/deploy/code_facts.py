@@ -104,14 +104,28 @@ def _call_name(node: ast.expr) -> str:
     return ""
 
 
+def _module_level_lists(paths: list[Path]) -> dict[str, ast.List | ast.Tuple]:
+    """NAME = [...] or (...) at the top level of the package's modules, for topics= naming such a constant."""
+    found: dict[str, ast.List | ast.Tuple] = {}
+    for path in paths:
+        for node in ast.parse(path.read_text(), str(path)).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.List | ast.Tuple):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        found[target.id] = node.value
+    return found
+
+
 def _consumed_topics(module: str) -> frozenset[str]:
     """Topic names passed to consumer_job(topics=[X.name, ...]) or ConsumerSpec(topics=(X.name, ...)) anywhere in
-    the service's package."""
+    the service's package (or to topics=NAME, NAME a literal list at the top of one of its modules)."""
     by_constant = {name: value for name, value in vars(contract_topics).items() if isinstance(value, Topic)}
     package = importlib.import_module(module)
     assert package.__file__ is not None
     consumed: set[str] = set()
-    for path in sorted(Path(package.__file__).parent.rglob("*.py")):
+    paths = sorted(Path(package.__file__).parent.rglob("*.py"))
+    named_lists = _module_level_lists(paths)
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if not isinstance(node, ast.Call):
                 continue
@@ -125,6 +139,8 @@ def _consumed_topics(module: str) -> frozenset[str]:
             topics = next((k.value for k in node.keywords if k.arg == "topics"), None)
             if name == "consumer_job" and isinstance(topics, ast.Attribute) and topics.attr == "topics":
                 continue  # consumer_job(topics=spec.topics): the ConsumerSpec(topics=[...]) call names them
+            if isinstance(topics, ast.Name) and topics.id in named_lists:
+                topics = named_lists[topics.id]  # a constant of the package (names.py: PROJECTION_TOPICS = (...))
             assert isinstance(topics, ast.List | ast.Tuple), f"{where}: topics= is not a literal list"
             for element in topics.elts:
                 # Only <TOPIC>.name with TOPIC a Topic of sellthrough_contracts.topics is understood.
@@ -167,7 +183,8 @@ def services() -> dict[str, ServiceFacts]:
     found: dict[str, ServiceFacts] = {}
     for pyproject in sorted((ROOT / "services").glob("*/pyproject.toml")):
         project = tomllib.loads(pyproject.read_text())["project"]
-        (entry_point,) = project["scripts"].values()
+        # The service's own script is named after its directory; a package may ship other commands beside it.
+        entry_point = project["scripts"][f"sellthrough-{pyproject.parent.name}"]
         module = entry_point.split(".", 1)[0]
         importlib.import_module(f"{module}.main")
         classes = tuple(c for c in _subclasses(ServiceSettings) if c.__module__.split(".")[0] == module)
