@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.data import OUTBOX_COLUMNS, OrderFactory, accepted, line_rows, outbox_row
@@ -52,6 +53,9 @@ class _Run:
     applied_by_member: list[float]
     expected: Totals
     projected: Totals
+    cpu_seconds: dict[str, float]
+    """CPU time (user + system) each process used while the timed events went through: work per event, less
+    noisy on a shared machine than the rates."""
 
     @property
     def exact(self) -> bool:
@@ -86,6 +90,20 @@ async def projected_totals(conn: asyncpg.Connection) -> Totals:
         for row in result.rows
         if int(row.figures["lines"])
     }
+
+
+def cpu_seconds(service: ServiceProcess) -> float:
+    """CPU time of the service's process and its children (order-capture's workers) so far."""
+    assert service.process is not None
+    root = psutil.Process(service.process.pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def applied_by(member: ServiceProcess) -> float:
@@ -152,6 +170,7 @@ async def _one_run(
             await wait_until_applied(database_url, TRADE.name, len(warm_up), f"{label}: warm-up", timeout=300)
             before = await applied(conn, TRADE.name)
             through = await _copy_into_outbox(conn, timed)
+            cpu_before = [cpu_seconds(s) for s in started]
             clock = time.perf_counter()
             relayed, done = await asyncio.gather(
                 _wait_relayed(conn, through, timeout=900),
@@ -159,6 +178,7 @@ async def _one_run(
                     database_url, TRADE.name, before + len(timed), f"{label}: outbox -> projection", timeout=900
                 ),
             )
+            cpu = [cpu_seconds(s) - before_s for s, before_s in zip(started, cpu_before, strict=True)]
             projected = await projected_totals(conn)
         finally:
             await conn.close()
@@ -169,6 +189,7 @@ async def _one_run(
             [applied_by(m) for m in started[1:]],
             expected_totals(warm_up + timed),
             projected,
+            {"order-capture": cpu[0], "query-api (all members)": sum(cpu[1:])},
         )
     finally:
         for service in started:
@@ -196,6 +217,7 @@ async def run(
             "relay_rows_per_s": round(p.events / r.relay_seconds, 1),
             "applied_by_member": r.applied_by_member,
             "share_by_member": spread,
+            "cpu_ms_per_event": {name: round(1000 * cpu / p.events, 3) for name, cpu in r.cpu_seconds.items()},
             "distributors": len(r.expected),
             "lines_sent": sum(t[0] for t in r.expected.values()),
             "lines_projected": sum(t[0] for t in r.projected.values()),
