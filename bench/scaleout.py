@@ -54,8 +54,8 @@ class _Run:
     expected: Totals
     projected: Totals
     cpu_seconds: dict[str, float]
-    """CPU time (user + system) each process used while the timed events went through: work per event, less
-    noisy on a shared machine than the rates."""
+    """CPU time (user + system) each process (PostgreSQL: the whole server) used while the timed events went
+    through: work per event, less noisy on a shared machine than the rates."""
 
     @property
     def exact(self) -> bool:
@@ -92,18 +92,33 @@ async def projected_totals(conn: asyncpg.Connection) -> Totals:
     }
 
 
-def cpu_seconds(service: ServiceProcess) -> float:
-    """CPU time of the service's process and its children (order-capture's workers) so far."""
-    assert service.process is not None
-    root = psutil.Process(service.process.pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process, its live descendants and the children it has reaped (PostgreSQL's
+    ended backends) so far."""
+    root = psutil.Process(pid)
+    times = root.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for process in root.children(recursive=True):
         try:
             times = process.cpu_times()
         except psutil.NoSuchProcess:
             continue
         total += times.user + times.system
     return total
+
+
+def _cpu_pids(infra: Infra, bootstrap: str, started: list[ServiceProcess]) -> dict[str, int]:
+    """The processes whose CPU time is reported: the services, and the embedded broker and PostgreSQL server."""
+    pids: dict[str, int] = {}
+    for i, service in enumerate(started):
+        assert service.process is not None
+        pids[service.name if i == 0 else f"query-api {i}"] = service.process.pid
+    for broker in infra.brokers:
+        if broker.bootstrap_servers == bootstrap and broker.process is not None:
+            pids["tansu"] = broker.process.pid
+    if infra.postgres is not None:
+        pids["postgres"] = int((infra.postgres.data_dir / "postmaster.pid").read_text().split()[0])
+    return pids
 
 
 def applied_by(member: ServiceProcess) -> float:
@@ -170,7 +185,8 @@ async def _one_run(
             await wait_until_applied(database_url, TRADE.name, len(warm_up), f"{label}: warm-up", timeout=300)
             before = await applied(conn, TRADE.name)
             through = await _copy_into_outbox(conn, timed)
-            cpu_before = [cpu_seconds(s) for s in started]
+            pids = _cpu_pids(infra, bootstrap, started)
+            cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
             clock = time.perf_counter()
             relayed, done = await asyncio.gather(
                 _wait_relayed(conn, through, timeout=900),
@@ -178,7 +194,7 @@ async def _one_run(
                     database_url, TRADE.name, before + len(timed), f"{label}: outbox -> projection", timeout=900
                 ),
             )
-            cpu = [cpu_seconds(s) - before_s for s, before_s in zip(started, cpu_before, strict=True)]
+            cpu = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
             projected = await projected_totals(conn)
         finally:
             await conn.close()
@@ -189,7 +205,11 @@ async def _one_run(
             [applied_by(m) for m in started[1:]],
             expected_totals(warm_up + timed),
             projected,
-            {"order-capture": cpu[0], "query-api (all members)": sum(cpu[1:])},
+            {
+                "order-capture": cpu["order-capture"],
+                "query-api (all members)": sum(v for k, v in cpu.items() if k.startswith("query-api")),
+                **{k: v for k, v in cpu.items() if k in ("tansu", "postgres")},
+            },
         )
     finally:
         for service in started:
@@ -218,6 +238,7 @@ async def run(
             "applied_by_member": r.applied_by_member,
             "share_by_member": spread,
             "cpu_ms_per_event": {name: round(1000 * cpu / p.events, 3) for name, cpu in r.cpu_seconds.items()},
+            "cpu_cores_busy": {name: round(cpu / r.seconds, 2) for name, cpu in r.cpu_seconds.items()},
             "distributors": len(r.expected),
             "lines_sent": sum(t[0] for t in r.expected.values()),
             "lines_projected": sum(t[0] for t in r.projected.values()),
