@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import psutil
+from aiokafka.partitioner import murmur2
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.data import OUTBOX_COLUMNS, OrderFactory, accepted, line_rows, outbox_row
@@ -60,6 +61,17 @@ class _Run:
     @property
     def exact(self) -> bool:
         return self.projected == self.expected
+
+
+def key_spread(distributors: list[str], partitions: int) -> dict[str, Any]:
+    """How the distributors' keys fall on the trade topic's partitions: the partition the relay's producer picks for
+    each (murmur2 of the key, as every Kafka client's default partitioner)."""
+    per_partition = Counter((murmur2(d.encode()) & 0x7FFFFFFF) % partitions for d in distributors)
+    counts = [per_partition.get(p, 0) for p in range(partitions)]
+    return {
+        "distributors_by_partition": counts,
+        "max_over_mean": round(max(counts) * partitions / len(distributors), 2),
+    }
 
 
 def expected_totals(orders: list[dict[str, Any]]) -> Totals:
@@ -240,6 +252,7 @@ async def run(
             "cpu_ms_per_event": {name: round(1000 * cpu / p.events, 3) for name, cpu in r.cpu_seconds.items()},
             "cpu_cores_busy": {name: round(cpu / r.seconds, 2) for name, cpu in r.cpu_seconds.items()},
             "distributors": len(r.expected),
+            "key_spread": key_spread(sorted(r.expected), p.partitions),
             "lines_sent": sum(t[0] for t in r.expected.values()),
             "lines_projected": sum(t[0] for t in r.projected.values()),
         }

@@ -177,6 +177,9 @@ def test_scale_out_runs_one_and_three_members_and_each_projects_exact_totals(rep
         assert details["events"] == 300
         assert details["lines_projected"] == details["lines_sent"] > 300
         assert details["distributors"] == 40
+        # The trade topic was created with the contracts' partition count, and every distributor's key fell on one.
+        assert details["trade_partitions"] == len(details["key_spread"]["distributors_by_partition"]) == 12
+        assert sum(details["key_spread"]["distributors_by_partition"]) == 40
         assert details["relay_rows_per_s"] > 0
     # Warm-up and timed events together, each applied once by one member (no rebalance re-applied any).
     assert sum(three["details"]["applied_by_member"]) == sum(one["details"]["applied_by_member"]) >= 300
