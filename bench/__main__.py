@@ -16,7 +16,9 @@ from bench.ingest import IngestParams
 from bench.location import LocationParams
 from bench.results import print_table, write_results
 from bench.runner import SCENARIOS, BenchParams, run_all
+from bench.scaleout import ScaleoutParams
 from bench.wrk_load import MISSING as MISSING_WRK
+from sellthrough_contracts.topics import TRADE
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -51,6 +53,15 @@ def main(
         30_000, envvar="BENCH_LOCATION_EVENTS", help="Location: orders posted in each of the three forms."
     ),
     location_rounds: int = typer.Option(3, min=1, help="Location: interleaved rounds the orders are split into."),
+    scaleout_events: int = typer.Option(
+        20_000, envvar="BENCH_SCALEOUT_EVENTS", help="Scale-out: events through the pipeline in each run."
+    ),
+    scaleout_members: str = typer.Option(
+        "1,3", envvar="BENCH_SCALEOUT_MEMBERS", help="Scale-out: query-api processes of each run, comma-separated."
+    ),
+    scaleout_partitions: int = typer.Option(
+        TRADE.partitions, envvar="BENCH_SCALEOUT_PARTITIONS", min=1, help="Scale-out: the trade topic's partitions."
+    ),
     scenarios: str = typer.Option(
         ",".join(SCENARIOS), envvar="BENCH_SCENARIOS", help="Comma-separated subset of: " + ", ".join(SCENARIOS)
     ),
@@ -73,6 +84,9 @@ def main(
         query_requests=query_rounds,
         field=FieldParams(field_reps, field_days, field_batch, ingest_clients, bare_seconds),
         location=LocationParams(location_events, location_rounds, batch, ingest_clients),
+        scaleout=ScaleoutParams(
+            scaleout_events, tuple(int(m) for m in scaleout_members.split(",")), scaleout_partitions
+        ),
         query_seconds=query_seconds,
         fast_unsafe=fast_unsafe,
         seed=seed,

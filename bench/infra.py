@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -109,15 +109,17 @@ class Infra:
         self.databases.append(name)
         return with_database(self.server_url, name)
 
-    async def broker(self, label: str) -> str:
-        """An empty embedded broker with the contracts' topics (or the external Kafka, shared)."""
+    async def broker(self, label: str, partitions: Mapping[str, int] | None = None) -> str:
+        """An empty embedded broker with the contracts' topics (or the external Kafka, shared); `partitions`
+        replaces the contracts' partition counts of the topics it names (not on an external Kafka's existing
+        topics)."""
         if self.external_kafka:
-            await ensure_topics(self.external_kafka)
+            await ensure_topics(self.external_kafka, partitions=partitions)
             return self.external_kafka
         broker = EmbeddedBroker(free_port(), self.work_dir / f"tansu-{label}.log")
         self.memory.watch(f"tansu ({label})", broker.start())
         self.brokers.append(broker)
-        await ensure_topics(broker.bootstrap_servers)
+        await ensure_topics(broker.bootstrap_servers, partitions=partitions)
         return broker.bootstrap_servers
 
     def device_tokens(self) -> dict[str, str]:
@@ -137,8 +139,15 @@ class Infra:
             "SELLTHROUGH_RATE_LIMIT_REP": "unlimited",
         }
 
-    def start_service(self, name: str, label: str, database_url: str, bootstrap_servers: str) -> ServiceProcess:
-        env = self.service_env(database_url, bootstrap_servers)
+    def start_service(
+        self,
+        name: str,
+        label: str,
+        database_url: str,
+        bootstrap_servers: str,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> ServiceProcess:
+        env = {**self.service_env(database_url, bootstrap_servers), **(extra_env or {})}
         service = ServiceProcess(name, free_port(), env, self.work_dir / f"{name}-{label}.log")
         self.memory.watch(f"{name} ({label})", service.start(timeout=120))
         self.services.append(service)
@@ -148,6 +157,12 @@ class Infra:
         service.stop()
         if service in self.services:
             self.services.remove(service)
+
+    def stop_broker(self, bootstrap_servers: str) -> None:
+        """Stop the embedded broker at this address (none for the external Kafka)."""
+        for broker in [b for b in self.brokers if b.bootstrap_servers == bootstrap_servers]:
+            broker.stop()
+            self.brokers.remove(broker)
 
     def close(self) -> None:
         for service in self.services:

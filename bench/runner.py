@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import field_load, freshness, ingest, location, pipeline, queries, rebuild
+from bench import field_load, freshness, ingest, location, pipeline, queries, rebuild, scaleout
 from bench.data import OrderFactory, brand
 from bench.infra import Infra
 from bench.memory import PeakMemory
@@ -22,7 +22,7 @@ from sellthrough_contracts.topics import REFERENCE
 from sellthrough_devstack.demo import post_all, wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 
-SCENARIOS = ("pipeline", "freshness", "ingest", "field", "location", "rebuild", "queries")
+SCENARIOS = ("pipeline", "freshness", "ingest", "field", "location", "rebuild", "queries", "scaleout")
 LIVE = {"pipeline", "freshness", "ingest", "field", "location"}
 
 
@@ -35,6 +35,7 @@ class BenchParams:
     query_requests: int
     field: field_load.FieldParams
     location: location.LocationParams
+    scaleout: scaleout.ScaleoutParams
     query_seconds: float = 240
     fast_unsafe: bool = False
     seed: int = 7
@@ -148,6 +149,17 @@ async def run_all(p: BenchParams, console: Console) -> Run:
                 await _live_stack(infra, p, run, console)
             if {"rebuild", "queries"} & set(p.scenarios):
                 await _rebuilt_stack(infra, p, run, console)
+            if "scaleout" in p.scenarios:
+                # Last and on stacks of its own: the other scenarios' services are stopped by then.
+                masters = brand(p.seed)
+                factory = OrderFactory(masters, random.Random(p.seed + 2))
+                today = datetime.now(UTC).date()
+                await _scenario(
+                    run,
+                    console,
+                    "8 scale-out",
+                    lambda: scaleout.run(infra, masters.reference, factory, today, p.scaleout),
+                )
         except Exception as error:  # noqa: BLE001 - a broken stack is reported with what was measured so far
             console.print(f"[red]benchmark stack failed: {error!r}")
             run.errors.append(f"stack: {error!r}\n{traceback.format_exc()}")

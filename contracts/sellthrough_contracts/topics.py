@@ -2,6 +2,14 @@
 
 from dataclasses import dataclass
 
+DISTRIBUTOR_PARTITIONS = 12
+"""Partitions of the topics keyed by distributor id (trade, stock, scheme results, field checks): room for up to 12
+consumer members per group. 40 distributors hash onto 12 partitions unevenly (murmur2, as every Kafka client
+partitions; the demo brand: 1 to 6 distributors a partition), yet members still get ranges of partitions, not
+single ones; measured in docs/benchmarks.md (scale-out). A deployment sets its own counts where it creates the
+topics (helm `topics`, compose `TOPICS`, `ensure_topics(partitions=...)`); the services learn them from the
+broker. An existing topic keeps its count: adding partitions would move distributors between partitions."""
+
 
 @dataclass(frozen=True)
 class Topic:
@@ -29,7 +37,7 @@ REFERENCE = Topic(
 
 TRADE = Topic(
     name="sellthrough.trade.v1",
-    partitions=6,
+    partitions=DISTRIBUTOR_PARTITIONS,
     event_types=frozenset(
         {
             "OrderCaptured",
@@ -51,7 +59,7 @@ TRADE = Topic(
 
 STOCK = Topic(
     name="sellthrough.stock.v1",
-    partitions=6,
+    partitions=DISTRIBUTOR_PARTITIONS,
     event_types=frozenset({"StockPositionChanged", "StockVarianceRecorded", "StockAlertRaised"}),
     description="Derived by stock-ledger: positions, count variances and alerts, keyed by distributor id.",
 )
@@ -65,14 +73,14 @@ SCHEMES = Topic(
 
 SCHEME_RESULTS = Topic(
     name="sellthrough.scheme-results.v1",
-    partitions=6,
+    partitions=DISTRIBUTOR_PARTITIONS,
     event_types=frozenset({"SchemeApplied", "ClaimAssessed"}),
     description="Derived by scheme-engine: benefits granted per order and claim assessments, keyed by distributor id.",
 )
 
 FIELD_CHECKS = Topic(
     name="sellthrough.field-checks.v1",
-    partitions=6,
+    partitions=DISTRIBUTOR_PARTITIONS,
     event_types=frozenset({"LocationChecked"}),
     description="Derived by order-capture: the location verdict of each accepted order and visit, keyed by "
     "distributor id.",

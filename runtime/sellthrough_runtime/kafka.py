@@ -9,6 +9,7 @@ the KAFKA_* environment variables, so a tool or script that builds clients here 
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -90,13 +91,19 @@ async def ensure_topics(
     replication: int = 1,
     *,
     security: KafkaSecuritySettings | None = None,
+    partitions: Mapping[str, int] | None = None,
 ) -> None:
-    """Create any missing topic with its configured partition count."""
+    """Create any missing topic with its configured partition count. `partitions`: counts by topic name that
+    replace the contracts' (the bench's scale-out runs compare counts); an existing topic is never changed, and
+    producers and consumers learn each topic's count from the broker, so the first creator's count holds."""
+    counts = partitions or {}
     admin = make_admin(bootstrap_servers, "sellthrough-admin", security=security)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t.name, t.partitions, replication) for t in topics if t.name not in existing]
+        missing = [
+            NewTopic(t.name, counts.get(t.name, t.partitions), replication) for t in topics if t.name not in existing
+        ]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another instance created it first
                 await admin.create_topics(missing)

@@ -10,11 +10,12 @@ class QueryApiSettings(ServiceSettings):
     projection_consumers: int = Field(
         default=1,
         ge=1,
-        le=6,
+        le=12,
         description="Members of the projection consumer group run by this process. On a real Kafka, two let "
-        "Postgres apply one member's batch while Python prepares the other's; more than the trade topic's 6 "
-        "partitions would idle. One by default: on the embedded broker (Tansu 0.6) two members joining together can "
-        "livelock, the second expelled a second after each assignment, its partitions never read.",
+        "Postgres apply one member's batch while Python prepares the other's; more than the trade topic's 12 "
+        "partitions (over all processes) would idle. One by default: on the embedded broker (Tansu 0.6) two members "
+        "joining together can livelock, the second expelled a second after each assignment, its partitions never "
+        "read; members in separate processes work.",
     )
     reconciliation_check_seconds: float = Field(
         default=60,
