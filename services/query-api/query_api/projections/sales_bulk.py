@@ -224,7 +224,12 @@ WHERE r.direction = 'from_retailer' AND r.outlet_id IS NOT NULL;
 # The rollups as a regrouping of every line, under the outlet's distributor and the SKU's brand known now: lines
 # once per outlet and day, and once per distributor and SKU; the coarser ones regroup the SKU rollup (a SKU has
 # one brand).
+#
+# Grouped by sorting, not hashing: a hash table holds every group's 13 transition states at once (numeric and
+# int128 sums are allocated per group: 266 MB for the SKU rollup of 200k lines, which spills to disk at larger
+# logs), a sorted group reuses them. Measured on 200k lines: 1.48 s CPU against 1.71-1.84 s for the four.
 _ROLLUPS = f"""
+SET LOCAL enable_hashagg = off;
 INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
 SELECT outlet_id, day, {sums()} FROM sales_lines GROUP BY outlet_id, day;
 INSERT INTO sales_distributor_sku_daily (day, distributor_id, sku_id, {column_list()})
