@@ -22,7 +22,9 @@ from sellthrough_contracts.topics import REFERENCE
 from sellthrough_devstack.demo import post_all, wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 
-SCENARIOS = ("pipeline", "freshness", "ingest", "field", "location", "rebuild", "queries", "scaleout")
+SCENARIOS = (
+    "pipeline", "freshness", "ingest", "field", "location", "rebuild", "rebuild_command", "queries", "scaleout",
+)
 LIVE = {"pipeline", "freshness", "ingest", "field", "location"}
 
 
@@ -123,7 +125,14 @@ async def _rebuilt_stack(infra: Infra, p: BenchParams, run: Run, console: Consol
 
     async def do_rebuild() -> list[Result]:
         results, query_api = await rebuild.run(
-            infra, database_url, bootstrap, masters.reference, factory, today, p.order_lines
+            infra,
+            database_url,
+            bootstrap,
+            masters.reference,
+            factory,
+            today,
+            p.order_lines,
+            command="rebuild_command" in p.scenarios,
         )
         rebuilt.append(query_api)
         return results
@@ -147,7 +156,7 @@ async def run_all(p: BenchParams, console: Console) -> Run:
         try:
             if LIVE & set(p.scenarios):
                 await _live_stack(infra, p, run, console)
-            if {"rebuild", "queries"} & set(p.scenarios):
+            if {"rebuild", "rebuild_command", "queries"} & set(p.scenarios):
                 await _rebuilt_stack(infra, p, run, console)
             if "scaleout" in p.scenarios:
                 # Last and on stacks of its own: the other scenarios' services are stopped by then.

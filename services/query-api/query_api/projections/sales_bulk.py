@@ -10,6 +10,8 @@ projection alongside; `finish` values returns and places rollups with what it ho
 live path's moves and revaluations end up.
 """
 
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +21,8 @@ import asyncpg
 from query_api.figures.measures import RETURN_REASONS, column_list, sums
 from query_api.projections.freshness import newest_times, record_freshness
 from query_api.projections.sales_facts import collect_sales
+
+log = logging.getLogger(__name__)
 
 _ORDER_COLUMNS = (
     "distributor_id, order_id, event_id, outlet_id, rep_id, day, occurred_at, recorded_at, source, actor, visit_id, "
@@ -31,47 +35,88 @@ _DELIVERY_COLUMNS = (
 _RETURN_COLUMNS = (
     "distributor_id, return_id, event_id, outlet_id, direction, reason, day, occurred_at, recorded_at, source, actor"
 )
-_SECONDARY_OF = ("sales_lines", "sales_orders", "sales_deliveries", "sales_returns", "sales_return_lines")
-"""The tables whose secondary indexes are built after the load (primary keys stay: they are what dedupes)."""
+_SECONDARY_OF = (
+    "sales_lines",
+    "sales_orders",
+    "sales_deliveries",
+    "sales_returns",
+    "sales_return_lines",
+    "sales_outlet_daily",
+    "sales_distributor_sku_daily",
+    "sales_distributor_brand_daily",
+    "sales_distributor_daily",
+)
+"""The tables whose secondary indexes are built after the load (primary keys of the facts stay: they are what
+dedupes). The rollups are among them: inserting their rows into indexed tables cost about as much as grouping them
+(measured: 2.7 s of 5.1 s for the SKU rollup of 200k lines)."""
+_KEYS_OF = ("sales_distributor_sku_daily", "sales_distributor_brand_daily", "sales_distributor_daily")
+"""Rollups whose unique constraints are dropped too and added back after: `finish` inserts each key once (GROUP BY
+groups NULLs together, as their NULLS NOT DISTINCT keys have it), and nothing else writes them during a bulk load."""
 
-# `seq` (a sequence, so it keeps counting across processes) is the log order among events of one id.
+# `seq` (a sequence, so it keeps counting across processes) is the log order among events of one id. Autovacuum is
+# kept off the staging tables: read once by `finish`, then dropped, they need no statistics or vacuum, which
+# autovacuum would otherwise spend on them while they fill.
 _START = """
-CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_indexes (name text PRIMARY KEY, definition text NOT NULL);
-CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_orders (seq bigserial, LIKE sales_orders);
+CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_indexes (
+    name text PRIMARY KEY, definition text NOT NULL, drop_statement text NOT NULL, at_finish boolean NOT NULL
+);
+CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_orders (seq bigserial, LIKE sales_orders)
+WITH (autovacuum_enabled = false);
 CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_order_lines (
     distributor_id text, order_id text, event_id uuid, sku_id text, units bigint, value numeric, lines int
-);
-CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_cancellations (seq bigserial, LIKE sales_cancellations);
-CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_deliveries (seq bigserial, LIKE sales_deliveries);
+) WITH (autovacuum_enabled = false);
+CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_cancellations (seq bigserial, LIKE sales_cancellations)
+WITH (autovacuum_enabled = false);
+CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_deliveries (seq bigserial, LIKE sales_deliveries)
+WITH (autovacuum_enabled = false);
 CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_delivery_lines (
     distributor_id text, delivery_id text, event_id uuid, sku_id text, units bigint
-);
-CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_returns (seq bigserial, LIKE sales_returns);
+) WITH (autovacuum_enabled = false);
+CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_returns (seq bigserial, LIKE sales_returns)
+WITH (autovacuum_enabled = false);
 CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_return_lines (
     distributor_id text, return_id text, event_id uuid, sku_id text, units bigint
-);
+) WITH (autovacuum_enabled = false);
 """
-# Indexes that back no constraint, recorded before they are dropped (a partitioned table's: its partitions' go too).
+# Indexes that back no constraint, and the rollups' unique keys (_KEYS_OF), recorded before they are dropped (a
+# partitioned table's: its partitions' go too). Each with the statement that drops it and whether `finish` drops it.
 _RECORD_INDEXES = """
-INSERT INTO sales_bulk_indexes (name, definition)
-SELECT c.relname, replace(pg_get_indexdef(i.indexrelid), ' ON ONLY ', ' ON ')
+INSERT INTO sales_bulk_indexes (name, definition, drop_statement, at_finish)
+SELECT c.relname, replace(pg_get_indexdef(i.indexrelid), ' ON ONLY ', ' ON '),
+       format('DROP INDEX IF EXISTS %I', c.relname), false
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid
 WHERE i.indrelid = ANY($1::text[]::regclass[])
   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+UNION ALL
+SELECT k.conname,
+       format('ALTER TABLE %s ADD CONSTRAINT %I %s', k.conrelid::regclass, k.conname, pg_get_constraintdef(k.oid)),
+       format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', k.conrelid::regclass, k.conname), true
+FROM pg_constraint k
+WHERE k.conrelid = ANY($2::text[]::regclass[]) AND k.contype IN ('u', 'p')
 ON CONFLICT DO NOTHING
 """
-_DROP_INDEXES = """
+
+
+def _drop_recorded(at_finish: bool) -> str:
+    """`start` drops the indexes; `finish` the rollups' keys, which the dimensions projection's live writes name (ON
+    CONFLICT ON CONSTRAINT) while the reference topic is read, on rollups still empty then."""
+    return f"""
 DO $$
 DECLARE
     recorded record;
 BEGIN
-    FOR recorded IN SELECT name FROM sales_bulk_indexes LOOP
-        EXECUTE format('DROP INDEX IF EXISTS %I', recorded.name);
+    FOR recorded IN SELECT drop_statement FROM sales_bulk_indexes WHERE at_finish = {"true" if at_finish else "false"}
+    LOOP
+        EXECUTE recorded.drop_statement;
     END LOOP;
 END
 $$
-"""
+"""  # noqa: S608 (a boolean literal)
+
+
+_DROP_INDEXES = _drop_recorded(at_finish=False)
+_DROP_KEYS = _drop_recorded(at_finish=True)
 _CREATE_INDEXES = """
 DO $$
 DECLARE
@@ -179,7 +224,12 @@ WHERE r.direction = 'from_retailer' AND r.outlet_id IS NOT NULL;
 # The rollups as a regrouping of every line, under the outlet's distributor and the SKU's brand known now: lines
 # once per outlet and day, and once per distributor and SKU; the coarser ones regroup the SKU rollup (a SKU has
 # one brand).
+#
+# Grouped by sorting, not hashing: a hash table holds every group's 13 transition states at once (numeric and
+# int128 sums are allocated per group: 266 MB for the SKU rollup of 200k lines, which spills to disk at larger
+# logs), a sorted group reuses them. Measured on 200k lines: 1.48 s CPU against 1.71-1.84 s for the four.
 _ROLLUPS = f"""
+SET LOCAL enable_hashagg = off;
 INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
 SELECT outlet_id, day, {sums()} FROM sales_lines GROUP BY outlet_id, day;
 INSERT INTO sales_distributor_sku_daily (day, distributor_id, sku_id, {column_list()})
@@ -198,8 +248,10 @@ SELECT day, distributor_id, {sums()} FROM sales_distributor_brand_daily GROUP BY
 _DROP_STAGING = """
 DROP TABLE sales_bulk_orders, sales_bulk_order_lines, sales_bulk_cancellations, sales_bulk_deliveries,
            sales_bulk_delivery_lines, sales_bulk_returns, sales_bulk_return_lines, sales_bulk_indexes;
+"""
+_ANALYZE = """
 -- The tables line-level reads plan over (autovacuum analyzes the others after so many inserts anyway).
-ANALYZE sales_lines, sales_orders;
+ANALYZE sales_lines (day, distributor_id, document_id, kind, outlet_id, sku_id, rep_id), sales_orders;
 """
 
 
@@ -221,7 +273,7 @@ class SalesBulkLoader:
             self._zone = QueryApiSettings().zone
         async with conn.transaction():
             await conn.execute(_START)
-            await conn.execute(_RECORD_INDEXES, list(_SECONDARY_OF))
+            await conn.execute(_RECORD_INDEXES, list(_SECONDARY_OF), list(_KEYS_OF))
             await conn.execute(_DROP_INDEXES)
 
     async def load(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
@@ -257,11 +309,22 @@ class SalesBulkLoader:
                 await record_freshness(conn, [newest])
 
     async def finish(self, conn: asyncpg.Connection) -> None:
+        steps = {
+            "partitions": _PARTITIONS,
+            "facts": _FACTS,
+            "lines": _LINES,
+            "drop_keys": _DROP_KEYS,
+            "rollups": _ROLLUPS,
+            "indexes": _CREATE_INDEXES,
+            "drop_staging": _DROP_STAGING,
+            "analyze": _ANALYZE,
+        }
+        seconds: dict[str, float] = {}
         async with conn.transaction():
             await conn.execute(_MEMORY)
-            await conn.execute(_PARTITIONS)
-            await conn.execute(_FACTS)
-            await conn.execute(_LINES)
-            await conn.execute(_ROLLUPS)
-            await conn.execute(_CREATE_INDEXES)
-            await conn.execute(_DROP_STAGING)
+            for step, statements in steps.items():
+                started = time.perf_counter()
+                await conn.execute(statements)
+                seconds[step] = round(time.perf_counter() - started, 3)
+        # Where a rebuild's finish goes, step by step: what to look at when it is slow.
+        log.info("sales bulk load finished", extra={"seconds": seconds})
