@@ -140,7 +140,7 @@ def _canonical_lines(event: OrderCaptured) -> list[dict[str, Any]]:
     ]
 
 
-_ORDER_FIELDS = {
+_ORDER_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
     OrderCaptured: (
         "event_id",
         "event_type",
