@@ -82,25 +82,6 @@ async def append_records_to_outbox(conn: asyncpg.Connection, records: Sequence[O
     them."""
     if not records:
         return
-    rows = outbox_rows(records)
-    if isinstance(rows.trace_headers, dict):
-        await conn.execute(_INSERT_ONE_CARRIER, *rows.columns, rows.trace_headers)
-    else:
-        await conn.execute(_INSERT, *rows.columns, rows.trace_headers)
-
-
-class OutboxRows(NamedTuple):
-    """Records as the outbox INSERT's arguments: a caller writing them in a statement of its own (order-capture's
-    store, which queues an event in the statement that accepts it) takes the columns from here."""
-
-    columns: tuple[list[UUID], list[str], list[int], list[str], list[str], list[bytes]]
-    """event_id, event_type, schema_version, topic, partition_key, value: one list each, a row per record."""
-    trace_headers: dict[str, str] | list[dict[str, str]]
-    """One trace context for every row (the usual case: a request's events and what it derives from them), sent
-    once instead of encoded as JSON for each row; else one per row."""
-
-
-def outbox_rows(records: Sequence[OutboxRecord]) -> OutboxRows:
     # The trace context depends only on the cause (and the current span, the same for the whole call).
     carriers = carriers_for(r.causation_id for r in records)
     columns = (
@@ -113,8 +94,9 @@ def outbox_rows(records: Sequence[OutboxRecord]) -> OutboxRows:
     )
     distinct = {id(c): c for c in carriers.values()}
     if len(distinct) == 1:
-        return OutboxRows(columns, next(iter(distinct.values())))
-    return OutboxRows(columns, [carriers[r.causation_id] for r in records])
+        await conn.execute(_INSERT_ONE_CARRIER, *columns, next(iter(distinct.values())))
+    else:
+        await conn.execute(_INSERT, *columns, [carriers[r.causation_id] for r in records])
 
 
 class _InFlight(NamedTuple):

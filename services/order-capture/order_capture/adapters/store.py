@@ -15,7 +15,7 @@ from order_capture.domain.verification import CHECKED_EVENT_TYPES, OutletPlace
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured
 from sellthrough_runtime.auth import Principal, Role
-from sellthrough_runtime.outbox import OutboxRecord, outbox_rows
+from sellthrough_runtime.outbox import OutboxRecord, append_records_to_outbox
 
 # The ids go as one JSON document rather than four text[] arguments: asyncpg encodes each element of an array
 # argument with several Python-level type checks, a few hundred ids per batch.
@@ -125,51 +125,6 @@ async def load_territories(conn: asyncpg.Connection, principal: Principal, event
     return Territories(rep, with_batch_orders(order_reps, events))
 
 
-_STORE = """
-WITH input AS (
-    SELECT * FROM unnest(
-        $1::uuid[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::text[]
-    ) WITH ORDINALITY AS i (event_id, content_hash, event_type, fact_type, distributor_id, business_id, body_hash,
-                              rep_id, n)
-), new AS (
-    INSERT INTO idempotency_keys (event_id, content_hash, event_type)
-    SELECT event_id, content_hash, event_type FROM input ORDER BY event_id
-    ON CONFLICT DO NOTHING RETURNING event_id
-), claimed AS (
-    INSERT INTO business_keys (event_type, distributor_id, business_id, event_id, body_hash)
-    SELECT i.fact_type, i.distributor_id, i.business_id, i.event_id, i.body_hash FROM input i JOIN new USING (event_id)
-    WHERE i.fact_type IS NOT NULL ORDER BY i.fact_type, i.distributor_id, i.business_id, i.n
-    ON CONFLICT DO NOTHING RETURNING event_id
-), accepted AS (
-    SELECT i.event_id, i.distributor_id, i.business_id, i.rep_id FROM input i JOIN new USING (event_id)
-    WHERE i.fact_type IS NULL OR i.event_id IN (SELECT event_id FROM claimed)
-), queued AS (
-    INSERT INTO outbox (event_id, event_type, schema_version, topic, partition_key, value, trace_headers)
-    SELECT o.event_id, o.event_type, o.schema_version, o.topic, o.partition_key, o.value, {trace_headers}
-    FROM unnest($9::uuid[], $10::uuid[], $11::text[], $12::int[], $13::text[], $14::text[], $15::bytea[]{trace_array})
-        WITH ORDINALITY
-        AS o (subject, event_id, event_type, schema_version, topic, partition_key, value{trace_column}, n)
-    WHERE o.subject IN (SELECT event_id FROM accepted) ORDER BY o.n
-), owners AS (
-    INSERT INTO order_owners (distributor_id, order_id, rep_id)
-    SELECT distributor_id, business_id, rep_id FROM accepted WHERE rep_id IS NOT NULL ORDER BY 1, 2
-    ON CONFLICT DO NOTHING
-)
-SELECT n.event_id, c.event_id IS NOT NULL AS claimed FROM new n LEFT JOIN claimed c USING (event_id)
-"""
-_STORE_ONE_CARRIER = _STORE.format(trace_headers="$16::jsonb", trace_array="", trace_column="")
-_STORE_CARRIERS = _STORE.format(
-    trace_headers="o.trace_headers", trace_array=", $16::jsonb[]", trace_column=", trace_headers"
-)
-"""What accepting a batch writes, as one statement (one round trip instead of four): each new event_id's
-idempotency record (in event_id order: concurrent batches lock keys in one order and wait instead of deadlocking);
-the business key of each new event that records a fact (in key order, the first of the batch winning a key
-claimed twice); then, for each event accepted (new, and its fact claimed if it has one), its outbox records
-(itself and what is derived from it, in queue order, `subject` naming the event each rides on) and, for an order,
-its owner. The sorts make each insert read all of its input first, so the idempotency records are all taken
-before any business key. Returns the new event_ids, with whether their fact was claimed."""
-
-
 async def store_events(
     conn: asyncpg.Connection,
     events: list[Envelope],
@@ -190,37 +145,26 @@ async def store_events(
         return StoreOutcome(set(), set(), set())
     forms = [accepted_form(e, recorded_at) for e in events]
     hashes = {f.event.event_id: f.content_hash for f in forms}
-    subjects: list[UUID] = []
-    records: list[OutboxRecord] = []
-    for f in forms:
-        e = f.event
-        subjects.append(e.event_id)
-        records.append(OutboxRecord(e.event_id, e.event_type, e.schema_version, f.key, f.value, e.causation_id))
-        if derived and (follower := derived.get(e.event_id)) is not None:
-            subjects.append(e.event_id)
-            records.append(follower)
-    outbox = outbox_rows(records)
-    facts = [f.business_key or _NO_FACT for f in forms]
+    by_id = sorted(forms, key=lambda f: f.event.event_id)
     async with conn.transaction():
         inserted = await conn.fetch(
-            _STORE_ONE_CARRIER if isinstance(outbox.trace_headers, dict) else _STORE_CARRIERS,
-            [f.event.event_id for f in forms],
-            [f.content_hash for f in forms],
-            [f.event.event_type for f in forms],
-            [fact[0] for fact in facts],
-            [fact[1] for fact in facts],
-            [fact[2] for fact in facts],
-            [f.body_hash for f in forms],
-            [_owner(f.event) for f in forms],
-            subjects,
-            *outbox.columns,
-            outbox.trace_headers,
+            "INSERT INTO idempotency_keys (event_id, content_hash, event_type) "
+            "SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
+            [f.event.event_id for f in by_id],
+            [f.content_hash for f in by_id],
+            [f.event.event_type for f in by_id],
         )
         new_ids = {row["event_id"] for row in inserted}
-        won = {row["event_id"] for row in inserted if row["claimed"]}
-        lost = [f for f in forms if f.business_key is not None and (i := f.event.event_id) in new_ids and i not in won]
-        captured_alike, fact_reused = await _settle_lost(conn, lost) if lost else (set(), {})
+        captured_alike, fact_reused = await _claim_facts(conn, [f for f in forms if f.event.event_id in new_ids])
         accepted = new_ids - captured_alike - fact_reused.keys()
+        records: list[OutboxRecord] = []
+        for f in forms:
+            if (e := f.event).event_id in accepted:
+                records.append(OutboxRecord(e.event_id, e.event_type, e.schema_version, f.key, f.value, e.causation_id))
+                if derived and (follower := derived.get(e.event_id)) is not None:
+                    records.append(follower)
+        await append_records_to_outbox(conn, records)
+        await _record_order_owners(conn, [e for f in forms if (e := f.event).event_id in accepted])
         seen_before = [f for f in forms if f.event.event_id not in new_ids]
         previous = (
             await conn.fetch(
@@ -243,20 +187,27 @@ async def store_events(
     return StoreOutcome(accepted, duplicates | captured_alike, reused, fact_reused)
 
 
-_NO_FACT = (None, None, None)
-
-
-def _owner(event: Envelope) -> str | None:
-    """The rep an accepted order is recorded as captured by (order_owners: the ownership rule on its cancellation
-    or delivery). The order's business key is (OrderCaptured, its distributor, its order id): the owner row's key."""
-    return event.payload.rep_id if isinstance(event, OrderCaptured) else None
-
-
-async def _settle_lost(conn: asyncpg.Connection, lost: list[Accepted]) -> tuple[set[UUID], dict[UUID, UUID]]:
-    """New events whose fact was claimed already (by an earlier event, or one before it in this batch): the
-    event_ids whose fact was accepted with the same content (duplicates), and those whose fact was accepted with
-    other content (-> the event it was accepted as). Both lose their idempotency record, so a retry of either is
-    judged the same way again."""
+async def _claim_facts(conn: asyncpg.Connection, new: list[Accepted]) -> tuple[set[UUID], dict[UUID, UUID]]:
+    """Claim the business key of each new event in `new` that has one (batch order: the first of a batch wins).
+    Returns the event_ids whose fact was already accepted with the same content (duplicates), and those whose
+    fact was accepted with other content (-> the event it was accepted as). Both lose their idempotency record,
+    so a retry of either is judged the same way again."""
+    facts = sorted((f for f in new if f.business_key is not None), key=lambda f: f.business_key or ("", "", ""))
+    if not facts:
+        return set(), {}
+    keys = [f.business_key for f in facts if f.business_key]
+    claimed = await conn.fetch(
+        "INSERT INTO business_keys (event_type, distributor_id, business_id, event_id, body_hash) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::bytea[]) ON CONFLICT DO NOTHING "
+        "RETURNING event_id",
+        *(list(column) for column in zip(*keys, strict=True)),
+        [f.event.event_id for f in facts],
+        [f.body_hash for f in facts],
+    )
+    won = {row["event_id"] for row in claimed}
+    lost = [f for f in facts if f.event.event_id not in won]
+    if not lost:
+        return set(), {}
     lost_keys = [f.business_key for f in lost if f.business_key]
     holders = {
         (row["event_type"], row["distributor_id"], row["business_id"]): (row["event_id"], row["body_hash"])
@@ -280,6 +231,23 @@ async def _settle_lost(conn: asyncpg.Connection, lost: list[Accepted]) -> tuple[
         "DELETE FROM idempotency_keys WHERE event_id = ANY($1::uuid[])", [f.event.event_id for f in lost]
     )
     return alike, reused
+
+
+async def _record_order_owners(conn: asyncpg.Connection, accepted: list[Envelope]) -> None:
+    """Who captured each accepted order, for the ownership rule on its cancellation or delivery."""
+    orders = sorted(
+        {
+            (e.payload.distributor_id, e.payload.order_id, e.payload.rep_id)
+            for e in accepted
+            if isinstance(e, OrderCaptured)
+        }
+    )
+    if orders:
+        await conn.execute(
+            "INSERT INTO order_owners (distributor_id, order_id, rep_id) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+            *(list(column) for column in zip(*orders, strict=True)),
+        )
 
 
 class PgBatchStore:
