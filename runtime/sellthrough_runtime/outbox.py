@@ -29,7 +29,7 @@ from sellthrough_runtime.kafka_security import KafkaSecuritySettings
 from sellthrough_runtime.log_recovery import GENERATION_HEADER, PartitionRanges, RelayRecovery
 from sellthrough_runtime.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISH_SECONDS, OUTBOX_PUBLISHED
 from sellthrough_runtime.outbox_claims import OutboxClaims
-from sellthrough_runtime.tracing import carrier_for
+from sellthrough_runtime.tracing import carriers_for
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,12 @@ _INSERT = """
 INSERT INTO outbox (event_id, event_type, schema_version, topic, partition_key, value, trace_headers)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bytea[], $7::jsonb[])
 """
+_INSERT_ONE_CARRIER = """
+INSERT INTO outbox (event_id, event_type, schema_version, topic, partition_key, value, trace_headers)
+SELECT u.*, $7::jsonb FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bytea[]) AS u
+"""
+"""_INSERT when every row has the same trace context (a request's events and what it derives from them): the
+context is sent once instead of encoded as JSON for each row."""
 
 _TAKE_TURN = "SELECT pg_advisory_xact_lock(hashtext($1))"
 """RelayRecovery's checks take the relays' turn for one transaction; a relay holds it for a whole publishing turn
@@ -77,20 +83,20 @@ async def append_records_to_outbox(conn: asyncpg.Connection, records: Sequence[O
     if not records:
         return
     # The trace context depends only on the cause (and the current span, the same for the whole call).
-    carriers: dict[UUID | None, dict[str, str]] = {}
-    for r in records:
-        if r.causation_id not in carriers:
-            carriers[r.causation_id] = carrier_for(r.causation_id)
-    await conn.execute(
-        _INSERT,
+    carriers = carriers_for(r.causation_id for r in records)
+    columns = (
         [r.event_id for r in records],
         [r.event_type for r in records],
         [r.schema_version for r in records],
         [topic_for(r.event_type).name for r in records],
         [r.partition_key for r in records],
         [r.value for r in records],
-        [carriers[r.causation_id] for r in records],
     )
+    distinct = {id(c): c for c in carriers.values()}
+    if len(distinct) == 1:
+        await conn.execute(_INSERT_ONE_CARRIER, *columns, next(iter(distinct.values())))
+    else:
+        await conn.execute(_INSERT, *columns, [carriers[r.causation_id] for r in records])
 
 
 class _InFlight(NamedTuple):

@@ -7,7 +7,7 @@ in HTTP headers, in each outbox row, and from there in the Kafka record headers.
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from uuid import UUID
 
@@ -50,6 +50,24 @@ def carrier_for(causation_id: UUID | None) -> dict[str, str]:
     context = contexts.get(causation_id) if contexts is not None and causation_id else None
     propagate.inject(carrier, context=context)
     return carrier
+
+
+def carriers_for(causation_ids: Iterable[UUID | None]) -> dict[UUID | None, dict[str, str]]:
+    """`carrier_for` of each distinct cause, as one shared dict for every cause with no context being applied
+    (on the HTTP path, all of them): the current span's carrier is injected once, not once per cause."""
+    contexts = _applying.get()
+    carriers: dict[UUID | None, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for causation_id in causation_ids:
+        if causation_id in carriers:
+            continue
+        if contexts is not None and causation_id and causation_id in contexts:
+            carriers[causation_id] = carrier_for(causation_id)
+        else:
+            if current is None:
+                current = carrier_for(None)
+            carriers[causation_id] = current
+    return carriers
 
 
 def tracing_enabled() -> bool:

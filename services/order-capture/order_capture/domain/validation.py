@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from order_capture.domain.clock import Window, payload_time_errors
 from order_capture.domain.edge import fast_order
@@ -140,7 +140,12 @@ def _named_masters(event: Envelope) -> tuple[str | None, str | None, str | None,
 
 def _planned_outlets(event: Envelope) -> list[str]:
     """The outlets a beat plan lists (BeatPlanned), which must be registered like any outlet named."""
-    return list(getattr(getattr(event, "payload", None), "outlet_ids", None) or [])
+    payload = getattr(event, "payload", None)
+    # Asked of the class first: getattr with a default on a model without the field raises and catches an
+    # AttributeError inside pydantic's __getattr__, twice per order of every batch.
+    if not isinstance(payload, BaseModel) or "outlet_ids" not in type(payload).model_fields:
+        return []
+    return list(getattr(payload, "outlet_ids", None) or [])
 
 
 def references_of(events: list[Envelope]) -> References:

@@ -103,7 +103,8 @@ def location_checked(checked: Checked, recorded_at: datetime, device_clock_skew_
     payload = getattr(subject, "payload", None)
     v = checked.verdict
     gps = getattr(payload, "gps", None)
-    event_id = uuid.uuid5(_LOCATION_CHECKED, str(subject.event_id))
+    subject_id = str(subject.event_id)
+    event_id = uuid.uuid5(_LOCATION_CHECKED, subject_id)
     distributor_id = getattr(payload, "distributor_id", "")
     stamp = json_datetime(recorded_at)
     document = {
@@ -115,9 +116,9 @@ def location_checked(checked: Checked, recorded_at: datetime, device_clock_skew_
         "source": "order-capture",
         "actor": "order-capture",
         "key": distributor_id,
-        "causation_id": str(subject.event_id),
+        "causation_id": subject_id,
         "payload": {
-            "subject_event_id": str(subject.event_id),
+            "subject_event_id": subject_id,
             "subject_event_type": subject.event_type,
             "outlet_id": getattr(payload, "outlet_id", ""),
             "distributor_id": distributor_id,
