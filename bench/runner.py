@@ -120,10 +120,10 @@ async def _rebuilt_stack(infra: Infra, p: BenchParams, run: Run, console: Consol
     factory = OrderFactory(masters, random.Random(p.seed + 1))
     today = datetime.now(UTC).date()
     database_url = await infra.create_database("rebuild")
-    bootstrap = await infra.broker("rebuild")
     rebuilt: list[ServiceProcess] = []
 
     async def do_rebuild() -> list[Result]:
+        bootstrap = await infra.broker("rebuild")
         results, query_api = await rebuild.run(
             infra, database_url, bootstrap, masters.reference, factory, today, p.order_lines
         )
