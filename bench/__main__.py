@@ -44,6 +44,11 @@ def main(
     freshness_max_steps: int = typer.Option(6, min=0, help="Most steps (x1.5 each) looking for the highest rate."),
     query_rounds: int = typer.Option(25, envvar="BENCH_QUERY_ROUNDS", help="Rounds of the six drill-down queries."),
     query_seconds: float = typer.Option(240, help="Time budget of the query rounds (they stop early past it)."),
+    query_lines: int = typer.Option(
+        0,
+        envvar="BENCH_QUERY_LINES",
+        help="Queries over this many lines loaded through the bulk path (bench/query_data.py); 0: the rebuild's.",
+    ),
     field_reps: int = typer.Option(100, envvar="BENCH_FIELD_REPS", min=1, help="Field client: simulated reps."),
     field_days: int = typer.Option(
         30, envvar="BENCH_FIELD_DAYS", min=1, max=44, help="Field client: days each rep's phone holds."
@@ -88,6 +93,7 @@ def main(
             scaleout_events, tuple(int(m) for m in scaleout_members.split(",")), scaleout_partitions
         ),
         query_seconds=query_seconds,
+        query_lines=query_lines,
         fast_unsafe=fast_unsafe,
         seed=seed,
         scenarios=chosen,

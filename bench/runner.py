@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench import field_load, freshness, ingest, location, pipeline, queries, rebuild, scaleout
+from bench import field_load, freshness, ingest, location, pipeline, queries, query_data, rebuild, scaleout
 from bench.data import OrderFactory, brand
 from bench.infra import Infra
 from bench.memory import PeakMemory
@@ -39,6 +39,9 @@ class BenchParams:
     location: location.LocationParams
     scaleout: scaleout.ScaleoutParams
     query_seconds: float = 240
+    query_lines: int = 0
+    """Lines the queries scenario runs over, loaded by bench/query_data.py into a database of its own; 0: the
+    rebuild's projection (order_lines)."""
     fast_unsafe: bool = False
     seed: int = 7
     scenarios: tuple[str, ...] = SCENARIOS
@@ -120,10 +123,10 @@ async def _rebuilt_stack(infra: Infra, p: BenchParams, run: Run, console: Consol
     factory = OrderFactory(masters, random.Random(p.seed + 1))
     today = datetime.now(UTC).date()
     database_url = await infra.create_database("rebuild")
-    bootstrap = await infra.broker("rebuild")
     rebuilt: list[ServiceProcess] = []
 
     async def do_rebuild() -> list[Result]:
+        bootstrap = await infra.broker("rebuild")
         results, query_api = await rebuild.run(
             infra,
             database_url,
@@ -137,8 +140,18 @@ async def _rebuilt_stack(infra: Infra, p: BenchParams, run: Run, console: Consol
         rebuilt.append(query_api)
         return results
 
-    await _scenario(run, console, "4 rebuild", do_rebuild)
-    if "queries" in p.scenarios and rebuilt:
+    if "rebuild" in p.scenarios or not p.query_lines:
+        await _scenario(run, console, "4 rebuild", do_rebuild)
+    if "queries" in p.scenarios and p.query_lines:
+
+        async def do_queries_at_scale() -> list[Result]:
+            url = await infra.create_database("queries")
+            await query_data.load(url, p.query_lines, p.seed, today)
+            service = infra.start_service("query-api", "queries", url, await infra.broker("queries"))
+            return await queries.run(infra, service, url, today, p.query_requests, p.seed, p.query_seconds)
+
+        await _scenario(run, console, "5 queries", do_queries_at_scale)
+    elif "queries" in p.scenarios and rebuilt:
         await _scenario(
             run,
             console,
