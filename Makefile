@@ -44,7 +44,7 @@ tools: install
 
 # pytest exits 5 when it collected no test: treat that as a failure so the suite can never pass empty.
 test: lint tools
-	$(BIN)/pytest; status=$$?; \
+	$(BIN)/pytest --durations=30; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
 
 # The integration tier against PostgreSQL and Apache Kafka containers (testcontainers; needs a Docker engine,
