@@ -2,15 +2,13 @@
 (orjson, as order-capture does) and answers, served by uvicorn the way order-capture is (with as many worker
 processes). Run as a module."""
 
-import os
-
 import orjson
-import uvicorn
 from fastapi import FastAPI, Request, Response
 
-from order_capture.settings import OrderCaptureSettings
+from bench.baseline_serving import add_health_routes, serve
 
 app = FastAPI()
+add_health_routes(app)
 
 
 @app.post("/v1/events")
@@ -20,21 +18,5 @@ async def post_events(request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
-@app.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-@app.get("/readyz")
-async def ready() -> dict[str, str]:
-    return {"status": "ready"}
-
-
 if __name__ == "__main__":
-    # As many processes as order-capture serves with (SELLTHROUGH_HTTP_WORKERS, the same setting).
-    workers = OrderCaptureSettings().http_workers
-    port = int(os.environ["SELLTHROUGH_HTTP_PORT"])
-    if workers > 1:
-        uvicorn.run("bench.bare_app:app", workers=workers, host="127.0.0.1", port=port, log_level="warning")
-    else:
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    serve(app, "bench.bare_app:app")

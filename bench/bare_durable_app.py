@@ -14,9 +14,9 @@ from typing import Any
 
 import asyncpg
 import orjson
-import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from bench.baseline_serving import add_health_routes, serve
 from order_capture.settings import OrderCaptureSettings
 from sellthrough_runtime.db import create_pool
 from sellthrough_runtime.outbox import OutboxRecord, append_records_to_outbox
@@ -47,6 +47,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
+add_health_routes(app)
 
 
 def _record(event: dict[str, Any]) -> tuple[OutboxRecord, bytes]:
@@ -77,15 +78,5 @@ async def post_events(request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
-@app.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
 if __name__ == "__main__":
-    workers = OrderCaptureSettings().http_workers
-    port = int(os.environ["SELLTHROUGH_HTTP_PORT"])
-    if workers > 1:
-        uvicorn.run("bench.bare_durable_app:app", workers=workers, host="127.0.0.1", port=port, log_level="warning")
-    else:
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    serve(app, "bench.bare_durable_app:app")
