@@ -45,6 +45,7 @@ from sellthrough_contracts.trade import (
     OrderCaptured,
     OrderDelivered,
     PrimaryInvoiced,
+    RetailerInvoiced,
     ReturnRecorded,
     StockAdjusted,
     StockCounted,
@@ -58,6 +59,7 @@ REFERENCE = {GeographyDefined, DistributorRegistered, OutletRegistered, SkuRegis
 EXPECTED: dict[str, set[type[Envelope]]] = {
     "dimensions": REFERENCE,
     "sales_daily": {OrderCaptured, OrderCancelled, OrderDelivered, ReturnRecorded},
+    "retailer_invoices": {RetailerInvoiced},
     "stock": {StockPositionChanged, StockVarianceRecorded, StockAlertRaised, PrimaryInvoiced},
     "reconciliation": {PrimaryInvoiced, StockAdjusted, StockCounted},
     "schemes": {SchemeLaunched, SchemeAmended, SchemeEnded, SchemeApplied, ClaimAssessed},
@@ -138,6 +140,7 @@ def test_the_other_consumers_want_what_their_handlers_dispatch() -> None:
         type_names(
             {
                 PrimaryInvoiced,
+                RetailerInvoiced,
                 OrderCaptured,
                 OrderDelivered,
                 OrderCancelled,
