@@ -23,15 +23,7 @@ from sellthrough_devstack.demo import post_all, wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 
 SCENARIOS = (
-    "pipeline",
-    "freshness",
-    "ingest",
-    "field",
-    "location",
-    "rebuild",
-    "rebuild_command",
-    "queries",
-    "scaleout",
+    "pipeline", "freshness", "ingest", "field", "location", "rebuild", "rebuild_command", "queries", "scaleout",
 )
 LIVE = {"pipeline", "freshness", "ingest", "field", "location"}
 
