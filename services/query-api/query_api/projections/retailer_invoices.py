@@ -18,12 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from query_api.projections.base import Projection
-from query_api.projections.freshness import NewestTimes, newest_times
+from query_api.projections.freshness import NewestTimes, newest_times, record_freshness
 from query_api.projections.sales import _ROLLUPS, prepare_sales, write_sales
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from sellthrough_contracts import Envelope
@@ -71,6 +72,53 @@ WITH claimed AS (
 ), {_ROLLUPS}
 SELECT distributor_id, invoice_number FROM claimed
 """  # noqa: S608 (names from figures.measures and constants of this module, fixed at import)
+
+
+# A rebuild's load: the invoices and their lines only; their sales are derived at `finish` (RetailerInvoicesBulkLoader).
+_STORE_INVOICES = """
+WITH claimed AS (
+    INSERT INTO retailer_invoices (distributor_id, invoice_number, event_id, outlet_id, order_id, day, occurred_at,
+                                   recorded_at, source, actor, currency)
+    SELECT r->>0, r->>1, (r->>2)::uuid, r->>3, r->>4, (r->>5)::date, (r->>6)::timestamptz, (r->>7)::timestamptz,
+           r->>8, r->>9, r->>10
+    FROM jsonb_array_elements($1::text::jsonb) AS r
+    ON CONFLICT DO NOTHING
+    RETURNING distributor_id, invoice_number, event_id
+)
+INSERT INTO retailer_invoice_lines (distributor_id, invoice_number, sku_id, units, value, taxable_value, tax, lines)
+SELECT c.distributor_id, c.invoice_number, r->>3, (r->>4)::bigint, (r->>5)::numeric, (r->>6)::numeric,
+       (r->>7)::numeric, (r->>8)::int
+FROM jsonb_array_elements($2::text::jsonb) AS r
+JOIN claimed c ON c.distributor_id = r->>0 AND c.invoice_number = r->>1 AND c.event_id = (r->>2)::uuid
+"""
+_DMS_MONTHS = """
+SELECT count(sales_lines_month(m))
+FROM (SELECT DISTINCT date_trunc('month', day)::date AS m FROM retailer_invoices WHERE order_id IS NULL) AS months
+"""
+# Every invoice without an order, as the live path appends it (once the sales bulk path has built its tables).
+_APPEND_ALL_DMS = f"""
+WITH new_lines AS (
+    INSERT INTO sales_lines (day, distributor_id, document_id, kind, outlet_id, sku_id, rep_id, value, units, lines,
+                             ordered_value, ordered_units, delivered_units)
+    SELECT i.day, i.distributor_id, i.invoice_number, '{DMS_KIND}', i.outlet_id, l.sku_id, '', l.value, l.units,
+           l.lines, l.value, l.units, l.units
+    FROM retailer_invoices i
+    JOIN retailer_invoice_lines l ON l.distributor_id = i.distributor_id AND l.invoice_number = i.invoice_number
+    WHERE i.order_id IS NULL
+    RETURNING *
+), {_ROLLUPS}
+SELECT count(*) FROM new_lines
+"""  # noqa: S608 (names from figures.measures and constants of this module, fixed at import)
+_INVOICES_WITH_ORDERS = """
+SELECT i.distributor_id, i.invoice_number, i.event_id, i.order_id, i.outlet_id, i.occurred_at, i.recorded_at,
+       i.source, i.actor, array_agg(l.sku_id ORDER BY l.sku_id) AS skus, array_agg(l.units ORDER BY l.sku_id) AS units
+FROM retailer_invoices i
+JOIN retailer_invoice_lines l ON l.distributor_id = i.distributor_id AND l.invoice_number = i.invoice_number
+WHERE i.order_id IS NOT NULL
+GROUP BY i.distributor_id, i.invoice_number
+"""
+_NEWEST = "SELECT max(occurred_at) AS occurred, max(recorded_at) AS recorded FROM retailer_invoices"
+DELIVERY_CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -168,4 +216,54 @@ def _fed(writes: InvoiceWrites | None) -> list[NewestTimes]:
     return [writes.newest] if writes else []
 
 
-RETAILER_INVOICES = Projection(FRESHNESS_NAME, (RetailerInvoiced,), prepare_invoices, write_invoices, _fed)
+def _stored_delivery(row: asyncpg.Record) -> OrderDelivered:
+    return OrderDelivered(
+        event_id=UUID(str(row["event_id"])),  # asyncpg's UUID type is not the one json_rows writes
+        occurred_at=row["occurred_at"],
+        recorded_at=row["recorded_at"],
+        source=row["source"],
+        actor=row["actor"],
+        payload=OrderDeliveredPayload(
+            delivery_id=row["invoice_number"],
+            order_id=row["order_id"],
+            outlet_id=row["outlet_id"],
+            distributor_id=row["distributor_id"],
+            lines=[
+                DeliveryLine(sku_id=sku, quantity=units) for sku, units in zip(row["skus"], row["units"], strict=True)
+            ],
+        ),
+    )
+
+
+class RetailerInvoicesBulkLoader:
+    """base.BulkLoader for a rebuild. Its live write would add sales while the sales projection's bulk path has its
+    tables half-built (rollup keys dropped, orders and deliveries staged), so `load` stores the invoices only, and
+    `finish`, run after the sales projection's (registry order), applies their sales as the live path would have:
+    invoices without an order appended to sales_lines, invoices naming an order handed to the sales projection's
+    write path as deliveries (the orders are all there by then)."""
+
+    async def start(self, conn: asyncpg.Connection) -> None:
+        """Nothing to prepare: the tables are small beside the sales facts and keep their indexes."""
+
+    async def load(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+        writes = prepare_invoices(events, ZoneInfo("UTC"))  # the zone is not used for invoices
+        if writes is not None:
+            await conn.execute(_STORE_INVOICES, writes.invoices, writes.lines)
+
+    async def finish(self, conn: asyncpg.Connection) -> None:
+        async with conn.transaction():
+            await conn.execute(LOCK_FOR_SALES)
+            await conn.execute(_DMS_MONTHS)
+            await conn.execute(_APPEND_ALL_DMS)
+            deliveries = [_stored_delivery(row) for row in await conn.fetch(_INVOICES_WITH_ORDERS)]
+            for start in range(0, len(deliveries), DELIVERY_CHUNK):
+                chunk = deliveries[start : start + DELIVERY_CHUNK]
+                await write_sales(conn, prepare_sales(chunk, ZoneInfo("UTC")))
+            newest = await conn.fetchrow(_NEWEST)
+            if newest is not None and newest["occurred"] is not None:
+                await record_freshness(conn, [(FRESHNESS_NAME, newest["occurred"], newest["recorded"])])
+
+
+RETAILER_INVOICES = Projection(
+    FRESHNESS_NAME, (RetailerInvoiced,), prepare_invoices, write_invoices, _fed, RetailerInvoicesBulkLoader()
+)
