@@ -13,7 +13,7 @@ from query_api.api.csv_export import Format, csv_response
 from query_api.api.params import PeriodDep
 from query_api.reads.freshness import Freshness, read_freshness
 from query_api.reads.sales_sources import SourceQuery, by_source, invoice_matching
-from sellthrough_contracts.common import ID_PATTERN
+from sellthrough_contracts.common import ID_PATTERN, Currency
 from sellthrough_contracts.topics import TRADE
 from sellthrough_runtime.dependencies import ConnectionDep
 
@@ -45,6 +45,7 @@ class SourcesTotal(BaseModel):
 
 
 class SourcesResponse(BaseModel):
+    currency: Currency = "INR"
     date_from: date
     date_to: date
     distributor_id: str | None
