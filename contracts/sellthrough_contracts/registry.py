@@ -32,6 +32,7 @@ from sellthrough_contracts.trade import (
     OrderCaptured,
     OrderDelivered,
     PrimaryInvoiced,
+    RetailerInvoiced,
     ReturnRecorded,
     StockAdjusted,
     StockCounted,
@@ -47,6 +48,7 @@ AnyEvent = Annotated[
     | RepRegistered
     | OrderCaptured
     | PrimaryInvoiced
+    | RetailerInvoiced
     | StockCounted
     | OrderDelivered
     | OrderCancelled

@@ -42,6 +42,7 @@ TRADE = Topic(
         {
             "OrderCaptured",
             "PrimaryInvoiced",
+            "RetailerInvoiced",
             "StockCounted",
             "OrderDelivered",
             "OrderCancelled",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from sellthrough_contracts.common import GeoPoint, Id, Money, Name, Payload, Quantity
+from sellthrough_contracts.common import Currency, GeoPoint, Id, Money, Name, Payload, Quantity
 from sellthrough_contracts.envelope import Envelope, Upcast
 from sellthrough_contracts.versions import VERSION_DESCRIPTION, Document, with_payload
 
@@ -126,6 +126,39 @@ class PrimaryInvoiced(Envelope):
 
     event_type: Literal["PrimaryInvoiced"] = "PrimaryInvoiced"
     payload: PrimaryInvoicedPayload
+
+    def partition_key(self) -> str:
+        return self.payload.distributor_id
+
+
+class RetailerInvoiceLine(Payload):
+    sku_id: Id
+    quantity: Quantity
+    value: Money = Field(description="What the retailer is billed for the line, tax included.")
+    taxable_value: Money | None = Field(default=None, description="The line's value before tax (GST), if given.")
+    tax: Money | None = Field(default=None, description="The tax (GST) charged on the line, if given.")
+
+
+class RetailerInvoicedPayload(Payload):
+    invoice_number: Id = Field(description="The distributor's invoice number (DMS or Tally); unique per distributor.")
+    distributor_id: Id
+    outlet_id: Id = Field(description="The retailer billed.")
+    invoice_date: date
+    order_id: Id | None = Field(
+        default=None,
+        description="The OrderCaptured this invoice fulfils: the invoice is then that order's delivery. None: a "
+        "sale the distributor made without a rep's order, counted as secondary sales of its own.",
+    )
+    currency: Currency = "INR"
+    lines: list[RetailerInvoiceLine] = Field(min_length=1, max_length=2000)
+
+
+class RetailerInvoiced(Envelope):
+    """A distributor -> retailer invoice from the distributor's billing software (DMS, Tally), published by a
+    connector or the distributor's login: a second source of secondary sales beside the reps' orders."""
+
+    event_type: Literal["RetailerInvoiced"] = "RetailerInvoiced"
+    payload: RetailerInvoicedPayload
 
     def partition_key(self) -> str:
         return self.payload.distributor_id

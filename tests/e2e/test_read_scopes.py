@@ -232,6 +232,10 @@ RULES: dict[str, Rule] = {
         ),
     ),
     "/v1/sales/daily": Rule(WITH_REP, CELL_PROBES),
+    "/v1/sales/sources": Rule(
+        READERS,
+        (Probe({}, own_sales="value"), Probe({"distributor": "{distributor}"}), Probe({"format": "csv"})),
+    ),
     # Field verification (api/geo.py): rows by rep are checked at the rep's distributor.
     "/v1/field/geo-verification": Rule(
         WITH_REP,

@@ -1,5 +1,6 @@
 """Figures that tie out: random histories of invoices, orders, cancellations (some before their order),
-deliveries (some short), returns both ways, adjustments and counts, posted out of order through order-capture, the
+deliveries (some short), distributors' invoices to retailers (delivering an order, without one, or naming an order never
+captured), returns both ways, adjustments and counts, posted out of order through order-capture, the
 broker, stock-ledger and query-api as real processes. query-api's reconciliation (built from its own net-sales facts)
 must equal an independent recomputation of book stock, and the stock ledger's on-hand, for every position."""
 
@@ -49,12 +50,29 @@ class Ledger:
         return sum(units for at, units in self.movements[position] if start <= at < end)
 
 
+def distributor_invoice(
+    outlet: str, lines: list[tuple[str, int]], at: datetime, order_id: str | None
+) -> dict[str, Any]:
+    return event(
+        "RetailerInvoiced",
+        {
+            "invoice_number": f"SI-{uuid.uuid4().hex[:8]}",
+            "distributor_id": OUTLETS[outlet],
+            "outlet_id": outlet,
+            "invoice_date": at.date().isoformat(),
+            "order_id": order_id,
+            "lines": [{"sku_id": s, "quantity": q, "value": "10.00"} for s, q in lines],
+        },
+        occurred_at=at,
+    )
+
+
 def history(seed: int, ledger: Ledger) -> list[dict[str, Any]]:
     """One random history, recorded in `ledger` as the ledger must count it. Every event time is distinct, within
     the history and across seeds (their seconds differ), so no count ties with a movement or another count."""
     rng = random.Random(seed)
     events: list[dict[str, Any]] = []
-    minutes = rng.sample(range(1, 9 * 24 * 60), 60)
+    minutes = rng.sample(range(1, 9 * 24 * 60), 70)
 
     def at() -> datetime:
         return NOW - timedelta(minutes=minutes.pop(), seconds=seed)
@@ -88,7 +106,7 @@ def history(seed: int, ledger: Ledger) -> list[dict[str, Any]]:
             p = placed["payload"]
             about = {"order_id": p["order_id"], "outlet_id": p["outlet_id"], "distributor_id": distributor}
             events.append(placed)
-            fate = rng.choice(["open", "cancelled", "delivered", "short", "cancelled_then_delivered"])
+            fate = rng.choice(["open", "cancelled", "delivered", "short", "cancelled_then_delivered", "invoiced"])
             if fate in ("cancelled", "cancelled_then_delivered"):
                 events.append(event("OrderCancelled", {**about, "reason": "shop closed"}, occurred_at=at()))
             delivered: list[tuple[str, int]] = []
@@ -114,6 +132,19 @@ def history(seed: int, ledger: Ledger) -> list[dict[str, Any]]:
             elif fate == "open":
                 for line in p["lines"]:
                     ledger.movements[(distributor, line["sku_id"])].append((when, -line["quantity"]))
+            elif fate == "invoiced":  # the distributor's DMS invoice is the order's delivery
+                invoiced_at = at()
+                billed = [(line["sku_id"], rng.randint(1, line["quantity"])) for line in p["lines"]]
+                events.append(distributor_invoice(p["outlet_id"], billed, invoiced_at, p["order_id"]))
+                for sku, quantity in billed:
+                    ledger.movements[(distributor, sku)].append((invoiced_at, -quantity))
+        # A DMS invoice without an order, and one naming an order never captured: goods left either way.
+        for order_id in (None, f"ORD-NEVER-{uuid.uuid4().hex[:6]}"):
+            when = at()
+            billed = lines()
+            events.append(distributor_invoice(rng.choice(outlets), billed, when, order_id))
+            for sku, quantity in billed:
+                ledger.movements[(distributor, sku)].append((when, -quantity))
         for direction in ("from_retailer", "to_company"):
             when = at()
             returned = lines()

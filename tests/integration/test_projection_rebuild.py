@@ -25,7 +25,7 @@ from sellthrough_contracts.topics import TRADE
 from sellthrough_devstack.services import ServiceProcess
 from sellthrough_runtime.kafka import make_producer
 from tests.conftest import Infra, Tokens
-from tests.support.brand import OUTLETS, SKUS, Totals, expected_by_level, order
+from tests.support.brand import OUTLETS, SKUS, Totals, expected_by_level, order, retailer_invoice
 from tests.support.services import running_with_reference_data
 from tests.support.waiting import PIPELINE_WAIT_SECONDS, eventually
 
@@ -142,7 +142,45 @@ def stack(infra: Infra, tokens: Tokens) -> Iterator[Stack]:
 
         asyncio.run(invalid_record())
         asyncio.run(running.wait_applied())
+        running.post(distributor_invoices(running.orders))
+        asyncio.run(invoices_applied(infra))
         yield running
+
+
+def distributor_invoices(orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A DMS's invoices: two delivering orders (one partly), one naming an order never captured, and two without an
+    order, dated before the read range so the figures compared with the orders alone stay as they are."""
+    early = datetime.now(UTC) - timedelta(days=10)
+
+    def lines(o: dict[str, Any]) -> list[tuple[str, int]]:
+        return [(line["sku_id"], line["quantity"]) for line in o["payload"]["lines"]]
+
+    first, second = orders[0], orders[1]
+    return [
+        retailer_invoice(first["payload"]["outlet_id"], lines(first), order_id=first["payload"]["order_id"]),
+        retailer_invoice(second["payload"]["outlet_id"], lines(second)[:1], order_id=second["payload"]["order_id"]),
+        retailer_invoice("O2", [("S1", 4)], order_id="ORD-NEVER-CAPTURED"),
+        retailer_invoice("O1", [("S1", 3), ("S3", 2)], occurred_at=early),
+        retailer_invoice("O4", [("S2", 7)], occurred_at=early),
+    ]
+
+
+async def invoices_applied(infra: Infra) -> None:
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        await eventually(
+            lambda: conn.fetchval("SELECT count(*) FROM query_api.sales_lines WHERE kind = 'dms'"),
+            lambda n: n == 3,
+            what="the distributor's invoices applied",
+        )
+    finally:
+        await conn.close()
+
+
+SALES_BY_KIND = """
+SELECT kind, sum(value) AS value, sum(units) AS units, sum(delivered_units) AS delivered
+FROM {schema}.sales_lines GROUP BY kind ORDER BY kind
+"""
 
 
 async def test_the_rebuilt_schema_holds_what_the_live_one_held_and_reads_answer_meanwhile(stack: Stack) -> None:
@@ -152,6 +190,8 @@ async def test_the_rebuilt_schema_holds_what_the_live_one_held_and_reads_answer_
             lambda: conn.fetchval("SELECT count(*) FROM query_api.dead_letters"), lambda n: n == 1, what="live letter"
         )
         before = await table_counts(conn, LIVE)
+        by_kind = await conn.fetch(SALES_BY_KIND.format(schema=LIVE))
+        assert {r["kind"] for r in by_kind} >= {"order", "adjust", "dms"}, by_kind  # the invoices in the figures
         figures = stack.figures()
         reads: list[dict[str, dict[str, Totals]]] = []
         rebuilding = stack.rebuild()
@@ -173,6 +213,7 @@ async def test_the_rebuilt_schema_holds_what_the_live_one_held_and_reads_answer_
         assert [read for read in reads if read != figures] == []
         assert await table_counts(conn, PREVIOUS) == before
         assert await table_counts(conn, LIVE) == before
+        assert await conn.fetch(SALES_BY_KIND.format(schema=LIVE)) == by_kind
         assert stack.figures() == figures
         letter = await conn.fetchrow("SELECT reason, raw FROM query_api.dead_letters")
         assert (letter["reason"], bytes(letter["raw"])) == ("invalid_event", INVALID)
@@ -218,6 +259,8 @@ async def test_a_killed_rebuild_resumes_to_the_same_result(stack: Stack) -> None
     conn = await asyncpg.connect(stack.infra.database_url)
     try:
         before = await table_counts(conn, LIVE)
+        by_kind = await conn.fetch(SALES_BY_KIND.format(schema=LIVE))
+        assert {r["kind"] for r in by_kind} >= {"order", "adjust", "dms"}, by_kind  # the invoices in the figures
         figures = stack.figures()
         rebuilding = stack.rebuild("--batch-records", "5")
 

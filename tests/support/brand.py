@@ -217,3 +217,28 @@ def stock_count(
         actor="erp-1",
         occurred_at=occurred_at,
     )
+
+
+def retailer_invoice(
+    outlet_id: str,
+    lines: list[tuple[str, int]],
+    *,
+    order_id: str | None = None,
+    invoice_date: str | None = None,
+    occurred_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A distributor's invoice to a retailer (its DMS), at the SKUs' list prices, naming the order it delivers."""
+    at = occurred_at or datetime.now(UTC) - timedelta(minutes=5)
+    return event(
+        "RetailerInvoiced",
+        {
+            "invoice_number": f"SI-{uuid.uuid4().hex[:8]}",
+            "distributor_id": OUTLETS[outlet_id],
+            "outlet_id": outlet_id,
+            "invoice_date": invoice_date or at.date().isoformat(),
+            "order_id": order_id,
+            "lines": [{"sku_id": s, "quantity": q, "value": str(Decimal(SKUS[s][1]) * q)} for s, q in lines],
+        },
+        actor="erp-1",
+        occurred_at=at,
+    )

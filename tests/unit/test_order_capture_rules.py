@@ -86,6 +86,8 @@ RULES: dict[str, set[Role]] = {
     **{t: {Role.CONNECTOR, Role.ADMIN} for t in ("PrimaryInvoiced", "OrderDelivered", "StockAdjusted")},
     # A distributor's own login counts its stock and claims its schemes.
     **{t: {Role.CONNECTOR, Role.DISTRIBUTOR, Role.ADMIN} for t in ("StockCounted", "SchemeClaimSubmitted")},
+    # A distributor's invoices to retailers (DMS, Tally): its connector, or its own login uploading the export.
+    "RetailerInvoiced": {Role.CONNECTOR, Role.DISTRIBUTOR, Role.ADMIN},
     # Derived: never over HTTP.
     **{t: set() for t in ("StockPositionChanged", "StockVarianceRecorded", "StockAlertRaised", "SchemeApplied")},
     "ClaimAssessed": set(),

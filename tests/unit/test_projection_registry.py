@@ -45,6 +45,7 @@ from sellthrough_contracts.trade import (
     OrderCaptured,
     OrderDelivered,
     PrimaryInvoiced,
+    RetailerInvoiced,
     ReturnRecorded,
     StockAdjusted,
     StockCounted,
@@ -52,12 +53,13 @@ from sellthrough_contracts.trade import (
 )
 from stock_ledger.domain.movements import count_lines_of, movements_of
 from stock_ledger.handlers.ledger import LEDGER_TYPES
-from tests.support.brand import invoice, order, reference_events, stock_count
+from tests.support.brand import invoice, order, reference_events, retailer_invoice, stock_count
 
 REFERENCE = {GeographyDefined, DistributorRegistered, OutletRegistered, SkuRegistered, RepRegistered}
 EXPECTED: dict[str, set[type[Envelope]]] = {
     "dimensions": REFERENCE,
     "sales_daily": {OrderCaptured, OrderCancelled, OrderDelivered, ReturnRecorded},
+    "retailer_invoices": {RetailerInvoiced},
     "stock": {StockPositionChanged, StockVarianceRecorded, StockAlertRaised, PrimaryInvoiced},
     "reconciliation": {PrimaryInvoiced, StockAdjusted, StockCounted},
     "schemes": {SchemeLaunched, SchemeAmended, SchemeEnded, SchemeApplied, ClaimAssessed},
@@ -96,8 +98,14 @@ def test_a_class_s_type_name_is_its_event_type() -> None:
 
 
 def sample_batch() -> list[Envelope]:
-    """Reference data, an order, an invoice and a count, in that order."""
-    raw = [*reference_events(), order("O1", [("S1", 2)]), invoice("2026-11-20"), stock_count("2026-11-20T10:00:00Z")]
+    """Reference data, an order, an invoice, a count and a distributor's invoice to a retailer, in that order."""
+    raw = [
+        *reference_events(),
+        order("O1", [("S1", 2)]),
+        invoice("2026-11-20"),
+        stock_count("2026-11-20T10:00:00Z"),
+        retailer_invoice("O2", [("S2", 3)]),
+    ]
     return [parse_event(r) for r in raw]
 
 
@@ -129,8 +137,20 @@ def test_a_projection_prepares_rows_from_every_sample_class_it_consumes(projecti
 
 def test_the_handler_prepares_only_the_projections_a_batch_feeds_in_registry_order() -> None:
     prepared = ProjectionHandler(ZONE).prepare(sample_batch())
-    assert [p.name for p, _ in prepared.steps] == ["dimensions", "sales_daily", "stock", "reconciliation", "kpis"]
-    assert {times[0] for times in prepared.freshness} == {"sales_daily", "kpi_sales", "primary_daily"}
+    assert [p.name for p, _ in prepared.steps] == [
+        "dimensions",
+        "sales_daily",
+        "retailer_invoices",
+        "stock",
+        "reconciliation",
+        "kpis",
+    ]
+    assert {times[0] for times in prepared.freshness} == {
+        "sales_daily",
+        "retailer_invoices",
+        "kpi_sales",
+        "primary_daily",
+    }
 
 
 def test_the_other_consumers_want_what_their_handlers_dispatch() -> None:
@@ -138,6 +158,7 @@ def test_the_other_consumers_want_what_their_handlers_dispatch() -> None:
         type_names(
             {
                 PrimaryInvoiced,
+                RetailerInvoiced,
                 OrderCaptured,
                 OrderDelivered,
                 OrderCancelled,
@@ -166,3 +187,4 @@ def test_the_ledger_moves_stock_for_each_movement_class_and_counts_for_a_count()
     assert [(m.kind, m.delta) for m in movements_of(samples[OrderCaptured])] == [("order", -2)]
     assert movements_of(samples[SkuRegistered]) == []
     assert [c.quantity for c in count_lines_of(samples[StockCounted])] == [5]
+    assert [(m.kind, m.delta, m.order_id) for m in movements_of(samples[RetailerInvoiced])] == [("delivery", -3, None)]

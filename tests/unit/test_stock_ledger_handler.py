@@ -102,6 +102,36 @@ def test_a_cancelled_order_gives_its_stock_back() -> None:
     assert positions(apply(store, cancelled(1, "ORD-1"))) == [("S1", 10, 2)]
 
 
+def retailer_invoiced(days_ago: float, order_id: str | None, lines: list[tuple[str, int]]) -> dict[str, Any]:
+    return trade("RetailerInvoiced", days_ago, {
+        "invoice_number": f"SI-{uuid.uuid4().hex[:8]}",
+        "outlet_id": "O1",
+        "invoice_date": (NOW - timedelta(days=days_ago)).date().isoformat(),
+        "order_id": order_id,
+        "lines": [{"sku_id": sku, "quantity": q, "value": "2.50"} for sku, q in lines],
+    })  # fmt: skip
+
+
+def on_hand(store: FakeLedgerStore) -> dict[tuple[str, str], int]:
+    found = asyncio.run(store.positions([("D1", "S1"), ("D1", "S2")]))
+    return {(p.distributor_id, p.sku_id): p.on_hand for p in found}
+
+
+def test_a_distributors_invoice_moves_stock_once_whichever_arrives_first() -> None:
+    after = FakeLedgerStore()
+    apply(after, invoiced(10, [("S1", 10)]), ordered(3, "ORD-1", [("S1", 4), ("S2", 1)]))
+    # The invoice delivers 3 of the 4 ordered and none of S2: it replaces the order's own movement.
+    assert sorted(positions(apply(after, retailer_invoiced(2, "ORD-1", [("S1", 3)])))) == [("S1", 7, 2), ("S2", 0, 2)]
+
+    before = FakeLedgerStore()
+    apply(before, invoiced(10, [("S1", 10)]), retailer_invoiced(2, "ORD-1", [("S1", 3)]))
+    apply(before, ordered(3, "ORD-1", [("S1", 4), ("S2", 1)]))
+    assert on_hand(before) == on_hand(after) == {("D1", "S1"): 7, ("D1", "S2"): 0}
+
+    # Without an order it is a sale of its own: it moves stock, once.
+    assert positions(apply(after, retailer_invoiced(1, None, [("S1", 2)]))) == [("S1", 5, 3)]
+
+
 def test_a_reference_only_batch_emits_nothing_and_takes_no_lock() -> None:
     store = FakeLedgerStore()
     assert apply(store, sku("S1")) == []

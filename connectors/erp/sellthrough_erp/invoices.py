@@ -19,7 +19,7 @@ invoice goes ahead.
 import csv
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -60,18 +60,20 @@ def event_id_for(invoice_number: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"PrimaryInvoiced:{invoice_number}")
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+Line = Callable[[dict[str, Any]], tuple[dict[str, Any], str | None]]
+"""A row's invoice line, or why it cannot be one."""
+
+
+def read_rows(path: Path, required: Sequence[str] = REQUIRED_COLUMNS) -> Iterator[tuple[int, dict[str, Any]]]:
     """(row number as a person counts it in the file, row) for CSV or JSON exports."""
     if path.suffix.lower() == ".json":
         yield from _json_rows(path)
         return
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
-            raise ExportError(
-                f"{path.name}: missing columns {', '.join(missing)} (needs {', '.join(REQUIRED_COLUMNS)})"
-            )
+            raise ExportError(f"{path.name}: missing columns {', '.join(missing)} (needs {', '.join(required)})")
         for number, row in enumerate(reader, start=2):  # row 1 is the header
             yield number, {k: (v or "").strip() for k, v in row.items() if k}
 
@@ -95,23 +97,31 @@ def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield number, item if isinstance(item, dict) else {"_invalid": item}
 
 
-def group_invoices(rows: Iterable[tuple[int, dict[str, Any]]]) -> list[Invoice]:
-    invoices: dict[str, Invoice] = {}
+def group_invoices(
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    header_fields: Sequence[str] = HEADER_FIELDS,
+    line_of: Line | None = None,
+    scope: str | None = None,
+) -> list[Invoice]:
+    """Rows grouped into invoices by invoice number (and by the `scope` column too when given: a distributor's
+    invoice numbers are unique only per distributor); `header_fields` must agree on every row of an invoice."""
+    invoices: dict[tuple[str, str], Invoice] = {}
     orphans: list[Invoice] = []
     for number, row in rows:
         invoice_number = str(row.get("invoice_number") or "").strip()
         if not invoice_number:
             orphans.append(Invoice(f"(row {number})", [number], problems=[f"row {number}: no invoice_number"]))
             continue
-        invoice = invoices.setdefault(invoice_number, Invoice(invoice_number))
+        key = (str(row.get(scope) or "").strip() if scope else "", invoice_number)
+        invoice = invoices.setdefault(key, Invoice(invoice_number))
         invoice.rows.append(number)
-        for name in HEADER_FIELDS:
+        for name in header_fields:
             value = str(row.get(name) or "").strip()
             if value and invoice.header.setdefault(name, value) != value:
                 invoice.problems.append(
                     f"row {number}: {name} '{value}' differs from '{invoice.header[name]}' on the same invoice"
                 )
-        line, problem = _line(row)
+        line, problem = (line_of or _line)(row)
         if problem:
             invoice.problems.append(f"row {number}: {problem}")
         else:
@@ -120,6 +130,8 @@ def group_invoices(rows: Iterable[tuple[int, dict[str, Any]]]) -> list[Invoice]:
 
 
 def _line(row: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    if row.get("_problem"):  # a voucher tally.py could not read
+        return {}, str(row["_problem"])
     missing = [c for c in ("sku_id", "quantity", "unit_price") if str(row.get(c) or "").strip() == ""]
     if missing:
         return {}, f"missing {', '.join(missing)}"

@@ -11,6 +11,7 @@ from query_api.api.outlets import router as outlet_router
 from query_api.api.provenance import router as provenance_router
 from query_api.api.reconciliation import router as reconciliation_router
 from query_api.api.sales import router as sales_router
+from query_api.api.sales_sources import router as sales_sources_router
 from query_api.api.schemes import router as schemes_router
 from query_api.api.scope import router as scope_router
 from query_api.api.stock import router as stock_router
@@ -80,6 +81,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         routers=[
             dashboard_router,
             sales_router,
+            sales_sources_router,
             provenance_router,
             geo_router,
             reconciliation_router,

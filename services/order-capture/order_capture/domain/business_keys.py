@@ -14,6 +14,7 @@ from sellthrough_contracts.trade import (
     OrderCaptured,
     OrderDelivered,
     PrimaryInvoiced,
+    RetailerInvoiced,
     ReturnRecorded,
     StockAdjusted,
     StockCounted,
@@ -27,6 +28,7 @@ BUSINESS_IDS: Mapping[str, str] = {
         (OrderDelivered, "delivery_id"),
         (ReturnRecorded, "return_id"),
         (PrimaryInvoiced, "invoice_number"),
+        (RetailerInvoiced, "invoice_number"),
         (StockCounted, "count_id"),
         (StockAdjusted, "adjustment_id"),
     )

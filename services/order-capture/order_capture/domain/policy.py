@@ -15,6 +15,7 @@ from sellthrough_contracts.trade import (
     OrderCaptured,
     OrderDelivered,
     PrimaryInvoiced,
+    RetailerInvoiced,
     ReturnRecorded,
     StockAdjusted,
     StockCounted,
@@ -28,12 +29,22 @@ start and end of its working day."""
 PLANNING_EVENT_TYPES = type_names((BeatPlanned,))
 """Beat plans: admin only. A regional manager's token reads and never writes (README, 'Who may write what')."""
 CONNECTOR_EVENT_TYPES = type_names(
-    (PrimaryInvoiced, StockCounted, OrderDelivered, OrderCancelled, ReturnRecorded, StockAdjusted, SchemeClaimSubmitted)
+    (
+        PrimaryInvoiced,
+        RetailerInvoiced,
+        StockCounted,
+        OrderDelivered,
+        OrderCancelled,
+        ReturnRecorded,
+        StockAdjusted,
+        SchemeClaimSubmitted,
+    )
 )
 """What ERP and distributor systems report."""
 
-DISTRIBUTOR_EVENT_TYPES = type_names((StockCounted, SchemeClaimSubmitted))
-"""What a distributor's own login reports about itself."""
+DISTRIBUTOR_EVENT_TYPES = type_names((StockCounted, SchemeClaimSubmitted, RetailerInvoiced))
+"""What a distributor's own login reports about itself: its counts, claims and its invoices to retailers (a
+distributor without a connector uploads its billing export itself)."""
 
 ALLOWED_TYPES: Mapping[Role, frozenset[str]] = {
     Role.REP: FIELD_EVENT_TYPES,

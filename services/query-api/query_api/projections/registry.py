@@ -13,6 +13,7 @@ from query_api.projections.field_checks import FIELD_CHECKS
 from query_api.projections.kpis import KPIS
 from query_api.projections.outlet_visits import VISITS
 from query_api.projections.reconciliation import RECONCILIATION
+from query_api.projections.retailer_invoices import RETAILER_INVOICES
 from query_api.projections.sales import SALES
 from query_api.projections.schemes import SCHEMES
 from query_api.projections.stock import STOCK
@@ -22,6 +23,7 @@ from sellthrough_contracts.lean import LEAN_CONTRACTS, LeanEvent
 PROJECTIONS: tuple[Projection[Any], ...] = (
     DIMENSIONS,
     SALES,
+    RETAILER_INVOICES,
     STOCK,
     RECONCILIATION,
     SCHEMES,

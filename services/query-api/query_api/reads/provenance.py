@@ -3,8 +3,11 @@ what it contributed, so that the listed events sum to the figure (sales.py says 
 
 - OrderCaptured: + its lines, on the order's business day;
 - OrderCancelled: - the order's lines, on the order's day, while it counts (no delivery);
-- ReturnRecorded (from a retailer): - its units at list price, on its own day, with no rep.
-Deliveries move no net figure and are not listed. Geography is today's, as in the drill-down.
+- ReturnRecorded (from a retailer): - its units at list price, on its own day, with no rep;
+- RetailerInvoiced without an order (a distributor's DMS or Tally invoice, projections/retailer_invoices.py): + its
+  lines on the invoice date, with no rep, its `source` the connector's.
+Deliveries (an invoice naming an order among them) move no net figure and are not listed. Geography is today's,
+as in the drill-down.
 """
 
 from dataclasses import dataclass
@@ -39,6 +42,13 @@ WITH contributions AS (
     FROM sales_returns r
     JOIN sales_return_lines l ON l.distributor_id = r.distributor_id AND l.return_id = r.return_id
     WHERE r.day BETWEEN $1 AND $2 AND r.direction = 'from_retailer' AND r.outlet_id IS NOT NULL
+    UNION ALL
+    SELECT i.event_id, 'RetailerInvoiced', i.invoice_number, i.day, i.outlet_id, '',
+           i.source, i.actor, i.occurred_at, i.recorded_at, NULL, NULL, NULL,
+           l.sku_id, l.lines, l.units, l.value
+    FROM retailer_invoices i
+    JOIN retailer_invoice_lines l ON l.distributor_id = i.distributor_id AND l.invoice_number = i.invoice_number
+    WHERE i.day BETWEEN $1 AND $2 AND i.order_id IS NULL
 ), selected AS (
     SELECT c.*, ou.distributor_id
     FROM contributions c

@@ -4,7 +4,8 @@ Book stock follows the stock ledger's rule (stock-ledger's ledger.py): the lates
 id) plus every movement after it, in event time. Movements come from query-api's own projections: primary
 invoices and adjustments (projections/reconciliation.py), retailer and company returns, and secondary sales from
 the net-sales facts (projections/sales.py): an order neither delivered nor cancelled leaves at its capture time, a
-delivered one leaves with its delivered units at delivery time, a cancelled one never leaves. For a period
+delivered one leaves with its delivered units at delivery time, a cancelled one never leaves; a distributor's
+invoice without an order leaves at its time (projections/retailer_invoices.py). For a period
 [start, end):
 
     closing = opening + primary_in - secondary_out + returns_in - returns_out + adjustments + count_variance
@@ -48,6 +49,13 @@ WITH movements AS (
     FROM sales_deliveries d
     JOIN sales_delivery_lines l ON l.distributor_id = d.distributor_id AND l.delivery_id = d.delivery_id
     WHERE ($3::text IS NULL OR d.distributor_id = $3) AND ($4::text IS NULL OR l.sku_id = $4)
+    UNION ALL
+    -- A distributor's invoice without an order (projections/retailer_invoices.py): goods left at its time. One
+    -- naming an order is among the deliveries above.
+    SELECT i.distributor_id, l.sku_id, i.occurred_at, 'secondary', -l.units
+    FROM retailer_invoices i
+    JOIN retailer_invoice_lines l ON l.distributor_id = i.distributor_id AND l.invoice_number = i.invoice_number
+    WHERE i.order_id IS NULL AND ($3::text IS NULL OR i.distributor_id = $3) AND ($4::text IS NULL OR l.sku_id = $4)
 ), positions AS (
     SELECT distributor_id, sku_id FROM movements
     UNION

@@ -16,6 +16,7 @@ from sellthrough_contracts.trade import (
     OrderCaptured,
     OrderDelivered,
     PrimaryInvoiced,
+    RetailerInvoiced,
     ReturnRecorded,
     StockAdjusted,
     StockCounted,
@@ -67,6 +68,14 @@ def _delivered(event: OrderDelivered) -> list[Movement]:
     return _lines(event, "delivery", signed, event.payload.order_id)
 
 
+def _retailer_invoiced(event: RetailerInvoiced) -> list[Movement]:
+    """Goods billed to a retailer left the distributor: a delivery. With an order_id it is that order's delivery
+    (it replaces the order's own movement, as an OrderDelivered does, whichever arrives first); without one it is
+    a sale no order announced, and moves stock once, here."""
+    signed = [(line.sku_id, -line.quantity) for line in event.payload.lines]
+    return _lines(event, "delivery", signed, event.payload.order_id)
+
+
 def _returned(event: ReturnRecorded) -> list[Movement]:
     inbound = event.payload.direction == "from_retailer"
     return _lines(
@@ -84,13 +93,26 @@ _MOVES: Mapping[type[Envelope], Callable[[Any], list[Movement]]] = {
     PrimaryInvoiced: _invoiced,
     OrderCaptured: _ordered,
     OrderDelivered: _delivered,
+    RetailerInvoiced: _retailer_invoiced,
     ReturnRecorded: _returned,
     StockAdjusted: _adjusted,
 }
 """The events that move stock, by class: each to its movements."""
 
 SETTLING = (OrderDelivered, OrderCancelled)
-"""Events that settle an order: a delivery (the goods left) or a cancellation (they never will)."""
+"""Events that settle an order: a delivery (the goods left) or a cancellation (they never will). A
+RetailerInvoiced settles its order too when it names one (settled_order)."""
+
+
+def settled_order(event: Envelope) -> tuple[str, str, bool, bool] | None:
+    """(distributor, order, delivered, cancelled) when this event settles an order, else None."""
+    if isinstance(event, SETTLING):
+        p = event.payload
+        return p.distributor_id, p.order_id, type(event) is OrderDelivered, type(event) is OrderCancelled
+    if type(event) is RetailerInvoiced and event.payload.order_id is not None:
+        return event.payload.distributor_id, event.payload.order_id, True, False
+    return None
+
 
 STOCK_EVENT_CLASSES: tuple[type[Envelope], ...] = (*_MOVES, OrderCancelled, StockCounted)
 STOCK_EVENT_TYPES = type_names(STOCK_EVENT_CLASSES)

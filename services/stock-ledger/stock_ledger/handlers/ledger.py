@@ -12,12 +12,11 @@ import asyncpg
 
 from sellthrough_contracts import Envelope, type_names
 from sellthrough_contracts.reference import SkuRegistered
-from sellthrough_contracts.trade import OrderCancelled, OrderDelivered
 from sellthrough_runtime.applier import Handler
 from stock_ledger.adapters.store import PgLedgerStore
 from stock_ledger.domain import events as derived
 from stock_ledger.domain.alerts import Norms, evaluate
-from stock_ledger.domain.movements import SETTLING, STOCK_EVENT_CLASSES, count_lines_of, movements_of
+from stock_ledger.domain.movements import STOCK_EVENT_CLASSES, count_lines_of, movements_of, settled_order
 from stock_ledger.domain.positions import (
     Key,
     Sku,
@@ -46,11 +45,7 @@ async def apply_batch(
     store: LedgerStore, events: Sequence[Envelope], settings: StockLedgerSettings, now: datetime
 ) -> None:
     await store.upsert_skus([e for e in events if type(e) is SkuRegistered])
-    settled = [
-        (e.payload.distributor_id, e.payload.order_id, type(e) is OrderDelivered, type(e) is OrderCancelled)
-        for e in events
-        if isinstance(e, SETTLING)
-    ]
+    settled = [s for e in events if (s := settled_order(e)) is not None]
     touched = await store.record(
         [m for e in events for m in movements_of(e)],
         [c for e in events for c in count_lines_of(e)],
