@@ -10,6 +10,7 @@ from pydantic import Field
 
 from sellthrough_contracts.common import GeoPoint, Id, Money, Name, Payload
 from sellthrough_contracts.envelope import Envelope, Upcast
+from sellthrough_contracts.outline import Outline
 from sellthrough_contracts.versions import VERSION_DESCRIPTION, Document, with_payload
 
 
@@ -18,6 +19,11 @@ class GeographyPayload(Payload):
     level: Literal["zone", "region"]
     name: Name
     parent_id: Id | None = Field(default=None, description="The zone of a region; empty for a zone.")
+    outline: Outline | None = Field(
+        default=None,
+        description="The area's boundary for maps drawn without a tile server: closed lon/lat rings (WGS84), each an "
+        "outer boundary (islands are further rings; no holes). Empty: the dashboard draws its outlets' convex hull.",
+    )
 
 
 class GeographyDefined(Envelope):
