@@ -26,9 +26,21 @@ class GeographyPayload(Payload):
     )
 
 
-class GeographyDefined(Envelope):
+def geography_v1_to_v2(data: Document) -> Document:
+    """Version 2 adds the optional outline (none: the map draws the area's outlets' convex hull)."""
+
+    def no_outline(payload: dict[str, Any]) -> dict[str, Any]:
+        payload.setdefault("outline", None)
+        return payload
+
+    return with_payload(data, no_outline)
+
+
+class GeographyDefined(Upcast):
     event_type: Literal["GeographyDefined"] = "GeographyDefined"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
     payload: GeographyPayload
+    upcasters = {1: geography_v1_to_v2}
 
     def partition_key(self) -> str:
         return self.payload.geo_id

@@ -287,7 +287,9 @@ def test_phone_layout_has_no_horizontal_scroll_and_reachable_controls(
     # Controls are on the screen and work: the grouping switch, the filters' Apply, a drill link.
     for control in ("grouping", "filter-brand", "filter-apply", "drill-Z1"):
         box = page.get_by_test_id(control).bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (control, box)
+        assert box is not None, control
+        assert box["x"] >= 0, (control, box)
+        assert box["x"] + box["width"] <= 390, (control, box)
     page.get_by_test_id("filter-apply").tap()
     page.get_by_test_id("drill-Z1").tap()
     expect(page.get_by_test_id("rows-table")).to_have_attribute("data-level", "region")

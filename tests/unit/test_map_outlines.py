@@ -1,6 +1,7 @@
 """Region outlines for the outlet map: GeographyDefined's optional outline is validated (closed lon/lat rings in
 range, small enough to draw), and a region without one gets the convex hull of its outlets."""
 
+import itertools
 from typing import Any
 
 import pytest
@@ -52,7 +53,7 @@ def test_the_hull_of_outlets_is_a_closed_counter_clockwise_ring_without_inner_po
     points = [(0.0, 0.0), (2.0, 0.0), (2.0, 2.0), (0.0, 2.0), (1.0, 1.0), (1.0, 0.0), (0.5, 1.5)]
     hull = convex_hull(points)
     assert hull == [(0.0, 0.0), (2.0, 0.0), (2.0, 2.0), (0.0, 2.0), (0.0, 0.0)]
-    area = sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(hull, hull[1:], strict=False)) / 2
+    area = sum(a[0] * b[1] - b[0] * a[1] for a, b in itertools.pairwise(hull)) / 2
     assert area == 4.0  # positive: counter-clockwise
     # The hull is itself a valid outline.
     assert region([[list(p) for p in hull]]).outline is not None

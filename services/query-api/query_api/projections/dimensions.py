@@ -2,7 +2,6 @@
 When an outlet's distributor or a SKU's brand changes, the sales rollup follows (sales_rollups.py); when a SKU's list
 price changes, so does the value of its retailer returns (sales.py)."""
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
@@ -84,7 +83,8 @@ def _geography(event: GeographyDefined, rows: Rows) -> None:
 
 def _outline(event: GeographyDefined, rows: Rows) -> None:
     p = event.payload
-    outline = json.dumps([[list(position) for position in ring] for ring in p.outline]) if p.outline else None
+    # The connection's jsonb codec (sellthrough_runtime.db) encodes the rings: [[[lon, lat], ...], ...].
+    outline = [[list(position) for position in ring] for ring in p.outline] if p.outline else None
     rows.setdefault(_UPSERT_OUTLINE, []).append((p.geo_id, p.level, outline, event.occurred_at))
 
 

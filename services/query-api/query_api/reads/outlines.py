@@ -4,7 +4,6 @@
 Static SQL only; the scope is the map's (reads/map.py): `within` a zone, region, distributor or outlet, and the
 caller's distributors (NULL: national)."""
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ from query_api.convex_hull import Position
 # $1 within, $2 the caller's distributors. The regions of every outlet in scope; for a national caller also each
 # region under `within` (or every region), so an outline shows even where no outlet is registered yet.
 _REGIONS = """
-SELECT r.region_id AS id, r.name, x.outline::text AS outline
+SELECT r.region_id AS id, r.name, x.outline
 FROM regions r
 LEFT JOIN geo_outlines x ON x.geo_id = r.region_id
 WHERE r.region_id IN (
@@ -53,7 +52,7 @@ async def regions_in_scope(
         RegionRow(
             r["id"],
             r["name"],
-            [[(lon, lat) for lon, lat in ring] for ring in json.loads(r["outline"])] if r["outline"] else None,
+            [[(lon, lat) for lon, lat in ring] for ring in r["outline"]] if r["outline"] else None,
         )
         for r in rows
     ]
