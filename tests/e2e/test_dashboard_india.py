@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from query_api.convex_hull import convex_hull
+from query_api.figures.convex_hull import convex_hull
 from sellthrough_devstack.demo import wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 from tests.conftest import Infra, Tokens
@@ -30,7 +30,7 @@ if not CHROMIUM.exists():
         "Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True
     )
 
-from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect  # noqa: E402
 
 expect.set_options(timeout=10_000)
 
@@ -179,6 +179,27 @@ def test_money_in_rupees_with_lakh_grouping_and_a_remembered_switch(
     assert 100_000 <= south < 10_000_000
     expect(card).to_have_text(short_inr(south))
     context.close()
+
+
+def test_money_follows_the_currency_the_response_names(
+    services: dict[str, ServiceProcess], tokens: Tokens, browser: Browser
+) -> None:
+    # The server names no currency yet (INR is assumed); a response that names one is shown in it.
+    api = Api(services, tokens)
+    zones = api.get("/v1/sales", level="zone")
+    z1 = next(r for r in zones["rows"] if r["id"] == "Z1")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+    def in_dollars(route: Route) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, json={**response.json(), "currency": "USD"})
+
+    page.route(re.compile(r".*/v1/sales\?.*"), in_dollars)
+    connect(page, services, tokens)
+    expect(page.get_by_test_id("value-Z1")).to_have_text(re.compile(r"^(US)?\$"))
+    amount = Decimal(z1["value"])
+    expect(page.get_by_test_id("value-Z1")).to_contain_text(inr(amount).removeprefix("₹"))
+    page.close()
 
 
 def dot_order(page: Page) -> list[tuple[str, bool]]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from query_api.convex_hull import convex_hull
+from query_api.figures.convex_hull import convex_hull
 from sellthrough_contracts.outline import MAX_POSITIONS
 from sellthrough_contracts.reference import GeographyDefined, GeographyPayload
 

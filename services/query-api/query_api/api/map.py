@@ -5,13 +5,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-import asyncpg
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
 from query_api.api.params import SalesFilterDep, Within
-from query_api.convex_hull import convex_hull
+from query_api.figures.convex_hull import convex_hull
 from query_api.reads.kpis import node_known
 from query_api.reads.map import outlet_map
 from query_api.reads.outlines import outlet_positions, regions_in_scope
@@ -113,7 +112,7 @@ async def get_outlet_map(
     )
 
 
-async def _regions(conn: asyncpg.Connection, within: str | None, distributors: list[str] | None) -> list[MapRegion]:
+async def _regions(conn: ConnectionDep, within: str | None, distributors: list[str] | None) -> list[MapRegion]:
     """The regions in scope, each with its defined outline or else its outlets' convex hull."""
     rows = await regions_in_scope(conn, within, distributors)
     positions = await outlet_positions(conn, [r.id for r in rows if r.outline is None], distributors)

@@ -19,9 +19,11 @@ const Money = {
   },
 
   useCurrencyOf(body) {
-    // A response that carries money names its currency; an older server's responses name none (INR then).
-    const code = body && typeof body.currency === "string" && /^[A-Z]{3}$/.test(body.currency) ? body.currency : null;
-    this.currency = code || "INR";
+    // A response that carries money names its currency (on the body, its total or its rows); an older server's
+    // responses name none (INR then).
+    const named = [body, body && body.total, body && body.rows && body.rows[0]]
+      .map((o) => (o && typeof o.currency === "string" && /^[A-Z]{3}$/.test(o.currency) ? o.currency : null));
+    this.currency = named.find(Boolean) || "INR";
   },
 
   formatter(kind, digits) {

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from query_api.convex_hull import Position
+from query_api.figures.convex_hull import Position
 
 # $1 within, $2 the caller's distributors. The regions of every outlet in scope; for a national caller also each
 # region under `within` (or every region), so an outline shows even where no outlet is registered yet.
