@@ -10,6 +10,7 @@ from pydantic import Field
 
 from sellthrough_contracts.common import GeoPoint, Id, Money, Name, Payload
 from sellthrough_contracts.envelope import Envelope, Upcast
+from sellthrough_contracts.outline import Outline
 from sellthrough_contracts.versions import VERSION_DESCRIPTION, Document, with_payload
 
 
@@ -18,11 +19,28 @@ class GeographyPayload(Payload):
     level: Literal["zone", "region"]
     name: Name
     parent_id: Id | None = Field(default=None, description="The zone of a region; empty for a zone.")
+    outline: Outline | None = Field(
+        default=None,
+        description="The area's boundary for maps drawn without a tile server: closed lon/lat rings (WGS84), each an "
+        "outer boundary (islands are further rings; no holes). Empty: the dashboard draws its outlets' convex hull.",
+    )
 
 
-class GeographyDefined(Envelope):
+def geography_v1_to_v2(data: Document) -> Document:
+    """Version 2 adds the optional outline (none: the map draws the area's outlets' convex hull)."""
+
+    def no_outline(payload: dict[str, Any]) -> dict[str, Any]:
+        payload.setdefault("outline", None)
+        return payload
+
+    return with_payload(data, no_outline)
+
+
+class GeographyDefined(Upcast):
     event_type: Literal["GeographyDefined"] = "GeographyDefined"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
     payload: GeographyPayload
+    upcasters = {1: geography_v1_to_v2}
 
     def partition_key(self) -> str:
         return self.payload.geo_id

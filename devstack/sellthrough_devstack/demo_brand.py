@@ -3,6 +3,7 @@
 Pure and deterministic for a given random generator: the history (demo_history.py) is built on top of it.
 """
 
+import math
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -103,6 +104,18 @@ def build_masters(
     return masters
 
 
+def region_outline(region_id: str, lat: float, lon: float) -> list[list[list[float]]]:
+    """An irregular 12-gon around a region's centre, wide enough for its distributors' towns (within 0.5 degrees)
+    and their beats. Drawn from its own generator seeded by the region id, so adding it left the demo's other
+    random draws (and so every figure of the demo history) as they were."""
+    rng = random.Random(region_id)
+    ring = []
+    for i in range(12):
+        angle, radius = 2 * math.pi * i / 12, rng.uniform(0.95, 1.2)
+        ring.append([round(lon + radius * math.cos(angle), 4), round(lat + radius * math.sin(angle), 4)])
+    return [[*ring, ring[0]]]
+
+
 def _geography(rng: random.Random, at: datetime, per_zone: int, m: Masters) -> list[tuple[str, str, float, float]]:
     regions = []
     for zone_id, (zone_name, lat, lon) in ZONES.items():
@@ -111,8 +124,14 @@ def _geography(rng: random.Random, at: datetime, per_zone: int, m: Masters) -> l
         for r in range(per_zone):
             region_id = f"R-{zone_id[2:]}-{r + 1}"
             regions.append((region_id, zone_id, lat + rng.uniform(-2, 2), lon + rng.uniform(-2, 2)))
-            payload = {"geo_id": region_id, "level": "region", "name": f"{zone_name} {r + 1}", "parent_id": zone_id}
-            m.reference.append(event("GeographyDefined", region_id, at, "admin", payload))
+            region: dict[str, Any] = {
+                "geo_id": region_id,
+                "level": "region",
+                "name": f"{zone_name} {r + 1}",
+                "parent_id": zone_id,
+                "outline": region_outline(region_id, regions[-1][2], regions[-1][3]),
+            }
+            m.reference.append(event("GeographyDefined", region_id, at, "admin", region))
     return regions
 
 

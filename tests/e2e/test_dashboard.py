@@ -18,6 +18,7 @@ from tests.conftest import Infra, Tokens
 from tests.support.api import Api
 from tests.support.brand import DISTRIBUTORS, SKUS, event, order, reference_events
 from tests.support.browser import ARTIFACTS, CHROMIUM
+from tests.support.inr import indian_count, inr
 from tests.support.services import running_services
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +43,8 @@ expect.set_options(timeout=10_000)  # the page polls every 3 s; a loaded CI mach
 
 
 def money(value: str | Decimal | float) -> str:
-    return f"{Decimal(str(value)):,.2f}"
+    # Tables show every digit in rupees, grouped the Indian way (the default grouping); tiles carry it in data-full.
+    return inr(value)
 
 
 def invoice(distributor: str) -> dict[str, Any]:
@@ -78,8 +80,8 @@ def expect_rows(page: Page, body: dict[str, Any]) -> None:
     expect(page.get_by_test_id("rows-table").locator("tbody tr")).to_have_count(len(body["rows"]))
     for row in body["rows"]:
         expect(page.get_by_test_id(f"value-{row['id']}")).to_have_text(money(row["value"]))
-        expect(page.get_by_test_id(f"units-{row['id']}")).to_have_text(f"{row['units']:,}")
-        expect(page.get_by_test_id(f"lines-{row['id']}")).to_have_text(f"{row['lines']:,}")
+        expect(page.get_by_test_id(f"units-{row['id']}")).to_have_text(indian_count(row["units"]))
+        expect(page.get_by_test_id(f"lines-{row['id']}")).to_have_text(indian_count(row["lines"]))
 
 
 def expect_level(page: Page, api: Api, level: str, parent_id: str | None = None) -> dict[str, Any]:
@@ -87,10 +89,10 @@ def expect_level(page: Page, api: Api, level: str, parent_id: str | None = None)
     body = api.get("/v1/sales", **params)
     expect(page.get_by_test_id("rows-table")).to_have_attribute("data-level", level)
     expect_rows(page, body)
-    expect(page.get_by_test_id("card-secondary-value")).to_have_text(money(body["total"]["value"]))
-    expect(page.get_by_test_id("card-secondary-units")).to_have_text(f"{body['total']['units']:,}")
+    expect(page.get_by_test_id("card-secondary-value")).to_have_attribute("data-full", money(body["total"]["value"]))
+    expect(page.get_by_test_id("card-secondary-units")).to_have_text(indian_count(body["total"]["units"]))
     stock = api.get("/v1/stock", **(params if level != "outlet" else {"level": "sku", "parent_id": parent_id or ""}))
-    expect(page.get_by_test_id("card-stock-units")).to_have_text(f"{stock['total']['on_hand']:,}")
+    expect(page.get_by_test_id("card-stock-units")).to_have_text(indian_count(stock["total"]["on_hand"]))
     return body
 
 
@@ -115,7 +117,7 @@ def test_drill_down_matches_the_api_and_updates_live(
     # The outlet view: the outlet's own figures, and its sales per SKU of its distributor.
     outlet = next(r for r in api.get("/v1/sales", level="outlet", parent_id="D1")["rows"] if r["id"] == "O1")
     expect(page.get_by_test_id("crumb-outlet")).to_contain_text(outlet["name"])
-    expect(page.get_by_test_id("card-secondary-value")).to_have_text(money(outlet["value"]))
+    expect(page.get_by_test_id("card-secondary-value")).to_have_attribute("data-full", money(outlet["value"]))
     by_sku = {s: api.get("/v1/sales", level="outlet", parent_id="D1", sku=s)["rows"] for s in ("S1", "S2", "S3")}
     for sku, rows in by_sku.items():
         row = next((r for r in rows if r["id"] == "O1"), None)
@@ -125,8 +127,8 @@ def test_drill_down_matches_the_api_and_updates_live(
     # A new order at this outlet reaches the page within seconds, without reloading.
     api.post([order("O1", [("S1", 10)])])
     started = time.monotonic()
-    expect(page.get_by_test_id("card-secondary-value")).to_have_text(
-        money(Decimal(outlet["value"]) + Decimal(SKUS["S1"][1]) * 10), timeout=15_000
+    expect(page.get_by_test_id("card-secondary-value")).to_have_attribute(
+        "data-full", money(Decimal(outlet["value"]) + Decimal(SKUS["S1"][1]) * 10), timeout=15_000
     )
     assert time.monotonic() - started < 15
     ARTIFACTS.mkdir(exist_ok=True)
@@ -146,7 +148,9 @@ def test_drill_down_matches_the_api_and_updates_live(
     page.get_by_test_id("filter-to").fill(today)
     page.get_by_test_id("filter-apply").click()
     filtered = api.get("/v1/sales", level="zone", brand="Koko Biscuits", **{"from": yesterday, "to": today})
-    expect(page.get_by_test_id("card-secondary-value")).to_have_text(money(filtered["total"]["value"]))
+    expect(page.get_by_test_id("card-secondary-value")).to_have_attribute(
+        "data-full", money(filtered["total"]["value"])
+    )
     expect_rows(page, filtered)
     page.close()
 
@@ -169,7 +173,7 @@ def test_the_alert_card_counts_every_alert_not_the_page_listed(
     page.get_by_test_id("token-input").fill(tokens.issued["analyst"].token)
     page.get_by_test_id("token-submit").click()
     expect(page.get_by_test_id("alerts").locator("tbody tr")).to_have_count(2)
-    expect(page.get_by_test_id("card-alerts")).to_have_text(f"{total:,}")
+    expect(page.get_by_test_id("card-alerts")).to_have_text(indian_count(total))
     page.close()
 
 
@@ -257,7 +261,7 @@ def test_the_retailer_page_shows_its_orders_returns_and_visits_well_under_the_ra
     expect(activity.get_by_test_id("outlet-return")).to_contain_text("RET-O2")
     expect(activity.get_by_test_id("outlet-visit")).to_contain_text("shop closed")
     net = next(r for r in api.get("/v1/sales", level="outlet", parent_id="D1")["rows"] if r["id"] == "O2")
-    expect(page.get_by_test_id("card-secondary-value")).to_have_text(money(net["value"]))
+    expect(page.get_by_test_id("card-secondary-value")).to_have_attribute("data-full", money(net["value"]))
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-retailer.png"), full_page=True)
 
@@ -297,7 +301,7 @@ def test_a_scoped_token_starts_at_its_own_scope_and_says_whose_it_is(
     expect(page.get_by_test_id("crumb-national")).to_have_count(0)
     expect(page.get_by_test_id("rows-table")).to_have_attribute("data-level", level)
     expect_rows(page, body)
-    expect(page.get_by_test_id("card-secondary-value")).to_have_text(money(body["total"]["value"]))
+    expect(page.get_by_test_id("card-secondary-value")).to_have_attribute("data-full", money(body["total"]["value"]))
     expect(page.get_by_test_id("card-scheme-cost")).to_have_count(0)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"dashboard-{token}.png"), full_page=True)

@@ -1,16 +1,19 @@
-"""HTTP API of the outlet map: known outlets with coordinates and secondary sales, and their bounding box."""
+"""HTTP API of the outlet map: known outlets with coordinates and secondary sales, their bounding box, and the
+regions in scope with their outlines (the brand's geography, else the convex hull of their outlets)."""
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
 from query_api.api.params import SalesFilterDep, Within
+from query_api.figures.convex_hull import convex_hull
 from query_api.reads.kpis import node_known
 from query_api.reads.map import outlet_map
+from query_api.reads.outlines import outlet_positions, regions_in_scope
 from sellthrough_runtime.dependencies import ConnectionDep
 from sellthrough_runtime.problems import ProblemError
 
@@ -37,6 +40,21 @@ class BoundingBox(BaseModel):
     max_lon: float
 
 
+OutlineSource = Literal["defined", "outlets_hull", "none"]
+
+
+class MapRegion(BaseModel):
+    id: str
+    name: str
+    outline: list[list[tuple[float, float]]] | None = Field(
+        description="Closed [lon, lat] rings: the region's own outline (GeographyDefined), else the convex hull of "
+        "its outlets the caller may read; null when neither exists (no outline, fewer than three outlet positions)."
+    )
+    outline_source: OutlineSource = Field(
+        description="defined: from the brand's geography; outlets_hull: drawn from the outlets; none: not drawn."
+    )
+
+
 class MapResponse(BaseModel):
     date_from: date
     date_to: date
@@ -47,6 +65,9 @@ class MapResponse(BaseModel):
     total_outlets: int = Field(description="Outlets in scope, which may exceed the outlets returned.")
     max_value: Decimal = Field(description="Largest outlet value in scope (the top of a colour scale).")
     bounds: BoundingBox | None = Field(description="Bounding box of every outlet in scope; null if there is none.")
+    regions: list[MapRegion] = Field(
+        default_factory=list, description="The regions of the outlets in scope (and, nationally, under `within`)."
+    )
 
 
 @router.get("/outlets/map", response_model=MapResponse, operation_id="get_outlet_map", tags=["kpis"])
@@ -61,6 +82,7 @@ async def get_outlet_map(
         raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
     records = await outlet_map(conn, f.date_from, f.date_to, f.brand, f.sku_id, within, limit, scope.distributor_list)
     first = records[0] if records else None
+    regions = await _regions(conn, within, scope.distributor_list)
     return MapResponse(
         date_from=f.date_from,
         date_to=f.date_to,
@@ -86,4 +108,18 @@ async def get_outlet_map(
         )
         if first
         else None,
+        regions=regions,
     )
+
+
+async def _regions(conn: ConnectionDep, within: str | None, distributors: list[str] | None) -> list[MapRegion]:
+    """The regions in scope, each with its defined outline or else its outlets' convex hull."""
+    rows = await regions_in_scope(conn, within, distributors)
+    positions = await outlet_positions(conn, [r.id for r in rows if r.outline is None], distributors)
+    regions = []
+    for r in rows:
+        hull = None if r.outline is not None else convex_hull(positions.get(r.id, []))
+        outline = r.outline if r.outline is not None else ([hull] if hull else None)
+        source: OutlineSource = "defined" if r.outline is not None else "outlets_hull" if hull else "none"
+        regions.append(MapRegion(id=r.id, name=r.name, outline=outline, outline_source=source))
+    return regions

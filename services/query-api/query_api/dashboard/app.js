@@ -21,10 +21,9 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
-const money = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-const count = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-const fmtMoney = (v) => (v === null || v === undefined ? "–" : money.format(Number(v)));
-const fmtCount = (v) => (v === null || v === undefined ? "–" : count.format(Number(v)));
+// Money and counts in the user's grouping (Indian or international) and the responses' currency: money.js.
+const fmtMoney = (v) => Money.full(v);
+const fmtCount = (v) => Money.count(v);
 const esc = (s) =>
   String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
@@ -100,6 +99,7 @@ async function load() {
     // Scheme figures are national: only a national scope reads them.
     state.scope && state.scope.national ? api("/v1/schemes") : Promise.resolve(null),
   ]);
+  Money.useCurrencyOf(sales);
   const data = { scope, sales, stock: stockBody, pvs, alerts, schemes };
   data.trend = await loadTrend(sales.date_to);
   if (scope.outlet) {
@@ -159,6 +159,13 @@ function card(key, label, value) {
   return `<div><dt>${esc(label)}</dt><dd data-testid="card-${key}" data-flash>${esc(value)}</dd></div>`;
 }
 
+function moneyCard(key, label, value) {
+  // A tile: lakh / crore (or K / M) on its face, every digit in its tooltip and data-full.
+  const full = fmtMoney(value);
+  return `<div><dt>${esc(label)}</dt><dd data-testid="card-${key}" data-flash data-full="${esc(full)}"` +
+    ` title="${esc(full)}">${esc(Money.short(value))}</dd></div>`;
+}
+
 function renderCards(d) {
   const s = d.scope.outlet ? outletRow(d.sales, d.scope.outlet) : d.sales.total;
   const primary = d.pvs.rows.reduce(
@@ -168,17 +175,17 @@ function renderCards(d) {
   const over = schemes.reduce((a, r) => a + Number(r.over_claim), 0);
   const below = d.scope.outlet ? " (distributor)" : "";
   setIfChanged("cards", [
-    card("secondary-value", "Secondary sales value", fmtMoney(s.value)),
+    moneyCard("secondary-value", "Secondary sales value", s.value),
     card("secondary-units", "Secondary units", fmtCount(s.units)),
     card("secondary-lines", "Order lines", fmtCount(s.lines)),
-    card("primary-value", "Primary (sell-in) value" + below, fmtMoney(primary.value)),
+    moneyCard("primary-value", "Primary (sell-in) value" + below, primary.value),
     card("primary-units", "Primary units" + below, fmtCount(primary.units)),
     card("stock-units", "Stock on hand, units" + below, fmtCount(d.stock.total.on_hand)),
-    card("stock-value", "Stock value" + below, fmtMoney(d.stock.total.value)),
+    moneyCard("stock-value", "Stock value" + below, d.stock.total.value),
     card("alerts", "Stock alerts" + below, fmtCount(d.alerts.total)),
     ...(d.schemes ? [
-      card("scheme-cost", "Scheme cost (all schemes)", fmtMoney(cost)),
-      card("scheme-overclaim", "Over-claimed (all schemes)", fmtMoney(over)),
+      moneyCard("scheme-cost", "Scheme cost (all schemes)", cost),
+      moneyCard("scheme-overclaim", "Over-claimed (all schemes)", over),
     ] : []),
   ].join(""));
   const f = d.sales;
@@ -338,6 +345,48 @@ function mapColour(value, max) {
   return "#" + a.map((c, j) => Math.round(c + (b[j] - c) * k).toString(16).padStart(2, "0")).join("");
 }
 
+function mapBox(body) {
+  // The area the map fits: the outlets' bounding box, widened to the regions' outlines from national down to a
+  // region (they frame the outlets); under a distributor or an outlet only its outlets, the outline clipped.
+  const b = { ...body.bounds };
+  if (["distributor", "outlet"].includes(current().level)) return b;
+  for (const region of body.regions || []) {
+    for (const ring of region.outline || []) {
+      for (const [lon, lat] of ring) {
+        b.min_lon = Math.min(b.min_lon, lon); b.max_lon = Math.max(b.max_lon, lon);
+        b.min_lat = Math.min(b.min_lat, lat); b.max_lat = Math.max(b.max_lat, lat);
+      }
+    }
+  }
+  return b;
+}
+
+function mapOutlines(regions, x, y) {
+  // Region outlines under the dots: the brand's own (GeographyDefined) solid, a convex hull of the outlets dashed.
+  const paths = (regions || []).filter((r) => r.outline).map((r) => {
+    const d = r.outline.map((ring) =>
+      "M" + ring.map(([lon, lat]) => `${x(lon).toFixed(1)},${y(lat).toFixed(1)}`).join("L") + "Z").join("");
+    const how = r.outline_source === "defined" ? "outline" : "outline drawn from its outlets (convex hull)";
+    return `<path data-testid="map-outline" data-region="${esc(r.id)}" data-source="${esc(r.outline_source)}"` +
+      ` class="outline ${r.outline_source === "defined" ? "defined" : "hull"}" d="${d}">` +
+      `<title>${esc(r.name)}: ${how}</title></path>`;
+  });
+  return `<g data-testid="map-outlines" clip-path="url(#map-clip)">${paths.join("")}</g>`;
+}
+
+function mapOutlineNote(regions) {
+  // Says which outlines are not the brand's own, so a dashed shape is not read as a boundary.
+  const hulls = (regions || []).filter((r) => r.outline_source === "outlets_hull").map((r) => esc(r.name));
+  const none = (regions || []).filter((r) => r.outline_source === "none").map((r) => esc(r.name));
+  const notes = [];
+  if (hulls.length) {
+    notes.push(`No outline in the brand's geography for ${hulls.join(", ")}: the dashed shape is the convex hull ` +
+      "of its outlets.");
+  }
+  if (none.length) notes.push(`No outline for ${none.join(", ")} (none defined, fewer than three outlets located).`);
+  return notes.length ? `<p class="note" data-testid="map-outline-note">${notes.join(" ")}</p>` : "";
+}
+
 function renderMap(d) {
   const body = d.map;
   $("map-panel").hidden = !state.optional["/v1/outlets/map"];
@@ -349,7 +398,7 @@ function renderMap(d) {
   // Equirectangular projection: x from longitude (shrunk by cos of the mean latitude), y from latitude, fitted
   // into the plot area with the same scale on both axes. A single point (or a line) gets a minimum span.
   const width = 480, height = 300, pad = 16, legendH = 34;
-  const b = body.bounds;
+  const b = mapBox(body);
   const k = Math.cos((((b.min_lat + b.max_lat) / 2) * Math.PI) / 180);
   const spanX = Math.max((b.max_lon - b.min_lon) * k, 0.01), spanY = Math.max(b.max_lat - b.min_lat, 0.01);
   const plotW = width - 2 * pad, plotH = height - legendH - 2 * pad;
@@ -359,9 +408,9 @@ function renderMap(d) {
   const x = (lon) => offX + (lon - b.min_lon) * k * scale;
   const y = (lat) => offY + (b.max_lat - lat) * scale;
   const max = Number(body.max_value);
-  // Sellers from the smallest to the best (drawn on top), then dormant outlets as smaller grey dots over them, so a
-  // dormant outlet next to a seller stays visible where outlets cluster.
-  const rank = (o) => (Number(o.value) > 0 ? Number(o.value) : Infinity);
+  // Paint order is SVG document order: dormant outlets first (small grey dots), then sellers from the smallest to
+  // the best, so a seller is never hidden under a dormant outlet and the best sellers are on top where they cluster.
+  const rank = (o) => (Number(o.value) > 0 ? Number(o.value) : -Infinity);
   const outlets = [...body.outlets].sort((p, q) => rank(p) - rank(q) || (p.id < q.id ? -1 : 1));
   const dots = outlets.map((o) => {
     const v = Number(o.value), dormant = !(v > 0);
@@ -382,11 +431,14 @@ function renderMap(d) {
   const shown = body.outlets.length < body.total_outlets
     ? `<p class="note">Showing the ${fmtCount(body.outlets.length)} best-selling of ${fmtCount(body.total_outlets)} outlets.</p>`
     : "";
+  const frame = { x: 2, y: 2, w: width - 4, h: plotH + 2 * pad - 4 };
   setIfChanged("map",
     `<svg role="img" aria-label="Map of ${fmtCount(body.outlets.length)} outlets coloured by secondary sales value"` +
     ` viewBox="0 0 ${width} ${height}" width="100%" data-count="${body.outlets.length}">` +
-    `<rect x="2" y="2" width="${width - 4}" height="${plotH + 2 * pad - 4}" fill="none" stroke="#e3e6ea"/>` +
-    `${dots}${legend}</svg>${shown}`);
+    `<defs><clipPath id="map-clip"><rect x="${frame.x}" y="${frame.y}" width="${frame.w}" height="${frame.h}"/></clipPath></defs>` +
+    `<rect x="${frame.x}" y="${frame.y}" width="${frame.w}" height="${frame.h}" fill="none" stroke="#e3e6ea"/>` +
+    `${mapOutlines(body.regions, x, y)}<g data-testid="map-dots">${dots}</g>${legend}</svg>` +
+    `${mapOutlineNote(body.regions)}${shown}`);
 }
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
@@ -554,6 +606,18 @@ $("crumbs").addEventListener("click", (event) => {
   renderCrumbs();
   refresh();
 });
+
+function setUpGrouping() {
+  // The number grouping switch: applied at once, remembered in localStorage for the next visit (money.js).
+  const select = $("grouping");
+  select.value = Money.grouping;
+  select.addEventListener("change", () => {
+    Money.setGrouping(select.value);
+    state.rendered = {};
+    if (!$("app").hidden) refresh();
+  });
+}
+setUpGrouping();
 
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden && !$("app").hidden) refresh();

@@ -1,4 +1,4 @@
-"""The live dashboard page: static HTML, one script and one stylesheet, served without a token (the page asks
+"""The live dashboard page: static HTML, its scripts and one stylesheet, served without a token (the page asks
 the user for an analyst token and sends it to the JSON APIs, which keep requiring it)."""
 
 from pathlib import Path
@@ -12,6 +12,7 @@ ASSETS = Path(__file__).parent
 MEDIA_TYPES = {
     "index.html": "text/html",
     "app.js": "text/javascript",
+    "money.js": "text/javascript",  # money and number formats (Indian / international grouping)
     "app.css": "text/css",
     "field.html": "text/html",  # the field view (visits, beats, attendance)
     "field.js": "text/javascript",

@@ -59,6 +59,14 @@ ON CONFLICT (rep_id) DO UPDATE SET name = excluded.name, distributor_id = exclud
 WHERE reps.occurred_at <= excluded.occurred_at
 """
 
+# An area's outline (dashboard map), beside its zone or region row; NULL when its latest definition has none.
+_UPSERT_OUTLINE = """
+INSERT INTO geo_outlines (geo_id, level, outline, occurred_at) VALUES ($1, $2, $3::jsonb, $4)
+ON CONFLICT (geo_id) DO UPDATE SET level = excluded.level, outline = excluded.outline,
+    occurred_at = excluded.occurred_at
+WHERE geo_outlines.occurred_at <= excluded.occurred_at
+"""
+
 
 Rows = dict[str, list[tuple[object, ...]]]
 """Rows to upsert, per statement."""
@@ -70,6 +78,14 @@ def _geography(event: GeographyDefined, rows: Rows) -> None:
         rows.setdefault(_UPSERT_ZONE, []).append((p.geo_id, p.name, event.occurred_at))
     else:
         rows.setdefault(_UPSERT_REGION, []).append((p.geo_id, p.name, p.parent_id, event.occurred_at))
+    _outline(event, rows)
+
+
+def _outline(event: GeographyDefined, rows: Rows) -> None:
+    p = event.payload
+    # The connection's jsonb codec (sellthrough_runtime.db) encodes the rings: [[[lon, lat], ...], ...].
+    outline = [[list(position) for position in ring] for ring in p.outline] if p.outline else None
+    rows.setdefault(_UPSERT_OUTLINE, []).append((p.geo_id, p.level, outline, event.occurred_at))
 
 
 def _distributor(event: DistributorRegistered, rows: Rows) -> None:
