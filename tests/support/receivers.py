@@ -2,12 +2,13 @@
 and an SMTP server (aiosmtpd) that keeps every message."""
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -91,7 +92,7 @@ class _Inbox:
         self.messages: list[Message] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
 
 
@@ -108,9 +109,13 @@ class SmtpServer:
 @contextmanager
 def smtp_server() -> Iterator[SmtpServer]:
     inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=0)
+    # aiosmtpd cannot listen on port 0 (it connects to its own port to check it started): take a free one.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield SmtpServer(controller.port, inbox)
+        yield SmtpServer(port, inbox)
     finally:
         controller.stop()

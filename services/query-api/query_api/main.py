@@ -84,6 +84,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         settings=settings,
         routers=[
+            review_page_router,  # before the dashboard's /dashboard/{asset}
             dashboard_router,
             sales_router,
             provenance_router,
@@ -98,7 +99,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             scope_router,
             field_router,
             notify_router,
-            review_page_router,
         ],
         start_jobs=_start_jobs,
         description="Drill-down over secondary sales, distributor stock, stock alerts and sell-in vs sell-through.",
