@@ -86,6 +86,17 @@ _STATUS_SLUGS = {
 }
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (RFC 9110's Allow). Starlette names only the first route's,
+    so a path with a GET route and a POST route (query-api's /v1/subscriptions) would answer Allow: GET."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(request.url.path):
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, error: ProblemError) -> JSONResponse:
@@ -116,12 +127,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         slug = _STATUS_SLUGS.get(error.status_code, "http-error")
+        headers = getattr(error, "headers", None)
+        if error.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
         return problem_response(
             error.status_code,
             slug,
             str(error.detail),
             instance=request.url.path,
-            headers=getattr(error, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(asyncpg.DataError)
