@@ -74,7 +74,7 @@ class QueryApiSettings(ServiceSettings):
     )
     smtp_username: str | None = None
     smtp_password: str | None = None
-    smtp_from: str = Field(default="sellthrough@localhost", description="The From address of every mail sent.")
-    dashboard_url: str = Field(
-        default="http://localhost:8004", description="Base URL linked from mails (the printable review page)."
+    smtp_from: str = Field(default="sellthrough@example.invalid", description="The From address of every mail sent.")
+    dashboard_url: str | None = Field(
+        default=None, description="query-api's public base URL, to link the printable review page from the mail."
     )

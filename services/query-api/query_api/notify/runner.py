@@ -69,8 +69,9 @@ async def review_mails(conn: asyncpg.Connection, settings: QueryApiSettings, tod
         inputs = PackInputs(await sub.scope(conn), date_from, date_to, settings.zone, settings.business_timezone, today)
         pack = await review_pack(conn, inputs)
         title = f"Weekly review, {date_from.isoformat()} to {date_to.isoformat()}"
-        link = f"{settings.dashboard_url.rstrip('/')}/dashboard/review"
-        text = review_text(pack) + f"\n\nPrintable page: {link}\n"
+        text = review_text(pack)
+        if settings.dashboard_url is not None:
+            text += f"\n\nPrintable page: {settings.dashboard_url.rstrip('/')}/dashboard/review\n"
         mails.append(Mail(to=sub.email, subject=title, text=text, html=review_html(pack, title)))
     return mails
 
