@@ -12,6 +12,7 @@ from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 from query_api.api.caller import READERS, CallerScope, readers
 from query_api.api.params import today_in
 from query_api.notify import subscriptions as subs
+from query_api.notify.outbox import deliveries, retry_dead
 from query_api.notify.render import review_html
 from query_api.notify.review import PackInputs, ReviewPack, review_pack, review_week
 from query_api.notify.signing import new_secret
@@ -112,19 +113,6 @@ class DeliveryList(BaseModel):
     deliveries: list[Delivery]
 
 
-_DELIVERIES = """
-SELECT delivery_id, subscription_id, idempotency_key, status, attempts,
-       CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at,
-       last_status, last_error, created_at, delivered_at
-FROM notify_deliveries
-WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR subscription_id = $2)
-ORDER BY delivery_id DESC LIMIT $3
-"""
-_RETRY = """
-UPDATE notify_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now()
-WHERE delivery_id = $1 AND status = 'dead'
-"""
-
 SubscriptionId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="The subscription.")]
 
 
@@ -179,14 +167,14 @@ async def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeliveryList:
     """Webhook deliveries, newest first."""
-    rows = await conn.fetch(_DELIVERIES, status, subscription_id, limit)
+    rows = await deliveries(conn, status, subscription_id, limit)
     return DeliveryList(deliveries=[Delivery(**dict(r)) for r in rows])
 
 
 @router.post("/deliveries/{delivery_id}/retry", status_code=202, operation_id="retry_delivery", dependencies=ADMIN)
 async def retry_delivery(delivery_id: Annotated[int, Path(ge=1)], conn: ConnectionDep) -> Response:
     """Send a dead-lettered delivery again (its attempts start over), e.g. once the receiver is fixed."""
-    if str(await conn.execute(_RETRY, delivery_id)) == "UPDATE 0":
+    if not await retry_dead(conn, delivery_id):
         raise ProblemError(404, "no-dead-delivery", f"No dead-lettered delivery {delivery_id}.")
     return Response(status_code=202)
 
