@@ -15,7 +15,7 @@ import asyncpg
 
 from query_api.api.caller import READERS
 from query_api.notify.backoff import Backoff
-from query_api.notify.detect import diff_alerts
+from query_api.notify.detect import DiffMemo, diff_alerts
 from query_api.notify.digest import digest_for, digest_mail
 from query_api.notify.mail import Mail, send
 from query_api.notify.render import review_html, review_text
@@ -47,8 +47,8 @@ def delivery_policy(settings: QueryApiSettings) -> DeliveryPolicy:
     )
 
 
-async def webhooks_once(pool: asyncpg.Pool, settings: QueryApiSettings) -> Outcome:
-    await diff_alerts(pool)
+async def webhooks_once(pool: asyncpg.Pool, settings: QueryApiSettings, memo: DiffMemo | None = None) -> Outcome:
+    await diff_alerts(pool, memo)
     return await deliver_due(pool, delivery_policy(settings))
 
 
@@ -108,9 +108,10 @@ def notify_job(pool: asyncpg.Pool, settings: QueryApiSettings) -> Job:
     """The background job query-api runs (main.py); a failure is logged and the next tick tries again."""
 
     async def run() -> None:
+        memo = DiffMemo()
         while True:
             try:
-                await webhooks_once(pool, settings)
+                await webhooks_once(pool, settings, memo)
                 if settings.notify_schedules and settings.smtp_host is not None:
                     await schedules_once(pool, settings, datetime.now(settings.zone))
             except (OSError, asyncpg.PostgresError, aiosmtplib.SMTPException) as exc:
