@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.message import Message
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -23,6 +23,9 @@ from tests.support.brand import order
 from tests.support.receivers import SmtpServer, WebhookReceiver, smtp_server, webhook_receiver
 from tests.support.services import running_with_reference_data
 from tests.support.waiting import eventually
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 pytestmark = pytest.mark.e2e
 
@@ -283,3 +286,26 @@ async def test_the_review_pack_by_mail_and_printable_page_equal_the_apis(
 
 async def _async(fn: Any) -> Any:
     return fn()
+
+
+def test_the_printable_review_page_in_a_browser_shows_the_apis_figures(
+    services: dict[str, ServiceProcess], tokens: Tokens, subscribed: dict[str, dict[str, Any]], browser: "Browser"
+) -> None:
+    from playwright.sync_api import expect
+
+    url = services["query-api"].url
+    with api(services, tokens, "analyst") as client:
+        pack = client.get("/v1/review").json()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}/dashboard/review.html")
+    expect(page.get_by_test_id("status")).to_contain_text("No token")
+    page.evaluate("token => sessionStorage.setItem('sellthrough.token', token)", tokens.issued["analyst"].token)
+    page.reload()
+    figure = page.locator('[data-figure="secondary_value"]')
+    expect(figure).to_have_attribute("data-value", str(pack["secondary_value"]))
+    overstock = page.locator('[data-figure="overstock_alerts"]')
+    expect(overstock).to_have_attribute("data-value", str(pack["overstock_alerts"]))
+    page.emulate_media(media="print")
+    assert not page.locator("#print").is_visible(), "the print button is not printed"
+    assert len(page.pdf(format="A4")) > 1000, "it prints"
+    page.close()
