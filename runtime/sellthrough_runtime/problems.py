@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ Retry-After, so clients (the phone app's sync, connectors) back off and retry in
 UNAVAILABLE_RETRY_AFTER_S = 2
 """Long enough for a pool to reconnect after a restart; short enough that a sync resumes promptly."""
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _STATUS_SLUGS = {
     400: "bad-request",
     401: "unauthorized",
@@ -84,6 +86,18 @@ _STATUS_SLUGS = {
     415: "unsupported-media-type",
     429: "too-many-requests",
 }
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (RFC 9110's Allow). Starlette names only the first route's,
+    so a path with a GET route and a POST route (query-api's /v1/subscriptions) would answer Allow: GET. Each
+    method is tried against the router's own matching, so routers included in routers are seen too."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -116,12 +130,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         slug = _STATUS_SLUGS.get(error.status_code, "http-error")
+        headers = getattr(error, "headers", None)
+        if error.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
         return problem_response(
             error.status_code,
             slug,
             str(error.detail),
             instance=request.url.path,
-            headers=getattr(error, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(asyncpg.DataError)

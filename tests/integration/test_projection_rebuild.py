@@ -189,6 +189,16 @@ async def test_the_rebuilt_schema_holds_what_the_live_one_held_and_reads_answer_
         await eventually(
             lambda: conn.fetchval("SELECT count(*) FROM query_api.dead_letters"), lambda n: n == 1, what="live letter"
         )
+        # Not projections: a subscription and the record of a delivery must survive the swap (notify/carry.py).
+        await conn.execute(
+            "INSERT INTO query_api.notify_subscriptions (subscription_id, role, kinds, email) "
+            "VALUES ('sub-1', 'analyst', '{overstock}', 'a@b.example')"
+        )
+        delivered = await conn.fetchval(
+            "INSERT INTO query_api.notify_deliveries (subscription_id, idempotency_key, alert_ref, body, status) "
+            "VALUES ('sub-1', 'stock|overstock|D1|S1|v1', 'stock|overstock|D1|S1', '{}', 'delivered') "
+            "RETURNING delivery_id"
+        )
         before = await table_counts(conn, LIVE)
         by_kind = await conn.fetch(SALES_BY_KIND.format(schema=LIVE))
         assert {r["kind"] for r in by_kind} >= {"order", "adjust", "dms"}, by_kind  # the invoices in the figures
@@ -217,6 +227,15 @@ async def test_the_rebuilt_schema_holds_what_the_live_one_held_and_reads_answer_
         assert stack.figures() == figures
         letter = await conn.fetchrow("SELECT reason, raw FROM query_api.dead_letters")
         assert (letter["reason"], bytes(letter["raw"])) == ("invalid_event", INVALID)
+        carried = await conn.fetch("SELECT delivery_id, status FROM query_api.notify_deliveries")
+        assert [tuple(r) for r in carried] == [(delivered, "delivered")]
+        assert await conn.fetchval("SELECT email FROM query_api.notify_subscriptions") == "a@b.example"
+        later = await conn.fetchval(
+            "INSERT INTO query_api.notify_deliveries (subscription_id, idempotency_key, alert_ref, body, status) "
+            "VALUES ('sub-1', 'stock|overstock|D1|S1|v2', 'stock|overstock|D1|S1', '{}', 'delivered') "
+            "RETURNING delivery_id"
+        )
+        assert later > delivered, "the carried table's sequence continues past the carried ids"
     finally:
         await conn.close()
 

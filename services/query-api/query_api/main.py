@@ -7,6 +7,8 @@ from query_api.api.forecasts import router as forecast_router
 from query_api.api.geo import router as geo_router
 from query_api.api.kpis import router as kpi_router
 from query_api.api.map import router as map_router
+from query_api.api.notify import page_router as review_page_router
+from query_api.api.notify import router as notify_router
 from query_api.api.outlets import router as outlet_router
 from query_api.api.provenance import router as provenance_router
 from query_api.api.reconciliation import router as reconciliation_router
@@ -18,6 +20,7 @@ from query_api.api.stock import router as stock_router
 from query_api.dashboard.router import router as dashboard_router
 from query_api.jobs.reconciliation_check import reconciliation_check_job
 from query_api.names import MIGRATIONS, PROJECTION_GROUP, PROJECTION_TOPICS, SCHEMA, SERVICE
+from query_api.notify.runner import notify_job
 from query_api.projections.handler import projection_handler
 from query_api.projections.registry import PROJECTION_TYPES
 from query_api.schema_swap import SchemaWatch, SwapGuardedHandler, restarting_on_swap
@@ -56,6 +59,9 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
         "reconciliation-check": reconciliation_check_job(context.pool, check_seconds),
         "projection-schema-watch": watch.run,
     }
+    if isinstance(settings, QueryApiSettings):
+        # Alerts that reach people: webhook deliveries, the daily digest, the Monday review pack.
+        jobs["notify"] = notify_job(context.pool, settings)
     for member in range(1, members + 1):
         handler = SwapGuardedHandler(projection_handler(settings), watch, SCHEMA)
         consumer = consumer_job(
@@ -79,6 +85,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         settings=settings,
         routers=[
+            review_page_router,  # before the dashboard's /dashboard/{asset}
             dashboard_router,
             sales_router,
             sales_sources_router,
@@ -93,6 +100,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             outlet_router,
             scope_router,
             field_router,
+            notify_router,
         ],
         start_jobs=_start_jobs,
         description="Drill-down over secondary sales, distributor stock, stock alerts and sell-in vs sell-through.",

@@ -1,5 +1,7 @@
 """query-api's settings: the shared service settings and the knobs of its projections, jobs and field reads."""
 
+from typing import Literal
+
 from pydantic import Field
 
 from sellthrough_runtime.settings import ServiceSettings
@@ -41,4 +43,38 @@ class QueryApiSettings(ServiceSettings):
         gt=0,
         description="A device whose clock was off by more than this (either way) is flagged in GET "
         "/v1/field/clock-skew.",
+    )
+    # Alerts that reach people (query_api/notify, README "Alerts that reach people").
+    notify_poll_seconds: float = Field(
+        default=5, gt=0, description="How often alert state is diffed into the delivery outbox and due webhooks sent."
+    )
+    notify_webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="A webhook delivery failing this many times is dead-lettered."
+    )
+    notify_backoff_base_seconds: float = Field(
+        default=30, gt=0, description="The first retry's delay; each further retry doubles it (with jitter)."
+    )
+    notify_backoff_max_seconds: float = Field(default=3600, gt=0, description="No retry waits longer than this.")
+    notify_webhook_timeout_seconds: float = Field(default=10, gt=0, description="One webhook POST's timeout.")
+    notify_digest_hour: int = Field(
+        default=7, ge=0, le=23, description="Hour of the business day (business_timezone) the daily digest is sent."
+    )
+    notify_review_hour: int = Field(
+        default=8, ge=0, le=23, description="Hour on Mondays (business_timezone) the review pack is sent."
+    )
+    notify_schedules: bool = Field(
+        default=True, description="Send the digest and review pack on schedule (false: only with sellthrough-notify)."
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for the digest and review pack; none: no mail is sent."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        default="starttls", description="starttls: upgrade the plain connection; tls: TLS from the start (465)."
+    )
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = Field(default="sellthrough@example.invalid", description="The From address of every mail sent.")
+    dashboard_url: str | None = Field(
+        default=None, description="query-api's public base URL, to link the printable review page from the mail."
     )

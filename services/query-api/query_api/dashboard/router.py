@@ -16,6 +16,9 @@ MEDIA_TYPES = {
     "app.css": "text/css",
     "field.html": "text/html",  # the field view (visits, beats, attendance)
     "field.js": "text/javascript",
+    "review.html": "text/html",  # the printable review pack (notify/), read with the session's token
+    "review.js": "text/javascript",
+    "review.css": "text/css",
 }
 SECURITY_HEADERS = {
     "Cache-Control": "no-cache",

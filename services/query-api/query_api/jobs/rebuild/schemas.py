@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from query_api.notify.carry import carry_statements
 from query_api.schema_swap import LOCK_EXCLUSIVE, swap_lock_name
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class Schemas:
             await conn.execute(LOCK_EXCLUSIVE, swap_lock_name(self.live))
             await conn.execute(drop_previous)
             if await self.exists(conn, self.live):  # not before query-api first started
+                for statement in carry_statements(self.live, self.rebuild):  # subscriptions, deliveries (notify)
+                    await conn.execute(statement)
                 await conn.execute(retire_live)
             await conn.execute(promote_rebuild)
         log.info("rebuilt schema swapped in", extra={"schema": self.live, "previous": self.previous})

@@ -1,0 +1,3 @@
+from query_api.notify.cli import app
+
+app()
