@@ -29,6 +29,7 @@ from query_api.projections.base import Projection
 from query_api.projections.freshness import NewestTimes, newest_times
 from query_api.projections.sales_bulk import SalesBulkLoader
 from query_api.projections.sales_facts import CONSUMES, collect_sales
+from query_api.projections.sales_monthly import outlet_month_rollup
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from sellthrough_contracts import Envelope
 from sellthrough_runtime.db import json_rows
@@ -70,7 +71,7 @@ by_outlet AS (
     GROUP BY day, placed_distributor_id, sku_id
     ON CONFLICT ON CONSTRAINT sales_distributor_sku_daily_key DO UPDATE
     SET {accumulate("sales_distributor_sku_daily")}
-)"""  # noqa: S608 (names from figures.measures, fixed at import)
+), {outlet_month_rollup("new_lines")}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # The months a batch's rows fall in get their partition (migration 0015) before rows are routed to it.
 _LOCK_AND_PARTITIONS = f"""
