@@ -41,7 +41,8 @@ NO_REP = ""
 # in the statement that appends them: per (outlet, day), per (day, distributor), per (day, distributor, brand) and
 # per (day, distributor, SKU), under the outlet's distributor and the SKU's brand known now (sales_rollups.py moves
 # them when that changes). Each row looks its outlet and SKU up once (`placed_lines`): the three distributor
-# rollups group that, rather than joining outlets once per rollup (an index probe per line each time).
+# rollups group that, rather than joining outlets once per rollup (an index probe per line each time). Per (outlet,
+# month) last: its own module's CTE (sales_monthly.py), keyed by outlet, so nothing ever moves it.
 _ROLLUPS = f"""
 by_outlet AS (
     INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
