@@ -1,5 +1,6 @@
 """Scenario 5, queries: the GET /v1/sales drill-down on the rebuilt projection, on every path query-api has (every
-level; brand at national and outlet level; a SKU at every level), three ways:
+level; brand at national and outlet level; a SKU at every level; outlet level across distributors, without and with
+a brand), three ways:
 
 - through HTTP (the service, as a client sees it);
 - database time: the very statement and arguments query-api runs for that request (captured from
@@ -43,7 +44,8 @@ class Drill:
 
     @property
     def path(self) -> str:
-        return self.level + (" by brand" if self.brand else "") + (" by SKU" if self.sku_id else "")
+        everywhere = " across distributors" if self.level == "outlet" and self.parent_id is None else ""
+        return self.level + everywhere + (" by brand" if self.brand else "") + (" by SKU" if self.sku_id else "")
 
     @property
     def line_level(self) -> bool:
@@ -103,6 +105,9 @@ async def _drills(database_url: str, rounds: int, seed: int) -> list[Drill]:
             Drill("distributor", region),
             Drill("outlet", distributor),
             Drill("outlet", distributor, rng.choice(brands)),
+            # Every outlet ranked, no parent (a distributor's own users land here: their scope is the parent).
+            Drill("outlet", None),
+            Drill("outlet", None, rng.choice(brands)),
             *(
                 Drill(level, parent, None, rng.choice(skus))
                 for level, parent in (
@@ -117,7 +122,7 @@ async def _drills(database_url: str, rounds: int, seed: int) -> list[Drill]:
     return drills
 
 
-ROUND = 12
+ROUND = 14
 """Drill-downs per round (_drills)."""
 
 

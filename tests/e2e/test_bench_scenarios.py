@@ -134,9 +134,10 @@ def test_queries_time_every_path_three_ways_and_the_totals_agree(report: dict[st
     paths = worst["details"]["per_path"]
     assert {p for p in paths if paths[p]["line_level"]} == {
         "outlet by brand",
+        "outlet across distributors by brand",
         *(f"{level} by SKU" for level in ("national", "zone", "region", "distributor", "outlet")),
     }
-    assert len(paths) == 12
+    assert len(paths) == 14
     for timings in paths.values():
         assert timings["http"]["samples"] == timings["database"]["samples"] == timings["duckdb"]["samples"] >= 1
     assert any(name.startswith("database time p50, worst line-level path") for name in queries)

@@ -44,7 +44,7 @@ REPS = ("REP-1", "REP-2")
 PRICES = ("1.00", "2.50", "3.75")
 FIRST_DAY = date(2026, 6, 1)
 TABLES = (
-    "sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily, "
+    "sales_lines, sales_outlet_daily, sales_outlet_monthly, sales_distributor_daily, sales_distributor_brand_daily, "
     "sales_distributor_sku_daily, sales_orders, "
     "sales_cancellations, sales_deliveries, sales_delivery_lines, sales_returns, "
     "sales_return_lines, outlets, skus, zones, regions, distributors"
@@ -276,6 +276,7 @@ def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_
             return {
                 "sales_daily": await table_rows(conn, "sales_daily", "day, outlet_id, sku_id, rep_id"),
                 "sales_outlet_daily": await table_rows(conn, "sales_outlet_daily", "day, outlet_id"),
+                "sales_outlet_monthly": await table_rows(conn, "sales_outlet_monthly", "month, outlet_id"),
                 "sales_distributor_daily": await table_rows(conn, "sales_distributor_daily", "day, distributor_id"),
                 "sales_distributor_brand_daily": await table_rows(
                     conn, "sales_distributor_brand_daily", "day, distributor_id, brand"
@@ -290,6 +291,7 @@ def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_
     assert found["dead_letters"] == {}
     assert found["sales_daily"] == expected
     assert found["sales_outlet_daily"] == regrouped(expected, lambda k: (k[0], k[1]))
+    assert found["sales_outlet_monthly"] == regrouped(expected, lambda k: (k[0].replace(day=1), k[1]))
     assert found["sales_distributor_daily"] == regrouped(expected, lambda k: (k[0], "D1"))
     assert found["sales_distributor_brand_daily"] == regrouped(expected, lambda k: (k[0], "D1", BRAND[k[2]]))
     assert found["sales_distributor_sku_daily"] == regrouped(expected, lambda k: (k[0], "D1", k[2]))
@@ -329,6 +331,7 @@ async def _sales_state(conn: asyncpg.Connection) -> dict[str, Any]:
     state["sales_daily"] = await table_rows(conn, "sales_daily", "day, outlet_id, sku_id, rep_id")
     for rollup, keys in (
         ("sales_outlet_daily", "day, outlet_id"),
+        ("sales_outlet_monthly", "month, outlet_id"),
         ("sales_distributor_daily", "day, distributor_id"),
         ("sales_distributor_brand_daily", "day, distributor_id, brand"),
         ("sales_distributor_sku_daily", "day, distributor_id, sku_id"),

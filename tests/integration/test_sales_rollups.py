@@ -35,6 +35,9 @@ SKUS = ("S1", "S2", "S3")
 DISTRIBUTORS = ("D1", "D2", "D3")  # D3 is never registered: its outlets' sales have no region
 BRANDS = ("Tea", "Biscuits")
 FIRST_DAY = date(2026, 6, 1)
+ORDER_DAYS = (0, 1, 2, 3, 29, 30, 31, 45, 61)
+"""Days after FIRST_DAY orders fall on: within June, both sides of the month's end, mid-July and 1 August, so the
+ranges below read whole months (sales_outlet_monthly) and the partial ones at their ends."""
 MASTERS_AT = datetime(2026, 6, 1, tzinfo=UTC)
 
 outlet_changes = st.tuples(
@@ -45,7 +48,7 @@ orders = st.tuples(
     st.just("order"),
     st.sampled_from(OUTLETS),
     st.lists(st.tuples(st.sampled_from(SKUS), st.integers(1, 9)), min_size=1, max_size=3),
-    st.integers(0, 3),
+    st.sampled_from(ORDER_DAYS),
 )
 batches = st.lists(st.lists(st.one_of(orders, orders, outlet_changes, sku_changes), min_size=1, max_size=6), max_size=8)
 
@@ -91,8 +94,16 @@ def as_event(step: tuple[Any, ...]) -> dict[str, Any]:
     return event("OrderCaptured", payload, actor="REP-1", occurred_at=at)
 
 
+RANGES = (
+    (FIRST_DAY, FIRST_DAY + timedelta(days=3)),
+    (FIRST_DAY + timedelta(days=1), FIRST_DAY + timedelta(days=1)),
+    (FIRST_DAY + timedelta(days=1), date(2026, 8, 1)),  # June 2-30, July whole, 1 August
+    (FIRST_DAY, date(2026, 7, 31)),  # two whole months
+    (date(2026, 6, 30), date(2026, 7, 1)),  # no whole month, across a month's end
+)
+
+
 def queries() -> Iterator[DrillQuery]:
-    last = FIRST_DAY + timedelta(days=3)
     parents: dict[Level, list[str | None]] = {
         Level.NATIONAL: [None],
         Level.ZONE: [None],
@@ -103,7 +114,7 @@ def queries() -> Iterator[DrillQuery]:
     for level, level_parents in parents.items():
         filters = [(None, None), *((brand, None) for brand in BRANDS), (None, SKUS[0])]
         for parent, (brand, sku), (start, end) in itertools.product(
-            level_parents, filters, [(FIRST_DAY, last), (FIRST_DAY + timedelta(days=1), FIRST_DAY)]
+            level_parents, filters, RANGES
         ):
             yield DrillQuery(level, parent, start, max(start, end), brand, sku)
 
@@ -131,8 +142,8 @@ def test_rollup_statements_answer_like_the_cube(
 
     async def run() -> tuple[int, list[tuple[DrillQuery, Any, Any]]]:
         await pool.execute(
-            "TRUNCATE sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
-            " sales_distributor_sku_daily,"
+            "TRUNCATE sales_lines, sales_outlet_daily, sales_outlet_monthly, sales_distributor_daily,"
+            " sales_distributor_brand_daily, sales_distributor_sku_daily,"
             " outlets, skus, zones, regions, distributors"
         )
         await applier.apply_batch(as_records(geography(), next(offsets)))
@@ -178,7 +189,7 @@ def test_reference_changes_applied_beside_orders_by_another_member_keep_the_roll
         for minute in range(1, 81)
     ]
     orders = [
-        [as_event(("order", rng.choice(OUTLETS), [(rng.choice(SKUS), rng.randint(1, 9))], rng.randint(0, 3)))]
+        [as_event(("order", rng.choice(OUTLETS), [(rng.choice(SKUS), rng.randint(1, 9))], rng.choice(ORDER_DAYS)))]
         for _ in range(160)
     ]
 
@@ -192,8 +203,8 @@ def test_reference_changes_applied_beside_orders_by_another_member_keep_the_roll
 
     async def run() -> list[tuple[DrillQuery, Any, Any]]:
         await pool.execute(
-            "TRUNCATE sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
-            " sales_distributor_sku_daily,"
+            "TRUNCATE sales_lines, sales_outlet_daily, sales_outlet_monthly, sales_distributor_daily,"
+            " sales_distributor_brand_daily, sales_distributor_sku_daily,"
             " outlets, skus, zones, regions, distributors"
         )
         offsets = itertools.count(step=1000)

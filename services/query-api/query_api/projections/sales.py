@@ -29,6 +29,7 @@ from query_api.projections.base import Projection
 from query_api.projections.freshness import NewestTimes, newest_times
 from query_api.projections.sales_bulk import SalesBulkLoader
 from query_api.projections.sales_facts import CONSUMES, collect_sales
+from query_api.projections.sales_monthly import outlet_month_rollup
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from sellthrough_contracts import Envelope
 from sellthrough_runtime.db import json_rows
@@ -40,7 +41,8 @@ NO_REP = ""
 # in the statement that appends them: per (outlet, day), per (day, distributor), per (day, distributor, brand) and
 # per (day, distributor, SKU), under the outlet's distributor and the SKU's brand known now (sales_rollups.py moves
 # them when that changes). Each row looks its outlet and SKU up once (`placed_lines`): the three distributor
-# rollups group that, rather than joining outlets once per rollup (an index probe per line each time).
+# rollups group that, rather than joining outlets once per rollup (an index probe per line each time). Per (outlet,
+# month) last: its own module's CTE (sales_monthly.py), keyed by outlet, so nothing ever moves it.
 _ROLLUPS = f"""
 by_outlet AS (
     INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
@@ -70,7 +72,7 @@ by_outlet AS (
     GROUP BY day, placed_distributor_id, sku_id
     ON CONFLICT ON CONSTRAINT sales_distributor_sku_daily_key DO UPDATE
     SET {accumulate("sales_distributor_sku_daily")}
-)"""  # noqa: S608 (names from figures.measures, fixed at import)
+), {outlet_month_rollup("new_lines")}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # The months a batch's rows fall in get their partition (migration 0015) before rows are routed to it.
 _LOCK_AND_PARTITIONS = f"""

@@ -21,6 +21,7 @@ import asyncpg
 from query_api.figures.measures import RETURN_REASONS, column_list, sums
 from query_api.projections.freshness import newest_times, record_freshness
 from query_api.projections.sales_facts import collect_sales
+from query_api.projections.sales_monthly import bulk_outlet_months
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ _SECONDARY_OF = (
     "sales_returns",
     "sales_return_lines",
     "sales_outlet_daily",
+    "sales_outlet_monthly",
     "sales_distributor_sku_daily",
     "sales_distributor_brand_daily",
     "sales_distributor_daily",
@@ -49,7 +51,12 @@ _SECONDARY_OF = (
 """The tables whose secondary indexes are built after the load (primary keys of the facts stay: they are what
 dedupes). The rollups are among them: inserting their rows into indexed tables cost about as much as grouping them
 (measured: 2.7 s of 5.1 s for the SKU rollup of 200k lines)."""
-_KEYS_OF = ("sales_distributor_sku_daily", "sales_distributor_brand_daily", "sales_distributor_daily")
+_KEYS_OF = (
+    "sales_outlet_monthly",
+    "sales_distributor_sku_daily",
+    "sales_distributor_brand_daily",
+    "sales_distributor_daily",
+)
 """Rollups whose unique constraints are dropped too and added back after: `finish` inserts each key once (GROUP BY
 groups NULLs together, as their NULLS NOT DISTINCT keys have it), and nothing else writes them during a bulk load."""
 
@@ -244,7 +251,7 @@ LEFT JOIN skus k ON k.sku_id = s.sku_id
 GROUP BY s.day, s.distributor_id, k.brand;
 INSERT INTO sales_distributor_daily (day, distributor_id, {column_list()})
 SELECT day, distributor_id, {sums()} FROM sales_distributor_brand_daily GROUP BY day, distributor_id;
-"""  # noqa: S608 (names from figures.measures, fixed at import)
+{bulk_outlet_months()}"""  # noqa: S608 (names from figures.measures, fixed at import)
 _DROP_STAGING = """
 DROP TABLE sales_bulk_orders, sales_bulk_order_lines, sales_bulk_cancellations, sales_bulk_deliveries,
            sales_bulk_delivery_lines, sales_bulk_returns, sales_bulk_return_lines, sales_bulk_indexes;

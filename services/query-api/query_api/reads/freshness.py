@@ -8,13 +8,15 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from query_api.projections.freshness import SOURCES
 
-_NEWEST = """
-SELECT newest_occurred_at, newest_recorded_at FROM projection_freshness WHERE projection = $1
-"""
-
-_LAG = """
-SELECT sum(GREATEST(end_offset - next_offset, 0))::bigint AS lag, min(updated_at) AS measured_at
-FROM consumer_offsets WHERE topic = ANY($1::text[]) AND end_offset IS NOT NULL
+# One statement, one round trip (every read endpoint reports freshness): the lag over the topics (always one row,
+# an aggregate) with the projection's newest times beside it, when it has any.
+_FRESHNESS = """
+SELECT f.newest_occurred_at, f.newest_recorded_at, l.lag, l.measured_at
+FROM (
+    SELECT sum(GREATEST(end_offset - next_offset, 0))::bigint AS lag, min(updated_at) AS measured_at
+    FROM consumer_offsets WHERE topic = ANY($2::text[]) AND end_offset IS NOT NULL
+) AS l
+LEFT JOIN projection_freshness f ON f.projection = $1
 """
 
 
@@ -36,11 +38,10 @@ async def projection_freshness(conn: asyncpg.Connection, projection: str) -> Fre
 
 
 async def read_freshness(conn: asyncpg.Connection, projection: str, topics: Sequence[str]) -> Freshness:
-    newest = await conn.fetchrow(_NEWEST, projection)
-    lag = await conn.fetchrow(_LAG, list(topics))
+    row = await conn.fetchrow(_FRESHNESS, projection, list(topics))
     return Freshness(
-        newest_occurred_at=newest["newest_occurred_at"] if newest else None,
-        newest_recorded_at=newest["newest_recorded_at"] if newest else None,
-        lag_events=lag["lag"],
-        lag_measured_at=lag["measured_at"],
+        newest_occurred_at=row["newest_occurred_at"],
+        newest_recorded_at=row["newest_recorded_at"],
+        lag_events=row["lag"],
+        lag_measured_at=row["measured_at"],
     )

@@ -1,8 +1,8 @@
 """Drill-down over the daily sales projection: national -> zone -> region -> distributor -> outlet.
 
 Fixed SQL statements (no SQL is assembled from input) give the same rows from different tables: the order-line
-fact table sales_lines for SKU filters, and its rollups per (day, distributor [, brand]) and per (outlet, day)
-otherwise, so a 90-day national total reads thousands of rows, not millions. Sales whose outlet (or its
+fact table sales_lines for SKU filters, and its rollups per (day, distributor [, brand]), per (outlet, day) and per
+(outlet, month) otherwise, so a 90-day national total reads thousands of rows, not millions. Sales whose outlet (or its
 distributor, region, zone) is not yet known from reference data are grouped under a null id rather than
 dropped, so the rows always add up to the national total.
 """
@@ -34,8 +34,24 @@ PARENT_LEVEL: dict[Level, Level] = {
     Level.OUTLET: Level.DISTRIBUTOR,
 }
 
-# Each statement builds `placed` rows (node_id, node_name, parent_id, value, units, lines) and groups them into
-# nodes the same way.
+# Each statement builds `placed` rows (node_id, node_name[, parent_id], measures) and groups them into nodes the same
+# way: ranked by value, the page asked for, with the totals and the number of nodes over all of them (window
+# functions over the groups, so one statement). Those whose `placed` may hold other parents' nodes keep the parent's.
+_NODES = f"""
+SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
+FROM placed
+GROUP BY node_id
+ORDER BY sum(value) DESC, node_id NULLS LAST
+LIMIT $7
+"""  # noqa: S608 (names from figures.measures, fixed at import)
+_NODES_UNDER_PARENT = f"""
+SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
+FROM placed
+WHERE $4::text IS NULL OR parent_id = $4
+GROUP BY node_id
+ORDER BY sum(value) DESC, node_id NULLS LAST
+LIMIT $7
+"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # From the order-line fact table itself (migration 0015): any level and filter. The others read rollups of it.
 _DRILL_SQL = f"""
@@ -65,13 +81,7 @@ WITH filtered AS (
            {column_list()}
     FROM filtered
 )
-SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
-FROM placed
-WHERE $4::text IS NULL OR parent_id = $4
-GROUP BY node_id
-ORDER BY sum(value) DESC, node_id NULLS LAST
-LIMIT $7
-"""  # noqa: S608 (names from figures.measures, fixed at import)
+{_NODES_UNDER_PARENT}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # Levels national to distributor: a row per distributor a day (per brand with a brand filter, per SKU with a SKU
 # filter), not every line.
@@ -109,38 +119,43 @@ WITH by_distributor AS (
     LEFT JOIN regions r ON r.region_id = d.region_id
     LEFT JOIN zones z ON z.zone_id = r.zone_id
 )
-SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
-FROM placed
-WHERE $4::text IS NULL OR parent_id = $4
-GROUP BY node_id
-ORDER BY sum(value) DESC, node_id NULLS LAST
-LIMIT $7
-"""  # noqa: S608 (names from figures.measures, fixed at import)
+{_NODES_UNDER_PARENT}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
-# Outlet level without a brand or SKU filter: one row per outlet and day; outlets of the parent distributor
-# are found first, then their days.
-_DRILL_BY_OUTLET_SQL = f"""
-WITH placed AS (
-    SELECT t.outlet_id AS node_id, o.name AS node_name, o.distributor_id AS parent_id,
-           {column_list("t.")}
-    FROM sales_outlet_daily t
+# A range's whole months, [_FIRST_WHOLE_MONTH, _AFTER_WHOLE_MONTHS), read from a monthly rollup, and its days before
+# and after them from the daily one: the three are disjoint and cover [$2, $3] exactly (no whole month: the first
+# is after $3 and every day is read daily). Written with casts both Postgres and DuckDB (the bench) take.
+_FIRST_WHOLE_MONTH = "(date_trunc('month', ($2::date - 1)::timestamp) + interval '1 month')::date"
+_AFTER_WHOLE_MONTHS = "date_trunc('month', ($3::date + 1)::timestamp)::date"
+
+# Outlet level across all distributors without a brand or SKU filter: per outlet, its whole months from
+# sales_outlet_monthly (migration 0019) and its days at the range's ends from sales_outlet_daily, summed per outlet
+# before the outlets are joined. Over 90 days that is ~2 month rows and ~31 day rows an outlet instead of ~90.
+_DRILL_BY_OUTLET_MONTHS_SQL = f"""
+WITH by_outlet AS (
+    SELECT outlet_id, {sums()}
+    FROM (
+        SELECT outlet_id, {column_list()}
+        FROM sales_outlet_monthly
+        WHERE month >= {_FIRST_WHOLE_MONTH} AND month < {_AFTER_WHOLE_MONTHS}
+        UNION ALL
+        SELECT outlet_id, {column_list()}
+        FROM sales_outlet_daily
+        WHERE day BETWEEN $2 AND $3
+          AND (day < {_FIRST_WHOLE_MONTH} OR day >= greatest({_FIRST_WHOLE_MONTH}, {_AFTER_WHOLE_MONTHS}))
+    ) AS spans
+    WHERE $1::text = 'outlet' AND $5::text IS NULL AND $6::text IS NULL
+    GROUP BY outlet_id
+), placed AS (
+    SELECT t.outlet_id AS node_id, o.name AS node_name, o.distributor_id AS parent_id, {column_list("t.")}
+    FROM by_outlet t
     LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
-    WHERE t.day BETWEEN $2 AND $3
-      AND $1::text = 'outlet' AND $5::text IS NULL AND $6::text IS NULL
-      AND ($8::text[] IS NULL OR o.distributor_id = ANY($8))
+    WHERE $8::text[] IS NULL OR o.distributor_id = ANY($8)
 )
-SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
-FROM placed
-WHERE $4::text IS NULL OR parent_id = $4
-GROUP BY node_id
-ORDER BY sum(value) DESC, node_id NULLS LAST
-LIMIT $7
-"""  # noqa: S608 (names from figures.measures, fixed at import)
-
+{_NODES_UNDER_PARENT}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # The outlets of one distributor: from its outlets into each one's days, an index range per outlet (~125 of them),
-# rather than the whole date range of sales_outlet_daily hash-joined to them, the plan Postgres picks for the
-# statement above (44 ms against 4 ms over 5,000 outlets x 90 days).
+# rather than the whole date range of sales_outlet_daily hash-joined to them, the plan Postgres picks for a join of
+# the two filtered on the distributor (44 ms against 4 ms over 5,000 outlets x 90 days).
 _DRILL_OUTLETS_OF_DISTRIBUTOR_SQL = f"""
 WITH placed AS (
     SELECT o.outlet_id AS node_id, o.name AS node_name, {column_list("s.")}
@@ -154,12 +169,7 @@ WITH placed AS (
       AND $1::text = 'outlet' AND $5::text IS NULL AND $6::text IS NULL
       AND ($8::text[] IS NULL OR o.distributor_id = ANY($8))
 )
-SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
-FROM placed
-GROUP BY node_id
-ORDER BY sum(value) DESC, node_id NULLS LAST
-LIMIT $7
-"""  # noqa: S608 (names from figures.measures, fixed at import)
+{_NODES}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 
 # Outlet level with a brand or SKU filter, for one distributor's outlets: the SKUs asked for (the SKU; the brand's
@@ -184,12 +194,7 @@ WITH wanted AS (
     WHERE o.distributor_id = $4 AND s.found > 0 AND $1::text = 'outlet'
       AND ($8::text[] IS NULL OR o.distributor_id = ANY($8))
 )
-SELECT node_id, max(node_name) AS name, {sums()}, {_TOTALS}, count(*) OVER () AS row_count
-FROM placed
-GROUP BY node_id
-ORDER BY sum(value) DESC, node_id NULLS LAST
-LIMIT $7
-"""  # noqa: S608 (names from figures.measures, fixed at import)
+{_NODES}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 
 _PARENT_EXISTS_SQL = """
@@ -255,7 +260,7 @@ def drill_statement(query: DrillQuery) -> str:
     filtered = query.sku_id is not None or query.brand is not None
     if query.parent_id is not None:
         return _DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL if filtered else _DRILL_OUTLETS_OF_DISTRIBUTOR_SQL
-    return _DRILL_SQL if filtered else _DRILL_BY_OUTLET_SQL
+    return _DRILL_SQL if filtered else _DRILL_BY_OUTLET_MONTHS_SQL
 
 
 async def drill(conn: asyncpg.Connection, query: DrillQuery, *, statement: str | None = None) -> DrillResult:
