@@ -4,11 +4,13 @@ All are keyed by distributor id so a consumer sees one distributor's events in o
 """
 
 from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from sellthrough_contracts.common import GeoPoint, Id, Money, Name, Payload, Quantity
+from sellthrough_contracts.common import Currency, GeoPoint, Id, Money, Name, Payload, Quantity
+from sellthrough_contracts.currency import brand_currency
 from sellthrough_contracts.envelope import Envelope, Upcast
 from sellthrough_contracts.versions import VERSION_DESCRIPTION, Document, with_payload
 
@@ -108,24 +110,65 @@ class VisitRecorded(Upcast):
         return self.payload.distributor_id
 
 
+ROUNDING = Decimal("0.01")
+"""How far a line's taxable value + tax may be from its value, and its tax from taxable value x GST rate: one paisa
+(or cent), what rounding each amount to two places can cost."""
+
+
 class InvoiceLine(Payload):
     sku_id: Id
     quantity: Quantity
-    unit_price: Money
+    unit_price: Money = Field(description="Price per selling unit, tax included: the line's value is quantity x it.")
+    taxable_value: Money | None = Field(
+        default=None, description="The line's value before GST (with `tax`: both or neither)."
+    )
+    tax: Money | None = Field(default=None, description="GST on the line (CGST + SGST, or IGST).")
+
+    @model_validator(mode="after")
+    def _tax_adds_up(self) -> "InvoiceLine":
+        if (self.taxable_value is None) != (self.tax is None):
+            raise ValueError("taxable_value and tax go together: give both or neither")
+        if self.taxable_value is not None and self.tax is not None:
+            value = self.quantity * self.unit_price
+            if abs(self.taxable_value + self.tax - value) > ROUNDING:
+                raise ValueError(
+                    f"taxable_value + tax is {self.taxable_value + self.tax}, not the line's value "
+                    f"quantity x unit_price = {value}"
+                )
+        return self
 
 
 class PrimaryInvoicedPayload(Payload):
     invoice_number: Id = Field(description="ERP invoice number; unique per manufacturer.")
     distributor_id: Id
     invoice_date: date
+    currency: Currency = Field(default_factory=brand_currency, description="ISO 4217 code of the lines' amounts.")
     lines: list[InvoiceLine] = Field(min_length=1, max_length=2000)
 
 
-class PrimaryInvoiced(Envelope):
+def invoice_v1_to_v2(data: Document) -> Document:
+    """Version 2 adds the invoice's currency and each line's taxable value and tax. A version 1 invoice was in the
+    brand's currency (SELLTHROUGH_CURRENCY) and did not split its lines' tax."""
+
+    def formats(payload: dict[str, Any]) -> dict[str, Any]:
+        payload.setdefault("currency", brand_currency())
+        lines = payload.get("lines")
+        if isinstance(lines, list):
+            payload["lines"] = [
+                {"taxable_value": None, "tax": None, **line} if isinstance(line, dict) else line for line in lines
+            ]
+        return payload
+
+    return with_payload(data, formats)
+
+
+class PrimaryInvoiced(Upcast):
     """A manufacturer -> distributor invoice, published by an ERP connector."""
 
     event_type: Literal["PrimaryInvoiced"] = "PrimaryInvoiced"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
     payload: PrimaryInvoicedPayload
+    upcasters = {1: invoice_v1_to_v2}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id

@@ -105,10 +105,11 @@ def test_the_version_1_samples_are_what_version_1_writers_wrote(event_type: str,
     jsonschema.validate(record(event_type, 1, payload), released(event_type, 1))
 
 
-def test_a_version_1_sku_is_read_as_version_2_with_no_norms_of_its_own() -> None:
+def test_a_version_1_sku_is_read_as_the_current_version_with_no_norms_of_its_own() -> None:
     event = decoded(record("SkuRegistered", 1, SKU_V1))
     assert isinstance(event, SkuRegistered)
-    assert event.schema_version == 2
+    assert event.schema_version == 3  # through version 2 (norms) to 3 (currency, GST, case size)
+    assert (event.payload.currency, event.payload.gst_rate, event.payload.units_per_case) == ("INR", None, None)
     assert (event.payload.max_cover_days, event.payload.min_cover_days, event.payload.overstock_min_units) == (
         None,
         None,

@@ -17,7 +17,9 @@ from order_capture.domain.business_keys import BusinessKey, business_key
 from order_capture.domain.fields import fields_holding
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.common import GeoPoint
-from sellthrough_contracts.trade import OrderCaptured, OrderCapturedPayload, OrderLine
+from sellthrough_contracts.currency import brand_currency
+from sellthrough_contracts.reference import SkuRegistered
+from sellthrough_contracts.trade import OrderCaptured, OrderCapturedPayload, OrderLine, PrimaryInvoiced
 
 _SERVER_FIELDS = ("recorded_at", "key")
 """Envelope fields the server sets on acceptance: not part of what the client sent."""
@@ -59,7 +61,36 @@ def _order_v1(dumped: dict[str, Any]) -> dict[str, Any] | None:
     return {**dumped, "schema_version": 1, "payload": payload}
 
 
-_EARLIER_FORMS = {OrderCaptured.type_name(): _order_v1}
+def _invoice_v1(dumped: dict[str, Any]) -> dict[str, Any] | None:
+    """A PrimaryInvoiced as version 1 wrote it, when it says nothing version 1 could not (the brand's currency, no
+    line's tax split)."""
+    payload = dict(dumped["payload"])
+    if payload.pop("currency", None) != brand_currency():
+        return None
+    lines = []
+    for line in payload["lines"]:
+        line = dict(line)
+        if line.pop("taxable_value", None) is not None or line.pop("tax", None) is not None:
+            return None
+        lines.append(line)
+    return {**dumped, "schema_version": 1, "payload": {**payload, "lines": lines}}
+
+
+def _sku_v2(dumped: dict[str, Any]) -> dict[str, Any] | None:
+    """A SkuRegistered as version 2 wrote it, when it says nothing version 2 could not."""
+    payload = dict(dumped["payload"])
+    if payload.pop("currency", None) != brand_currency():
+        return None
+    if any(payload.pop(name, None) is not None for name in ("hsn_code", "gst_rate", "units_per_case")):
+        return None
+    return {**dumped, "schema_version": 2, "payload": payload}
+
+
+_EARLIER_FORMS = {
+    OrderCaptured.type_name(): _order_v1,
+    PrimaryInvoiced.type_name(): _invoice_v1,
+    SkuRegistered.type_name(): _sku_v2,
+}
 """Event types past version 1 whose earlier version a phone may still retry: the accepted record holds the
 fingerprint of that version's document, and the retry arrives upcast."""
 

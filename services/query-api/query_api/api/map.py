@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
+from query_api.api.money import Priced
 from query_api.api.params import SalesFilterDep, Within
 from query_api.reads.kpis import node_known
 from query_api.reads.map import outlet_map
@@ -37,7 +38,7 @@ class BoundingBox(BaseModel):
     max_lon: float
 
 
-class MapResponse(BaseModel):
+class MapResponse(Priced):
     date_from: date
     date_to: date
     brand: str | None
