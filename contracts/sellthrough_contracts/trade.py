@@ -32,6 +32,7 @@ class OrderCapturedPayload(Payload):
         default=False, description="The device reports its position as mocked (a developer-option or spoofing app)."
     )
     lines: list[OrderLine] = Field(min_length=1, max_length=500)
+    currency: Currency = Field(default_factory=brand_currency, description="ISO 4217 code of the lines' prices.")
 
 
 def order_v1_to_v2(data: Document) -> Document:
@@ -44,13 +45,19 @@ def order_v1_to_v2(data: Document) -> Document:
     return with_payload(data, real_position)
 
 
+def order_v2_to_v3(data: Document) -> Document:
+    """Version 3 adds the prices' `currency`: a version 2 order was priced in the brand's currency
+    (SELLTHROUGH_CURRENCY)."""
+    return with_payload(data, lambda payload: {**payload, "currency": payload.get("currency", brand_currency())})
+
+
 class OrderCaptured(Upcast):
     """A retailer order taken by a rep at the outlet. `occurred_at` is the capture time on the device."""
 
     event_type: Literal["OrderCaptured"] = "OrderCaptured"
-    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
+    schema_version: Literal[3] = Field(default=3, description=VERSION_DESCRIPTION)
     payload: OrderCapturedPayload
-    upcasters = {1: order_v1_to_v2}
+    upcasters = {1: order_v1_to_v2, 2: order_v2_to_v3}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id

@@ -14,7 +14,7 @@ from order_capture.domain.validation import Reason, Rejection
 from query_api.api.money import in_cases
 from sellthrough_contracts import decode_event, parse_event
 from sellthrough_contracts.reference import SkuRegistered
-from sellthrough_contracts.trade import PrimaryInvoiced
+from sellthrough_contracts.trade import OrderCaptured, PrimaryInvoiced
 
 ENVELOPE = {"occurred_at": "2026-03-01T10:00:00+05:30", "source": "erp", "actor": "erp-1"}
 
@@ -79,6 +79,15 @@ def test_older_skus_and_invoices_are_upcast_to_the_brands_currency() -> None:
     assert upcast.schema_version == 2
     assert upcast.payload.currency == "INR"
     assert upcast.payload.lines[0].tax is None
+
+
+def test_an_order_of_version_2_is_priced_in_the_brands_currency() -> None:
+    line = {"sku_id": "S1", "quantity": 2, "unit_price": "5"}
+    payload = {"order_id": "O1", "outlet_id": "OUT1", "distributor_id": "D1", "rep_id": "R1", "lines": [line]}
+    v2 = {"event_id": str(uuid.uuid4()), "event_type": "OrderCaptured", "schema_version": 2, **ENVELOPE}
+    event = decode_event(orjson.dumps({**v2, "payload": payload}))
+    assert isinstance(event, OrderCaptured)
+    assert (event.schema_version, event.payload.currency) == (3, "INR")
 
 
 def test_invoice_lines_must_add_up() -> None:

@@ -118,7 +118,7 @@ def test_an_event_within_the_clock_tolerance_is_accepted_and_beyond_it_rejected(
 
 
 def test_a_schema_version_the_server_does_not_know_is_rejected_with_its_own_reason() -> None:
-    for raw in (order("O1", [("S1", 1)]) | {"schema_version": 3}, sku_event() | {"schema_version": 4}):
+    for raw in (order("O1", [("S1", 1)]) | {"schema_version": 4}, sku_event() | {"schema_version": 4}):
         outcome = parse(raw, current_window())
         assert isinstance(outcome, Rejection)
         assert outcome.reason is Reason.UNKNOWN_SCHEMA_VERSION
