@@ -148,6 +148,14 @@ async def test_an_order_in_cases_and_units_lands_as_units_and_reads_back_split(
     assert (row["on_hand_cases"], row["on_hand_loose_units"]) == (-2, -3)
     assert stock["currency"] == "INR"
 
+    alerts = await eventually(
+        lambda: query(services, tokens, "/v1/alerts", level="sku", parent_id="D1", sku_id=CASED),
+        lambda a: any(x["kind"] == "negative_stock" for x in a["alerts"]),
+        what="the negative stock alert",
+    )
+    [alert] = alerts["alerts"]
+    assert (alert["on_hand"], alert["on_hand_cases"], alert["on_hand_loose_units"]) == (-27, -2, -3)
+
 
 async def test_cases_of_a_sku_without_a_case_size_are_refused(
     services: dict[str, ServiceProcess], tokens: Tokens

@@ -187,6 +187,10 @@ async def get_stock(f: StockFilterDep, page: ListingDep, conn: ConnectionDep) ->
     return response
 
 
+_NOT_READ = frozenset({"raised_at", "on_hand_cases", "on_hand_loose_units"})
+"""Alert fields not read as such from the row: the raise time is its changed_at; the split is computed."""
+
+
 @router.get("/alerts", response_model=AlertsResponse, operation_id="get_alerts", tags=["stock"])
 async def get_alerts(
     f: StockFilterDep,
@@ -210,7 +214,7 @@ async def get_alerts(
             for r in counts
         ],
         alerts=[
-            Alert(raised_at=r["changed_at"], **{k: r[k] for k in Alert.model_fields if k != "raised_at"})
+            Alert(raised_at=r["changed_at"], **{k: r[k] for k in Alert.model_fields if k not in _NOT_READ})
             for r in listed
         ],
         total=int(listed[0]["total"]) if listed else 0,
