@@ -9,6 +9,8 @@ import functools
 import os
 import re
 
+from sellthrough_contracts.versions import Document, with_payload
+
 CURRENCY_VARIABLE = "SELLTHROUGH_CURRENCY"
 DEFAULT_CURRENCY = "INR"
 _ISO_4217 = re.compile(r"[A-Z]{3}\Z")
@@ -21,3 +23,9 @@ def brand_currency() -> str:
     if not _ISO_4217.match(code):
         raise ValueError(f"{CURRENCY_VARIABLE}={code!r} is not an ISO 4217 code (three capital letters)")
     return code
+
+
+def in_brand_currency(data: Document) -> Document:
+    """An upcaster for a version that adds `currency` beside money: the record was in the brand's currency (one kept
+    if a record already names one)."""
+    return with_payload(data, lambda payload: {**payload, "currency": payload.get("currency", brand_currency())})
