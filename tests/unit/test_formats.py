@@ -1,6 +1,7 @@
 """Formats (issue 19) without services: the contract rules for GST, HSN, case sizes and currency, the upcasts of
 older SKUs and invoices to the brand's currency, and order-capture's edge readings (formats.py)."""
 
+import hashlib
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -9,6 +10,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+from order_capture.domain.fingerprint import content_hash, earlier_version_hashes
 from order_capture.domain.formats import check_gst, foreign_currencies, in_units
 from order_capture.domain.validation import Reason, Rejection
 from query_api.api.money import in_cases
@@ -163,3 +165,26 @@ def test_cases_refused(line: dict[str, Any], reason: Reason) -> None:
 )
 def test_quantities_split_into_cases(quantity: int, size: int | None, split: tuple[int | None, int | None]) -> None:
     assert in_cases(quantity, size) == split
+
+
+def test_an_invoice_or_sku_accepted_before_the_upgrade_is_still_a_retry() -> None:
+    # What the server fingerprinted for the version 1 invoice, as it is now read (upcast to version 2).
+    line = {"sku_id": "S1", "quantity": 2, "unit_price": "5.50"}
+    old = {**invoice([line]), "schema_version": 1}
+    before = parse_event(old)
+    v1 = {k: v for k, v in before.model_dump(mode="json").items() if k not in ("recorded_at", "key")}
+    payload = {k: v for k, v in v1["payload"].items() if k != "currency"}
+    payload["lines"] = [{"sku_id": "S1", "quantity": 2, "unit_price": "5.5"}]
+    stored = hashlib.sha256(before.event_id.bytes + _fingerprint_of({**v1, "schema_version": 1, "payload": payload}))
+    assert stored.digest() in earlier_version_hashes(before)
+    assert content_hash(before) not in earlier_version_hashes(before)
+    # A split of the line's tax, or another currency, is nothing version 1 could have said: no earlier form.
+    taxed = parse_event(invoice([{**line, "quantity": 1, "unit_price": "11.8", "taxable_value": "10", "tax": "1.8"}]))
+    assert earlier_version_hashes(taxed) == set()
+    assert len(earlier_version_hashes(parse_event(sku()))) == 2
+    assert earlier_version_hashes(parse_event(sku(units_per_case=6))) == set()
+
+
+def _fingerprint_of(document: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in document.items() if k != "event_id"}
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).digest()
