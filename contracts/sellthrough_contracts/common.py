@@ -20,6 +20,15 @@ SignedMoney = Annotated[Decimal, Field(max_digits=18, decimal_places=4)]
 """An amount in the brand's currency that may be negative, such as the value of negative book stock or of a
 shortage. On the wire a decimal string, like every amount: never a float."""
 
+Currency = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Z]{3}$", min_length=3, max_length=3, description="ISO 4217 code of every money field beside it."
+    ),
+]
+"""The currency of the money fields beside it. The books are single-currency: order-capture refuses a write in
+another currency than the brand's (SELLTHROUGH_CURRENCY, currency.py)."""
+
 Quantity = Annotated[int, Field(gt=0, le=1_000_000)]
 """Selling units (pieces), strictly positive: a zero or negative line is a data-entry error."""
 

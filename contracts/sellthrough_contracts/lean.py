@@ -69,7 +69,7 @@ class OrderCapturedPayload(LeanStruct, frozen=True):
 class LeanOrderCaptured(LeanEvent, frozen=True, tag="OrderCaptured"):
     event_type: ClassVar[str] = "OrderCaptured"
     payload: OrderCapturedPayload
-    schema_version: Literal[2] = 2
+    schema_version: Literal[3] = 3
 
 
 class OrderCancelledPayload(LeanStruct, frozen=True):

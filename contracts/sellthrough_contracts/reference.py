@@ -4,11 +4,13 @@ Every service builds its own copy of the masters it needs from these events, so 
 another's database.
 """
 
+from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from sellthrough_contracts.common import GeoPoint, Id, Money, Name, Payload
+from sellthrough_contracts.common import Currency, GeoPoint, Id, Money, Name, Payload
+from sellthrough_contracts.currency import brand_currency
 from sellthrough_contracts.envelope import Envelope, Upcast
 from sellthrough_contracts.outline import Outline
 from sellthrough_contracts.versions import VERSION_DESCRIPTION, Document, with_payload
@@ -78,6 +80,10 @@ class OutletRegistered(Envelope):
         return self.payload.outlet_id
 
 
+GST_RATES = frozenset(Decimal(r) for r in ("0", "0.25", "3", "5", "12", "18", "28"))
+"""The GST slabs, in percent: 0.25 for rough diamonds, 3 for gold, then 5, 12, 18 and 28."""
+
+
 class SkuPayload(Payload):
     sku_id: Id
     name: Name
@@ -96,6 +102,26 @@ class SkuPayload(Payload):
         le=1_000_000,
         description="Never overstock at or below this many units on hand, whatever the cover; default from settings.",
     )
+    currency: Currency = Field(
+        default_factory=brand_currency, description="ISO 4217 code of list_price: the brand's currency."
+    )
+    hsn_code: str | None = Field(
+        default=None, pattern=r"^[0-9]{4}(?:[0-9]{2}){0,2}$", description="HSN code under GST: 4, 6 or 8 digits."
+    )
+    gst_rate: Decimal | None = Field(
+        default=None, description=f"GST rate in percent, one of {', '.join(str(r) for r in sorted(GST_RATES))}."
+    )
+    units_per_case: int | None = Field(
+        default=None, ge=1, le=10_000, description="Selling units in one case: orders may be entered in cases + units."
+    )
+
+    @field_validator("gst_rate")
+    @classmethod
+    def _known_gst_rate(cls, rate: Decimal | None) -> Decimal | None:
+        # A rate outside the slabs is a typo (18 for 1.8, 0.18 for 18): refused rather than taxed wrongly.
+        if rate is not None and rate not in GST_RATES:
+            raise ValueError(f"gst_rate must be one of {', '.join(str(r) for r in sorted(GST_RATES))} (percent)")
+        return rate
 
 
 def _sku_defaults(payload: dict[str, Any]) -> dict[str, Any]:
@@ -110,11 +136,24 @@ def sku_v1_to_v2(data: Document) -> Document:
     return with_payload(data, _sku_defaults)
 
 
+def _sku_formats(payload: dict[str, Any]) -> dict[str, Any]:
+    payload.setdefault("currency", brand_currency())
+    for name in ("hsn_code", "gst_rate", "units_per_case"):
+        payload.setdefault(name, None)
+    return payload
+
+
+def sku_v2_to_v3(data: Document) -> Document:
+    """Version 3 adds the price's currency and the GST and packing fields. A version 2 price was in the brand's
+    currency (SELLTHROUGH_CURRENCY); its HSN code, GST rate and case size were not known."""
+    return with_payload(data, _sku_formats)
+
+
 class SkuRegistered(Upcast):
     event_type: Literal["SkuRegistered"] = "SkuRegistered"
-    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
+    schema_version: Literal[3] = Field(default=3, description=VERSION_DESCRIPTION)
     payload: SkuPayload
-    upcasters = {1: sku_v1_to_v2}
+    upcasters = {1: sku_v1_to_v2, 2: sku_v2_to_v3}
 
     def partition_key(self) -> str:
         return self.payload.sku_id

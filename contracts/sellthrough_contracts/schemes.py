@@ -29,7 +29,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
-from sellthrough_contracts.common import Id, Money, Name, Payload, Quantity
+from sellthrough_contracts.common import Currency, Id, Money, Name, Payload, Quantity
+from sellthrough_contracts.currency import brand_currency, in_brand_currency
 from sellthrough_contracts.envelope import Envelope, Upcast
 from sellthrough_contracts.versions import VERSION_DESCRIPTION, Document, with_payload
 
@@ -164,6 +165,7 @@ class SchemeDefinition(Payload):
     per_outlet_budget: Money | None = Field(default=None, description="Most one outlet may receive.")
     exclusive: bool = Field(default=False, description="When it ranks first, no other scheme applies.")
     priority: int = Field(default=100, ge=1, le=1_000, description="Lower number ranks first.")
+    currency: Currency = Field(default_factory=brand_currency, description="ISO 4217 code of the amounts beside it.")
 
     @model_validator(mode="after")
     def _window_is_not_empty(self) -> Self:
@@ -179,8 +181,10 @@ class SchemeLaunchedPayload(SchemeDefinition):
     """The scheme's first definition."""
 
 
-class SchemeLaunched(Envelope):
+class SchemeLaunched(Upcast):
     event_type: Literal["SchemeLaunched"] = "SchemeLaunched"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
+    upcasters = {1: in_brand_currency}
     payload: SchemeLaunchedPayload
 
     def partition_key(self) -> str:
@@ -203,8 +207,10 @@ class SchemeAmendedPayload(SchemeDefinition):
         return self
 
 
-class SchemeAmended(Envelope):
+class SchemeAmended(Upcast):
     event_type: Literal["SchemeAmended"] = "SchemeAmended"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
+    upcasters = {1: in_brand_currency}
     payload: SchemeAmendedPayload
 
     def partition_key(self) -> str:
@@ -239,6 +245,7 @@ class SchemeClaimSubmittedPayload(Payload):
     period_to: AwareDatetime = Field(description="Exclusive end of the claimed period.")
     claimed_amount: Money
     lines: list[ClaimLineSubmitted] = Field(default_factory=list, max_length=10_000)
+    currency: Currency = Field(default_factory=brand_currency, description="ISO 4217 code of the amounts beside it.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -253,10 +260,12 @@ class SchemeClaimSubmittedPayload(Payload):
         return self
 
 
-class SchemeClaimSubmitted(Envelope):
+class SchemeClaimSubmitted(Upcast):
     """A distributor's claim for a scheme's benefits it passed on, posted by a connector or an admin."""
 
     event_type: Literal["SchemeClaimSubmitted"] = "SchemeClaimSubmitted"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
+    upcasters = {1: in_brand_currency}
     payload: SchemeClaimSubmittedPayload
 
     def partition_key(self) -> str:
@@ -280,10 +289,13 @@ class SchemeAppliedPayload(Payload):
     free_units_cost: Money
     limited_by: Literal["total_budget", "per_outlet_budget"] | None = None
     revision: int = Field(ge=1)
+    currency: Currency = Field(default_factory=brand_currency, description="ISO 4217 code of the amounts beside it.")
 
 
-class SchemeApplied(Envelope):
+class SchemeApplied(Upcast):
     event_type: Literal["SchemeApplied"] = "SchemeApplied"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
+    upcasters = {1: in_brand_currency}
     payload: SchemeAppliedPayload
 
     def partition_key(self) -> str:
@@ -344,6 +356,7 @@ class ClaimAssessedPayload(Payload):
         max_length=1_000,
         description="Every submission of the claim received so far, in the order received; none kept by version 1.",
     )
+    currency: Currency = Field(default_factory=brand_currency, description="ISO 4217 code of the amounts beside it.")
 
 
 def claim_assessed_v1_to_v2(data: Document) -> Document:
@@ -359,9 +372,9 @@ def claim_assessed_v1_to_v2(data: Document) -> Document:
 
 class ClaimAssessed(Upcast):
     event_type: Literal["ClaimAssessed"] = "ClaimAssessed"
-    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
+    schema_version: Literal[3] = Field(default=3, description=VERSION_DESCRIPTION)
     payload: ClaimAssessedPayload
-    upcasters = {1: claim_assessed_v1_to_v2}
+    upcasters = {1: claim_assessed_v1_to_v2, 2: in_brand_currency}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
-from sellthrough_contracts.common import Id, Payload, SignedMoney
+from sellthrough_contracts.common import Currency, Id, Payload, SignedMoney
+from sellthrough_contracts.currency import brand_currency, in_brand_currency
 from sellthrough_contracts.envelope import Envelope, Upcast
 from sellthrough_contracts.versions import VERSION_DESCRIPTION, Document, with_payload
 
@@ -45,13 +46,14 @@ class StockPositionPayload(Payload):
     value: SignedMoney = Field(description="on_hand x the SKU's list price.")
     as_of: AwareDatetime = Field(description="Event time of the newest movement included.")
     version: int = Field(ge=1)
+    currency: Currency = Field(default_factory=brand_currency, description="ISO 4217 code of the amounts beside it.")
 
 
 class StockPositionChanged(Upcast):
     event_type: Literal["StockPositionChanged"] = "StockPositionChanged"
-    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
+    schema_version: Literal[3] = Field(default=3, description=VERSION_DESCRIPTION)
     payload: StockPositionPayload
-    upcasters = {1: position_v1_to_v2}
+    upcasters = {1: position_v1_to_v2, 2: in_brand_currency}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id
@@ -67,13 +69,14 @@ class StockVariancePayload(Payload):
     variance_units: int = Field(description="counted - book: negative is a shortage.")
     variance_value: SignedMoney = Field(description="variance_units x the SKU's list price.")
     revision: int = Field(ge=1, description="Raised when a late event before the count changes its book figure.")
+    currency: Currency = Field(default_factory=brand_currency, description="ISO 4217 code of the amounts beside it.")
 
 
 class StockVarianceRecorded(Upcast):
     event_type: Literal["StockVarianceRecorded"] = "StockVarianceRecorded"
-    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
+    schema_version: Literal[3] = Field(default=3, description=VERSION_DESCRIPTION)
     payload: StockVariancePayload
-    upcasters = {1: variance_v1_to_v2}
+    upcasters = {1: variance_v1_to_v2, 2: in_brand_currency}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id

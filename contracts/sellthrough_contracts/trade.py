@@ -4,11 +4,13 @@ All are keyed by distributor id so a consumer sees one distributor's events in o
 """
 
 from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
 from sellthrough_contracts.common import Currency, GeoPoint, Id, Money, Name, Payload, Quantity
+from sellthrough_contracts.currency import brand_currency
 from sellthrough_contracts.envelope import Envelope, Upcast
 from sellthrough_contracts.versions import VERSION_DESCRIPTION, Document, with_payload
 
@@ -30,6 +32,7 @@ class OrderCapturedPayload(Payload):
         default=False, description="The device reports its position as mocked (a developer-option or spoofing app)."
     )
     lines: list[OrderLine] = Field(min_length=1, max_length=500)
+    currency: Currency = Field(default_factory=brand_currency, description="ISO 4217 code of the lines' prices.")
 
 
 def order_v1_to_v2(data: Document) -> Document:
@@ -42,13 +45,19 @@ def order_v1_to_v2(data: Document) -> Document:
     return with_payload(data, real_position)
 
 
+def order_v2_to_v3(data: Document) -> Document:
+    """Version 3 adds the prices' `currency`: a version 2 order was priced in the brand's currency
+    (SELLTHROUGH_CURRENCY)."""
+    return with_payload(data, lambda payload: {**payload, "currency": payload.get("currency", brand_currency())})
+
+
 class OrderCaptured(Upcast):
     """A retailer order taken by a rep at the outlet. `occurred_at` is the capture time on the device."""
 
     event_type: Literal["OrderCaptured"] = "OrderCaptured"
-    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
+    schema_version: Literal[3] = Field(default=3, description=VERSION_DESCRIPTION)
     payload: OrderCapturedPayload
-    upcasters = {1: order_v1_to_v2}
+    upcasters = {1: order_v1_to_v2, 2: order_v2_to_v3}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id
@@ -108,24 +117,65 @@ class VisitRecorded(Upcast):
         return self.payload.distributor_id
 
 
+ROUNDING = Decimal("0.01")
+"""How far a line's taxable value + tax may be from its value, and its tax from taxable value x GST rate: one paisa
+(or cent), what rounding each amount to two places can cost."""
+
+
 class InvoiceLine(Payload):
     sku_id: Id
     quantity: Quantity
-    unit_price: Money
+    unit_price: Money = Field(description="Price per selling unit, tax included: the line's value is quantity x it.")
+    taxable_value: Money | None = Field(
+        default=None, description="The line's value before GST (with `tax`: both or neither)."
+    )
+    tax: Money | None = Field(default=None, description="GST on the line (CGST + SGST, or IGST).")
+
+    @model_validator(mode="after")
+    def _tax_adds_up(self) -> "InvoiceLine":
+        if (self.taxable_value is None) != (self.tax is None):
+            raise ValueError("taxable_value and tax go together: give both or neither")
+        if self.taxable_value is not None and self.tax is not None:
+            value = self.quantity * self.unit_price
+            if abs(self.taxable_value + self.tax - value) > ROUNDING:
+                raise ValueError(
+                    f"taxable_value + tax is {self.taxable_value + self.tax}, not the line's value "
+                    f"quantity x unit_price = {value}"
+                )
+        return self
 
 
 class PrimaryInvoicedPayload(Payload):
     invoice_number: Id = Field(description="ERP invoice number; unique per manufacturer.")
     distributor_id: Id
     invoice_date: date
+    currency: Currency = Field(default_factory=brand_currency, description="ISO 4217 code of the lines' amounts.")
     lines: list[InvoiceLine] = Field(min_length=1, max_length=2000)
 
 
-class PrimaryInvoiced(Envelope):
+def invoice_v1_to_v2(data: Document) -> Document:
+    """Version 2 adds the invoice's currency and each line's taxable value and tax. A version 1 invoice was in the
+    brand's currency (SELLTHROUGH_CURRENCY) and did not split its lines' tax."""
+
+    def formats(payload: dict[str, Any]) -> dict[str, Any]:
+        payload.setdefault("currency", brand_currency())
+        lines = payload.get("lines")
+        if isinstance(lines, list):
+            payload["lines"] = [
+                {"taxable_value": None, "tax": None, **line} if isinstance(line, dict) else line for line in lines
+            ]
+        return payload
+
+    return with_payload(data, formats)
+
+
+class PrimaryInvoiced(Upcast):
     """A manufacturer -> distributor invoice, published by an ERP connector."""
 
     event_type: Literal["PrimaryInvoiced"] = "PrimaryInvoiced"
+    schema_version: Literal[2] = Field(default=2, description=VERSION_DESCRIPTION)
     payload: PrimaryInvoicedPayload
+    upcasters = {1: invoice_v1_to_v2}
 
     def partition_key(self) -> str:
         return self.payload.distributor_id
@@ -149,7 +199,7 @@ class RetailerInvoicedPayload(Payload):
         description="The OrderCaptured this invoice fulfils: the invoice is then that order's delivery. None: a "
         "sale the distributor made without a rep's order, counted as secondary sales of its own.",
     )
-    currency: Currency = "INR"
+    currency: Currency = Field(default_factory=brand_currency, description="ISO 4217 code of the lines' amounts.")
     lines: list[RetailerInvoiceLine] = Field(min_length=1, max_length=2000)
 
 

@@ -77,14 +77,14 @@ def test_a_record_of_a_newer_schema_version_is_a_dead_letter_that_says_so_and_an
     }  # fmt: skip
     batch = applier({"OrderCaptured", "StockPositionChanged"}).decode(
         [
-            record(orjson.dumps({**current, "schema_version": 3}), [], 0),  # written by a newer writer
+            record(orjson.dumps({**current, "schema_version": 4}), [], 0),  # written by a newer writer
             record(orjson.dumps(position), [], 1),  # written by an older one
         ]
     )
     assert [letter.reason for letter in batch.dead] == ["invalid_event"]
-    assert "schema_version 3 is not known here" in batch.dead[0].detail
+    assert "schema_version 4 is not known here" in batch.dead[0].detail
     [(_, upcast)] = batch.events
-    assert (upcast.schema_version, upcast.payload.value) == (2, Decimal("10.5") * 3)  # type: ignore[attr-defined]
+    assert (upcast.schema_version, upcast.payload.value) == (3, Decimal("10.5") * 3)  # type: ignore[attr-defined]
 
 
 def test_without_tracing_a_derived_event_carries_its_cause_trace_from_the_kafka_headers() -> None:

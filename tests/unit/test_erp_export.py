@@ -90,3 +90,22 @@ def test_an_export_without_the_required_columns_is_refused_whole(tmp_path: Path)
     export.write_text("invoice,date\nINV-1,2026-11-20\n")
     with pytest.raises(ExportError, match="missing columns invoice_number, invoice_date"):
         list(read_rows(export))
+
+
+def test_gst_columns_and_currency_are_read_when_the_export_has_them(tmp_path: Path) -> None:
+    export = tmp_path / "gst.csv"
+    export.write_text(
+        "invoice_number,invoice_date,distributor_id,sku_id,quantity,unit_price,taxable_value,tax,currency\n"
+        "INV-1,2026-11-20,D1,S1,10,11.80,100.00,18.00,INR\n"
+        "INV-1,2026-11-20,D1,S2,1,5,,,INR\n"
+        "INV-2,2026-11-20,D1,S1,10,11.80,100.00,17.00,INR\n"
+    )
+    first, second = events_from(export)
+    assert isinstance(first, dict)
+    assert first["payload"]["currency"] == "INR"  # type: ignore[index]
+    assert first["payload"]["lines"] == [  # type: ignore[index]
+        {"sku_id": "S1", "quantity": 10, "unit_price": "11.80", "taxable_value": "100.00", "tax": "18.00"},
+        {"sku_id": "S2", "quantity": 1, "unit_price": "5"},
+    ]
+    assert isinstance(second, Rejected)  # 100 + 17 is not 10 x 11.80: refused before it is sent
+    assert "not the line's value" in second.reason

@@ -89,18 +89,23 @@ def test_an_order_accepted_as_version_1_is_still_a_retry_after_the_upgrade() -> 
     raw["schema_version"] = 1
     event = parse(raw, Window(datetime.now(UTC), timedelta(days=400), timedelta(minutes=5), "admin"))
     assert isinstance(event, Envelope)
-    assert event.schema_version == 2
-    # What version 1 fingerprinted: its own document (no mock_location), decimals in their shortest form.
+    assert event.schema_version == 3
+    # What version 1 fingerprinted: its own document (no mock_location, no currency), decimals in their shortest
+    # form.
     v1 = {k: v for k, v in event.model_dump(mode="json").items() if k not in ("recorded_at", "key", "event_id")}
     v1["schema_version"] = 1
-    v1["payload"] = {k: v for k, v in v1["payload"].items() if k != "mock_location"}
+    v1["payload"] = {k: v for k, v in v1["payload"].items() if k not in ("mock_location", "currency")}
     v1["payload"]["lines"] = [{**line, "unit_price": str(Decimal(line["unit_price"]).normalize())}
                               for line in v1["payload"]["lines"]]  # fmt: skip
     body = hashlib.sha256(orjson.dumps(v1, option=orjson.OPT_SORT_KEYS)).digest()
     assert hashlib.sha256(event.event_id.bytes + body).digest() in earlier_version_hashes(event)
     assert content_hash(event) not in earlier_version_hashes(event)
     mocked = event.model_copy(update={"payload": event.payload.model_copy(update={"mock_location": True})})  # type: ignore[attr-defined]
-    assert earlier_version_hashes(mocked) == set()
+    # Version 1 could not say the position was mocked: only its version 2 form (two fingerprints) is left.
+    assert len(earlier_version_hashes(mocked)) == 2
+    assert not earlier_version_hashes(event) <= earlier_version_hashes(mocked)
+    dollars = event.model_copy(update={"payload": event.payload.model_copy(update={"currency": "USD"})})  # type: ignore[attr-defined]
+    assert earlier_version_hashes(dollars) == set()  # no earlier version could say another currency
 
 
 def visit_v2(mock_location: bool) -> VisitRecorded:

@@ -88,7 +88,7 @@ def test_every_optional_field_and_spelling(
     document = {
         "event_id": "6f1c3d9e-55a0-4c55-9b1e-0d6f5a4a2b10",
         "event_type": "OrderCaptured",
-        "schema_version": 2,
+        "schema_version": 3,
         "occurred_at": occurred_at,
         "source": "device-1",
         "actor": "R1",
@@ -104,6 +104,7 @@ def test_every_optional_field_and_spelling(
                 {"sku_id": "S1", "quantity": 3, "unit_price": price},
                 {"sku_id": "S2", "quantity": 1, "unit_price": "1.5"},
             ],
+            **({} if visit_id is None else {"currency": "INR"}),  # the brand's, said or left out
         },
         **optional,
     }

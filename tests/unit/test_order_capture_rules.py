@@ -120,7 +120,7 @@ def test_an_event_within_the_clock_tolerance_is_accepted_and_beyond_it_rejected(
 
 
 def test_a_schema_version_the_server_does_not_know_is_rejected_with_its_own_reason() -> None:
-    for raw in (order("O1", [("S1", 1)]) | {"schema_version": 3}, sku_event() | {"schema_version": 3}):
+    for raw in (order("O1", [("S1", 1)]) | {"schema_version": 4}, sku_event() | {"schema_version": 4}):
         outcome = parse(raw, current_window())
         assert isinstance(outcome, Rejection)
         assert outcome.reason is Reason.UNKNOWN_SCHEMA_VERSION
@@ -131,9 +131,9 @@ def test_a_schema_version_the_server_does_not_know_is_rejected_with_its_own_reas
 def test_an_older_known_schema_version_is_accepted_in_the_current_shape() -> None:
     event = parsed(sku_event() | {"schema_version": 1})
     assert isinstance(event, SkuRegistered)
-    assert (event.schema_version, event.payload.overstock_min_units) == (2, None)
+    assert (event.schema_version, event.payload.overstock_min_units, event.payload.currency) == (3, None, "INR")
     written = orjson.loads(accepted_form(event, NOW).value)
-    assert written["schema_version"] == 2
+    assert written["schema_version"] == 3
 
 
 def sku_event() -> dict[str, Any]:

@@ -34,10 +34,10 @@ def test_released_schemas_are_as_they_were_released() -> None:
 def test_an_edited_or_unrecorded_released_schema_is_detected(tmp_path: Path) -> None:
     write(tmp_path)
     assert edited_releases(tmp_path) == []
-    edited = tmp_path / "released" / "PrimaryInvoiced.v1.json"
+    edited = tmp_path / "released" / "OrderDelivered.v1.json"
     edited.write_text(edited.read_text().replace('"additionalProperties": false', '"additionalProperties": true'))
-    (tmp_path / "released" / "PrimaryInvoiced.v2.json").write_text("{}\n")  # not written by schemas.write
-    assert edited_releases(tmp_path) == ["released/PrimaryInvoiced.v1.json", "released/PrimaryInvoiced.v2.json"]
+    (tmp_path / "released" / "OrderDelivered.v2.json").write_text("{}\n")  # not written by schemas.write
+    assert edited_releases(tmp_path) == ["released/OrderDelivered.v1.json", "released/OrderDelivered.v2.json"]
 
 
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))

@@ -105,10 +105,11 @@ def test_the_version_1_samples_are_what_version_1_writers_wrote(event_type: str,
     jsonschema.validate(record(event_type, 1, payload), released(event_type, 1))
 
 
-def test_a_version_1_sku_is_read_as_version_2_with_no_norms_of_its_own() -> None:
+def test_a_version_1_sku_is_read_as_the_current_version_with_no_norms_of_its_own() -> None:
     event = decoded(record("SkuRegistered", 1, SKU_V1))
     assert isinstance(event, SkuRegistered)
-    assert event.schema_version == 2
+    assert event.schema_version == 3  # through version 2 (norms) to 3 (currency, GST, case size)
+    assert (event.payload.currency, event.payload.gst_rate, event.payload.units_per_case) == ("INR", None, None)
     assert (event.payload.max_cover_days, event.payload.min_cover_days, event.payload.overstock_min_units) == (
         None,
         None,
@@ -137,8 +138,9 @@ def test_a_version_1_rep_covers_every_beat_of_its_one_distributor() -> None:
 def test_a_version_1_claim_assessment_is_of_the_claims_first_revision_without_history() -> None:
     event = decoded(record("ClaimAssessed", 1, CLAIM_ASSESSED_V1))
     assert isinstance(event, ClaimAssessed)
-    assert (event.schema_version, event.payload.revision) == (2, 3)
+    assert (event.schema_version, event.payload.revision) == (3, 3)
     assert (event.payload.claim_revision, event.payload.submissions) == (1, [])
+    assert event.payload.currency == "INR"  # version 3: the brand's, which every earlier assessment was in
 
 
 def test_a_version_1_count_is_read_as_a_count() -> None:
@@ -152,7 +154,8 @@ def test_a_version_1_count_is_read_as_a_count() -> None:
 def test_a_version_1_position_value_becomes_the_exact_decimal_it_stood_for() -> None:
     event = decoded(record("StockPositionChanged", 1, POSITION_V1))
     assert isinstance(event, StockPositionChanged)
-    assert event.schema_version == 2
+    assert event.schema_version == 3  # through version 2 (decimal value) to 3 (its currency)
+    assert event.payload.currency == "INR"
     assert event.payload.value == Decimal("7600631.99")
     assert orjson.loads(encode_event(event))["payload"]["value"] == "7600631.9900"
 

@@ -9,6 +9,9 @@ CSV: one row per invoice line, with a header row. Columns (any order; extra colu
     unit_price      price per unit, e.g. 41.50
     invoiced_at     optional: ISO 8601 timestamp with a zone, when the invoice was posted (default: midnight
                     UTC of invoice_date)
+    taxable_value   optional, with tax: the line's value before GST (taxable_value + tax = quantity x unit_price)
+    tax             optional, with taxable_value: the line's GST
+    currency        optional: ISO 4217 code of the invoice's amounts (default: the brand's; another is refused)
 JSON: either a list of such row objects, or a list of invoices: {"invoice_number", "invoice_date",
 "distributor_id", "invoiced_at"?, "lines": [{"sku_id", "quantity", "unit_price"}]}.
 
@@ -31,7 +34,8 @@ from pydantic import ValidationError
 from sellthrough_contracts import parse_event
 
 REQUIRED_COLUMNS = ("invoice_number", "invoice_date", "distributor_id", "sku_id", "quantity", "unit_price")
-HEADER_FIELDS = ("invoice_date", "distributor_id", "invoiced_at")
+HEADER_FIELDS = ("invoice_date", "distributor_id", "invoiced_at", "currency")
+TAX_COLUMNS = ("taxable_value", "tax")
 NAMESPACE = uuid.UUID("0b6f4a8e-3f0c-4c55-9d3f-6a0d2b7e9c41")
 
 
@@ -143,7 +147,14 @@ def _line(row: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         price = Decimal(str(row["unit_price"]).strip())
     except InvalidOperation:
         return {}, f"unit_price '{row['unit_price']}' is not a number"
-    return {"sku_id": str(row["sku_id"]).strip(), "quantity": quantity, "unit_price": str(price)}, None
+    line: dict[str, Any] = {"sku_id": str(row["sku_id"]).strip(), "quantity": quantity, "unit_price": str(price)}
+    for column in TAX_COLUMNS:  # optional: an export without GST columns, or with a blank cell, has no split
+        if (cell := str(row.get(column) or "").strip()) != "":
+            try:
+                line[column] = str(Decimal(cell))
+            except InvalidOperation:
+                return {}, f"{column} '{cell}' is not a number"
+    return line, None
 
 
 def to_event(invoice: Invoice, actor: str, source: str) -> dict[str, Any] | Rejected:
@@ -157,18 +168,21 @@ def to_event(invoice: Invoice, actor: str, source: str) -> dict[str, Any] | Reje
             invoice.number, invoice.rows, f"invoice_date '{invoice.header.get('invoice_date', '')}' is not YYYY-MM-DD"
         )
     occurred_at = invoice.header.get("invoiced_at") or datetime.combine(invoice_date, time(), UTC).isoformat()
+    payload: dict[str, Any] = {
+        "invoice_number": invoice.number,
+        "distributor_id": invoice.header.get("distributor_id", ""),
+        "invoice_date": invoice_date.isoformat(),
+        "lines": invoice.lines,
+    }
+    if currency := invoice.header.get("currency"):
+        payload["currency"] = currency
     event = {
         "event_id": str(event_id_for(invoice.number)),
         "event_type": "PrimaryInvoiced",
         "occurred_at": occurred_at,
         "source": source,
         "actor": actor,
-        "payload": {
-            "invoice_number": invoice.number,
-            "distributor_id": invoice.header.get("distributor_id", ""),
-            "invoice_date": invoice_date.isoformat(),
-            "lines": invoice.lines,
-        },
+        "payload": payload,
     }
     try:
         parse_event(event)  # the same contract the server applies: catch what we can before sending

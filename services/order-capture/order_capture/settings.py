@@ -3,6 +3,8 @@ from datetime import timedelta
 from pydantic import Field
 
 from order_capture.domain.geo import Rule
+from sellthrough_contracts.common import Currency
+from sellthrough_contracts.currency import DEFAULT_CURRENCY
 from sellthrough_runtime.auth import Role
 from sellthrough_runtime.settings import ServiceSettings
 
@@ -12,6 +14,11 @@ _MAX_AGE_DAYS = 36_500
 
 class OrderCaptureSettings(ServiceSettings):
     http_port: int = 8001
+    currency: Currency = Field(
+        default=DEFAULT_CURRENCY,
+        description="ISO 4217 code of the brand's books (SELLTHROUGH_CURRENCY): a batch with an event in another "
+        "currency is refused whole (422 foreign-currency). Older events without one are read as in it.",
+    )
     max_batch_events: int = Field(default=1000, ge=1, description="Most events one POST may carry.")
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
     http_workers: int = Field(

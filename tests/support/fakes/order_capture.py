@@ -24,6 +24,9 @@ class FakeBatchStore:
     outbox: list[Envelope] = field(default_factory=list)
     reads: int = 0
 
+    async def units_per_case(self, skus: set[str]) -> dict[str, int]:
+        return {}  # the test brand's SKUs have no case size
+
     async def known_masters(self, refs: References) -> KnownMasters:
         self.reads += 1
         return KnownMasters(

@@ -24,8 +24,9 @@ ON CONFLICT (outlet_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, oc
 WHERE outlet_geotags.occurred_at <= excluded.occurred_at
 """
 _UPSERT_SKU = """
-INSERT INTO known_skus (sku_id, occurred_at) VALUES ($1, $2)
-ON CONFLICT (sku_id) DO UPDATE SET occurred_at = excluded.occurred_at
+INSERT INTO known_skus (sku_id, occurred_at, units_per_case, gst_rate) VALUES ($1, $2, $3, $4)
+ON CONFLICT (sku_id) DO UPDATE SET occurred_at = excluded.occurred_at, units_per_case = excluded.units_per_case,
+    gst_rate = excluded.gst_rate
 WHERE known_skus.occurred_at <= excluded.occurred_at
 """
 _UPSERT_REP = """
@@ -62,7 +63,8 @@ def _geotag(event: OutletGeotagged, rows: _Rows) -> None:
 
 
 def _sku(event: SkuRegistered, rows: _Rows) -> None:
-    rows.skus.append((event.payload.sku_id, event.occurred_at))
+    p = event.payload
+    rows.skus.append((p.sku_id, event.occurred_at, p.units_per_case, p.gst_rate))
 
 
 def _rep(event: RepRegistered, rows: _Rows) -> None:

@@ -23,14 +23,14 @@ from sellthrough_runtime.outbox import OutboxRecord, append_records_to_outbox
 # of the same outlets need no second round trip (PgBatchStore.outlet_places).
 _KNOWN_MASTERS = """
 SELECT 'outlet' AS kind, o.outlet_id AS id, o.distributor_id, o.beat_id, o.channel,
-       coalesce(g.lat, o.lat) AS lat, coalesce(g.lon, o.lon) AS lon
+       coalesce(g.lat, o.lat) AS lat, coalesce(g.lon, o.lon) AS lon, NULL::numeric AS gst_rate
 FROM known_outlets o LEFT JOIN outlet_geotags g USING (outlet_id)
 WHERE o.outlet_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'outlets'))
-UNION ALL SELECT 'sku', sku_id, NULL, NULL, NULL, NULL, NULL FROM known_skus
+UNION ALL SELECT 'sku', sku_id, NULL, NULL, NULL, NULL, NULL, gst_rate FROM known_skus
 WHERE sku_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'skus'))
-UNION ALL SELECT 'rep', rep_id, NULL, NULL, NULL, NULL, NULL FROM known_reps
+UNION ALL SELECT 'rep', rep_id, NULL, NULL, NULL, NULL, NULL, NULL FROM known_reps
 WHERE rep_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'reps'))
-UNION ALL SELECT 'distributor', distributor_id, NULL, NULL, NULL, NULL, NULL FROM known_distributors
+UNION ALL SELECT 'distributor', distributor_id, NULL, NULL, NULL, NULL, NULL, NULL FROM known_distributors
 WHERE distributor_id IN (SELECT jsonb_array_elements_text($1::jsonb -> 'distributors'))
 """
 
@@ -55,22 +55,35 @@ async def load_masters_and_places(
         },
     )
     ids: dict[str, list[str]] = {"sku": [], "rep": [], "distributor": []}
-    outlet_distributor, outlet_beat, places = {}, {}, {}
-    for kind, master_id, distributor_id, beat_id, channel, lat, lon in rows:
+    outlet_distributor, outlet_beat, places, gst_rates = {}, {}, {}, {}
+    for kind, master_id, distributor_id, beat_id, channel, lat, lon, gst_rate in rows:
         if kind == "outlet":
             outlet_distributor[master_id] = distributor_id
             outlet_beat[master_id] = beat_id
             places[master_id] = OutletPlace(channel, None if lat is None else Point(lat, lon))
         else:
             ids[kind].append(master_id)
+            if gst_rate is not None:
+                gst_rates[master_id] = gst_rate
     known = KnownMasters(
         outlet_distributor=outlet_distributor,
         skus=frozenset(ids["sku"]),
         reps=frozenset(ids["rep"]),
         distributors=frozenset(ids["distributor"]),
         outlet_beat=outlet_beat,
+        sku_gst_rates=gst_rates,
     )
     return known, places
+
+
+_UNITS_PER_CASE = "SELECT sku_id, units_per_case FROM known_skus WHERE sku_id = ANY($1::text[]) AND units_per_case > 0"
+
+
+async def load_units_per_case(conn: asyncpg.Connection, skus: set[str]) -> dict[str, int]:
+    """The case size of each of `skus` that has one (orders entered in cases + units)."""
+    if not skus:
+        return {}
+    return {r["sku_id"]: r["units_per_case"] for r in await conn.fetch(_UNITS_PER_CASE, sorted(skus))}
 
 
 _REP_TERRITORY = "SELECT distributor_ids, beat_ids FROM known_reps WHERE rep_id = $1"
@@ -274,6 +287,9 @@ class PgBatchStore:
         if self._conn is None:
             self._conn = await self._pool.acquire()
         return self._conn
+
+    async def units_per_case(self, skus: set[str]) -> dict[str, int]:
+        return await load_units_per_case(await self._connection(), skus)
 
     async def known_masters(self, refs: References) -> KnownMasters:
         known, self._places = await load_masters_and_places(await self._connection(), refs)

@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from order_capture.adapters.store import PgBatchStore
 from order_capture.domain.batch import BatchResult
-from order_capture.handlers.accept_batch import Forbidden, Ingested, accept_batch
+from order_capture.handlers.accept_batch import Forbidden, ForeignCurrency, Ingested, accept_batch
 from order_capture.settings import OrderCaptureSettings
 from sellthrough_contracts import Envelope, event_type_names
 from sellthrough_runtime.dependencies import ContextDep, PrincipalDep, RelayDep, settings_of
@@ -121,7 +121,7 @@ def _batch_of(body: bytes, max_events: int) -> tuple[list[Any], datetime | None]
         403: {"description": "Token may not post these events"},
         413: {"description": "Too large"},
         415: {"description": "Not application/json"},
-        422: {"description": "Not a batch"},
+        422: {"description": "Not a batch, or an event in another currency than the books' (foreign-currency)"},
     },
 )
 async def post_events(
@@ -146,6 +146,15 @@ async def post_events(
             "This token may not post some events of the batch; nothing was accepted.",
             "; ".join(f"event {f['index']}: {f['reason']}" for f in refused.violations[:10]),
             violations=refused.violations,
+        ) from None
+    except ForeignCurrency as foreign:
+        raise ProblemError(
+            422,
+            "foreign-currency",
+            f"The books are kept in {foreign.currency} only; nothing was accepted.",
+            "; ".join(f"event {f['index']}: {f['currency']}" for f in foreign.events[:10]),
+            currency=foreign.currency,
+            events=foreign.events,
         ) from None
     if ingested.stored.accepted:
         relay.wake()

@@ -17,6 +17,7 @@ import msgspec
 from pydantic import BaseModel
 
 from sellthrough_contracts.common import ID_PATTERN, GeoPoint
+from sellthrough_contracts.currency import brand_currency
 from sellthrough_contracts.trade import OrderCaptured, OrderCapturedPayload, OrderLine
 
 _IDS = re.compile("(?:" + ID_PATTERN.removeprefix("^").removesuffix("$") + r"\n)*\Z")
@@ -49,6 +50,8 @@ class _OrderCapturedPayload(msgspec.Struct, forbid_unknown_fields=True):
     visit_id: str | None = None
     gps: _GeoPoint | None = None
     mock_location: bool = False
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}\Z")] | None = None
+    """Common.Currency; absent is the brand's (the contract's default), filled in by _model."""
 
 
 class _OrderCaptured(msgspec.Struct, forbid_unknown_fields=True):
@@ -58,7 +61,7 @@ class _OrderCaptured(msgspec.Struct, forbid_unknown_fields=True):
     source: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     actor: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     payload: _OrderCapturedPayload
-    schema_version: Literal[2] = 2
+    schema_version: Literal[3] = 3
     recorded_at: _AWARE | None = None
     key: Annotated[str, msgspec.Meta(max_length=128)] | None = None
     causation_id: UUID | None = None
@@ -67,9 +70,9 @@ class _OrderCaptured(msgspec.Struct, forbid_unknown_fields=True):
 _DECODER = msgspec.json.Decoder(_OrderCaptured)
 _ORDER_CAPTURED = OrderCaptured.type_name()
 _CURRENT_VERSION = int(OrderCaptured.model_fields["schema_version"].default)
-# The Struct pins the version it mirrors (`schema_version: Literal[2]`): a new version of the contract must come with
+# The Struct pins the version it mirrors (`schema_version: Literal[3]`): a new version of the contract must come with
 # a new Struct, or every order would silently take the slow path.
-assert _CURRENT_VERSION == 2, "domain/edge.py mirrors OrderCaptured version 2"
+assert _CURRENT_VERSION == 3, "domain/edge.py mirrors OrderCaptured version 3"
 
 _PLAIN_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)\Z")
 """RFC 3339 with at most microseconds: pydantic truncates finer fractions where msgspec rounds them, so those
@@ -166,6 +169,7 @@ def _model(order: _OrderCaptured, raw: dict[str, Any]) -> OrderCaptured:
             "gps": gps,
             "mock_location": p.mock_location,
             "lines": lines,
+            "currency": brand_currency() if p.currency is None else p.currency,
         },
     )
     return _trusted(

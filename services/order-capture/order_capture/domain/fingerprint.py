@@ -6,6 +6,7 @@ offset: the same instant written in another zone is another device clock reading
 
 import functools
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -17,7 +18,9 @@ from order_capture.domain.business_keys import BusinessKey, business_key
 from order_capture.domain.fields import fields_holding
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.common import GeoPoint
-from sellthrough_contracts.trade import OrderCaptured, OrderCapturedPayload, OrderLine
+from sellthrough_contracts.currency import brand_currency
+from sellthrough_contracts.reference import SkuRegistered
+from sellthrough_contracts.trade import OrderCaptured, OrderCapturedPayload, OrderLine, PrimaryInvoiced
 
 _SERVER_FIELDS = ("recorded_at", "key")
 """Envelope fields the server sets on acceptance: not part of what the client sent."""
@@ -51,15 +54,56 @@ def legacy_content_hash(event: Envelope) -> bytes:
     return _fingerprint(event.model_dump(mode="json", exclude=set(_SERVER_FIELDS)))
 
 
-def _order_v1(dumped: dict[str, Any]) -> dict[str, Any] | None:
-    """An OrderCaptured as version 1 wrote it, when it says nothing version 1 could not (no mocked position)."""
+def _order_v2(dumped: dict[str, Any]) -> dict[str, Any] | None:
+    """An OrderCaptured as version 2 wrote it, when it says nothing version 2 could not (the brand's currency)."""
     payload = dict(dumped["payload"])
+    if payload.pop("currency", None) != brand_currency():
+        return None
+    return {**dumped, "schema_version": 2, "payload": payload}
+
+
+def _order_v1(dumped: dict[str, Any]) -> dict[str, Any] | None:
+    """An OrderCaptured as version 1 wrote it, when it says nothing version 1 could not (no mocked position, the
+    brand's currency)."""
+    v2 = _order_v2(dumped)
+    if v2 is None:
+        return None
+    payload = dict(v2["payload"])
     if payload.pop("mock_location", False):
         return None
-    return {**dumped, "schema_version": 1, "payload": payload}
+    return {**v2, "schema_version": 1, "payload": payload}
 
 
-_EARLIER_FORMS = {OrderCaptured.type_name(): _order_v1}
+def _invoice_v1(dumped: dict[str, Any]) -> dict[str, Any] | None:
+    """A PrimaryInvoiced as version 1 wrote it, when it says nothing version 1 could not (the brand's currency, no
+    line's tax split)."""
+    payload = dict(dumped["payload"])
+    if payload.pop("currency", None) != brand_currency():
+        return None
+    lines = []
+    for line in payload["lines"]:
+        line = dict(line)
+        if line.pop("taxable_value", None) is not None or line.pop("tax", None) is not None:
+            return None
+        lines.append(line)
+    return {**dumped, "schema_version": 1, "payload": {**payload, "lines": lines}}
+
+
+def _sku_v2(dumped: dict[str, Any]) -> dict[str, Any] | None:
+    """A SkuRegistered as version 2 wrote it, when it says nothing version 2 could not."""
+    payload = dict(dumped["payload"])
+    if payload.pop("currency", None) != brand_currency():
+        return None
+    if any(payload.pop(name, None) is not None for name in ("hsn_code", "gst_rate", "units_per_case")):
+        return None
+    return {**dumped, "schema_version": 2, "payload": payload}
+
+
+_EARLIER_FORMS: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any] | None], ...]] = {
+    OrderCaptured.type_name(): (_order_v2, _order_v1),
+    PrimaryInvoiced.type_name(): (_invoice_v1,),
+    SkuRegistered.type_name(): (_sku_v2,),
+}
 """Event types past version 1 whose earlier version a phone may still retry: the accepted record holds the
 fingerprint of that version's document, and the retry arrives upcast."""
 
@@ -67,11 +111,16 @@ fingerprint of that version's document, and the retry arrives upcast."""
 def earlier_version_hashes(event: Envelope) -> set[bytes]:
     """Fingerprints the same content had when accepted under an earlier schema version: a retry of an event accepted
     before an upgrade is still a duplicate, not a reused id."""
-    downcast = _EARLIER_FORMS.get(event.event_type)
-    earlier = downcast(event.model_dump(mode="json", exclude=set(_SERVER_FIELDS))) if downcast else None
-    if earlier is None:
+    downcasts = _EARLIER_FORMS.get(event.event_type, ())
+    if not downcasts:
         return set()
-    return {_with_event_id(event, _body_hash(event, dict(earlier))), _fingerprint(earlier)}
+    dumped = event.model_dump(mode="json", exclude=set(_SERVER_FIELDS))
+    hashes: set[bytes] = set()
+    for downcast in downcasts:
+        earlier = downcast(dumped)
+        if earlier is not None:
+            hashes |= {_with_event_id(event, _body_hash(event, dict(earlier))), _fingerprint(earlier)}
+    return hashes
 
 
 def accepted_form(event: Envelope, recorded_at: datetime) -> Accepted:
@@ -128,6 +177,7 @@ def order_document(event: OrderCaptured) -> dict[str, Any]:
                 {"sku_id": line.sku_id, "quantity": line.quantity, "unit_price": str(line.unit_price)}
                 for line in p.lines
             ],
+            "currency": p.currency,
         },
     }
 
@@ -162,6 +212,7 @@ _ORDER_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
         "gps",
         "mock_location",
         "lines",
+        "currency",
     ),
     OrderLine: ("sku_id", "quantity", "unit_price"),
     GeoPoint: ("lat", "lon", "accuracy_m"),
@@ -208,7 +259,8 @@ def _canonical_walk(model: BaseModel, dumped: dict[str, Any]) -> dict[str, Any]:
         return dumped
     canonical = dict(dumped)
     for name in names:
-        canonical[name] = _canonical_value(getattr(model, name), dumped[name])
+        if name in dumped:  # an earlier version's form (earlier_version_hashes) lacks the fields added since
+            canonical[name] = _canonical_value(getattr(model, name), dumped[name])
     return canonical
 
 

@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -41,6 +42,8 @@ class Reason(StrEnum):
     NO_ORDER_REASON_REQUIRED = "no_order_reason_required"
     UNKNOWN_NO_ORDER_REASON = "unknown_no_order_reason"
     OFF_SITE = "off_site"
+    NO_UNITS_PER_CASE = "no_units_per_case"
+    TAX_NOT_AT_GST_RATE = "tax_not_at_gst_rate"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class KnownMasters:
     reps: frozenset[str]
     distributors: frozenset[str]
     outlet_beat: Mapping[str, str | None] = field(default_factory=dict)
+    sku_gst_rates: Mapping[str, Decimal] = field(default_factory=dict)
+    """The GST rate (percent) of each SKU named that has one (formats.check_gst)."""
 
 
 @dataclass(frozen=True)

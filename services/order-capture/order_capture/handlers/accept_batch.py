@@ -14,9 +14,17 @@ from uuid import UUID
 
 from order_capture.domain.batch import BatchPlan, BatchResult, StoreOutcome, plan_batch, results_for
 from order_capture.domain.clock import Window
+from order_capture.domain.formats import case_skus, check_gst, foreign_currencies, in_units
 from order_capture.domain.policy import violation
 from order_capture.domain.territory import Territories, check_territory
-from order_capture.domain.validation import KnownMasters, References, check_references, parse, references_of
+from order_capture.domain.validation import (
+    KnownMasters,
+    References,
+    Rejection,
+    check_references,
+    parse,
+    references_of,
+)
 from order_capture.domain.verification import OutletPlace, check_locations, location_checked, off_site_rejection
 from order_capture.domain.visits import check_visit
 from order_capture.settings import OrderCaptureSettings
@@ -28,6 +36,8 @@ from sellthrough_runtime.outbox import OutboxRecord
 class BatchStore(Protocol):
     """What accepting a batch reads and writes: adapters/store.PgBatchStore."""
 
+    async def units_per_case(self, skus: set[str]) -> dict[str, int]: ...
+
     async def known_masters(self, refs: References) -> KnownMasters: ...
 
     async def territories(self, principal: Principal, events: list[Envelope]) -> Territories: ...
@@ -37,6 +47,16 @@ class BatchStore(Protocol):
     async def store(
         self, events: list[Envelope], recorded_at: datetime, derived: Mapping[UUID, OutboxRecord]
     ) -> StoreOutcome: ...
+
+
+class ForeignCurrency(Exception):
+    """Some events of the batch are in another currency than the books': nothing is accepted (the route answers
+    422)."""
+
+    def __init__(self, events: list[dict[str, Any]], currency: str) -> None:
+        super().__init__(events)
+        self.events = events
+        self.currency = currency
 
 
 class Forbidden(Exception):
@@ -71,6 +91,11 @@ async def accept_batch(
     ]
     if forbidden:
         raise Forbidden(forbidden)
+    if foreign := foreign_currencies(raw_events, settings.currency):
+        raise ForeignCurrency(foreign, settings.currency)
+    if skus := case_skus(raw_events):  # orders entered in cases + units: read as units first
+        sizes = await store.units_per_case(skus)
+        raw_events = [in_units(raw, sizes) for raw in raw_events]
 
     skew = None if device_time is None else round((device_time - now).total_seconds(), 3)
     window = Window(
@@ -79,7 +104,7 @@ async def accept_batch(
         future_tolerance=timedelta(seconds=settings.future_tolerance_seconds),
         role=principal.role.value,
     )
-    plan = plan_batch([parse(raw, window) for raw in raw_events])
+    plan = plan_batch([raw if isinstance(raw, Rejection) else parse(raw, window) for raw in raw_events])
     known = await store.known_masters(references_of(plan.candidates))
     territories = await store.territories(principal, plan.candidates)
     refused = {
@@ -89,6 +114,7 @@ async def accept_batch(
             rejection := check_references(event, known)
             or check_territory(event, principal, known, territories)
             or check_visit(event, settings.no_order_reasons)
+            or check_gst(event, known.sku_gst_rates)
         )
         is not None
     }

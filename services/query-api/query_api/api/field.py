@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, RepFilter, forbidden, readers
+from query_api.api.money import Priced
 from query_api.api.params import PeriodDep
 from query_api.figures.field import Totals, clock, group_totals, ratio
 from query_api.reads.field import field_rows, rep, rep_day, reps
@@ -94,7 +95,7 @@ class DayVisit(BaseModel):
     orders: list[VisitOrder]
 
 
-class RepDay(BaseModel):
+class RepDay(Priced):
     rep_id: str
     name: str
     day: date

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, RepFilter, readers
 from query_api.api.csv_export import CSV_RESPONSE, Format, csv_response
+from query_api.api.money import Priced
 from query_api.api.params import MAX_RANGE_DAYS, ListingDep, ParentId, SalesFilterDep, Within, node_name
 from query_api.figures.kpis import KpiFigures, KpiRow, change_pct, figures, sum_measures
 from query_api.reads.freshness import Freshness, read_freshness
@@ -43,7 +44,7 @@ class Dimension(StrEnum):
     REGION = "region"
 
 
-class Period(BaseModel):
+class Period(Priced):
     date_from: date
     date_to: date
     previous_from: date = Field(description="First day of the previous period of equal length.")

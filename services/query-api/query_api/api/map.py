@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
+from query_api.api.money import Priced
 from query_api.api.params import SalesFilterDep, Within
 from query_api.figures.convex_hull import convex_hull
 from query_api.reads.kpis import node_known
@@ -55,7 +56,7 @@ class MapRegion(BaseModel):
     )
 
 
-class MapResponse(BaseModel):
+class MapResponse(Priced):
     date_from: date
     date_to: date
     brand: str | None

@@ -6,9 +6,10 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from query_api.api.caller import READERS, CallerScope, readers
+from query_api.api.money import CASES_DOC, LOOSE_DOC, UNITS_PER_CASE_DOC, Priced, in_cases
 from query_api.api.params import PeriodDep
 from query_api.reads.outlets import activity, has_facts, outlet
 from sellthrough_contracts.common import ID_PATTERN
@@ -55,6 +56,14 @@ class OrderLine(BaseModel):
     ordered_units: int
     ordered_value: Decimal
     delivered_units: int
+    units_per_case: int | None = Field(default=None, description=UNITS_PER_CASE_DOC)
+    ordered_cases: int | None = Field(default=None, description=CASES_DOC.format("ordered_units", "ordered"))
+    ordered_loose_units: int | None = Field(default=None, description=LOOSE_DOC.format("ordered_units"))
+
+    @model_validator(mode="after")
+    def _split(self) -> "OrderLine":
+        self.ordered_cases, self.ordered_loose_units = in_cases(self.ordered_units, self.units_per_case)
+        return self
 
 
 class OutletOrder(CapturedAtOutlet):
@@ -87,7 +96,7 @@ class OutletVisit(CapturedAtOutlet):
     no_order_reason: str | None
 
 
-class OutletActivity(BaseModel):
+class OutletActivity(Priced):
     outlet: OutletInfo
     date_from: date
     date_to: date

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
 from query_api.api.csv_export import CSV_RESPONSE, Format, csv_response
+from query_api.api.money import Priced
 from query_api.api.params import CellKeys, PeriodDep
 from query_api.reads.provenance import CellFilter, Cursor, events_page, events_total
 from sellthrough_runtime.auth import Role
@@ -61,7 +62,7 @@ class EventsTotal(BaseModel):
     value: Decimal = Field(description="Equals the net value of the drill-down cell with the same filter.")
 
 
-class EventsPage(BaseModel):
+class EventsPage(Priced):
     date_from: date
     date_to: date
     rows: list[SourceEvent]

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
 from query_api.api.csv_export import Format, csv_response
+from query_api.api.money import Priced
 from query_api.api.params import CellKeys, ListingDep, ParentId, PeriodDep, SalesFilterDep, node_name
 from query_api.reads.freshness import Freshness, read_freshness
 from query_api.reads.sales import PARENT_LEVEL, DrillQuery, Level, drill, parent_exists
@@ -49,7 +50,7 @@ class SalesTotal(SalesFigures):
     rows: int = Field(description="Number of nodes, which may exceed the rows returned (see limit).")
 
 
-class SalesResponse(BaseModel):
+class SalesResponse(Priced):
     level: Level
     parent_id: str | None
     date_from: date
@@ -102,7 +103,7 @@ class SalesDay(SalesFigures):
     day: date
 
 
-class DailySalesResponse(BaseModel):
+class DailySalesResponse(Priced):
     date_from: date
     date_to: date
     days: list[SalesDay] = Field(description="Every day of the range, oldest first (zero where nothing sold).")

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
 from query_api.api.csv_export import Format, csv_response
+from query_api.api.money import Priced
 from query_api.api.params import today_in
 from query_api.figures.scheme_lift import GroupSales, LiftReason, lift
 from query_api.reads.freshness import Freshness, projection_freshness
@@ -51,7 +52,7 @@ class SchemeSummary(BaseModel):
     over_claim: Decimal = Field(description="Leakage: claimed beyond what orders earned.")
 
 
-class SchemesResponse(BaseModel):
+class SchemesResponse(Priced):
     schemes: list[SchemeSummary]
     freshness: Freshness
 
@@ -95,7 +96,7 @@ class LeakageRow(BaseModel):
     over_claim: Decimal
 
 
-class SchemeDetail(SchemeSummary):
+class SchemeDetail(SchemeSummary, Priced):
     lift: LiftFigures | None = Field(description="Null until the scheme has run a day.")
     leakage: list[LeakageRow] = Field(description="Over-claims by distributor, largest first.")
 
@@ -139,7 +140,7 @@ class ClaimRow(BaseModel):
     )
 
 
-class ClaimsResponse(BaseModel):
+class ClaimsResponse(Priced):
     claims: list[ClaimRow]
     freshness: Freshness
 

@@ -5,10 +5,11 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from query_api.api.caller import READERS, CallerScope, readers
 from query_api.api.csv_export import csv_response
+from query_api.api.money import CASES_DOC, LOOSE_DOC, UNITS_PER_CASE_DOC, Priced, in_cases
 from query_api.api.params import Brand, ListingDep, ParentId, PeriodDep, Sku, node_name
 from query_api.reads.freshness import Freshness, projection_freshness
 from query_api.reads.stock import (
@@ -44,6 +45,14 @@ class StockRow(BaseModel):
     negative_positions: int = Field(description="Positions with negative book stock: sales without stock.")
     variance_units: int = Field(description="Counted minus book stock at each position's latest count.")
     variance_value: Decimal = Field(description="variance_units at list price; negative is a shortage.")
+    units_per_case: int | None = Field(default=None, description=UNITS_PER_CASE_DOC + " Set at level sku.")
+    on_hand_cases: int | None = Field(default=None, description=CASES_DOC.format("on_hand", "on_hand"))
+    on_hand_loose_units: int | None = Field(default=None, description=LOOSE_DOC.format("on_hand"))
+
+    @model_validator(mode="after")
+    def _split(self) -> "StockRow":
+        self.on_hand_cases, self.on_hand_loose_units = in_cases(self.on_hand, self.units_per_case)
+        return self
 
 
 class StockTotal(BaseModel):
@@ -52,7 +61,7 @@ class StockTotal(BaseModel):
     rows: int
 
 
-class StockResponse(BaseModel):
+class StockResponse(Priced):
     level: StockLevel
     parent_id: str | None
     rows: list[StockRow]
@@ -80,6 +89,14 @@ class Alert(BaseModel):
     days_of_cover: float | None
     threshold_days: float | None
     raised_at: AwareDatetime
+    units_per_case: int | None = Field(default=None, description=UNITS_PER_CASE_DOC)
+    on_hand_cases: int | None = Field(default=None, description=CASES_DOC.format("on_hand", "on_hand"))
+    on_hand_loose_units: int | None = Field(default=None, description=LOOSE_DOC.format("on_hand"))
+
+    @model_validator(mode="after")
+    def _split(self) -> "Alert":
+        self.on_hand_cases, self.on_hand_loose_units = in_cases(self.on_hand, self.units_per_case)
+        return self
 
 
 class AlertsResponse(BaseModel):
@@ -102,7 +119,7 @@ class SellInRow(BaseModel):
     sell_in_per_sell_out: float | None = Field(description="primary / secondary units; above 1 is loading.")
 
 
-class SellInResponse(BaseModel):
+class SellInResponse(Priced):
     level: StockLevel
     parent_id: str | None
     date_from: date
@@ -154,6 +171,7 @@ async def get_stock(f: StockFilterDep, page: ListingDep, conn: ConnectionDep) ->
                 negative_positions=r["negative_positions"],
                 variance_units=r["variance_units"],
                 variance_value=r["variance_value"],
+                units_per_case=r["units_per_case"],
             )
             for r in rows
         ],
@@ -167,6 +185,10 @@ async def get_stock(f: StockFilterDep, page: ListingDep, conn: ConnectionDep) ->
     if page.csv:
         return csv_response(StockRow, response.rows, "stock")
     return response
+
+
+_NOT_READ = frozenset({"raised_at", "on_hand_cases", "on_hand_loose_units"})
+"""Alert fields not read as such from the row: the raise time is its changed_at; the split is computed."""
 
 
 @router.get("/alerts", response_model=AlertsResponse, operation_id="get_alerts", tags=["stock"])
@@ -192,7 +214,7 @@ async def get_alerts(
             for r in counts
         ],
         alerts=[
-            Alert(raised_at=r["changed_at"], **{k: r[k] for k in Alert.model_fields if k != "raised_at"})
+            Alert(raised_at=r["changed_at"], **{k: r[k] for k in Alert.model_fields if k not in _NOT_READ})
             for r in listed
         ],
         total=int(listed[0]["total"]) if listed else 0,

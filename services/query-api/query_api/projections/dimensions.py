@@ -45,9 +45,11 @@ ON CONFLICT (outlet_id) DO UPDATE SET name = excluded.name, distributor_id = exc
 WHERE outlets.occurred_at <= excluded.occurred_at
 """
 _UPSERT_SKU = """
-INSERT INTO skus (sku_id, name, brand, category, list_price, occurred_at) VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO skus (sku_id, name, brand, category, list_price, occurred_at, units_per_case, hsn_code, gst_rate, currency)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (sku_id) DO UPDATE SET name = excluded.name, brand = excluded.brand, category = excluded.category,
-    list_price = excluded.list_price, occurred_at = excluded.occurred_at
+    list_price = excluded.list_price, occurred_at = excluded.occurred_at, units_per_case = excluded.units_per_case,
+    hsn_code = excluded.hsn_code, gst_rate = excluded.gst_rate, currency = excluded.currency
 WHERE skus.occurred_at <= excluded.occurred_at
 """
 _BRANDS = "SELECT sku_id, brand FROM skus WHERE sku_id = ANY($1::text[])"
@@ -111,7 +113,20 @@ def _outlet(event: OutletRegistered, rows: Rows) -> None:
 
 def _sku(event: SkuRegistered, rows: Rows) -> None:
     s = event.payload
-    rows.setdefault(_UPSERT_SKU, []).append((s.sku_id, s.name, s.brand, s.category, s.list_price, event.occurred_at))
+    rows.setdefault(_UPSERT_SKU, []).append(
+        (
+            s.sku_id,
+            s.name,
+            s.brand,
+            s.category,
+            s.list_price,
+            event.occurred_at,
+            s.units_per_case,
+            s.hsn_code,
+            s.gst_rate,
+            s.currency,
+        )
+    )
 
 
 def _rep(event: RepRegistered, rows: Rows) -> None:

@@ -22,11 +22,13 @@ SELECT o.distributor_id, o.order_id, o.event_id, o.day, o.occurred_at, o.recorde
            AS delivered,
        coalesce(bool_or(s.cancelled_counted), false) AS cancelled,
        jsonb_agg(jsonb_build_object('sku_id', s.sku_id, 'ordered_units', s.ordered_units,
-                                    'ordered_value', s.ordered_value::text, 'delivered_units', s.delivered_counted)
+                                    'ordered_value', s.ordered_value::text, 'delivered_units', s.delivered_counted,
+                                    'units_per_case', k.units_per_case)
                  ORDER BY s.sku_id) AS lines,
        sum(s.ordered_value) AS ordered_value
 FROM sales_orders o
 CROSS JOIN LATERAL sales_order_skus(o.distributor_id, o.order_id) s
+LEFT JOIN skus k ON k.sku_id = s.sku_id
 LEFT JOIN sales_cancellations c ON c.distributor_id = o.distributor_id AND c.order_id = o.order_id
 WHERE o.outlet_id = $1 AND o.day BETWEEN $2 AND $3
 GROUP BY o.distributor_id, o.order_id, c.occurred_at, c.reason

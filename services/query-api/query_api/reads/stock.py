@@ -34,7 +34,7 @@ _STOCK_SQL = """
 WITH placed AS (
     SELECT x.on_hand, x.on_hand * coalesce(k.list_price, 0) AS value,
            latest.variance_units, latest.variance_units * coalesce(k.list_price, 0) AS variance_value,
-           n.node_id, n.node_name, n.parent_id
+           n.node_id, n.node_name, n.parent_id, k.units_per_case
     FROM stock_positions x
     LEFT JOIN distributor_geography g ON g.distributor_id = x.distributor_id
     LEFT JOIN skus k ON k.sku_id = x.sku_id
@@ -48,6 +48,7 @@ WITH placed AS (
       AND ($6::text[] IS NULL OR x.distributor_id = ANY($6))
 )
 SELECT node_id, max(node_name) AS name, sum(on_hand) AS on_hand, sum(value) AS value, count(*) AS positions,
+       CASE WHEN $1 = 'sku' THEN max(units_per_case) END AS units_per_case,
        count(*) FILTER (WHERE on_hand < 0) AS negative_positions,
        coalesce(sum(variance_units), 0) AS variance_units, coalesce(sum(variance_value), 0) AS variance_value,
        sum(sum(on_hand)) OVER () AS total_on_hand, sum(sum(value)) OVER () AS total_value,
@@ -79,7 +80,7 @@ GROUP BY node_id ORDER BY count(*) DESC, node_id NULLS LAST LIMIT $6
 # every one of them, however few the limit lets through (the window runs before LIMIT).
 _ALERT_LIST_SQL = """
 WITH placed AS (
-    SELECT x.*, g.distributor_name, k.name AS sku_name,
+    SELECT x.*, g.distributor_name, k.name AS sku_name, k.units_per_case,
            n.node_id, n.node_name, n.parent_id
     FROM stock_alerts x
     LEFT JOIN distributor_geography g ON g.distributor_id = x.distributor_id
@@ -89,7 +90,7 @@ WITH placed AS (
       AND ($5::text IS NULL OR x.kind = $5) AND ($7::text[] IS NULL OR x.distributor_id = ANY($7))
 )
 SELECT distributor_id, distributor_name, sku_id, sku_name, kind, on_hand, avg_daily_sales, days_of_cover,
-       threshold_days, changed_at, count(*) OVER () AS total
+       threshold_days, changed_at, units_per_case, count(*) OVER () AS total
 FROM placed WHERE $2::text IS NULL OR parent_id = $2
 ORDER BY CASE kind WHEN 'negative_stock' THEN 0 WHEN 'stockout_risk' THEN 1 ELSE 2 END, days_of_cover NULLS LAST,
          distributor_id, sku_id
