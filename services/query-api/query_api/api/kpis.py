@@ -1,6 +1,6 @@
 """HTTP API of the KPIs: drill-level KPIs, sales breakdowns, outlet rankings, underperforming regions.
 
-Every endpoint answers JSON, or with `format=csv` its table as text/csv with a header row.
+Every endpoint answers JSON, or with `format=csv|parquet|xlsx` its table as a file (api/exports).
 """
 
 from dataclasses import replace
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, RepFilter, readers
-from query_api.api.csv_export import CSV_RESPONSE, Format, csv_response
+from query_api.api.exports import EXPORT_RESPONSES, Format, export_response
 from query_api.api.params import MAX_RANGE_DAYS, ListingDep, ParentId, SalesFilterDep, Within, node_name
 from query_api.figures.kpis import KpiFigures, KpiRow, change_pct, figures, sum_measures
 from query_api.reads.freshness import Freshness, read_freshness
@@ -162,7 +162,7 @@ def _period_fields(f: KpiFilter) -> dict[str, Any]:
     }
 
 
-@router.get("/kpis", response_model=KpiResponse, responses=CSV_RESPONSE, operation_id="get_kpis", tags=["kpis"])
+@router.get("/kpis", response_model=KpiResponse, responses=EXPORT_RESPONSES, operation_id="get_kpis", tags=["kpis"])
 async def get_kpis(
     scope: CallerScope,
     conn: ConnectionDep,
@@ -197,8 +197,8 @@ async def get_kpis(
     ]
     rows.sort(key=lambda r: (-r.value, r.id is None, r.id or ""))
     rows = rows[: page.limit]
-    if page.csv:
-        return csv_response(KpiRow, rows, "kpis")
+    if page.file:
+        return export_response(KpiRow, rows, "kpis", page.fmt)
     return KpiResponse(
         **_period_fields(f),
         level=level,
@@ -211,7 +211,11 @@ async def get_kpis(
 
 
 @router.get(
-    "/sales/by", response_model=BreakdownResponse, responses=CSV_RESPONSE, operation_id="get_sales_by", tags=["kpis"]
+    "/sales/by",
+    response_model=BreakdownResponse,
+    responses=EXPORT_RESPONSES,
+    operation_id="get_sales_by",
+    tags=["kpis"],
 )
 async def get_sales_by(
     dimension: Annotated[Dimension, Depends(_readable_dimension)],
@@ -238,8 +242,8 @@ async def get_sales_by(
         )
         for r in current
     ]
-    if page.csv:
-        return csv_response(BreakdownRow, rows[: page.limit], f"sales-by-{dimension.value}")
+    if page.file:
+        return export_response(BreakdownRow, rows[: page.limit], f"sales-by-{dimension.value}", page.fmt)
     return BreakdownResponse(
         **_period_fields(f),
         dimension=dimension,
@@ -252,7 +256,7 @@ async def get_sales_by(
 @router.get(
     "/outlets/ranking",
     response_model=RankingResponse,
-    responses=CSV_RESPONSE,
+    responses=EXPORT_RESPONSES,
     operation_id="get_outlet_ranking",
     tags=["kpis"],
 )
@@ -277,15 +281,15 @@ async def get_outlet_ranking(
         )
         for i, r in enumerate(records, start=1)
     ]
-    if fmt == "csv":
-        return csv_response(RankedOutlet, rows, f"outlets-{order}")
+    if fmt != "json":
+        return export_response(RankedOutlet, rows, f"outlets-{order}", fmt)
     return RankingResponse(**_period_fields(f), order=order, rows=rows)
 
 
 @router.get(
     "/regions/underperforming",
     response_model=UnderperformingResponse,
-    responses=CSV_RESPONSE,
+    responses=EXPORT_RESPONSES,
     operation_id="get_underperforming_regions",
     tags=["kpis"],
     dependencies=[Depends(_reads_regions)],
@@ -315,6 +319,6 @@ async def get_underperforming_regions(
                 )
             )
     rows.sort(key=lambda row: (row.value_change_pct, row.id or ""))
-    if fmt == "csv":
-        return csv_response(RegionDecline, rows, "underperforming-regions")
+    if fmt != "json":
+        return export_response(RegionDecline, rows, "underperforming-regions", fmt)
     return UnderperformingResponse(**_period_fields(f), threshold_pct=threshold_pct, rows=rows)

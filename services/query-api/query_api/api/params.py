@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, Query
 
-from query_api.api.csv_export import Format
+from query_api.api.exports import ExportFormat, Format
 from query_api.reads.cell import Cell
 from sellthrough_contracts.common import ID_PATTERN, NAME_PATTERN
 from sellthrough_runtime.dependencies import SettingsDep
@@ -114,11 +114,17 @@ class Listing:
     """How many rows, largest first, and in which format: the tail of most table reads."""
 
     limit: int
-    fmt: Literal["json", "csv"]
+    fmt: ExportFormat
+
+    @property
+    def file(self) -> bool:
+        """A file (csv, parquet, xlsx) rather than JSON: api/exports encodes the table."""
+        return self.fmt != "json"
 
     @property
     def csv(self) -> bool:
-        return self.fmt == "csv"
+        """The name `file` had before Parquet and Excel, for routes written then."""
+        return self.file
 
 
 async def listing(limit: Limit = 500, fmt: Format = "json") -> Listing:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
-from query_api.api.csv_export import CSV_RESPONSE, Format, csv_response
+from query_api.api.exports import EXPORT_RESPONSES, Format, export_response
 from query_api.api.params import CellKeys, PeriodDep
 from query_api.reads.provenance import CellFilter, Cursor, events_page, events_total
 from sellthrough_runtime.auth import Role
@@ -74,7 +74,7 @@ class EventsPage(BaseModel):
     response_model=EventsPage,
     operation_id="get_sales_events",
     tags=["sales"],
-    responses=CSV_RESPONSE,
+    responses=EXPORT_RESPONSES,
 )
 async def get_sales_events(
     scope: CallerScope,
@@ -104,8 +104,8 @@ async def get_sales_events(
         next_cursor=Cursor(rows[-1].day, rows[-1].event_id).encode() if more else None,
         total=EventsTotal(events=total["events"], lines=total["lines"], units=total["units"], value=total["value"]),
     )
-    if fmt == "csv":
-        return csv_response(SourceEvent, page.rows, "sales-events")
+    if fmt != "json":
+        return export_response(SourceEvent, page.rows, "sales-events", fmt)
     return page
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
-from query_api.api.csv_export import Format, csv_response
+from query_api.api.exports import Format, export_response
 from query_api.api.params import CellKeys, ListingDep, ParentId, PeriodDep, SalesFilterDep, node_name
 from query_api.reads.freshness import Freshness, read_freshness
 from query_api.reads.sales import PARENT_LEVEL, DrillQuery, Level, drill, parent_exists
@@ -93,8 +93,8 @@ async def get_sales(
         total=SalesTotal(**result.total, rows=result.row_count),
         freshness=freshness,
     )
-    if page.csv:
-        return csv_response(SalesRow, response.rows, "sales")
+    if page.file:
+        return export_response(SalesRow, response.rows, "sales", page.fmt)
     return response
 
 
@@ -131,6 +131,6 @@ async def get_sales_daily(
         for day in (date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1))
     ]
     response = DailySalesResponse(date_from=date_from, date_to=date_to, days=days, freshness=freshness)
-    if fmt == "csv":
-        return csv_response(SalesDay, response.days, "sales-daily")
+    if fmt != "json":
+        return export_response(SalesDay, response.days, "sales-daily", fmt)
     return response
