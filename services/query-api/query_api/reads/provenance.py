@@ -7,6 +7,7 @@ what it contributed, so that the listed events sum to the figure (sales.py says 
 Deliveries move no net figure and are not listed. Geography is today's, as in the drill-down.
 """
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
@@ -118,3 +119,16 @@ async def events_page(
 
 async def events_total(conn: asyncpg.Connection, cell: CellFilter) -> asyncpg.Record:
     return await conn.fetchrow(_TOTAL, *cell.arguments())
+
+
+async def events_in_batches(
+    pool: asyncpg.Pool, cell: CellFilter, after: Cursor | None, batch: int
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """Every event of the cell after `after`, `batch` rows at a time from a server-side cursor (an export): the
+    page statement without its limit, on a connection of its own held while the rows are sent."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        cursor = await conn.cursor(
+            _PAGE, *cell.arguments(), after.day if after else None, after.event_id if after else None, None
+        )
+        while records := await cursor.fetch(batch):
+            yield records
