@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, RepFilter, readers
 from query_api.api.exports import EXPORT_RESPONSES, Format, export_response
-from query_api.api.params import MAX_RANGE_DAYS, ListingDep, ParentId, SalesFilterDep, Within, node_name
+from query_api.api.params import MAX_RANGE_DAYS, ListingDep, ParentId, SalesFilterDep, SegmentDep, Within, node_name
 from query_api.figures.kpis import KpiFigures, KpiRow, change_pct, figures, sum_measures
 from query_api.reads.freshness import Freshness, read_freshness
 from query_api.reads.kpis import (
@@ -41,6 +41,8 @@ class Dimension(StrEnum):
     REP = "rep"
     DISTRIBUTOR = "distributor"
     REGION = "region"
+    CHANNEL = "channel"
+    OUTLET_CLASS = "outlet_class"
 
 
 class Period(BaseModel):
@@ -52,6 +54,8 @@ class Period(BaseModel):
     sku_id: str | None
     rep_id: str | None
     within: str | None = Field(default=None, description="The zone, region, distributor or outlet the rows are under.")
+    channels: list[str] | None = Field(default=None, description="Only outlets of these channels (null: all).")
+    outlet_classes: list[str] | None = Field(default=None, description="Only outlets of these classes (null: all).")
 
 
 class KpiResponse(Period):
@@ -109,11 +113,19 @@ class UnderperformingResponse(Period):
     rows: list[RegionDecline] = Field(description="Regions whose value fell by more than threshold_pct, worst first.")
 
 
-async def kpi_filter(f: SalesFilterDep, rep_id: RepFilter) -> KpiFilter:
+async def kpi_filter(f: SalesFilterDep, rep_id: RepFilter, segment: SegmentDep) -> KpiFilter:
     # The previous period and the dormancy window (each at most MAX_RANGE_DAYS) reach back before `from`.
     if f.date_from - date.min < timedelta(days=MAX_RANGE_DAYS):
         raise ProblemError(422, "invalid-range", "The range, or the period before it, starts before year 1.")
-    return KpiFilter(f.date_from, f.date_to, f.brand, f.sku_id, rep_id)
+    return KpiFilter(
+        f.date_from,
+        f.date_to,
+        f.brand,
+        f.sku_id,
+        rep_id,
+        channels=segment.channels,
+        outlet_classes=segment.outlet_classes,
+    )
 
 
 KpiFilterDep = Annotated[KpiFilter, Depends(kpi_filter)]
@@ -159,6 +171,8 @@ def _period_fields(f: KpiFilter) -> dict[str, Any]:
         "sku_id": f.sku_id,
         "rep_id": f.rep_id,
         "within": f.within,
+        "channels": f.channels,
+        "outlet_classes": f.outlet_classes,
     }
 
 
@@ -180,8 +194,9 @@ async def get_kpis(
     if parent_id is not None and level in (Level.NATIONAL, Level.ZONE):
         raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
     scope.require_level(level, parent_id)
-    # Primary sales (sell-in) belong to a distributor, not to a rep: a rep's token does not see them.
-    with_primary = level is not Level.OUTLET and scope.rep is None
+    # Primary sales (sell-in) belong to a distributor, not to a rep or an outlet: a rep's token does not see them,
+    # nor does a channel or class.
+    with_primary = level is not Level.OUTLET and scope.rep is None and not f.segmented
     if parent_id is not None and not await parent_exists(conn, level, parent_id):
         raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
     dormant_from = f.date_to - timedelta(days=dormant_days - 1)
@@ -223,7 +238,8 @@ async def get_sales_by(
     f: ScopedFilterDep,
     page: ListingDep,
 ) -> BreakdownResponse | Response:
-    """Secondary sales per brand, SKU, rep, distributor or region, largest first, with the previous period."""
+    """Secondary sales per brand, SKU, rep, distributor, region, outlet channel or outlet class, largest first,
+    with the previous period."""
     records = await sales_by(conn, dimension.value, f)
     # Only what moved in the period (a sale, or a return: net can be negative); the previous period's figure is
     # context, not a row of its own.

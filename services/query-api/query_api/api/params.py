@@ -5,9 +5,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query
+from pydantic import StringConstraints
 
 from query_api.api.exports import ExportFormat, Format
 from query_api.reads.cell import Cell
+from query_api.reads.segment import Segment
 from sellthrough_contracts.common import ID_PATTERN, NAME_PATTERN
 from sellthrough_runtime.dependencies import SettingsDep
 from sellthrough_runtime.problems import ProblemError
@@ -147,3 +149,22 @@ async def window(days: Days = 30) -> Window:
 
 
 WindowDep = Annotated[Window, Depends(window)]
+
+
+SegmentValue = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+Channels = Annotated[
+    list[SegmentValue] | None,
+    Query(alias="channel", max_length=50, description="Only outlets of this trade channel; repeat for several."),
+]
+OutletClasses = Annotated[
+    list[SegmentValue] | None,
+    Query(alias="outlet_class", max_length=50, description="Only outlets of this class; repeat for several."),
+]
+
+
+async def segment(channels: Channels = None, outlet_classes: OutletClasses = None) -> Segment:
+    return Segment(channels or None, outlet_classes or None)
+
+
+SegmentDep = Annotated[Segment, Depends(segment)]
+"""`channel` and `outlet_class`, each repeatable, as one dependency."""
