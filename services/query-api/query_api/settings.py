@@ -42,3 +42,10 @@ class QueryApiSettings(ServiceSettings):
         description="A device whose clock was off by more than this (either way) is flagged in GET "
         "/v1/field/clock-skew.",
     )
+    export_batch_rows: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Rows read from the server-side cursor and encoded at a time when a large table is exported as "
+        "a file (GET /v1/sales/events, /v1/outlets/map): a Parquet row group each.",
+    )

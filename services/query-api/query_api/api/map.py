@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
-from query_api.api.exports import Format, stream_response
+from query_api.api.exports import ExportBatchDep, Format, stream_response
 from query_api.api.params import SalesFilterDep, Within
 from query_api.reads.kpis import node_known
 from query_api.reads.map import outlet_map, outlet_map_batches
@@ -56,6 +56,7 @@ async def get_outlet_map(
     scope: CallerScope,
     conn: ConnectionDep,
     context: ContextDep,
+    batch: ExportBatchDep,
     f: SalesFilterDep,
     within: Within = None,
     limit: MapLimit = 5000,
@@ -70,7 +71,7 @@ async def get_outlet_map(
         raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
     if fmt != "json":
         args = (f.date_from, f.date_to, f.brand, f.sku_id, within, None, scope.distributor_list)
-        return stream_response(MapOutlet, _exported(context, args), "outlets", fmt)
+        return stream_response(MapOutlet, _exported(context, args, batch), "outlets", fmt)
     records = await outlet_map(conn, f.date_from, f.date_to, f.brand, f.sku_id, within, limit, scope.distributor_list)
     first = records[0] if records else None
     return MapResponse(
@@ -101,11 +102,8 @@ async def get_outlet_map(
     )
 
 
-EXPORT_BATCH = 2000
-
-
-async def _exported(context: ContextDep, args: tuple[object, ...]) -> AsyncIterator[list[MapOutlet]]:
-    async for records in outlet_map_batches(context.pool, args, EXPORT_BATCH):
+async def _exported(context: ContextDep, args: tuple[object, ...], batch: int) -> AsyncIterator[list[MapOutlet]]:
+    async for records in outlet_map_batches(context.pool, args, batch):
         yield [_map_outlet(r) for r in records]
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
-from query_api.api.exports import EXPORT_RESPONSES, Format, stream_response
+from query_api.api.exports import EXPORT_RESPONSES, ExportBatchDep, Format, stream_response
 from query_api.api.params import CellKeys, PeriodDep
 from query_api.reads.provenance import CellFilter, Cursor, events_in_batches, events_page, events_total
 from sellthrough_runtime.auth import Role
@@ -25,8 +25,6 @@ PageCursor = Annotated[
     str | None, Query(max_length=100, description="`next_cursor` of the previous page; absent for the first page.")
 ]
 PageLimit = Annotated[int, Query(ge=1, le=1000, description="Events per page (JSON; a file has every event).")]
-EXPORT_BATCH = 2000
-"""Events fetched from the cursor and encoded at a time when exporting (a Parquet row group each)."""
 
 
 class SourceEvent(BaseModel):
@@ -83,6 +81,7 @@ async def get_sales_events(
     scope: CallerScope,
     conn: ConnectionDep,
     context: ContextDep,
+    batch: ExportBatchDep,
     keys: CellKeys,
     period: PeriodDep,
     cursor: PageCursor = None,
@@ -99,7 +98,7 @@ async def get_sales_events(
         raise ProblemError(422, "invalid-cursor", "The cursor is not one this endpoint gave out.") from None
     cell = CellFilter(date_from, date_to, await scope.cell(conn, keys))
     if fmt != "json":
-        return stream_response(SourceEvent, _exported(context, cell, after), "sales-events", fmt)
+        return stream_response(SourceEvent, _exported(context, cell, after, batch), "sales-events", fmt)
     records = await events_page(conn, cell, after, limit + 1)
     total = await events_total(conn, cell)
     rows = [_source_event(r) for r in records[:limit]]
@@ -114,8 +113,10 @@ async def get_sales_events(
     return page
 
 
-async def _exported(context: ContextDep, cell: CellFilter, after: Cursor | None) -> AsyncIterator[list[SourceEvent]]:
-    async for records in events_in_batches(context.pool, cell, after, EXPORT_BATCH):
+async def _exported(
+    context: ContextDep, cell: CellFilter, after: Cursor | None, batch: int
+) -> AsyncIterator[list[SourceEvent]]:
+    async for records in events_in_batches(context.pool, cell, after, batch):
         yield [_source_event(r) for r in records]
 
 

@@ -9,13 +9,15 @@ write-only mode and a temporary file.
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from typing import Annotated, Any, Literal, Protocol
 
-from fastapi import Query, Response
+from fastapi import Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from query_api.api.exports.csv_format import CsvEncoder, safe_cell, to_csv
 from query_api.api.exports.parquet_format import ParquetEncoder
 from query_api.api.exports.xlsx_format import XlsxEncoder
+from query_api.settings import QueryApiSettings
+from sellthrough_runtime.dependencies import settings_of
 
 FileFormat = Literal["csv", "parquet", "xlsx"]
 ExportFormat = Literal["json", "csv", "parquet", "xlsx"]
@@ -99,10 +101,19 @@ def stream_response(
     return StreamingResponse(encoded(out, batches), media_type=out.media_type, headers=_headers(name, out.suffix))
 
 
+async def export_batch(settings: Annotated[QueryApiSettings, Depends(settings_of(QueryApiSettings))]) -> int:
+    return settings.export_batch_rows
+
+
+ExportBatchDep = Annotated[int, Depends(export_batch)]
+"""Rows per batch of a streamed export (QueryApiSettings.export_batch_rows)."""
+
+
 __all__ = [
     "CSV_RESPONSE",
     "EXPORT_RESPONSES",
     "MEDIA_TYPES",
+    "ExportBatchDep",
     "ExportFormat",
     "FileFormat",
     "Format",
