@@ -4,6 +4,7 @@ and a streamed export is sent a batch at a time, before the next batch is read."
 import asyncio
 import csv
 import io
+import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -66,34 +67,41 @@ def test_parquet_has_typed_columns_and_reads_back_equal() -> None:
     assert schema.names[:2] == ["id", "name"]  # the row's identity first, as in CSV
     response = export_response(Row, ROWS, "rows", "parquet")
     assert response.headers["content-disposition"] == 'attachment; filename="rows.parquet"'
-    table = pq.read_table(io.BytesIO(response.body)).to_pylist()
+    table = pq.read_table(io.BytesIO(bytes(response.body))).to_pylist()
     for got, row in zip(table, ROWS, strict=True):
-        assert got["value"] == row.value and got["day"] == row.day and got["units"] == row.units
+        assert got["value"] == row.value
+        assert got["day"] == row.day
+        assert got["units"] == row.units
         assert got["name"] == row.name  # typed text, not neutralised: Parquet is not run by a spreadsheet
-        assert got["at"] == row.at and got["event_id"] == str(row.event_id) and got["kind"] == row.kind
+        assert got["at"] == row.at
+        assert got["event_id"] == str(row.event_id)
+        assert got["kind"] == row.kind
         assert got["share_pct"] == row.share_pct
 
 
 def test_xlsx_has_numbers_as_numbers_and_formulas_neutralised() -> None:
     response = export_response(Row, ROWS, "rows", "xlsx")
     assert response.media_type == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    sheet = openpyxl.load_workbook(io.BytesIO(response.body)).active
+    sheet = openpyxl.load_workbook(io.BytesIO(bytes(response.body))).active
     assert sheet is not None
     header, *cells = list(sheet.iter_rows(values_only=True))
     assert header[:3] == ("id", "name", "day")
     first = dict(zip(header, cells[0], strict=True))
     assert first["name"] == '\'=HYPERLINK("http://x")'  # shown as text, as the CSV has it
-    assert first["value"] == 134.5 and isinstance(first["value"], float)  # a number, not text
-    assert first["units"] == 14 and first["day"].date() == date(2026, 10, 2)  # type: ignore[union-attr]
+    assert first["value"] == 134.5
+    assert isinstance(first["value"], float)
+    assert first["units"] == 14
+    assert first["day"].date() == date(2026, 10, 2)
     second = dict(zip(header, cells[1], strict=True))
     assert (second["name"], second["share_pct"], second["units"]) == (None, None, -5)
 
 
 def test_csv_is_unchanged_by_the_move() -> None:
-    text = export_response(Row, ROWS, "rows", "csv").body.decode()
+    text = bytes(export_response(Row, ROWS, "rows", "csv").body).decode()
     table = list(csv.DictReader(io.StringIO(text)))
     assert [r["value"] for r in table] == ["134.5000", "-20"]
-    assert table[0]["name"].startswith("'=") and table[1]["name"] == ""
+    assert table[0]["name"].startswith("'=")
+    assert table[1]["name"] == ""
 
 
 async def _stream(fmt: str, batches: int, size: int, log: list[str]) -> list[bytes]:
@@ -116,7 +124,7 @@ async def test_parquet_and_csv_are_sent_a_batch_at_a_time() -> None:
         pieces = await _stream(fmt, batches=5, size=1000, log=log)
         # Each batch is encoded and sent before the next one is read from the cursor: never the whole table held.
         reads = [i for i, entry in enumerate(log) if entry.startswith("read")]
-        assert all("sent" in log[a:b] for a, b in zip(reads, reads[1:], strict=False)), (fmt, log)
+        assert all("sent" in log[a:b] for a, b in itertools.pairwise(reads)), (fmt, log)
         assert len(pieces) >= 5
     file = pq.ParquetFile(io.BytesIO(b"".join(await _stream("parquet", batches=5, size=1000, log=[]))))
     assert file.metadata.num_row_groups == 5
