@@ -100,8 +100,8 @@ async def encoded(out: Encoder, batches: AsyncIterable[Sequence[BaseModel]]) -> 
         if piece := await asyncio.to_thread(out.rows, batch):
             yield piece
     rest = iter(out.end())
-    while (piece := await asyncio.to_thread(_next, rest)) is not None:
-        yield piece
+    while (tail := await asyncio.to_thread(_next, rest)) is not None:
+        yield tail
 
 
 def _next(pieces: Iterator[bytes]) -> bytes | None:
