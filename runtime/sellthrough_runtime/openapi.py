@@ -9,7 +9,8 @@ route module has to repeat it and none can forget it:
 - every error is application/problem+json with the Problem schema (FastAPI's own 422 schema is replaced).
 
 Success content types are those routes declare (/metrics is text/plain; the dashboard files are HTML,
-JavaScript and CSS), plus text/csv for every operation whose `format` query parameter offers csv.
+JavaScript and CSS), plus text/csv, Parquet and Excel for every operation whose `format` query parameter offers
+them.
 """
 
 from collections.abc import Callable, Iterator
@@ -61,14 +62,24 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
 
 
 CSV = "text/csv"
+_BINARY = {"type": "string", "format": "binary"}
+FILE_FORMATS: dict[str, tuple[str, dict[str, str]]] = {
+    "csv": (CSV, {"type": "string"}),
+    "parquet": ("application/vnd.apache.parquet", _BINARY),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _BINARY),
+}
+"""A `format` value offered -> the media type the operation then answers (query-api's exports)."""
 
 
-def _offers_csv(operation: dict[str, Any]) -> bool:
-    """A `format` query parameter offering csv: the operation answers text/csv too (query-api's exports)."""
-    return any(
-        parameter.get("in") == "query" and parameter.get("name") == "format" and "csv" in _enum(parameter["schema"])
+def _offered_formats(operation: dict[str, Any]) -> list[str]:
+    """The file formats a `format` query parameter offers."""
+    return [
+        value
         for parameter in operation.get("parameters", [])
-    )
+        if parameter.get("in") == "query" and parameter.get("name") == "format"
+        for value in _enum(parameter["schema"])
+        if value in FILE_FORMATS
+    ]
 
 
 def _enum(schema: dict[str, Any]) -> list[Any]:
@@ -134,8 +145,10 @@ def _complete(app: FastAPI, document: dict[str, Any]) -> None:
             for parameter in operation.get("parameters", []):
                 _drop_null(parameter)
             responses = operation.setdefault("responses", {})
-            if _offers_csv(operation) and "200" in responses:
-                responses["200"].setdefault("content", {}).setdefault(CSV, {"schema": {"type": "string"}})
+            if "200" in responses:
+                for offered in _offered_formats(operation):
+                    media_type, schema = FILE_FORMATS[offered]
+                    responses["200"].setdefault("content", {}).setdefault(media_type, {"schema": schema})
             for status in statuses:
                 responses.setdefault(str(status), {"description": DESCRIPTIONS[status]})
             for status, response in responses.items():

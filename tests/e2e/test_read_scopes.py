@@ -310,6 +310,14 @@ RULES: dict[str, Rule] = {
             Probe({"format": "csv"}, csv_rows("distributor", "distributor_id")),
         ),
     ),
+    "/v1/stock/turn": Rule(
+        READERS,
+        (
+            Probe({}, each("rows", "distributor", "distributor_id")),
+            Probe({"distributor_id": "{distributor}"}, each("rows", "distributor", "distributor_id")),
+            Probe({"format": "csv"}, csv_rows("distributor", "distributor_id")),
+        ),
+    ),
     "/v1/claims": Rule(
         READERS,
         (
@@ -529,6 +537,7 @@ def test_a_refused_scope_is_told_before_a_bad_period(services: dict[str, Service
         ("/v1/regions/underperforming", {}),
         ("/v1/sales/by", {"dimension": "region"}),
         ("/v1/reconciliation", {"distributor_id": "D2"}),
+        ("/v1/stock/turn", {"distributor_id": "D2"}),
     ]
     with httpx.Client(base_url=services["query-api"].url, timeout=30) as client:
         for path, params in asks:

@@ -17,6 +17,7 @@ from query_api.api.sales_sources import router as sales_sources_router
 from query_api.api.schemes import router as schemes_router
 from query_api.api.scope import router as scope_router
 from query_api.api.stock import router as stock_router
+from query_api.api.stock_turn import router as stock_turn_router
 from query_api.dashboard.router import router as dashboard_router
 from query_api.jobs.reconciliation_check import reconciliation_check_job
 from query_api.names import MIGRATIONS, PROJECTION_GROUP, PROJECTION_TOPICS, SCHEMA, SERVICE
@@ -92,6 +93,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             provenance_router,
             geo_router,
             reconciliation_router,
+            stock_turn_router,
             stock_router,
             schemes_router,
             kpi_router,

@@ -78,3 +78,10 @@ class QueryApiSettings(ServiceSettings):
     dashboard_url: str | None = Field(
         default=None, description="query-api's public base URL, to link the printable review page from the mail."
     )
+    export_batch_rows: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Rows read from the server-side cursor and encoded at a time when a large table is exported as "
+        "a file (GET /v1/sales/events, /v1/outlets/map): a Parquet row group each.",
+    )

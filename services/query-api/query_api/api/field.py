@@ -8,10 +8,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, RepFilter, forbidden, readers
+from query_api.api.exports import Format, export_response
 from query_api.api.money import Priced
 from query_api.api.params import PeriodDep
 from query_api.figures.field import Totals, clock, group_totals, ratio
@@ -115,7 +116,8 @@ async def get_field_performance(
     group_by: GroupBy = "rep",
     region: NodeFilter = None,
     distributor: NodeFilter = None,
-) -> FieldPerformance:
+    fmt: Format = "json",
+) -> FieldPerformance | Response:
     """Beat compliance, productive calls, unplanned visits, first and last call, time in market and attendance
     per region, distributor or rep over the days."""
     date_from, date_to = period.date_from, period.date_to
@@ -133,12 +135,10 @@ async def get_field_performance(
     group = {r["rep_id"]: r[key] for r in rows}
     names = {r[key]: r[name] for r in rows}
     totals = group_totals(plans, visits, attended, group.get, settings.zone)
-    return FieldPerformance(
-        group_by=group_by,
-        date_from=date_from,
-        date_to=date_to,
-        rows=[_row(g, names.get(g), t) for g, t in sorted(totals.items(), key=lambda item: item[0] or "")],
-    )
+    table = [_row(g, names.get(g), t) for g, t in sorted(totals.items(), key=lambda item: item[0] or "")]
+    if fmt != "json":
+        return export_response(FieldRow, table, f"field-performance-by-{group_by}", fmt)
+    return FieldPerformance(group_by=group_by, date_from=date_from, date_to=date_to, rows=table)
 
 
 def _row(group: str | None, name: str | None, t: Totals) -> FieldRow:

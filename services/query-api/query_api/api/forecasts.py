@@ -8,10 +8,11 @@ import asyncio
 from datetime import date, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
+from query_api.api.exports import Format, export_response
 from query_api.api.params import Limit, ParentId, PeriodDep, Sku, today_in
 from query_api.figures.forecasting import (
     Anomaly,
@@ -219,7 +220,8 @@ async def get_anomalies(
     min_history: MinHistory = 14,
     history_days: HistoryDays = 56,
     limit: Limit = 500,
-) -> AnomaliesResponse:
+    fmt: Format = "json",
+) -> AnomaliesResponse | Response:
     """Days whose secondary units per distributor x SKU fell outside the one-step forecast +/- k x MAD (dips
     and surges); for intermittent demand, days whose order size exceeded the usual size + k x size MAD.
     Each day is judged against the days before it, including up to `history_days` before `from`.
@@ -244,7 +246,7 @@ async def get_anomalies(
     async with context.pool.acquire() as conn:
         distributors = await distributor_names(conn, [f[0] for f in found])
         skus = await sku_names(conn, [f[1] for f in found])
-    return AnomaliesResponse(
+    response = AnomaliesResponse(
         level=level,
         parent_id=parent_id,
         date_from=date_from,
@@ -268,6 +270,9 @@ async def get_anomalies(
             for distributor, sku, s, method, a in found
         ],
     )
+    if fmt != "json":
+        return export_response(AnomalyRow, response.rows, "anomalies", fmt)
+    return response
 
 
 def _rounded(value: float | None) -> float | None:

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
+from query_api.api.exports import Format, export_response
 from query_api.api.params import Days, WindowDep
 from query_api.reads.geo import (
     DelayBy,
@@ -101,25 +102,31 @@ async def get_geo_verification(
     window: WindowDep,
     by: Annotated[ShareBy, Query(description="Group by rep, distributor or region.")] = "rep",
     subject: Annotated[CheckedEventType | None, Query(description="Only orders, or only visits.")] = None,
-) -> VerifiedShares:
+    fmt: Format = "json",
+) -> VerifiedShares | Response:
     """The geo-verified share (captures judged on_site) of orders and visits, with every verdict's count."""
     if by != "rep":
         # A row above the caller's top level would be a partial figure of a territory it does not own.
         scope.require_level(by, None)
     records = await verified_shares(conn, by, window.since, subject, scope.rep, scope.distributor_list)
     rows = [VerifiedShare(**dict(r), verified_share=round(r["on_site"] / r["captures"], 4)) for r in records]
+    if fmt != "json":
+        return export_response(VerifiedShare, rows, f"geo-verification-by-{by}", fmt)
     return VerifiedShares(by=by, days=window.days, rows=rows)
 
 
 @router.get("/off-site-alerts", response_model=OffSiteAlerts, operation_id="get_off_site_alerts")
 async def get_off_site_alerts(
-    scope: CallerScope, conn: ConnectionDep, settings: SettingsDep, days: Days | None = None
-) -> OffSiteAlerts:
+    scope: CallerScope, conn: ConnectionDep, settings: SettingsDep, days: Days | None = None, fmt: Format = "json"
+) -> OffSiteAlerts | Response:
     """Reps with repeated off-site orders: at least the threshold within the window (both from settings)."""
     window = days or settings.off_site_alert_days
     threshold = settings.off_site_alert_orders
     records = await off_site_reps(conn, _since(window), scope.rep, scope.distributor_list, threshold)
-    return OffSiteAlerts(days=window, threshold=threshold, reps=[OffSiteRep(**dict(r)) for r in records])
+    reps = [OffSiteRep(**dict(r)) for r in records]
+    if fmt != "json":
+        return export_response(OffSiteRep, reps, "off-site-alerts", fmt)
+    return OffSiteAlerts(days=window, threshold=threshold, reps=reps)
 
 
 @router.get("/sync-delays", response_model=SyncDelays, operation_id="get_sync_delays")
@@ -128,20 +135,26 @@ async def get_sync_delays(
     conn: ConnectionDep,
     window: WindowDep,
     by: Annotated[DelayBy, Query(description="Group by rep or device.")] = "rep",
-) -> SyncDelays:
+    fmt: Format = "json",
+) -> SyncDelays | Response:
     """How late orders and visits reach the server (recorded_at - occurred_at): p50 and p95 per rep or device."""
     records = await sync_delays(conn, by, window.since, scope.rep, scope.distributor_list)
-    return SyncDelays(by=by, days=window.days, rows=[SyncDelay(**dict(r)) for r in records])
+    rows = [SyncDelay(**dict(r)) for r in records]
+    if fmt != "json":
+        return export_response(SyncDelay, rows, f"sync-delays-by-{by}", fmt)
+    return SyncDelays(by=by, days=window.days, rows=rows)
 
 
 @router.get("/clock-skew", response_model=ClockSkew, operation_id="get_clock_skew")
 async def get_clock_skew(
-    scope: CallerScope, conn: ConnectionDep, settings: SettingsDep, window: WindowDep
-) -> ClockSkew:
+    scope: CallerScope, conn: ConnectionDep, settings: SettingsDep, window: WindowDep, fmt: Format = "json"
+) -> ClockSkew | Response:
     """Each device's clock against the server's, from the device_time its batches sent (POST /v1/events)."""
     threshold = settings.clock_skew_alert_seconds
     records = await clock_skews(conn, window.since, scope.rep, scope.distributor_list)
     devices = [DeviceSkew(**dict(r), flagged=r["max_abs_skew_s"] > threshold) for r in records]
+    if fmt != "json":
+        return export_response(DeviceSkew, devices, "clock-skew", fmt)
     return ClockSkew(days=window.days, threshold_s=threshold, devices=devices)
 
 
@@ -163,9 +176,14 @@ class GeotagProposals(BaseModel):
 
 
 @router.get("/geotag-proposals", response_model=GeotagProposals, operation_id="get_geotag_proposals")
-async def get_geotag_proposals(scope: CallerScope, conn: ConnectionDep, settings: SettingsDep) -> GeotagProposals:
+async def get_geotag_proposals(
+    scope: CallerScope, conn: ConnectionDep, settings: SettingsDep, fmt: Format = "json"
+) -> GeotagProposals | Response:
     """Ungeotagged outlets with the first good-accuracy capture made there: an admin confirms one by posting
     OutletGeotagged with its position (and proposed_by_event_id); the outlet then leaves this list."""
     accuracy = settings.geotag_proposal_max_accuracy_m
     records = await geotag_proposals(conn, accuracy, scope.rep, scope.distributor_list)
-    return GeotagProposals(max_accuracy_m=accuracy, proposals=[GeotagProposal(**dict(r)) for r in records])
+    proposals = [GeotagProposal(**dict(r)) for r in records]
+    if fmt != "json":
+        return export_response(GeotagProposal, proposals, "geotag-proposals", fmt)
+    return GeotagProposals(max_accuracy_m=accuracy, proposals=proposals)

@@ -1,6 +1,6 @@
 """HTTP API of the KPIs: drill-level KPIs, sales breakdowns, outlet rankings, underperforming regions.
 
-Every endpoint answers JSON, or with `format=csv` its table as text/csv with a header row.
+Every endpoint answers JSON, or with `format=csv|parquet|xlsx` its table as a file (api/exports).
 """
 
 from dataclasses import replace
@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, RepFilter, readers
-from query_api.api.csv_export import CSV_RESPONSE, Format, csv_response
+from query_api.api.exports import EXPORT_RESPONSES, Format, export_response
 from query_api.api.money import Priced
-from query_api.api.params import MAX_RANGE_DAYS, ListingDep, ParentId, SalesFilterDep, Within, node_name
+from query_api.api.params import MAX_RANGE_DAYS, ListingDep, ParentId, SalesFilterDep, SegmentDep, Within, node_name
 from query_api.figures.kpis import KpiFigures, KpiRow, change_pct, figures, sum_measures
 from query_api.reads.freshness import Freshness, read_freshness
 from query_api.reads.kpis import (
@@ -42,6 +42,8 @@ class Dimension(StrEnum):
     REP = "rep"
     DISTRIBUTOR = "distributor"
     REGION = "region"
+    CHANNEL = "channel"
+    OUTLET_CLASS = "outlet_class"
 
 
 class Period(Priced):
@@ -53,6 +55,8 @@ class Period(Priced):
     sku_id: str | None
     rep_id: str | None
     within: str | None = Field(default=None, description="The zone, region, distributor or outlet the rows are under.")
+    channels: list[str] | None = Field(default=None, description="Only outlets of these channels (null: all).")
+    outlet_classes: list[str] | None = Field(default=None, description="Only outlets of these classes (null: all).")
 
 
 class KpiResponse(Period):
@@ -110,11 +114,19 @@ class UnderperformingResponse(Period):
     rows: list[RegionDecline] = Field(description="Regions whose value fell by more than threshold_pct, worst first.")
 
 
-async def kpi_filter(f: SalesFilterDep, rep_id: RepFilter) -> KpiFilter:
+async def kpi_filter(f: SalesFilterDep, rep_id: RepFilter, segment: SegmentDep) -> KpiFilter:
     # The previous period and the dormancy window (each at most MAX_RANGE_DAYS) reach back before `from`.
     if f.date_from - date.min < timedelta(days=MAX_RANGE_DAYS):
         raise ProblemError(422, "invalid-range", "The range, or the period before it, starts before year 1.")
-    return KpiFilter(f.date_from, f.date_to, f.brand, f.sku_id, rep_id)
+    return KpiFilter(
+        f.date_from,
+        f.date_to,
+        f.brand,
+        f.sku_id,
+        rep_id,
+        channels=segment.channels,
+        outlet_classes=segment.outlet_classes,
+    )
 
 
 KpiFilterDep = Annotated[KpiFilter, Depends(kpi_filter)]
@@ -160,10 +172,12 @@ def _period_fields(f: KpiFilter) -> dict[str, Any]:
         "sku_id": f.sku_id,
         "rep_id": f.rep_id,
         "within": f.within,
+        "channels": f.channels,
+        "outlet_classes": f.outlet_classes,
     }
 
 
-@router.get("/kpis", response_model=KpiResponse, responses=CSV_RESPONSE, operation_id="get_kpis", tags=["kpis"])
+@router.get("/kpis", response_model=KpiResponse, responses=EXPORT_RESPONSES, operation_id="get_kpis", tags=["kpis"])
 async def get_kpis(
     scope: CallerScope,
     conn: ConnectionDep,
@@ -181,8 +195,9 @@ async def get_kpis(
     if parent_id is not None and level in (Level.NATIONAL, Level.ZONE):
         raise ProblemError(422, "invalid-parent", f"Level '{level}' takes no parent_id.")
     scope.require_level(level, parent_id)
-    # Primary sales (sell-in) belong to a distributor, not to a rep: a rep's token does not see them.
-    with_primary = level is not Level.OUTLET and scope.rep is None
+    # Primary sales (sell-in) belong to a distributor, not to a rep or an outlet: a rep's token does not see them,
+    # nor does a channel or class.
+    with_primary = level is not Level.OUTLET and scope.rep is None and not f.segmented
     if parent_id is not None and not await parent_exists(conn, level, parent_id):
         raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
     dormant_from = f.date_to - timedelta(days=dormant_days - 1)
@@ -198,8 +213,8 @@ async def get_kpis(
     ]
     rows.sort(key=lambda r: (-r.value, r.id is None, r.id or ""))
     rows = rows[: page.limit]
-    if page.csv:
-        return csv_response(KpiRow, rows, "kpis")
+    if page.file:
+        return export_response(KpiRow, rows, "kpis", page.fmt)
     return KpiResponse(
         **_period_fields(f),
         level=level,
@@ -212,7 +227,11 @@ async def get_kpis(
 
 
 @router.get(
-    "/sales/by", response_model=BreakdownResponse, responses=CSV_RESPONSE, operation_id="get_sales_by", tags=["kpis"]
+    "/sales/by",
+    response_model=BreakdownResponse,
+    responses=EXPORT_RESPONSES,
+    operation_id="get_sales_by",
+    tags=["kpis"],
 )
 async def get_sales_by(
     dimension: Annotated[Dimension, Depends(_readable_dimension)],
@@ -220,7 +239,8 @@ async def get_sales_by(
     f: ScopedFilterDep,
     page: ListingDep,
 ) -> BreakdownResponse | Response:
-    """Secondary sales per brand, SKU, rep, distributor or region, largest first, with the previous period."""
+    """Secondary sales per brand, SKU, rep, distributor, region, outlet channel or outlet class, largest first,
+    with the previous period."""
     records = await sales_by(conn, dimension.value, f)
     # Only what moved in the period (a sale, or a return: net can be negative); the previous period's figure is
     # context, not a row of its own.
@@ -239,8 +259,8 @@ async def get_sales_by(
         )
         for r in current
     ]
-    if page.csv:
-        return csv_response(BreakdownRow, rows[: page.limit], f"sales-by-{dimension.value}")
+    if page.file:
+        return export_response(BreakdownRow, rows[: page.limit], f"sales-by-{dimension.value}", page.fmt)
     return BreakdownResponse(
         **_period_fields(f),
         dimension=dimension,
@@ -253,7 +273,7 @@ async def get_sales_by(
 @router.get(
     "/outlets/ranking",
     response_model=RankingResponse,
-    responses=CSV_RESPONSE,
+    responses=EXPORT_RESPONSES,
     operation_id="get_outlet_ranking",
     tags=["kpis"],
 )
@@ -278,15 +298,15 @@ async def get_outlet_ranking(
         )
         for i, r in enumerate(records, start=1)
     ]
-    if fmt == "csv":
-        return csv_response(RankedOutlet, rows, f"outlets-{order}")
+    if fmt != "json":
+        return export_response(RankedOutlet, rows, f"outlets-{order}", fmt)
     return RankingResponse(**_period_fields(f), order=order, rows=rows)
 
 
 @router.get(
     "/regions/underperforming",
     response_model=UnderperformingResponse,
-    responses=CSV_RESPONSE,
+    responses=EXPORT_RESPONSES,
     operation_id="get_underperforming_regions",
     tags=["kpis"],
     dependencies=[Depends(_reads_regions)],
@@ -316,6 +336,6 @@ async def get_underperforming_regions(
                 )
             )
     rows.sort(key=lambda row: (row.value_change_pct, row.id or ""))
-    if fmt == "csv":
-        return csv_response(RegionDecline, rows, "underperforming-regions")
+    if fmt != "json":
+        return export_response(RegionDecline, rows, "underperforming-regions", fmt)
     return UnderperformingResponse(**_period_fields(f), threshold_pct=threshold_pct, rows=rows)

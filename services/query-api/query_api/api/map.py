@@ -1,21 +1,23 @@
 """HTTP API of the outlet map: known outlets with coordinates and secondary sales, their bounding box, and the
 regions in scope with their outlines (the brand's geography, else the convex hull of their outlets)."""
 
+from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
+from query_api.api.exports import ExportBatchDep, Format, stream_response
 from query_api.api.money import Priced
 from query_api.api.params import SalesFilterDep, Within
 from query_api.figures.convex_hull import convex_hull
 from query_api.reads.kpis import node_known
-from query_api.reads.map import outlet_map
+from query_api.reads.map import outlet_map, outlet_map_batches
 from query_api.reads.outlines import outlet_positions, regions_in_scope
-from sellthrough_runtime.dependencies import ConnectionDep
+from sellthrough_runtime.dependencies import ConnectionDep, ContextDep
 from sellthrough_runtime.problems import ProblemError
 
 # Under a node of the caller's scope (api/caller.py), by default its root; closed to reps.
@@ -73,14 +75,25 @@ class MapResponse(Priced):
 
 @router.get("/outlets/map", response_model=MapResponse, operation_id="get_outlet_map", tags=["kpis"])
 async def get_outlet_map(
-    scope: CallerScope, conn: ConnectionDep, f: SalesFilterDep, within: Within = None, limit: MapLimit = 5000
-) -> MapResponse:
+    scope: CallerScope,
+    conn: ConnectionDep,
+    context: ContextDep,
+    batch: ExportBatchDep,
+    f: SalesFilterDep,
+    within: Within = None,
+    limit: MapLimit = 5000,
+    fmt: Format = "json",
+) -> MapResponse | Response:
     """Every known outlet under `within` with its coordinates and secondary sales over the range, for a map of
-    outlets by performance. Outlets that sold nothing are listed with zero; values equal /v1/sales?level=outlet."""
+    outlets by performance. Outlets that sold nothing are listed with zero; values equal /v1/sales?level=outlet.
+    As a file (format=csv, parquet, xlsx): every outlet in scope, whatever `limit`, streamed from a cursor."""
     if within is not None:
         await scope.require_any(conn, within)
     if within is not None and not await node_known(conn, within):
         raise ProblemError(404, "unknown-node", f"No zone, region, distributor or outlet '{within}' is known.")
+    if fmt != "json":
+        args = (f.date_from, f.date_to, f.brand, f.sku_id, within, None, scope.distributor_list)
+        return stream_response(MapOutlet, _exported(context, args, batch), "outlets", fmt)
     records = await outlet_map(conn, f.date_from, f.date_to, f.brand, f.sku_id, within, limit, scope.distributor_list)
     first = records[0] if records else None
     regions = await _regions(conn, within, scope.distributor_list)
@@ -124,3 +137,13 @@ async def _regions(conn: ConnectionDep, within: str | None, distributors: list[s
         source: OutlineSource = "defined" if r.outline is not None else "outlets_hull" if hull else "none"
         regions.append(MapRegion(id=r.id, name=r.name, outline=outline, outline_source=source))
     return regions
+
+
+async def _exported(context: ContextDep, args: tuple[object, ...], batch: int) -> AsyncIterator[list[MapOutlet]]:
+    async for records in outlet_map_batches(context.pool, args, batch):
+        yield [_map_outlet(r) for r in records]
+
+
+def _map_outlet(r: object) -> MapOutlet:
+    record = dict(r)  # type: ignore[call-overload]
+    return MapOutlet(**{name: record[name] for name in MapOutlet.model_fields})

@@ -2,12 +2,14 @@
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, Query
+from pydantic import StringConstraints
 
-from query_api.api.csv_export import Format
+from query_api.api.exports import ExportFormat, Format
 from query_api.reads.cell import Cell
+from query_api.reads.segment import Segment
 from sellthrough_contracts.common import ID_PATTERN, NAME_PATTERN
 from sellthrough_runtime.dependencies import SettingsDep
 from sellthrough_runtime.problems import ProblemError
@@ -114,11 +116,17 @@ class Listing:
     """How many rows, largest first, and in which format: the tail of most table reads."""
 
     limit: int
-    fmt: Literal["json", "csv"]
+    fmt: ExportFormat
+
+    @property
+    def file(self) -> bool:
+        """A file (csv, parquet, xlsx) rather than JSON: api/exports encodes the table."""
+        return self.fmt != "json"
 
     @property
     def csv(self) -> bool:
-        return self.fmt == "csv"
+        """The name `file` had before Parquet and Excel, for routes written then."""
+        return self.file
 
 
 async def listing(limit: Limit = 500, fmt: Format = "json") -> Listing:
@@ -141,3 +149,22 @@ async def window(days: Days = 30) -> Window:
 
 
 WindowDep = Annotated[Window, Depends(window)]
+
+
+SegmentValue = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+Channels = Annotated[
+    list[SegmentValue] | None,
+    Query(alias="channel", max_length=50, description="Only outlets of this trade channel; repeat for several."),
+]
+OutletClasses = Annotated[
+    list[SegmentValue] | None,
+    Query(alias="outlet_class", max_length=50, description="Only outlets of this class; repeat for several."),
+]
+
+
+async def segment(channels: Channels = None, outlet_classes: OutletClasses = None) -> Segment:
+    return Segment(channels or None, outlet_classes or None)
+
+
+SegmentDep = Annotated[Segment, Depends(segment)]
+"""`channel` and `outlet_class`, each repeatable, as one dependency."""

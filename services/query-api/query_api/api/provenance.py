@@ -1,5 +1,6 @@
 """HTTP API of provenance: GET /v1/sales/events lists the events behind any drill-down cell."""
 
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
@@ -9,12 +10,12 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
-from query_api.api.csv_export import CSV_RESPONSE, Format, csv_response
+from query_api.api.exports import EXPORT_RESPONSES, ExportBatchDep, Format, stream_response
 from query_api.api.money import Priced
 from query_api.api.params import CellKeys, PeriodDep
-from query_api.reads.provenance import CellFilter, Cursor, events_page, events_total
+from query_api.reads.provenance import CellFilter, Cursor, events_in_batches, events_page, events_total
 from sellthrough_runtime.auth import Role
-from sellthrough_runtime.dependencies import ConnectionDep
+from sellthrough_runtime.dependencies import ConnectionDep, ContextDep
 from sellthrough_runtime.problems import ProblemError
 
 # Narrowed to the caller's scope (api/caller.py): a rep reads the events of its own orders and visits.
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/v1", dependencies=[readers(*READERS, Role.REP)])
 PageCursor = Annotated[
     str | None, Query(max_length=100, description="`next_cursor` of the previous page; absent for the first page.")
 ]
-PageLimit = Annotated[int, Query(ge=1, le=1000, description="Events per page.")]
+PageLimit = Annotated[int, Query(ge=1, le=1000, description="Events per page (JSON; a file has every event).")]
 
 
 class SourceEvent(BaseModel):
@@ -75,11 +76,13 @@ class EventsPage(Priced):
     response_model=EventsPage,
     operation_id="get_sales_events",
     tags=["sales"],
-    responses=CSV_RESPONSE,
+    responses=EXPORT_RESPONSES,
 )
 async def get_sales_events(
     scope: CallerScope,
     conn: ConnectionDep,
+    context: ContextDep,
+    batch: ExportBatchDep,
     keys: CellKeys,
     period: PeriodDep,
     cursor: PageCursor = None,
@@ -87,13 +90,16 @@ async def get_sales_events(
     fmt: Format = "json",
 ) -> EventsPage | Response:
     """The events behind a drill-down cell (any of zone, region, distributor, outlet, SKU or brand, rep, days),
-    oldest day first, each with what it adds to the net figure: the listed events sum to the cell."""
+    oldest day first, each with what it adds to the net figure: the listed events sum to the cell. As a file
+    (format=csv, parquet, xlsx) every event from `cursor` on, streamed from a server-side cursor."""
     date_from, date_to = period.date_from, period.date_to
     try:
         after = Cursor.decode(cursor) if cursor else None
     except ValueError:
         raise ProblemError(422, "invalid-cursor", "The cursor is not one this endpoint gave out.") from None
     cell = CellFilter(date_from, date_to, await scope.cell(conn, keys))
+    if fmt != "json":
+        return stream_response(SourceEvent, _exported(context, cell, after, batch), "sales-events", fmt)
     records = await events_page(conn, cell, after, limit + 1)
     total = await events_total(conn, cell)
     rows = [_source_event(r) for r in records[:limit]]
@@ -105,9 +111,14 @@ async def get_sales_events(
         next_cursor=Cursor(rows[-1].day, rows[-1].event_id).encode() if more else None,
         total=EventsTotal(events=total["events"], lines=total["lines"], units=total["units"], value=total["value"]),
     )
-    if fmt == "csv":
-        return csv_response(SourceEvent, page.rows, "sales-events")
     return page
+
+
+async def _exported(
+    context: ContextDep, cell: CellFilter, after: Cursor | None, batch: int
+) -> AsyncIterator[list[SourceEvent]]:
+    async for records in events_in_batches(context.pool, cell, after, batch):
+        yield [_source_event(r) for r in records]
 
 
 def _source_event(r: object) -> SourceEvent:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
-from query_api.api.csv_export import CSV_RESPONSE, Format, csv_response
+from query_api.api.exports import EXPORT_RESPONSES, Format, export_response
 from query_api.api.params import PeriodDep, Sku
 from query_api.reads.freshness import Freshness, projection_freshness
 from query_api.reads.reconciliation import PositionReconciliation, reconcile
@@ -96,7 +96,7 @@ async def _readable_distributor(scope: CallerScope, distributor_id: DistributorP
     response_model=ReconciliationResponse,
     operation_id="get_reconciliation",
     tags=["stock"],
-    responses=CSV_RESPONSE,
+    responses=EXPORT_RESPONSES,
 )
 @costly_read("reconciliation", cache=False)  # ~0.7 s for the demo brand; polled, so shared and bounded only
 async def get_reconciliation(
@@ -143,6 +143,6 @@ async def get_reconciliation(
         positions_differing=sum(p.ledger_difference != 0 for p in positions),
         freshness=freshness,
     )
-    if fmt == "csv":
-        return csv_response(ReconciliationRow, response.rows, "reconciliation")
+    if fmt != "json":
+        return export_response(ReconciliationRow, response.rows, "reconciliation", fmt)
     return response

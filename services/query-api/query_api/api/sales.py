@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
-from query_api.api.csv_export import Format, csv_response
+from query_api.api.exports import Format, export_response
 from query_api.api.money import Priced
-from query_api.api.params import CellKeys, ListingDep, ParentId, PeriodDep, SalesFilterDep, node_name
+from query_api.api.params import CellKeys, ListingDep, ParentId, PeriodDep, SalesFilterDep, SegmentDep, node_name
 from query_api.reads.freshness import Freshness, read_freshness
 from query_api.reads.sales import PARENT_LEVEL, DrillQuery, Level, drill, parent_exists
+from query_api.reads.sales_segments import segment_drill
 from query_api.reads.sales_trend import daily_sales
 from sellthrough_contracts.topics import TRADE
 from sellthrough_runtime.auth import Role
@@ -57,6 +58,8 @@ class SalesResponse(Priced):
     date_to: date
     brand: str | None
     sku_id: str | None
+    channels: list[str] | None = Field(default=None, description="Only outlets of these channels (null: all).")
+    outlet_classes: list[str] | None = Field(default=None, description="Only outlets of these classes (null: all).")
     rows: list[SalesRow]
     total: SalesTotal
     freshness: Freshness
@@ -70,6 +73,7 @@ async def get_sales(
     conn: ConnectionDep,
     f: SalesFilterDep,
     page: ListingDep,
+    segment: SegmentDep,
     level: Annotated[Level, Query(description="Drill level of the rows returned.")] = Level.NATIONAL,
     parent_id: ParentId = None,
 ) -> SalesResponse | Response:
@@ -80,7 +84,7 @@ async def get_sales(
     if parent_id is not None and not await parent_exists(conn, level, parent_id):
         raise ProblemError(404, "unknown-parent", f"No {PARENT_LEVEL[level]} '{parent_id}' is known.")
     query = DrillQuery(level, parent_id, f.date_from, f.date_to, f.brand, f.sku_id, page.limit, scope.distributor_list)
-    result = await drill(conn, query)
+    result = await segment_drill(conn, query, segment) if segment.narrowed else await drill(conn, query)
     freshness = await read_freshness(conn, "sales_daily", [TRADE.name])
 
     response = SalesResponse(
@@ -90,12 +94,14 @@ async def get_sales(
         date_to=f.date_to,
         brand=f.brand,
         sku_id=f.sku_id,
+        channels=segment.channels,
+        outlet_classes=segment.outlet_classes,
         rows=[SalesRow(id=r.id, name=node_name(r.id, r.name), **r.figures) for r in result.rows],
         total=SalesTotal(**result.total, rows=result.row_count),
         freshness=freshness,
     )
-    if page.csv:
-        return csv_response(SalesRow, response.rows, "sales")
+    if page.file:
+        return export_response(SalesRow, response.rows, "sales", page.fmt)
     return response
 
 
@@ -132,6 +138,6 @@ async def get_sales_daily(
         for day in (date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1))
     ]
     response = DailySalesResponse(date_from=date_from, date_to=date_to, days=days, freshness=freshness)
-    if fmt == "csv":
-        return csv_response(SalesDay, response.days, "sales-daily")
+    if fmt != "json":
+        return export_response(SalesDay, response.days, "sales-daily", fmt)
     return response

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
-from query_api.api.csv_export import Format, csv_response
+from query_api.api.exports import Format, export_response
 from query_api.api.money import Priced
 from query_api.api.params import today_in
 from query_api.figures.scheme_lift import GroupSales, LiftReason, lift
@@ -180,8 +180,8 @@ async def list_schemes(conn: ConnectionDep, limit: Limit = 500, fmt: Format = "j
     rows = await scheme_figures(conn, None, limit)
     freshness = await projection_freshness(conn, "schemes")
     response = SchemesResponse(schemes=[SchemeSummary(**_summary(row)) for row in rows], freshness=freshness)
-    if fmt == "csv":
-        return csv_response(SchemeSummary, response.schemes, "schemes")
+    if fmt != "json":
+        return export_response(SchemeSummary, response.schemes, "schemes", fmt)
     return response
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from query_api.api.caller import READERS, CallerScope, readers
-from query_api.api.csv_export import csv_response
+from query_api.api.exports import export_response
 from query_api.api.money import CASES_DOC, LOOSE_DOC, UNITS_PER_CASE_DOC, Priced, in_cases
 from query_api.api.params import Brand, ListingDep, ParentId, PeriodDep, Sku, node_name
 from query_api.reads.freshness import Freshness, projection_freshness
@@ -182,8 +182,8 @@ async def get_stock(f: StockFilterDep, page: ListingDep, conn: ConnectionDep) ->
         ),
         freshness=freshness,
     )
-    if page.csv:
-        return csv_response(StockRow, response.rows, "stock")
+    if page.file:
+        return export_response(StockRow, response.rows, "stock", page.fmt)
     return response
 
 
@@ -220,8 +220,8 @@ async def get_alerts(
         total=int(listed[0]["total"]) if listed else 0,
         freshness=freshness,
     )
-    if page.csv:
-        return csv_response(Alert, response.alerts, "alerts")
+    if page.file:
+        return export_response(Alert, response.alerts, "alerts", page.fmt)
     return response
 
 
@@ -244,6 +244,6 @@ async def get_primary_vs_secondary(
         rows=[SellInRow(**{**r, "name": node_name(r["id"], r["name"])}) for r in rows],
         freshness=freshness,
     )
-    if page.csv:
-        return csv_response(SellInRow, response.rows, "primary-vs-secondary")
+    if page.file:
+        return export_response(SellInRow, response.rows, "primary-vs-secondary", page.fmt)
     return response

@@ -13,7 +13,7 @@ const OPTIONAL = [
 const state = {
   path: [{ level: "national", id: null, name: "National" }],
   scope: null,
-  filters: { brand: "", sku: "", from: "", to: "", rep: "" },
+  filters: { brand: "", sku: "", from: "", to: "", rep: "", channel: "", outlet_class: "" },
   optional: {},
   generation: 0,
   timer: null,
@@ -75,6 +75,22 @@ const salesFilters = () => ({
   from: state.filters.from, to: state.filters.to, brand: state.filters.brand, sku: state.filters.sku,
 });
 
+// Channel and outlet class narrow the sales reads that take them (/v1/sales, /v1/kpis, /v1/sales/by); stock,
+// alerts and primary sales belong to distributors, not to outlets, and stay whole.
+const segmentFilters = () => ({ channel: state.filters.channel, outlet_class: state.filters.outlet_class });
+
+async function loadSegmentOptions() {
+  // The channels and classes that sold in the period, as suggestions for the two filter inputs.
+  if (!state.optional["/v1/sales/by"]) return;
+  const f = salesFilters();
+  for (const [dimension, list] of [["channel", "channel-options"], ["outlet_class", "outlet-class-options"]]) {
+    try {
+      const body = await api("/v1/sales/by", { dimension, from: f.from, to: f.to, limit: 200 });
+      $(list).innerHTML = body.rows.filter((r) => r.id !== null).map((r) => `<option value="${esc(r.id)}">`).join("");
+    } catch (e) { if (e instanceof AuthError) throw e; }
+  }
+}
+
 // ---- data --------------------------------------------------------------------------------------------------
 async function optionalApi(path, params) {
   if (!state.optional[path]) return null;
@@ -92,7 +108,7 @@ async function load() {
   const stock = stockScope(scope);
   const f = salesFilters();
   const [sales, stockBody, pvs, alerts, schemes] = await Promise.all([
-    api("/v1/sales", { level: scope.level, parent_id: scope.parent_id, ...f, limit: 5000 }),
+    api("/v1/sales", { level: scope.level, parent_id: scope.parent_id, ...f, ...segmentFilters(), limit: 5000 }),
     api("/v1/stock", { level: stock.level, parent_id: stock.parent_id, brand: f.brand, sku: f.sku }),
     api("/v1/primary-vs-secondary", { level: stock.level, parent_id: stock.parent_id, ...f }),
     api("/v1/alerts", { level: stock.level, parent_id: stock.parent_id, brand: f.brand, sku: f.sku }),
@@ -105,12 +121,12 @@ async function load() {
   if (scope.outlet) {
     // The retailer's page: its SKU mix and its orders, returns and visits, one request each.
     [data.bySku, data.activity] = await Promise.all([
-      api("/v1/sales/by", { dimension: "sku", within: scope.outlet, ...f, limit: 500 }),
+      api("/v1/sales/by", { dimension: "sku", within: scope.outlet, ...f, ...segmentFilters(), limit: 500 }),
       api(`/v1/outlets/${encodeURIComponent(scope.outlet)}/activity`, { from: f.from, to: f.to, limit: 50 }),
     ]);
   }
   data.kpis = await optionalApi("/v1/kpis", {
-    level: scope.level, parent_id: scope.parent_id, ...f, rep: state.filters.rep, limit: 5000,
+    level: scope.level, parent_id: scope.parent_id, ...f, ...segmentFilters(), rep: state.filters.rep, limit: 5000,
   });
   // The map follows the drill scope: under a zone, region or distributor (an outlet's distributor), or national.
   data.map = await optionalApi("/v1/outlets/map", { within: scope.parent_id, ...f, limit: 5000 });
@@ -535,6 +551,7 @@ async function connect() {
   try {
     await startAtScope();
     await detectOptional();
+    await loadSegmentOptions();
   } catch (e) { if (e instanceof AuthError) return showLogin(e.message); }
   await refresh();
 }

@@ -14,7 +14,8 @@ from query_api.reads.sales import Level
 
 # $1 level, $2 parent_id, $3 from, $4 to, $5 previous period's first day (it ends the day before $3),
 # $6 brand, $7 sku, $8 rep, $9 first day of the dormancy window (which ends at $4), $10 with primary sales,
-# $11 the caller's distributors (api/caller.py; null: national).
+# $11 the caller's distributors (api/caller.py; null: national), $12 channels and $13 outlet classes (null: all;
+# primary sales belong to no outlet, so a channel or class leaves them out).
 # Call measures (orders, visits) have no SKU, so brand and SKU filters do not apply to them; primary sales have
 # no rep and are attributed to distributors, so they are left out at outlet level.
 _KPI_SQL = """
@@ -115,7 +116,8 @@ WITH sales AS (
     FROM sources x
     LEFT JOIN outlets o ON o.outlet_id = x.outlet_id
     LEFT JOIN distributor_geography g ON g.distributor_id = coalesce(o.distributor_id, x.distributor_id)
-    WHERE $11::text[] IS NULL OR g.distributor_id = ANY($11)
+    WHERE ($11::text[] IS NULL OR g.distributor_id = ANY($11))
+      AND ($12::text[] IS NULL OR o.channel = ANY($12)) AND ($13::text[] IS NULL OR o.outlet_class = ANY($13))
 )
 SELECT node_id, max(node_name) AS name, measure, coalesce(sum(amount), 0)::numeric AS amount
 FROM placed
@@ -123,14 +125,17 @@ WHERE $2::text IS NULL OR parent_id = $2
 GROUP BY node_id, measure
 """
 
-# Sales per brand, SKU, rep, distributor or region ($1) in the period [$2, $3] and the previous one [$7, $2),
-# optionally only under one zone, region, distributor or outlet ($8).
+# Sales per brand, SKU, rep, distributor, region, outlet channel or outlet class ($1) in the period [$2, $3] and
+# the previous one [$7, $2), optionally only under one zone, region, distributor or outlet ($8), of some channels
+# ($10) and outlet classes ($11). A channel or class is its own name.
 _SALES_BY_SQL = """
 SELECT CASE $1 WHEN 'brand' THEN k.brand WHEN 'sku' THEN s.sku_id WHEN 'rep' THEN s.rep_id
-               WHEN 'distributor' THEN o.distributor_id ELSE g.region_id END AS id,
+               WHEN 'distributor' THEN o.distributor_id WHEN 'channel' THEN o.channel
+               WHEN 'outlet_class' THEN o.outlet_class ELSE g.region_id END AS id,
        max(CASE $1 WHEN 'brand' THEN k.brand WHEN 'sku' THEN k.name
                    WHEN 'rep' THEN coalesce(r.name, CASE WHEN s.rep_id = '' THEN 'Retailer returns (no rep)' END)
-                   WHEN 'distributor' THEN g.distributor_name ELSE g.region_name END) AS name,
+                   WHEN 'distributor' THEN g.distributor_name WHEN 'channel' THEN o.channel
+                   WHEN 'outlet_class' THEN o.outlet_class ELSE g.region_name END) AS name,
        coalesce(sum(s.value) FILTER (WHERE s.day >= $2), 0) AS value,
        coalesce(sum(s.units) FILTER (WHERE s.day >= $2), 0) AS units,
        coalesce(sum(s.lines) FILTER (WHERE s.day >= $2), 0) AS lines,
@@ -145,13 +150,14 @@ WHERE s.day BETWEEN $7 AND $3
   AND ($6::text IS NULL OR s.rep_id = $6)
   AND ($8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id, s.outlet_id))
   AND ($9::text[] IS NULL OR o.distributor_id = ANY($9))
+  AND ($10::text[] IS NULL OR o.channel = ANY($10)) AND ($11::text[] IS NULL OR o.outlet_class = ANY($11))
 GROUP BY 1
 ORDER BY 3 DESC, 1 NULLS LAST
 """
 
 # Every known outlet (with zero sales if it sold nothing; for a rep, every outlet it called on) plus outlets with
 # sales not yet in reference data;
-# optionally only under one zone, region or distributor ($8).
+# optionally only under one zone, region or distributor ($8), of some channels ($10) and outlet classes ($11).
 _RANKING_SQL = """
 WITH totals AS (
     SELECT s.outlet_id, s.value, s.units, s.lines
@@ -175,6 +181,7 @@ LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
 LEFT JOIN distributor_geography g ON g.distributor_id = o.distributor_id
 WHERE ($8::text IS NULL OR $8 IN (g.zone_id, g.region_id, g.distributor_id, t.outlet_id))
   AND ($9::text[] IS NULL OR o.distributor_id = ANY($9))
+  AND ($10::text[] IS NULL OR o.channel = ANY($10)) AND ($11::text[] IS NULL OR o.outlet_class = ANY($11))
 GROUP BY t.outlet_id
 ORDER BY CASE WHEN $6 = 'top' THEN sum(t.value) ELSE -sum(t.value) END DESC, t.outlet_id
 LIMIT $7
@@ -193,6 +200,14 @@ class KpiFilter:
     within: str | None = None
     distributors: list[str] | None = None
     """The caller's scope (api/caller.py): only sales of these distributors' outlets; None: national."""
+    channels: list[str] | None = None
+    """Only outlets of these channels (None: every outlet, and sales of outlets not yet known)."""
+    outlet_classes: list[str] | None = None
+
+    @property
+    def segmented(self) -> bool:
+        """Narrowed to outlets by channel or class: primary sales, which belong to no outlet, are left out."""
+        return self.channels is not None or self.outlet_classes is not None
 
     @property
     def previous_from(self) -> date:
@@ -224,6 +239,8 @@ async def kpi_measures(
         dormant_from,
         with_primary,
         distributors,
+        f.channels,
+        f.outlet_classes,
     )
     nodes: dict[str | None, tuple[str | None, dict[str, Decimal]]] = {}
     for r in records:
@@ -247,6 +264,8 @@ async def sales_by(conn: asyncpg.Connection, dimension: str, f: KpiFilter) -> li
             f.previous_from,
             f.within,
             f.distributors,
+            f.channels,
+            f.outlet_classes,
         )
     )
 
@@ -254,7 +273,18 @@ async def sales_by(conn: asyncpg.Connection, dimension: str, f: KpiFilter) -> li
 async def outlet_ranking(conn: asyncpg.Connection, f: KpiFilter, order: str, n: int) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(
-            _RANKING_SQL, f.date_from, f.date_to, f.brand, f.sku_id, f.rep_id, order, n, f.within, f.distributors
+            _RANKING_SQL,
+            f.date_from,
+            f.date_to,
+            f.brand,
+            f.sku_id,
+            f.rep_id,
+            order,
+            n,
+            f.within,
+            f.distributors,
+            f.channels,
+            f.outlet_classes,
         )
     )
 

@@ -5,6 +5,7 @@ its row of /v1/sales?level=outlet for the same range and filters. Outlets that s
 (dormant outlets matter on a map); sales of outlets not yet in reference data have no coordinates and are left out.
 """
 
+from collections.abc import AsyncIterator
 from datetime import date
 
 import asyncpg
@@ -48,3 +49,14 @@ async def outlet_map(
     distributors: list[str] | None = None,
 ) -> list[asyncpg.Record]:
     return list(await conn.fetch(_MAP_SQL, date_from, date_to, brand, sku_id, within, limit, distributors))
+
+
+async def outlet_map_batches(
+    pool: asyncpg.Pool, args: tuple[object, ...], batch: int
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """The outlets of outlet_map's arguments (a limit of None: all of them), `batch` at a time from a server-side
+    cursor on a connection of its own: an export of a brand's whole outlet list is never whole in memory."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        cursor = await conn.cursor(_MAP_SQL, *args)
+        while records := await cursor.fetch(batch):
+            yield records

@@ -10,6 +10,7 @@ Deliveries (an invoice naming an order among them) move no net figure and are no
 as in the drill-down.
 """
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
@@ -128,3 +129,16 @@ async def events_page(
 
 async def events_total(conn: asyncpg.Connection, cell: CellFilter) -> asyncpg.Record:
     return await conn.fetchrow(_TOTAL, *cell.arguments())
+
+
+async def events_in_batches(
+    pool: asyncpg.Pool, cell: CellFilter, after: Cursor | None, batch: int
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """Every event of the cell after `after`, `batch` rows at a time from a server-side cursor (an export): the
+    page statement without its limit, on a connection of its own held while the rows are sent."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        cursor = await conn.cursor(
+            _PAGE, *cell.arguments(), after.day if after else None, after.event_id if after else None, None
+        )
+        while records := await cursor.fetch(batch):
+            yield records
