@@ -32,14 +32,6 @@ another currency than the brand's (SELLTHROUGH_CURRENCY, currency.py)."""
 Quantity = Annotated[int, Field(gt=0, le=1_000_000)]
 """Selling units (pieces), strictly positive: a zero or negative line is a data-entry error."""
 
-Currency = Annotated[
-    str,
-    Field(
-        pattern=r"^[A-Z]{3}$", min_length=3, max_length=3, description="ISO 4217 code of every money field beside it."
-    ),
-]
-
-
 class Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True)
 
