@@ -60,8 +60,9 @@ def test_the_brands_sales_vouchers_become_primary_invoices_and_a_return_line_is_
         "distributor_id": "D1",
         "invoice_date": "2026-11-30",
         "lines": [
-            {"sku_id": "S1", "quantity": 100, "unit_price": "8.0000"},
-            {"sku_id": "S1", "quantity": 50, "unit_price": "8.0000"},
+            # RATE 8.00 before tax; 18% GST (144.00 on the voucher) spread by value: the unit price is tax-included.
+            {"sku_id": "S1", "quantity": 100, "unit_price": "9.4400", "taxable_value": "800.00", "tax": "144.00"},
+            {"sku_id": "S1", "quantity": 50, "unit_price": "9.4400", "taxable_value": "400.00", "tax": "72.00"},
         ],
     }
     assert isinstance(second, Rejected)

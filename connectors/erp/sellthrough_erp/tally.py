@@ -192,7 +192,9 @@ def voucher_rows(
     rows = []
     for line, share in zip(lines, shares, strict=True):
         taxable = line["taxable_value"]
-        unit_price = line["rate"] if line["rate"] is not None else taxable / line["quantity"]
+        # A primary invoice's unit_price is tax-included (PrimaryInvoiced v2: taxable_value + tax = quantity x
+        # unit_price), so Tally's RATE (before tax) is not it: the line's value with its tax share, per unit.
+        unit_price = (taxable + share) / line["quantity"]
         rows.append(
             {
                 **header,
