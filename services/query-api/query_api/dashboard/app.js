@@ -605,8 +605,11 @@ $("forget").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KE
 $("filters").addEventListener("submit", (event) => {
   event.preventDefault();
   const form = new FormData(event.target);
+  const period = `${state.filters.from}|${state.filters.to}`;
   for (const key of Object.keys(state.filters)) state.filters[key] = String(form.get(key) || "").trim();
   state.rendered = {};
+  // The suggestions are the channels and classes that sold in the period: a new period, new suggestions.
+  if (`${state.filters.from}|${state.filters.to}` !== period) loadSegmentOptions().catch(() => {});
   refresh();
 });
 $("rows").addEventListener("click", (event) => {
