@@ -28,6 +28,7 @@ from query_api.figures.measures import NAMES
 from query_api.main import SCHEMA as QUERY_API_SCHEMA
 from query_api.projections.dimensions import DIMENSIONS
 from query_api.projections.handler import projection_handler
+from query_api.projections.kpis import KPIS
 from query_api.projections.registry import PROJECTION_TYPES
 from query_api.projections.sales import SALES
 from query_api.settings import QueryApiSettings
@@ -47,7 +48,7 @@ TABLES = (
     "sales_lines, sales_outlet_daily, sales_outlet_monthly, sales_distributor_daily, sales_distributor_brand_daily, "
     "sales_distributor_sku_daily, sales_orders, "
     "sales_cancellations, sales_deliveries, sales_delivery_lines, sales_returns, "
-    "sales_return_lines, outlets, skus, zones, regions, distributors"
+    "sales_return_lines, outlets, skus, zones, regions, distributors, kpi_orders_daily, kpi_visits_daily"
 )
 
 
@@ -343,6 +344,16 @@ async def _sales_state(conn: asyncpg.Connection) -> dict[str, Any]:
     state["freshness"] = await conn.fetchrow(
         "SELECT newest_occurred_at, newest_recorded_at FROM projection_freshness WHERE projection = 'sales_daily'"
     )
+    # The KPI projection's bulk path (KPIS.bulk) over the same log: its counts and freshness.
+    for kpi in ("kpi_orders_daily", "kpi_visits_daily"):
+        state[kpi] = sorted(tuple(r) for r in await conn.fetch(f"SELECT * FROM {kpi}"))
+    state["kpi_freshness"] = sorted(
+        tuple(r)
+        for r in await conn.fetch(
+            "SELECT projection, newest_occurred_at, newest_recorded_at FROM projection_freshness "
+            "WHERE projection LIKE 'kpi%'"
+        )
+    )
     return state
 
 
@@ -356,8 +367,9 @@ def test_bulk_loading_a_log_leaves_what_the_live_path_leaves(
     loop, pool = loop_and_pool
     handler = projection_handler(QueryApiSettings())
     log = [*reference(), *history.events]
-    loader = SALES.bulk
+    loader, kpi_loader = SALES.bulk, KPIS.bulk
     assert loader is not None
+    assert kpi_loader is not None
 
     async def live() -> dict[str, Any]:
         await pool.execute(f"TRUNCATE {TABLES}, projection_freshness")
@@ -377,6 +389,7 @@ def test_bulk_loading_a_log_leaves_what_the_live_path_leaves(
         events = [handler.decode_event(orjson.dumps(e)) for e in never_seen]
         async with pool.acquire() as conn:
             await loader.start(conn)
+            await kpi_loader.start(conn)
             for start in range(0, len(events), chunk):
                 part = events[start : start + chunk]
                 reference_part = [e for e in part if type(e) in DIMENSIONS.consumes]
@@ -384,7 +397,9 @@ def test_bulk_loading_a_log_leaves_what_the_live_path_leaves(
                     async with conn.transaction():
                         await DIMENSIONS.write(conn, DIMENSIONS.prepare(reference_part, handler.zone))
                 await loader.load(conn, part)
+                await kpi_loader.load(conn, part)  # events it does not count are skipped, as live
             await loader.finish(conn)
+            await kpi_loader.finish(conn)
             return await _sales_state(conn)
 
     from_live = loop.run_until_complete(live())

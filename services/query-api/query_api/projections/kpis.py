@@ -16,6 +16,7 @@ import asyncpg
 
 from query_api.projections.base import LeanSteps, Projection, collect, with_lean
 from query_api.projections.freshness import NewestTimes, newest_times
+from query_api.projections.kpis_bulk import KpiBulkLoader
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.lean import LEAN_CONTRACTS
 from sellthrough_contracts.trade import OrderCaptured, OrderDelivered, VisitRecorded
@@ -124,4 +125,6 @@ def _fed(writes: KpiWrites) -> list[NewestTimes]:
     return writes.freshness
 
 
-KPIS = Projection("kpis", tuple(_FRESHNESS), prepare_kpi_writes, write_kpis, _fed)
+KPIS = Projection(
+    "kpis", tuple(_FRESHNESS), prepare_kpi_writes, write_kpis, _fed, KpiBulkLoader(aggregate_kpi_events, _FED_BY)
+)
