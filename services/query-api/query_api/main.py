@@ -19,6 +19,7 @@ from query_api.jobs.reconciliation_check import reconciliation_check_job
 from query_api.names import MIGRATIONS, PROJECTION_GROUP, PROJECTION_TOPICS, SCHEMA, SERVICE
 from query_api.projections.handler import projection_handler
 from query_api.projections.registry import PROJECTION_TYPES
+from query_api.projections.sales_fold import fold_job
 from query_api.schema_swap import SchemaWatch, SwapGuardedHandler, restarting_on_swap
 from query_api.settings import QueryApiSettings
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app, serve
@@ -55,6 +56,12 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
         "reconciliation-check": reconciliation_check_job(context.pool, check_seconds),
         "projection-schema-watch": watch.run,
     }
+    fold_every, fold_lines = (
+        (settings.sales_fold_seconds, settings.sales_fold_max_lines)
+        if isinstance(settings, QueryApiSettings)
+        else (0.2, 50_000)
+    )
+    jobs["sales-fold"] = fold_job(context.pool, fold_every, fold_lines)
     for member in range(1, members + 1):
         handler = SwapGuardedHandler(projection_handler(settings), watch, SCHEMA)
         consumer = consumer_job(
