@@ -132,7 +132,7 @@ def test_rollup_statements_answer_like_the_cube(
     async def run() -> tuple[int, list[tuple[DrillQuery, Any, Any]]]:
         await pool.execute(
             "TRUNCATE sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
-            " sales_distributor_sku_daily,"
+            " sales_distributor_sku_daily, sales_lines_unfolded,"
             " outlets, skus, zones, regions, distributors"
         )
         await applier.apply_batch(as_records(geography(), next(offsets)))
@@ -193,7 +193,7 @@ def test_reference_changes_applied_beside_orders_by_another_member_keep_the_roll
     async def run() -> list[tuple[DrillQuery, Any, Any]]:
         await pool.execute(
             "TRUNCATE sales_lines, sales_outlet_daily, sales_distributor_daily, sales_distributor_brand_daily,"
-            " sales_distributor_sku_daily,"
+            " sales_distributor_sku_daily, sales_lines_unfolded,"
             " outlets, skus, zones, regions, distributors"
         )
         offsets = itertools.count(step=1000)
