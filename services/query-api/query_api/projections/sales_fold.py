@@ -76,6 +76,7 @@ by_outlet AS (
 
 # Shared rollup lock first (as every writer of the rollups takes it first: a reference change holds it exclusive
 # and then folds), then the fold's own lock, so that folds take turns and never deadlock with a reference change.
+_ANY_QUEUED = "SELECT EXISTS (SELECT FROM sales_lines_unfolded)"
 _LOCK_FOR_FOLD = "SELECT pg_advisory_xact_lock(hashtext('query-api:sales-fold'))"
 # At most $1 queued rows (NULL: all of them), by physical position: the queue has no key, and any order will do.
 _FOLD = f"""
@@ -92,6 +93,10 @@ async def fold(conn: asyncpg.Connection, max_lines: int | None = None) -> int:
     """Fold up to `max_lines` queued rows (None: all) into the rollups, inside the caller's transaction; the rows
     folded. The caller holds the rollup lock exclusively (a reference change) or gets it shared here."""
     await conn.execute(LOCK_FOR_SALES)
+    # Nothing queued, nothing planned: a rebuild's bulk loader drops the rollups' keys the fold's ON CONFLICT
+    # names until its `finish`, while reference changes (which fold first) are applied through the live path.
+    if not await conn.fetchval(_ANY_QUEUED):
+        return 0
     await conn.execute(_LOCK_FOR_FOLD)
     folded: int = await conn.fetchval(_FOLD, max_lines)
     return folded
