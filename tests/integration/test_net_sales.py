@@ -31,6 +31,7 @@ from query_api.projections.handler import projection_handler
 from query_api.projections.kpis import KPIS
 from query_api.projections.registry import PROJECTION_TYPES
 from query_api.projections.sales import SALES
+from query_api.projections.sales_fold import fold
 from query_api.settings import QueryApiSettings
 from sellthrough_runtime.applier import BatchApplier
 from tests.conftest import Infra
@@ -45,7 +46,8 @@ REPS = ("REP-1", "REP-2")
 PRICES = ("1.00", "2.50", "3.75")
 FIRST_DAY = date(2026, 6, 1)
 TABLES = (
-    "sales_lines, sales_outlet_daily, sales_outlet_monthly, sales_distributor_daily, sales_distributor_brand_daily, "
+    "sales_lines, sales_lines_unfolded, sales_outlet_daily, sales_outlet_monthly, sales_distributor_daily, "
+    "sales_distributor_brand_daily, "
     "sales_distributor_sku_daily, sales_orders, "
     "sales_cancellations, sales_deliveries, sales_delivery_lines, sales_returns, "
     "sales_return_lines, outlets, skus, zones, regions, distributors, kpi_orders_daily, kpi_visits_daily"
@@ -251,6 +253,29 @@ async def table_rows(conn: asyncpg.Connection, table: str, keys: str) -> dict[tu
     return {key: row for key, row in found.items() if any(row.values())}
 
 
+async def summed_rows(conn: asyncpg.Connection, view: str, keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """A rollup as reads see it (its `_now` view: folded rows and queued lines, several rows per key)."""
+    sums = ", ".join(f"sum({name}) AS {name}" for name in NAMES)
+    records = await conn.fetch(f"SELECT {keys}, {sums} FROM {view} GROUP BY {keys}")
+    width = len(keys.split(","))
+    found = {tuple(r.values())[:width]: {name: r[name] for name in NAMES} for r in records}
+    return {key: row for key, row in found.items() if any(row.values())}
+
+
+_ROLLUP_KEYS = {
+    "sales_outlet_daily": "day, outlet_id",
+    "sales_outlet_monthly": "month, outlet_id",
+    "sales_distributor_daily": "day, distributor_id",
+    "sales_distributor_brand_daily": "day, distributor_id, brand",
+    "sales_distributor_sku_daily": "day, distributor_id, sku_id",
+}
+
+
+async def fold_all(pool: asyncpg.Pool) -> int:
+    async with pool.acquire() as conn, conn.transaction():
+        return await fold(conn)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=histories(), batch_size=st.integers(1, 7))
 def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_order(
@@ -270,21 +295,22 @@ def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_
         offsets = itertools.count(step=1000)
         await applier.apply_batch(as_records(reference(), next(offsets)))
         events = history.events
-        for start in range(0, len(events), batch_size):
+        found: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+        for number, start in enumerate(range(0, len(events), batch_size)):
             records = as_records(events[start : start + batch_size], next(offsets))
             await applier.apply_batch(records)
+            if number % 3 == 1:  # folds between batches, as the fold job's would land
+                await fold_all(pool)
         async with pool.acquire() as conn:
-            return {
+            # As reads see them before the queue is folded (the `_now` views), then the rollups once it is.
+            for rollup, keys in _ROLLUP_KEYS.items():
+                found[f"{rollup}_now"] = await summed_rows(conn, f"{rollup}_now", keys)
+        await fold_all(pool)
+        async with pool.acquire() as conn:
+            return found | {
+                "queued": {(n,): {} for n in [await conn.fetchval("SELECT count(*) FROM sales_lines_unfolded")] if n},
                 "sales_daily": await table_rows(conn, "sales_daily", "day, outlet_id, sku_id, rep_id"),
-                "sales_outlet_daily": await table_rows(conn, "sales_outlet_daily", "day, outlet_id"),
-                "sales_outlet_monthly": await table_rows(conn, "sales_outlet_monthly", "month, outlet_id"),
-                "sales_distributor_daily": await table_rows(conn, "sales_distributor_daily", "day, distributor_id"),
-                "sales_distributor_brand_daily": await table_rows(
-                    conn, "sales_distributor_brand_daily", "day, distributor_id, brand"
-                ),
-                "sales_distributor_sku_daily": await table_rows(
-                    conn, "sales_distributor_sku_daily", "day, distributor_id, sku_id"
-                ),
+                **{rollup: await table_rows(conn, rollup, keys) for rollup, keys in _ROLLUP_KEYS.items()},
                 "dead_letters": {(r["reason"],): {} for r in await conn.fetch("SELECT reason FROM dead_letters")},
             }
 
@@ -296,6 +322,9 @@ def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_
     assert found["sales_distributor_daily"] == regrouped(expected, lambda k: (k[0], "D1"))
     assert found["sales_distributor_brand_daily"] == regrouped(expected, lambda k: (k[0], "D1", BRAND[k[2]]))
     assert found["sales_distributor_sku_daily"] == regrouped(expected, lambda k: (k[0], "D1", k[2]))
+    assert found["queued"] == {}
+    for rollup in _ROLLUP_KEYS:
+        assert found[f"{rollup}_now"] == found[rollup], rollup
 
 
 _SALES_FACTS = (
@@ -325,7 +354,10 @@ WHERE schemaname = current_schema() AND tablename LIKE 'sales%'
 
 
 async def _sales_state(conn: asyncpg.Connection) -> dict[str, Any]:
-    """Everything the sales projection leaves, in a form two ways of loading the same log must agree on."""
+    """Everything the sales projection leaves, in a form two ways of loading the same log must agree on (the
+    live path's queued lines folded first, as the fold job would)."""
+    async with conn.transaction():
+        await fold(conn)
     state: dict[str, Any] = {
         table: sorted(tuple(r) for r in await conn.fetch(f"SELECT * FROM {table}")) for table in _SALES_FACTS
     }

@@ -142,7 +142,8 @@ def test_rollup_statements_answer_like_the_cube(
 
     async def run() -> tuple[int, list[tuple[DrillQuery, Any, Any]]]:
         await pool.execute(
-            "TRUNCATE sales_lines, sales_outlet_daily, sales_outlet_monthly, sales_distributor_daily,"
+            "TRUNCATE sales_lines, sales_lines_unfolded, sales_outlet_daily, sales_outlet_monthly,"
+            " sales_distributor_daily,"
             " sales_distributor_brand_daily, sales_distributor_sku_daily,"
             " outlets, skus, zones, regions, distributors"
         )
@@ -203,7 +204,8 @@ def test_reference_changes_applied_beside_orders_by_another_member_keep_the_roll
 
     async def run() -> list[tuple[DrillQuery, Any, Any]]:
         await pool.execute(
-            "TRUNCATE sales_lines, sales_outlet_daily, sales_outlet_monthly, sales_distributor_daily,"
+            "TRUNCATE sales_lines, sales_lines_unfolded, sales_outlet_daily, sales_outlet_monthly,"
+            " sales_distributor_daily,"
             " sales_distributor_brand_daily, sales_distributor_sku_daily,"
             " outlets, skus, zones, regions, distributors"
         )

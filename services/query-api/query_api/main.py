@@ -24,6 +24,7 @@ from query_api.names import MIGRATIONS, PROJECTION_GROUP, PROJECTION_TOPICS, SCH
 from query_api.notify.runner import notify_job
 from query_api.projections.handler import projection_handler
 from query_api.projections.registry import PROJECTION_TYPES
+from query_api.projections.sales_fold import fold_job
 from query_api.schema_swap import SchemaWatch, SwapGuardedHandler, restarting_on_swap
 from query_api.settings import QueryApiSettings
 from sellthrough_runtime.app import Job, ServiceContext, create_service_app, serve
@@ -63,6 +64,12 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     if isinstance(settings, QueryApiSettings):
         # Alerts that reach people: webhook deliveries, the daily digest, the Monday review pack.
         jobs["notify"] = notify_job(context.pool, settings)
+    fold_every, fold_lines = (
+        (settings.sales_fold_seconds, settings.sales_fold_max_lines)
+        if isinstance(settings, QueryApiSettings)
+        else (0.2, 50_000)
+    )
+    jobs["sales-fold"] = fold_job(context.pool, fold_every, fold_lines)
     for member in range(1, members + 1):
         handler = SwapGuardedHandler(projection_handler(settings), watch, SCHEMA)
         consumer = consumer_job(

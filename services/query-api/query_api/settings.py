@@ -19,6 +19,19 @@ class QueryApiSettings(ServiceSettings):
         "joining together can livelock, the second expelled a second after each assignment, its partitions never "
         "read; members in separate processes work.",
     )
+    sales_fold_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        description="How often the order lines the projection queued are folded into the sales rollups "
+        "(projections/sales_fold.py). Reads add the queued lines, so figures are exact either way; a longer interval "
+        "means fewer, larger folds and more queued lines for each read to add.",
+    )
+    sales_fold_max_lines: int = Field(
+        default=50_000,
+        ge=100,
+        description="At most this many queued order lines folded in one transaction; a full fold is followed by the "
+        "next at once.",
+    )
     reconciliation_check_seconds: float = Field(
         default=60,
         gt=0,

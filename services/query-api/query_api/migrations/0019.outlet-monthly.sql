@@ -1,4 +1,4 @@
--- depends: 0017.drill-covering-indexes
+-- depends: 0018.sales-fold
 -- Issue 18, outlet level at 10M lines: across all distributors (no parent) the drill-down summed every
 -- (outlet, day) row of the range, ~450k rows over 90 days for 5,000 outlets (2.1 s). Per outlet and month, the
 -- whole months of a range are read from here (a row per outlet and month) and only the days of the partial months

@@ -1,4 +1,4 @@
--- depends: 0017.drill-covering-indexes
+-- depends: 0019.outlet-monthly
 -- Issue 19: a distributor's invoices to retailers (RetailerInvoiced, from its DMS or a Tally export) as a second
 -- source of secondary sales (projections/retailer_invoices.py). The first event of a (distributor, invoice number)
 -- wins. An invoice naming an order is that order's delivery (sales_deliveries, delivery_id = invoice number); one

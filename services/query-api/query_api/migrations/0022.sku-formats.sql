@@ -1,4 +1,4 @@
--- depends: 0017.drill-covering-indexes
+-- depends: 0021.retailer-invoices
 -- Issue 19, formats: what SkuRegistered version 3 adds. units_per_case splits SKU quantities into cases + units in
 -- the reads; hsn_code and gst_rate are shown with the SKU. NULL: not known (SKUs registered before version 3).
 -- currency: of list_price; the books are single-currency, so it is the brand's (SELLTHROUGH_CURRENCY).

@@ -1,3 +1,4 @@
+-- depends: 0022.sku-formats
 -- Alerts that reach people (query_api/notify): subscriptions, the webhook delivery outbox, the schedules' marks.
 -- These tables hold no projection: a rebuild's schema swap carries them over (query_api/notify/carry.py).
 

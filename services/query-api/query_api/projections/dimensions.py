@@ -9,6 +9,7 @@ import asyncpg
 
 from query_api.projections.base import Projection, Steps, collect
 from query_api.projections.sales import revalue_returns
+from query_api.projections.sales_fold import fold
 from query_api.projections.sales_rollups import LOCK_FOR_REFERENCE_CHANGE, move_outlets, move_skus
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.reference import (
@@ -170,6 +171,9 @@ async def _upsert_moving_sales(
     if not values:
         return
     await conn.execute(LOCK_FOR_REFERENCE_CHANGE)
+    # Queued sales first go into the rollups under the mapping they were queued with: the move below reads every
+    # line of the outlet or SKU from sales_lines and moves it out of the rollup row it is in (sales_fold.py).
+    await fold(conn)
     ids = list({str(v[0]) for v in values})
     before = {r[0]: r[1] for r in await conn.fetch(mapping_sql, ids)}
     await conn.executemany(statement, values)

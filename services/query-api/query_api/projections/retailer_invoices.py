@@ -25,7 +25,8 @@ import asyncpg
 
 from query_api.projections.base import Projection
 from query_api.projections.freshness import NewestTimes, newest_times, record_freshness
-from query_api.projections.sales import _ROLLUPS, prepare_sales, write_sales
+from query_api.projections.sales import QUEUE_FOR_FOLD, prepare_sales, write_sales
+from query_api.projections.sales_fold import ROLLUPS
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import DeliveryLine, OrderDelivered, OrderDeliveredPayload, RetailerInvoiced
@@ -69,7 +70,7 @@ WITH claimed AS (
     JOIN claimed c ON c.distributor_id = l.distributor_id AND c.invoice_number = l.invoice_number
     WHERE c.order_id IS NULL
     RETURNING *
-), {_ROLLUPS}
+), {QUEUE_FOR_FOLD}
 SELECT distributor_id, invoice_number FROM claimed
 """  # noqa: S608 (names from figures.measures and constants of this module, fixed at import)
 
@@ -106,7 +107,7 @@ WITH new_lines AS (
     JOIN retailer_invoice_lines l ON l.distributor_id = i.distributor_id AND l.invoice_number = i.invoice_number
     WHERE i.order_id IS NULL
     RETURNING *
-), {_ROLLUPS}
+), {ROLLUPS}
 SELECT count(*) FROM new_lines
 """  # noqa: S608 (names from figures.measures and constants of this module, fixed at import)
 _INVOICES_WITH_ORDERS = """

@@ -12,8 +12,9 @@ Figures (figures/measures.py) are a function of the set of events, never of thei
 The facts are kept per event (sales_orders, sales_cancellations, ...). sales_lines is never updated: an order
 appends its lines; a cancellation, an un-cancellation (a delivery after it) or a delivery appends per SKU the
 difference between what the facts say and what the order's rows sum to (a compensating 'adjust' row); returns
-and their revaluations append theirs. Each statement appends its rows and adds them to the rollups set-based,
-grouped per rollup row (migration 0015 has the table; the sales_daily view regroups it per (day, outlet, SKU, rep)).
+and their revaluations append theirs. Each statement appends its rows and queues them for the rollups
+(sales_lines_unfolded, migration 0018), which sales_fold.py adds to them set-based in larger groups, in its own
+transaction (migration 0015 has the table; the sales_daily view regroups it per (day, outlet, SKU, rep)).
 """
 
 from collections.abc import Sequence
@@ -24,12 +25,11 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from query_api.figures.measures import RETURN_REASONS, accumulate, column_list, sums
+from query_api.figures.measures import RETURN_REASONS, column_list
 from query_api.projections.base import Projection
 from query_api.projections.freshness import NewestTimes, newest_times
 from query_api.projections.sales_bulk import SalesBulkLoader
 from query_api.projections.sales_facts import CONSUMES, collect_sales
-from query_api.projections.sales_monthly import outlet_month_rollup
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from sellthrough_contracts import Envelope
 from sellthrough_runtime.db import json_rows
@@ -37,42 +37,14 @@ from sellthrough_runtime.db import json_rows
 NO_REP = ""
 """The rep id of the rows a retailer return makes: returns are not taken by a rep."""
 
-# The rollups of a batch's new sales_lines rows (`new_lines`, a data-modifying CTE's RETURNING *), added set-based
-# in the statement that appends them: per (outlet, day), per (day, distributor), per (day, distributor, brand) and
-# per (day, distributor, SKU), under the outlet's distributor and the SKU's brand known now (sales_rollups.py moves
-# them when that changes). Each row looks its outlet and SKU up once (`placed_lines`): the three distributor
-# rollups group that, rather than joining outlets once per rollup (an index probe per line each time). Per (outlet,
-# month) last: its own module's CTE (sales_monthly.py), keyed by outlet, so nothing ever moves it.
-_ROLLUPS = f"""
-by_outlet AS (
-    INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
-    SELECT outlet_id, day, {sums()} FROM new_lines GROUP BY outlet_id, day
-    ON CONFLICT (outlet_id, day) DO UPDATE SET {accumulate("sales_outlet_daily")}
-), placed_lines AS (
-    SELECT b.day, o.distributor_id AS placed_distributor_id, k.brand, b.sku_id, {column_list("b.")}
-    FROM new_lines b
-    LEFT JOIN outlets o ON o.outlet_id = b.outlet_id
-    LEFT JOIN skus k ON k.sku_id = b.sku_id
-), placed AS (
-    SELECT day, placed_distributor_id AS distributor_id, brand, {sums()}
-    FROM placed_lines GROUP BY day, placed_distributor_id, brand
-), by_brand AS (
-    INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, {column_list()})
-    SELECT * FROM placed
-    ON CONFLICT ON CONSTRAINT sales_distributor_brand_daily_key DO UPDATE
-    SET {accumulate("sales_distributor_brand_daily")}
-), by_distributor AS (
-    INSERT INTO sales_distributor_daily (day, distributor_id, {column_list()})
-    SELECT day, distributor_id, {sums()} FROM placed GROUP BY day, distributor_id
-    ON CONFLICT ON CONSTRAINT sales_distributor_daily_key DO UPDATE SET {accumulate("sales_distributor_daily")}
-), by_sku AS (
-    INSERT INTO sales_distributor_sku_daily (day, distributor_id, sku_id, {column_list()})
-    SELECT day, placed_distributor_id, sku_id, {sums()}
-    FROM placed_lines
-    GROUP BY day, placed_distributor_id, sku_id
-    ON CONFLICT ON CONSTRAINT sales_distributor_sku_daily_key DO UPDATE
-    SET {accumulate("sales_distributor_sku_daily")}
-), {outlet_month_rollup("new_lines")}"""  # noqa: S608 (names from figures.measures, fixed at import)
+# A batch's new sales_lines rows (`new_lines`, a data-modifying CTE's RETURNING *) are queued for the rollups in the
+# statement that appends them; the fold (sales_fold.py) adds them to the four rollups later, in larger groups, and
+# reads add what is queued (migration 0018), so every figure stays exact meanwhile.
+QUEUE_FOR_FOLD = f"""
+unfolded AS (
+    INSERT INTO sales_lines_unfolded (day, outlet_id, sku_id, {column_list()})
+    SELECT day, outlet_id, sku_id, {column_list()} FROM new_lines
+)"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # The months a batch's rows fall in get their partition (migration 0015) before rows are routed to it.
 _LOCK_AND_PARTITIONS = f"""
@@ -100,7 +72,7 @@ WITH incoming AS (
     FROM jsonb_array_elements($2::text::jsonb) AS r
     JOIN claimed c ON c.distributor_id = r->>0 AND c.order_id = r->>1 AND c.event_id = (r->>2)::uuid
     RETURNING *
-), {_ROLLUPS}
+), {QUEUE_FOR_FOLD}
 SELECT c.distributor_id, c.order_id FROM claimed c
 WHERE EXISTS (SELECT 1 FROM sales_cancellations x WHERE x.distributor_id = c.distributor_id
                                                       AND x.order_id = c.order_id)
@@ -179,7 +151,7 @@ WITH touched AS (
     FROM state
     WHERE sign <> 0 OR delivered_delta <> 0
     RETURNING *
-), {_ROLLUPS}
+), {QUEUE_FOR_FOLD}
 SELECT count(*) FROM new_lines
 """  # noqa: S608 (names from figures.measures, fixed at import)
 
@@ -210,7 +182,7 @@ WITH claimed AS (
     FROM lines l JOIN claimed c ON c.distributor_id = l.distributor_id AND c.return_id = l.return_id
     WHERE c.direction = 'from_retailer' AND c.outlet_id IS NOT NULL
     RETURNING *
-), {_ROLLUPS}
+), {QUEUE_FOR_FOLD}
 SELECT count(*) FROM new_lines
 """  # noqa: S608 (names from figures.measures, fixed at import)
 # Retailer returns of these SKUs valued at another price than the SKU's list price now (or not valued: the SKU was
@@ -234,7 +206,7 @@ WITH target AS (
     SELECT day, distributor_id, return_id, 'revalue', outlet_id, sku_id, '', -delta, delta FROM target
     WHERE delta <> 0
     RETURNING *
-), {_ROLLUPS}
+), {QUEUE_FOR_FOLD}
 SELECT count(*) FROM new_lines
 """  # noqa: S608 (names from figures.measures, fixed at import)
 

@@ -89,20 +89,20 @@ _DRILL_BY_DISTRIBUTOR_SQL = f"""
 WITH by_distributor AS (
     -- Summed per distributor before the geography is joined. Planned for its parameters, only one branch runs.
     SELECT distributor_id, {sums()}
-    FROM sales_distributor_daily
+    FROM sales_distributor_daily_now
     WHERE day BETWEEN $2 AND $3 AND $5::text IS NULL AND $6::text IS NULL
       AND ($8::text[] IS NULL OR distributor_id = ANY($8))
     GROUP BY distributor_id
     UNION ALL
     SELECT distributor_id, {sums()}
-    FROM sales_distributor_brand_daily
+    FROM sales_distributor_brand_daily_now
     WHERE brand = $5 AND day BETWEEN $2 AND $3 AND $6::text IS NULL
       AND ($8::text[] IS NULL OR distributor_id = ANY($8))
     GROUP BY distributor_id
     UNION ALL
     -- A SKU (and a brand with it: nothing unless it is the SKU's brand now, as the lines' statement has it).
     SELECT distributor_id, {sums()}
-    FROM sales_distributor_sku_daily
+    FROM sales_distributor_sku_daily_now
     WHERE sku_id = $6 AND day BETWEEN $2 AND $3
       AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM skus k WHERE k.sku_id = $6 AND k.brand = $5))
       AND ($8::text[] IS NULL OR distributor_id = ANY($8))
@@ -135,11 +135,11 @@ WITH by_outlet AS (
     SELECT outlet_id, {sums()}
     FROM (
         SELECT outlet_id, {column_list()}
-        FROM sales_outlet_monthly
+        FROM sales_outlet_monthly_now
         WHERE month >= {_FIRST_WHOLE_MONTH} AND month < {_AFTER_WHOLE_MONTHS}
         UNION ALL
         SELECT outlet_id, {column_list()}
-        FROM sales_outlet_daily
+        FROM sales_outlet_daily_now
         WHERE day BETWEEN $2 AND $3
           AND (day < {_FIRST_WHOLE_MONTH} OR day >= greatest({_FIRST_WHOLE_MONTH}, {_AFTER_WHOLE_MONTHS}))
     ) AS spans
@@ -162,7 +162,7 @@ WITH placed AS (
     FROM outlets o
     CROSS JOIN LATERAL (
         SELECT {sums("t.")}, count(*) AS days
-        FROM sales_outlet_daily t
+        FROM sales_outlet_daily_now t
         WHERE t.outlet_id = o.outlet_id AND t.day BETWEEN $2 AND $3
     ) s
     WHERE o.distributor_id = $4 AND s.days > 0

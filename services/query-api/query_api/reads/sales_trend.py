@@ -14,7 +14,7 @@ from query_api.reads.cell import Cell
 _DAILY = f"""
 WITH days AS (
     SELECT t.day, {sums("t.")}
-    FROM sales_distributor_daily t
+    FROM sales_distributor_daily_now t
     LEFT JOIN distributor_geography g ON g.distributor_id = t.distributor_id
     WHERE t.day BETWEEN $1 AND $2
       AND $6::text IS NULL AND $7::text IS NULL AND $8::text IS NULL AND $9::text IS NULL
@@ -23,7 +23,7 @@ WITH days AS (
     GROUP BY t.day
     UNION ALL
     SELECT t.day, {sums("t.")}
-    FROM sales_distributor_brand_daily t
+    FROM sales_distributor_brand_daily_now t
     LEFT JOIN distributor_geography g ON g.distributor_id = t.distributor_id
     WHERE t.day BETWEEN $1 AND $2 AND t.brand = $8
       AND $6::text IS NULL AND $7::text IS NULL AND $9::text IS NULL
@@ -32,7 +32,7 @@ WITH days AS (
     GROUP BY t.day
     UNION ALL
     SELECT t.day, {sums("t.")}
-    FROM sales_outlet_daily t
+    FROM sales_outlet_daily_now t
     WHERE t.outlet_id = $6 AND t.day BETWEEN $1 AND $2
       AND $7::text IS NULL AND $8::text IS NULL AND $9::text IS NULL
       AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM outlets o WHERE o.outlet_id = $6 AND o.distributor_id = $5))
