@@ -297,7 +297,9 @@ def test_the_printable_review_page_in_a_browser_shows_the_apis_figures(
     with api(services, tokens, "analyst") as client:
         pack = client.get("/v1/review").json()
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{url}/dashboard/review.html")
+    page.goto(f"{url}/dashboard")  # the dashboard leads to the printable pack
+    page.get_by_test_id("review-link").click()
+    page.wait_for_url(f"{url}/dashboard/review.html")
     expect(page.get_by_test_id("status")).to_contain_text("No token")
     page.evaluate("token => sessionStorage.setItem('sellthrough.token', token)", tokens.issued["analyst"].token)
     page.reload()
