@@ -7,9 +7,8 @@ contract knows only `quantity`); the GST check on validated invoices, against th
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
-from order_capture.domain.validation import Reason, Rejection
+from order_capture.domain.validation import Reason, Rejection, event_id_of
 from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import ROUNDING, OrderCaptured, PrimaryInvoiced
 
@@ -78,7 +77,7 @@ def in_units(raw: Any, units_per_case: Mapping[str, int]) -> Any:
             return Rejection(
                 Reason.NO_UNITS_PER_CASE,
                 f"SKU '{line.get('sku_id')}' has no units_per_case (or is not registered): enter its quantity in units",
-                _event_id_of(raw),
+                event_id_of(raw),
             )
         converted.append({**rest, "quantity": cases * size + units})
     return {**raw, "payload": {**raw["payload"], "lines": converted}}
@@ -86,7 +85,7 @@ def in_units(raw: Any, units_per_case: Mapping[str, int]) -> Any:
 
 def _invalid(raw: dict[str, Any], field: str, message: str) -> Rejection:
     return Rejection(
-        Reason.INVALID_FIELDS, f"{field}: {message}", _event_id_of(raw), [{"field": field, "message": message}]
+        Reason.INVALID_FIELDS, f"{field}: {message}", event_id_of(raw), [{"field": field, "message": message}]
     )
 
 
@@ -108,10 +107,3 @@ def check_gst(event: Envelope, gst_rates: Mapping[str, Decimal]) -> Rejection | 
                 event.event_id,
             )
     return None
-
-
-def _event_id_of(raw: dict[str, Any]) -> UUID | None:
-    try:
-        return UUID(str(raw.get("event_id")))
-    except ValueError:
-        return None

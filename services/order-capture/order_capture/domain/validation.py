@@ -91,7 +91,7 @@ def parse(raw: Any, window: Window) -> Envelope | Rejection:
         encoded = orjson.dumps(raw)
     except orjson.JSONEncodeError:
         # orjson writes at most 255 levels of nesting (it reads 1,024); no event comes near either.
-        return _invalid([{"field": "", "message": "the event is nested too deeply"}], _event_id_of(raw))
+        return _invalid([{"field": "", "message": "the event is nested too deeply"}], event_id_of(raw))
     errors = control_character_errors(raw, encoded)
     # The hot type is read by msgspec when it surely passes (edge.py); everything else, and every error, by the
     # contract model, which words the errors.
@@ -101,16 +101,16 @@ def parse(raw: Any, window: Window) -> Envelope | Rejection:
     except ValidationError as error:
         if any(e["type"] in ("union_tag_invalid", "union_tag_not_found") for e in error.errors()):
             return Rejection(
-                Reason.UNKNOWN_EVENT_TYPE, f"unknown event_type {raw.get('event_type')!r}", _event_id_of(raw)
+                Reason.UNKNOWN_EVENT_TYPE, f"unknown event_type {raw.get('event_type')!r}", event_id_of(raw)
             )
         if unknown := [e for e in error.errors() if e["type"] == UNKNOWN_SCHEMA_VERSION]:
             detail = f"{raw.get('event_type')}: {unknown[0]['msg']}"
-            return Rejection(Reason.UNKNOWN_SCHEMA_VERSION, detail, _event_id_of(raw))
+            return Rejection(Reason.UNKNOWN_SCHEMA_VERSION, detail, event_id_of(raw))
         errors += [
             {"field": ".".join(str(p) for p in e["loc"][1:]), "message": e["msg"]}
             for e in error.errors(include_url=False)
         ]
-        return _invalid(errors, _event_id_of(raw))
+        return _invalid(errors, event_id_of(raw))
     errors += payload_time_errors(event)
     if errors:
         return _invalid(errors, event.event_id)
@@ -197,7 +197,8 @@ def check_references(event: Envelope, known: KnownMasters) -> Rejection | None:
     return None
 
 
-def _event_id_of(raw: dict[str, Any]) -> UUID | None:
+def event_id_of(raw: dict[str, Any]) -> UUID | None:
+    """The event id a raw document names, if it is one (to report a rejection against it)."""
     try:
         return UUID(str(raw.get("event_id")))
     except ValueError:

@@ -53,8 +53,11 @@ ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
 """  # noqa: S608 (names from figures.measures, fixed at import)
 
-# From the order-line fact table itself (migration 0015): any level and filter. The others read rollups of it.
-_DRILL_SQL = f"""
+def line_drill_sql(narrowing: str = "") -> str:
+    """The drill-down from the order-line fact table itself (migration 0015): any level and filter; the other
+    statements read rollups of it. `narrowing`: further `AND` conditions on the line and its outlet (`s`, `o`), with
+    parameters after $8 (reads/sales_segments.py: the outlet's channel and class)."""
+    return f"""
 WITH filtered AS (
     SELECT {column_list("s.")},
            s.outlet_id, o.name AS outlet_name,
@@ -70,7 +73,7 @@ WITH filtered AS (
     WHERE s.day BETWEEN $2 AND $3
       AND ($5::text IS NULL OR k.brand = $5)
       AND ($6::text IS NULL OR s.sku_id = $6)
-      AND ($8::text[] IS NULL OR o.distributor_id = ANY($8))
+      AND ($8::text[] IS NULL OR o.distributor_id = ANY($8)){narrowing}
 ), placed AS (
     SELECT CASE $1 WHEN 'national' THEN 'national' WHEN 'zone' THEN zone_id WHEN 'region' THEN region_id
                    WHEN 'distributor' THEN distributor_id ELSE outlet_id END AS node_id,
@@ -82,6 +85,9 @@ WITH filtered AS (
     FROM filtered
 )
 {_NODES_UNDER_PARENT}"""  # noqa: S608 (names from figures.measures, fixed at import)
+
+
+_DRILL_SQL = line_drill_sql()
 
 # Levels national to distributor: a row per distributor a day (per brand with a brand filter, per SKU with a SKU
 # filter), not every line.
@@ -263,8 +269,11 @@ def drill_statement(query: DrillQuery) -> str:
     return _DRILL_SQL if filtered else _DRILL_BY_OUTLET_MONTHS_SQL
 
 
-async def drill(conn: asyncpg.Connection, query: DrillQuery, *, statement: str | None = None) -> DrillResult:
-    """`statement`: one of this module's statements, to compare them; by default the cheapest that applies."""
+async def drill(
+    conn: asyncpg.Connection, query: DrillQuery, *, statement: str | None = None, more: tuple[object, ...] = ()
+) -> DrillResult:
+    """`statement`: one of this module's statements, to compare them; by default the cheapest that applies. `more`:
+    the parameters after $8 of a statement made by line_drill_sql with a narrowing."""
     records = await conn.fetch(
         statement or drill_statement(query),
         query.level.value,
@@ -275,6 +284,7 @@ async def drill(conn: asyncpg.Connection, query: DrillQuery, *, statement: str |
         query.sku_id,
         query.limit,
         query.distributors,
+        *more,
     )
     rows = [DrillRow(r["node_id"], r["name"], _figures(r)) for r in records]
     if not records:
