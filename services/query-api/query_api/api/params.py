@@ -1,12 +1,13 @@
 """Query parameters shared by the read endpoints, validated the same way everywhere."""
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Annotated
 
 from fastapi import Depends, Query
 from pydantic import StringConstraints
 
+from query_api.api.caller import CallerScope
 from query_api.api.exports import ExportFormat, Format
 from query_api.reads.cell import Cell
 from query_api.reads.segment import Segment
@@ -85,6 +86,12 @@ class Period:
     date_from: date
     date_to: date
 
+    def instants(self, zone: tzinfo) -> tuple[datetime, datetime]:
+        """The period as instants in `zone`: the start of its first day and the start of the day after its last."""
+        return datetime.combine(self.date_from, time(0), zone), datetime.combine(
+            self.date_to + timedelta(days=1), time(0), zone
+        )
+
 
 async def period(settings: SettingsDep, date_from: DateFrom = None, date_to: DateTo = None) -> Period:
     return Period(*date_range(date_from, date_to, today_in(settings.zone)))
@@ -92,6 +99,21 @@ async def period(settings: SettingsDep, date_from: DateFrom = None, date_to: Dat
 
 PeriodDep = Annotated[Period, Depends(period)]
 """`from` and `to` as one dependency: defaulted, and refused (422) when reversed or too long."""
+
+DistributorId = Annotated[
+    str | None, Query(alias="distributor_id", pattern=ID_PATTERN, description="Only this distributor.")
+]
+
+
+async def readable_distributor(scope: CallerScope, distributor_id: DistributorId = None) -> str | None:
+    """Listed ahead of the period in a route's parameters: a distributor outside the scope is a 403 first."""
+    if distributor_id is not None:
+        scope.require_distributor(distributor_id)
+    return distributor_id
+
+
+ReadableDistributor = Annotated[str | None, Depends(readable_distributor)]
+"""`distributor_id`, checked against the caller's scope (403 outside it)."""
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,23 @@
 """HTTP API of the stock reconciliation: GET /v1/reconciliation per distributor or per distributor and SKU."""
 
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
 from query_api.api.exports import EXPORT_RESPONSES, Format, export_response
-from query_api.api.params import PeriodDep, Sku
+from query_api.api.params import PeriodDep, ReadableDistributor, Sku
 from query_api.reads.freshness import Freshness, projection_freshness
 from query_api.reads.reconciliation import PositionReconciliation, reconcile
-from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.costly_reads import costly_read
 from sellthrough_runtime.dependencies import ContextDep
 
 # Narrowed to the caller's scope (api/caller.py): the distributors it holds; closed to reps.
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
-DistributorParam = Annotated[
-    str | None, Query(alias="distributor_id", pattern=ID_PATTERN, description="Only this distributor.")
-]
 By = Annotated[
     Literal["distributor", "sku"],
     Query(description="One row per distributor (its SKUs' units summed) or per distributor and SKU."),
@@ -84,13 +80,6 @@ def _summed(positions: Iterable[PositionReconciliation]) -> Reconciliation:
     )
 
 
-async def _readable_distributor(scope: CallerScope, distributor_id: DistributorParam = None) -> str | None:
-    """Before the period (a dependency listed ahead of it): a distributor outside the scope is a 403 first."""
-    if distributor_id is not None:
-        scope.require_distributor(distributor_id)
-    return distributor_id
-
-
 @router.get(
     "/reconciliation",
     response_model=ReconciliationResponse,
@@ -101,7 +90,7 @@ async def _readable_distributor(scope: CallerScope, distributor_id: DistributorP
 @costly_read("reconciliation", cache=False)  # ~0.7 s for the demo brand; polled, so shared and bounded only
 async def get_reconciliation(
     scope: CallerScope,
-    distributor_id: Annotated[str | None, Depends(_readable_distributor)],
+    distributor_id: ReadableDistributor,
     context: ContextDep,
     period: PeriodDep,
     sku_id: Sku = None,
@@ -113,8 +102,7 @@ async def get_reconciliation(
     zone = context.settings.zone
     date_from, date_to = period.date_from, period.date_to
     # The pool, not ConnectionDep: identical requests share one computation (costly_read), so only it connects.
-    start = datetime.combine(date_from, time(0), zone)
-    end = datetime.combine(date_to + timedelta(days=1), time(0), zone)
+    start, end = period.instants(zone)
     async with context.pool.acquire() as conn:
         everywhere = await reconcile(conn, start, end, distributor_id, sku_id)
         freshness = await projection_freshness(conn, "stock_positions")

@@ -1,27 +1,22 @@
 """HTTP API of stock turn: GET /v1/stock/turn per distributor and SKU (figures/stock_turn.py says how)."""
 
-from datetime import date, datetime, time, timedelta
-from typing import Annotated
+from datetime import date
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from query_api.api.caller import READERS, CallerScope, readers
 from query_api.api.exports import EXPORT_RESPONSES, Format, export_response
-from query_api.api.params import PeriodDep, Sku
+from query_api.api.params import PeriodDep, ReadableDistributor, Sku
 from query_api.figures.stock_turn import stock_turn
 from query_api.reads.freshness import Freshness, projection_freshness
 from query_api.reads.reconciliation import reconcile
-from sellthrough_contracts.common import ID_PATTERN
 from sellthrough_runtime.costly_reads import costly_read
 from sellthrough_runtime.dependencies import ContextDep
 
 # Narrowed to the caller's scope (api/caller.py): the distributors it holds; closed to reps.
 router = APIRouter(prefix="/v1", dependencies=[readers(*READERS)])
 
-DistributorParam = Annotated[
-    str | None, Query(alias="distributor_id", pattern=ID_PATTERN, description="Only this distributor.")
-]
 
 
 class TurnFigures(BaseModel):
@@ -62,13 +57,6 @@ def _figures(opening: int, closing: int, units_out: int, days: int) -> TurnFigur
     )
 
 
-async def _readable_distributor(scope: CallerScope, distributor_id: DistributorParam = None) -> str | None:
-    """Before the period (a dependency listed ahead of it): a distributor outside the scope is a 403 first."""
-    if distributor_id is not None:
-        scope.require_distributor(distributor_id)
-    return distributor_id
-
-
 @router.get(
     "/stock/turn",
     response_model=StockTurnResponse,
@@ -79,7 +67,7 @@ async def _readable_distributor(scope: CallerScope, distributor_id: DistributorP
 @costly_read("stock-turn", cache=False)  # the reconciliation's statement: each position's book at both ends
 async def get_stock_turn(
     scope: CallerScope,
-    distributor_id: Annotated[str | None, Depends(_readable_distributor)],
+    distributor_id: ReadableDistributor,
     context: ContextDep,
     period: PeriodDep,
     sku_id: Sku = None,
@@ -90,8 +78,7 @@ async def get_stock_turn(
     zone = context.settings.zone
     date_from, date_to = period.date_from, period.date_to
     days = (date_to - date_from).days + 1
-    start = datetime.combine(date_from, time(0), zone)
-    end = datetime.combine(date_to + timedelta(days=1), time(0), zone)
+    start, end = period.instants(zone)
     async with context.pool.acquire() as conn:
         positions = await reconcile(conn, start, end, distributor_id, sku_id)
         freshness = await projection_freshness(conn, "stock_positions")
