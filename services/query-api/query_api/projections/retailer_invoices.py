@@ -42,10 +42,10 @@ _LOCK_AND_PARTITIONS = f"""
 SELECT ({LOCK_FOR_SALES}), (SELECT count(sales_lines_month(m)) FROM unnest($1::date[]) AS m)
 """  # noqa: S608 (a constant of sales_rollups)
 
-# The first event of a (distributor, invoice number) claims it; its lines are stored per SKU; an invoice without an
-# order appends its lines as sales (rolled up in the same statement). Returned: the claimed invoices' numbers.
-_CLAIM_INVOICES = f"""
-WITH claimed AS (
+# The first event of a (distributor, invoice number) claims it (`claimed`), and its lines are stored per SKU
+# (`invoice_lines`); $1 the invoices, $2 their lines, as InvoiceWrites encodes them.
+_STORE_CLAIMED = """
+claimed AS (
     INSERT INTO retailer_invoices (distributor_id, invoice_number, event_id, outlet_id, order_id, day, occurred_at,
                                    recorded_at, source, actor, currency)
     SELECT r->>0, r->>1, (r->>2)::uuid, r->>3, r->>4, (r->>5)::date, (r->>6)::timestamptz, (r->>7)::timestamptz,
@@ -61,53 +61,45 @@ WITH claimed AS (
     FROM jsonb_array_elements($2::text::jsonb) AS r
     JOIN claimed c ON c.distributor_id = r->>0 AND c.invoice_number = r->>1 AND c.event_id = (r->>2)::uuid
     RETURNING distributor_id, invoice_number, sku_id, units, value, lines
-), new_lines AS (
-    INSERT INTO sales_lines (day, distributor_id, document_id, kind, outlet_id, sku_id, rep_id, value, units, lines,
-                             ordered_value, ordered_units, delivered_units)
-    SELECT c.day, c.distributor_id, c.invoice_number, '{DMS_KIND}', c.outlet_id, l.sku_id, '', l.value, l.units,
-           l.lines, l.value, l.units, l.units
-    FROM invoice_lines l
-    JOIN claimed c ON c.distributor_id = l.distributor_id AND c.invoice_number = l.invoice_number
-    WHERE c.order_id IS NULL
-    RETURNING *
-), {QUEUE_FOR_FOLD}
-SELECT distributor_id, invoice_number FROM claimed
-"""  # noqa: S608 (names from figures.measures and constants of this module, fixed at import)
+)"""
 
 
-# A rebuild's load: the invoices and their lines only; their sales are derived at `finish` (RetailerInvoicesBulkLoader).
-_STORE_INVOICES = """
-WITH claimed AS (
-    INSERT INTO retailer_invoices (distributor_id, invoice_number, event_id, outlet_id, order_id, day, occurred_at,
-                                   recorded_at, source, actor, currency)
-    SELECT r->>0, r->>1, (r->>2)::uuid, r->>3, r->>4, (r->>5)::date, (r->>6)::timestamptz, (r->>7)::timestamptz,
-           r->>8, r->>9, r->>10
-    FROM jsonb_array_elements($1::text::jsonb) AS r
-    ON CONFLICT DO NOTHING
-    RETURNING distributor_id, invoice_number, event_id
-)
-INSERT INTO retailer_invoice_lines (distributor_id, invoice_number, sku_id, units, value, taxable_value, tax, lines)
-SELECT c.distributor_id, c.invoice_number, r->>3, (r->>4)::bigint, (r->>5)::numeric, (r->>6)::numeric,
-       (r->>7)::numeric, (r->>8)::int
-FROM jsonb_array_elements($2::text::jsonb) AS r
-JOIN claimed c ON c.distributor_id = r->>0 AND c.invoice_number = r->>1 AND c.event_id = (r->>2)::uuid
-"""
-_DMS_MONTHS = """
-SELECT count(sales_lines_month(m))
-FROM (SELECT DISTINCT date_trunc('month', day)::date AS m FROM retailer_invoices WHERE order_id IS NULL) AS months
-"""
-# Every invoice without an order, as the live path appends it (once the sales bulk path has built its tables).
-_APPEND_ALL_DMS = f"""
-WITH new_lines AS (
+def _sales_lines_of(invoices: str, lines: str) -> str:
+    """`new_lines AS (...)`: the lines of the invoices without an order appended to sales_lines as sales of their
+    own; `invoices` and `lines` name tables or CTEs shaped as retailer_invoices and retailer_invoice_lines."""
+    return f"""
+new_lines AS (
     INSERT INTO sales_lines (day, distributor_id, document_id, kind, outlet_id, sku_id, rep_id, value, units, lines,
                              ordered_value, ordered_units, delivered_units)
     SELECT i.day, i.distributor_id, i.invoice_number, '{DMS_KIND}', i.outlet_id, l.sku_id, '', l.value, l.units,
            l.lines, l.value, l.units, l.units
-    FROM retailer_invoices i
-    JOIN retailer_invoice_lines l ON l.distributor_id = i.distributor_id AND l.invoice_number = i.invoice_number
+    FROM {invoices} i
+    JOIN {lines} l ON l.distributor_id = i.distributor_id AND l.invoice_number = i.invoice_number
     WHERE i.order_id IS NULL
     RETURNING *
-), {ROLLUPS}
+)"""  # noqa: S608 (names fixed in this module)
+
+
+# The live path: claim and store, and queue the sales of an invoice without an order for the rollups' fold, in one
+# statement. Returned: the claimed invoices' numbers.
+_CLAIM_INVOICES = f"""
+WITH {_STORE_CLAIMED}, {_sales_lines_of("claimed", "invoice_lines")}, {QUEUE_FOR_FOLD}
+SELECT distributor_id, invoice_number FROM claimed
+"""  # noqa: S608 (names from figures.measures and constants of this module, fixed at import)
+
+# A rebuild's load: the invoices and their lines only; their sales are derived at `finish` (RetailerInvoicesBulkLoader).
+_STORE_INVOICES = f"""
+WITH {_STORE_CLAIMED}
+SELECT count(*) FROM invoice_lines
+"""  # noqa: S608 (a constant of this module)
+_DMS_MONTHS = """
+SELECT count(sales_lines_month(m))
+FROM (SELECT DISTINCT date_trunc('month', day)::date AS m FROM retailer_invoices WHERE order_id IS NULL) AS months
+"""
+# Every invoice without an order, as the live path appends it (once the sales bulk path has built its tables),
+# added to the rollups at once: the bulk load's rollups are complete, nothing is queued.
+_APPEND_ALL_DMS = f"""
+WITH {_sales_lines_of("retailer_invoices", "retailer_invoice_lines")}, {ROLLUPS}
 SELECT count(*) FROM new_lines
 """  # noqa: S608 (names from figures.measures and constants of this module, fixed at import)
 _INVOICES_WITH_ORDERS = """
