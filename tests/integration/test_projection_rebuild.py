@@ -199,6 +199,13 @@ async def test_the_rebuilt_schema_holds_what_the_live_one_held_and_reads_answer_
             "VALUES ('sub-1', 'stock|overstock|D1|S1|v1', 'stock|overstock|D1|S1', '{}', 'delivered') "
             "RETURNING delivery_id"
         )
+        # The live rollups are counted once the fold job has emptied the queue (projections/sales_fold.py): a
+        # rebuilt schema's rollups are whole at the swap, with nothing queued.
+        await eventually(
+            lambda: conn.fetchval("SELECT count(*) FROM query_api.sales_lines_unfolded"),
+            lambda n: n == 0,
+            what="live queue folded",
+        )
         before = await table_counts(conn, LIVE)
         by_kind = await conn.fetch(SALES_BY_KIND.format(schema=LIVE))
         assert {r["kind"] for r in by_kind} >= {"order", "adjust", "dms"}, by_kind  # the invoices in the figures
