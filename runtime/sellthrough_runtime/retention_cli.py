@@ -12,7 +12,7 @@ from rich.table import Table
 
 console = Console()
 
-TABLES = ("outbox", "idempotency_keys", "processed_events", "business_keys", "order_owners", "dead_letters")
+TABLES = ("outbox", "idempotency_keys", "processed_events", "business_keys", "dead_letters")
 """The tables retention prunes, and those beside them that grow per event."""
 
 _SIZES = """

@@ -100,7 +100,7 @@ async def test_orders_accepted_before_the_upgrade_are_captured_and_exact_retries
     conn = await asyncpg.connect(infra.database_url)
     try:
         captured = await conn.fetchrow(
-            "SELECT event_id, body_hash FROM order_capture.business_keys WHERE event_type = 'OrderCaptured' "
+            "SELECT event_id, body_hash, rep_id FROM order_capture.business_keys WHERE event_type = 'OrderCaptured' "
             "AND distributor_id = 'D1' AND business_id = $1",
             old["payload"]["order_id"],
         )
@@ -108,3 +108,5 @@ async def test_orders_accepted_before_the_upgrade_are_captured_and_exact_retries
         await conn.close()
     assert captured is not None
     assert (captured["event_id"], captured["body_hash"]) == (uuid.UUID(str(old["event_id"])), None)
+    # Its rep, found in the outbox by migration 0004 and moved onto its key by 0008: the ownership rule's answer.
+    assert captured["rep_id"] == old["payload"]["rep_id"]

@@ -88,9 +88,11 @@ async def load_units_per_case(conn: asyncpg.Connection, skus: set[str]) -> dict[
 
 _REP_TERRITORY = "SELECT distributor_ids, beat_ids FROM known_reps WHERE rep_id = $1"
 _ORDER_REPS = """
-SELECT o.distributor_id, o.order_id, o.rep_id FROM order_owners o
-JOIN unnest($1::text[], $2::text[]) AS k (distributor_id, order_id) USING (distributor_id, order_id)
+SELECT b.distributor_id, b.business_id AS order_id, b.rep_id FROM business_keys b
+JOIN unnest($1::text[], $2::text[]) AS k (distributor_id, business_id) USING (distributor_id, business_id)
+WHERE b.event_type = 'OrderCaptured'
 """
+"""The rep of each accepted order among the keys: an order's business key holds who captured it (migration 0008)."""
 
 
 _OUTLET_PLACES = """
@@ -177,7 +179,6 @@ async def store_events(
                 if derived and (follower := derived.get(e.event_id)) is not None:
                     records.append(follower)
         await append_records_to_outbox(conn, records)
-        await _record_order_owners(conn, [e for f in forms if (e := f.event).event_id in accepted])
         seen_before = [f for f in forms if f.event.event_id not in new_ids]
         previous = (
             await conn.fetch(
@@ -209,13 +210,16 @@ async def _claim_facts(conn: asyncpg.Connection, new: list[Accepted]) -> tuple[s
     if not facts:
         return set(), {}
     keys = [f.business_key for f in facts if f.business_key]
+    # An order's key also records its rep, for the ownership rule on its cancellation or delivery (territory.py):
+    # the key is claimed by the accepted order only, first accepted wins, as the rule wants.
     claimed = await conn.fetch(
-        "INSERT INTO business_keys (event_type, distributor_id, business_id, event_id, body_hash) "
-        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::bytea[]) ON CONFLICT DO NOTHING "
-        "RETURNING event_id",
+        "INSERT INTO business_keys (event_type, distributor_id, business_id, event_id, body_hash, rep_id) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::bytea[], $6::text[]) "
+        "ON CONFLICT DO NOTHING RETURNING event_id",
         *(list(column) for column in zip(*keys, strict=True)),
         [f.event.event_id for f in facts],
         [f.body_hash for f in facts],
+        [f.event.payload.rep_id if isinstance(f.event, OrderCaptured) else None for f in facts],
     )
     won = {row["event_id"] for row in claimed}
     lost = [f for f in facts if f.event.event_id not in won]
@@ -244,23 +248,6 @@ async def _claim_facts(conn: asyncpg.Connection, new: list[Accepted]) -> tuple[s
         "DELETE FROM idempotency_keys WHERE event_id = ANY($1::uuid[])", [f.event.event_id for f in lost]
     )
     return alike, reused
-
-
-async def _record_order_owners(conn: asyncpg.Connection, accepted: list[Envelope]) -> None:
-    """Who captured each accepted order, for the ownership rule on its cancellation or delivery."""
-    orders = sorted(
-        {
-            (e.payload.distributor_id, e.payload.order_id, e.payload.rep_id)
-            for e in accepted
-            if isinstance(e, OrderCaptured)
-        }
-    )
-    if orders:
-        await conn.execute(
-            "INSERT INTO order_owners (distributor_id, order_id, rep_id) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
-            *(list(column) for column in zip(*orders, strict=True)),
-        )
 
 
 class PgBatchStore:
