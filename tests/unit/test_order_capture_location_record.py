@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from order_capture.domain.geo import Verdict
-from order_capture.domain.verification import _LOCATION_CHECKED, Checked, location_checked
+from order_capture.domain.verification import _LOCATION_CHECKED, Checked, _location_checked_id, location_checked
 from sellthrough_contracts import Envelope, encode_event, parse_event
 from sellthrough_contracts.field import LocationChecked, LocationCheckedPayload
 from tests.support.brand import order
@@ -98,3 +98,10 @@ def test_the_record_is_what_the_contract_model_encodes(
         model.key,
         model.causation_id,
     )
+
+
+@given(st.uuids())
+def test_the_location_checked_id_is_the_uuid5_of_its_subject(subject_id: uuid.UUID) -> None:
+    record = _location_checked_id(str(subject_id))
+    assert record == uuid.uuid5(_LOCATION_CHECKED, str(subject_id))
+    assert (record.version, record.variant) == (5, uuid.RFC_4122)

@@ -74,9 +74,17 @@ class BatchPlan:
     outcomes: list[Envelope | Rejection]
     repeat_of: dict[int, int] = field(default_factory=dict)
 
+    _candidates: list[Envelope] | None = field(default=None, init=False, repr=False, compare=False)
+
     @property
     def candidates(self) -> list[Envelope]:
-        return [o for i, o in enumerate(self.outcomes) if isinstance(o, Envelope) and i not in self.repeat_of]
+        """The first copy of each parsed event, in batch order. Built once: the handler asks for it six times per
+        batch, and `plan_batch` has settled the outcomes by then (it reads outcomes only, never this)."""
+        if self._candidates is None:
+            self._candidates = [
+                o for i, o in enumerate(self.outcomes) if isinstance(o, Envelope) and i not in self.repeat_of
+            ]
+        return self._candidates
 
 
 def plan_batch(outcomes: list[Envelope | Rejection]) -> BatchPlan:
