@@ -38,6 +38,7 @@ from sellthrough_devstack.processes import free_port
 from sellthrough_runtime.app import long_running_gc
 from sellthrough_runtime.auth import Principal, Role
 from sellthrough_runtime.db import create_pool, migrate
+from sellthrough_runtime.outbox import append_records_to_outbox
 
 ADMIN = Principal(Role.ADMIN, "bench")
 DURABLE = "bench_durable"
@@ -89,7 +90,7 @@ async def _bare_durable(pool: asyncpg.Pool, body: bytes) -> None:
             [r.event_type for r, _ in by_id],
         )
         new = {row["event_id"] for row in inserted}
-        await bare_durable_app.append_records_to_outbox(conn, [r for r, _ in pairs if r.event_id in new])
+        await append_records_to_outbox(conn, [r for r, _ in pairs if r.event_id in new])
 
 
 _SETTINGS: list[OrderCaptureSettings] = []
