@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from bench.data import OrderFactory, batches, http_body, lines_of
+from bench.freshness_stages import Batch, stages
 from bench.http_load import Body, paced
 from bench.infra import Infra
 from bench.results import Result, Target
@@ -74,12 +75,15 @@ async def measure(
     p: FreshnessParams,
     rate: float,
     seconds: float,
+    traced: bool = False,
 ) -> Step:
-    """`rate` events/s posted for `seconds` (new events), each batch's accept -> visible latency."""
+    """`rate` events/s posted for `seconds` (new events), each batch's accept -> visible latency; `traced`: with
+    where that latency went, stage by stage (freshness_stages.py), in the details."""
     today = datetime.now(UTC).date()
     now = datetime.now(UTC)
     orders = [factory.order(now - timedelta(seconds=30)) for _ in range(int(rate * seconds))]
-    bodies = [Body(http_body(chunk), len(chunk), lines_of(chunk)) for chunk in batches(orders, p.batch)]
+    chunks = list(batches(orders, p.batch))
+    bodies = [Body(http_body(chunk), len(chunk), lines_of(chunk)) for chunk in chunks]
     expected = sum(b.lines for b in bodies)
 
     polls: list[tuple[float, float, int]] = []  # (sent, answered, total lines)
@@ -114,6 +118,8 @@ async def measure(
 
     latencies, unseen = [], 0
     cumulative = base
+    traced_batches = []
+    wall = time.time() - time.monotonic()
     for posted in sorted(load.posted, key=lambda r: r.answered):
         cumulative += posted.lines
         seen = next((answered for _, answered, n in polls if answered > posted.answered and n >= cumulative), None)
@@ -121,6 +127,8 @@ async def measure(
             unseen += 1
         else:
             latencies.append(seen - posted.answered)
+        ids = [e["event_id"] for e in chunks[posted.index]]
+        traced_batches.append(Batch(ids, posted.answered + wall, None if seen is None else seen + wall))
     achieved = load.accepted_events / load.seconds
     details = {
         "requested_events_per_s": round(rate, 1),
@@ -135,16 +143,20 @@ async def measure(
         "get_sales_latency": latency_summary_ms([answered - sent for sent, answered, _ in polls]),
         "poll_interval_ms": p.poll_interval * 1000,
     }
+    if traced:
+        details["stages"] = await stages(
+            order_capture.env["DATABASE_URL"], order_capture.env["KAFKA_BOOTSTRAP_SERVERS"], traced_batches
+        )
     return Step(rate, achieved, latencies, unseen, len(load.failures), details)
 
 
 async def run(
     infra: Infra, order_capture: ServiceProcess, query_api: ServiceProcess, factory: OrderFactory, p: FreshnessParams
 ) -> list[Result]:
-    async def at(rate: float, seconds: float) -> Step:
-        return await measure(infra, order_capture, query_api, factory, p, rate, seconds)
+    async def at(rate: float, seconds: float, traced: bool = False) -> Step:
+        return await measure(infra, order_capture, query_api, factory, p, rate, seconds, traced)
 
-    nominal = await at(p.events_per_second, p.seconds)
+    nominal = await at(p.events_per_second, p.seconds, traced=True)
     # Stepping up from the nominal rate; when even that does not hold, down from it, to find a rate that does.
     steps: list[Step] = []
     rate = float(p.events_per_second)
@@ -157,7 +169,7 @@ async def run(
             break
     held = [s.requested for s in (nominal, *steps) if s.held(p.p99_bound_ms)]
     highest = max(held) if held else 0.0
-    half = await at(highest / 2, p.seconds) if highest else None
+    half = await at(highest / 2, p.seconds, traced=True) if highest else None
 
     checks = {
         "every_batch_visible": nominal.unseen == 0,
