@@ -56,7 +56,11 @@ async def _kafka_times(bootstrap: str, wanted: set[str]) -> dict[str, float]:
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         times: dict[str, float] = {}
-        while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < ends[tp] for tp in partitions])
+
+        while await behind():
             for records in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).values():
                 for record in records:
                     event_id = next((v.decode() for k, v in record.headers if k == "event_id"), None)

@@ -317,6 +317,12 @@ async def _send(
         if queue[-1].append(key=key, value=row["value"], timestamp=None, headers=headers) is None:  # full
             queue.append(producer.create_batch())
             queue[-1].append(key=key, value=row["value"], timestamp=None, headers=headers)  # a first record fits
+    for queue in batches.values():
+        for batch in queue:
+            # Complete: a closed batch is sent at once instead of lingering (linger_ms) for records that only
+            # send() could add. The relay batches by claim (a batch holds whatever waited while the previous one
+            # was on the wire), so lingering would only add latency.
+            batch.close()
     deliveries = [
         (await producer.send_batch(batch, topic, partition=partition), batch.record_count())
         for (topic, partition), queue in batches.items()

@@ -3,6 +3,7 @@ and the relay republishes the outbox only when the broker really lost records, n
 where a partition ends."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -288,4 +289,24 @@ async def test_two_relays_take_turns_so_each_row_is_sent_once_and_in_order(
         if (event_id := dict(record.headers).get("event_id", b"").decode()) in ids
     ]
     assert positions == list(range(300)), "each event once, in outbox order"
+    await reset_outbox(pool)
+
+
+async def test_a_claimed_batch_is_sent_at_once_however_long_the_producer_lingers(
+    infra: Infra, pool: asyncpg.Pool
+) -> None:
+    await reset_outbox(pool)
+    # The relay hands over complete record batches: a producer's linger (waiting for send() to add records) would
+    # only delay them. With 3 s of linger, an open batch waits 3 s for its acknowledgement.
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, acks="all", linger_ms=3000)
+    await producer.start()
+    try:
+        relay = OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test")
+        await queue_orders(pool, "O1", 5)
+        await producer.partitions_for("sellthrough.trade.v1")  # metadata first: only the publish is timed
+        started = time.monotonic()
+        assert await relay.publish_turn(producer) == 5
+        assert time.monotonic() - started < 1.5, "the relay's batches lingered in the producer"
+    finally:
+        await producer.stop()
     await reset_outbox(pool)
