@@ -3,6 +3,8 @@ and the relay republishes the outbox only when the broker really lost records, n
 where a partition ends."""
 
 import asyncio
+import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,6 +19,8 @@ from sellthrough_contracts import Envelope, encode_event, parse_event
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.kafka import make_offsets_reader, make_producer
 from sellthrough_runtime.outbox import OutboxRecord, OutboxRelay, append_records_to_outbox, append_to_outbox
+from sellthrough_runtime.relay_thread import RelayThread
+from sellthrough_runtime.settings import ServiceSettings
 from tests.conftest import Infra
 from tests.support.brand import order
 
@@ -310,3 +314,45 @@ async def test_a_claimed_batch_is_sent_at_once_however_long_the_producer_lingers
     finally:
         await producer.stop()
     await reset_outbox(pool)
+
+
+async def test_a_relay_in_its_own_thread_publishes_when_woken_and_stops_when_its_job_is_cancelled(
+    infra: Infra, pool: asyncpg.Pool
+) -> None:
+    await reset_outbox(pool)
+    settings = ServiceSettings(database_url=infra.database_url, kafka_bootstrap_servers=infra.kafka_bootstrap_servers)
+
+    def build(own: asyncpg.Pool) -> OutboxRelay:
+        return OutboxRelay(own, infra.kafka_bootstrap_servers, "relay-test")
+
+    threaded = RelayThread(settings, "relay-test", SCHEMA, build, idle_poll_seconds=3)
+    job = asyncio.create_task(threaded.run())
+    try:
+        await queue_orders(pool, "O3", 5)
+        await wait_until_published(pool, 5, within=30)  # started, then found them
+        # Idle now: it polls every 3 s, so only a wake from this (another) thread's loop publishes at once.
+        relay_threads = [t for t in threading.enumerate() if t.name == "relay-test-outbox-relay"]
+        assert len(relay_threads) == 1
+        for _ in range(3):
+            await queue_orders(pool, "O3", 5)
+            woken = time.monotonic()
+            threaded.wake()
+            await wait_until_published(pool, 0, within=5)
+            assert time.monotonic() - woken < 1, "published at its poll, not when woken"
+        # A wake that never comes (lost, or rows from another process): the poll still finds them.
+        await queue_orders(pool, "O3", 5)
+        await wait_until_published(pool, 0, within=8)
+    finally:
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+    assert not relay_threads[0].is_alive(), "the relay's thread outlived its job"
+    await reset_outbox(pool)
+
+
+async def wait_until_published(pool: asyncpg.Pool, left: int, within: float) -> None:
+    """Until at most `left` rows are unpublished; fails after `within` seconds."""
+    deadline = time.monotonic() + within
+    while await unpublished(pool) > left:
+        assert time.monotonic() < deadline, f"{await unpublished(pool)} rows still unpublished"
+        await asyncio.sleep(0.01)
