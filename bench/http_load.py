@@ -24,6 +24,8 @@ class Posted:
     events: int
     lines: int
     accepted_events: int
+    index: int = -1
+    """The body's position in the paced schedule (-1 for closed-loop posts)."""
 
 
 @dataclass
@@ -55,7 +57,7 @@ def _client(base_url: str, headers: dict[str, str], connections: int) -> httpx.A
     )
 
 
-async def _post(client: httpx.AsyncClient, body: Body, report: LoadReport) -> Posted | None:
+async def _post(client: httpx.AsyncClient, body: Body, report: LoadReport, index: int = -1) -> Posted | None:
     sent = time.monotonic()
     try:
         response = await client.post("/v1/events", content=body.content)
@@ -66,7 +68,7 @@ async def _post(client: httpx.AsyncClient, body: Body, report: LoadReport) -> Po
     if response.status_code != 200:
         report.failures.append(f"HTTP {response.status_code}: {response.text[:300]}")
         return None
-    posted = Posted(sent, answered, body.events, body.lines, int(response.json()["accepted"]))
+    posted = Posted(sent, answered, body.events, body.lines, int(response.json()["accepted"]), index)
     if posted.accepted_events != body.events:
         report.failures.append(f"only {posted.accepted_events} of {body.events} accepted: {response.text[:300]}")
     report.posted.append(posted)
@@ -116,9 +118,9 @@ async def paced(
     slots = asyncio.Semaphore(max_in_flight)
     tasks = []
 
-    async def send(client: httpx.AsyncClient, body: Body) -> None:
+    async def send(client: httpx.AsyncClient, body: Body, index: int) -> None:
         try:
-            await _post(client, body, report)
+            await _post(client, body, report, index)
         finally:
             slots.release()
 
@@ -128,7 +130,7 @@ async def paced(
             if delay > 0:
                 await asyncio.sleep(delay)
             await slots.acquire()
-            tasks.append(asyncio.create_task(send(client, body)))
+            tasks.append(asyncio.create_task(send(client, body, i)))
         await asyncio.gather(*tasks)
     report.finished = time.monotonic()
     return report

@@ -233,6 +233,7 @@ def consumer_job(
             client_id=client_id or group_id,
             session_timeout_ms=settings.kafka_session_timeout_ms,
             rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             security=settings,
         )
         await ExactlyOnceConsumer(

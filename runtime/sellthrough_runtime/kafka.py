@@ -49,9 +49,16 @@ def make_consumer(
     *,
     session_timeout_ms: int = 6000,
     rebalance_timeout_ms: int = 5000,
+    fetch_max_wait_ms: int = 20,
     security: KafkaSecuritySettings | None = None,
 ) -> AIOKafkaConsumer:
-    """Offsets are never committed to Kafka: they live in Postgres with the state they produced."""
+    """Offsets are never committed to Kafka: they live in Postgres with the state they produced.
+
+    `fetch_max_wait_ms` is small (aiokafka's default is 500) because it is the latency floor of every record on
+    Tansu: its fetch reads what is there, then sleeps out the wait (half of it from 250 ms on) before answering,
+    records or not. Kafka answers as soon as fetch_min_bytes (1) are there, so there it only sets how often an
+    idle consumer asks. Batches still grow under load: the next fetch is sent once the previous records are
+    taken, and it reads everything produced meanwhile."""
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         **client_security(security),
@@ -61,6 +68,7 @@ def make_consumer(
         auto_offset_reset="earliest",
         isolation_level="read_uncommitted",
         max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_wait_ms=fetch_max_wait_ms,
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(session_timeout_ms // 6, 100),
         rebalance_timeout_ms=rebalance_timeout_ms,

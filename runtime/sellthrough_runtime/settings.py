@@ -101,6 +101,15 @@ class ServiceSettings(KafkaSecuritySettings, BaseSettings):
         default=6000, ge=1000, description="How soon a crashed consumer's partitions move to another member."
     )
     kafka_rebalance_timeout_ms: int = Field(default=5000, ge=1000, description="How long members get to rejoin.")
+    kafka_fetch_max_wait_ms: int = Field(
+        default=20,
+        ge=1,
+        le=500,
+        description="Longest a consumer's fetch waits at the broker for records (fetch.max.wait.ms). Kept small for "
+        "freshness: Tansu holds every fetch for this long (half of it from 250 ms on) even when records are "
+        "waiting, and Kafka answers at once when they are, so it bounds the wait of the first record of a lull; "
+        "an idle consumer then asks about this often. See docs/broker-behaviour.md.",
+    )
     consumer_batch_max: int = Field(default=2000, ge=1, description="Most records applied in one transaction.")
     retention_outbox_days: float = Field(
         default=7,

@@ -110,6 +110,11 @@ def test_freshness_reports_the_nominal_rate_and_the_highest_sustained(report: di
     details = freshness["accept -> visible p50 at 200 events/s"]["details"]
     assert len(details["steps"]) == 1
     assert details["nominal"]["batches"] == 20
+    # Every order of the nominal run traced through each stage (freshness_stages.py), its times all found.
+    stages = details["nominal"]["stages"]
+    assert (stages["orders"], stages["orders_not_traced"]) == (400, 0)
+    for stage in ("accept_txn_start_to_answer", "answer_to_relay_send", "relay_send_to_apply_txn_start"):
+        assert stages[stage]["samples"] == 400, stage
 
 
 def test_rebuild_is_compared_with_copy_into_query_apis_own_line_tables(report: dict[str, Any]) -> None:

@@ -3,6 +3,9 @@ and the relay republishes the outbox only when the broker really lost records, n
 where a partition ends."""
 
 import asyncio
+import contextlib
+import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +19,8 @@ from sellthrough_contracts import Envelope, encode_event, parse_event
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.kafka import make_offsets_reader, make_producer
 from sellthrough_runtime.outbox import OutboxRecord, OutboxRelay, append_records_to_outbox, append_to_outbox
+from sellthrough_runtime.relay_thread import RelayThread
+from sellthrough_runtime.settings import ServiceSettings
 from tests.conftest import Infra
 from tests.support.brand import order
 
@@ -289,3 +294,65 @@ async def test_two_relays_take_turns_so_each_row_is_sent_once_and_in_order(
     ]
     assert positions == list(range(300)), "each event once, in outbox order"
     await reset_outbox(pool)
+
+
+async def test_a_claimed_batch_is_sent_at_once_however_long_the_producer_lingers(
+    infra: Infra, pool: asyncpg.Pool
+) -> None:
+    await reset_outbox(pool)
+    # The relay hands over complete record batches: a producer's linger (waiting for send() to add records) would
+    # only delay them. With 3 s of linger, an open batch waits 3 s for its acknowledgement.
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, acks="all", linger_ms=3000)
+    await producer.start()
+    try:
+        relay = OutboxRelay(pool, infra.kafka_bootstrap_servers, "relay-test")
+        await queue_orders(pool, "O1", 5)
+        await producer.partitions_for("sellthrough.trade.v1")  # metadata first: only the publish is timed
+        started = time.monotonic()
+        assert await relay.publish_turn(producer) == 5
+        assert time.monotonic() - started < 1.5, "the relay's batches lingered in the producer"
+    finally:
+        await producer.stop()
+    await reset_outbox(pool)
+
+
+async def test_a_relay_in_its_own_thread_publishes_when_woken_and_stops_when_its_job_is_cancelled(
+    infra: Infra, pool: asyncpg.Pool
+) -> None:
+    await reset_outbox(pool)
+    settings = ServiceSettings(database_url=infra.database_url, kafka_bootstrap_servers=infra.kafka_bootstrap_servers)
+
+    def build(own: asyncpg.Pool) -> OutboxRelay:
+        return OutboxRelay(own, infra.kafka_bootstrap_servers, "relay-test")
+
+    threaded = RelayThread(settings, "relay-test", SCHEMA, build, idle_poll_seconds=3)
+    job = asyncio.create_task(threaded.run())
+    try:
+        await queue_orders(pool, "O3", 5)
+        await wait_until_published(pool, 5, within=30)  # started, then found them
+        # Idle now: it polls every 3 s, so only a wake from this (another) thread's loop publishes at once.
+        relay_threads = [t for t in threading.enumerate() if t.name == "relay-test-outbox-relay"]
+        assert len(relay_threads) == 1
+        for _ in range(3):
+            await queue_orders(pool, "O3", 5)
+            woken = time.monotonic()
+            threaded.wake()
+            await wait_until_published(pool, 0, within=5)
+            assert time.monotonic() - woken < 1, "published at its poll, not when woken"
+        # A wake that never comes (lost, or rows from another process): the poll still finds them.
+        await queue_orders(pool, "O3", 5)
+        await wait_until_published(pool, 0, within=8)
+    finally:
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+    assert not relay_threads[0].is_alive(), "the relay's thread outlived its job"
+    await reset_outbox(pool)
+
+
+async def wait_until_published(pool: asyncpg.Pool, left: int, within: float) -> None:
+    """Until at most `left` rows are unpublished; fails after `within` seconds."""
+    deadline = time.monotonic() + within
+    while await unpublished(pool) > left:
+        assert time.monotonic() < deadline, f"{await unpublished(pool)} rows still unpublished"
+        await asyncio.sleep(0.01)

@@ -13,6 +13,7 @@ from sellthrough_runtime.app import Job, ServiceContext, create_service_app, ser
 from sellthrough_runtime.consumer import job_of
 from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.outbox import OutboxRelay
+from sellthrough_runtime.relay_thread import RelayThread
 from sellthrough_runtime.workers import serve_with_workers
 
 SERVICE = "order-capture"
@@ -36,7 +37,14 @@ def consumer_spec() -> ConsumerSpec:
 
 async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     settings = context.settings
-    relay = OutboxRelay(context.pool, settings.kafka_bootstrap_servers, SERVICE, security=settings)
+    # On a loop of its own (relay_thread.py): in this process's loop each of its round trips would wait for the
+    # CPU-bound request handlers' turns.
+    relay = RelayThread(
+        settings,
+        SERVICE,
+        SCHEMA,
+        lambda pool: OutboxRelay(pool, settings.kafka_bootstrap_servers, SERVICE, security=settings),
+    )
     context.relay = relay
     spec = consumer_spec()
     return {
