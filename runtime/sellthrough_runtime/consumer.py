@@ -18,7 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
-from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, DecodedBatch, Handler
+from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, DecodedBatch, Handler, StoredOffsetsMoved
 from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.kafka import make_consumer
 from sellthrough_runtime.log_recovery import STARVED_SECONDS, Batches, ConsumerRecovery, StoredOffsets, StoredPosition
@@ -26,6 +26,8 @@ from sellthrough_runtime.metrics import CONSUMER_LAG
 from sellthrough_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+_POSITION_AGAIN_AFTER: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, StoredOffsetsMoved)
 
 _STORED_OFFSETS = (
     "SELECT topic, partition, next_offset, last_record_digest, producer_generations "
@@ -77,6 +79,7 @@ class ExactlyOnceConsumer:
         batch_max: int = 2000,
         member: str | None = None,
         starved_after_seconds: float = STARVED_SECONDS,
+        synchronous_commit: bool = True,
     ) -> None:
         self._pool = pool
         self._consumer = consumer
@@ -85,7 +88,17 @@ class ExactlyOnceConsumer:
         """Names this member in logs: a process may run several members of one group."""
         self._topics = list(topics)
         self._batch_max = batch_max
-        self._applier = BatchApplier(pool=pool, group_id=group_id, handler=handler, wanted_types=wanted_types)
+        self._synchronous_commit = synchronous_commit
+        self._known_offsets: dict[tuple[str, int], int] = {}
+        """The next offsets stored, as last read or written by this member: with asynchronous commit a batch checks
+        them (a crash that lost commits shows as stored offsets behind these)."""
+        self._applier = BatchApplier(
+            pool=pool,
+            group_id=group_id,
+            handler=handler,
+            wanted_types=wanted_types,
+            synchronous_commit=synchronous_commit,
+        )
         self.recovery = ConsumerRecovery(
             consumer,
             self._stored_offsets,
@@ -122,8 +135,7 @@ class ExactlyOnceConsumer:
                     # Fetched and decoded while this batch is applied; created under the lock, so in this
                     # generation: a rebalance callback can only run once this batch is committed.
                     fetching = asyncio.create_task(self._fetch(self.generation))
-                    if batch.records:
-                        await self._apply_until_done(batch, fetched.end_offsets)
+                    if batch.records and await self._apply(batch, fetched.end_offsets):
                         self.recovery.applied(batches)
                 if batch.records:
                     self._report_lag(batches, fetched.end_offsets)
@@ -173,12 +185,37 @@ class ExactlyOnceConsumer:
         async for attempt in self._until_database_answers("stored offsets not read"):
             with attempt:
                 rows = await self._pool.fetch(_STORED_OFFSETS, self._group_id)
+        self._known_offsets = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
         return {
             (r["topic"], r["partition"]): StoredPosition(
                 r["next_offset"], r["last_record_digest"], r["producer_generations"]
             )
             for r in rows
         }
+
+    async def _apply(self, batch: DecodedBatch, end_offsets: dict[tuple[str, int], int]) -> bool:
+        """Apply a batch; whether it was. With synchronous commit an outage is waited out and the batch applied
+        then. With asynchronous commit the outage may have been a crash that lost this member's last commits, so
+        the batch is not retried: once the database answers, every assigned partition is positioned again from
+        the offsets that survived (and the batch being fetched, read from the old positions, is dropped as stale).
+        A batch also checks the stored offsets of its partitions first, for a crash this member never saw fail a
+        call (between two batches, the pool reconnecting quietly)."""
+        if self._synchronous_commit:
+            await self._apply_until_done(batch, end_offsets)
+            return True
+        try:
+            await self._applier.apply_decoded(batch, end_offsets, self.recovery.generations, self._known_offsets)
+        except _POSITION_AGAIN_AFTER as error:
+            log.warning(
+                "batch not applied; positioning again from the stored offsets",
+                extra={"group": self._group_id, "member": self.member, "error": repr(error)[:500]},
+            )
+            self.generation += 1
+            await self.recovery.position(list(self._consumer.assignment()))
+            return False
+        for record in batch.records:  # in offset order per partition, as _store_offsets stores the last one
+            self._known_offsets[(record.topic, record.partition)] = record.offset + 1
+        return True
 
     async def _apply_until_done(self, batch: DecodedBatch, end_offsets: dict[tuple[str, int], int]) -> None:
         async for attempt in self._until_database_answers("batch not applied"):
@@ -223,8 +260,10 @@ def consumer_job(
     handler: Handler,
     wanted_types: frozenset[str],
     client_id: str | None = None,
+    synchronous_commit: bool = True,
 ) -> Callable[[], Awaitable[None]]:
-    """A restartable background job: each run builds a fresh Kafka consumer (they cannot be restarted)."""
+    """A restartable background job: each run builds a fresh Kafka consumer (they cannot be restarted).
+    `synchronous_commit=False` only where nothing leaves the database from the batch's writes (applier.py)."""
 
     async def run() -> None:
         consumer = make_consumer(
@@ -244,6 +283,7 @@ def consumer_job(
             wanted_types=wanted_types,
             batch_max=settings.consumer_batch_max,
             member=client_id,
+            synchronous_commit=synchronous_commit,
         ).run()
 
     return run
