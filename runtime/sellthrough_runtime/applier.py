@@ -224,10 +224,10 @@ class BatchApplier:
         traced = tracing_enabled()
         with contextlib.ExitStack() as spans:
             async with self._pool.acquire() as conn, conn.transaction():
-                if not self._synchronous_commit:
-                    await conn.execute(ASYNCHRONOUS_COMMIT)
-                if expected_offsets is not None:
+                if expected_offsets is not None:  # sets the commit mode too: one round trip
                     await self._check_stored_offsets(conn, records, expected_offsets)
+                elif not self._synchronous_commit:
+                    await conn.execute(ASYNCHRONOUS_COMMIT)
                 fresh = await self._claim_new(conn, events)
                 contexts: Mapping[UUID, Context]
                 if traced:
@@ -310,8 +310,9 @@ class BatchApplier:
             self._group_id,
             [topic for topic, _ in partitions],
             [partition for _, partition in partitions],
+            not self._synchronous_commit,
         )
-        stored = {(row["topic"], row["partition"]): row["next_offset"] for row in rows}
+        stored = {(row["topic"], row["partition"]): row["next_offset"] for row in rows if row["topic"] is not None}
         moved = {tp: (expected.get(tp), stored.get(tp)) for tp in partitions if stored.get(tp) != expected.get(tp)}
         if moved:
             raise StoredOffsetsMoved(f"stored offsets (expected, found) {moved}")
@@ -468,9 +469,14 @@ class BatchApplier:
         )
 
 
+# The stored offsets of the batch's partitions (a row of NULLs when none is stored), setting the transaction's
+# commit mode on the way ($4: asynchronous), as ASYNCHRONOUS_COMMIT does.
 _READ_STORED_OFFSETS = (
-    "SELECT topic, partition, next_offset FROM consumer_offsets "
-    "WHERE group_id = $1 AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))"
+    "SELECT o.topic, o.partition, o.next_offset "
+    "FROM (SELECT set_config('synchronous_commit', CASE WHEN $4::bool THEN 'off' "
+    "                        ELSE current_setting('synchronous_commit') END, true)) AS mode "
+    "LEFT JOIN consumer_offsets o ON o.group_id = $1 "
+    "AND (o.topic, o.partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))"
 )
 _STORE_OFFSETS = (
     # Generations left out (NULL) keep what is stored.
