@@ -277,6 +277,8 @@ class ExactlyOnceConsumer:
 def _split(batches: Batches, parts: int) -> list[list[TopicPartition]]:
     """The batch's partitions in at most `parts` groups of about as many records each (largest first, each to the
     lightest group so far)."""
+    if parts == 1:
+        return [list(batches)] if batches else []  # the order the client returned them in
     groups: list[list[TopicPartition]] = [[] for _ in range(parts)]
     sizes = [0] * parts
     for tp in sorted(batches, key=lambda tp: len(batches[tp]), reverse=True):
