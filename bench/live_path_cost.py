@@ -6,6 +6,10 @@ data, then ORDERS orders over 30 days in batches of BATCH: the consumer's time a
 query_api first on PYTHONPATH.
 
     python -m bench.live_path_cost --port 55901 --orders 20000 --batch 2000
+    python -m bench.live_path_cost --port 55901 --orders 20000 --batch 200 --asynchronous-commit
+
+`--asynchronous-commit` applies the batches as query-api's consumer does by default since round 4
+(synchronous_commit off in their transactions, with the stored-offsets check), to compare with the durable commit.
 """
 
 import argparse
@@ -67,19 +71,34 @@ def _fold_of_tree() -> Fold | None:
     return fold
 
 
-async def measure(pool: asyncpg.Pool, orders: int, batch: int) -> str:
+async def measure(pool: asyncpg.Pool, orders: int, batch: int, asynchronous_commit: bool = False) -> str:
     masters = brand(7)
     now = datetime.now(UTC)
     handler = projection_handler(QueryApiSettings())
     applier = BatchApplier(pool=pool, group_id="live-path-cost", handler=handler, wanted_types=PROJECTION_TYPES)
+    if asynchronous_commit:
+        applier = BatchApplier(
+            pool=pool,
+            group_id="live-path-cost",
+            handler=handler,
+            wanted_types=PROJECTION_TYPES,
+            synchronous_commit=False,
+        )
     await applier.apply_batch(_records([accepted(e, now) for e in masters.reference], "sellthrough.reference.v1", 0))
     factory = OrderFactory(masters, random.Random(7))
     events = [accepted(factory.past_order(date.today(), 30, 2), now) for _ in range(orders)]
     lines = sum(len(cast(OrderCaptured, e).payload.lines) for e in events)
     wal_start = await _wal(pool)
     started = time.perf_counter()
+    # As the consumer checks them with asynchronous commit: the next offset stored, per partition.
+    stored: dict[tuple[str, int], int | None] | None = (
+        {("sellthrough.trade.v1", 0): None} if asynchronous_commit else None
+    )
     for i in range(0, orders, batch):
-        await applier.apply_decoded(applier.decode(_records(events[i : i + batch], "sellthrough.trade.v1", 10 + i)))
+        records = _records(events[i : i + batch], "sellthrough.trade.v1", 10 + i)
+        await applier.apply_decoded(applier.decode(records), expected_offsets=stored)
+        if stored is not None:
+            stored[("sellthrough.trade.v1", 0)] = records[-1].offset + 1
     apply_s = time.perf_counter() - started
     wal_applied = await _wal(pool)
     report = (
@@ -102,14 +121,14 @@ async def measure(pool: asyncpg.Pool, orders: int, batch: int) -> str:
     return f"{report}; rollup lines {total} (sent {lines})"
 
 
-async def main(port: int, orders: int, batch: int) -> None:
+async def main(port: int, orders: int, batch: int, asynchronous_commit: bool) -> None:
     postgres = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="live-path-cost-")) / "data", port)
     postgres.start()
     try:
         await migrate(postgres.url, SCHEMA, MIGRATIONS)
         pool = await create_pool(postgres.url, SCHEMA)
         try:
-            print(await measure(pool, orders, batch), flush=True)
+            print(await measure(pool, orders, batch, asynchronous_commit), flush=True)
         finally:
             await pool.close()
     finally:
@@ -121,5 +140,6 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=55901)
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=2_000)
+    parser.add_argument("--asynchronous-commit", action="store_true")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.port, arguments.orders, arguments.batch))
+    asyncio.run(main(arguments.port, arguments.orders, arguments.batch, arguments.asynchronous_commit))

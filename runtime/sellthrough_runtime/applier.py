@@ -156,9 +156,35 @@ class Freshness:
                 self._newest[clock] = max(self._newest.get(clock, 0.0), max(stamps).timestamp())
 
 
+class StoredOffsetsMoved(Exception):
+    """The stored offsets of a batch's partitions are not the ones this consumer last stored or read: a crash lost
+    asynchronous commits (or another writer stored some). The batch is rolled back; the consumer must position its
+    partitions from the stored offsets again before applying anything."""
+
+
+ExpectedOffsets = Mapping[tuple[str, int], int | None]
+"""Per partition, the next offset the consumer believes is stored (None: no row stored)."""
+
+ASYNCHRONOUS_COMMIT = "SET LOCAL synchronous_commit = off"
+"""For a transaction whose effects only this database holds (a projection): it commits without waiting for its
+WAL to reach disk. A crash may lose a suffix of such commits, whole and in WAL order, offsets with the state they
+describe, so the consumer re-reads from the offsets that survived. Never for a service whose transaction writes an
+outbox a relay publishes from (the relay could publish rows a crash then loses). Why it holds for query-api:
+docs/architecture.md, "Asynchronous commit of the projections"."""
+
+
 class BatchApplier:
-    def __init__(self, *, pool: asyncpg.Pool, group_id: str, handler: Handler, wanted_types: frozenset[str]) -> None:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        group_id: str,
+        handler: Handler,
+        wanted_types: frozenset[str],
+        synchronous_commit: bool = True,
+    ) -> None:
         self._pool = pool
+        self._synchronous_commit = synchronous_commit
         self._group_id = group_id
         self._handler = handler
         self._wanted_types = wanted_types
@@ -188,14 +214,20 @@ class BatchApplier:
         batch: DecodedBatch,
         end_offsets: Mapping[tuple[str, int], int] | None = None,
         generations: Mapping[tuple[str, int], Mapping[str, int]] | None = None,
+        expected_offsets: ExpectedOffsets | None = None,
     ) -> None:
         """Apply a batch and store, with its effects, the next offset of each partition in it (and, if given, the
-        outbox generations the consumer has seen there, see log_recovery/)."""
+        outbox generations the consumer has seen there, see log_recovery/). With `expected_offsets`, the stored
+        offsets of the batch's partitions are checked against them first (StoredOffsetsMoved)."""
         started = time.perf_counter()
         records, events, dead = batch.records, batch.events, list(batch.dead)
         traced = tracing_enabled()
         with contextlib.ExitStack() as spans:
             async with self._pool.acquire() as conn, conn.transaction():
+                if expected_offsets is not None:  # sets the commit mode too: one round trip
+                    await self._check_stored_offsets(conn, records, expected_offsets)
+                elif not self._synchronous_commit:
+                    await conn.execute(ASYNCHRONOUS_COMMIT)
                 fresh = await self._claim_new(conn, events)
                 contexts: Mapping[UUID, Context]
                 if traced:
@@ -265,6 +297,25 @@ class BatchApplier:
             if event.event_type in wanted:
                 events.append((record, event))
         return events, dead
+
+    async def _check_stored_offsets(
+        self,
+        conn: asyncpg.Connection,
+        records: Sequence[ConsumerRecord[bytes, bytes]],
+        expected: ExpectedOffsets,
+    ) -> None:
+        partitions = sorted({(record.topic, record.partition) for record in records})
+        rows = await conn.fetch(
+            _READ_STORED_OFFSETS,
+            self._group_id,
+            [topic for topic, _ in partitions],
+            [partition for _, partition in partitions],
+            not self._synchronous_commit,
+        )
+        stored = {(row["topic"], row["partition"]): row["next_offset"] for row in rows if row["topic"] is not None}
+        moved = {tp: (expected.get(tp), stored.get(tp)) for tp in partitions if stored.get(tp) != expected.get(tp)}
+        if moved:
+            raise StoredOffsetsMoved(f"stored offsets (expected, found) {moved}")
 
     async def _claim_new(
         self, conn: asyncpg.Connection, events: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]
@@ -418,6 +469,15 @@ class BatchApplier:
         )
 
 
+# The stored offsets of the batch's partitions (a row of NULLs when none is stored), setting the transaction's
+# commit mode on the way ($4: asynchronous), as ASYNCHRONOUS_COMMIT does.
+_READ_STORED_OFFSETS = (
+    "SELECT o.topic, o.partition, o.next_offset "
+    "FROM (SELECT set_config('synchronous_commit', CASE WHEN $4::bool THEN 'off' "
+    "                        ELSE current_setting('synchronous_commit') END, true)) AS mode "
+    "LEFT JOIN consumer_offsets o ON o.group_id = $1 "
+    "AND (o.topic, o.partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))"
+)
 _STORE_OFFSETS = (
     # Generations left out (NULL) keep what is stored.
     "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset, last_record_digest, end_offset, "

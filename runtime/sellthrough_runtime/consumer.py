@@ -18,7 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
-from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, DecodedBatch, Handler
+from sellthrough_runtime.applier import TRANSIENT_ERRORS, BatchApplier, DecodedBatch, Handler, StoredOffsetsMoved
 from sellthrough_runtime.dead_letters import ConsumerSpec
 from sellthrough_runtime.kafka import make_consumer
 from sellthrough_runtime.log_recovery import STARVED_SECONDS, Batches, ConsumerRecovery, StoredOffsets, StoredPosition
@@ -26,6 +26,8 @@ from sellthrough_runtime.metrics import CONSUMER_LAG
 from sellthrough_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+_POSITION_AGAIN_AFTER: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, StoredOffsetsMoved)
 
 _STORED_OFFSETS = (
     "SELECT topic, partition, next_offset, last_record_digest, producer_generations "
@@ -60,7 +62,8 @@ class _Fetched:
     generation: int
     """The rebalance generation when the fetch began: the batch may be applied only in the same one."""
     batches: Batches
-    decoded: DecodedBatch
+    decoded: list[DecodedBatch]
+    """The batch in parts of whole partitions, each decoded (and prepared) on its own: one transaction each."""
     end_offsets: dict[tuple[str, int], int]
 
 
@@ -77,6 +80,8 @@ class ExactlyOnceConsumer:
         batch_max: int = 2000,
         member: str | None = None,
         starved_after_seconds: float = STARVED_SECONDS,
+        synchronous_commit: bool = True,
+        parallel_transactions: int = 1,
     ) -> None:
         self._pool = pool
         self._consumer = consumer
@@ -85,7 +90,21 @@ class ExactlyOnceConsumer:
         """Names this member in logs: a process may run several members of one group."""
         self._topics = list(topics)
         self._batch_max = batch_max
-        self._applier = BatchApplier(pool=pool, group_id=group_id, handler=handler, wanted_types=wanted_types)
+        self._synchronous_commit = synchronous_commit
+        self._parallel = parallel_transactions if not synchronous_commit else 1
+        """Transactions a batch is applied in at once, each with whole partitions (so with their own offsets). Only
+        with asynchronous commit, whose recovery (positioning every partition again from the stored offsets) is
+        right whichever of them committed; with synchronous commit a failed batch is retried whole."""
+        self._known_offsets: dict[tuple[str, int], int] = {}
+        """The next offsets stored, as last read or written by this member: with asynchronous commit a batch checks
+        them (a crash that lost commits shows as stored offsets behind these)."""
+        self._applier = BatchApplier(
+            pool=pool,
+            group_id=group_id,
+            handler=handler,
+            wanted_types=wanted_types,
+            synchronous_commit=synchronous_commit,
+        )
         self.recovery = ConsumerRecovery(
             consumer,
             self._stored_offsets,
@@ -118,14 +137,13 @@ class ExactlyOnceConsumer:
                         fetching = asyncio.create_task(self._fetch(self.generation))
                         continue
                     batches = await self.recovery.screen(fetched.batches)
-                    batch = fetched.decoded.only(batches.values())
+                    parts = [part for part in (_kept(decoded, batches) for decoded in fetched.decoded) if part.records]
                     # Fetched and decoded while this batch is applied; created under the lock, so in this
                     # generation: a rebalance callback can only run once this batch is committed.
                     fetching = asyncio.create_task(self._fetch(self.generation))
-                    if batch.records:
-                        await self._apply_until_done(batch, fetched.end_offsets)
+                    if parts and await self._apply(parts, fetched.end_offsets):
                         self.recovery.applied(batches)
-                if batch.records:
+                if parts:
                     self._report_lag(batches, fetched.end_offsets)
         finally:
             if fetching is not None:
@@ -136,8 +154,11 @@ class ExactlyOnceConsumer:
 
     async def _fetch(self, generation: int) -> _Fetched:
         batches = await self._consumer.getmany(timeout_ms=500, max_records=self._batch_max)
-        records = [record for partition_records in batches.values() for record in partition_records]
-        return _Fetched(generation, batches, self._applier.decode(records), self._end_offsets(batches))
+        decoded = [
+            self._applier.decode([record for tp in group for record in batches[tp]])
+            for group in _split(batches, self._parallel)
+        ]
+        return _Fetched(generation, batches, decoded, self._end_offsets(batches))
 
     async def _drop_stale(self, fetched: _Fetched) -> None:
         """A rebalance ran while this batch was fetched: its partitions that are still ours are positioned again
@@ -148,7 +169,7 @@ class ExactlyOnceConsumer:
             "batch fetched across a rebalance dropped",
             extra={
                 "group": self._group_id,
-                "records": len(fetched.decoded.records),
+                "records": sum(len(decoded.records) for decoded in fetched.decoded),
                 "partitions": [str(tp) for tp in mine],
             },
         )
@@ -173,12 +194,51 @@ class ExactlyOnceConsumer:
         async for attempt in self._until_database_answers("stored offsets not read"):
             with attempt:
                 rows = await self._pool.fetch(_STORED_OFFSETS, self._group_id)
+        self._known_offsets = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
         return {
             (r["topic"], r["partition"]): StoredPosition(
                 r["next_offset"], r["last_record_digest"], r["producer_generations"]
             )
             for r in rows
         }
+
+    async def _apply(self, parts: list[DecodedBatch], end_offsets: dict[tuple[str, int], int]) -> bool:
+        """Apply a batch; whether it was. With synchronous commit an outage is waited out and the batch applied
+        then. With asynchronous commit the outage may have been a crash that lost this member's last commits, so
+        the batch is not retried: once the database answers, every assigned partition is positioned again from
+        the offsets that survived (and the batch being fetched, read from the old positions, is dropped as stale).
+        A batch also checks the stored offsets of its partitions first, for a crash this member never saw fail a
+        call (between two batches, the pool reconnecting quietly). The parts (whole partitions each) are applied
+        in transactions of their own at once: they touch different keys (events are keyed by distributor), and
+        whichever of them committed, positioning again from the stored offsets is right."""
+        if self._synchronous_commit:
+            for part in parts:
+                await self._apply_until_done(part, end_offsets)
+            return True
+        outcomes = await asyncio.gather(
+            *(
+                self._applier.apply_decoded(part, end_offsets, self.recovery.generations, self._known_offsets)
+                for part in parts
+            ),
+            return_exceptions=True,
+        )
+        failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        for part, outcome in zip(parts, outcomes, strict=True):
+            if not isinstance(outcome, BaseException):
+                for record in part.records:  # in offset order per partition, as _store_offsets stores the last
+                    self._known_offsets[(record.topic, record.partition)] = record.offset + 1
+        if not failed:
+            return True
+        for error in failed:
+            if not isinstance(error, _POSITION_AGAIN_AFTER):
+                raise error
+        log.warning(
+            "batch not applied; positioning again from the stored offsets",
+            extra={"group": self._group_id, "member": self.member, "error": repr(failed[0])[:500]},
+        )
+        self.generation += 1
+        await self.recovery.position(list(self._consumer.assignment()))
+        return False
 
     async def _apply_until_done(self, batch: DecodedBatch, end_offsets: dict[tuple[str, int], int]) -> None:
         async for attempt in self._until_database_answers("batch not applied"):
@@ -214,6 +274,26 @@ class ExactlyOnceConsumer:
                 )
 
 
+def _split(batches: Batches, parts: int) -> list[list[TopicPartition]]:
+    """The batch's partitions in at most `parts` groups of about as many records each (largest first, each to the
+    lightest group so far)."""
+    if parts == 1:
+        return [list(batches)] if batches else []  # the order the client returned them in
+    groups: list[list[TopicPartition]] = [[] for _ in range(parts)]
+    sizes = [0] * parts
+    for tp in sorted(batches, key=lambda tp: len(batches[tp]), reverse=True):
+        lightest = sizes.index(min(sizes))
+        groups[lightest].append(tp)
+        sizes[lightest] += len(batches[tp])
+    return [group for group in groups if group]
+
+
+def _kept(decoded: DecodedBatch, kept: Batches) -> DecodedBatch:
+    """A part of a fetched batch reduced to what ConsumerRecovery.screen kept of its partitions."""
+    mine = {(record.topic, record.partition) for record in decoded.records}
+    return decoded.only(records for tp, records in kept.items() if (tp.topic, tp.partition) in mine)
+
+
 def consumer_job(
     *,
     pool: asyncpg.Pool,
@@ -223,8 +303,11 @@ def consumer_job(
     handler: Handler,
     wanted_types: frozenset[str],
     client_id: str | None = None,
+    synchronous_commit: bool = True,
+    parallel_transactions: int = 1,
 ) -> Callable[[], Awaitable[None]]:
-    """A restartable background job: each run builds a fresh Kafka consumer (they cannot be restarted)."""
+    """A restartable background job: each run builds a fresh Kafka consumer (they cannot be restarted).
+    `synchronous_commit=False` only where nothing leaves the database from the batch's writes (applier.py)."""
 
     async def run() -> None:
         consumer = make_consumer(
@@ -245,6 +328,8 @@ def consumer_job(
             wanted_types=wanted_types,
             batch_max=settings.consumer_batch_max,
             member=client_id,
+            synchronous_commit=synchronous_commit,
+            parallel_transactions=parallel_transactions,
         ).run()
 
     return run

@@ -64,12 +64,17 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     if isinstance(settings, QueryApiSettings):
         # Alerts that reach people: webhook deliveries, the daily digest, the Monday review pack.
         jobs["notify"] = notify_job(context.pool, settings)
-    fold_every, fold_lines = (
-        (settings.sales_fold_seconds, settings.sales_fold_max_lines)
+    fold_every, fold_lines, synchronous, parallel = (
+        (
+            settings.sales_fold_seconds,
+            settings.sales_fold_max_lines,
+            settings.projection_synchronous_commit,
+            settings.projection_parallel_transactions,
+        )
         if isinstance(settings, QueryApiSettings)
-        else (0.2, 50_000)
+        else (0.2, 50_000, False, 2)
     )
-    jobs["sales-fold"] = fold_job(context.pool, fold_every, fold_lines)
+    jobs["sales-fold"] = fold_job(context.pool, fold_every, fold_lines, synchronous_commit=synchronous)
     for member in range(1, members + 1):
         handler = SwapGuardedHandler(projection_handler(settings), watch, SCHEMA)
         consumer = consumer_job(
@@ -80,6 +85,8 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
             handler=handler,
             wanted_types=spec.wanted_types,
             client_id=f"{PROJECTION_GROUP}-{member}",
+            synchronous_commit=synchronous,
+            parallel_transactions=parallel,
         )
         jobs[f"projection-consumer-{member}"] = restarting_on_swap(watch, handler, consumer)
     return jobs

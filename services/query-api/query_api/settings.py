@@ -26,6 +26,21 @@ class QueryApiSettings(ServiceSettings):
         "(projections/sales_fold.py). Reads add the queued lines, so figures are exact either way; a longer interval "
         "means fewer, larger folds and more queued lines for each read to add.",
     )
+    projection_synchronous_commit: bool = Field(
+        default=False,
+        description="Whether the projection consumers' and the sales fold's transactions wait for their WAL to reach "
+        "disk. Off by default: a crash loses only a suffix of their commits, offsets included, which the consumer "
+        "reads again from Kafka (docs/architecture.md, asynchronous commit of the projections).",
+    )
+    projection_parallel_transactions: int = Field(
+        default=2,
+        ge=1,
+        le=12,
+        description="Transactions each projection consumer applies a batch in at once, each with whole partitions "
+        "(and their offsets), with asynchronous commit only (projection_synchronous_commit off). Events are keyed by "
+        "distributor, so the parts touch different rows; after a failure every partition is read again from its "
+        "stored offset, whichever part committed.",
+    )
     sales_fold_max_lines: int = Field(
         default=50_000,
         ge=100,

@@ -27,7 +27,7 @@ from query_api.figures.measures import accumulate, column_list, sums
 from query_api.projections.sales_monthly import outlet_month_rollup
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from sellthrough_runtime.app import Job
-from sellthrough_runtime.applier import TRANSIENT_ERRORS
+from sellthrough_runtime.applier import ASYNCHRONOUS_COMMIT, TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -104,24 +104,27 @@ async def fold(conn: asyncpg.Connection, max_lines: int | None = None) -> int:
     return folded
 
 
-async def fold_once(pool: asyncpg.Pool, max_lines: int) -> int:
-    """One fold in a transaction of its own; the rows folded."""
+async def fold_once(pool: asyncpg.Pool, max_lines: int, *, synchronous_commit: bool = True) -> int:
+    """One fold in a transaction of its own; the rows folded. Without `synchronous_commit` a crash may lose the
+    fold's commit (and every later one): its rows are then in the queue again, never in both places."""
     started = time.perf_counter()
     async with pool.acquire() as conn, conn.transaction():
+        if not synchronous_commit:
+            await conn.execute(ASYNCHRONOUS_COMMIT)
         folded = await fold(conn, max_lines)
     FOLD_SECONDS.observe(time.perf_counter() - started)
     FOLD_LINES.observe(folded)
     return folded
 
 
-def fold_job(pool: asyncpg.Pool, interval: float, max_lines: int) -> Job:
+def fold_job(pool: asyncpg.Pool, interval: float, max_lines: int, *, synchronous_commit: bool = True) -> Job:
     """Fold every `interval` seconds; at once again while a fold took a full `max_lines` (a backlog). A database
     outage is waited out: the queue keeps its rows and reads keep adding them."""
 
     async def run() -> None:
         while True:
             try:
-                folded = await fold_once(pool, max_lines)
+                folded = await fold_once(pool, max_lines, synchronous_commit=synchronous_commit)
             except TRANSIENT_ERRORS as error:
                 log.warning("sales fold failed, retrying", extra={"error": repr(error)})
                 folded = 0
