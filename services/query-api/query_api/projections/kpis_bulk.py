@@ -66,6 +66,9 @@ class KpiBulkLoader:
     fed KPI projection map (kpis.py passes its own: this module does not import it, which imports this). `zone`:
     the business day's time zone; None reads the service's settings at `start`, as the sales loader does."""
 
+    STANDS_ALONE = True
+    """`finish` touches only the KPI tables: a rebuild runs it beside the sales projection's (base.stands_alone)."""
+
     def __init__(self, aggregate: Aggregate, fed_by: Mapping[type[Any], str], zone: ZoneInfo | None = None) -> None:
         self._aggregate = aggregate
         self._fed_by = fed_by

@@ -2,6 +2,7 @@
 write otherwise, through the runtime's BatchApplier so that processed ids, dead letters and offsets are stored
 exactly as the live consumer stores them (it continues from them after the swap)."""
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from query_api.projections.base import Projection
+from query_api.projections.base import Connect, ParallelFinish, Projection, stands_alone
 from query_api.projections.freshness import NewestTimes, fed_projections, record_freshness
 from query_api.projections.registry import PROJECTIONS
 from sellthrough_contracts import Envelope
@@ -83,11 +84,57 @@ class BulkProjectionHandler:
         await self.write(conn, self.prepare(events))
 
     async def start(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(_FINISHED_TABLE)
+        finished = await _finished(conn)
         for projection in self.bulk_projections:
-            assert projection.bulk is not None
-            await projection.bulk.start(conn)
+            if projection.name not in finished:  # a resumed rebuild whose finish got that far
+                assert projection.bulk is not None
+                await projection.bulk.start(conn)
 
-    async def finish(self, conn: asyncpg.Connection) -> None:
-        for projection in self.bulk_projections:
-            assert projection.bulk is not None
-            await projection.bulk.finish(conn)
+    async def finish(self, conn: asyncpg.Connection, connect: Connect) -> None:
+        """Each bulk projection's `finish`, once (a resumed rebuild skips those recorded as finished): those that
+        stand alone on connections of their own, beside the others, which run in registry order on `conn` (a
+        later one may read what an earlier one left), spread over more connections where they can."""
+        finished = await _finished(conn)
+        todo = [p for p in self.bulk_projections if p.name not in finished]
+
+        async def alone(projection: Projection[Any]) -> None:
+            async with connect() as own:
+                await _finish_one(own, projection, connect)
+
+        beside = [asyncio.create_task(alone(p)) for p in todo if p.bulk is not None and stands_alone(p.bulk)]
+        try:
+            for projection in todo:
+                if projection.bulk is not None and not stands_alone(projection.bulk):
+                    await _finish_one(conn, projection, connect)
+        finally:
+            # Waited for even when an ordered one failed: no task is left running on a pooled connection.
+            outcomes = await asyncio.gather(*beside, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+
+_FINISHED_TABLE = "CREATE TABLE IF NOT EXISTS bulk_load_finished (projection text PRIMARY KEY)"
+"""The bulk projections whose `finish` is done, each recorded in the transaction that finished it, so a rebuild
+resumed after a crash later in `finish` (or before the swap) does not finish one twice. Dropped at the swap
+(schemas.Schemas.swap)."""
+_FINISHED = "SELECT projection FROM bulk_load_finished"
+_MARK_FINISHED = "INSERT INTO bulk_load_finished (projection) VALUES ($1)"
+
+
+async def _finished(conn: asyncpg.Connection) -> set[str]:
+    return {row["projection"] for row in await conn.fetch(_FINISHED)}
+
+
+async def _finish_one(conn: asyncpg.Connection, projection: Projection[Any], connect: Connect) -> None:
+    loader = projection.bulk
+    assert loader is not None
+    if isinstance(loader, ParallelFinish):
+        # Its steps commit one by one (and are skipped when done): the mark follows the last.
+        await loader.finish_parallel(conn, connect)
+        await conn.execute(_MARK_FINISHED, projection.name)
+        return
+    async with conn.transaction():
+        await loader.finish(conn)
+        await conn.execute(_MARK_FINISHED, projection.name)
