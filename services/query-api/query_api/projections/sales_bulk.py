@@ -397,8 +397,14 @@ class SalesBulkLoader:
             async with connect() as other:
                 await branch(steps, other)
 
-        # One branch stays on `conn` (it is idle otherwise); the others get connections of their own.
-        await asyncio.gather(branch(_BRANCHES[0], conn), *(branch(steps) for steps in _BRANCHES[1:]))
+        # One branch stays on `conn` (it is idle otherwise); the others get connections of their own. All are waited
+        # for before a failure is raised: none is left running on a connection its caller is about to close.
+        outcomes = await asyncio.gather(
+            branch(_BRANCHES[0], conn), *(branch(steps) for steps in _BRANCHES[1:]), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         for step in _LAST:
             await _run_step(conn, step, seconds)
         # Where a rebuild's finish goes, step by step (branches overlap): what to look at when it is slow.
