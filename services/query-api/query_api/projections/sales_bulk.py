@@ -22,7 +22,7 @@ import asyncpg
 from query_api.figures.measures import RETURN_REASONS, column_list, sums
 from query_api.projections.base import Connect
 from query_api.projections.freshness import newest_times, record_freshness
-from query_api.projections.sales_facts import collect_sales
+from query_api.projections.sales_facts import SalesFacts, collect_sales
 from query_api.projections.sales_monthly import bulk_outlet_months
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_indexes (
 CREATE TABLE IF NOT EXISTS sales_bulk_steps (step text PRIMARY KEY);
 CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_orders (seq bigserial, LIKE sales_orders)
 WITH (autovacuum_enabled = false);
+CREATE INDEX IF NOT EXISTS sales_bulk_orders_by_id ON sales_bulk_orders (distributor_id, order_id);
 CREATE UNLOGGED TABLE IF NOT EXISTS sales_bulk_order_lines (
     distributor_id text, order_id text, event_id uuid, sku_id text, units bigint, value numeric, lines int
 ) WITH (autovacuum_enabled = false);
@@ -185,6 +186,8 @@ JOIN sales_returns r ON r.distributor_id = l.distributor_id AND r.return_id = l.
 LEFT JOIN skus k ON k.sku_id = l.sku_id;
 """  # noqa: S608 (column lists fixed at import)
 _LINES = f"""
+-- An order's lines are copied straight into sales_lines by `load` (once its event is known to win); the staged ones
+-- are those of a load begun by an earlier version (none otherwise).
 INSERT INTO sales_lines (day, distributor_id, document_id, kind, outlet_id, sku_id, rep_id, value, units, lines,
                          ordered_value, ordered_units)
 SELECT o.day, o.distributor_id, o.order_id, 'order', o.outlet_id, l.sku_id, o.rep_id, l.value, l.units, l.lines,
@@ -207,10 +210,10 @@ WITH facts AS (
     FROM facts
     WHERE has_cancellation OR has_delivery
 ), ordered AS (
+    -- The winning event's lines: the only 'order' rows there are (`load` copies no other).
     SELECT t.distributor_id, t.order_id, l.sku_id, l.units, l.value, l.lines
     FROM touched t
-    JOIN sales_bulk_order_lines l ON l.distributor_id = t.distributor_id AND l.order_id = t.order_id
-                                 AND l.event_id = t.event_id
+    JOIN sales_lines l ON l.distributor_id = t.distributor_id AND l.document_id = t.order_id AND l.kind = 'order'
 ), delivered AS (
     SELECT d.distributor_id, d.order_id, dl.sku_id, sum(dl.units) AS units
     FROM touched t
@@ -289,7 +292,15 @@ _MARK_DONE = "INSERT INTO sales_bulk_steps (step) VALUES ($1)"
 Step = tuple[str, str]
 """A finish step: its name, and its statements (one transaction)."""
 
-_FIRST: list[Step] = [("lines", _PARTITIONS + ";" + _FACTS + _LINES + ";" + _DROP_KEYS)]
+# A reference change read while orders load (not in a rebuild, which reads the reference topic first; possible
+# for the loader) moves rollup rows by the lines it finds in sales_lines, which `load` now fills: what it left in
+# the rollups it moves is dropped, since they are regrouped from every line, under the final masters, below.
+_CLEAR_MOVED = """
+DELETE FROM sales_distributor_sku_daily;
+DELETE FROM sales_distributor_brand_daily;
+DELETE FROM sales_distributor_daily;
+"""
+_FIRST: list[Step] = [("lines", _PARTITIONS + ";" + _FACTS + _LINES + ";" + _DROP_KEYS + ";" + _CLEAR_MOVED)]
 """The facts and the line table, from the staging: what every later step reads."""
 _BRANCHES: list[list[Step]] = [
     # The SKU -> brand -> distributor chain (each regroups the one before): the heaviest rollups.
@@ -321,8 +332,24 @@ of CPU for 200k lines, while the rebuild's Python waited)."""
 _LAST: list[Step] = [("drop_staging", _DROP_STAGING)]
 
 
+_STAGED_ORDERS = """
+SELECT o.distributor_id, o.order_id
+FROM sales_bulk_orders o
+JOIN unnest($1::text[], $2::text[]) AS b (distributor_id, order_id)
+  ON o.distributor_id = b.distributor_id AND o.order_id = b.order_id
+"""
+_MONTHS = "SELECT count(sales_lines_month(m)) FROM unnest($1::date[]) AS m"
+_LINE_FIELDS = [
+    "day", "distributor_id", "document_id", "kind", "outlet_id", "sku_id", "rep_id", "value", "units", "lines",
+    "ordered_value", "ordered_units",
+]  # fmt: skip
+
+
 def _columns(names: str) -> list[str]:
     return [name.strip() for name in names.split(",")]
+
+
+_ORDER_FIELDS = _columns(_ORDER_COLUMNS)
 
 
 class SalesBulkLoader:
@@ -349,12 +376,6 @@ class SalesBulkLoader:
             raise RuntimeError("SalesBulkLoader.load before start")
         facts, fed = collect_sales(events, self._zone)
         copies: list[tuple[str, list[tuple[Any, ...]], str]] = [
-            ("sales_bulk_orders", facts.orders, _ORDER_COLUMNS),
-            (
-                "sales_bulk_order_lines",
-                facts.order_skus,
-                "distributor_id, order_id, event_id, sku_id, units, value, lines",
-            ),
             ("sales_bulk_cancellations", facts.cancellations, _CANCELLATION_COLUMNS),
             ("sales_bulk_deliveries", facts.deliveries, _DELIVERY_COLUMNS),
             (
@@ -370,11 +391,43 @@ class SalesBulkLoader:
             ),
         ]
         async with conn.transaction():
+            if facts.orders:
+                lines = await self._winning_lines(conn, facts)
+                await conn.copy_records_to_table("sales_bulk_orders", records=facts.orders, columns=_ORDER_FIELDS)
+                if lines:
+                    await conn.copy_records_to_table("sales_lines", records=lines, columns=_LINE_FIELDS)
             for table, records, columns in copies:
                 if records:
                     await conn.copy_records_to_table(table, records=records, columns=_columns(columns))
             if (newest := newest_times("sales_daily", fed)) is not None:
                 await record_freshness(conn, [newest])
+
+    async def _winning_lines(self, conn: asyncpg.Connection, facts: SalesFacts) -> list[tuple[Any, ...]]:
+        """The batch's order lines as sales_lines rows, for the orders whose event wins: the first of its order id
+        in the log, as ON CONFLICT DO NOTHING has it live (an order sent again under a new event id is staged, and
+        loses at `finish`, but its lines are never written). Earlier events are those staged by earlier batches;
+        the month partitions the rows fall in are created first, as the live path does."""
+        keys = [(row[0], row[1]) for row in facts.orders]
+        staged = {
+            (r["distributor_id"], r["order_id"])
+            for r in await conn.fetch(_STAGED_ORDERS, [k[0] for k in keys], [k[1] for k in keys])
+        }
+        heads: dict[Any, tuple[Any, ...]] = {}
+        for row, key in zip(facts.orders, keys, strict=True):
+            if key not in staged:
+                staged.add(key)  # a later event of the same order in this batch loses too
+                heads[row[2]] = row
+        # Each batch asks again (a few months, a catalog lookup each): a rolled-back batch takes its partitions
+        # with it, so remembering them here could send later rows to the default partition.
+        months = {row[5].replace(day=1) for row in heads.values()}
+        if months:
+            await conn.execute(_MONTHS, sorted(months))
+        lines: list[tuple[Any, ...]] = []
+        for d, o, event_id, sku, units, value, count in facts.order_skus:
+            head = heads.get(event_id)
+            if head is not None:
+                lines.append((head[5], d, o, "order", head[3], sku, head[4], value, units, count, value, units))
+        return lines
 
     async def finish(self, conn: asyncpg.Connection) -> None:
         """All the steps on this one connection, one after another (inside the caller's transaction, if any)."""
