@@ -43,6 +43,17 @@ class BulkLoader(Protocol):
         """After the last chunk: build indexes and rollups set-based, drop what `start` staged."""
 
 
+@runtime_checkable
+class PreparingBulkLoader(Protocol):
+    """A BulkLoader whose `load` splits as the live path's prepare and write do: `prepare_load(events)` is pure
+    (no database; a rebuild runs it in its decoding thread, while the previous batch is written), and
+    `load_prepared(conn, prepare_load(events))` does exactly what `load(conn, events)` does."""
+
+    def prepare_load(self, events: Sequence[Any]) -> Any: ...
+
+    async def load_prepared(self, conn: asyncpg.Connection, prepared: Any) -> None: ...
+
+
 Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 """Another connection to the same schema for as long as the context lasts (asyncpg.Pool.acquire)."""
 

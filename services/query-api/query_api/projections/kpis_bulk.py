@@ -81,10 +81,18 @@ class KpiBulkLoader:
             self._zone = QueryApiSettings().zone
         await conn.execute(_START)
 
-    async def load(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+    def prepare_load(self, events: Sequence[Any]) -> tuple[_Counts, list[NewestTimes]]:
+        """The batch's counts and freshness, without the database (base.PreparingBulkLoader: a rebuild runs it in
+        its decoding thread)."""
         if self._zone is None:
             raise RuntimeError("KpiBulkLoader.load before start")
-        rows = self._aggregate(events, self._zone)
+        return self._aggregate(events, self._zone), kpi_freshness(events, self._fed_by)
+
+    async def load(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+        await self.load_prepared(conn, self.prepare_load(events))
+
+    async def load_prepared(self, conn: asyncpg.Connection, prepared: tuple[_Counts, list[NewestTimes]]) -> None:
+        rows, freshness = prepared
         async with conn.transaction():
             if rows.orders:
                 records = [(*key, *counts) for key, counts in rows.orders.items()]
@@ -92,7 +100,7 @@ class KpiBulkLoader:
             if rows.visits:
                 records = [(*key, *counts) for key, counts in rows.visits.items()]
                 await conn.copy_records_to_table("kpi_bulk_visits", records=records, columns=_VISIT_COLUMNS)
-            await record_freshness(conn, kpi_freshness(events, self._fed_by))
+            await record_freshness(conn, freshness)
 
     async def finish(self, conn: asyncpg.Connection) -> None:
         await conn.execute(_FINISH)

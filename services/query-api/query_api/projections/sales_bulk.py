@@ -14,6 +14,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +23,7 @@ import asyncpg
 
 from query_api.figures.measures import RETURN_REASONS, column_list, sums
 from query_api.projections.base import Connect
-from query_api.projections.freshness import newest_times, record_freshness
+from query_api.projections.freshness import NewestTimes, newest_times, record_freshness
 from query_api.projections.sales_facts import SalesFacts, collect_sales
 from query_api.projections.sales_monthly import bulk_outlet_months
 
@@ -350,6 +352,11 @@ def _columns(names: str) -> list[str]:
 
 
 _ORDER_FIELDS = _columns(_ORDER_COLUMNS)
+_CANCELLATION_FIELDS = _columns(_CANCELLATION_COLUMNS)
+_DELIVERY_FIELDS = _columns(_DELIVERY_COLUMNS)
+_DELIVERY_LINE_FIELDS = ["distributor_id", "delivery_id", "event_id", "sku_id", "units"]
+_RETURN_FIELDS = _columns(_RETURN_COLUMNS)
+_RETURN_LINE_FIELDS = ["distributor_id", "return_id", "event_id", "sku_id", "units"]
 
 
 class SalesBulkLoader:
@@ -371,63 +378,50 @@ class SalesBulkLoader:
             await conn.execute(_RECORD_INDEXES, list(_SECONDARY_OF), list(_KEYS_OF))
             await conn.execute(_DROP_INDEXES)
 
-    async def load(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+    def prepare_load(self, events: Sequence[Any]) -> "SalesBatch":
+        """What `load_prepared` writes for these events, without the database (base.PreparingBulkLoader: a rebuild
+        runs it in its decoding thread, while the previous batch is written): the facts as rows, and the order lines
+        as sales_lines rows for the first event of each order id in the batch."""
         if self._zone is None:
             raise RuntimeError("SalesBulkLoader.load before start")
         facts, fed = collect_sales(events, self._zone)
-        copies: list[tuple[str, list[tuple[Any, ...]], str]] = [
-            ("sales_bulk_cancellations", facts.cancellations, _CANCELLATION_COLUMNS),
-            ("sales_bulk_deliveries", facts.deliveries, _DELIVERY_COLUMNS),
-            (
-                "sales_bulk_delivery_lines",
-                facts.delivery_lines,
-                "distributor_id, delivery_id, event_id, sku_id, units",
-            ),
-            ("sales_bulk_returns", facts.returns, _RETURN_COLUMNS),
-            (
-                "sales_bulk_return_lines",
-                facts.return_lines,
-                "distributor_id, return_id, event_id, sku_id, units",
-            ),
-        ]
-        async with conn.transaction():
-            if facts.orders:
-                lines = await self._winning_lines(conn, facts)
-                await conn.copy_records_to_table("sales_bulk_orders", records=facts.orders, columns=_ORDER_FIELDS)
-                if lines:
-                    await conn.copy_records_to_table("sales_lines", records=lines, columns=_LINE_FIELDS)
-            for table, records, columns in copies:
-                if records:
-                    await conn.copy_records_to_table(table, records=records, columns=_columns(columns))
-            if (newest := newest_times("sales_daily", fed)) is not None:
-                await record_freshness(conn, [newest])
-
-    async def _winning_lines(self, conn: asyncpg.Connection, facts: SalesFacts) -> list[tuple[Any, ...]]:
-        """The batch's order lines as sales_lines rows, for the orders whose event wins: the first of its order id
-        in the log, as ON CONFLICT DO NOTHING has it live (an order sent again under a new event id is staged, and
-        loses at `finish`, but its lines are never written). Earlier events are those staged by earlier batches;
-        the month partitions the rows fall in are created first, as the live path does."""
-        keys = [(row[0], row[1]) for row in facts.orders]
-        staged = {
-            (r["distributor_id"], r["order_id"])
-            for r in await conn.fetch(_STAGED_ORDERS, [k[0] for k in keys], [k[1] for k in keys])
-        }
         heads: dict[Any, tuple[Any, ...]] = {}
-        for row, key in zip(facts.orders, keys, strict=True):
-            if key not in staged:
-                staged.add(key)  # a later event of the same order in this batch loses too
+        firsts: set[tuple[str, str]] = set()
+        for row in facts.orders:
+            if (row[0], row[1]) not in firsts:  # a later event of the same order in this batch loses
+                firsts.add((row[0], row[1]))
                 heads[row[2]] = row
-        # Each batch asks again (a few months, a catalog lookup each): a rolled-back batch takes its partitions
-        # with it, so remembering them here could send later rows to the default partition.
-        months = {row[5].replace(day=1) for row in heads.values()}
-        if months:
-            await conn.execute(_MONTHS, sorted(months))
         lines: list[tuple[Any, ...]] = []
         for d, o, event_id, sku, units, value, count in facts.order_skus:
             head = heads.get(event_id)
             if head is not None:
                 lines.append((head[5], d, o, "order", head[3], sku, head[4], value, units, count, value, units))
-        return lines
+        months = sorted({row[5].replace(day=1) for row in heads.values()})
+        return SalesBatch(facts, lines, months, newest_times("sales_daily", fed))
+
+    async def load(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+        await self.load_prepared(conn, self.prepare_load(events))
+
+    async def load_prepared(self, conn: asyncpg.Connection, batch: "SalesBatch") -> None:
+        facts = batch.facts
+        copies: list[tuple[str, list[tuple[Any, ...]], list[str]]] = [
+            ("sales_bulk_cancellations", facts.cancellations, _CANCELLATION_FIELDS),
+            ("sales_bulk_deliveries", facts.deliveries, _DELIVERY_FIELDS),
+            ("sales_bulk_delivery_lines", facts.delivery_lines, _DELIVERY_LINE_FIELDS),
+            ("sales_bulk_returns", facts.returns, _RETURN_FIELDS),
+            ("sales_bulk_return_lines", facts.return_lines, _RETURN_LINE_FIELDS),
+        ]
+        async with conn.transaction():
+            if facts.orders:
+                lines = await _winning_lines(conn, batch)
+                await conn.copy_records_to_table("sales_bulk_orders", records=facts.orders, columns=_ORDER_FIELDS)
+                if lines:
+                    await conn.copy_records_to_table("sales_lines", records=lines, columns=_LINE_FIELDS)
+            for table, records, columns in copies:
+                if records:
+                    await conn.copy_records_to_table(table, records=records, columns=columns)
+            if batch.newest is not None:
+                await record_freshness(conn, [batch.newest])
 
     async def finish(self, conn: asyncpg.Connection) -> None:
         """All the steps on this one connection, one after another (inside the caller's transaction, if any)."""
@@ -462,6 +456,36 @@ class SalesBulkLoader:
             await _run_step(conn, step, seconds)
         # Where a rebuild's finish goes, step by step (branches overlap): what to look at when it is slow.
         log.info("sales bulk load finished", extra={"seconds": seconds})
+
+
+@dataclass(frozen=True)
+class SalesBatch:
+    """A batch as SalesBulkLoader.prepare_load leaves it for `load_prepared`."""
+
+    facts: SalesFacts
+    lines: list[tuple[Any, ...]]
+    """sales_lines rows of the first event of each order id in the batch (columns _LINE_FIELDS)."""
+    months: list[date]
+    """The months those rows fall in."""
+    newest: NewestTimes | None
+
+
+async def _winning_lines(conn: asyncpg.Connection, batch: SalesBatch) -> list[tuple[Any, ...]]:
+    """The batch's order lines whose event wins: the first of its order id in the log, as ON CONFLICT DO NOTHING
+    has it live (an order sent again under a new event id is staged, and loses at `finish`, but its lines are never
+    written). `prepare_load` kept the first of each order id in the batch; those staged by earlier batches win over
+    them. The month partitions the rows fall in are created first, as the live path does (each batch asks again: a
+    rolled-back batch takes its partitions with it)."""
+    orders = batch.facts.orders
+    staged = {
+        (r["distributor_id"], r["order_id"])
+        for r in await conn.fetch(_STAGED_ORDERS, [row[0] for row in orders], [row[1] for row in orders])
+    }
+    if batch.months:
+        await conn.execute(_MONTHS, batch.months)
+    if not staged:
+        return batch.lines
+    return [line for line in batch.lines if (line[1], line[2]) not in staged]
 
 
 async def _run_step(conn: asyncpg.Connection, step: Step, seconds: dict[str, float]) -> None:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from query_api.projections.base import Connect, ParallelFinish, Projection, stands_alone
+from query_api.projections.base import Connect, ParallelFinish, PreparingBulkLoader, Projection, stands_alone
 from query_api.projections.freshness import NewestTimes, fed_projections, record_freshness
 from query_api.projections.registry import PROJECTIONS
 from sellthrough_contracts import Envelope
@@ -23,8 +23,8 @@ decode_event does)."""
 @dataclass(frozen=True)
 class _Prepared:
     steps: list[tuple[Projection[Any], Any, bool]]
-    """Per projection the batch feeds, in registry order: what it prepared (or its events, for a bulk one) and
-    whether it is bulk-loaded."""
+    """Per projection the batch feeds, in registry order: what it prepared (its events, for a bulk one that does not
+    prepare) and whether it is bulk-loaded."""
     freshness: list[NewestTimes]
 
 
@@ -64,7 +64,9 @@ class BulkProjectionHandler:
         for projection, share in zip(self._projections, shares, strict=True):
             if not share:
                 continue
-            if projection.bulk is not None:
+            if isinstance(projection.bulk, PreparingBulkLoader):
+                steps.append((projection, projection.bulk.prepare_load(share), True))
+            elif projection.bulk is not None:
                 steps.append((projection, share, True))
             else:
                 steps.append((projection, projection.prepare(share, self._zone), False))
@@ -73,7 +75,9 @@ class BulkProjectionHandler:
 
     async def write(self, conn: asyncpg.Connection, prepared: _Prepared) -> None:
         for projection, rows, bulk in prepared.steps:
-            if bulk:
+            if isinstance(projection.bulk, PreparingBulkLoader):
+                await projection.bulk.load_prepared(conn, rows)
+            elif bulk:
                 assert projection.bulk is not None
                 await projection.bulk.load(conn, rows)
             else:
