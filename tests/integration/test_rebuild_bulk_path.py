@@ -185,3 +185,43 @@ async def test_a_rebuild_that_fails_inside_finish_resumes_to_the_same_schema(
         assert await _snapshot(conn) == expected
     finally:
         await conn.close()
+
+
+async def test_an_unswapped_rebuild_resumed_later_applies_what_came_since_through_the_live_steps(
+    infra: Infra, settings: QueryApiSettings
+) -> None:
+    """`--no-swap`, then `--resume` once more orders arrived: the bulk loads are finished by then (their staging
+    gone, their tables indexed), so the new orders go through the projections' live steps, none dead-lettered."""
+    masters = [stamped(e) for e in reference_events()]
+    first = [stamped(order("O1", [("S1", i + 1)])) for i in range(ORDERS)]
+    later = [stamped(order("O3", [("S2", i + 2), ("S3", 1)])) for i in range(5)]
+
+    async def send(batches: list[tuple[str, list[Envelope]]]) -> None:
+        producer = make_producer(infra.kafka_bootstrap_servers, "test-producer")
+        await producer.start()
+        try:
+            for topic, events in batches:
+                for event in events:
+                    await producer.send_and_wait(topic, encode_event(event), key=event.partition_key().encode())
+        finally:
+            await producer.stop()
+
+    await send([(REFERENCE.name, masters), (TRADE.name, first)])
+    assert not (await rebuild(settings, Options(batch_records=7, terminal=False, swap=False))).swapped
+    await send([(TRADE.name, later)])
+    outcome = await rebuild(settings, Options(batch_records=7, terminal=False, resume=True))
+
+    assert outcome.swapped
+    assert outcome.dead_letters == 0
+    assert outcome.records == len(later)
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        units = sum(line["quantity"] for e in [*first, *later] for line in e.model_dump()["payload"]["lines"])
+        assert await conn.fetchval("SELECT sum(units) FROM query_api.sales_lines") == units
+        assert await conn.fetchval("SELECT count(*) FROM query_api.sales_orders") == len(first) + len(later)
+        tables = {
+            r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'query_api'")
+        }
+        assert not {"bulk_load_finished", "sales_bulk_steps", "sales_bulk_orders"} & tables
+    finally:
+        await conn.close()

@@ -39,6 +39,9 @@ class BulkProjectionHandler:
         decode_event: EventDecoder | None = None,
     ) -> None:
         self._zone = zone
+        self._finished: frozenset[str] = frozenset()
+        """Bulk projections whose `finish` is done (a rebuild resumed after one, e.g. `--no-swap` then `--resume`):
+        their tables are whole and indexed, so what is read now goes through their live steps."""
         if decode_event is not None:
             # Makes it a DecodingHandler, where the runtime has them: the applier decodes records with it.
             self.decode_event = decode_event
@@ -64,7 +67,9 @@ class BulkProjectionHandler:
         for projection, share in zip(self._projections, shares, strict=True):
             if not share:
                 continue
-            if isinstance(projection.bulk, PreparingBulkLoader):
+            if projection.name in self._finished:
+                steps.append((projection, projection.prepare(share, self._zone), False))
+            elif isinstance(projection.bulk, PreparingBulkLoader):
                 steps.append((projection, projection.bulk.prepare_load(share), True))
             elif projection.bulk is not None:
                 steps.append((projection, share, True))
@@ -75,13 +80,13 @@ class BulkProjectionHandler:
 
     async def write(self, conn: asyncpg.Connection, prepared: _Prepared) -> None:
         for projection, rows, bulk in prepared.steps:
-            if isinstance(projection.bulk, PreparingBulkLoader):
+            if not bulk:
+                await projection.write(conn, rows)
+            elif isinstance(projection.bulk, PreparingBulkLoader):
                 await projection.bulk.load_prepared(conn, rows)
-            elif bulk:
+            else:
                 assert projection.bulk is not None
                 await projection.bulk.load(conn, rows)
-            else:
-                await projection.write(conn, rows)
         await record_freshness(conn, prepared.freshness)
 
     async def __call__(self, conn: asyncpg.Connection, events: Sequence[Envelope], /) -> None:
@@ -90,6 +95,7 @@ class BulkProjectionHandler:
     async def start(self, conn: asyncpg.Connection) -> None:
         await conn.execute(_FINISHED_TABLE)
         finished = await _finished(conn)
+        self._finished = frozenset(finished)
         for projection in self.bulk_projections:
             if projection.name not in finished:  # a resumed rebuild whose finish got that far
                 assert projection.bulk is not None
