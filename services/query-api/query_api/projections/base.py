@@ -1,8 +1,9 @@
 """What a projection is: the contract classes it consumes and its two steps. registry.py lists them in order."""
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -40,6 +41,35 @@ class BulkLoader(Protocol):
 
     async def finish(self, conn: asyncpg.Connection) -> None:
         """After the last chunk: build indexes and rollups set-based, drop what `start` staged."""
+
+
+@runtime_checkable
+class PreparingBulkLoader(Protocol):
+    """A BulkLoader whose `load` splits as the live path's prepare and write do: `prepare_load(events)` is pure
+    (no database; a rebuild runs it in its decoding thread, while the previous batch is written), and
+    `load_prepared(conn, prepare_load(events))` does exactly what `load(conn, events)` does."""
+
+    def prepare_load(self, events: Sequence[Any]) -> Any: ...
+
+    async def load_prepared(self, conn: asyncpg.Connection, prepared: Any) -> None: ...
+
+
+Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+"""Another connection to the same schema for as long as the context lasts (asyncpg.Pool.acquire)."""
+
+
+@runtime_checkable
+class ParallelFinish(Protocol):
+    """A BulkLoader whose `finish` can spread its independent parts over more connections (more backends, so more
+    cores), in steps that each commit on their own and are skipped when run again (a crash between them resumes)."""
+
+    async def finish_parallel(self, conn: asyncpg.Connection, connect: Connect) -> None: ...
+
+
+def stands_alone(loader: BulkLoader) -> bool:
+    """Whether the loader's `finish` reads and writes only its own tables, so it may run beside the others'
+    finishes (its class says so with `STANDS_ALONE = True`)."""
+    return bool(getattr(loader, "STANDS_ALONE", False))
 
 
 def _fed_nothing(_prepared: Any) -> Sequence[NewestTimes]:

@@ -66,6 +66,9 @@ class KpiBulkLoader:
     fed KPI projection map (kpis.py passes its own: this module does not import it, which imports this). `zone`:
     the business day's time zone; None reads the service's settings at `start`, as the sales loader does."""
 
+    STANDS_ALONE = True
+    """`finish` touches only the KPI tables: a rebuild runs it beside the sales projection's (base.stands_alone)."""
+
     def __init__(self, aggregate: Aggregate, fed_by: Mapping[type[Any], str], zone: ZoneInfo | None = None) -> None:
         self._aggregate = aggregate
         self._fed_by = fed_by
@@ -78,10 +81,18 @@ class KpiBulkLoader:
             self._zone = QueryApiSettings().zone
         await conn.execute(_START)
 
-    async def load(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+    def prepare_load(self, events: Sequence[Any]) -> tuple[_Counts, list[NewestTimes]]:
+        """The batch's counts and freshness, without the database (base.PreparingBulkLoader: a rebuild runs it in
+        its decoding thread)."""
         if self._zone is None:
             raise RuntimeError("KpiBulkLoader.load before start")
-        rows = self._aggregate(events, self._zone)
+        return self._aggregate(events, self._zone), kpi_freshness(events, self._fed_by)
+
+    async def load(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+        await self.load_prepared(conn, self.prepare_load(events))
+
+    async def load_prepared(self, conn: asyncpg.Connection, prepared: tuple[_Counts, list[NewestTimes]]) -> None:
+        rows, freshness = prepared
         async with conn.transaction():
             if rows.orders:
                 records = [(*key, *counts) for key, counts in rows.orders.items()]
@@ -89,7 +100,7 @@ class KpiBulkLoader:
             if rows.visits:
                 records = [(*key, *counts) for key, counts in rows.visits.items()]
                 await conn.copy_records_to_table("kpi_bulk_visits", records=records, columns=_VISIT_COLUMNS)
-            await record_freshness(conn, kpi_freshness(events, self._fed_by))
+            await record_freshness(conn, freshness)
 
     async def finish(self, conn: asyncpg.Connection) -> None:
         await conn.execute(_FINISH)

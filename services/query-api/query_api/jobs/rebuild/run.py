@@ -176,10 +176,12 @@ async def _rebuild(settings: QueryApiSettings, options: Options) -> Outcome:
         settings.database_url,
         schemas.rebuild,
         min_size=1,
-        max_size=2,
+        # Two for reading (a batch applied while the next is decoded); four for `finish`, whose independent parts
+        # run on backends of their own (both cores busy).
+        max_size=4,
         command_timeout=3600,
         # A commit lost in a crash takes its offsets with it: the resumed rebuild reads those records again.
-        server_settings={"synchronous_commit": "off"},
+        server_settings={"synchronous_commit": "off", "maintenance_work_mem": "512MB", "work_mem": "256MB"},
     )
     decode_event = options.decode_event or getattr(projection_handler(settings), "decode_event", None)
     handler = BulkProjectionHandler(settings.zone, options.projections, decode_event)
@@ -194,8 +196,8 @@ async def _rebuild(settings: QueryApiSettings, options: Options) -> Outcome:
                 await _read(config, [s for s in found if s.topic in phase], applier, options, progress)
                 log.info("rebuild read", extra={"topics": phase, "seconds": round(time.monotonic() - phase_started, 2)})
             finish_started = time.monotonic()
-            async with pool.acquire() as c, c.transaction():
-                await handler.finish(c)
+            async with pool.acquire() as c:
+                await handler.finish(c, pool.acquire)
             log.info("bulk loads finished", extra={"seconds": round(time.monotonic() - finish_started, 2)})
         dead = await pool.fetchval("SELECT count(*) FROM dead_letters WHERE group_id = $1", PROJECTION_GROUP)
     finally:
@@ -221,7 +223,7 @@ async def _read(
     progress: RebuildProgress,
 ) -> None:
     """Reads `to_read` to their ends. Three stages overlap: librdkafka fetches the next batch in a thread,
-    Python decodes (and prepares) it, while Postgres applies the one before."""
+    Python decodes (and prepares) it in another, while Postgres applies the one before."""
     ends = {(s.topic, s.partition): s.end for s in to_read}
     reader = SpanReader(config, to_read)
     fetching: asyncio.Task[list[ConsumerRecord[bytes, bytes]] | None] | None = None
@@ -235,7 +237,11 @@ async def _read(
         fetching = asyncio.create_task(asyncio.to_thread(reader.next_batch, options.batch_records))
         while (records := await fetching) is not None:
             fetching = asyncio.create_task(asyncio.to_thread(reader.next_batch, options.batch_records))
-            decoded = applier.decode(records) if records else None
+            # Decoded (and prepared) in a thread, not in the event loop: there, one decode blocked the loop for its
+            # whole length, so the batch being applied sent one statement per decode and PostgreSQL sat idle
+            # between them. From a thread, the loop gets the GIL back at each switch interval and keeps the
+            # apply's statements going while the next batch is decoded.
+            decoded = await asyncio.to_thread(applier.decode, records) if records else None
             if applying is not None:
                 progress.advance(await applying)
                 applying = None

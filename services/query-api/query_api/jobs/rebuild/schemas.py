@@ -53,6 +53,7 @@ class Schemas:
         drop_previous = _drop(self.previous)
         retire_live = _rename(self.live, self.previous)
         promote_rebuild = _rename(self.rebuild, self.live)
+        drop_finished = "DROP TABLE IF EXISTS " + _quoted(self.rebuild) + ".bulk_load_finished"
         async with conn.transaction():
             await conn.execute(LOCK_EXCLUSIVE, swap_lock_name(self.live))
             await conn.execute(drop_previous)
@@ -60,6 +61,8 @@ class Schemas:
                 for statement in carry_statements(self.live, self.rebuild):  # subscriptions, deliveries (notify)
                     await conn.execute(statement)
                 await conn.execute(retire_live)
+            # The bulk loads' record of what finished (loading.py): needed until now, never by the live schema.
+            await conn.execute(drop_finished)
             await conn.execute(promote_rebuild)
         log.info("rebuilt schema swapped in", extra={"schema": self.live, "previous": self.previous})
 
