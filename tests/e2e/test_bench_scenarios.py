@@ -28,8 +28,10 @@ TINY = [
     "--freshness-max-steps", "1", "--query-rounds", "1", "--query-seconds", "20",
     "--field-reps", "6", "--field-days", "3", "--field-batch", "10", "--location-events", "300",
     "--location-rounds", "2", "--bare-seconds", "1", "--ingest-clients", "2", "--scaleout-events", "300",
-    "--fast-unsafe",
+    "--scaleout-members", "1,2", "--fast-unsafe",
 ]  # fmt: skip
+"""Scale-out runs 1 and 2 members here (`make bench`: 1 and 3): two already split the group, and each member
+started costs a query-api start plus a rebalance on a busy machine."""
 
 
 def run_bench(arguments: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -173,9 +175,9 @@ def test_the_field_and_location_scenarios_count_what_they_claim(report: dict[str
     assert checked_vs_unchecked["ratio"] is not None
 
 
-def test_scale_out_runs_one_and_three_members_and_each_projects_exact_totals(report: dict[str, Any]) -> None:
-    one, three = results_of(report, "8 scale-out").values()
-    for figure, members in ((one, 1), (three, 3)):
+def test_scale_out_runs_one_and_more_members_and_each_projects_exact_totals(report: dict[str, Any]) -> None:
+    one, several = results_of(report, "8 scale-out").values()
+    for figure, members in ((one, 1), (several, 2)):
         # Every member of the group applied part of the trade topic, and together exactly what was sent.
         assert figure["checks"] == {"projection_exact": True, "every_member_applied": True}
         details = figure["details"]
@@ -188,6 +190,6 @@ def test_scale_out_runs_one_and_three_members_and_each_projects_exact_totals(rep
         assert sum(details["key_spread"]["distributors_by_partition"]) == 40
         assert details["relay_rows_per_s"] > 0
     # Warm-up and timed events together, each applied once by one member (no rebalance re-applied any).
-    assert sum(three["details"]["applied_by_member"]) == sum(one["details"]["applied_by_member"]) >= 300
-    assert three["baseline_value"] == one["value"] > 0
-    assert three["ratio"] is not None
+    assert sum(several["details"]["applied_by_member"]) == sum(one["details"]["applied_by_member"]) >= 300
+    assert several["baseline_value"] == one["value"] > 0
+    assert several["ratio"] is not None
