@@ -134,13 +134,17 @@ class ConsumerRecovery:
     async def _position(
         self, partitions: Iterable[TopicPartition], stored: StoredOffsets, ends: Mapping[TopicPartition, int]
     ) -> None:
+        # One seek_to_beginning for every partition without a stored offset: each call waits for the fetcher to
+        # reset offsets (about one fetch max wait), so a call per partition held a fresh member's first assignment
+        # of query-api's 31 partitions for 15-30 s at aiokafka's 500 ms wait (and its shutdown, which waits for it).
+        from_the_start: list[TopicPartition] = []
         for tp in partitions:
             self._forget(tp)
             position = stored.get((tp.topic, tp.partition))
             self._generations[(tp.topic, tp.partition)] = dict(position.generations) if position else {}
             end = ends.get(tp)
             if position is None:
-                await self._consumer.seek_to_beginning(tp)
+                from_the_start.append(tp)
             elif position.digest is not None and position.next_offset > 0:
                 self._to_verify[tp] = (position.next_offset - 1, position.digest)
                 self._consumer.seek(tp, position.next_offset - 1)
@@ -156,6 +160,8 @@ class ConsumerRecovery:
                 await self._rewind(tp)
             else:
                 self._consumer.seek(tp, position.next_offset)
+        if from_the_start:
+            await self._consumer.seek_to_beginning(*from_the_start)
 
     def _forget(self, tp: TopicPartition) -> None:
         self._to_verify.pop(tp, None)
