@@ -22,6 +22,8 @@ from query_api.figures.measures import RETURN_REASONS, column_list, sums
 from query_api.projections.freshness import newest_times, record_freshness
 from query_api.projections.sales_facts import collect_sales
 from query_api.projections.sales_monthly import bulk_outlet_months
+from query_api.projections.sales_running import TABLES as RUNNING_TABLES
+from query_api.projections.sales_running import bulk_outlet_running
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ dedupes). The rollups are among them: inserting their rows into indexed tables c
 (measured: 2.7 s of 5.1 s for the SKU rollup of 200k lines)."""
 _KEYS_OF = (
     "sales_outlet_monthly",
+    *RUNNING_TABLES,
     "sales_distributor_sku_daily",
     "sales_distributor_brand_daily",
     "sales_distributor_daily",
@@ -322,6 +325,7 @@ class SalesBulkLoader:
             "lines": _LINES,
             "drop_keys": _DROP_KEYS,
             "rollups": _ROLLUPS,
+            "outlet_running": bulk_outlet_running(),
             "indexes": _CREATE_INDEXES,
             "drop_staging": _DROP_STAGING,
             "analyze": _ANALYZE,
