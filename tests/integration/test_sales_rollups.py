@@ -24,6 +24,7 @@ from query_api.projections.sales_fold import fold
 from query_api.reads.sales import (
     _DRILL_BY_OUTLET_MONTHS_SQL,
     _DRILL_BY_OUTLET_RUNNING_SQL,
+    _DRILL_OUTLET_LINES_SQL,
     _DRILL_SQL,
     DrillQuery,
     Level,
@@ -195,11 +196,13 @@ def test_rollup_statements_answer_like_the_cube(
 
 
 def test_rollups_serve_every_query_without_a_sku_filter() -> None:
-    """The property above compares only what reads a rollup, or lines outlet by outlet; this pins which queries
-    read every line of the date range instead: only a brand or SKU filter at outlet level across distributors."""
+    """The property above compares what the service reads with the statement over every line; this pins which
+    queries read the range's lines of the SKUs asked for (summed per outlet): only a brand or SKU filter at outlet
+    level across distributors. None reads the lines placed one by one (line_drill_sql: the reference)."""
     for q in queries():
         every_line = q.level is Level.OUTLET and q.parent_id is None and (q.sku_id or q.brand) is not None
-        assert (drill_statement(q) == _DRILL_SQL) == every_line, q
+        assert (drill_statement(q) == _DRILL_OUTLET_LINES_SQL) == every_line, q
+        assert drill_statement(q) != _DRILL_SQL, q
 
 
 def test_reference_changes_applied_beside_orders_by_another_member_keep_the_rollups_exact(
