@@ -21,6 +21,7 @@ _BEFORE = ", ".join(
     for name in NAMES
 )
 _OVERWRITE = ", ".join(f"{name} = excluded.{name}" for name in NAMES)
+_WINDOWED = ", ".join(f"sum({name}) OVER w AS {name}" for name in NAMES)
 
 
 def outlet_running_rollup(lines: str) -> str:
@@ -36,6 +37,11 @@ running_deltas AS (
                AS days
     FROM {lines} n
     GROUP BY n.outlet_id, n.day
+), running_added AS (
+    -- The batch's figures per outlet summed up to each of its days, valid until its next one.
+    SELECT outlet_id, day, lead(day) OVER o AS next_day, sum(days) OVER w AS days, {_WINDOWED}
+    FROM running_deltas
+    WINDOW o AS (PARTITION BY outlet_id ORDER BY day), w AS (o ROWS UNBOUNDED PRECEDING)
 ), running_span AS (
     -- From the first day the batch adds to, or the day after the outlet's last (the days between it and the batch's
     -- first are filled with its totals), to its last day now.
@@ -46,7 +52,7 @@ running_deltas AS (
     GROUP BY g.outlet_id
 ), running_rows AS (
     -- Each day's new figures: as before (its row; the outlet's totals after its last day; nothing before its
-    -- first) plus the batch's days up to it (none on the filled days before the batch's first).
+    -- first) plus the batch's up to it (none on the filled days before the batch's first).
     SELECT s.outlet_id, x.day, s.last_day, coalesce(r.days, CASE WHEN x.day > t.day THEN t.days ELSE 0 END)
            + coalesce(c.days, 0) AS days, {_BEFORE}
     FROM running_span s
@@ -55,11 +61,8 @@ running_deltas AS (
     ) AS x
     LEFT JOIN {TOTALS} t ON t.outlet_id = s.outlet_id
     LEFT JOIN {RUNNING} r ON r.day = x.day AND r.outlet_id = s.outlet_id
-    CROSS JOIN LATERAL (
-        SELECT sum(g.days) AS days, {sums("g.")}
-        FROM running_deltas g
-        WHERE g.outlet_id = s.outlet_id AND g.day <= x.day
-    ) AS c
+    LEFT JOIN running_added c
+      ON c.outlet_id = s.outlet_id AND c.day <= x.day AND (c.next_day IS NULL OR x.day < c.next_day)
 ), by_running AS (
     INSERT INTO {RUNNING} (day, outlet_id, days, {column_list()})
     SELECT day, outlet_id, days, {column_list()} FROM running_rows
@@ -73,11 +76,11 @@ running_deltas AS (
 
 def bulk_outlet_running() -> str:
     """Both tables derived from sales_outlet_daily after a bulk load (which filled that one from every line): the
-    running sums per outlet, each day repeated until the outlet's next day with sales, then each outlet's last."""
-    windowed = ", ".join(f"sum({name}) OVER w AS {name}" for name in NAMES)
+    running sums per outlet, each day repeated until the outlet's next day with sales, then each outlet's last.
+    Written in day order, as the live path appends them: a day's rows (what a read takes) share pages."""
     return f"""
 WITH r AS (
-    SELECT outlet_id, day, lead(day) OVER o AS next_day, count(*) OVER w AS days, {windowed}
+    SELECT outlet_id, day, lead(day) OVER o AS next_day, count(*) OVER w AS days, {_WINDOWED}
     FROM sales_outlet_daily
     WINDOW o AS (PARTITION BY outlet_id ORDER BY day), w AS (o ROWS UNBOUNDED PRECEDING)
 ), totals AS (
@@ -87,5 +90,6 @@ WITH r AS (
 INSERT INTO {RUNNING} (day, outlet_id, days, {column_list()})
 SELECT g.day::date, r.outlet_id, r.days, {column_list("r.")}
 FROM r
-CROSS JOIN LATERAL generate_series(r.day, coalesce(r.next_day - 1, r.day), interval '1 day') AS g(day);
+CROSS JOIN LATERAL generate_series(r.day, coalesce(r.next_day - 1, r.day), interval '1 day') AS g(day)
+ORDER BY 1, 2;
 """  # noqa: S608 (names fixed in code)
