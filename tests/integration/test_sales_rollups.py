@@ -144,6 +144,9 @@ def loop_and_pool(infra: Infra) -> Iterator[tuple[asyncio.AbstractEventLoop, asy
         yield loop_and_pool
 
 
+# Every query twice (queued, then folded) over seven ranges: ~4 minutes on a busy 2-core box, so more than the
+# default 300 s are allowed.
+@pytest.mark.timeout(900)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=batches)
 def test_rollup_statements_answer_like_the_cube(
@@ -182,7 +185,7 @@ def test_rollup_statements_answer_like_the_cube(
                     from_cube = await drill(conn, query, statement=_DRILL_SQL)
                     if from_rollup != from_cube:
                         differences.append((query, from_rollup, from_cube))
-                    if drill_statement(query) is _DRILL_BY_OUTLET_RUNNING_SQL:  # the months' read it replaced
+                    if folded and drill_statement(query) is _DRILL_BY_OUTLET_RUNNING_SQL:  # the months' read
                         from_months = await drill(conn, query, statement=_DRILL_BY_OUTLET_MONTHS_SQL)
                         if from_months != from_cube:
                             differences.append((query, from_months, from_cube))
