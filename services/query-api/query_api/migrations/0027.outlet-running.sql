@@ -14,7 +14,8 @@
 -- Kept by the fold with the other rollups (projections/sales_running.py), keyed by outlet: reference changes never
 -- move them. A late line rewrites the outlet's rows from its day on (the price of exact two-row reads).
 -- The key carries no figures (unlike sales_outlet_daily's): the fold rewrites an outlet's row of the day at every
--- fold, and figures in the index made each of those a new index entry (no HOT update; measured 2x the fold's WAL).
+-- fold, and figures in the index made each of those a new index entry (no HOT update: 1,925 against 1,563 WAL
+-- bytes per folded row, docs/benchmarks.md round 4).
 -- A day's rows are written together (live: the outlets selling that day; the bulk loader and this migration write
 -- in day order), so the heap pages a read of one day visits are few.
 CREATE TABLE sales_outlet_running (
