@@ -2,7 +2,7 @@
 -- Issue 18, outlet level across all distributors: ranking every outlet (5,000 in the bench) summed ~33 rollup rows
 -- an outlet even with sales_outlet_monthly (0019: whole months, the partial months' days from sales_outlet_daily),
 -- 350-460 ms at 2M-10M lines. Running totals make any range two rows an outlet: its figures up to the range's last
--- day minus its figures up to the day before its first (reads/sales_outlet_running.py).
+-- day minus its figures up to the day before its first (reads/sales.py: _DRILL_BY_OUTLET_RUNNING_SQL).
 --
 -- sales_outlet_running: an outlet's figures summed from its first day with sales up to and including `day`, and
 -- `days`, how many of those days had sales (a row in sales_outlet_daily): a range holds sales of an outlet exactly

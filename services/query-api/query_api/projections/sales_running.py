@@ -1,13 +1,14 @@
 """Running totals per outlet (migration 0027): `sales_outlet_running` (an outlet's figures from its first day with
 sales up to each day, a row for every day from its first to its last day with sales) and `sales_outlet_totals` (its
-figures as of its last day), so that any range's figures of every outlet are two rows each
-(reads/sales_outlet_running.py). Kept apart from the other rollups so the live fold and the bulk loader each take
+figures as of its last day), so that any range's figures of every outlet are two rows each (reads/sales.py:
+_DRILL_BY_OUTLET_RUNNING_SQL). Kept apart from the other rollups so the live fold and the bulk loader each take
 them with one call.
 
 Keyed by outlet, they never move when reference data changes. The live upkeep is absolute, not additive: each
 affected (outlet, day) row is recomputed from the rows as they were before the statement (the fold is the only
-writer, one at a time under its advisory lock), which is what lets one statement both fill the days between an
-outlet's last day and a new one and add a late line to every later day.
+writer, one at a time under its advisory lock; a rebuild's loaders run the same statement alone), which is what
+lets one statement both fill the days between an outlet's last day and a new one and add a late line to every
+later day.
 """
 
 from query_api.figures.measures import NAMES, column_list, sums
