@@ -46,7 +46,8 @@ REPS = ("REP-1", "REP-2")
 PRICES = ("1.00", "2.50", "3.75")
 FIRST_DAY = date(2026, 6, 1)
 TABLES = (
-    "sales_lines, sales_lines_unfolded, sales_outlet_daily, sales_outlet_monthly, sales_distributor_daily, "
+    "sales_lines, sales_lines_unfolded, sales_outlet_daily, sales_outlet_monthly, sales_outlet_running, "
+    "sales_outlet_totals, sales_distributor_daily, "
     "sales_distributor_brand_daily, "
     "sales_distributor_sku_daily, sales_orders, "
     "sales_cancellations, sales_deliveries, sales_delivery_lines, sales_returns, "
@@ -272,6 +273,36 @@ _ROLLUP_KEYS = {
 }
 
 
+def running_totals(
+    daily: dict[tuple[Any, ...], dict[str, Any]],
+) -> tuple[dict[tuple[Any, ...], dict[str, Any]], dict[tuple[Any, ...], dict[str, Any]]]:
+    """sales_outlet_running and sales_outlet_totals (migration 0027) recomputed from sales_outlet_daily's rows (every
+    one, even all-zero: each counts as a day with sales): per outlet, a row for every day from its first to its
+    last, its figures summed up to that day, and its last."""
+    running: dict[tuple[Any, ...], dict[str, Any]] = {}
+    totals: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for outlet in {o for _, o in daily}:
+        days = sorted(d for d, o in daily if o == outlet)
+        summed: dict[str, Any] = {"days": 0, **dict.fromkeys(NAMES, 0)}
+        day = days[0]
+        while day <= days[-1]:
+            if (day, outlet) in daily:
+                summed["days"] += 1
+                for name in NAMES:
+                    summed[name] += daily[(day, outlet)][name]
+            running[(day, outlet)] = dict(summed)
+            day += timedelta(days=1)
+        totals[(days[-1], outlet)] = dict(summed)
+    return running, totals
+
+
+async def all_rows(conn: asyncpg.Connection, table: str, keys: str, names: tuple[str, ...] = NAMES) -> Any:
+    """Every row of a table by its keys, all-zero ones too."""
+    records = await conn.fetch(f"SELECT {keys}, {', '.join(names)} FROM {table}")
+    width = len(keys.split(","))
+    return {tuple(r.values())[:width]: {name: r[name] for name in names} for r in records}
+
+
 async def fold_all(pool: asyncpg.Pool) -> int:
     async with pool.acquire() as conn, conn.transaction():
         return await fold(conn)
@@ -313,6 +344,11 @@ def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_
                 "sales_daily": await table_rows(conn, "sales_daily", "day, outlet_id, sku_id, rep_id"),
                 **{rollup: await table_rows(conn, rollup, keys) for rollup, keys in _ROLLUP_KEYS.items()},
                 "dead_letters": {(r["reason"],): {} for r in await conn.fetch("SELECT reason FROM dead_letters")},
+                "daily_every_row": await all_rows(conn, "sales_outlet_daily", "day, outlet_id"),
+                "sales_outlet_running": await all_rows(
+                    conn, "sales_outlet_running", "day, outlet_id", ("days", *NAMES)
+                ),
+                "sales_outlet_totals": await all_rows(conn, "sales_outlet_totals", "day, outlet_id", ("days", *NAMES)),
             }
 
     found = loop.run_until_complete(run())
@@ -324,6 +360,10 @@ def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_
     assert found["sales_distributor_brand_daily"] == regrouped(expected, lambda k: (k[0], "D1", BRAND[k[2]]))
     assert found["sales_distributor_sku_daily"] == regrouped(expected, lambda k: (k[0], "D1", k[2]))
     assert found["queued"] == {}
+    # The running totals, kept by the fold (late lines, gaps, folds between batches), against the daily rollup.
+    running, totals = running_totals(found["daily_every_row"])
+    assert found["sales_outlet_running"] == running
+    assert found["sales_outlet_totals"] == totals
     for rollup in _ROLLUP_KEYS:
         assert found[f"{rollup}_now"] == found[rollup], rollup
 
@@ -371,6 +411,8 @@ async def _sales_state(conn: asyncpg.Connection) -> dict[str, Any]:
         ("sales_distributor_sku_daily", "day, distributor_id, sku_id"),
     ):
         state[rollup] = await table_rows(conn, rollup, keys)
+    for running in ("sales_outlet_running", "sales_outlet_totals"):
+        state[running] = await all_rows(conn, running, "day, outlet_id", ("days", *NAMES))
     state["sales_lines"] = sorted(tuple(r) for r in await conn.fetch(_LINE_FIGURES) if any(tuple(r)[7:]))
     state["sales_order_skus"] = sorted(tuple(r) for r in await conn.fetch(_ORDER_SKUS))
     state["indexes"] = sorted(tuple(r) for r in await conn.fetch(_INDEXES))

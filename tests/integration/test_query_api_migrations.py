@@ -202,3 +202,38 @@ async def test_sales_lines_keep_every_figure_and_order_state_of_an_upgraded_data
     finally:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()
+
+
+async def test_running_totals_start_from_the_outlet_days_already_folded(infra: Infra, tmp_path: Path) -> None:
+    """0027 fills sales_outlet_running (a row for every day from an outlet's first to its last, summed up to it)
+    and sales_outlet_totals from sales_outlet_daily as it stands."""
+    schema = "query_api_before_outlet_running"
+    for migration in sorted(MIGRATIONS.glob("00*.sql")):
+        if migration.name < "0027":
+            shutil.copy(migration, tmp_path / migration.name)
+    await migrate(infra.database_url, schema, tmp_path)
+    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+    zeros = ", 0" * 10
+    try:
+        await conn.execute(f"INSERT INTO sales_outlet_daily VALUES ('O1', $1, 10.50, 3, 2{zeros})", DAY)
+        await conn.execute(f"INSERT INTO sales_outlet_daily VALUES ('O1', $1, 1.25, 1, 1{zeros})", date(2026, 11, 4))
+        await conn.execute(f"INSERT INTO sales_outlet_daily VALUES ('O2', $1, 2.00, 2, 1{zeros})", DAY)
+        await migrate(infra.database_url, schema, MIGRATIONS)
+
+        running = await conn.fetch(
+            "SELECT day, outlet_id, days, value, units, lines FROM sales_outlet_running ORDER BY 2, 1"
+        )
+        assert [tuple(r) for r in running] == [
+            (DAY, "O1", 1, Decimal("10.5000"), 3, 2),
+            (date(2026, 11, 3), "O1", 1, Decimal("10.5000"), 3, 2),
+            (date(2026, 11, 4), "O1", 2, Decimal("11.7500"), 4, 3),
+            (DAY, "O2", 1, Decimal("2.0000"), 2, 1),
+        ]
+        totals = await conn.fetch("SELECT outlet_id, day, days, value FROM sales_outlet_totals ORDER BY 1")
+        assert [tuple(r) for r in totals] == [
+            ("O1", date(2026, 11, 4), 2, Decimal("11.7500")),
+            ("O2", DAY, 1, Decimal("2.0000")),
+        ]
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()

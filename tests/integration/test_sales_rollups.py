@@ -20,7 +20,17 @@ import query_api
 from query_api.main import SCHEMA as QUERY_API_SCHEMA
 from query_api.projections.dimensions import DIMENSIONS
 from query_api.projections.handler import projection_handler
-from query_api.reads.sales import _DRILL_SQL, DrillQuery, Level, drill, drill_statement
+from query_api.projections.sales_fold import fold
+from query_api.reads.sales import (
+    _DRILL_BY_OUTLET_MONTHS_SQL,
+    _DRILL_BY_OUTLET_RUNNING_SQL,
+    _DRILL_OUTLET_LINES_SQL,
+    _DRILL_SQL,
+    DrillQuery,
+    Level,
+    drill,
+    drill_statement,
+)
 from query_api.settings import QueryApiSettings
 from sellthrough_contracts import type_names
 from sellthrough_runtime.applier import BatchApplier
@@ -100,6 +110,9 @@ RANGES = (
     (FIRST_DAY + timedelta(days=1), date(2026, 8, 1)),  # June 2-30, July whole, 1 August
     (FIRST_DAY, date(2026, 7, 31)),  # two whole months
     (date(2026, 6, 30), date(2026, 7, 1)),  # no whole month, across a month's end
+    # Running totals (sales_outlet_running): both ends inside an outlet's days; before its first and after its last.
+    (FIRST_DAY + timedelta(days=2), FIRST_DAY + timedelta(days=30)),
+    (date(2026, 5, 20), date(2026, 9, 1)),
 )
 
 
@@ -119,6 +132,11 @@ def queries() -> Iterator[DrillQuery]:
             yield DrillQuery(level, parent, start, max(start, end), brand, sku)
 
 
+async def fold_all(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await fold(conn)
+
+
 @pytest.fixture(scope="module")
 def loop_and_pool(infra: Infra) -> Iterator[tuple[asyncio.AbstractEventLoop, asyncpg.Pool]]:
     # Hypothesis drives a synchronous test; the database work runs on a loop of its own.
@@ -126,6 +144,9 @@ def loop_and_pool(infra: Infra) -> Iterator[tuple[asyncio.AbstractEventLoop, asy
         yield loop_and_pool
 
 
+# Every query twice (queued, then folded) over seven ranges: ~4 minutes on a busy 2-core box, so more than the
+# default 300 s are allowed.
+@pytest.mark.timeout(900)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=batches)
 def test_rollup_statements_answer_like_the_cube(
@@ -143,21 +164,32 @@ def test_rollup_statements_answer_like_the_cube(
     async def run() -> tuple[int, list[tuple[DrillQuery, Any, Any]]]:
         await pool.execute(
             "TRUNCATE sales_lines, sales_lines_unfolded, sales_outlet_daily, sales_outlet_monthly,"
+            " sales_outlet_running, sales_outlet_totals,"
             " sales_distributor_daily,"
             " sales_distributor_brand_daily, sales_distributor_sku_daily,"
             " outlets, skus, zones, regions, distributors"
         )
         await applier.apply_batch(as_records(geography(), next(offsets)))
-        for batch in steps:
+        for number, batch in enumerate(steps):
             await applier.apply_batch(as_records([as_event(step) for step in batch], next(offsets)))
+            if number % 2 == 1:  # some lines folded into the rollups, later ones queued (as the fold job leaves them)
+                await fold_all(pool)
         applied_lines = await pool.fetchval("SELECT coalesce(sum(lines), 0) FROM sales_daily")
         differences = []
-        async with pool.acquire() as conn:
-            for query in queries():
-                from_rollup = await drill(conn, query)
-                from_cube = await drill(conn, query, statement=_DRILL_SQL)
-                if from_rollup != from_cube:
-                    differences.append((query, from_rollup, from_cube))
+        for folded in (False, True):  # then with the queue folded: every read from the rollups alone
+            if folded:
+                await fold_all(pool)
+            async with pool.acquire() as conn:
+                for query in queries():
+                    from_rollup = await drill(conn, query)
+                    from_cube = await drill(conn, query, statement=_DRILL_SQL)
+                    if from_rollup != from_cube:
+                        differences.append((query, from_rollup, from_cube))
+                    # The months-and-edge-days read the running totals replaced, still kept.
+                    if folded and drill_statement(query) is _DRILL_BY_OUTLET_RUNNING_SQL:
+                        from_months = await drill(conn, query, statement=_DRILL_BY_OUTLET_MONTHS_SQL)
+                        if from_months != from_cube:
+                            differences.append((query, from_months, from_cube))
         return applied_lines, differences
 
     applied_lines, differences = loop.run_until_complete(run())
@@ -168,11 +200,13 @@ def test_rollup_statements_answer_like_the_cube(
 
 
 def test_rollups_serve_every_query_without_a_sku_filter() -> None:
-    """The property above compares only what reads a rollup, or lines outlet by outlet; this pins which queries
-    read every line of the date range instead: only a brand or SKU filter at outlet level across distributors."""
+    """The property above compares what the service reads with the statement over every line; this pins which
+    queries read the range's lines of the SKUs asked for (summed per outlet): only a brand or SKU filter at outlet
+    level across distributors. None reads the lines placed one by one (line_drill_sql: the reference)."""
     for q in queries():
         every_line = q.level is Level.OUTLET and q.parent_id is None and (q.sku_id or q.brand) is not None
-        assert (drill_statement(q) == _DRILL_SQL) == every_line, q
+        assert (drill_statement(q) == _DRILL_OUTLET_LINES_SQL) == every_line, q
+        assert drill_statement(q) != _DRILL_SQL, q
 
 
 def test_reference_changes_applied_beside_orders_by_another_member_keep_the_rollups_exact(
@@ -205,6 +239,7 @@ def test_reference_changes_applied_beside_orders_by_another_member_keep_the_roll
     async def run() -> list[tuple[DrillQuery, Any, Any]]:
         await pool.execute(
             "TRUNCATE sales_lines, sales_lines_unfolded, sales_outlet_daily, sales_outlet_monthly,"
+            " sales_outlet_running, sales_outlet_totals,"
             " sales_distributor_daily,"
             " sales_distributor_brand_daily, sales_distributor_sku_daily,"
             " outlets, skus, zones, regions, distributors"

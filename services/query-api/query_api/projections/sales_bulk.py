@@ -26,6 +26,8 @@ from query_api.projections.base import Connect
 from query_api.projections.freshness import NewestTimes, newest_times, record_freshness
 from query_api.projections.sales_facts import SalesFacts, collect_sales
 from query_api.projections.sales_monthly import bulk_outlet_months
+from query_api.projections.sales_running import TABLES as RUNNING_TABLES
+from query_api.projections.sales_running import bulk_outlet_running
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ dedupes). The rollups are among them: inserting their rows into indexed tables c
 (measured: 2.7 s of 5.1 s for the SKU rollup of 200k lines)."""
 _KEYS_OF = (
     "sales_outlet_monthly",
+    *RUNNING_TABLES,
     "sales_distributor_sku_daily",
     "sales_distributor_brand_daily",
     "sales_distributor_daily",
@@ -317,9 +320,11 @@ _BRANCHES: list[list[Step]] = [
         ("line_indexes", _create_indexes("sales_lines")),
         ("analyze_lines", _ANALYZE_LINES),
     ],
-    # The outlet rollups, then the facts' own indexes.
+    # The outlet rollups (the running totals after the outlet days they sum), then the facts' own indexes.
     [
         ("outlet_daily", _SORTED + _OUTLET_DAILY + _create_indexes("sales_outlet_daily")),
+        # Running totals per outlet (migration 0027) are derived from the outlet days just grouped.
+        ("outlet_running", bulk_outlet_running() + _create_indexes(*RUNNING_TABLES)),
         ("outlet_monthly", _SORTED + bulk_outlet_months() + _create_indexes("sales_outlet_monthly")),
         (
             "fact_indexes",

@@ -26,6 +26,7 @@ from prometheus_client import Histogram
 from query_api.figures.measures import accumulate, column_list, sums
 from query_api.projections.sales_monthly import outlet_month_rollup
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
+from query_api.projections.sales_running import outlet_running_rollup
 from sellthrough_runtime.app import Job
 from sellthrough_runtime.applier import ASYNCHRONOUS_COMMIT, TRANSIENT_ERRORS
 
@@ -42,9 +43,9 @@ FOLD_LINES = Histogram(
 
 # The rollups of the rows taken off the queue (`new_lines`): per (outlet, day), per (day, distributor), per (day,
 # distributor, brand) and per (day, distributor, SKU), under the outlet's distributor and the SKU's brand known
-# now (sales_rollups.py moves them when that changes), and per (outlet, month) last (sales_monthly.py: keyed by
-# outlet, nothing ever moves it). Each row looks its outlet and SKU up once
-# (`placed_lines`): the three distributor rollups group that, rather than joining outlets once per rollup.
+# now (sales_rollups.py moves them when that changes), and per (outlet, month) and the outlets' running totals last
+# (sales_monthly.py, sales_running.py: keyed by outlet, nothing ever moves them). Each row looks its outlet and SKU
+# up once (`placed_lines`): the three distributor rollups group that, rather than joining outlets once per rollup.
 ROLLUPS = f"""
 by_outlet AS (
     INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
@@ -74,7 +75,7 @@ by_outlet AS (
     GROUP BY day, placed_distributor_id, sku_id
     ON CONFLICT ON CONSTRAINT sales_distributor_sku_daily_key DO UPDATE
     SET {accumulate("sales_distributor_sku_daily")}
-), {outlet_month_rollup("new_lines")}"""  # noqa: S608 (names from figures.measures, fixed at import)
+), {outlet_month_rollup("new_lines")}, {outlet_running_rollup("new_lines")}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # Shared rollup lock first (as every writer of the rollups takes it first: a reference change holds it exclusive
 # and then folds), then the fold's own lock, so that folds take turns and never deadlock with a reference change.

@@ -159,6 +159,72 @@ WITH by_outlet AS (
 )
 {_NODES_UNDER_PARENT}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
+# Outlet level across all distributors without a brand or SKU filter, from the outlets' running totals (migration
+# 0027, projections/sales_running.py): per outlet, its figures as of the range's last day minus those as of the
+# day before its first, each the rows `day = X` of sales_outlet_running (one index range) or, past an outlet's last
+# day with sales, its sales_outlet_totals row; none before its first. Two rows an outlet for any range (~33 with
+# months and edge days), joined rather than aggregated: the ranking's cost was the aggregation (78 ms of CPU per
+# request at 2M lines, most of it grouping 5,000 outlets' 13 sums twice, not reading rows). An outlet is listed
+# when the range holds days with its sales (the difference of `days`) or queued lines, added per outlet as the
+# `*_now` views add them.
+_AS_OF = f"""
+    SELECT outlet_id, days, {column_list()} FROM sales_outlet_running WHERE day = {{day}}
+    UNION ALL
+    SELECT outlet_id, days, {column_list()} FROM sales_outlet_totals WHERE day < {{day}}
+"""  # noqa: S608 (names from figures.measures, fixed at import)
+_DIFFERENCE = ", ".join(f"hi.{name} - coalesce(lo.{name}, 0) AS {name}" for name in NAMES)
+_WITH_QUEUED = ", ".join(f"coalesce(d.{name}, 0) + coalesce(q.{name}, 0) AS {name}" for name in NAMES)
+_PLAIN_TOTALS = ", ".join(f"sum({name}) OVER () AS total_{name}" for name in NAMES)
+_DRILL_BY_OUTLET_RUNNING_SQL = f"""
+WITH hi AS ({_AS_OF.format(day="$3::date")}), lo AS ({_AS_OF.format(day="($2::date - 1)")}), queued AS (
+    SELECT outlet_id, {sums()} FROM sales_lines_unfolded WHERE day BETWEEN $2 AND $3 GROUP BY outlet_id
+), by_outlet AS (
+    SELECT coalesce(d.outlet_id, q.outlet_id) AS outlet_id, {_WITH_QUEUED}
+    FROM (
+        SELECT hi.outlet_id, {_DIFFERENCE}
+        FROM hi LEFT JOIN lo ON lo.outlet_id = hi.outlet_id
+        WHERE hi.days - coalesce(lo.days, 0) > 0
+    ) AS d
+    FULL JOIN queued q ON q.outlet_id = d.outlet_id
+), placed AS (
+    SELECT t.outlet_id AS node_id, o.name, {column_list("t.")}
+    FROM by_outlet t
+    LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
+    WHERE ($8::text[] IS NULL OR o.distributor_id = ANY($8))
+      AND $1::text = 'outlet' AND $4::text IS NULL AND $5::text IS NULL AND $6::text IS NULL
+)
+-- A row an outlet already: ranked and totalled without grouping again (_NODES does, for statements that need it).
+SELECT node_id, name, {column_list()}, {_PLAIN_TOTALS}, count(*) OVER () AS row_count
+FROM placed
+ORDER BY value DESC, node_id NULLS LAST
+LIMIT $7"""  # noqa: S608 (names from figures.measures, fixed at import)
+
+# Outlet level across all distributors with a brand or SKU filter: the lines of the SKUs asked for (as
+# _DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL picks them) summed per outlet first, then the outlets joined once each,
+# rather than every line joined to its outlet, distributor, region, zone and SKU and placed (line_drill_sql).
+_DRILL_OUTLET_LINES_SQL = f"""
+WITH wanted AS (
+    SELECT CASE
+        WHEN $6::text IS NULL THEN (SELECT coalesce(array_agg(k.sku_id), '{{}}') FROM skus k WHERE k.brand = $5)
+        WHEN $5::text IS NULL OR EXISTS (SELECT 1 FROM skus k WHERE k.sku_id = $6 AND k.brand = $5) THEN ARRAY[$6]
+        ELSE '{{}}'::text[] END AS skus
+), by_outlet AS (
+    SELECT s.outlet_id, {sums("s.")}
+    FROM sales_lines s
+    WHERE s.sku_id = ANY((SELECT skus FROM wanted)::text[]) AND s.day BETWEEN $2 AND $3
+      AND $1::text = 'outlet' AND $4::text IS NULL
+    GROUP BY s.outlet_id
+), placed AS (
+    SELECT t.outlet_id AS node_id, o.name, {column_list("t.")}
+    FROM by_outlet t
+    LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
+    WHERE $8::text[] IS NULL OR o.distributor_id = ANY($8)
+)
+SELECT node_id, name, {column_list()}, {_PLAIN_TOTALS}, count(*) OVER () AS row_count
+FROM placed
+ORDER BY value DESC, node_id NULLS LAST
+LIMIT $7"""  # noqa: S608 (names from figures.measures, fixed at import)
+
 # The outlets of one distributor: from its outlets into each one's days, an index range per outlet (~125 of them),
 # rather than the whole date range of sales_outlet_daily hash-joined to them, the plan Postgres picks for a join of
 # the two filtered on the distributor (44 ms against 4 ms over 5,000 outlets x 90 days).
@@ -266,7 +332,7 @@ def drill_statement(query: DrillQuery) -> str:
     filtered = query.sku_id is not None or query.brand is not None
     if query.parent_id is not None:
         return _DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL if filtered else _DRILL_OUTLETS_OF_DISTRIBUTOR_SQL
-    return _DRILL_SQL if filtered else _DRILL_BY_OUTLET_MONTHS_SQL
+    return _DRILL_OUTLET_LINES_SQL if filtered else _DRILL_BY_OUTLET_RUNNING_SQL
 
 
 async def drill(

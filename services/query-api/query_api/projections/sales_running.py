@@ -1,0 +1,100 @@
+"""Running totals per outlet (migration 0027): `sales_outlet_running` (an outlet's figures from its first day with
+sales up to each day, a row for every day from its first to its last day with sales) and `sales_outlet_totals` (its
+figures as of its last day), so that any range's figures of every outlet are two rows each (reads/sales.py:
+_DRILL_BY_OUTLET_RUNNING_SQL). Kept apart from the other rollups so the live fold and the bulk loader each take
+them with one call.
+
+Keyed by outlet, they never move when reference data changes. The live upkeep is absolute, not additive: each
+affected (outlet, day) row is recomputed from the rows as they were before the statement (the fold is the only
+writer, one at a time under its advisory lock; a rebuild's loaders run the same statement alone), which is what
+lets one statement both fill the days between an outlet's last day and a new one and add a late line to every
+later day.
+"""
+
+from query_api.figures.measures import NAMES, column_list, sums
+
+RUNNING = "sales_outlet_running"
+TOTALS = "sales_outlet_totals"
+TABLES = (RUNNING, TOTALS)
+
+_BEFORE = ", ".join(
+    f"coalesce(r.{name}, CASE WHEN x.day > t.day THEN t.{name} ELSE 0 END) + coalesce(c.{name}, 0) AS {name}"
+    for name in NAMES
+)
+_OVERWRITE = ", ".join(f"{name} = excluded.{name}" for name in NAMES)
+_WINDOWED = ", ".join(f"sum({name}) OVER w AS {name}" for name in NAMES)
+
+
+def outlet_running_rollup(lines: str) -> str:
+    """Data-modifying CTEs (`running_deltas AS (...), ...`) adding the rows of the CTE `lines` (sales_lines rows) to
+    the running totals, set-based: per outlet the batch touches, its rows from the first day the batch adds to
+    through its last day with sales (one row when it sells on its latest day again, the live case; more for a gap
+    since its last day, or a late line). A day counts towards `days` when sales_outlet_daily has no row for it
+    before this statement (the fold adds that row in the same statement, which CTEs do not see)."""
+    return f"""
+running_deltas AS (
+    SELECT n.outlet_id, n.day, {sums("n.")},
+           (NOT EXISTS (SELECT FROM sales_outlet_daily d WHERE d.outlet_id = n.outlet_id AND d.day = n.day))::int
+               AS days
+    FROM {lines} n
+    GROUP BY n.outlet_id, n.day
+), running_added AS (
+    -- The batch's figures per outlet summed up to each of its days, valid until its next one.
+    SELECT outlet_id, day, lead(day) OVER o AS next_day, sum(days) OVER w AS days, {_WINDOWED}
+    FROM running_deltas
+    WINDOW o AS (PARTITION BY outlet_id ORDER BY day), w AS (o ROWS UNBOUNDED PRECEDING)
+), running_span AS (
+    -- From the first day the batch adds to, or the day after the outlet's last (the days between it and the batch's
+    -- first are filled with its totals), to its last day now.
+    SELECT g.outlet_id, least(min(g.day), max(t.day) + 1) AS first_changed,
+           greatest(max(g.day), max(t.day)) AS last_day
+    FROM running_deltas g
+    LEFT JOIN {TOTALS} t ON t.outlet_id = g.outlet_id
+    GROUP BY g.outlet_id
+), running_rows AS (
+    -- Each day's new figures: as before (its row; the outlet's totals after its last day; nothing before its
+    -- first) plus the batch's up to it (none on the filled days before the batch's first).
+    SELECT s.outlet_id, x.day, s.last_day, coalesce(r.days, CASE WHEN x.day > t.day THEN t.days ELSE 0 END)
+           + coalesce(c.days, 0) AS days, {_BEFORE}
+    FROM running_span s
+    CROSS JOIN LATERAL (
+        SELECT d::date AS day FROM generate_series(s.first_changed, s.last_day, interval '1 day') AS d
+    ) AS x
+    LEFT JOIN {TOTALS} t ON t.outlet_id = s.outlet_id
+    -- Looked up by key, day by day: joined plainly, the planner (which cannot count a CTE's rows) hashed the whole
+    -- table (446k rows at 2M lines: 2.2 s a fold).
+    LEFT JOIN LATERAL (
+        SELECT * FROM {RUNNING} r WHERE r.day = x.day AND r.outlet_id = s.outlet_id LIMIT 1
+    ) AS r ON true
+    LEFT JOIN running_added c
+      ON c.outlet_id = s.outlet_id AND c.day <= x.day AND (c.next_day IS NULL OR x.day < c.next_day)
+), by_running AS (
+    INSERT INTO {RUNNING} (day, outlet_id, days, {column_list()})
+    SELECT day, outlet_id, days, {column_list()} FROM running_rows
+    ON CONFLICT (day, outlet_id) DO UPDATE SET days = excluded.days, {_OVERWRITE}
+), by_totals AS (
+    INSERT INTO {TOTALS} (outlet_id, day, days, {column_list()})
+    SELECT outlet_id, day, days, {column_list()} FROM running_rows WHERE day = last_day
+    ON CONFLICT (outlet_id) DO UPDATE SET day = excluded.day, days = excluded.days, {_OVERWRITE}
+)"""  # noqa: S608 (names fixed in code)
+
+
+def bulk_outlet_running() -> str:
+    """Both tables derived from sales_outlet_daily after a bulk load (which filled that one from every line): the
+    running sums per outlet, each day repeated until the outlet's next day with sales, then each outlet's last.
+    Written in day order, as the live path appends them: a day's rows (what a read takes) share pages."""
+    return f"""
+WITH r AS (
+    SELECT outlet_id, day, lead(day) OVER o AS next_day, count(*) OVER w AS days, {_WINDOWED}
+    FROM sales_outlet_daily
+    WINDOW o AS (PARTITION BY outlet_id ORDER BY day), w AS (o ROWS UNBOUNDED PRECEDING)
+), totals AS (
+    INSERT INTO {TOTALS} (outlet_id, day, days, {column_list()})
+    SELECT outlet_id, day, days, {column_list()} FROM r WHERE next_day IS NULL
+)
+INSERT INTO {RUNNING} (day, outlet_id, days, {column_list()})
+SELECT g.day::date, r.outlet_id, r.days, {column_list("r.")}
+FROM r
+CROSS JOIN LATERAL generate_series(r.day, coalesce(r.next_day - 1, r.day), interval '1 day') AS g(day)
+ORDER BY 1, 2;
+"""  # noqa: S608 (names fixed in code)
