@@ -62,11 +62,9 @@ def settings(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> QueryApiSettings:
     return QueryApiSettings()
 
 
-async def test_bulk_and_live_projections_rebuild_into_the_swapped_schema(
-    infra: Infra, settings: QueryApiSettings
-) -> None:
-    masters = [stamped(e) for e in reference_events()]
-    orders = [stamped(order("O1", [("S1", i + 1)])) for i in range(ORDERS)]
+
+async def _produce(infra: Infra, masters: list[Any], orders: list[Any]) -> None:
+    """The reference events onto their topic, then the orders onto the trade topic, each acknowledged."""
     producer = make_producer(infra.kafka_bootstrap_servers, "test-producer")
     await producer.start()
     try:
@@ -75,6 +73,13 @@ async def test_bulk_and_live_projections_rebuild_into_the_swapped_schema(
                 await producer.send_and_wait(topic, encode_event(event), key=event.partition_key().encode())
     finally:
         await producer.stop()
+
+async def test_bulk_and_live_projections_rebuild_into_the_swapped_schema(
+    infra: Infra, settings: QueryApiSettings
+) -> None:
+    masters = [stamped(e) for e in reference_events()]
+    orders = [stamped(order("O1", [("S1", i + 1)])) for i in range(ORDERS)]
+    await _produce(infra, masters, orders)
 
     loader = OrderIdsInBulk()
     in_bulk = Projection[Any]("orders-in-bulk", (OrderCaptured,), _not_live, _not_live_write, bulk=loader)
@@ -145,14 +150,7 @@ async def test_a_rebuild_that_fails_inside_finish_resumes_to_the_same_schema(
     outlets = ("O1", "O2", "O3", "O4", "O5")
     skus = ("S1", "S2", "S3")
     orders = [stamped(order(outlets[i % 5], [(skus[i % 3], i + 1), (skus[(i + 1) % 3], 2)])) for i in range(ORDERS)]
-    producer = make_producer(infra.kafka_bootstrap_servers, "test-producer")
-    await producer.start()
-    try:
-        for topic, events in ((REFERENCE.name, masters), (TRADE.name, orders)):
-            for event in events:
-                await producer.send_and_wait(topic, encode_event(event), key=event.partition_key().encode())
-    finally:
-        await producer.stop()
+    await _produce(infra, masters, orders)
 
     options = Options(batch_records=7, terminal=False)
     assert (await rebuild(settings, options)).swapped

@@ -175,6 +175,12 @@ _AS_OF = f"""
 _DIFFERENCE = ", ".join(f"hi.{name} - coalesce(lo.{name}, 0) AS {name}" for name in NAMES)
 _WITH_QUEUED = ", ".join(f"coalesce(d.{name}, 0) + coalesce(q.{name}, 0) AS {name}" for name in NAMES)
 _PLAIN_TOTALS = ", ".join(f"sum({name}) OVER () AS total_{name}" for name in NAMES)
+# `placed` rows that are already one an outlet: ranked and totalled as _NODES does, without grouping again.
+_PLACED_NODES = f"""
+SELECT node_id, name, {column_list()}, {_PLAIN_TOTALS}, count(*) OVER () AS row_count
+FROM placed
+ORDER BY value DESC, node_id NULLS LAST
+LIMIT $7"""  # noqa: S608 (names from figures.measures, fixed at import)
 _DRILL_BY_OUTLET_RUNNING_SQL = f"""
 WITH hi AS ({_AS_OF.format(day="$3::date")}), lo AS ({_AS_OF.format(day="($2::date - 1)")}), queued AS (
     SELECT outlet_id, {sums()} FROM sales_lines_unfolded WHERE day BETWEEN $2 AND $3 GROUP BY outlet_id
@@ -193,11 +199,7 @@ WITH hi AS ({_AS_OF.format(day="$3::date")}), lo AS ({_AS_OF.format(day="($2::da
     WHERE ($8::text[] IS NULL OR o.distributor_id = ANY($8))
       AND $1::text = 'outlet' AND $4::text IS NULL AND $5::text IS NULL AND $6::text IS NULL
 )
--- A row an outlet already: ranked and totalled without grouping again (_NODES does, for statements that need it).
-SELECT node_id, name, {column_list()}, {_PLAIN_TOTALS}, count(*) OVER () AS row_count
-FROM placed
-ORDER BY value DESC, node_id NULLS LAST
-LIMIT $7"""  # noqa: S608 (names from figures.measures, fixed at import)
+{_PLACED_NODES}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # Outlet level across all distributors with a brand or SKU filter: the lines of the SKUs asked for (as
 # _DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL picks them) summed per outlet first, then the outlets joined once each,
@@ -220,10 +222,7 @@ WITH wanted AS (
     LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
     WHERE $8::text[] IS NULL OR o.distributor_id = ANY($8)
 )
-SELECT node_id, name, {column_list()}, {_PLAIN_TOTALS}, count(*) OVER () AS row_count
-FROM placed
-ORDER BY value DESC, node_id NULLS LAST
-LIMIT $7"""  # noqa: S608 (names from figures.measures, fixed at import)
+{_PLACED_NODES}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # The outlets of one distributor: from its outlets into each one's days, an index range per outlet (~125 of them),
 # rather than the whole date range of sales_outlet_daily hash-joined to them, the plan Postgres picks for a join of
