@@ -141,14 +141,18 @@ async def test_metrics_move_with_traffic(clients: dict[str, httpx.AsyncClient], 
     bad = order("O1", [("S1", 1)], occurred_at=datetime.now(UTC) + timedelta(days=1))
 
     await post_events(clients["order-capture"], tokens.header("rep1"), [*good, bad])
+    # Both counts awaited: the relay (a thread of its own) counts its rows once it has marked them published, which
+    # can be after query-api has already applied them.
     after = await eventually(
         lambda: _metrics(clients["query-api"]),
         lambda m: (
             value(m, "sellthrough_consumer_events_applied_total", group="query-api.projections")
             >= value(before, "sellthrough_consumer_events_applied_total", group="query-api.projections") + 2
+            and value(m, "sellthrough_outbox_published_total", service="order-capture")
+            >= value(before, "sellthrough_outbox_published_total", service="order-capture") + 2
         ),
         timeout=30,
-        what="the two orders applied and counted",
+        what="the two orders published, applied and counted",
     )
 
     def moved(name: str, by: float, **labels: str) -> bool:
