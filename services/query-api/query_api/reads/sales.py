@@ -201,16 +201,20 @@ WITH hi AS ({_AS_OF.format(day="$3::date")}), lo AS ({_AS_OF.format(day="($2::da
 )
 {_PLACED_NODES}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
+# The SKUs a brand or SKU filter asks for: the SKU ($6, if of the brand $5 when both are given), else the brand's
+# SKUs as reference data has them now.
+_WANTED_SKUS = """wanted AS (
+    SELECT CASE
+        WHEN $6::text IS NULL THEN (SELECT coalesce(array_agg(k.sku_id), '{}') FROM skus k WHERE k.brand = $5)
+        WHEN $5::text IS NULL OR EXISTS (SELECT 1 FROM skus k WHERE k.sku_id = $6 AND k.brand = $5) THEN ARRAY[$6]
+        ELSE '{}'::text[] END AS skus
+)"""
+
 # Outlet level across all distributors with a brand or SKU filter: the lines of the SKUs asked for (as
 # _DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL picks them) summed per outlet first, then the outlets joined once each,
 # rather than every line joined to its outlet, distributor, region, zone and SKU and placed (line_drill_sql).
 _DRILL_OUTLET_LINES_SQL = f"""
-WITH wanted AS (
-    SELECT CASE
-        WHEN $6::text IS NULL THEN (SELECT coalesce(array_agg(k.sku_id), '{{}}') FROM skus k WHERE k.brand = $5)
-        WHEN $5::text IS NULL OR EXISTS (SELECT 1 FROM skus k WHERE k.sku_id = $6 AND k.brand = $5) THEN ARRAY[$6]
-        ELSE '{{}}'::text[] END AS skus
-), by_outlet AS (
+WITH {_WANTED_SKUS}, by_outlet AS (
     SELECT s.outlet_id, {sums("s.")}
     FROM sales_lines s
     WHERE s.sku_id = ANY((SELECT skus FROM wanted)::text[]) AND s.day BETWEEN $2 AND $3
@@ -248,12 +252,7 @@ WITH placed AS (
 # lines of those SKUs: an index-only range of sales_lines_by_outlet_sku (migration 0017) per outlet and SKU, rather
 # than every line of each outlet read from the heap to keep the few of the SKU (~20x fewer buffers at 1M lines).
 _DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL = f"""
-WITH wanted AS (
-    SELECT CASE
-        WHEN $6::text IS NULL THEN (SELECT coalesce(array_agg(k.sku_id), '{{}}') FROM skus k WHERE k.brand = $5)
-        WHEN $5::text IS NULL OR EXISTS (SELECT 1 FROM skus k WHERE k.sku_id = $6 AND k.brand = $5) THEN ARRAY[$6]
-        ELSE '{{}}'::text[] END AS skus
-), placed AS (
+WITH {_WANTED_SKUS}, placed AS (
     SELECT o.outlet_id AS node_id, o.name AS node_name, {column_list("s.")}
     FROM outlets o
     CROSS JOIN LATERAL (
