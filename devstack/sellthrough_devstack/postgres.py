@@ -87,6 +87,11 @@ class EmbeddedPostgres:
                     "postgres",
                     "--auth=trust",
                     "--encoding=UTF8",
+                    # Byte-order collation: every id is text, and PostgreSQL compares text in the "C"
+                    # collation with memcmp (and abbreviated sort keys) but in any libc locale, C.UTF-8
+                    # too, through strcoll: index builds and sorts over ids took ~1.5-2x as long. The
+                    # character classes (upper/lower, ILIKE) still come from the environment's locale.
+                    "--lc-collate=C",
                     "--no-sync",
                 ],
             )

@@ -46,7 +46,9 @@ def postgres_server() -> Iterator[str]:
         _require_docker()
         from testcontainers.postgres import PostgresContainer
 
-        with PostgresContainer(POSTGRES_IMAGE, driver=None) as container:
+        # The collation deploy/compose.yaml and the embedded server initialise with (bytewise ids).
+        image = PostgresContainer(POSTGRES_IMAGE, driver=None).with_env("POSTGRES_INITDB_ARGS", "--lc-collate=C")
+        with image as container:
             yield container.get_connection_url()
         return
     # Not under pytest's tmp dir: that is private to this user (0700), and as root the server runs as an
