@@ -260,25 +260,25 @@ WHERE r.direction = 'from_retailer' AND r.outlet_id IS NOT NULL;
 _SORTED = "SET LOCAL enable_hashagg = off;\n"
 _OUTLET_DAILY = f"""
 INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
-SELECT outlet_id, day, {sums()} FROM sales_lines GROUP BY outlet_id, day;
+SELECT outlet_id COLLATE "C", day, {sums()} FROM sales_lines GROUP BY outlet_id COLLATE "C", day;
 """  # noqa: S608 (names from figures.measures, fixed at import)
 _SKU_DAILY = f"""
 INSERT INTO sales_distributor_sku_daily (day, distributor_id, sku_id, {column_list()})
-SELECT s.day, o.distributor_id, s.sku_id, {sums("s.")}
+SELECT s.day, o.distributor_id COLLATE "C", s.sku_id COLLATE "C", {sums("s.")}
 FROM sales_lines s
 LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
-GROUP BY s.day, o.distributor_id, s.sku_id;
+GROUP BY s.day, o.distributor_id COLLATE "C", s.sku_id COLLATE "C";
 """  # noqa: S608 (names from figures.measures, fixed at import)
 _BRAND_DAILY = f"""
 INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, {column_list()})
-SELECT s.day, s.distributor_id, k.brand, {sums("s.")}
+SELECT s.day, s.distributor_id COLLATE "C", k.brand COLLATE "C", {sums("s.")}
 FROM sales_distributor_sku_daily s
 LEFT JOIN skus k ON k.sku_id = s.sku_id
-GROUP BY s.day, s.distributor_id, k.brand;
+GROUP BY s.day, s.distributor_id COLLATE "C", k.brand COLLATE "C";
 """  # noqa: S608 (names from figures.measures, fixed at import)
 _DISTRIBUTOR_DAILY = f"""
 INSERT INTO sales_distributor_daily (day, distributor_id, {column_list()})
-SELECT day, distributor_id, {sums()} FROM sales_distributor_brand_daily GROUP BY day, distributor_id;
+SELECT day, distributor_id COLLATE "C", {sums()} FROM sales_distributor_brand_daily GROUP BY day, distributor_id COLLATE "C";
 """  # noqa: S608 (names from figures.measures, fixed at import)
 # The steps table goes with the staging, in the same transaction: a finished load leaves nothing of its own.
 _DROP_STAGING = """

@@ -96,5 +96,5 @@ INSERT INTO {RUNNING} (day, outlet_id, days, {column_list()})
 SELECT g.day::date, r.outlet_id, r.days, {column_list("r.")}
 FROM r
 CROSS JOIN LATERAL generate_series(r.day, coalesce(r.next_day - 1, r.day), interval '1 day') AS g(day)
-ORDER BY 1, 2;
+ORDER BY 1;
 """  # noqa: S608 (names fixed in code)
