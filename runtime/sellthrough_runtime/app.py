@@ -3,10 +3,9 @@ tasks), problem+json errors, /healthz, /readyz, /metrics, and HTTP metrics."""
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sellthrough_runtime.auth import TokenRegistry
 from sellthrough_runtime.authenticator import Authenticator
 from sellthrough_runtime.db import create_pool, migrate
+from sellthrough_runtime.gc_tuning import long_running_gc as long_running_gc  # re-exported: its old home
 from sellthrough_runtime.logs import configure_logging
 from sellthrough_runtime.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from sellthrough_runtime.oidc import OidcConfig, OidcVerifier
@@ -78,31 +78,6 @@ async def supervise(name: str, job: Job) -> None:
             backoff = 0.5
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, 10.0)
-
-
-YOUNG_GC_THRESHOLD = 10_000
-"""Allocations between young collections (CPython's default is 700)."""
-
-
-@contextlib.contextmanager
-def long_running_gc() -> Iterator[None]:
-    """Cyclic garbage collection tuned for a service that decodes thousands of events per batch (or validates
-    hundreds per request: the same threshold took order-capture's collector from ~15% of ingest CPU to under 5%).
-
-    A consumed batch keeps tens of thousands of objects (decoded events, their lines) alive until it commits,
-    so with CPython's defaults they survive young collections and soon trigger a full collection, which
-    rescans everything built at start-up as well: measured at ~40 us per consumed event in query-api's
-    projection. Start-up objects are frozen out of the collector (gc.freeze) and young collections run every
-    10,000 allocations instead of 700. Reference counting still frees everything not in a cycle at once."""
-    thresholds = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(max(thresholds[0], YOUNG_GC_THRESHOLD), *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 async def _kafka_reachable(bootstrap_servers: str) -> bool:

@@ -257,28 +257,36 @@ WHERE r.direction = 'from_retailer' AND r.outlet_id IS NOT NULL;
 # Grouped by sorting, not hashing: a hash table holds every group's 13 transition states at once (numeric and
 # int128 sums are allocated per group: 266 MB for the SKU rollup of 200k lines, which spills to disk at larger
 # logs), a sorted group reuses them. Measured on 200k lines: 1.48 s CPU against 1.71-1.84 s for the four.
+#
+# The text keys are sorted in the C collation (byte order), not the database's: under a libc collation (C.UTF-8,
+# en_US...) PostgreSQL compares each pair with strcoll and cannot use abbreviated keys, which made the comparisons
+# most of a rollup's sort. Libc collations are deterministic (equal only when the bytes are), so the groups are the
+# same; only the order the rows are written in changes, which no read relies on (the tables' indexes are built
+# after). Backend CPU on 200k lines, 4 interleaved pairs: outlet days 0.46 -> 0.36 s, SKU days 0.67 -> 0.62 s.
 _SORTED = "SET LOCAL enable_hashagg = off;\n"
 _OUTLET_DAILY = f"""
 INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
-SELECT outlet_id, day, {sums()} FROM sales_lines GROUP BY outlet_id, day;
+SELECT outlet_id COLLATE "C", day, {sums()} FROM sales_lines GROUP BY outlet_id COLLATE "C", day;
 """  # noqa: S608 (names from figures.measures, fixed at import)
 _SKU_DAILY = f"""
 INSERT INTO sales_distributor_sku_daily (day, distributor_id, sku_id, {column_list()})
-SELECT s.day, o.distributor_id, s.sku_id, {sums("s.")}
+SELECT s.day, o.distributor_id COLLATE "C", s.sku_id COLLATE "C", {sums("s.")}
 FROM sales_lines s
 LEFT JOIN outlets o ON o.outlet_id = s.outlet_id
-GROUP BY s.day, o.distributor_id, s.sku_id;
+GROUP BY s.day, o.distributor_id COLLATE "C", s.sku_id COLLATE "C";
 """  # noqa: S608 (names from figures.measures, fixed at import)
 _BRAND_DAILY = f"""
 INSERT INTO sales_distributor_brand_daily (day, distributor_id, brand, {column_list()})
-SELECT s.day, s.distributor_id, k.brand, {sums("s.")}
+SELECT s.day, s.distributor_id COLLATE "C", k.brand COLLATE "C", {sums("s.")}
 FROM sales_distributor_sku_daily s
 LEFT JOIN skus k ON k.sku_id = s.sku_id
-GROUP BY s.day, s.distributor_id, k.brand;
+GROUP BY s.day, s.distributor_id COLLATE "C", k.brand COLLATE "C";
 """  # noqa: S608 (names from figures.measures, fixed at import)
 _DISTRIBUTOR_DAILY = f"""
 INSERT INTO sales_distributor_daily (day, distributor_id, {column_list()})
-SELECT day, distributor_id, {sums()} FROM sales_distributor_brand_daily GROUP BY day, distributor_id;
+SELECT day, distributor_id COLLATE "C", {sums()}
+FROM sales_distributor_brand_daily
+GROUP BY day, distributor_id COLLATE "C";
 """  # noqa: S608 (names from figures.measures, fixed at import)
 # The steps table goes with the staging, in the same transaction: a finished load leaves nothing of its own.
 _DROP_STAGING = """

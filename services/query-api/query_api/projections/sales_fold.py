@@ -19,6 +19,7 @@ transaction, again at once while the queue held more. Folds of several processes
 import asyncio
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import asyncpg
 from prometheus_client import Histogram
@@ -27,8 +28,12 @@ from query_api.figures.measures import accumulate, column_list, sums
 from query_api.projections.sales_monthly import outlet_month_rollup
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from query_api.projections.sales_running import outlet_running_rollup
-from sellthrough_runtime.app import Job
 from sellthrough_runtime.applier import ASYNCHRONOUS_COMMIT, TRANSIENT_ERRORS
+
+if TYPE_CHECKING:
+    # The web stack's module: imported for the type only, so a rebuild (which imports this through the registry)
+    # does not load FastAPI and uvicorn.
+    from sellthrough_runtime.app import Job
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +123,7 @@ async def fold_once(pool: asyncpg.Pool, max_lines: int, *, synchronous_commit: b
     return folded
 
 
-def fold_job(pool: asyncpg.Pool, interval: float, max_lines: int, *, synchronous_commit: bool = True) -> Job:
+def fold_job(pool: asyncpg.Pool, interval: float, max_lines: int, *, synchronous_commit: bool = True) -> "Job":
     """Fold every `interval` seconds; at once again while a fold took a full `max_lines` (a backlog). A database
     outage is waited out: the queue keeps its rows and reads keep adding them."""
 

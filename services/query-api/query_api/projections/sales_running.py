@@ -82,7 +82,9 @@ running_deltas AS (
 def bulk_outlet_running() -> str:
     """Both tables derived from sales_outlet_daily after a bulk load (which filled that one from every line): the
     running sums per outlet, each day repeated until the outlet's next day with sales, then each outlet's last.
-    Written in day order, as the live path appends them: a day's rows (what a read takes) share pages."""
+    Written in day order, as the live path appends them: a day's rows (what a read takes) share pages. Sorted by the
+    day alone: the outlets' order within a day does not change which pages a day's rows are on, and comparing
+    outlet ids (strcoll under a libc collation) was most of the sort (1.28 -> 0.98 s backend CPU on 200k lines)."""
     return f"""
 WITH r AS (
     SELECT outlet_id, day, lead(day) OVER o AS next_day, count(*) OVER w AS days, {_WINDOWED}
@@ -96,5 +98,5 @@ INSERT INTO {RUNNING} (day, outlet_id, days, {column_list()})
 SELECT g.day::date, r.outlet_id, r.days, {column_list("r.")}
 FROM r
 CROSS JOIN LATERAL generate_series(r.day, coalesce(r.next_day - 1, r.day), interval '1 day') AS g(day)
-ORDER BY 1, 2;
+ORDER BY 1;
 """  # noqa: S608 (names fixed in code)

@@ -22,9 +22,9 @@ from query_api.projections.handler import projection_handler
 from query_api.projections.registry import PROJECTION_TYPES, PROJECTIONS
 from query_api.settings import QueryApiSettings
 from sellthrough_contracts.topics import REFERENCE
-from sellthrough_runtime.app import long_running_gc
 from sellthrough_runtime.applier import BatchApplier, DecodedBatch
 from sellthrough_runtime.db import create_pool, migrate
+from sellthrough_runtime.gc_tuning import long_running_gc
 
 log = logging.getLogger(__name__)
 
