@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import asyncpg
@@ -16,6 +17,9 @@ from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured
 from sellthrough_runtime.auth import Principal, Role
 from sellthrough_runtime.outbox import OutboxRecord, append_records_to_outbox
+
+if TYPE_CHECKING:  # masters_cache reads through this module's load_masters_and_places
+    from order_capture.adapters.masters_cache import MastersCache
 
 # The ids go as one JSON document rather than four text[] arguments: asyncpg encodes each element of an array
 # argument with several Python-level type checks, a few hundred ids per batch.
@@ -255,8 +259,10 @@ class PgBatchStore:
     reads anything, such as a forbidden one, takes none) and given back on exit: masters, territories and outlet
     places read, then the accepted events and their outbox rows written in one transaction (store_events)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, masters: "MastersCache | None" = None) -> None:
         self._pool = pool
+        self._masters = masters
+        """This worker's copy of the masters (masters_cache.py), if it keeps one."""
         self._conn: asyncpg.Connection | None = None
         self._looked_up: set[str] = set()
         """Outlets `known_masters` looked up: their places (those known) are in `_places`."""
@@ -279,7 +285,10 @@ class PgBatchStore:
         return await load_units_per_case(await self._connection(), skus)
 
     async def known_masters(self, refs: References) -> KnownMasters:
-        known, self._places = await load_masters_and_places(await self._connection(), refs)
+        if self._masters is not None:
+            known, self._places = await self._masters.masters_and_places(self._connection, refs)
+        else:
+            known, self._places = await load_masters_and_places(await self._connection(), refs)
         self._looked_up = set(refs.outlets)
         return known
 
