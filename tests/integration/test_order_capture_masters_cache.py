@@ -15,12 +15,13 @@ import pytest
 import order_capture
 from order_capture.adapters.masters import apply_reference_events
 from order_capture.adapters.masters_cache import LISTENER_NAME, MastersCache
+from order_capture.domain.territory import RepTerritory
 from order_capture.domain.validation import KnownMasters, References
 from order_capture.domain.verification import OutletPlace
 from order_capture.main import SCHEMA
 from sellthrough_contracts import parse_event
 from sellthrough_runtime.db import create_pool, migrate
-from tests.support.brand import MASTERS_TIME, event, reference_events
+from tests.support.brand import MASTERS_TIME, event, reference_events, rep_with_territory
 
 MIGRATIONS = Path(order_capture.__file__).parent / "migrations"
 STALENESS_BOUND_S = 1.0
@@ -172,3 +173,30 @@ async def test_without_a_listening_connection_every_batch_reads_postgresql(
     await conn.execute("UPDATE known_outlets SET distributor_id = 'D3' WHERE outlet_id = 'O1'")
     assert (await _read(cache, conn))[0].outlet_distributor["O1"] == "D3"
     assert cache.reads == 4
+
+
+async def test_a_posting_reps_territory_is_read_once_and_its_change_seen_within_the_bound(
+    database: str, conn: asyncpg.Connection, listening: list[asyncio.Task[None]]
+) -> None:
+    cache = MastersCache(SCHEMA)
+    await _live(cache, database, listening)
+
+    async def connection() -> asyncpg.Connection:
+        return conn
+
+    first = await cache.rep_territory(connection, "REP-1")
+    assert first == RepTerritory(frozenset({"D1"}), frozenset())
+    assert await cache.rep_territory(connection, "REP-1") == first
+    assert await cache.rep_territory(connection, "REP-UNKNOWN") is None
+    assert await cache.rep_territory(connection, "REP-UNKNOWN") is None
+    assert cache.reads == 3  # REP-1 once; the unknown rep each time
+
+    moved = rep_with_territory("REP-1", "D2", also_covers=("D3",), beat_ids=("B-7",))
+    moved["occurred_at"] = MASTERS_TIME.replace(minute=5).isoformat()
+    async with conn.transaction():
+        await apply_reference_events(conn, [parse_event(moved)])
+    wanted = RepTerritory(frozenset({"D2", "D3"}), frozenset({"B-7"}))
+    deadline = time.monotonic() + STALENESS_BOUND_S
+    while await cache.rep_territory(connection, "REP-1") != wanted:
+        assert time.monotonic() < deadline, "the rep's old territory is still used"
+        await asyncio.sleep(0.005)

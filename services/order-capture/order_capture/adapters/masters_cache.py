@@ -1,5 +1,6 @@
 """This worker's copy of the masters its batches named, so that a batch of known outlets, SKUs, reps and
-distributors reads none of them from PostgreSQL (it was one round trip and ~7% of a batch's handler time).
+distributors reads none of them from PostgreSQL (it was one round trip and ~7% of a batch's handler time), nor
+its posting rep's territory (another round trip per rep's batch).
 
 Invalidation: every change to the master tables notifies channel `CHANNEL` when its transaction commits
 (migration 0009's statement triggers, whoever the writer is); `listen` holds a connection of its own LISTENing
@@ -21,7 +22,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from order_capture.adapters.store import load_masters_and_places
+from order_capture.adapters.store import load_masters_and_places, load_rep_territory
+from order_capture.domain.territory import RepTerritory
 from order_capture.domain.validation import KnownMasters, References
 from order_capture.domain.verification import OutletPlace
 from sellthrough_runtime.app import ServiceContext
@@ -52,6 +54,8 @@ class _Masters:
     """Each SKU known, with its GST rate (None: it has none)."""
     reps: set[str] = field(default_factory=set)
     distributors: set[str] = field(default_factory=set)
+    territories: dict[str, RepTerritory] = field(default_factory=dict)
+    """The territory of each posting rep known (store.load_territories)."""
 
 
 class MastersCache:
@@ -136,6 +140,20 @@ class MastersCache:
             ),
             {o: m.place for o, m in outlets.items()},
         )
+
+    async def rep_territory(
+        self, connection: Callable[[], Awaitable[asyncpg.Connection]], rep_id: str
+    ) -> RepTerritory | None:
+        """store.load_rep_territory, from this copy if it holds the rep."""
+        held = self._masters
+        if self._live and (territory := held.territories.get(rep_id)) is not None:
+            return territory
+        generation = self._generation
+        self.reads += 1
+        territory = await load_rep_territory(await connection(), rep_id)
+        if territory is not None and self._live and generation == self._generation:
+            self._masters.territories[rep_id] = territory
+        return territory
 
     async def listen(self, database_url: str) -> None:
         """Keep the copy usable while a connection LISTENs on `CHANNEL` (a background job: returns or raises when

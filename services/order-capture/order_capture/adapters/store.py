@@ -1,6 +1,6 @@
 """Durable acceptance: idempotency records and outbox rows in one transaction."""
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -127,19 +127,32 @@ async def load_outlet_places(conn: asyncpg.Connection, events: list[Envelope]) -
     }
 
 
-async def load_territories(conn: asyncpg.Connection, principal: Principal, events: list[Envelope]) -> Territories:
-    """The posting rep's territory and the reps of the orders the batch cancels or delivers (only what the
-    rules in territory.py read for this principal: nothing for an admin)."""
+async def load_rep_territory(conn: asyncpg.Connection, rep_id: str) -> RepTerritory | None:
+    """The distributors and beats a rep covers, if the rep is known."""
+    row = await conn.fetchrow(_REP_TERRITORY, rep_id)
+    return None if row is None else RepTerritory(frozenset(row["distributor_ids"]), frozenset(row["beat_ids"]))
+
+
+async def load_territories(
+    connection: Callable[[], Awaitable[asyncpg.Connection]],
+    principal: Principal,
+    events: list[Envelope],
+    masters: "MastersCache | None" = None,
+) -> Territories:
+    """The posting rep's territory (from `masters`, the worker's copy, if given) and the reps of the orders the
+    batch cancels or delivers (only what the rules in territory.py read for this principal: nothing for an
+    admin). `connection` is called only for what must be read."""
     if principal.role is Role.ADMIN:
         return Territories()
     rep = None
     if principal.role is Role.REP:
-        row = await conn.fetchrow(_REP_TERRITORY, principal.subject)
-        if row is not None:
-            rep = RepTerritory(frozenset(row["distributor_ids"]), frozenset(row["beat_ids"]))
+        if masters is not None:
+            rep = await masters.rep_territory(connection, principal.subject)
+        else:
+            rep = await load_rep_territory(await connection(), principal.subject)
     order_reps: dict[OrderKey, str] = {}
     if principal.role is Role.REP and (acted_on := sorted(orders_acted_on(events))):
-        rows = await conn.fetch(_ORDER_REPS, [k[0] for k in acted_on], [k[1] for k in acted_on])
+        rows = await (await connection()).fetch(_ORDER_REPS, [k[0] for k in acted_on], [k[1] for k in acted_on])
         order_reps = {(r["distributor_id"], r["order_id"]): r["rep_id"] for r in rows}
     return Territories(rep, with_batch_orders(order_reps, events))
 
@@ -293,7 +306,7 @@ class PgBatchStore:
         return known
 
     async def territories(self, principal: Principal, events: list[Envelope]) -> Territories:
-        return await load_territories(await self._connection(), principal, events)
+        return await load_territories(self._connection, principal, events, self._masters)
 
     async def outlet_places(self, events: list[Envelope]) -> dict[str, OutletPlace]:
         # Read with the masters when it looked up every outlet asked for (an outlet not found is unknown to both
