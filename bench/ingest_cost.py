@@ -7,8 +7,7 @@ rates move with other work but CPU per batch much less.
 
     python -m bench.ingest_cost [--batches 60] [--profile] [--no-masters-cache]
     (--profile: cProfile of the order-capture side; --no-masters-cache: masters read once per batch, as
-    SELLTHROUGH_MASTERS_CACHE=false does; otherwise the worker's copy is first filled with every master, as it is
-    once a worker has served a while)
+    SELLTHROUGH_MASTERS_CACHE=false does; otherwise the worker's copy, which its first batch fills whole)
 """
 
 import argparse
@@ -33,7 +32,6 @@ from bench.data import OrderFactory, batches, brand, http_body
 from order_capture.adapters.masters import apply_reference_events
 from order_capture.adapters.masters_cache import MastersCache
 from order_capture.adapters.store import PgBatchStore
-from order_capture.domain.validation import References
 from order_capture.handlers.accept_batch import accept_batch
 from order_capture.main import MIGRATIONS, SCHEMA
 from order_capture.settings import OrderCaptureSettings
@@ -137,16 +135,6 @@ async def _run(url: str, batches_n: int, profile: bool, rounds: int, cache: bool
     durable = await create_pool(url, DURABLE, min_size=1, max_size=1)
     async with pool.acquire() as conn, conn.transaction():
         await apply_reference_events(conn, [parse_event(e) for e in masters.reference])
-    if _MASTERS:  # steady state: a worker that has served a while holds every master its batches name
-        async with pool.acquire() as conn:
-
-            async def connection() -> asyncpg.Connection:
-                return conn
-
-            everything = References(
-                set(masters.outlets), {s.sku_id for s in masters.skus}, set(masters.reps), set(masters.distributors)
-            )
-            await _MASTERS[0].masters_and_places(connection, everything)
     factory = OrderFactory(masters, random.Random(11))
     today = datetime.now(UTC).date()
 

@@ -93,7 +93,7 @@ def _moved(outlet: str, distributor: str, minutes: int) -> dict[str, object]:
 async def _changes_within_bound(cache: MastersCache, conn: asyncpg.Connection, outlet: str, distributor: str) -> float:
     """Seconds from the commit until the copy answers `outlet`'s new distributor."""
     committed = time.monotonic()
-    while (await _read(cache, conn))[0].outlet_distributor.get(outlet) != distributor:
+    while (await _read(cache, conn, References(outlets={outlet})))[0].outlet_distributor.get(outlet) != distributor:
         assert time.monotonic() - committed < STALENESS_BOUND_S, f"{outlet} still stale after {STALENESS_BOUND_S}s"
         await asyncio.sleep(0.005)
     return time.monotonic() - committed
@@ -133,11 +133,30 @@ async def test_batches_of_known_masters_read_them_once_and_see_a_change_within_t
         await asyncio.sleep(0.005)
 
 
-async def test_unknown_masters_are_read_each_time_and_a_change_in_another_schema_is_not_ours(
+async def test_a_master_registered_later_is_known_within_the_bound_from_the_whole_copy(
     database: str, conn: asyncpg.Connection, listening: list[asyncio.Task[None]]
 ) -> None:
     cache = MastersCache(SCHEMA)
     await _live(cache, database, listening)
+    refs = References(outlets={"O1", "O-NEW"})
+    for _ in range(3):
+        assert (await _read(cache, conn, refs))[0].outlet_distributor == {"O1": "D1"}
+    assert cache.reads == 1  # the whole copy: O-NEW is unknown without asking
+
+    async with conn.transaction():
+        await apply_reference_events(conn, [parse_event(_moved("O-NEW", "D3", 2))])
+    await _changes_within_bound(cache, conn, "O-NEW", "D3")
+    assert (await _read(cache, conn, refs))[0].outlet_distributor == {"O1": "D1", "O-NEW": "D3"}
+
+
+async def test_beyond_the_whole_copys_size_masters_are_read_by_id_and_unknown_ones_each_time(
+    database: str, conn: asyncpg.Connection, listening: list[asyncio.Task[None]]
+) -> None:
+    cache = MastersCache(SCHEMA, whole_copy_max_rows=3)  # the test brand has more masters
+    await _live(cache, database, listening)
+    assert (await _read(cache, conn, References(outlets={"O1"})))[0].outlet_distributor == {"O1": "D1"}
+    assert cache.reads == 2  # the whole copy tried once, then by id
+    cache.reads = 0
     refs = References(outlets={"O1", "O-NEW"})
     assert (await _read(cache, conn, refs))[0].outlet_distributor == {"O1": "D1"}
     assert (await _read(cache, conn, refs))[0].outlet_distributor == {"O1": "D1"}

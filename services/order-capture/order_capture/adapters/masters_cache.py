@@ -10,8 +10,10 @@ a busy loop), which a batch that read PostgreSQL before the commit had anyway. W
 (not yet connected, or lost: notifications could be missed) the copy is not used at all and every batch reads
 PostgreSQL as before; it is emptied again once listening resumes.
 
-Only masters found are kept: a batch naming an unknown one reads PostgreSQL for it each time, so a master that
-arrives later is seen at once. A read that raced a notification is not kept (`_generation`).
+The copy is whole (every master, read in one statement) while the masters number at most `whole_copy_max_rows`:
+then a master it lacks is unknown, with the same staleness bound (its registration empties the copy). Beyond
+that only masters found are kept, read by id as batches name them: a batch naming an unknown one reads
+PostgreSQL for it each time. A read that raced a notification is not kept (`_generation`).
 """
 
 import asyncio
@@ -22,7 +24,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from order_capture.adapters.store import load_masters_and_places, load_rep_territory
+from order_capture.adapters.store import load_all_masters, load_masters_and_places, load_rep_territory
 from order_capture.domain.territory import RepTerritory
 from order_capture.domain.validation import KnownMasters, References
 from order_capture.domain.verification import OutletPlace
@@ -36,6 +38,9 @@ LISTENER_NAME = "sellthrough-order-capture-masters"
 """The listening connection's application_name (pg_stat_activity)."""
 EXTENSION = "masters"
 """The key of a worker's MastersCache in ServiceContext.extensions (main.py sets it, api/events.py reads it)."""
+WHOLE_COPY_MAX_ROWS = 100_000
+"""Most masters a worker copies whole (~300 bytes each; reading them costs ~1 us a row in asyncpg, after every
+change): a brand with more is read by id."""
 _CHECK_SECONDS = 5.0
 """How often the listening connection is checked: a connection dead without a word (no FIN) is found this late."""
 
@@ -56,13 +61,19 @@ class _Masters:
     distributors: set[str] = field(default_factory=set)
     territories: dict[str, RepTerritory] = field(default_factory=dict)
     """The territory of each posting rep known (store.load_territories)."""
+    whole: bool = False
+    """Every master is here: one not found is unknown."""
 
 
 class MastersCache:
     """The masters this worker's batches named (module docstring); one per process, shared by its requests."""
 
-    def __init__(self, schema: str) -> None:
+    def __init__(self, schema: str, whole_copy_max_rows: int = WHOLE_COPY_MAX_ROWS) -> None:
         self._schema = schema
+        self._whole_copy_max_rows = whole_copy_max_rows
+        self._too_many = False
+        """The masters outnumbered `whole_copy_max_rows` once: read by id from then on."""
+        self._filling = asyncio.Lock()
         self._masters = _Masters()
         self._generation = 0
         """Bumped by each invalidation: a read begun under another generation may predate the change."""
@@ -97,6 +108,15 @@ class MastersCache:
             self.reads += 1
             return await load_masters_and_places(await connection(), refs)
         held = self._masters  # a notification during the read below replaces it: these are as of now
+        if not held.whole and not self._too_many:
+            held = await self._fill(connection)
+        if held.whole:
+            return _answer(
+                {o: held.outlets[o] for o in refs.outlets if o in held.outlets},
+                {s: held.skus[s] for s in refs.skus if s in held.skus},
+                refs.reps & held.reps,
+                refs.distributors & held.distributors,
+            )
         missing = References(
             outlets={o for o in refs.outlets if o not in held.outlets},
             skus={s for s in refs.skus if s not in held.skus},
@@ -111,14 +131,7 @@ class MastersCache:
             generation = self._generation
             self.reads += 1
             known, places = await load_masters_and_places(await connection(), missing)
-            read = _Masters(
-                outlets={
-                    o: _Outlet(d, known.outlet_beat.get(o), places[o]) for o, d in known.outlet_distributor.items()
-                },
-                skus={s: known.sku_gst_rates.get(s) for s in known.skus},
-                reps=set(known.reps),
-                distributors=set(known.distributors),
-            )
+            read = _of_known(known, places)
             outlets |= read.outlets
             skus |= read.skus
             reps |= read.reps
@@ -129,17 +142,27 @@ class MastersCache:
                 current.skus |= read.skus
                 current.reps |= read.reps
                 current.distributors |= read.distributors
-        return (
-            KnownMasters(
-                outlet_distributor={o: m.distributor_id for o, m in outlets.items()},
-                skus=frozenset(skus),
-                reps=frozenset(reps),
-                distributors=frozenset(distributors),
-                outlet_beat={o: m.beat_id for o, m in outlets.items()},
-                sku_gst_rates={s: rate for s, rate in skus.items() if rate is not None},
-            ),
-            {o: m.place for o, m in outlets.items()},
-        )
+        return _answer(outlets, skus, reps, distributors)
+
+    async def _fill(self, connection: Callable[[], Awaitable[asyncpg.Connection]]) -> _Masters:
+        """The copy made whole, if the masters are few enough (one batch at a time reads them; the others wait
+        and use its copy)."""
+        async with self._filling:
+            held = self._masters
+            if held.whole or self._too_many:
+                return held
+            generation = self._generation
+            self.reads += 1
+            loaded = await load_all_masters(await connection(), self._whole_copy_max_rows)
+            if loaded is None:
+                self._too_many = True
+                return held
+            whole = _of_known(*loaded)
+            whole.whole = True
+            if self._live and generation == self._generation:
+                whole.territories = self._masters.territories
+                self._masters = whole
+            return whole
 
     async def rep_territory(
         self, connection: Callable[[], Awaitable[asyncpg.Connection]], rep_id: str
@@ -182,6 +205,31 @@ class MastersCache:
             self._listening.clear()
             self.invalidate()
             await conn.close(timeout=1)
+
+
+def _of_known(known: KnownMasters, places: dict[str, OutletPlace]) -> _Masters:
+    return _Masters(
+        outlets={o: _Outlet(d, known.outlet_beat.get(o), places[o]) for o, d in known.outlet_distributor.items()},
+        skus={s: known.sku_gst_rates.get(s) for s in known.skus},
+        reps=set(known.reps),
+        distributors=set(known.distributors),
+    )
+
+
+def _answer(
+    outlets: dict[str, _Outlet], skus: dict[str, Decimal | None], reps: set[str], distributors: set[str]
+) -> tuple[KnownMasters, dict[str, OutletPlace]]:
+    return (
+        KnownMasters(
+            outlet_distributor={o: m.distributor_id for o, m in outlets.items()},
+            skus=frozenset(skus),
+            reps=frozenset(reps),
+            distributors=frozenset(distributors),
+            outlet_beat={o: m.beat_id for o, m in outlets.items()},
+            sku_gst_rates={s: rate for s, rate in skus.items() if rate is not None},
+        ),
+        {o: m.place for o, m in outlets.items()},
+    )
 
 
 def masters_of(context: ServiceContext) -> MastersCache | None:

@@ -58,6 +58,30 @@ async def load_masters_and_places(
             "distributors": list(refs.distributors),
         },
     )
+    return _masters_of(rows)
+
+
+_ALL_MASTERS = """
+SELECT 'outlet' AS kind, o.outlet_id AS id, o.distributor_id, o.beat_id, o.channel,
+       coalesce(g.lat, o.lat) AS lat, coalesce(g.lon, o.lon) AS lon, NULL::numeric AS gst_rate
+FROM known_outlets o LEFT JOIN outlet_geotags g USING (outlet_id)
+UNION ALL SELECT 'sku', sku_id, NULL, NULL, NULL, NULL, NULL, gst_rate FROM known_skus
+UNION ALL SELECT 'rep', rep_id, NULL, NULL, NULL, NULL, NULL, NULL FROM known_reps
+UNION ALL SELECT 'distributor', distributor_id, NULL, NULL, NULL, NULL, NULL, NULL FROM known_distributors
+LIMIT $1
+"""
+
+
+async def load_all_masters(
+    conn: asyncpg.Connection, max_rows: int
+) -> tuple[KnownMasters, dict[str, OutletPlace]] | None:
+    """Every master this service knows, with every outlet's place, as load_masters_and_places reads those named;
+    None if there are more than `max_rows`."""
+    rows = await conn.fetch(_ALL_MASTERS, max_rows + 1)
+    return None if len(rows) > max_rows else _masters_of(rows)
+
+
+def _masters_of(rows: list[asyncpg.Record]) -> tuple[KnownMasters, dict[str, OutletPlace]]:
     ids: dict[str, list[str]] = {"sku": [], "rep": [], "distributor": []}
     outlet_distributor, outlet_beat, places, gst_rates = {}, {}, {}, {}
     for kind, master_id, distributor_id, beat_id, channel, lat, lon, gst_rate in rows:
