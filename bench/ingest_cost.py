@@ -5,7 +5,9 @@ the statements sent and the wall time; and the bare-durable baseline's work (ben
 idempotency and outbox INSERTs) on the same bodies, so the two can be compared on a shared machine, where wall
 rates move with other work but CPU per batch much less.
 
-    python -m bench.ingest_cost [--batches 60] [--profile]   (--profile: cProfile of the order-capture side)
+    python -m bench.ingest_cost [--batches 60] [--profile] [--no-masters-cache]
+    (--profile: cProfile of the order-capture side; --no-masters-cache: masters read once per batch, as
+    SELLTHROUGH_MASTERS_CACHE=false does; otherwise the worker's copy, which its first batch fills whole)
 """
 
 import argparse
@@ -28,6 +30,7 @@ import orjson
 from bench import bare_durable_app
 from bench.data import OrderFactory, batches, brand, http_body
 from order_capture.adapters.masters import apply_reference_events
+from order_capture.adapters.masters_cache import MastersCache
 from order_capture.adapters.store import PgBatchStore
 from order_capture.handlers.accept_batch import accept_batch
 from order_capture.main import MIGRATIONS, SCHEMA
@@ -72,7 +75,7 @@ async def _measure(
 
 async def _order_capture(pool: asyncpg.Pool, body: bytes) -> None:
     settings = _SETTINGS[0]
-    async with PgBatchStore(pool) as store:
+    async with PgBatchStore(pool, _MASTERS[0] if _MASTERS else None) as store:
         ingested = await accept_batch(orjson.loads(body)["events"], None, ADMIN, settings, store, datetime.now(UTC))
     assert ingested.batch.accepted == len(ingested.batch.results), ingested.batch.results[:1]
     ingested.batch.model_dump_json()  # what the route's response costs
@@ -94,6 +97,7 @@ async def _bare_durable(pool: asyncpg.Pool, body: bytes) -> None:
 
 
 _SETTINGS: list[OrderCaptureSettings] = []
+_MASTERS: list[MastersCache] = []
 _GC = {"started": 0.0, "seconds": 0.0, "collections": 0}
 
 
@@ -106,20 +110,25 @@ def _gc_timer(phase: str, info: dict[str, Any]) -> None:
         _GC["collections"] += 1
 
 
-async def main(batches_n: int, profile: bool, rounds: int) -> None:
+async def main(batches_n: int, profile: bool, rounds: int, cache: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="ingest-cost-") as work:
         os.chmod(work, 0o755)
         postgres = EmbeddedPostgres(Path(work) / "pg" / "data", free_port())
         postgres.start()
         try:
-            await _run(postgres.url, batches_n, profile, rounds)
+            await _run(postgres.url, batches_n, profile, rounds, cache)
         finally:
             postgres.stop(mode="immediate")
 
 
-async def _run(url: str, batches_n: int, profile: bool, rounds: int) -> None:
+async def _run(url: str, batches_n: int, profile: bool, rounds: int, cache: bool) -> None:
     await migrate(url, SCHEMA, MIGRATIONS)
     await migrate(url, DURABLE, MIGRATIONS)
+    listener = None
+    if cache:  # as the service keeps it (main.py): LISTENing on a connection of its own
+        _MASTERS.append(MastersCache(SCHEMA))
+        listener = asyncio.create_task(_MASTERS[0].listen(url))
+        await asyncio.wait_for(_MASTERS[0].listening(), timeout=30)
     _SETTINGS.append(OrderCaptureSettings(database_url=url))
     masters = brand(7)
     pool = await create_pool(url, SCHEMA, min_size=1, max_size=1)
@@ -147,6 +156,8 @@ async def _run(url: str, batches_n: int, profile: bool, rounds: int) -> None:
             total = (bd["client_cpu_ms"] + bd["server_cpu_ms"]) / (oc["client_cpu_ms"] + oc["server_cpu_ms"])
             print(f"round {r}: order-capture {_fmt(oc)} (gc: {collected}) | bare-durable {_fmt(bd)}")
             print(f"  bare-durable / order-capture CPU per batch: client {client:.2f}, client + server {total:.2f}")
+            if _MASTERS:
+                print(f"  masters read from PostgreSQL so far: {_MASTERS[0].reads} times")
         if profile:
             sample = bodies(batches_n)
             profiler = cProfile.Profile()
@@ -155,6 +166,9 @@ async def _run(url: str, batches_n: int, profile: bool, rounds: int) -> None:
             profiler.disable()
             pstats.Stats(profiler).sort_stats("tottime").print_stats(45)
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
+    if listener is not None:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
     await pool.close()
     await durable.close()
 
@@ -168,6 +182,7 @@ if __name__ == "__main__":
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-masters-cache", action="store_true")
     args = parser.parse_args()
     gc.callbacks.append(_gc_timer)
-    asyncio.run(main(args.batches, args.profile, args.rounds))
+    asyncio.run(main(args.batches, args.profile, args.rounds, not args.no_masters_cache))

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -56,6 +56,8 @@ class ServiceContext:
     pool: asyncpg.Pool
     relay: Relay | None = None
     """Set by a service whose start_jobs runs an outbox relay (order-capture); routes reach it through RelayDep."""
+    extensions: dict[str, object] = field(default_factory=dict)
+    """What a service's start_jobs builds for its own routes, by name (order-capture's masters cache)."""
 
 
 StartJobs = Callable[[ServiceContext], Awaitable[dict[str, Job]]]

@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from order_capture.adapters.masters import WANTED_TYPES, apply_reference_events
+from order_capture.adapters.masters_cache import EXTENSION, MastersCache
 from order_capture.adapters.retention import retention_rules
 from order_capture.api import events, reference
 from order_capture.settings import OrderCaptureSettings
@@ -47,10 +48,15 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     )
     context.relay = relay
     spec = consumer_spec()
-    return {
+    jobs = {
         "outbox-relay": relay.run,
         "reference-consumer": job_of(spec, context.pool, settings),
     }
+    if isinstance(settings, OrderCaptureSettings) and settings.masters_cache:
+        masters = MastersCache(SCHEMA)
+        context.extensions[EXTENSION] = masters
+        jobs["masters-cache"] = lambda: masters.listen(settings.database_url)
+    return jobs
 
 
 def create_app(settings: OrderCaptureSettings | None = None) -> FastAPI:

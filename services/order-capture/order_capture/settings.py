@@ -27,6 +27,11 @@ class OrderCaptureSettings(ServiceSettings):
         description="Processes serving HTTP (uvicorn workers) in one instance, each a full copy of the service: "
         "validation is CPU-bound Python, so one process uses one core at most. See sellthrough_runtime.workers.",
     )
+    masters_cache: bool = Field(
+        default=True,
+        description="Keep the masters batches name in each worker's memory, emptied when PostgreSQL notifies a "
+        "change (SELLTHROUGH_MASTERS_CACHE; adapters/masters_cache.py); false reads them once per batch.",
+    )
     future_tolerance_seconds: int = Field(
         default=300, ge=0, description="How far ahead of server time a device clock may be before an event is refused."
     )

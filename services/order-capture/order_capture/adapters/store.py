@@ -1,7 +1,8 @@
 """Durable acceptance: idempotency records and outbox rows in one transaction."""
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import asyncpg
@@ -16,6 +17,9 @@ from sellthrough_contracts import Envelope
 from sellthrough_contracts.trade import OrderCaptured
 from sellthrough_runtime.auth import Principal, Role
 from sellthrough_runtime.outbox import OutboxRecord, append_records_to_outbox
+
+if TYPE_CHECKING:  # masters_cache reads through this module's load_masters_and_places
+    from order_capture.adapters.masters_cache import MastersCache
 
 # The ids go as one JSON document rather than four text[] arguments: asyncpg encodes each element of an array
 # argument with several Python-level type checks, a few hundred ids per batch.
@@ -54,6 +58,30 @@ async def load_masters_and_places(
             "distributors": list(refs.distributors),
         },
     )
+    return _masters_of(rows)
+
+
+_ALL_MASTERS = """
+SELECT 'outlet' AS kind, o.outlet_id AS id, o.distributor_id, o.beat_id, o.channel,
+       coalesce(g.lat, o.lat) AS lat, coalesce(g.lon, o.lon) AS lon, NULL::numeric AS gst_rate
+FROM known_outlets o LEFT JOIN outlet_geotags g USING (outlet_id)
+UNION ALL SELECT 'sku', sku_id, NULL, NULL, NULL, NULL, NULL, gst_rate FROM known_skus
+UNION ALL SELECT 'rep', rep_id, NULL, NULL, NULL, NULL, NULL, NULL FROM known_reps
+UNION ALL SELECT 'distributor', distributor_id, NULL, NULL, NULL, NULL, NULL, NULL FROM known_distributors
+LIMIT $1
+"""
+
+
+async def load_all_masters(
+    conn: asyncpg.Connection, max_rows: int
+) -> tuple[KnownMasters, dict[str, OutletPlace]] | None:
+    """Every master this service knows, with every outlet's place, as load_masters_and_places reads those named;
+    None if there are more than `max_rows`."""
+    rows = await conn.fetch(_ALL_MASTERS, max_rows + 1)
+    return None if len(rows) > max_rows else _masters_of(rows)
+
+
+def _masters_of(rows: list[asyncpg.Record]) -> tuple[KnownMasters, dict[str, OutletPlace]]:
     ids: dict[str, list[str]] = {"sku": [], "rep": [], "distributor": []}
     outlet_distributor, outlet_beat, places, gst_rates = {}, {}, {}, {}
     for kind, master_id, distributor_id, beat_id, channel, lat, lon, gst_rate in rows:
@@ -123,19 +151,32 @@ async def load_outlet_places(conn: asyncpg.Connection, events: list[Envelope]) -
     }
 
 
-async def load_territories(conn: asyncpg.Connection, principal: Principal, events: list[Envelope]) -> Territories:
-    """The posting rep's territory and the reps of the orders the batch cancels or delivers (only what the
-    rules in territory.py read for this principal: nothing for an admin)."""
+async def load_rep_territory(conn: asyncpg.Connection, rep_id: str) -> RepTerritory | None:
+    """The distributors and beats a rep covers, if the rep is known."""
+    row = await conn.fetchrow(_REP_TERRITORY, rep_id)
+    return None if row is None else RepTerritory(frozenset(row["distributor_ids"]), frozenset(row["beat_ids"]))
+
+
+async def load_territories(
+    connection: Callable[[], Awaitable[asyncpg.Connection]],
+    principal: Principal,
+    events: list[Envelope],
+    masters: "MastersCache | None" = None,
+) -> Territories:
+    """The posting rep's territory (from `masters`, the worker's copy, if given) and the reps of the orders the
+    batch cancels or delivers (only what the rules in territory.py read for this principal: nothing for an
+    admin). `connection` is called only for what must be read."""
     if principal.role is Role.ADMIN:
         return Territories()
     rep = None
     if principal.role is Role.REP:
-        row = await conn.fetchrow(_REP_TERRITORY, principal.subject)
-        if row is not None:
-            rep = RepTerritory(frozenset(row["distributor_ids"]), frozenset(row["beat_ids"]))
+        if masters is not None:
+            rep = await masters.rep_territory(connection, principal.subject)
+        else:
+            rep = await load_rep_territory(await connection(), principal.subject)
     order_reps: dict[OrderKey, str] = {}
     if principal.role is Role.REP and (acted_on := sorted(orders_acted_on(events))):
-        rows = await conn.fetch(_ORDER_REPS, [k[0] for k in acted_on], [k[1] for k in acted_on])
+        rows = await (await connection()).fetch(_ORDER_REPS, [k[0] for k in acted_on], [k[1] for k in acted_on])
         order_reps = {(r["distributor_id"], r["order_id"]): r["rep_id"] for r in rows}
     return Territories(rep, with_batch_orders(order_reps, events))
 
@@ -255,8 +296,10 @@ class PgBatchStore:
     reads anything, such as a forbidden one, takes none) and given back on exit: masters, territories and outlet
     places read, then the accepted events and their outbox rows written in one transaction (store_events)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, masters: "MastersCache | None" = None) -> None:
         self._pool = pool
+        self._masters = masters
+        """This worker's copy of the masters (masters_cache.py), if it keeps one."""
         self._conn: asyncpg.Connection | None = None
         self._looked_up: set[str] = set()
         """Outlets `known_masters` looked up: their places (those known) are in `_places`."""
@@ -279,12 +322,15 @@ class PgBatchStore:
         return await load_units_per_case(await self._connection(), skus)
 
     async def known_masters(self, refs: References) -> KnownMasters:
-        known, self._places = await load_masters_and_places(await self._connection(), refs)
+        if self._masters is not None:
+            known, self._places = await self._masters.masters_and_places(self._connection, refs)
+        else:
+            known, self._places = await load_masters_and_places(await self._connection(), refs)
         self._looked_up = set(refs.outlets)
         return known
 
     async def territories(self, principal: Principal, events: list[Envelope]) -> Territories:
-        return await load_territories(await self._connection(), principal, events)
+        return await load_territories(self._connection, principal, events, self._masters)
 
     async def outlet_places(self, events: list[Envelope]) -> dict[str, OutletPlace]:
         # Read with the masters when it looked up every outlet asked for (an outlet not found is unknown to both

@@ -11,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
+from order_capture.adapters.masters_cache import masters_of
 from order_capture.adapters.store import PgBatchStore
 from order_capture.domain.batch import BatchResult
 from order_capture.handlers.accept_batch import Forbidden, ForeignCurrency, Ingested, accept_batch
@@ -137,7 +138,7 @@ async def post_events(
     await charge(request, principal.role.value, principal.subject, len(raw_events) - 1)
 
     try:
-        async with PgBatchStore(context.pool) as store:
+        async with PgBatchStore(context.pool, masters_of(context)) as store:
             ingested = await accept_batch(raw_events, device_time, principal, settings, store, datetime.now(UTC))
     except Forbidden as refused:
         raise ProblemError(
