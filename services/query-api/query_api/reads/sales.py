@@ -166,7 +166,8 @@ WITH by_outlet AS (
 # months and edge days), joined rather than aggregated: the ranking's cost was the aggregation (78 ms of CPU per
 # request at 2M lines, most of it grouping 5,000 outlets' 13 sums twice, not reading rows). An outlet is listed
 # when the range holds days with its sales (the difference of `days`) or queued lines, added per outlet as the
-# `*_now` views add them.
+# `*_now` views add them: those of sales_lines_unfolded and those the fold queued for the running totals
+# (sales_outlet_running_unfolded, migration 0030).
 _AS_OF = f"""
     SELECT outlet_id, days, {column_list()} FROM sales_outlet_running WHERE day = {{day}}
     UNION ALL
@@ -183,7 +184,11 @@ ORDER BY value DESC, node_id NULLS LAST
 LIMIT $7"""  # noqa: S608 (names from figures.measures, fixed at import)
 _DRILL_BY_OUTLET_RUNNING_SQL = f"""
 WITH hi AS ({_AS_OF.format(day="$3::date")}), lo AS ({_AS_OF.format(day="($2::date - 1)")}), queued AS (
-    SELECT outlet_id, {sums()} FROM sales_lines_unfolded WHERE day BETWEEN $2 AND $3 GROUP BY outlet_id
+    SELECT outlet_id, {sums()}
+    FROM (SELECT outlet_id, {column_list()} FROM sales_lines_unfolded WHERE day BETWEEN $2 AND $3
+          UNION ALL
+          SELECT outlet_id, {column_list()} FROM sales_outlet_running_unfolded WHERE day BETWEEN $2 AND $3) AS q
+    GROUP BY outlet_id
 ), by_outlet AS (
     SELECT coalesce(d.outlet_id, q.outlet_id) AS outlet_id, {_WITH_QUEUED}
     FROM (
