@@ -80,7 +80,7 @@ by_outlet AS (
 
 # Shared rollup lock first (as every writer of the rollups takes it first: a reference change holds it exclusive
 # and then folds), then the fold's own lock, so that folds take turns and never deadlock with a reference change.
-_ANY_QUEUED = f"SELECT EXISTS (SELECT FROM sales_lines_unfolded), ({ANY_QUEUED_FOR_RUNNING})"
+_ANY_QUEUED = f"SELECT EXISTS (SELECT FROM sales_lines_unfolded), ({ANY_QUEUED_FOR_RUNNING})"  # noqa: S608 (a constant)
 _LOCK_FOR_FOLD = "SELECT pg_advisory_xact_lock(hashtext('query-api:sales-fold'))"
 # At most $1 queued rows (NULL: all of them), by physical position: the queue has no key, and any order will do.
 _FOLD = f"""

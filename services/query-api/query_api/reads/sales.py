@@ -53,6 +53,7 @@ ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
 """  # noqa: S608 (names from figures.measures, fixed at import)
 
+
 def line_drill_sql(narrowing: str = "") -> str:
     """The drill-down from the order-line fact table itself (migration 0015): any level and filter; the other
     statements read rollups of it. `narrowing`: further `AND` conditions on the line and its outlet (`s`, `o`), with
