@@ -24,7 +24,6 @@ import asyncpg
 from prometheus_client import Histogram
 
 from query_api.figures.measures import accumulate, column_list, sums
-from query_api.projections.sales_monthly import outlet_month_rollup
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from query_api.projections.sales_running import ANY_QUEUED_FOR_RUNNING, FOLD_RUNNING, queue_for_running
 from sellthrough_runtime.app import Job
@@ -43,9 +42,8 @@ FOLD_LINES = Histogram(
 
 # The rollups of the rows taken off the queue (`new_lines`): per (outlet, day), per (day, distributor), per (day,
 # distributor, brand) and per (day, distributor, SKU), under the outlet's distributor and the SKU's brand known
-# now (sales_rollups.py moves them when that changes), and per (outlet, month) last (sales_monthly.py: keyed by
-# outlet, nothing ever moves it); the rows are queued per (outlet, day) for the outlets' running totals, which
-# `fold_running` moves less often (sales_running.py, migration 0030). Each row looks its outlet and SKU
+# now (sales_rollups.py moves them when that changes); the rows are queued per (outlet, day) for the outlets' running
+# totals, which the fold moves less often (sales_running.py, migration 0030). Each row looks its outlet and SKU
 # up once (`placed_lines`): the three distributor rollups group that, rather than joining outlets once per rollup.
 ROLLUPS = f"""
 by_outlet AS (
@@ -76,7 +74,7 @@ by_outlet AS (
     GROUP BY day, placed_distributor_id, sku_id
     ON CONFLICT ON CONSTRAINT sales_distributor_sku_daily_key DO UPDATE
     SET {accumulate("sales_distributor_sku_daily")}
-), {outlet_month_rollup("new_lines")}, {queue_for_running("new_lines")}"""  # noqa: S608 (names from figures.measures, fixed at import)
+), {queue_for_running("new_lines")}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # Shared rollup lock first (as every writer of the rollups takes it first: a reference change holds it exclusive
 # and then folds), then the fold's own lock, so that folds take turns and never deadlock with a reference change.
