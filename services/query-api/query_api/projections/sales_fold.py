@@ -46,10 +46,15 @@ FOLD_LINES = Histogram(
 # totals, which the fold moves less often (sales_running.py, migration 0030). Each row looks its outlet and SKU
 # up once (`placed_lines`): the three distributor rollups group that, rather than joining outlets once per rollup.
 ROLLUPS = f"""
-by_outlet AS (
-    INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
+outlet_days AS (
     SELECT outlet_id, day, {sums()} FROM new_lines GROUP BY outlet_id, day
+), by_outlet AS (
+    INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
+    SELECT * FROM outlet_days
     ON CONFLICT (outlet_id, day) DO UPDATE SET {accumulate("sales_outlet_daily")}
+    -- Whether this statement created the (outlet, day) row (xmax 0: inserted, not updated), for the running totals'
+    -- count of days with sales: the probe of the row a NOT EXISTS would make, taken from the upsert itself.
+    RETURNING outlet_id, day, xmax = 0 AS created
 ), placed_lines AS (
     SELECT b.day, o.distributor_id AS placed_distributor_id, k.brand, b.sku_id, {column_list("b.")}
     FROM new_lines b
@@ -74,7 +79,7 @@ by_outlet AS (
     GROUP BY day, placed_distributor_id, sku_id
     ON CONFLICT ON CONSTRAINT sales_distributor_sku_daily_key DO UPDATE
     SET {accumulate("sales_distributor_sku_daily")}
-), {queue_for_running("new_lines")}"""  # noqa: S608 (names from figures.measures, fixed at import)
+), {queue_for_running("outlet_days", "by_outlet")}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # Shared rollup lock first (as every writer of the rollups takes it first: a reference change holds it exclusive
 # and then folds), then the fold's own lock, so that folds take turns and never deadlock with a reference change.

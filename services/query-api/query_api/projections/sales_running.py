@@ -32,19 +32,17 @@ _OVERWRITE = ", ".join(f"{name} = excluded.{name}" for name in NAMES)
 _WINDOWED = ", ".join(f"sum({name}) OVER w AS {name}" for name in NAMES)
 
 
-def queue_for_running(lines: str) -> str:
-    """A data-modifying CTE (`running_queued AS (...)`) queuing the rows of the CTE `lines` (sales_lines rows) for the
-    running totals, one row per (outlet, day). A day counts towards `days` when sales_outlet_daily has no row for it
-    before this statement (the fold adds that row in the same statement, which CTEs do not see): each (outlet, day)
-    is counted by the one fold that creates its row."""
+def queue_for_running(days: str, created: str) -> str:
+    """A data-modifying CTE (`running_queued AS (...)`) queuing the rows of the CTE `days` (a fold's lines summed per
+    (outlet, day): outlet_id, day and the figures) for the running totals. A day counts towards `days` when the CTE
+    `created` (the upsert of those rows into sales_outlet_daily: outlet_id, day, created) says the fold created its
+    sales_outlet_daily row: each (outlet, day) is counted by the one fold that creates its row."""
     return f"""
 running_queued AS (
     INSERT INTO {QUEUE} (outlet_id, day, days, {column_list()})
-    SELECT n.outlet_id, n.day,
-           (NOT EXISTS (SELECT FROM sales_outlet_daily d WHERE d.outlet_id = n.outlet_id AND d.day = n.day))::int,
-           {sums("n.")}
-    FROM {lines} n
-    GROUP BY n.outlet_id, n.day
+    SELECT g.outlet_id, g.day, c.created::int, {column_list("g.")}
+    FROM {days} g
+    JOIN {created} c ON c.outlet_id = g.outlet_id AND c.day = g.day
 )"""  # noqa: S608 (names fixed in code)
 
 
