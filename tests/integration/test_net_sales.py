@@ -46,7 +46,7 @@ REPS = ("REP-1", "REP-2")
 PRICES = ("1.00", "2.50", "3.75")
 FIRST_DAY = date(2026, 6, 1)
 TABLES = (
-    "sales_lines, sales_lines_unfolded, sales_outlet_daily, sales_outlet_monthly, sales_outlet_running, "
+    "sales_lines, sales_lines_unfolded, sales_outlet_daily, sales_outlet_running_unfolded, sales_outlet_running, "
     "sales_outlet_totals, sales_distributor_daily, "
     "sales_distributor_brand_daily, "
     "sales_distributor_sku_daily, sales_orders, "
@@ -266,7 +266,6 @@ async def summed_rows(conn: asyncpg.Connection, view: str, keys: str) -> dict[tu
 
 _ROLLUP_KEYS = {
     "sales_outlet_daily": "day, outlet_id",
-    "sales_outlet_monthly": "month, outlet_id",
     "sales_distributor_daily": "day, distributor_id",
     "sales_distributor_brand_daily": "day, distributor_id, brand",
     "sales_distributor_sku_daily": "day, distributor_id, sku_id",
@@ -355,7 +354,6 @@ def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_
     assert found["dead_letters"] == {}
     assert found["sales_daily"] == expected
     assert found["sales_outlet_daily"] == regrouped(expected, lambda k: (k[0], k[1]))
-    assert found["sales_outlet_monthly"] == regrouped(expected, lambda k: (k[0].replace(day=1), k[1]))
     assert found["sales_distributor_daily"] == regrouped(expected, lambda k: (k[0], "D1"))
     assert found["sales_distributor_brand_daily"] == regrouped(expected, lambda k: (k[0], "D1", BRAND[k[2]]))
     assert found["sales_distributor_sku_daily"] == regrouped(expected, lambda k: (k[0], "D1", k[2]))
@@ -405,7 +403,6 @@ async def _sales_state(conn: asyncpg.Connection) -> dict[str, Any]:
     state["sales_daily"] = await table_rows(conn, "sales_daily", "day, outlet_id, sku_id, rep_id")
     for rollup, keys in (
         ("sales_outlet_daily", "day, outlet_id"),
-        ("sales_outlet_monthly", "month, outlet_id"),
         ("sales_distributor_daily", "day, distributor_id"),
         ("sales_distributor_brand_daily", "day, distributor_id, brand"),
         ("sales_distributor_sku_daily", "day, distributor_id, sku_id"),

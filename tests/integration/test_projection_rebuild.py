@@ -123,6 +123,20 @@ async def table_counts(conn: asyncpg.Connection, schema: str) -> dict[str, int]:
     return counts
 
 
+async def queues_folded(conn: asyncpg.Connection) -> None:
+    """The live rollups are counted once the fold job has emptied the queues (projections/sales_fold.py, and the
+    running totals' every 2 s, sales_running.py): a rebuilt schema's rollups are whole at the swap, with nothing
+    queued."""
+    await eventually(
+        lambda: conn.fetchval(
+            "SELECT (SELECT count(*) FROM query_api.sales_lines_unfolded)"
+            " + (SELECT count(*) FROM query_api.sales_outlet_running_unfolded)"
+        ),
+        lambda n: n == 0,
+        what="live queues folded",
+    )
+
+
 @pytest.fixture(scope="module")
 def stack(infra: Infra, tokens: Tokens) -> Iterator[Stack]:
     # Reads run back to back during a rebuild: far more than an analyst's default allowance.
@@ -199,13 +213,7 @@ async def test_the_rebuilt_schema_holds_what_the_live_one_held_and_reads_answer_
             "VALUES ('sub-1', 'stock|overstock|D1|S1|v1', 'stock|overstock|D1|S1', '{}', 'delivered') "
             "RETURNING delivery_id"
         )
-        # The live rollups are counted once the fold job has emptied the queue (projections/sales_fold.py): a
-        # rebuilt schema's rollups are whole at the swap, with nothing queued.
-        await eventually(
-            lambda: conn.fetchval("SELECT count(*) FROM query_api.sales_lines_unfolded"),
-            lambda n: n == 0,
-            what="live queue folded",
-        )
+        await queues_folded(conn)
         before = await table_counts(conn, LIVE)
         by_kind = await conn.fetch(SALES_BY_KIND.format(schema=LIVE))
         assert {r["kind"] for r in by_kind} >= {"order", "adjust", "dms"}, by_kind  # the invoices in the figures
@@ -284,6 +292,7 @@ async def test_events_posted_while_the_swap_waits_are_applied_once_on_the_new_sc
 async def test_a_killed_rebuild_resumes_to_the_same_result(stack: Stack) -> None:
     conn = await asyncpg.connect(stack.infra.database_url)
     try:
+        await queues_folded(conn)
         before = await table_counts(conn, LIVE)
         by_kind = await conn.fetch(SALES_BY_KIND.format(schema=LIVE))
         assert {r["kind"] for r in by_kind} >= {"order", "adjust", "dms"}, by_kind  # the invoices in the figures

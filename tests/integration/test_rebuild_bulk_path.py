@@ -62,7 +62,6 @@ def settings(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> QueryApiSettings:
     return QueryApiSettings()
 
 
-
 async def _produce(infra: Infra, masters: list[Any], orders: list[Any]) -> None:
     """The reference events onto their topic, then the orders onto the trade topic, each acknowledged."""
     producer = make_producer(infra.kafka_bootstrap_servers, "test-producer")
@@ -73,6 +72,7 @@ async def _produce(infra: Infra, masters: list[Any], orders: list[Any]) -> None:
                 await producer.send_and_wait(topic, encode_event(event), key=event.partition_key().encode())
     finally:
         await producer.stop()
+
 
 async def test_bulk_and_live_projections_rebuild_into_the_swapped_schema(
     infra: Infra, settings: QueryApiSettings
@@ -111,7 +111,6 @@ _SNAPSHOT_TABLES = (
     "sales_lines",
     "sales_orders",
     "sales_outlet_daily",
-    "sales_outlet_monthly",
     "sales_distributor_sku_daily",
     "sales_distributor_brand_daily",
     "sales_distributor_daily",

@@ -79,6 +79,13 @@ def skus() -> list[dict[str, Any]]:
     ]
 
 
+# Rows left in either queue: the fold's, and the running totals' (migration 0030).
+_QUEUED = "SELECT (SELECT count(*) FROM sales_lines_unfolded) + (SELECT count(*) FROM sales_outlet_running_unfolded)"
+# Each outlet's running totals against its days in sales_outlet_daily: last day, days with sales, net lines.
+_TOTALS = "SELECT outlet_id, day, days, lines FROM sales_outlet_totals"
+_TOTALS_FROM_DAYS = "SELECT outlet_id, max(day), count(*), sum(lines) FROM sales_outlet_daily GROUP BY outlet_id"
+
+
 async def as_read(conn: asyncpg.Connection) -> dict[str, Any]:
     return {rollup: await summed_rows(conn, f"{rollup}_now", keys) for rollup, keys in _KEYS.items()}
 
@@ -180,19 +187,22 @@ def test_the_fold_job_empties_the_queue_and_a_reference_change_folds_first(
             results["expected"] = await from_lines(conn)
             results["read"] = await as_read(conn)
         await applier.apply_batch(as_records(orders(6), 3000))
-        job: asyncio.Future[None] = asyncio.ensure_future(fold_job(pool, 0.05, 7)())
+        # The running totals' queue is moved every 0.3 s, not with every fold: the job must empty it too.
+        job: asyncio.Future[None] = asyncio.ensure_future(fold_job(pool, 0.05, 7, running_interval=0.3)())
         try:
             for _ in range(200):
-                if await pool.fetchval("SELECT count(*) FROM sales_lines_unfolded") == 0:
+                if await pool.fetchval(_QUEUED) == 0:
                     break
                 await asyncio.sleep(0.05)
         finally:
             job.cancel()
             await asyncio.gather(job, return_exceptions=True)
         async with pool.acquire() as conn:
-            results["queued"] = await conn.fetchval("SELECT count(*) FROM sales_lines_unfolded")
+            results["queued"] = await conn.fetchval(_QUEUED)
             results["expected_after"] = await from_lines(conn)
             results["rollups"] = await folded(conn)
+            results["totals"] = {tuple(r) for r in await conn.fetch(_TOTALS)}
+            results["totals_from_days"] = {tuple(r) for r in await conn.fetch(_TOTALS_FROM_DAYS)}
         return results
 
     found = loop.run_until_complete(run())
@@ -200,3 +210,4 @@ def test_the_fold_job_empties_the_queue_and_a_reference_change_folds_first(
     assert {key[1] for key in found["expected"]["sales_distributor_daily"]} == {"D1", "D2"}
     assert found["queued"] == 0
     assert found["rollups"] == found["expected_after"]
+    assert found["totals"] == found["totals_from_days"] != set()

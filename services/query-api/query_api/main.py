@@ -64,17 +64,20 @@ async def _start_jobs(context: ServiceContext) -> dict[str, Job]:
     if isinstance(settings, QueryApiSettings):
         # Alerts that reach people: webhook deliveries, the daily digest, the Monday review pack.
         jobs["notify"] = notify_job(context.pool, settings)
-    fold_every, fold_lines, synchronous, parallel = (
+    fold_every, fold_lines, synchronous, parallel, running_every = (
         (
             settings.sales_fold_seconds,
             settings.sales_fold_max_lines,
             settings.projection_synchronous_commit,
             settings.projection_parallel_transactions,
+            settings.sales_running_fold_seconds,
         )
         if isinstance(settings, QueryApiSettings)
-        else (0.2, 50_000, False, 2)
+        else (0.2, 50_000, False, 2, 2.0)
     )
-    jobs["sales-fold"] = fold_job(context.pool, fold_every, fold_lines, synchronous_commit=synchronous)
+    jobs["sales-fold"] = fold_job(
+        context.pool, fold_every, fold_lines, synchronous_commit=synchronous, running_interval=running_every
+    )
     for member in range(1, members + 1):
         handler = SwapGuardedHandler(projection_handler(settings), watch, SCHEMA)
         consumer = consumer_job(

@@ -26,6 +26,13 @@ class QueryApiSettings(ServiceSettings):
         "(projections/sales_fold.py). Reads add the queued lines, so figures are exact either way; a longer interval "
         "means fewer, larger folds and more queued lines for each read to add.",
     )
+    sales_running_fold_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often the lines the folds queued for the outlets' running totals are moved into them "
+        "(projections/sales_running.py, migration 0030). Each move rewrites a selling outlet's rows from its earliest "
+        "new day on, once for all its lines of the interval; reads add the queue, so figures are exact either way.",
+    )
     projection_synchronous_commit: bool = Field(
         default=False,
         description="Whether the projection consumers' and the sales fold's transactions wait for their WAL to reach "

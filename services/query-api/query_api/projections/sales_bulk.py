@@ -25,7 +25,6 @@ from query_api.figures.measures import RETURN_REASONS, column_list, sums
 from query_api.projections.base import Connect
 from query_api.projections.freshness import NewestTimes, newest_times, record_freshness
 from query_api.projections.sales_facts import SalesFacts, collect_sales
-from query_api.projections.sales_monthly import bulk_outlet_months
 from query_api.projections.sales_running import TABLES as RUNNING_TABLES
 from query_api.projections.sales_running import bulk_outlet_running
 
@@ -49,7 +48,6 @@ _SECONDARY_OF = (
     "sales_returns",
     "sales_return_lines",
     "sales_outlet_daily",
-    "sales_outlet_monthly",
     "sales_distributor_sku_daily",
     "sales_distributor_brand_daily",
     "sales_distributor_daily",
@@ -58,7 +56,6 @@ _SECONDARY_OF = (
 dedupes). The rollups are among them: inserting their rows into indexed tables cost about as much as grouping them
 (measured: 2.7 s of 5.1 s for the SKU rollup of 200k lines)."""
 _KEYS_OF = (
-    "sales_outlet_monthly",
     *RUNNING_TABLES,
     "sales_distributor_sku_daily",
     "sales_distributor_brand_daily",
@@ -333,7 +330,6 @@ _BRANCHES: list[list[Step]] = [
         ("outlet_daily", _SORTED + _OUTLET_DAILY + _create_indexes("sales_outlet_daily")),
         # Running totals per outlet (migration 0027) are derived from the outlet days just grouped.
         ("outlet_running", bulk_outlet_running() + _create_indexes(*RUNNING_TABLES)),
-        ("outlet_monthly", _SORTED + bulk_outlet_months() + _create_indexes("sales_outlet_monthly")),
         (
             "fact_indexes",
             _create_indexes("sales_orders", "sales_deliveries", "sales_returns", "sales_return_lines")

@@ -25,9 +25,8 @@ import asyncpg
 from prometheus_client import Histogram
 
 from query_api.figures.measures import accumulate, column_list, sums
-from query_api.projections.sales_monthly import outlet_month_rollup
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
-from query_api.projections.sales_running import outlet_running_rollup
+from query_api.projections.sales_running import ANY_QUEUED_FOR_RUNNING, FOLD_RUNNING, queue_for_running
 from sellthrough_runtime.applier import ASYNCHRONOUS_COMMIT, TRANSIENT_ERRORS
 
 if TYPE_CHECKING:
@@ -48,14 +47,19 @@ FOLD_LINES = Histogram(
 
 # The rollups of the rows taken off the queue (`new_lines`): per (outlet, day), per (day, distributor), per (day,
 # distributor, brand) and per (day, distributor, SKU), under the outlet's distributor and the SKU's brand known
-# now (sales_rollups.py moves them when that changes), and per (outlet, month) and the outlets' running totals last
-# (sales_monthly.py, sales_running.py: keyed by outlet, nothing ever moves them). Each row looks its outlet and SKU
+# now (sales_rollups.py moves them when that changes); the rows are queued per (outlet, day) for the outlets' running
+# totals, which the fold moves less often (sales_running.py, migration 0030). Each row looks its outlet and SKU
 # up once (`placed_lines`): the three distributor rollups group that, rather than joining outlets once per rollup.
 ROLLUPS = f"""
-by_outlet AS (
-    INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
+outlet_days AS (
     SELECT outlet_id, day, {sums()} FROM new_lines GROUP BY outlet_id, day
+), by_outlet AS (
+    INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
+    SELECT * FROM outlet_days
     ON CONFLICT (outlet_id, day) DO UPDATE SET {accumulate("sales_outlet_daily")}
+    -- Whether this statement created the (outlet, day) row (xmax 0: inserted, not updated), for the running totals'
+    -- count of days with sales: the probe of the row a NOT EXISTS would make, taken from the upsert itself.
+    RETURNING outlet_id, day, xmax = 0 AS created
 ), placed_lines AS (
     SELECT b.day, o.distributor_id AS placed_distributor_id, k.brand, b.sku_id, {column_list("b.")}
     FROM new_lines b
@@ -80,11 +84,11 @@ by_outlet AS (
     GROUP BY day, placed_distributor_id, sku_id
     ON CONFLICT ON CONSTRAINT sales_distributor_sku_daily_key DO UPDATE
     SET {accumulate("sales_distributor_sku_daily")}
-), {outlet_month_rollup("new_lines")}, {outlet_running_rollup("new_lines")}"""  # noqa: S608 (names from figures.measures, fixed at import)
+), {queue_for_running("outlet_days", "by_outlet")}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # Shared rollup lock first (as every writer of the rollups takes it first: a reference change holds it exclusive
 # and then folds), then the fold's own lock, so that folds take turns and never deadlock with a reference change.
-_ANY_QUEUED = "SELECT EXISTS (SELECT FROM sales_lines_unfolded)"
+_ANY_QUEUED = f"SELECT EXISTS (SELECT FROM sales_lines_unfolded), ({ANY_QUEUED_FOR_RUNNING})"  # noqa: S608 (a constant)
 _LOCK_FOR_FOLD = "SELECT pg_advisory_xact_lock(hashtext('query-api:sales-fold'))"
 # At most $1 queued rows (NULL: all of them), by physical position: the queue has no key, and any order will do.
 _FOLD = f"""
@@ -97,43 +101,64 @@ SELECT count(*) FROM new_lines
 """  # noqa: S608 (names from figures.measures, fixed at import)
 
 
-async def fold(conn: asyncpg.Connection, max_lines: int | None = None) -> int:
-    """Fold up to `max_lines` queued rows (None: all) into the rollups, inside the caller's transaction; the rows
-    folded. The caller holds the rollup lock exclusively (a reference change) or gets it shared here."""
+async def fold(conn: asyncpg.Connection, max_lines: int | None = None, *, running: bool = True) -> int:
+    """Fold up to `max_lines` queued rows (None: all) into the rollups, inside the caller's transaction, and with
+    `running` then the outlets' running totals' whole queue (sales_running.py); the rows folded from
+    sales_lines_unfolded. The caller holds the rollup lock exclusively (a reference change) or gets it shared here."""
     await conn.execute(LOCK_FOR_SALES)
     # Nothing queued, nothing planned: a rebuild's bulk loader drops the rollups' keys the fold's ON CONFLICT
     # names until its `finish`, while reference changes (which fold first) are applied through the live path.
-    if not await conn.fetchval(_ANY_QUEUED):
+    queued, queued_for_running = await conn.fetchrow(_ANY_QUEUED)
+    if not (queued or (running and queued_for_running)):
         return 0
     await conn.execute(_LOCK_FOR_FOLD)
-    folded: int = await conn.fetchval(_FOLD, max_lines)
+    folded: int = await conn.fetchval(_FOLD, max_lines) if queued else 0
+    if running:
+        # After the fold above, in the same transaction: what it queued is moved too (reads add either queue).
+        await conn.execute(FOLD_RUNNING)
     return folded
 
 
-async def fold_once(pool: asyncpg.Pool, max_lines: int, *, synchronous_commit: bool = True) -> int:
+async def fold_once(
+    pool: asyncpg.Pool, max_lines: int, *, synchronous_commit: bool = True, running: bool = True
+) -> int:
     """One fold in a transaction of its own; the rows folded. Without `synchronous_commit` a crash may lose the
     fold's commit (and every later one): its rows are then in the queue again, never in both places."""
     started = time.perf_counter()
     async with pool.acquire() as conn, conn.transaction():
         if not synchronous_commit:
             await conn.execute(ASYNCHRONOUS_COMMIT)
-        folded = await fold(conn, max_lines)
+        folded = await fold(conn, max_lines, running=running)
     FOLD_SECONDS.observe(time.perf_counter() - started)
     FOLD_LINES.observe(folded)
     return folded
 
 
-def fold_job(pool: asyncpg.Pool, interval: float, max_lines: int, *, synchronous_commit: bool = True) -> "Job":
-    """Fold every `interval` seconds; at once again while a fold took a full `max_lines` (a backlog). A database
-    outage is waited out: the queue keeps its rows and reads keep adding them."""
+def fold_job(
+    pool: asyncpg.Pool,
+    interval: float,
+    max_lines: int,
+    *,
+    synchronous_commit: bool = True,
+    running_interval: float = 2.0,
+) -> "Job":
+    """Fold every `interval` seconds; at once again while a fold took a full `max_lines` (a backlog); the running
+    totals' queue with the first fold after each `running_interval` seconds (rewriting an outlet's running rows once
+    for all its lines of the interval). A database outage is waited out: the queues keep their rows and reads keep
+    adding them."""
 
     async def run() -> None:
+        running_at = time.monotonic()
         while True:
+            running = time.monotonic() >= running_at
             try:
-                folded = await fold_once(pool, max_lines, synchronous_commit=synchronous_commit)
+                folded = await fold_once(pool, max_lines, synchronous_commit=synchronous_commit, running=running)
             except TRANSIENT_ERRORS as error:
                 log.warning("sales fold failed, retrying", extra={"error": repr(error)})
                 folded = 0
+            else:
+                if running:
+                    running_at = time.monotonic() + running_interval
             if folded < max_lines:
                 await asyncio.sleep(interval)
 

@@ -9,12 +9,19 @@ affected (outlet, day) row is recomputed from the rows as they were before the s
 writer, one at a time under its advisory lock; a rebuild's loaders run the same statement alone), which is what
 lets one statement both fill the days between an outlet's last day and a new one and add a late line to every
 later day.
+
+Kept in two steps (migration 0030): every fold (sales_fold.py) queues its lines per (outlet, day) in
+`sales_outlet_running_unfolded` (`queue_for_running`, a cheap append); `fold_running`, less often, moves that queue
+into the two tables. A late line rewrites an outlet's rows from its day on, so rewriting them once per interval
+rather than once per fold is what saves the work (~3 running rows a folded line, when every fold did it). Reads add
+the queue, as they add sales_lines_unfolded.
 """
 
 from query_api.figures.measures import NAMES, column_list, sums
 
 RUNNING = "sales_outlet_running"
 TOTALS = "sales_outlet_totals"
+QUEUE = "sales_outlet_running_unfolded"
 TABLES = (RUNNING, TOTALS)
 
 _BEFORE = ", ".join(
@@ -25,17 +32,28 @@ _OVERWRITE = ", ".join(f"{name} = excluded.{name}" for name in NAMES)
 _WINDOWED = ", ".join(f"sum({name}) OVER w AS {name}" for name in NAMES)
 
 
+def queue_for_running(days: str, created: str) -> str:
+    """A data-modifying CTE (`running_queued AS (...)`) queuing the rows of the CTE `days` (a fold's lines summed per
+    (outlet, day): outlet_id, day and the figures) for the running totals. A day counts towards `days` when the CTE
+    `created` (the upsert of those rows into sales_outlet_daily: outlet_id, day, created) says the fold created its
+    sales_outlet_daily row: each (outlet, day) is counted by the one fold that creates its row."""
+    return f"""
+running_queued AS (
+    INSERT INTO {QUEUE} (outlet_id, day, days, {column_list()})
+    SELECT g.outlet_id, g.day, c.created::int, {column_list("g.")}
+    FROM {days} g
+    JOIN {created} c ON c.outlet_id = g.outlet_id AND c.day = g.day
+)"""  # noqa: S608 (names fixed in code)
+
+
 def outlet_running_rollup(lines: str) -> str:
-    """Data-modifying CTEs (`running_deltas AS (...), ...`) adding the rows of the CTE `lines` (sales_lines rows) to
-    the running totals, set-based: per outlet the batch touches, its rows from the first day the batch adds to
-    through its last day with sales (one row when it sells on its latest day again, the live case; more for a gap
-    since its last day, or a late line). A day counts towards `days` when sales_outlet_daily has no row for it
-    before this statement (the fold adds that row in the same statement, which CTEs do not see)."""
+    """Data-modifying CTEs (`running_deltas AS (...), ...`) adding the rows of the CTE `lines` (rows of the queue:
+    outlet_id, day, days and the figures, several per key) to the running totals, set-based: per outlet they touch,
+    its rows from the first day they add to through its last day with sales (one row when it sells on its latest
+    day again, the live case; more for a gap since its last day, or a late line)."""
     return f"""
 running_deltas AS (
-    SELECT n.outlet_id, n.day, {sums("n.")},
-           (NOT EXISTS (SELECT FROM sales_outlet_daily d WHERE d.outlet_id = n.outlet_id AND d.day = n.day))::int
-               AS days
+    SELECT n.outlet_id, n.day, {sums("n.")}, sum(n.days)::int AS days
     FROM {lines} n
     GROUP BY n.outlet_id, n.day
 ), running_added AS (
@@ -77,6 +95,16 @@ running_deltas AS (
     SELECT outlet_id, day, days, {column_list()} FROM running_rows WHERE day = last_day
     ON CONFLICT (outlet_id) DO UPDATE SET day = excluded.day, days = excluded.days, {_OVERWRITE}
 )"""  # noqa: S608 (names fixed in code)
+
+
+# The queue moved into the running totals, all of it: it holds what the folds of one interval queued.
+FOLD_RUNNING = f"""
+WITH running_taken AS (
+    DELETE FROM {QUEUE} RETURNING *
+), {outlet_running_rollup("running_taken")}
+SELECT count(*) FROM running_taken
+"""  # noqa: S608 (names fixed in code)
+ANY_QUEUED_FOR_RUNNING = f"SELECT EXISTS (SELECT FROM {QUEUE})"  # noqa: S608 (a name fixed in code)
 
 
 def bulk_outlet_running() -> str:

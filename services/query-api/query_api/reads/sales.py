@@ -53,6 +53,7 @@ ORDER BY sum(value) DESC, node_id NULLS LAST
 LIMIT $7
 """  # noqa: S608 (names from figures.measures, fixed at import)
 
+
 def line_drill_sql(narrowing: str = "") -> str:
     """The drill-down from the order-line fact table itself (migration 0015): any level and filter; the other
     statements read rollups of it. `narrowing`: further `AND` conditions on the line and its outlet (`s`, `o`), with
@@ -127,38 +128,6 @@ WITH by_distributor AS (
 )
 {_NODES_UNDER_PARENT}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
-# A range's whole months, [_FIRST_WHOLE_MONTH, _AFTER_WHOLE_MONTHS), read from a monthly rollup, and its days before
-# and after them from the daily one: the three are disjoint and cover [$2, $3] exactly (no whole month: the first
-# is after $3 and every day is read daily). Written with casts both Postgres and DuckDB (the bench) take.
-_FIRST_WHOLE_MONTH = "(date_trunc('month', ($2::date - 1)::timestamp) + interval '1 month')::date"
-_AFTER_WHOLE_MONTHS = "date_trunc('month', ($3::date + 1)::timestamp)::date"
-
-# Outlet level across all distributors without a brand or SKU filter: per outlet, its whole months from
-# sales_outlet_monthly (migration 0019) and its days at the range's ends from sales_outlet_daily, summed per outlet
-# before the outlets are joined. Over 90 days that is ~2 month rows and ~31 day rows an outlet instead of ~90.
-_DRILL_BY_OUTLET_MONTHS_SQL = f"""
-WITH by_outlet AS (
-    SELECT outlet_id, {sums()}
-    FROM (
-        SELECT outlet_id, {column_list()}
-        FROM sales_outlet_monthly_now
-        WHERE month >= {_FIRST_WHOLE_MONTH} AND month < {_AFTER_WHOLE_MONTHS}
-        UNION ALL
-        SELECT outlet_id, {column_list()}
-        FROM sales_outlet_daily_now
-        WHERE day BETWEEN $2 AND $3
-          AND (day < {_FIRST_WHOLE_MONTH} OR day >= greatest({_FIRST_WHOLE_MONTH}, {_AFTER_WHOLE_MONTHS}))
-    ) AS spans
-    WHERE $1::text = 'outlet' AND $5::text IS NULL AND $6::text IS NULL
-    GROUP BY outlet_id
-), placed AS (
-    SELECT t.outlet_id AS node_id, o.name AS node_name, o.distributor_id AS parent_id, {column_list("t.")}
-    FROM by_outlet t
-    LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
-    WHERE $8::text[] IS NULL OR o.distributor_id = ANY($8)
-)
-{_NODES_UNDER_PARENT}"""  # noqa: S608 (names from figures.measures, fixed at import)
-
 # Outlet level across all distributors without a brand or SKU filter, from the outlets' running totals (migration
 # 0027, projections/sales_running.py): per outlet, its figures as of the range's last day minus those as of the
 # day before its first, each the rows `day = X` of sales_outlet_running (one index range) or, past an outlet's last
@@ -166,7 +135,8 @@ WITH by_outlet AS (
 # months and edge days), joined rather than aggregated: the ranking's cost was the aggregation (78 ms of CPU per
 # request at 2M lines, most of it grouping 5,000 outlets' 13 sums twice, not reading rows). An outlet is listed
 # when the range holds days with its sales (the difference of `days`) or queued lines, added per outlet as the
-# `*_now` views add them.
+# `*_now` views add them: those of sales_lines_unfolded and those the fold queued for the running totals
+# (sales_outlet_running_unfolded, migration 0030).
 _AS_OF = f"""
     SELECT outlet_id, days, {column_list()} FROM sales_outlet_running WHERE day = {{day}}
     UNION ALL
@@ -183,7 +153,11 @@ ORDER BY value DESC, node_id NULLS LAST
 LIMIT $7"""  # noqa: S608 (names from figures.measures, fixed at import)
 _DRILL_BY_OUTLET_RUNNING_SQL = f"""
 WITH hi AS ({_AS_OF.format(day="$3::date")}), lo AS ({_AS_OF.format(day="($2::date - 1)")}), queued AS (
-    SELECT outlet_id, {sums()} FROM sales_lines_unfolded WHERE day BETWEEN $2 AND $3 GROUP BY outlet_id
+    SELECT outlet_id, {sums()}
+    FROM (SELECT outlet_id, {column_list()} FROM sales_lines_unfolded WHERE day BETWEEN $2 AND $3
+          UNION ALL
+          SELECT outlet_id, {column_list()} FROM sales_outlet_running_unfolded WHERE day BETWEEN $2 AND $3) AS q
+    GROUP BY outlet_id
 ), by_outlet AS (
     SELECT coalesce(d.outlet_id, q.outlet_id) AS outlet_id, {_WITH_QUEUED}
     FROM (
