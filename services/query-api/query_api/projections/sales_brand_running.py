@@ -55,12 +55,19 @@ brand_deltas AS (
     SELECT brand, outlet_id, day, lead(day) OVER o AS next_day, {_WINDOWED}
     FROM brand_deltas
     WINDOW o AS (PARTITION BY brand, outlet_id ORDER BY day), w AS (o ROWS UNBOUNDED PRECEDING)
+), brand_first AS (
+    SELECT brand, outlet_id, min(day) AS first_day FROM brand_deltas GROUP BY brand, outlet_id
 ), brand_days AS (
     SELECT brand, outlet_id, day FROM brand_deltas
     UNION
-    SELECT r.brand, r.outlet_id, r.day
-    FROM (SELECT brand, outlet_id, min(day) AS first_day FROM brand_deltas GROUP BY brand, outlet_id) AS f
-    JOIN {RUNNING} r ON r.brand = f.brand AND r.outlet_id = f.outlet_id AND r.day > f.first_day
+    SELECT f.brand, f.outlet_id, later.day
+    FROM brand_first f
+    -- By key, pair by pair (OFFSET 0 keeps it a lateral: joined plainly the planner may hash the whole table).
+    CROSS JOIN LATERAL (
+        SELECT r.day FROM {RUNNING} r
+        WHERE r.brand = f.brand AND r.outlet_id = f.outlet_id AND r.day > f.first_day
+        OFFSET 0
+    ) AS later
 ), brand_rows AS (
     -- Each affected day's figures: the pair's as of that day before this statement (its last row on or before it,
     -- looked up by key: the planner cannot count a CTE's rows and would hash the whole table) plus the batch's.
@@ -81,10 +88,9 @@ brand_deltas AS (
 ), by_brand_totals AS (
     -- The pair's last row now is the last rewritten: its old last day is among them unless the batch is later.
     INSERT INTO {TOTALS} AS t (brand, outlet_id, first_day, day, {_FIGURE_LIST})
-    SELECT DISTINCT ON (r.brand, r.outlet_id) r.brand, r.outlet_id,
-           (SELECT min(d.day) FROM brand_deltas d WHERE d.brand = r.brand AND d.outlet_id = r.outlet_id), r.day,
-           {column_list_of("r.")}
+    SELECT DISTINCT ON (r.brand, r.outlet_id) r.brand, r.outlet_id, f.first_day, r.day, {column_list_of("r.")}
     FROM brand_rows r
+    JOIN brand_first f ON f.brand = r.brand AND f.outlet_id = r.outlet_id
     ORDER BY r.brand, r.outlet_id, r.day DESC
     ON CONFLICT (brand, outlet_id) DO UPDATE
     SET first_day = least(t.first_day, excluded.first_day), day = excluded.day, {_OVERWRITE}
