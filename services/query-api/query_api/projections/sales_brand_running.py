@@ -103,7 +103,8 @@ def column_list_of(prefix: str) -> str:
 
 
 def _derive(where: str) -> str:
-    """Both tables' rows of the brands `where` picks (a condition on `k`, the SKU), derived from sales_lines."""
+    """Both tables' rows of the pairs `where` picks (a condition on `k`, the SKU, and `s`, the line), derived from
+    sales_lines."""
     return f"""
 WITH d AS (
     SELECT k.brand, s.outlet_id, s.day, count(*) AS rows, {sums("s.")}
@@ -134,22 +135,27 @@ def bulk_outlet_brand_running() -> str:
     return _EMPTY + _derive("k.brand IS NOT NULL") + ";"
 
 
+# The pairs a re-brand changes: the brands left and joined ($1), at the outlets with lines of the SKUs moved ($2)
+# (sales_lines_by_sku): a SKU registered before any sale, the usual case, changes none.
+_SOLD_AT = "(SELECT m.outlet_id FROM sales_lines m WHERE m.sku_id = ANY($2::text[]))"
+_MOVED_PAIRS = f"brand = ANY($1::text[]) AND outlet_id IN {_SOLD_AT}"
 _FORGET_BRANDS = f"""
-WITH gone AS (DELETE FROM {RUNNING} WHERE brand = ANY($1::text[]))
-DELETE FROM {TOTALS} WHERE brand = ANY($1::text[])
+WITH gone AS (DELETE FROM {RUNNING} WHERE {_MOVED_PAIRS})
+DELETE FROM {TOTALS} WHERE {_MOVED_PAIRS}
 """  # noqa: S608 (names fixed in code)
-_DERIVE_BRANDS = _derive("k.brand = ANY($1::text[])")
+_DERIVE_BRANDS = _derive(f"k.brand = ANY($1::text[]) AND s.outlet_id IN {_SOLD_AT}")
 _BRANDS_NOW = "SELECT DISTINCT brand FROM skus WHERE sku_id = ANY($1::text[])"
 
 
 async def rederive_brands(conn: asyncpg.Connection, old_brand: Mapping[str, str | None]) -> None:
     """SKUs re-branded (their brand before; None: none), after skus changed and with nothing queued: the rows of the
-    brands they left and joined derived again from sales_lines. Costs what those brands sold (a rare event), where a
-    move by the SKUs' lines would have to rewrite every later running row of each pair they touch anyway."""
+    brands they left and joined, at the outlets that sold them, derived again from sales_lines. Costs what those
+    outlets sold of the two brands, where a move by the SKUs' lines would rewrite every later running row of each
+    pair they touch anyway."""
     if not old_brand:
         return
     now = [r[0] for r in await conn.fetch(_BRANDS_NOW, list(old_brand))]
     named = sorted({b for b in (*old_brand.values(), *now) if b is not None})
     if named:
-        await conn.execute(_FORGET_BRANDS, named)
-        await conn.execute(_DERIVE_BRANDS, named)
+        await conn.execute(_FORGET_BRANDS, named, list(old_brand))
+        await conn.execute(_DERIVE_BRANDS, named, list(old_brand))
