@@ -49,7 +49,9 @@ class Drill:
 
     @property
     def line_level(self) -> bool:
-        """Served from order lines rather than rollups: any SKU filter, a brand at outlet level."""
+        """Served from order lines rather than rollups: any SKU filter, a brand at outlet level (read from running
+        totals per brand and outlet since round 5, still held to the line-level target against DuckDB running the
+        same statement)."""
         return self.sku_id is not None or (self.brand is not None and self.level == "outlet")
 
     def params(self, date_from: date, date_to: date) -> dict[str, str]:

@@ -36,6 +36,7 @@ from query_api.settings import QueryApiSettings
 from sellthrough_runtime.applier import BatchApplier
 from tests.conftest import Infra
 from tests.support.brand import event
+from tests.support.brand_running import brand_running_differences
 from tests.support.replay import as_records, pool_on_own_loop
 
 MIGRATIONS = Path(query_api.__file__).parent / "migrations"
@@ -47,7 +48,7 @@ PRICES = ("1.00", "2.50", "3.75")
 FIRST_DAY = date(2026, 6, 1)
 TABLES = (
     "sales_lines, sales_lines_unfolded, sales_outlet_daily, sales_outlet_running_unfolded, sales_outlet_running, "
-    "sales_outlet_totals, sales_distributor_daily, "
+    "sales_outlet_totals, sales_outlet_brand_running, sales_outlet_brand_totals, sales_distributor_daily, "
     "sales_distributor_brand_daily, "
     "sales_distributor_sku_daily, sales_orders, "
     "sales_cancellations, sales_deliveries, sales_delivery_lines, sales_returns, "
@@ -348,6 +349,7 @@ def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_
                     conn, "sales_outlet_running", "day, outlet_id", ("days", *NAMES)
                 ),
                 "sales_outlet_totals": await all_rows(conn, "sales_outlet_totals", "day, outlet_id", ("days", *NAMES)),
+                "brand_running_differences": {(d,): {} for d in await brand_running_differences(conn)},
             }
 
     found = loop.run_until_complete(run())
@@ -362,6 +364,8 @@ def test_every_sales_row_and_rollup_equals_a_recomputation_whatever_the_arrival_
     running, totals = running_totals(found["daily_every_row"])
     assert found["sales_outlet_running"] == running
     assert found["sales_outlet_totals"] == totals
+    # Running totals per (brand, outlet), returns and cancellations among the lines.
+    assert found["brand_running_differences"] == {}
     for rollup in _ROLLUP_KEYS:
         assert found[f"{rollup}_now"] == found[rollup], rollup
 

@@ -10,6 +10,7 @@ import asyncpg
 
 import query_api
 from query_api.projections.sales import prepare_sales, write_sales
+from query_api.projections.sales_fold import fold
 from sellthrough_contracts.registry import parse_event
 from sellthrough_runtime.db import migrate
 from tests.conftest import Infra
@@ -234,6 +235,62 @@ async def test_running_totals_start_from_the_outlet_days_already_folded(infra: I
             ("O1", date(2026, 11, 4), 2, Decimal("11.7500")),
             ("O2", DAY, 1, Decimal("2.0000")),
         ]
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()
+
+
+_LINE = (
+    "INSERT INTO {} (day, distributor_id, document_id, kind, outlet_id, sku_id, rep_id, value, units, lines)"
+    " VALUES ($1, 'D1', $2, 'order', 'O1', $3, 'REP-1', $4, 1, 1)"
+)
+
+
+async def test_brand_running_totals_start_from_the_lines_already_folded(infra: Infra, tmp_path: Path) -> None:
+    """0028 fills sales_outlet_brand_running (a row per (brand, outlet, day) with lines, summed up to it) and
+    sales_outlet_brand_totals from sales_lines less the queued lines, which the fold adds afterwards; lines of a
+    SKU without a brand are left out."""
+    schema = "query_api_before_brand_running"
+    for migration in sorted(MIGRATIONS.glob("00*.sql")):
+        if migration.name < "0028":
+            shutil.copy(migration, tmp_path / migration.name)
+    await migrate(infra.database_url, schema, tmp_path)
+    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+    later = date(2026, 11, 4)
+    try:
+        await conn.execute(
+            "INSERT INTO skus (sku_id, name, brand, category, list_price, occurred_at)"
+            " VALUES ('S1', 'Tea 1', 'Tea', 'c', 1, now()), ('S2', 'Bis 1', 'Biscuits', 'c', 1, now())"
+        )
+        await conn.execute("SELECT sales_lines_month($1)", DAY)
+        for day, document, sku, value in (
+            (DAY, "A1", "S1", 10), (later, "A2", "S1", 5), (DAY, "A1", "S2", 3), (DAY, "A3", "S3", 8)
+        ):  # fmt: skip
+            await conn.execute(_LINE.format("sales_lines"), day, document, sku, value)
+        # A line appended and queued, not folded yet.
+        await conn.execute(_LINE.format("sales_lines"), later, "A4", "S1", 7)
+        await conn.execute(
+            "INSERT INTO sales_lines_unfolded SELECT day, outlet_id, sku_id, value, units, lines, ordered_value,"
+            " ordered_units, cancelled_value, cancelled_units, returned_value, returned_units, returned_damaged_units,"
+            " returned_expired_units, returned_unsold_units, delivered_units FROM sales_lines WHERE document_id = 'A4'"
+        )
+        await migrate(infra.database_url, schema, MIGRATIONS)
+
+        query = "SELECT brand, outlet_id, day, rows, value FROM sales_outlet_brand_running ORDER BY 1, 2, 3"
+        assert [tuple(r) for r in await conn.fetch(query)] == [
+            ("Biscuits", "O1", DAY, 1, Decimal("3.0000")),
+            ("Tea", "O1", DAY, 1, Decimal("10.0000")),
+            ("Tea", "O1", later, 2, Decimal("15.0000")),
+        ]
+        totals = "SELECT brand, first_day, day, rows, value FROM sales_outlet_brand_totals ORDER BY 1"
+        assert [tuple(r) for r in await conn.fetch(totals)] == [
+            ("Biscuits", DAY, DAY, 1, Decimal("3.0000")),
+            ("Tea", DAY, later, 2, Decimal("15.0000")),
+        ]
+        async with conn.transaction():
+            await fold(conn)
+        assert [tuple(r) for r in await conn.fetch(query)][-1] == ("Tea", "O1", later, 3, Decimal("22.0000"))
+        assert [tuple(r) for r in await conn.fetch(totals)][-1] == ("Tea", DAY, later, 3, Decimal("22.0000"))
     finally:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()

@@ -23,6 +23,7 @@ from query_api.projections.handler import projection_handler
 from query_api.projections.sales_fold import fold
 from query_api.reads.sales import (
     _DRILL_BY_OUTLET_RUNNING_SQL,
+    _DRILL_OUTLET_BRAND_RUNNING_SQL,
     _DRILL_OUTLET_LINES_SQL,
     _DRILL_SQL,
     DrillQuery,
@@ -35,6 +36,7 @@ from sellthrough_contracts import type_names
 from sellthrough_runtime.applier import BatchApplier
 from tests.conftest import Infra
 from tests.support.brand import event
+from tests.support.brand_running import brand_running_differences
 from tests.support.replay import as_records, pool_on_own_loop
 
 SCHEMA = QUERY_API_SCHEMA
@@ -164,6 +166,7 @@ def test_rollup_statements_answer_like_the_cube(
         await pool.execute(
             "TRUNCATE sales_lines, sales_lines_unfolded, sales_outlet_daily,"
             " sales_outlet_running, sales_outlet_totals, sales_outlet_running_unfolded,"
+            " sales_outlet_brand_running, sales_outlet_brand_totals,"
             " sales_distributor_daily,"
             " sales_distributor_brand_daily, sales_distributor_sku_daily,"
             " outlets, skus, zones, regions, distributors"
@@ -190,6 +193,8 @@ def test_rollup_statements_answer_like_the_cube(
                     from_cube = await drill(conn, query, statement=_DRILL_SQL)
                     if from_rollup != from_cube:
                         differences.append((query, from_rollup, from_cube))
+                if state == "folded":  # the running totals per (brand, outlet) equal the lines, re-brands and all
+                    differences += await brand_running_differences(conn)
         return applied_lines, differences
 
     applied_lines, differences = loop.run_until_complete(run())
@@ -201,11 +206,14 @@ def test_rollup_statements_answer_like_the_cube(
 
 def test_rollups_serve_every_query_without_a_sku_filter() -> None:
     """The property above compares what the service reads with the statement over every line; this pins which
-    queries read the range's lines of the SKUs asked for (summed per outlet): only a brand or SKU filter at outlet
-    level across distributors. None reads the lines placed one by one (line_drill_sql: the reference)."""
+    queries read the range's lines of the SKUs asked for (summed per outlet): only a SKU filter at outlet level
+    across distributors (a brand alone reads the running totals per brand and outlet, at any outlet level). None
+    reads the lines placed one by one (line_drill_sql: the reference)."""
     for q in queries():
-        every_line = q.level is Level.OUTLET and q.parent_id is None and (q.sku_id or q.brand) is not None
+        every_line = q.level is Level.OUTLET and q.parent_id is None and q.sku_id is not None
         assert (drill_statement(q) == _DRILL_OUTLET_LINES_SQL) == every_line, q
+        by_brand = q.level is Level.OUTLET and q.brand is not None and q.sku_id is None
+        assert (drill_statement(q) == _DRILL_OUTLET_BRAND_RUNNING_SQL) == by_brand, q
         assert drill_statement(q) != _DRILL_SQL, q
 
 
@@ -240,6 +248,7 @@ def test_reference_changes_applied_beside_orders_by_another_member_keep_the_roll
         await pool.execute(
             "TRUNCATE sales_lines, sales_lines_unfolded, sales_outlet_daily,"
             " sales_outlet_running, sales_outlet_totals, sales_outlet_running_unfolded,"
+            " sales_outlet_brand_running, sales_outlet_brand_totals,"
             " sales_distributor_daily,"
             " sales_distributor_brand_daily, sales_distributor_sku_daily,"
             " outlets, skus, zones, regions, distributors"
@@ -254,11 +263,14 @@ def test_reference_changes_applied_beside_orders_by_another_member_keep_the_roll
 
         await asyncio.gather(apply_all(reference_member, reference), apply_all(order_member, orders))
         async with pool.acquire() as conn:
-            return [
+            differences: list[Any] = [
                 (query, from_rollup, from_cube)
                 for query in queries()
                 if (from_rollup := await drill(conn, query))
                 != (from_cube := await drill(conn, query, statement=_DRILL_SQL))
             ]
+        await fold_all(pool)
+        async with pool.acquire() as conn:
+            return differences + await brand_running_differences(conn)
 
     assert loop.run_until_complete(run()) == []

@@ -1,4 +1,4 @@
--- depends: 0027.outlet-running
+-- depends: 0028.outlet-brand-running
 -- Issue 18, the live path (round 5): the outlets' running totals (0027) were kept by every fold, and with lines
 -- arriving for any of the last 30 days each fold rewrote an outlet's rows from its earliest new day to its last
 -- (~3 running rows a folded line, 35-45% of the fold's CPU and WAL, docs/benchmarks.md). The fold now queues its

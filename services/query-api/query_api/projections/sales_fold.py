@@ -25,6 +25,7 @@ import asyncpg
 from prometheus_client import Histogram
 
 from query_api.figures.measures import accumulate, column_list, sums
+from query_api.projections.sales_brand_running import outlet_brand_running_rollup
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from query_api.projections.sales_running import ANY_QUEUED_FOR_RUNNING, FOLD_RUNNING, queue_for_running
 from sellthrough_runtime.applier import ASYNCHRONOUS_COMMIT, TRANSIENT_ERRORS
@@ -84,7 +85,8 @@ outlet_days AS (
     GROUP BY day, placed_distributor_id, sku_id
     ON CONFLICT ON CONSTRAINT sales_distributor_sku_daily_key DO UPDATE
     SET {accumulate("sales_distributor_sku_daily")}
-), {queue_for_running("outlet_days", "by_outlet")}"""  # noqa: S608 (names from figures.measures, fixed at import)
+), {queue_for_running("outlet_days", "by_outlet")},
+{outlet_brand_running_rollup("new_lines")}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # Shared rollup lock first (as every writer of the rollups takes it first: a reference change holds it exclusive
 # and then folds), then the fold's own lock, so that folds take turns and never deadlock with a reference change.

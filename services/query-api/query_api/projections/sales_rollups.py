@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import asyncpg
 
 from query_api.figures.measures import NAMES, accumulate, all_zero, column_list, json_casts, subtract, sums
+from query_api.projections.sales_brand_running import rederive_brands
 from sellthrough_runtime.db import json_rows
 
 LOCK_FOR_SALES = "SELECT pg_advisory_xact_lock_shared(hashtext('query-api:sales-rollups'))"
@@ -144,6 +145,7 @@ async def move_skus(conn: asyncpg.Connection, old_brand: Mapping[str, str | None
     """SKUs whose brand changed (None: the SKU was not known), after skus was updated."""
     if old_brand:
         await _move(conn, _SKU_MOVES, old_brand)
+        await rederive_brands(conn, old_brand)
 
 
 async def _move(conn: asyncpg.Connection, moves_sql: str, old: Mapping[str, str | None]) -> None:

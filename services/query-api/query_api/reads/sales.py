@@ -138,12 +138,10 @@ WITH by_distributor AS (
 # `*_now` views add them: those of sales_lines_unfolded and those the fold queued for the running totals
 # (sales_outlet_running_unfolded, migration 0030).
 _AS_OF = f"""
-    SELECT outlet_id, days, {column_list()} FROM sales_outlet_running WHERE day = {{day}}
+    SELECT outlet_id, days AS listed, {column_list()} FROM sales_outlet_running WHERE day = {{day}}
     UNION ALL
     SELECT outlet_id, days, {column_list()} FROM sales_outlet_totals WHERE day < {{day}}
 """  # noqa: S608 (names from figures.measures, fixed at import)
-_DIFFERENCE = ", ".join(f"hi.{name} - coalesce(lo.{name}, 0) AS {name}" for name in NAMES)
-_WITH_QUEUED = ", ".join(f"coalesce(d.{name}, 0) + coalesce(q.{name}, 0) AS {name}" for name in NAMES)
 _PLAIN_TOTALS = ", ".join(f"sum({name}) OVER () AS total_{name}" for name in NAMES)
 # `placed` rows that are already one an outlet: ranked and totalled as _NODES does, without grouping again.
 _PLACED_NODES = f"""
@@ -151,29 +149,63 @@ SELECT node_id, name, {column_list()}, {_PLAIN_TOTALS}, count(*) OVER () AS row_
 FROM placed
 ORDER BY value DESC, node_id NULLS LAST
 LIMIT $7"""  # noqa: S608 (names from figures.measures, fixed at import)
-_DRILL_BY_OUTLET_RUNNING_SQL = f"""
+# Running-total statements rank thousands of outlets (5,000 in the bench) and return a page: the figures of every
+# outlet (13 sums of differences, most of them numeric) and a window summing them for the total row cost ~2/3 of the
+# statement (at 2M lines: 45 of 60 ms), where listing and ranking the outlets by value costs ~5 ms. So the outlets are
+# ranked on their value alone, with their running rows' columns carried along as they are, the page's figures are
+# worked out for the page only, and the total row is the range's sum in the distributor rollup ($9 picks it): the
+# same lines (an outlet not listed has no figures in the range; the rollups follow an outlet's distributor and a
+# SKU's brand as the outlet dimension and the running totals do, tests/integration/test_sales_rollups.py).
+_CARRIED = ", ".join(f"d.hi_{name}, d.lo_{name}, q.{name} AS q_{name}" for name in NAMES)
+_HI_LO = ", ".join(f"hi.{name} AS hi_{name}, lo.{name} AS lo_{name}" for name in NAMES)
+_PAGE_FIGURES = ", ".join(
+    f"coalesce(c.hi_{name} - coalesce(c.lo_{name}, 0), 0) + coalesce(c.q_{name}, 0) AS {name}" for name in NAMES
+)
+_RANK_VALUE = "coalesce(d.hi_value - coalesce(d.lo_value, 0), 0) + coalesce(q.value, 0)"
+_TOTAL_OF = ", ".join(f"coalesce(sum({name}), 0) AS total_{name}" for name in NAMES)
+
+
+def _ranked_page(condition: str, rollup_totals: str) -> str:
+    """The page of a running-total statement whose CTEs `hi`, `lo` (an outlet's figures as of the range's last day
+    and the day before its first, `rows` or `days` counting what makes it listed in the range as `listed`) and
+    `queued` are defined: outlets listed, `condition` on the outlet `o` and the statement's parameters, ranked by
+    value; `rollup_totals`: the total row's statement over a distributor rollup."""
+    return f"""
+, d AS (
+    SELECT hi.outlet_id, {_HI_LO}
+    FROM hi LEFT JOIN lo ON lo.outlet_id = hi.outlet_id
+    WHERE hi.listed - coalesce(lo.listed, 0) > 0
+), candidates AS (
+    SELECT coalesce(d.outlet_id, q.outlet_id) AS node_id, o.name, {_RANK_VALUE} AS rank_value,
+           count(*) OVER () AS row_count, {_CARRIED}
+    FROM d
+    FULL JOIN queued q ON q.outlet_id = d.outlet_id
+    LEFT JOIN outlets o ON o.outlet_id = coalesce(d.outlet_id, q.outlet_id)
+    WHERE {condition}
+), page AS (
+    SELECT * FROM candidates ORDER BY rank_value DESC, node_id NULLS LAST LIMIT $7
+)
+SELECT c.node_id, c.name, {_PAGE_FIGURES}, t.*, c.row_count
+FROM page c
+CROSS JOIN ({rollup_totals}) AS t
+ORDER BY c.rank_value DESC, c.node_id NULLS LAST"""  # noqa: S608 (names from figures.measures, fixed at import)
+
+
+_OUTLET_RUNNING_CTES = f"""
 WITH hi AS ({_AS_OF.format(day="$3::date")}), lo AS ({_AS_OF.format(day="($2::date - 1)")}), queued AS (
     SELECT outlet_id, {sums()}
     FROM (SELECT outlet_id, {column_list()} FROM sales_lines_unfolded WHERE day BETWEEN $2 AND $3
           UNION ALL
           SELECT outlet_id, {column_list()} FROM sales_outlet_running_unfolded WHERE day BETWEEN $2 AND $3) AS q
     GROUP BY outlet_id
-), by_outlet AS (
-    SELECT coalesce(d.outlet_id, q.outlet_id) AS outlet_id, {_WITH_QUEUED}
-    FROM (
-        SELECT hi.outlet_id, {_DIFFERENCE}
-        FROM hi LEFT JOIN lo ON lo.outlet_id = hi.outlet_id
-        WHERE hi.days - coalesce(lo.days, 0) > 0
-    ) AS d
-    FULL JOIN queued q ON q.outlet_id = d.outlet_id
-), placed AS (
-    SELECT t.outlet_id AS node_id, o.name, {column_list("t.")}
-    FROM by_outlet t
-    LEFT JOIN outlets o ON o.outlet_id = t.outlet_id
-    WHERE ($8::text[] IS NULL OR o.distributor_id = ANY($8))
-      AND $1::text = 'outlet' AND $4::text IS NULL AND $5::text IS NULL AND $6::text IS NULL
+)"""  # noqa: S608 (names from figures.measures, fixed at import)
+_OUTLET_TOTALS = f"""SELECT {_TOTAL_OF} FROM sales_distributor_daily_now
+    WHERE day BETWEEN $2 AND $3 AND ($8::text[] IS NULL OR distributor_id = ANY($8))"""  # noqa: S608 (names fixed)
+_DRILL_BY_OUTLET_RUNNING_SQL = _OUTLET_RUNNING_CTES + _ranked_page(
+    "($8::text[] IS NULL OR o.distributor_id = ANY($8))"
+    " AND $1::text = 'outlet' AND $4::text IS NULL AND $5::text IS NULL AND $6::text IS NULL",
+    _OUTLET_TOTALS,
 )
-{_PLACED_NODES}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # The SKUs a brand or SKU filter asks for: the SKU ($6, if of the brand $5 when both are given), else the brand's
 # SKUs as reference data has them now.
@@ -201,6 +233,46 @@ WITH {_WANTED_SKUS}, by_outlet AS (
     WHERE $8::text[] IS NULL OR o.distributor_id = ANY($8)
 )
 {_PLACED_NODES}"""  # noqa: S608 (names from figures.measures, fixed at import)
+
+# Outlet level with a brand filter (no SKU), across distributors or under one: from the running totals per (brand,
+# outlet) (migration 0028, projections/sales_brand_running.py), as the statement above reads the outlets': per outlet,
+# the brand's figures as of the range's last day minus those as of the day before its first, plus its queued lines
+# of the brand's SKUs. As of day X a pair's figures are its totals row when X is on or after its last day with lines,
+# nothing before its first, else its last running row on or before X (one backward descent of the key): a range
+# ending today reads one totals row a pair and no running row. Reading the range's lines of the brand instead cost
+# 683 ms at 10M lines across 5,000 outlets (a tenth of the lines summed per outlet).
+_OF_PARENT = "($4::text IS NULL OR t.outlet_id IN (SELECT p.outlet_id FROM outlets p WHERE p.distributor_id = $4))"
+_BRAND_AS_OF = f"""
+    SELECT t.outlet_id, t.rows AS listed, {column_list("t.")}
+    FROM sales_outlet_brand_totals t
+    WHERE t.brand = $5 AND t.day <= {{day}} AND {_OF_PARENT}
+    UNION ALL
+    SELECT t.outlet_id, r.rows, {column_list("r.")}
+    FROM sales_outlet_brand_totals t
+    CROSS JOIN LATERAL (
+        SELECT * FROM sales_outlet_brand_running r
+        WHERE r.brand = t.brand AND r.outlet_id = t.outlet_id AND r.day <= {{day}}
+        ORDER BY r.day DESC
+        LIMIT 1
+    ) AS r
+    WHERE t.brand = $5 AND t.first_day <= {{day}} AND t.day > {{day}} AND {_OF_PARENT}
+"""  # noqa: S608 (names from figures.measures, fixed at import)
+_BRAND_RUNNING_CTES = f"""
+WITH hi AS ({_BRAND_AS_OF.format(day="$3::date")}), lo AS ({_BRAND_AS_OF.format(day="($2::date - 1)")}), queued AS (
+    SELECT q.outlet_id, {sums("q.")}
+    FROM sales_lines_unfolded q
+    JOIN skus k ON k.sku_id = q.sku_id
+    WHERE k.brand = $5 AND q.day BETWEEN $2 AND $3
+    GROUP BY q.outlet_id
+)"""  # noqa: S608 (names from figures.measures, fixed at import)
+_BRAND_TOTALS = f"""SELECT {_TOTAL_OF} FROM sales_distributor_brand_daily_now
+    WHERE brand = $5 AND day BETWEEN $2 AND $3 AND ($4::text IS NULL OR distributor_id = $4)
+      AND ($8::text[] IS NULL OR distributor_id = ANY($8))"""  # noqa: S608 (names from figures.measures)
+_DRILL_OUTLET_BRAND_RUNNING_SQL = _BRAND_RUNNING_CTES + _ranked_page(
+    "($4::text IS NULL OR o.distributor_id = $4) AND ($8::text[] IS NULL OR o.distributor_id = ANY($8))"
+    " AND $1::text = 'outlet' AND $5::text IS NOT NULL AND $6::text IS NULL",
+    _BRAND_TOTALS,
+)
 
 # The outlets of one distributor: from its outlets into each one's days, an index range per outlet (~125 of them),
 # rather than the whole date range of sales_outlet_daily hash-joined to them, the plan Postgres picks for a join of
@@ -301,6 +373,8 @@ def drill_statement(query: DrillQuery) -> str:
     """The cheapest statement that answers the query; all give the same rows (tests/integration/test_sales_rollups)."""
     if query.level is not Level.OUTLET:
         return _DRILL_BY_DISTRIBUTOR_SQL
+    if query.brand is not None and query.sku_id is None:
+        return _DRILL_OUTLET_BRAND_RUNNING_SQL
     filtered = query.sku_id is not None or query.brand is not None
     if query.parent_id is not None:
         return _DRILL_OUTLET_LINES_OF_DISTRIBUTOR_SQL if filtered else _DRILL_OUTLETS_OF_DISTRIBUTOR_SQL
