@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -23,11 +24,23 @@ from query_api.projections.handler import projection_handler
 from query_api.projections.registry import PROJECTION_TYPES
 from query_api.projections.sales import prepare_sales, write_sales
 from query_api.projections.sales_fold import fold, fold_job
+from query_api.reads.sales import _DRILL_OUTLET_BRAND_RUNNING_SQL, _DRILL_SQL, DrillQuery, Level, drill
 from query_api.settings import QueryApiSettings
 from sellthrough_runtime.applier import BatchApplier
 from tests.conftest import Infra
-from tests.integration.test_net_sales import BRAND, OUTLETS, SKUS, TABLES, at, reference, summed_rows, table_rows
+from tests.integration.test_net_sales import (
+    BRAND,
+    FIRST_DAY,
+    OUTLETS,
+    SKUS,
+    TABLES,
+    at,
+    reference,
+    summed_rows,
+    table_rows,
+)
 from tests.support.brand import event
+from tests.support.brand_running import brand_running_differences
 from tests.support.replay import as_records, pool_on_own_loop
 
 _KEYS = {
@@ -203,6 +216,7 @@ def test_the_fold_job_empties_the_queue_and_a_reference_change_folds_first(
             results["rollups"] = await folded(conn)
             results["totals"] = {tuple(r) for r in await conn.fetch(_TOTALS)}
             results["totals_from_days"] = {tuple(r) for r in await conn.fetch(_TOTALS_FROM_DAYS)}
+            results["brand_running_differences"] = await brand_running_differences(conn)
         return results
 
     found = loop.run_until_complete(run())
@@ -211,3 +225,67 @@ def test_the_fold_job_empties_the_queue_and_a_reference_change_folds_first(
     assert found["queued"] == 0
     assert found["rollups"] == found["expected_after"]
     assert found["totals"] == found["totals_from_days"] != set()
+    assert found["brand_running_differences"] == []
+
+
+# The lines of each brand: queued for the running totals (migration 0032), and as sales_lines has them.
+_QUEUED_BY_BRAND = "SELECT brand, sum(rows)::int FROM sales_outlet_running_unfolded GROUP BY brand"
+_LINES_BY_BRAND = "SELECT k.brand, count(*)::int FROM sales_lines s JOIN skus k USING (sku_id) GROUP BY k.brand"
+
+
+def test_the_brand_running_totals_move_with_the_running_queue_and_reads_add_it(
+    loop_and_pool: tuple[asyncio.AbstractEventLoop, asyncpg.Pool],
+) -> None:
+    """A fold queues its lines per (outlet, brand, day) and leaves the running totals per (brand, outlet) alone
+    (migration 0032); the brand read adds the queue, and the move adds it to the tables once."""
+    loop, pool = loop_and_pool
+    applier = BatchApplier(
+        pool=pool,
+        group_id=f"fold-{uuid.uuid4().hex[:8]}",
+        handler=projection_handler(QueryApiSettings()),
+        wanted_types=PROJECTION_TYPES,
+    )
+    queries = [
+        DrillQuery(Level.OUTLET, None, FIRST_DAY, FIRST_DAY + timedelta(days=last), brand)
+        for brand in sorted(set(BRAND.values()))
+        for last in (1, 4)
+    ]
+
+    async def reads(conn: asyncpg.Connection) -> list[tuple[Any, Any]]:
+        return [
+            (
+                await drill(conn, q, statement=_DRILL_OUTLET_BRAND_RUNNING_SQL),
+                await drill(conn, q, statement=_DRILL_SQL),
+            )
+            for q in queries
+        ]
+
+    async def run() -> dict[str, Any]:
+        await pool.execute(f"TRUNCATE {TABLES}")
+        await applier.apply_batch(as_records([*reference(), *skus()], 0))
+        await applier.apply_batch(as_records(orders(5), 1000))
+        results: dict[str, Any] = {}
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                await fold(conn, running=False)
+            results["pairs_after_fold"] = await conn.fetchval("SELECT count(*) FROM sales_outlet_brand_totals")
+            results["queued_by_brand"] = dict(await conn.fetch(_QUEUED_BY_BRAND))
+            results["lines_by_brand"] = dict(await conn.fetch(_LINES_BY_BRAND))
+            results["read_queued"] = await reads(conn)
+            await applier.apply_batch(as_records(orders(4), 2000))  # a second fold's lines join the queue
+            async with conn.transaction():
+                await fold(conn, running=False)
+            async with conn.transaction():
+                await fold(conn)
+            results["queued_after"] = await conn.fetchval(_QUEUED)
+            results["read_folded"] = await reads(conn)
+            results["differences"] = await brand_running_differences(conn)
+        return results
+
+    found = loop.run_until_complete(run())
+    assert found["pairs_after_fold"] == 0
+    assert found["queued_by_brand"] == found["lines_by_brand"] == {"Tea": 10, "Biscuits": 5}
+    assert found["queued_after"] == 0
+    for name in ("read_queued", "read_folded"):
+        assert all(a == b and a.rows for a, b in found[name]), name
+    assert found["differences"] == []

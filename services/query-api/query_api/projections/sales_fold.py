@@ -25,7 +25,6 @@ import asyncpg
 from prometheus_client import Histogram
 
 from query_api.figures.measures import accumulate, column_list, sums
-from query_api.projections.sales_brand_running import outlet_brand_running_rollup
 from query_api.projections.sales_rollups import LOCK_FOR_SALES
 from query_api.projections.sales_running import ANY_QUEUED_FOR_RUNNING, FOLD_RUNNING, queue_for_running
 from sellthrough_runtime.applier import ASYNCHRONOUS_COMMIT, TRANSIENT_ERRORS
@@ -48,12 +47,20 @@ FOLD_LINES = Histogram(
 
 # The rollups of the rows taken off the queue (`new_lines`): per (outlet, day), per (day, distributor), per (day,
 # distributor, brand) and per (day, distributor, SKU), under the outlet's distributor and the SKU's brand known
-# now (sales_rollups.py moves them when that changes); the rows are queued per (outlet, day) for the outlets' running
-# totals, which the fold moves less often (sales_running.py, migration 0030). Each row looks its outlet and SKU
-# up once (`placed_lines`): the three distributor rollups group that, rather than joining outlets once per rollup.
+# now (sales_rollups.py moves them when that changes); the rows are queued per (outlet, day, brand) for the running
+# totals per outlet and per (brand, outlet), which the fold moves less often (sales_running.py, migrations 0030 and
+# 0032). Each row looks its outlet and SKU up once (`placed_lines`): the other rollups group that, rather than
+# joining outlets once per rollup, and the per (outlet, day) rows are grouped from the queued ones.
 ROLLUPS = f"""
-outlet_days AS (
-    SELECT outlet_id, day, {sums()} FROM new_lines GROUP BY outlet_id, day
+placed_lines AS (
+    SELECT b.outlet_id, b.day, o.distributor_id AS placed_distributor_id, k.brand, b.sku_id, {column_list("b.")}
+    FROM new_lines b
+    LEFT JOIN outlets o ON o.outlet_id = b.outlet_id
+    LEFT JOIN skus k ON k.sku_id = b.sku_id
+), running_lines AS (
+    SELECT outlet_id, day, brand, count(*) AS rows, {sums()} FROM placed_lines GROUP BY outlet_id, day, brand
+), outlet_days AS (
+    SELECT outlet_id, day, {sums()} FROM running_lines GROUP BY outlet_id, day
 ), by_outlet AS (
     INSERT INTO sales_outlet_daily (outlet_id, day, {column_list()})
     SELECT * FROM outlet_days
@@ -61,11 +68,6 @@ outlet_days AS (
     -- Whether this statement created the (outlet, day) row (xmax 0: inserted, not updated), for the running totals'
     -- count of days with sales: the probe of the row a NOT EXISTS would make, taken from the upsert itself.
     RETURNING outlet_id, day, xmax = 0 AS created
-), placed_lines AS (
-    SELECT b.day, o.distributor_id AS placed_distributor_id, k.brand, b.sku_id, {column_list("b.")}
-    FROM new_lines b
-    LEFT JOIN outlets o ON o.outlet_id = b.outlet_id
-    LEFT JOIN skus k ON k.sku_id = b.sku_id
 ), placed AS (
     SELECT day, placed_distributor_id AS distributor_id, brand, {sums()}
     FROM placed_lines GROUP BY day, placed_distributor_id, brand
@@ -85,8 +87,7 @@ outlet_days AS (
     GROUP BY day, placed_distributor_id, sku_id
     ON CONFLICT ON CONSTRAINT sales_distributor_sku_daily_key DO UPDATE
     SET {accumulate("sales_distributor_sku_daily")}
-), {queue_for_running("outlet_days", "by_outlet")},
-{outlet_brand_running_rollup("new_lines")}"""  # noqa: S608 (names from figures.measures, fixed at import)
+), {queue_for_running("running_lines", "by_outlet")}"""  # noqa: S608 (names from figures.measures, fixed at import)
 
 # Shared rollup lock first (as every writer of the rollups takes it first: a reference change holds it exclusive
 # and then folds), then the fold's own lock, so that folds take turns and never deadlock with a reference change.
@@ -105,8 +106,9 @@ SELECT count(*) FROM new_lines
 
 async def fold(conn: asyncpg.Connection, max_lines: int | None = None, *, running: bool = True) -> int:
     """Fold up to `max_lines` queued rows (None: all) into the rollups, inside the caller's transaction, and with
-    `running` then the outlets' running totals' whole queue (sales_running.py); the rows folded from
-    sales_lines_unfolded. The caller holds the rollup lock exclusively (a reference change) or gets it shared here."""
+    `running` then the running totals' whole queue (the outlets' and the brands', sales_running.py); the rows
+    folded from sales_lines_unfolded. The caller holds the rollup lock exclusively (a reference change) or gets it
+    shared here."""
     await conn.execute(LOCK_FOR_SALES)
     # Nothing queued, nothing planned: a rebuild's bulk loader drops the rollups' keys the fold's ON CONFLICT
     # names until its `finish`, while reference changes (which fold first) are applied through the live path.

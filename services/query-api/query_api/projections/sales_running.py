@@ -15,9 +15,14 @@ Kept in two steps (migration 0030): every fold (sales_fold.py) queues its lines 
 into the two tables. A late line rewrites an outlet's rows from its day on, so rewriting them once per interval
 rather than once per fold is what saves the work (~3 running rows a folded line, when every fold did it). Reads add
 the queue, as they add sales_lines_unfolded.
+
+The running totals per (brand, outlet) (sales_brand_running.py) share the queue and the interval (migration 0032):
+the queue is keyed (outlet, brand, day), the outlets' rows are grouped from it and the brands' from its rows with a
+brand, so a pair's rows too are rewritten once an interval rather than once a fold.
 """
 
 from query_api.figures.measures import NAMES, column_list, sums
+from query_api.projections.sales_brand_running import outlet_brand_running_rollup
 
 RUNNING = "sales_outlet_running"
 TOTALS = "sales_outlet_totals"
@@ -32,16 +37,19 @@ _OVERWRITE = ", ".join(f"{name} = excluded.{name}" for name in NAMES)
 _WINDOWED = ", ".join(f"sum({name}) OVER w AS {name}" for name in NAMES)
 
 
-def queue_for_running(days: str, created: str) -> str:
-    """A data-modifying CTE (`running_queued AS (...)`) queuing the rows of the CTE `days` (a fold's lines summed per
-    (outlet, day): outlet_id, day and the figures) for the running totals. A day counts towards `days` when the CTE
-    `created` (the upsert of those rows into sales_outlet_daily: outlet_id, day, created) says the fold created its
-    sales_outlet_daily row: each (outlet, day) is counted by the one fold that creates its row."""
+def queue_for_running(lines: str, created: str) -> str:
+    """A data-modifying CTE (`running_queued AS (...)`) queuing the rows of the CTE `lines` (a fold's lines summed
+    per (outlet, day, brand): outlet_id, day, brand, rows and the figures) for both running totals, the outlets' and
+    the brands' (sales_brand_running.py, migration 0032). A day counts towards `days` when the CTE `created` (the
+    upsert into sales_outlet_daily: outlet_id, day, created) says the fold created its sales_outlet_daily row, and
+    on one of the fold's rows of that (outlet, day) only: each (outlet, day) is counted by the one fold that creates
+    its row, however many brands it sold."""
     return f"""
 running_queued AS (
-    INSERT INTO {QUEUE} (outlet_id, day, days, {column_list()})
-    SELECT g.outlet_id, g.day, c.created::int, {column_list("g.")}
-    FROM {days} g
+    INSERT INTO {QUEUE} (outlet_id, day, brand, days, rows, {column_list()})
+    SELECT g.outlet_id, g.day, g.brand,
+           (c.created AND row_number() OVER (PARTITION BY g.outlet_id, g.day) = 1)::int, g.rows, {column_list("g.")}
+    FROM {lines} g
     JOIN {created} c ON c.outlet_id = g.outlet_id AND c.day = g.day
 )"""  # noqa: S608 (names fixed in code)
 
@@ -97,11 +105,13 @@ running_deltas AS (
 )"""  # noqa: S608 (names fixed in code)
 
 
-# The queue moved into the running totals, all of it: it holds what the folds of one interval queued.
+# The queue moved into both running totals, all of it: it holds what the folds of one interval queued. One DELETE
+# for both, so a queued row is in the queue or in both tables at any snapshot, never in one of them only.
 FOLD_RUNNING = f"""
 WITH running_taken AS (
     DELETE FROM {QUEUE} RETURNING *
-), {outlet_running_rollup("running_taken")}
+), {outlet_running_rollup("running_taken")},
+{outlet_brand_running_rollup("running_taken")}
 SELECT count(*) FROM running_taken
 """  # noqa: S608 (names fixed in code)
 ANY_QUEUED_FOR_RUNNING = f"SELECT EXISTS (SELECT FROM {QUEUE})"  # noqa: S608 (a name fixed in code)

@@ -237,10 +237,12 @@ WITH {_WANTED_SKUS}, by_outlet AS (
 # Outlet level with a brand filter (no SKU), across distributors or under one: from the running totals per (brand,
 # outlet) (migration 0028, projections/sales_brand_running.py), as the statement above reads the outlets': per outlet,
 # the brand's figures as of the range's last day minus those as of the day before its first, plus its queued lines
-# of the brand's SKUs. As of day X a pair's figures are its totals row when X is on or after its last day with lines,
-# nothing before its first, else its last running row on or before X (one backward descent of the key): a range
-# ending today reads one totals row a pair and no running row. Reading the range's lines of the brand instead cost
-# 683 ms at 10M lines across 5,000 outlets (a tenth of the lines summed per outlet).
+# of the brand's SKUs, both those of sales_lines_unfolded and those the fold queued for the running totals
+# (sales_outlet_running_unfolded, keyed by brand too since migration 0032). As of day X a pair's figures are its
+# totals row when X is on or after its last day with lines, nothing before its first, else its last running row on
+# or before X (one backward descent of the key): a range ending today reads one totals row a pair and no running row.
+# Reading the range's lines of the brand instead cost 683 ms at 10M lines across 5,000 outlets (a tenth of the lines
+# summed per outlet).
 _OF_PARENT = "($4::text IS NULL OR t.outlet_id IN (SELECT p.outlet_id FROM outlets p WHERE p.distributor_id = $4))"
 _BRAND_AS_OF = f"""
     SELECT t.outlet_id, t.rows AS listed, {column_list("t.")}
@@ -260,9 +262,13 @@ _BRAND_AS_OF = f"""
 _BRAND_RUNNING_CTES = f"""
 WITH hi AS ({_BRAND_AS_OF.format(day="$3::date")}), lo AS ({_BRAND_AS_OF.format(day="($2::date - 1)")}), queued AS (
     SELECT q.outlet_id, {sums("q.")}
-    FROM sales_lines_unfolded q
-    JOIN skus k ON k.sku_id = q.sku_id
-    WHERE k.brand = $5 AND q.day BETWEEN $2 AND $3
+    FROM (SELECT q.outlet_id, {column_list("q.")}
+          FROM sales_lines_unfolded q
+          JOIN skus k ON k.sku_id = q.sku_id
+          WHERE k.brand = $5 AND q.day BETWEEN $2 AND $3
+          UNION ALL
+          SELECT outlet_id, {column_list()} FROM sales_outlet_running_unfolded
+          WHERE brand = $5 AND day BETWEEN $2 AND $3) AS q
     GROUP BY q.outlet_id
 )"""  # noqa: S608 (names from figures.measures, fixed at import)
 _BRAND_TOTALS = f"""SELECT {_TOTAL_OF} FROM sales_distributor_brand_daily_now
