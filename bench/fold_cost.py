@@ -7,6 +7,7 @@ order and line of the consumer's transactions and of the folds, and the rows eac
 run it with another tree's query_api first on PYTHONPATH (a tree without the running queue folds it every time).
 
     python -m bench.fold_cost --orders 20000 --batch 1000
+    python -m bench.fold_cost --days 0    # every order of today: the live case
 """
 
 import argparse
@@ -62,7 +63,9 @@ async def _fold(pool: asyncpg.Pool, running: bool) -> None:
             await sales_fold.fold(conn, None)
 
 
-async def measure(postgres: EmbeddedPostgres, pool: asyncpg.Pool, orders: int, batch: int, running_every: int) -> str:
+async def measure(
+    postgres: EmbeddedPostgres, pool: asyncpg.Pool, orders: int, batch: int, running_every: int, days: int = 30
+) -> str:
     masters = brand(7)
     now = datetime.now(UTC)
     applier = BatchApplier(
@@ -74,7 +77,7 @@ async def measure(postgres: EmbeddedPostgres, pool: asyncpg.Pool, orders: int, b
     )
     await applier.apply_batch(_records([accepted(e, now) for e in masters.reference], "sellthrough.reference.v1", 0))
     factory = OrderFactory(masters, random.Random(7))
-    events = [accepted(factory.past_order(date.today(), 30, 2), now) for _ in range(orders)]
+    events = [accepted(factory.past_order(date.today(), days, min(days, 2)), now) for _ in range(orders)]
     lines = sum(len(cast(OrderCaptured, e).payload.lines) for e in events)
     stored: dict[tuple[str, int], int | None] = {(_TOPIC, 0): None}
     apply_cpu = fold_cpu = 0.0
@@ -114,14 +117,14 @@ def _directory() -> Path:
     return directory
 
 
-async def main(port: int, orders: int, batch: int, running_every: int) -> None:
+async def main(port: int, orders: int, batch: int, running_every: int, days: int) -> None:
     postgres = EmbeddedPostgres(_directory() / "data", port)
     postgres.start()
     try:
         await migrate(postgres.url, SCHEMA, MIGRATIONS)
         pool = await create_pool(postgres.url, SCHEMA)
         try:
-            print(await measure(postgres, pool, orders, batch, running_every), flush=True)
+            print(await measure(postgres, pool, orders, batch, running_every, days), flush=True)
         finally:
             await pool.close()
     finally:
@@ -134,5 +137,8 @@ if __name__ == "__main__":
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--running-every", type=int, default=10)
+    # Orders on a random day from DAYS ago to 2 days ago (0: all today, the live case where a pair's rows of the day
+    # are rewritten by each move rather than inserted).
+    parser.add_argument("--days", type=int, default=30)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.port, arguments.orders, arguments.batch, arguments.running_every))
+    asyncio.run(main(arguments.port, arguments.orders, arguments.batch, arguments.running_every, arguments.days))

@@ -15,8 +15,8 @@ GROUP BY 1, 2, 3
 
 async def brand_running_differences(conn: asyncpg.Connection) -> list[Any]:
     """sales_outlet_brand_running and sales_outlet_brand_totals (migration 0028) against the lines as reference
-    data places them now, summed per (brand, outlet) up to each day with lines, with nothing queued. Empty when
-    they agree."""
+    data places them now, summed per (brand, outlet) up to each day with lines (running rows for the days before a
+    pair's last, migration 0032), with nothing queued. Empty when they agree."""
     figures = ("rows", *NAMES)
     running: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     totals: dict[tuple[Any, ...], tuple[Any, ...]] = {}
@@ -27,6 +27,8 @@ async def brand_running_differences(conn: asyncpg.Connection) -> list[Any]:
         first[1:] = [a + r[n] for a, n in zip(first[1:], figures, strict=True)]
         running[(*pair, r["day"])] = tuple(first[1:])
         totals[pair] = (first[0], r["day"], *first[1:])
+    for pair, (_, last, *_figures) in totals.items():  # a pair's last day is in its totals row only (0032)
+        del running[(*pair, last)]
     found_running: dict[tuple[Any, ...], tuple[Any, ...]] = {
         (r["brand"], r["outlet_id"], r["day"]): tuple(r[n] for n in figures)
         for r in await conn.fetch("SELECT * FROM sales_outlet_brand_running")

@@ -12,3 +12,11 @@
 -- so the move adds them to the outlets' tables only.
 ALTER TABLE sales_outlet_running_unfolded ADD COLUMN brand text, ADD COLUMN rows bigint NOT NULL DEFAULT 0;
 ALTER TABLE sales_outlet_running_unfolded ALTER COLUMN rows DROP DEFAULT;
+
+-- A pair's last day is kept in its totals row only (sales_brand_running.py): the read looks a running row up only
+-- for a day before the pair's last, and a live line (of the pair's last day, or a later one) then writes one row,
+-- its totals, rather than two; the running row of a day is written once, when a later day's line makes it a past
+-- day. The rows of the pairs' last days are dropped.
+DELETE FROM sales_outlet_brand_running r
+USING sales_outlet_brand_totals t
+WHERE r.brand = t.brand AND r.outlet_id = t.outlet_id AND r.day = t.day;

@@ -42,7 +42,10 @@ _FIGURES = ("rows", *NAMES)
 _FIGURE_LIST = ", ".join(_FIGURES)
 _WINDOWED = ", ".join(f"sum({name}) OVER w AS {name}" for name in _FIGURES)
 _OVERWRITE = ", ".join(f"{name} = excluded.{name}" for name in _FIGURES)
-_BEFORE_PLUS_ADDED = ", ".join(f"coalesce(b.{name}, 0) + coalesce(c.{name}, 0) AS {name}" for name in _FIGURES)
+_BEFORE_PLUS_ADDED = ", ".join(
+    f"coalesce(CASE WHEN f.old_last <= x.day THEN f.{name} ELSE b.{name} END, 0) + coalesce(c.{name}, 0) AS {name}"
+    for name in _FIGURES
+)
 
 
 def outlet_brand_running_rollup(queued: str) -> str:
@@ -63,44 +66,57 @@ brand_deltas AS (
     FROM brand_deltas
     WINDOW o AS (PARTITION BY brand, outlet_id ORDER BY day), w AS (o ROWS UNBOUNDED PRECEDING)
 ), brand_first AS (
-    SELECT brand, outlet_id, min(day) AS first_day FROM brand_deltas GROUP BY brand, outlet_id
+    -- Per pair the batch touches: its first day in the batch, its last day before (`old_last`, its totals row's,
+    -- with the figures as of it) and after, and its first day after.
+    SELECT f.brand, f.outlet_id, f.first_day, t.day AS old_last, greatest(f.last_new, t.day) AS last_day,
+           least(f.first_day, t.first_day) AS pair_first, {column_list_of("t.")}
+    FROM (
+        SELECT brand, outlet_id, min(day) AS first_day, max(day) AS last_new FROM brand_deltas GROUP BY 1, 2
+    ) AS f
+    -- By key (OFFSET 0 keeps it a lateral: joined plainly the planner may hash the whole table).
+    LEFT JOIN LATERAL (
+        SELECT * FROM {TOTALS} t WHERE t.brand = f.brand AND t.outlet_id = f.outlet_id OFFSET 0
+    ) AS t ON true
 ), brand_days AS (
+    -- The batch's days, the pair's running days after its first (a late line), and its old last day (a running
+    -- row from now on when the batch ends later; the pair's last again, and so in its totals row only, otherwise).
     SELECT brand, outlet_id, day FROM brand_deltas
+    UNION
+    SELECT brand, outlet_id, old_last FROM brand_first WHERE old_last IS NOT NULL
     UNION
     SELECT f.brand, f.outlet_id, later.day
     FROM brand_first f
-    -- By key, pair by pair (OFFSET 0 keeps it a lateral: joined plainly the planner may hash the whole table).
     CROSS JOIN LATERAL (
         SELECT r.day FROM {RUNNING} r
         WHERE r.brand = f.brand AND r.outlet_id = f.outlet_id AND r.day > f.first_day
         OFFSET 0
     ) AS later
+    WHERE f.old_last > f.first_day
 ), brand_rows AS (
-    -- Each affected day's figures: the pair's as of that day before this statement (its last row on or before it,
-    -- looked up by key: the planner cannot count a CTE's rows and would hash the whole table) plus the batch's.
-    SELECT x.brand, x.outlet_id, x.day, {_BEFORE_PLUS_ADDED}
+    -- Each affected day's figures: the pair's as of that day before this statement (its totals row from its old
+    -- last day on; before it, its last running row on or before the day, looked up by key: the planner cannot
+    -- count a CTE's rows and would hash the whole table) plus the batch's up to the day.
+    SELECT x.brand, x.outlet_id, x.day, f.last_day, f.pair_first, {_BEFORE_PLUS_ADDED}
     FROM brand_days x
+    JOIN brand_first f ON f.brand = x.brand AND f.outlet_id = x.outlet_id
     LEFT JOIN LATERAL (
         SELECT * FROM {RUNNING} r
-        WHERE r.brand = x.brand AND r.outlet_id = x.outlet_id AND r.day <= x.day
+        WHERE r.brand = x.brand AND r.outlet_id = x.outlet_id AND r.day <= x.day AND x.day < f.old_last
         ORDER BY r.day DESC LIMIT 1
     ) AS b ON true
     LEFT JOIN brand_added c
       ON c.brand = x.brand AND c.outlet_id = x.outlet_id AND c.day <= x.day
      AND (c.next_day IS NULL OR x.day < c.next_day)
 ), by_brand_running AS (
+    -- Every day but the pair's last, which its totals row holds.
     INSERT INTO {RUNNING} (brand, outlet_id, day, {_FIGURE_LIST})
-    SELECT brand, outlet_id, day, {_FIGURE_LIST} FROM brand_rows
+    SELECT brand, outlet_id, day, {_FIGURE_LIST} FROM brand_rows WHERE day < last_day
     ON CONFLICT (brand, outlet_id, day) DO UPDATE SET {_OVERWRITE}
 ), by_brand_totals AS (
-    -- The pair's last row now is the last rewritten: its old last day is among them unless the batch is later.
     INSERT INTO {TOTALS} AS t (brand, outlet_id, first_day, day, {_FIGURE_LIST})
-    SELECT DISTINCT ON (r.brand, r.outlet_id) r.brand, r.outlet_id, f.first_day, r.day, {column_list_of("r.")}
-    FROM brand_rows r
-    JOIN brand_first f ON f.brand = r.brand AND f.outlet_id = r.outlet_id
-    ORDER BY r.brand, r.outlet_id, r.day DESC
+    SELECT brand, outlet_id, pair_first, day, {_FIGURE_LIST} FROM brand_rows WHERE day = last_day
     ON CONFLICT (brand, outlet_id) DO UPDATE
-    SET first_day = least(t.first_day, excluded.first_day), day = excluded.day, {_OVERWRITE}
+    SET first_day = excluded.first_day, day = excluded.day, {_OVERWRITE}
 )"""  # noqa: S608 (names fixed in code)
 
 
@@ -128,7 +144,7 @@ WITH d AS (
     SELECT brand, outlet_id, first_day, day, {_FIGURE_LIST} FROM r WHERE next_day IS NULL
 )
 INSERT INTO {RUNNING} (brand, outlet_id, day, {_FIGURE_LIST})
-SELECT brand, outlet_id, day, {_FIGURE_LIST} FROM r
+SELECT brand, outlet_id, day, {_FIGURE_LIST} FROM r WHERE next_day IS NOT NULL  -- the last day: its totals row
 ORDER BY brand, outlet_id, day
 """  # noqa: S608 (names fixed in code)
 
