@@ -9,7 +9,10 @@ rows at any line count (4.5M for the bench's 5,000 outlets, 10 brands and 90 day
 figures as of day X are the pair's last row on or before X: `sales_outlet_brand_totals` (one row per pair: its first
 and last day with lines and its figures as of the last) answers it without a search for X on or after the last
 day and nothing for X before the first; only for X inside a pair's days is its running row looked up (one index
-descent). A range ending today therefore reads two totals rows a pair at most and no running row.
+descent). A range ending today therefore reads two totals rows a pair at most and no running row. Since migration
+0032 a pair's last day is in its totals row only (`sales_outlet_brand_running` holds the days before it, all the
+lookup for X inside a pair's days needs): a live line, of the pair's last day or a later one, writes its totals row
+alone, and a day's running row is written once, when a later day's line makes it a past day.
 
 Keyed by brand, unlike the per-outlet tables: a SKU re-branded moves its lines from one brand to another, so both
 brands' rows are derived again from sales_lines (`rederive_brands`, called by sales_rollups.move_skus under the
