@@ -23,7 +23,15 @@ from sellthrough_devstack.demo import post_all, wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 
 SCENARIOS = (
-    "pipeline", "freshness", "ingest", "field", "location", "rebuild", "rebuild_command", "queries", "scaleout",
+    "pipeline",
+    "freshness",
+    "ingest",
+    "field",
+    "location",
+    "rebuild",
+    "rebuild_command",
+    "queries",
+    "scaleout",
 )
 LIVE = {"pipeline", "freshness", "ingest", "field", "location"}
 
@@ -72,8 +80,9 @@ async def _live_stack(infra: Infra, p: BenchParams, run: Run, console: Console) 
     today = datetime.now(UTC).date()
     database_url = await infra.create_database("live")
     bootstrap = await infra.broker("live")
-    order_capture = infra.start_service("order-capture", "live", database_url, bootstrap)
-    query_api = infra.start_service("query-api", "live", database_url, bootstrap)
+    order_capture, query_api = infra.start_services(
+        [("order-capture", "live"), ("query-api", "live")], database_url, bootstrap
+    )
     token = infra.tokens["admin"].token
     await asyncio.to_thread(post_all, order_capture.url, token, masters.reference, "reference data")
     await asyncio.to_thread(wait_for_masters, order_capture.url, token, masters.reference)

@@ -23,13 +23,22 @@ from sellthrough_runtime.applier import BatchApplier
 from sellthrough_runtime.consumer import ExactlyOnceConsumer
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.kafka import ensure_topics, make_consumer, make_producer
-from sellthrough_runtime.log_recovery import GENERATION_HEADER, record_digest
+from sellthrough_runtime.log_recovery import GENERATION_HEADER, consumer_side, record_digest
 from tests.conftest import Infra
 from tests.support.brand import order
 from tests.support.waiting import eventually
 
 SCHEMA = "consumer_test"
 POISON_SKU = "S3"  # the test handler fails on orders containing it, as a projection bug would
+MISSING_RECORD_WAIT_SECONDS = 1.0
+"""The consumer's wait for a last applied record that seems to be missing (5 s in production), in the tests that
+wait it out (shorter_missing_record_wait): what happens after it is the same, only sooner."""
+
+
+@pytest.fixture
+def shorter_missing_record_wait(monkeypatch: pytest.MonkeyPatch) -> float:
+    monkeypatch.setattr(consumer_side, "_MISSING_RECORD_WAIT_SECONDS", MISSING_RECORD_WAIT_SECONDS)
+    return MISSING_RECORD_WAIT_SECONDS
 
 
 async def counting_handler(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
@@ -327,7 +336,7 @@ async def test_a_higher_outbox_generation_sends_the_consumer_back_to_the_start(
 
 
 async def test_a_partition_reported_to_end_early_is_not_reread_while_its_last_record_is_there(
-    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str
+    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, shorter_missing_record_wait: float
 ) -> None:
     """Tansu reports the start of a partition's last record batch as its end: after a batch of 20 records the
     end looks like 1, far below the stored offset 20. The last applied record is still there, so a restart
@@ -340,14 +349,14 @@ async def test_a_partition_reported_to_end_early_is_not_reread_while_its_last_re
 
     async with running_consumer(infra, pool, "not-short", topic):
         await eventually(lambda: applications(pool), lambda a: len(a) >= 1, what="the record after the stored offset")
-        await asyncio.sleep(7.0)  # beyond the consumer's wait for a missing record
+        await asyncio.sleep(shorter_missing_record_wait + 1.5)  # beyond the consumer's wait for a missing record
         applied = await applications(pool)
 
     assert applied == [later[0].event_id]
 
 
 async def test_a_stored_offset_beyond_the_end_is_reread_once_its_last_record_fails_to_arrive(
-    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str
+    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, shorter_missing_record_wait: float
 ) -> None:
     """A broker that lost the record at the stored offset may answer a fetch there with nothing rather than an
     error (Tansu does): the consumer must not wait there forever."""
@@ -416,6 +425,9 @@ async def test_a_partition_starving_again_without_progress_is_read_from_the_begi
         group_id="starved-twice",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        # As make_consumer's: at aiokafka's 500 ms an idle fetch took so long that the ten quiet fetches a
+        # starvation also needs (consumer_side._STARVED_FETCHES) outlasted starved_after_seconds, twice over.
+        fetch_max_wait_ms=20,
     )
     events, applied = await starve_partition_0(infra, pool, producer, topic, kafka, "starved-twice")
     assert sorted(applied) == sorted(e.event_id for e in events)
