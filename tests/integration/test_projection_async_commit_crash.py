@@ -38,7 +38,7 @@ from sellthrough_runtime.consumer import ExactlyOnceConsumer
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.kafka import ensure_topics, make_producer
 from tests.conftest import Infra
-from tests.integration.test_exactly_once_consumer import stamped
+from tests.integration.test_exactly_once_consumer import SESSION_TIMEOUT_MS, stamped
 from tests.support.brand import OUTLETS, SKUS, order, reference_events
 from tests.support.private_postgres import private_postgres
 from tests.support.waiting import eventually
@@ -145,6 +145,8 @@ async def test_a_crash_that_loses_asynchronous_commits_loses_and_doubles_nothing
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=64 * 1024,
+            session_timeout_ms=SESSION_TIMEOUT_MS,  # Tansu answers a join after half a session
+            rebalance_timeout_ms=2000,
         ),
         group_id=GROUP,
         topics=[topic],
