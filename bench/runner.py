@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from bench import field_load, freshness, ingest, location, pipeline, queries, query_data, rebuild, scaleout
-from bench.data import OrderFactory, brand
+from bench.data import BRAND_OUTLETS, OrderFactory, brand
 from bench.infra import Infra
 from bench.memory import PeakMemory
 from bench.projection import wait_until_applied
@@ -52,6 +52,8 @@ class BenchParams:
     rebuild's projection (order_lines)."""
     fast_unsafe: bool = False
     seed: int = 7
+    outlets: int = BRAND_OUTLETS
+    """The brand's outlets (bench/data.py brand)."""
     scenarios: tuple[str, ...] = SCENARIOS
 
     def as_json(self) -> dict[str, Any]:
@@ -75,7 +77,7 @@ async def _scenario(run: Run, console: Console, name: str, body: Callable[[], Aw
 
 
 async def _live_stack(infra: Infra, p: BenchParams, run: Run, console: Console) -> None:
-    masters = brand(p.seed)
+    masters = brand(p.seed, p.outlets)
     factory = OrderFactory(masters, random.Random(p.seed))
     today = datetime.now(UTC).date()
     database_url = await infra.create_database("live")
@@ -128,7 +130,7 @@ async def _live_stack(infra: Infra, p: BenchParams, run: Run, console: Console) 
 
 
 async def _rebuilt_stack(infra: Infra, p: BenchParams, run: Run, console: Console) -> None:
-    masters = brand(p.seed)
+    masters = brand(p.seed, p.outlets)
     factory = OrderFactory(masters, random.Random(p.seed + 1))
     today = datetime.now(UTC).date()
     database_url = await infra.create_database("rebuild")
@@ -173,7 +175,7 @@ async def run_all(p: BenchParams, console: Console) -> Run:
     run = Run()
     with PeakMemory() as memory:
         # The field scenario's phones each need a token bound to them, in the tokens file the services read.
-        phones = field_load.rep_ids(brand(p.seed).reference) if "field" in p.scenarios else []
+        phones = field_load.rep_ids(brand(p.seed, p.outlets).reference) if "field" in p.scenarios else []
         infra = await asyncio.to_thread(Infra.start, memory, fast_unsafe=p.fast_unsafe, device_reps=phones)
         try:
             if LIVE & set(p.scenarios):
@@ -182,7 +184,7 @@ async def run_all(p: BenchParams, console: Console) -> Run:
                 await _rebuilt_stack(infra, p, run, console)
             if "scaleout" in p.scenarios:
                 # Last and on stacks of its own: the other scenarios' services are stopped by then.
-                masters = brand(p.seed)
+                masters = brand(p.seed, p.outlets)
                 factory = OrderFactory(masters, random.Random(p.seed + 2))
                 today = datetime.now(UTC).date()
                 await _scenario(
