@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from bench.data import BRAND_OUTLETS
 from bench.field_load import FieldParams
 from bench.freshness import FreshnessParams
 from bench.ingest import IngestParams
@@ -72,6 +73,7 @@ def main(
     ),
     fast_unsafe: bool = typer.Option(False, help="Embedded Postgres without fsync (the tests' setting)."),
     seed: int = typer.Option(7),
+    outlets: int = typer.Option(BRAND_OUTLETS, min=100, help="The brand's outlets (every stack's reference data)."),
     output: Path = typer.Option(Path("bench/results.json"), help="Where the results are written."),
 ) -> None:
     chosen = tuple(s.strip() for s in scenarios.split(",") if s.strip())
@@ -96,6 +98,7 @@ def main(
         query_lines=query_lines,
         fast_unsafe=fast_unsafe,
         seed=seed,
+        outlets=outlets,
         scenarios=chosen,
     )
     console = Console(width=None if sys.stdout.isatty() else 200)

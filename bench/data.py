@@ -22,10 +22,14 @@ LineRow = tuple[date, str, str, Decimal, int, int]
 """One order line as the sales projection stores it: day, outlet, SKU, value, units, lines (= 1)."""
 
 
-def brand(seed: int = 7) -> Masters:
-    """The demo brand's shape: 4 zones, 12 regions, 40 distributors, 5,000 outlets, 150 SKUs, 100 reps."""
+BRAND_OUTLETS = 5000
+
+
+def brand(seed: int = 7, outlets: int = BRAND_OUTLETS) -> Masters:
+    """The demo brand's shape: 4 zones, 12 regions, 40 distributors, 5,000 outlets, 150 SKUs, 100 reps. Fewer
+    outlets (the tests' tiny run) make the reference data each stack is given, and waits for, that much smaller."""
     return build_masters(
-        random.Random(seed), MASTERS_AT, regions_per_zone=3, distributors=40, outlets=5000, skus=150, reps=100
+        random.Random(seed), MASTERS_AT, regions_per_zone=3, distributors=40, outlets=outlets, skus=150, reps=100
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from bench import field_load, freshness, ingest, location, pipeline, queries, query_data, rebuild, scaleout
-from bench.data import OrderFactory, brand
+from bench.data import BRAND_OUTLETS, OrderFactory, brand
 from bench.infra import Infra
 from bench.memory import PeakMemory
 from bench.projection import wait_until_applied
@@ -23,7 +23,15 @@ from sellthrough_devstack.demo import post_all, wait_for_masters
 from sellthrough_devstack.services import ServiceProcess
 
 SCENARIOS = (
-    "pipeline", "freshness", "ingest", "field", "location", "rebuild", "rebuild_command", "queries", "scaleout",
+    "pipeline",
+    "freshness",
+    "ingest",
+    "field",
+    "location",
+    "rebuild",
+    "rebuild_command",
+    "queries",
+    "scaleout",
 )
 LIVE = {"pipeline", "freshness", "ingest", "field", "location"}
 
@@ -44,6 +52,8 @@ class BenchParams:
     rebuild's projection (order_lines)."""
     fast_unsafe: bool = False
     seed: int = 7
+    outlets: int = BRAND_OUTLETS
+    """The brand's outlets (bench/data.py brand)."""
     scenarios: tuple[str, ...] = SCENARIOS
 
     def as_json(self) -> dict[str, Any]:
@@ -67,13 +77,14 @@ async def _scenario(run: Run, console: Console, name: str, body: Callable[[], Aw
 
 
 async def _live_stack(infra: Infra, p: BenchParams, run: Run, console: Console) -> None:
-    masters = brand(p.seed)
+    masters = brand(p.seed, p.outlets)
     factory = OrderFactory(masters, random.Random(p.seed))
     today = datetime.now(UTC).date()
     database_url = await infra.create_database("live")
     bootstrap = await infra.broker("live")
-    order_capture = infra.start_service("order-capture", "live", database_url, bootstrap)
-    query_api = infra.start_service("query-api", "live", database_url, bootstrap)
+    order_capture, query_api = infra.start_services(
+        [("order-capture", "live"), ("query-api", "live")], database_url, bootstrap
+    )
     token = infra.tokens["admin"].token
     await asyncio.to_thread(post_all, order_capture.url, token, masters.reference, "reference data")
     await asyncio.to_thread(wait_for_masters, order_capture.url, token, masters.reference)
@@ -119,7 +130,7 @@ async def _live_stack(infra: Infra, p: BenchParams, run: Run, console: Console) 
 
 
 async def _rebuilt_stack(infra: Infra, p: BenchParams, run: Run, console: Console) -> None:
-    masters = brand(p.seed)
+    masters = brand(p.seed, p.outlets)
     factory = OrderFactory(masters, random.Random(p.seed + 1))
     today = datetime.now(UTC).date()
     database_url = await infra.create_database("rebuild")
@@ -164,7 +175,7 @@ async def run_all(p: BenchParams, console: Console) -> Run:
     run = Run()
     with PeakMemory() as memory:
         # The field scenario's phones each need a token bound to them, in the tokens file the services read.
-        phones = field_load.rep_ids(brand(p.seed).reference) if "field" in p.scenarios else []
+        phones = field_load.rep_ids(brand(p.seed, p.outlets).reference) if "field" in p.scenarios else []
         infra = await asyncio.to_thread(Infra.start, memory, fast_unsafe=p.fast_unsafe, device_reps=phones)
         try:
             if LIVE & set(p.scenarios):
@@ -173,7 +184,7 @@ async def run_all(p: BenchParams, console: Console) -> Run:
                 await _rebuilt_stack(infra, p, run, console)
             if "scaleout" in p.scenarios:
                 # Last and on stacks of its own: the other scenarios' services are stopped by then.
-                masters = brand(p.seed)
+                masters = brand(p.seed, p.outlets)
                 factory = OrderFactory(masters, random.Random(p.seed + 2))
                 today = datetime.now(UTC).date()
                 await _scenario(

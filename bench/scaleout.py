@@ -176,14 +176,14 @@ async def _one_run(
     bootstrap = await infra.broker(label, {TRADE.name: p.partitions})
     started: list[ServiceProcess] = []
     try:
-        order_capture = infra.start_service("order-capture", label, database_url, bootstrap)
-        started.append(order_capture)
-        for i in range(members):
-            started.append(
-                infra.start_service(
-                    "query-api", f"{label}-{i + 1}", database_url, bootstrap, {"SELLTHROUGH_PROJECTION_CONSUMERS": "1"}
-                )
-            )
+        member_labels = [f"{label}-{i + 1}" for i in range(members)]
+        started += infra.start_services(
+            [("order-capture", label), *(("query-api", member) for member in member_labels)],
+            database_url,
+            bootstrap,
+            {member: {"SELLTHROUGH_PROJECTION_CONSUMERS": "1"} for member in member_labels},
+        )
+        order_capture = started[0]
         token = infra.tokens["admin"].token
         await asyncio.to_thread(post_all, order_capture.url, token, masters, "reference data")
         await asyncio.to_thread(wait_for_masters, order_capture.url, token, masters)
@@ -224,8 +224,7 @@ async def _one_run(
             },
         )
     finally:
-        for service in started:
-            infra.stop_service(service)
+        infra.stop_services(started)
         infra.stop_broker(bootstrap)
 
 

@@ -24,9 +24,11 @@ from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.kafka import ensure_topics, make_producer
 from tests.conftest import Infra
 from tests.integration.test_exactly_once_consumer import (
+    SESSION_TIMEOUT_MS,
     applications,
     counting_handler,
     publish_in_one_batch,
+    quicker_recovery,  # noqa: F401 - a fixture, used by name
     stamped,
     store_position,
 )
@@ -146,13 +148,16 @@ async def running(
 
 
 def kafka_client(infra: Infra, group: str, cls: type[AIOKafkaConsumer] = AIOKafkaConsumer) -> AIOKafkaConsumer:
-    """As make_consumer builds it (no offsets committed to Kafka, earliest reset)."""
+    """As make_consumer builds it (no offsets committed to Kafka, earliest reset), with the short group session of
+    test_exactly_once_consumer.py (Tansu answers a join after half a session)."""
     return cls(
         bootstrap_servers=infra.kafka_bootstrap_servers,
         group_id=group,
         client_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        rebalance_timeout_ms=2000,
     )
 
 
@@ -210,6 +215,7 @@ class StopsPostgresWhenAskedForEnds(AIOKafkaConsumer):  # type: ignore[misc]
         return ends
 
 
+@pytest.mark.usefixtures("quicker_recovery")
 async def test_a_quiet_partition_read_again_during_an_outage_waits_and_goes_on(
     infra: Infra,
     pool: asyncpg.Pool,

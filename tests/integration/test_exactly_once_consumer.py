@@ -23,13 +23,37 @@ from sellthrough_runtime.applier import BatchApplier
 from sellthrough_runtime.consumer import ExactlyOnceConsumer
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.kafka import ensure_topics, make_consumer, make_producer
-from sellthrough_runtime.log_recovery import GENERATION_HEADER, record_digest
+from sellthrough_runtime.log_recovery import GENERATION_HEADER, consumer_side, record_digest
 from tests.conftest import Infra
 from tests.support.brand import order
 from tests.support.waiting import eventually
 
 SCHEMA = "consumer_test"
 POISON_SKU = "S3"  # the test handler fails on orders containing it, as a projection bug would
+SESSION_TIMEOUT_MS = 2000
+"""The test consumers' group session (make_consumer's default: 6 s). Tansu answers a join after half a session, and
+a member replacing a stopped one waits for that one's session to end, so every consumer started here waited 3 s
+or more before its first record: most of these tests' time."""
+MISSING_RECORD_WAIT_SECONDS = 1.0
+STARVED_FETCHES = 4
+"""The consumer's waits before it gives up on a last applied record that seems to be missing (5 s and 5 fetches in
+production) and on a partition that delivers nothing (starved_after_seconds and 10 fetches, each fetch 0.5 s when
+nothing comes), in the tests that wait them out (quicker_recovery): what happens after them is the same, only
+sooner."""
+
+
+@pytest.fixture
+def quicker_recovery(monkeypatch: pytest.MonkeyPatch) -> float:
+    """The missing-record wait, shortened (the starvation's own time is running_consumer's starved_after_seconds)."""
+    monkeypatch.setattr(consumer_side, "_MISSING_RECORD_WAIT_SECONDS", MISSING_RECORD_WAIT_SECONDS)
+    monkeypatch.setattr(consumer_side, "_STARVED_FETCHES", STARVED_FETCHES)
+    return MISSING_RECORD_WAIT_SECONDS
+
+
+def quick_consumer(bootstrap_servers: str, group_id: str) -> AIOKafkaConsumer:
+    return make_consumer(
+        bootstrap_servers, group_id, group_id, session_timeout_ms=SESSION_TIMEOUT_MS, rebalance_timeout_ms=2000
+    )
 
 
 async def counting_handler(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
@@ -82,7 +106,7 @@ async def running_consumer(
 ) -> AsyncIterator[None]:
     consumer = ExactlyOnceConsumer(
         pool=pool,
-        consumer=kafka or make_consumer(infra.kafka_bootstrap_servers, group_id, group_id),
+        consumer=kafka or quick_consumer(infra.kafka_bootstrap_servers, group_id),
         group_id=group_id,
         topics=[topic],
         handler=counting_handler,
@@ -241,6 +265,7 @@ async def test_a_rebuilt_log_longer_than_the_stored_offset_is_read_from_the_star
     assert sorted(applied) == sorted(e.event_id for e in before + after)
 
 
+@pytest.mark.usefixtures("quicker_recovery")
 async def test_a_quiet_partition_ending_before_its_stored_offset_has_its_last_record_checked(
     infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str
 ) -> None:
@@ -327,7 +352,7 @@ async def test_a_higher_outbox_generation_sends_the_consumer_back_to_the_start(
 
 
 async def test_a_partition_reported_to_end_early_is_not_reread_while_its_last_record_is_there(
-    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str
+    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, quicker_recovery: float
 ) -> None:
     """Tansu reports the start of a partition's last record batch as its end: after a batch of 20 records the
     end looks like 1, far below the stored offset 20. The last applied record is still there, so a restart
@@ -340,14 +365,14 @@ async def test_a_partition_reported_to_end_early_is_not_reread_while_its_last_re
 
     async with running_consumer(infra, pool, "not-short", topic):
         await eventually(lambda: applications(pool), lambda a: len(a) >= 1, what="the record after the stored offset")
-        await asyncio.sleep(7.0)  # beyond the consumer's wait for a missing record
+        await asyncio.sleep(quicker_recovery + 1.5)  # beyond the consumer's wait for a missing record
         applied = await applications(pool)
 
     assert applied == [later[0].event_id]
 
 
 async def test_a_stored_offset_beyond_the_end_is_reread_once_its_last_record_fails_to_arrive(
-    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str
+    infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, quicker_recovery: float
 ) -> None:
     """A broker that lost the record at the stored offset may answer a fetch there with nothing rather than an
     error (Tansu does): the consumer must not wait there forever."""
@@ -366,12 +391,13 @@ async def test_a_stored_offset_beyond_the_end_is_reread_once_its_last_record_fai
     )
 
 
+@pytest.mark.usefixtures("quicker_recovery")
 async def test_a_partition_that_delivers_nothing_while_records_wait_is_read_again(
     infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str
 ) -> None:
     """Whatever keeps a partition from delivering (here the client's fetch state for it: paused), records waiting
     beyond the stored offset must not wait forever: the partition is read again once it has been quiet a while."""
-    kafka = make_consumer(infra.kafka_bootstrap_servers, "starved", "starved")
+    kafka = quick_consumer(infra.kafka_bootstrap_servers, "starved")
     events, applied = await starve_partition_0(infra, pool, producer, topic, kafka, "starved")
     assert sorted(applied) == sorted(e.event_id for e in events)
 
@@ -408,6 +434,7 @@ class ResumesOnSecondTry(AIOKafkaConsumer):  # type: ignore[misc]
             super().resume(*partitions)
 
 
+@pytest.mark.usefixtures("quicker_recovery")
 async def test_a_partition_starving_again_without_progress_is_read_from_the_beginning(
     infra: Infra, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -416,6 +443,8 @@ async def test_a_partition_starving_again_without_progress_is_read_from_the_begi
         group_id="starved-twice",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+        rebalance_timeout_ms=2000,
     )
     events, applied = await starve_partition_0(infra, pool, producer, topic, kafka, "starved-twice")
     assert sorted(applied) == sorted(e.event_id for e in events)

@@ -12,12 +12,9 @@ broker."""
 import asyncio
 import contextlib
 import logging
-import shutil
 import signal
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import cast
 
 import asyncpg
@@ -36,14 +33,14 @@ from sellthrough_contracts import Envelope, encode_event
 from sellthrough_contracts.topics import Topic
 from sellthrough_contracts.trade import OrderCaptured
 from sellthrough_devstack.postgres import EmbeddedPostgres
-from sellthrough_devstack.processes import free_port
 from sellthrough_runtime.applier import BatchApplier
 from sellthrough_runtime.consumer import ExactlyOnceConsumer
 from sellthrough_runtime.db import create_pool, migrate
 from sellthrough_runtime.kafka import ensure_topics, make_producer
 from tests.conftest import Infra
-from tests.integration.test_exactly_once_consumer import stamped
+from tests.integration.test_exactly_once_consumer import SESSION_TIMEOUT_MS, stamped
 from tests.support.brand import OUTLETS, SKUS, order, reference_events
+from tests.support.private_postgres import private_postgres
 from tests.support.waiting import eventually
 
 GROUP = "async-commit-crash"
@@ -53,16 +50,8 @@ CRASH_AFTER = 1000
 
 @pytest.fixture(scope="module")
 def durable_postgres() -> Iterator[EmbeddedPostgres]:
-    directory = Path(tempfile.mkdtemp(prefix="sellthrough-async-commit-crash-"))
-    directory.chmod(0o755)  # as root the server runs as another user, who must reach its data directory
-    server = EmbeddedPostgres(directory / "data", free_port(), fast_unsafe=False)
-    server.start()
-    try:
+    with private_postgres("sellthrough-async-commit-crash-", durable=True) as server:
         yield server
-    finally:
-        with contextlib.suppress(Exception):
-            server.stop(mode="immediate")
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def crash(server: EmbeddedPostgres) -> None:
@@ -156,6 +145,8 @@ async def test_a_crash_that_loses_asynchronous_commits_loses_and_doubles_nothing
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=64 * 1024,
+            session_timeout_ms=SESSION_TIMEOUT_MS,  # Tansu answers a join after half a session
+            rebalance_timeout_ms=2000,
         ),
         group_id=GROUP,
         topics=[topic],
