@@ -29,9 +29,10 @@ class QueryApiSettings(ServiceSettings):
     sales_running_fold_seconds: float = Field(
         default=2.0,
         gt=0,
-        description="How often the lines the folds queued for the outlets' running totals are moved into them "
-        "(projections/sales_running.py, migration 0030). Each move rewrites a selling outlet's rows from its earliest "
-        "new day on, once for all its lines of the interval; reads add the queue, so figures are exact either way.",
+        description="How often the lines the folds queued for the running totals per outlet and per (brand, outlet) "
+        "are moved into them (projections/sales_running.py, migrations 0030 and 0032). Each move rewrites a selling "
+        "outlet's rows from its earliest new day on, once for all its lines of the interval; reads add the queue, so "
+        "figures are exact either way.",
     )
     projection_synchronous_commit: bool = Field(
         default=False,
