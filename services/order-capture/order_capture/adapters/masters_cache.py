@@ -110,23 +110,18 @@ class MastersCache:
         held = self._masters  # a notification during the read below replaces it: these are as of now
         if not held.whole and not self._too_many:
             held = await self._fill(connection)
-        if held.whole:
-            return _answer(
-                {o: held.outlets[o] for o in refs.outlets if o in held.outlets},
-                {s: held.skus[s] for s in refs.skus if s in held.skus},
-                refs.reps & held.reps,
-                refs.distributors & held.distributors,
-            )
-        missing = References(
-            outlets={o for o in refs.outlets if o not in held.outlets},
-            skus={s for s in refs.skus if s not in held.skus},
-            reps=refs.reps - held.reps,
-            distributors=refs.distributors - held.distributors,
-        )
         outlets = {o: held.outlets[o] for o in refs.outlets if o in held.outlets}
         skus = {s: held.skus[s] for s in refs.skus if s in held.skus}
         reps = refs.reps & held.reps
         distributors = refs.distributors & held.distributors
+        if held.whole:
+            return _answer(outlets, skus, reps, distributors)
+        missing = References(
+            outlets=refs.outlets - outlets.keys(),
+            skus=refs.skus - skus.keys(),
+            reps=refs.reps - reps,
+            distributors=refs.distributors - distributors,
+        )
         if missing.outlets or missing.skus or missing.reps or missing.distributors:
             generation = self._generation
             self.reads += 1

@@ -153,7 +153,7 @@ LIMIT $7"""  # noqa: S608 (names from figures.measures, fixed at import)
 # outlet (13 sums of differences, most of them numeric) and a window summing them for the total row cost ~2/3 of the
 # statement (at 2M lines: 45 of 60 ms), where listing and ranking the outlets by value costs ~5 ms. So the outlets are
 # ranked on their value alone, with their running rows' columns carried along as they are, the page's figures are
-# worked out for the page only, and the total row is the range's sum in the distributor rollup ($9 picks it): the
+# worked out for the page only, and the total row is the range's sum in a distributor rollup (`rollup_totals`): the
 # same lines (an outlet not listed has no figures in the range; the rollups follow an outlet's distributor and a
 # SKU's brand as the outlet dimension and the running totals do, tests/integration/test_sales_rollups.py).
 _CARRIED = ", ".join(f"d.hi_{name}, d.lo_{name}, q.{name} AS q_{name}" for name in NAMES)
